@@ -1,0 +1,51 @@
+// Package cli builds plinthctl's command tree. Commands parse flags and call into the
+// packages that do the work; they hold no behaviour of their own beyond printing.
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/plinthos/plinth/internal/version"
+	"github.com/plinthos/plinth/pkg/clientconfig"
+)
+
+// globalFlags are the flags shared by every command that talks to nodes or reads the
+// client config.
+type globalFlags struct {
+	plinthconfig string
+	context      string
+}
+
+// configPath resolves the plinthconfig path: the flag, then $PLINTHCONFIG, then the default.
+func (g *globalFlags) configPath() (string, error) {
+	if g.plinthconfig != "" {
+		return g.plinthconfig, nil
+	}
+	return clientconfig.DefaultPath()
+}
+
+// NewRootCommand returns plinthctl's root command.
+func NewRootCommand() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:   "plinthctl",
+		Short: "Manage Plinth nodes and clusters",
+		Long: `plinthctl manages Plinth, a minimal, immutable OS for Kubernetes. Nodes have no shell
+or SSH; everything goes through their mTLS API, driven from here.
+
+Start with 'plinthctl gen config NAME https://ENDPOINT:6443' to generate a cluster's
+configuration, and 'plinthctl validate' to check a machine configuration.`,
+		Version:       version.Tag,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.plinthconfig, "plinthconfig", "", "path to the client config (default $PLINTHCONFIG or ~/.plinth/config)")
+	root.PersistentFlags().StringVar(&g.context, "context", "", "context of the client config to use (default: its current context)")
+	root.AddCommand(
+		newGenCommand(),
+		newValidateCommand(),
+		newMachineConfigCommand(),
+		newConfigCommand(g),
+	)
+	return root
+}

@@ -220,8 +220,8 @@ A context whose name is taken is added as NAME-1, NAME-2, ... and the rename is 
 
 func newConfigInfoCommand(g *globalFlags) *cobra.Command {
 	return &cobra.Command{
-		Use:     "info",
-		Short:   "Show the context in use: endpoints, nodes, roles and certificate expiry",
+		Use:   "info",
+		Short: "Show the context in use: endpoints, nodes, roles and certificate expiry",
 		Example: `  plinthctl config info
   plinthctl --context other config info`,
 		Args: cobra.NoArgs,

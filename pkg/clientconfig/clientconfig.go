@@ -5,19 +5,16 @@
 package clientconfig
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/plinthos/plinth/internal/atomicfile"
+	"github.com/plinthos/plinth/internal/yamlx"
 	"github.com/plinthos/plinth/pkg/config"
 )
 
@@ -61,9 +58,7 @@ func DefaultPath() (string, error) {
 // Decode parses a plinthconfig; unknown fields are errors.
 func Decode(data []byte) (*Config, error) {
 	c := &Config{}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+	if err := yamlx.UnmarshalStrict(data, c); err != nil {
 		return nil, fmt.Errorf("decode plinthconfig: %w", err)
 	}
 	if c.Contexts == nil {
@@ -98,16 +93,11 @@ func Load(path string) (*Config, error) {
 
 // Encode serialises the config.
 func (c *Config) Encode() ([]byte, error) {
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(c); err != nil {
+	out, err := yamlx.Marshal(c)
+	if err != nil {
 		return nil, fmt.Errorf("encode plinthconfig: %w", err)
 	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("encode plinthconfig: %w", err)
-	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
 // Save writes the config atomically with mode 0600, creating the directory.

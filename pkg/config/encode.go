@@ -1,12 +1,13 @@
 package config
 
 import (
-	"bytes"
 	"fmt"
 	"reflect"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/plinthos/plinth/internal/yamlx"
 )
 
 // Marshal encodes a configuration as YAML. With withDocs, each field carries a comment
@@ -21,16 +22,11 @@ func Marshal(c *MachineConfig, withDocs bool) ([]byte, error) {
 		n.HeadComment = wrapComment(typeDocs["MachineConfig"])
 		annotate(&n, reflect.TypeFor[MachineConfig]())
 	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&n); err != nil {
+	out, err := yamlx.Marshal(&n)
+	if err != nil {
 		return nil, fmt.Errorf("encode config: %w", err)
 	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("encode config: %w", err)
-	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
 // annotate puts the doc comment of each struct field on its key node.

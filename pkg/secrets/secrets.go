@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/plinthos/plinth/internal/yamlx"
 	"github.com/plinthos/plinth/pkg/config"
 	"github.com/plinthos/plinth/pkg/pki"
 )
@@ -127,7 +128,7 @@ func (b *Bundle) Validate() error {
 
 // Marshal encodes the bundle as YAML.
 func (b *Bundle) Marshal() ([]byte, error) {
-	out, err := encodeYAML(b)
+	out, err := yamlx.Marshal(b)
 	if err != nil {
 		return nil, fmt.Errorf("encode secrets bundle: %w", err)
 	}
@@ -137,7 +138,7 @@ func (b *Bundle) Marshal() ([]byte, error) {
 // Load decodes and validates a bundle; unknown fields are errors.
 func Load(data []byte) (*Bundle, error) {
 	var b Bundle
-	if err := strictUnmarshal(data, &b); err != nil {
+	if err := yamlx.UnmarshalStrict(data, &b); err != nil {
 		return nil, fmt.Errorf("decode secrets bundle: %w", err)
 	}
 	if err := b.Validate(); err != nil {

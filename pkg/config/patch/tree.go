@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/plinthos/plinth/internal/yamlx"
 )
 
 // maxDocumentSize bounds the size (in bytes of JSON) a document may reach
@@ -197,17 +199,10 @@ func numberValue(n json.Number) any {
 // encodeYAML encodes a generic tree as a YAML document.
 func encodeYAML(v any) (out []byte, err error) {
 	defer recoverInto(&err, "YAML encoder")
-
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(v); err != nil {
+	if out, err = yamlx.Marshal(v); err != nil {
 		return nil, fmt.Errorf("encoding YAML: %w", err)
 	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("encoding YAML: %w", err)
-	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
 // sortedKeys returns the keys of m in order, for deterministic processing and

@@ -32,7 +32,9 @@ lint: ## gofmt, go vet, staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags integration ./test/...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags integration ./test/...
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
 	$(GO) test -run=NONE -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./pkg/config/
@@ -42,7 +44,7 @@ generate: ## regenerate code and docs derived from the sources
 	$(GO) run ./hack/docgen
 
 check-generate: generate ## fail when generated files are out of date
-	@git diff --exit-code -- pkg/config/zz_docs.go docs/reference/config.md || \
+	@git diff --exit-code -- pkg/config/zz_docs.go docs/reference/config.md docs/cli.md || \
 	  { echo "generated files are out of date: run make generate and commit"; exit 1; }
 
 check: lint check-generate test test-integration fuzz e2e ## everything CI runs

@@ -1,5 +1,5 @@
 // Command docgen regenerates pkg/config/zz_docs.go and docs/reference/config.md from the
-// doc comments of the configuration types. Run it from the repository root (make generate).
+// doc comments of the configuration types, and docs/cli.md from plinthctl's command tree. Run it from the repository root (make generate).
 package main
 
 import (
@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/plinthos/plinth/internal/cli"
 	"github.com/plinthos/plinth/internal/docgen"
 )
 
@@ -32,5 +33,8 @@ func run() error {
 	if err := os.MkdirAll(filepath.Join("docs", "reference"), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join("docs", "reference", "config.md"), docgen.Markdown("MachineConfig", types), 0o644)
+	if err := os.WriteFile(filepath.Join("docs", "reference", "config.md"), docgen.Markdown("MachineConfig", types), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join("docs", "cli.md"), cli.Reference(cli.NewRootCommand()), 0o644)
 }

@@ -138,13 +138,14 @@ func runGenConfig(cmd *cobra.Command, f *genConfigFlags, name, endpoint string) 
 		typ, file string
 		cfg       *config.MachineConfig
 	}{{outControlPlane, "controlplane.yaml", cp}, {outWorker, "worker.yaml", worker}} {
-		if !slices.Contains(f.outputTypes, m.typ) {
-			continue
-		}
-		// Generated configs must be valid wherever they are used; cloud mode is the
-		// loosest about platform-specific fields.
+		// Generated configs must be valid wherever they are used (cloud mode is the
+		// loosest about platform-specific fields). Both are checked even when not written:
+		// they check the cluster name and endpoint that plinthconfig uses too.
 		if ps := config.Validate(m.cfg, config.ModeCloud); len(ps) > 0 {
 			return fmt.Errorf("the generated %s is not valid (check the arguments and patches):\n%w", m.file, ps)
+		}
+		if !slices.Contains(f.outputTypes, m.typ) {
+			continue
 		}
 		data, err := config.Marshal(m.cfg, f.withDocs)
 		if err != nil {

@@ -35,7 +35,7 @@ strictly decoded, so a patch cannot introduce an unknown field. See docs/configu
 for the merge rules.`,
 		Example: `  plinthctl machineconfig patch worker.yaml --patch @gpu.yaml -o worker-gpu.yaml
   plinthctl machineconfig patch controlplane.yaml \
-      --patch '[{"op": "add", "path": "/machine/network/hostname", "value": "cp-1"}]'
+      --patch '[{"op": "add", "path": "/cluster/allowSchedulingOnControlPlanes", "value": true}]'
   plinthctl machineconfig patch worker.yaml \
       --patch '{"machine": {"install": {"disk": {"$patch": "delete"}}}}'`,
 		Args: cobra.ExactArgs(1),

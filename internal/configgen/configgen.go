@@ -5,6 +5,7 @@ package configgen
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,59 +75,58 @@ func Generate(b *secrets.Bundle, opts Options) (*Configs, error) {
 		dnsDomain = config.DefaultDNSDomain
 	}
 	images := config.ImagesFor(version)
-	sans := append([]string(nil), opts.AdditionalSANs...)
-
-	cp := &config.MachineConfig{
-		APIVersion: config.APIVersion,
-		Kind:       config.KindMachineConfig,
-		Machine: config.MachineSpec{
-			Type:     config.TypeControlPlane,
-			Token:    b.Tokens.Join,
-			CA:       b.CAs.OS,
-			CertSANs: sans,
-			Install:  config.InstallSpec{Disk: disk},
-			Kubelet:  config.KubeletSpec{Image: images.Kubelet},
-		},
-		Cluster: config.ClusterSpec{
-			ID:           b.Cluster.ID,
-			Secret:       b.Cluster.Secret,
-			Name:         opts.ClusterName,
-			ControlPlane: config.ControlPlaneSpec{Endpoint: opts.Endpoint},
-			Network: config.ClusterNetworkSpec{
-				DNSDomain:      dnsDomain,
-				PodSubnets:     []string{config.DefaultPodSubnet},
-				ServiceSubnets: []string{config.DefaultServiceSubnet},
-				CNI:            config.CNISpec{Name: config.DefaultCNI},
+	// build makes a fresh configuration each call, so the two configs share no slice or map.
+	build := func(typ config.MachineType) *config.MachineConfig {
+		return &config.MachineConfig{
+			APIVersion: config.APIVersion,
+			Kind:       config.KindMachineConfig,
+			Machine: config.MachineSpec{
+				Type:     typ,
+				Token:    b.Tokens.Join,
+				CA:       b.CAs.OS,
+				CertSANs: slices.Clone(opts.AdditionalSANs),
+				Install:  config.InstallSpec{Disk: disk},
+				Kubelet:  config.KubeletSpec{Image: images.Kubelet},
 			},
-			Token:                     b.Tokens.Bootstrap,
-			SecretboxEncryptionSecret: b.Tokens.SecretboxEncryptionSecret,
-			CA:                        b.CAs.Kubernetes,
-			AggregatorCA:              b.CAs.Aggregator,
-			ServiceAccount:            config.ServiceAccountSpec{Key: b.ServiceAccountKey},
-			APIServer:                 config.APIServerSpec{Image: images.APIServer, CertSANs: sans},
-			ControllerManager:         config.ComponentSpec{Image: images.ControllerManager},
-			Scheduler:                 config.ComponentSpec{Image: images.Scheduler},
-			Proxy:                     config.ProxySpec{Image: images.Proxy},
-			Etcd:                      config.EtcdSpec{Image: images.Etcd, CA: b.CAs.Etcd},
-			CoreDNS:                   config.CoreDNSSpec{Image: images.CoreDNS},
-		},
+			Cluster: config.ClusterSpec{
+				ID:           b.Cluster.ID,
+				Secret:       b.Cluster.Secret,
+				Name:         opts.ClusterName,
+				ControlPlane: config.ControlPlaneSpec{Endpoint: opts.Endpoint},
+				Network: config.ClusterNetworkSpec{
+					DNSDomain:      dnsDomain,
+					PodSubnets:     []string{config.DefaultPodSubnet},
+					ServiceSubnets: []string{config.DefaultServiceSubnet},
+					CNI:            config.CNISpec{Name: config.DefaultCNI},
+				},
+				Token:                     b.Tokens.Bootstrap,
+				SecretboxEncryptionSecret: b.Tokens.SecretboxEncryptionSecret,
+				CA:                        b.CAs.Kubernetes,
+				AggregatorCA:              b.CAs.Aggregator,
+				ServiceAccount:            config.ServiceAccountSpec{Key: b.ServiceAccountKey},
+				APIServer:                 config.APIServerSpec{Image: images.APIServer, CertSANs: slices.Clone(opts.AdditionalSANs)},
+				ControllerManager:         config.ComponentSpec{Image: images.ControllerManager},
+				Scheduler:                 config.ComponentSpec{Image: images.Scheduler},
+				Proxy:                     config.ProxySpec{Image: images.Proxy},
+				Etcd:                      config.EtcdSpec{Image: images.Etcd, CA: b.CAs.Etcd},
+				CoreDNS:                   config.CoreDNSSpec{Image: images.CoreDNS},
+			},
+		}
 	}
-	w := WorkerFrom(cp)
+	cp, w := build(config.TypeControlPlane), build(config.TypeWorker)
+	stripSecrets(w)
 	return &Configs{ControlPlane: cp, Worker: w}, nil
 }
 
-// WorkerFrom derives a worker configuration from a control-plane one by removing what a
-// worker must not hold.
-func WorkerFrom(cp *config.MachineConfig) *config.MachineConfig {
-	w := *cp
-	w.Machine.Type = config.TypeWorker
-	w.Machine.CA = config.CertAndKey{Crt: cp.Machine.CA.Crt}
-	w.Cluster.CA = config.CertAndKey{Crt: cp.Cluster.CA.Crt}
+// stripSecrets removes from a configuration what a worker must not hold: CA keys, the
+// service account key, the etcd and front-proxy CAs and the secrets encryption key.
+func stripSecrets(w *config.MachineConfig) {
+	w.Machine.CA.Key = nil
+	w.Cluster.CA.Key = nil
 	w.Cluster.AggregatorCA = config.CertAndKey{}
 	w.Cluster.ServiceAccount = config.ServiceAccountSpec{}
 	w.Cluster.SecretboxEncryptionSecret = ""
 	w.Cluster.Etcd.CA = config.CertAndKey{}
-	return &w
 }
 
 // ClientConfig builds a plinthconfig with one context, named after the cluster, holding a
@@ -154,8 +154,14 @@ func NewContext(osCA config.CertAndKey, endpoints, roles []string, validity time
 	if err != nil {
 		return nil, fmt.Errorf("node API CA: %w", err)
 	}
-	if _, err := role.Parse(strings.Join(roles, ",")); err != nil {
+	parsed, err := role.Parse(strings.Join(roles, ","))
+	if err != nil {
 		return nil, err
+	}
+	for _, r := range roles {
+		if strings.Contains(r, ",") {
+			return nil, fmt.Errorf("role %q contains a comma; give each role as its own entry", r)
+		}
 	}
 	for _, e := range endpoints {
 		if strings.TrimSpace(e) == "" {
@@ -163,8 +169,8 @@ func NewContext(osCA config.CertAndKey, endpoints, roles []string, validity time
 		}
 	}
 	kp, err := pki.Issue(ca, pki.CertOptions{
-		CommonName:   strings.Join(roles, ","),
-		Organization: roles,
+		CommonName:   strings.Join(parsed, ","),
+		Organization: parsed,
 		Usage:        pki.UsageClient,
 		Validity:     validity,
 		Now:          now,

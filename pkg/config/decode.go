@@ -163,20 +163,47 @@ type checker struct {
 	file      string
 	positions map[string]position
 	problems  Problems
+	visited   int // nodes visited, aliases counted each time they are followed
 }
+
+// maxNodes bounds the nodes a document may expand to, so a small file of nested aliases
+// cannot make decoding take exponential time. Real configurations have a few hundred.
+const maxNodes = 20000
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
+// maxProblems bounds how many problems are reported; past it, one more says so.
+const maxProblems = 100
+
 func (c *checker) add(n *yaml.Node, path, format string, args ...any) {
-	c.problems = append(c.problems, Problem{File: c.file, Line: n.Line, Column: n.Column, Field: path,
-		Msg: fmt.Sprintf(format, args...)})
+	switch {
+	case len(c.problems) < maxProblems:
+		c.problems = append(c.problems, Problem{File: c.file, Line: n.Line, Column: n.Column, Field: path,
+			Msg: fmt.Sprintf(format, args...)})
+	case len(c.problems) == maxProblems:
+		c.problems = append(c.problems, Problem{File: c.file, Msg: fmt.Sprintf("more than %d problems; fix these first", maxProblems)})
+	}
 }
 
 func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
+	if c.visited++; c.visited == maxNodes {
+		c.add(n, path, "the document expands to more than %d values (too many aliases?); write it out plainly", maxNodes)
+	}
+	if c.visited >= maxNodes {
+		return
+	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
 	c.positions[path] = position{n.Line, n.Column}
+	if n.Style&yaml.TaggedStyle != 0 {
+		// An explicit tag (!!int abc, !!null {...}) can make a node undecodable in ways the
+		// checks below do not see; try it.
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			c.add(n, path, "cannot read %s as %s: %s", kindName(n), t.Kind(), strings.TrimPrefix(err.Error(), "yaml: "))
+			return
+		}
+	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}

@@ -419,8 +419,15 @@ func (v *validator) clusterNetwork(n *ClusterNetworkSpec) {
 	if n.DNSDomain != "" && !hostnameRE.MatchString(n.DNSDomain) {
 		v.add("cluster.network.dnsDomain", "%q is not a DNS domain, such as cluster.local", n.DNSDomain)
 	}
-	pods := v.subnets("cluster.network.podSubnets", n.PodSubnets, "pod", 0, 0)
-	services := v.subnets("cluster.network.serviceSubnets", n.ServiceSubnets, "service", 12, 108)
+	// Empty lists mean the defaults; the other list is judged against them.
+	pods, podsOK := v.subnets("cluster.network.podSubnets", n.PodSubnets, "pod", 0, 0)
+	if len(n.PodSubnets) == 0 {
+		pods = []netip.Prefix{netip.MustParsePrefix(DefaultPodSubnet)}
+	}
+	services, servicesOK := v.subnets("cluster.network.serviceSubnets", n.ServiceSubnets, "service", 12, 108)
+	if len(n.ServiceSubnets) == 0 {
+		services = []netip.Prefix{netip.MustParsePrefix(DefaultServiceSubnet)}
+	}
 	for _, p := range pods {
 		for _, s := range services {
 			if p.Overlaps(s) {
@@ -428,8 +435,7 @@ func (v *validator) clusterNetwork(n *ClusterNetworkSpec) {
 			}
 		}
 	}
-	if len(pods) > 0 && len(services) > 0 && len(pods) == len(n.PodSubnets) && len(services) == len(n.ServiceSubnets) &&
-		(pods[0].Addr().Is4() != services[0].Addr().Is4() || len(pods) != len(services)) {
+	if podsOK && servicesOK && (pods[0].Addr().Is4() != services[0].Addr().Is4() || len(pods) != len(services)) {
 		v.add("cluster.network.serviceSubnets", "pod and service subnets must cover the same IP families in the same order")
 	}
 	switch n.CNI.Name {
@@ -450,8 +456,9 @@ func (v *validator) clusterNetwork(n *ClusterNetworkSpec) {
 }
 
 // subnets checks a list of at most one network per IP family; minBits4/minBits6 bound the
-// size (a prefix shorter than that is too large), 0 for no bound.
-func (v *validator) subnets(f string, cidrs []string, what string, minBits4, minBits6 int) []netip.Prefix {
+// size (a prefix shorter than that is too large), 0 for no bound. It returns the valid
+// networks, and whether every entry was valid.
+func (v *validator) subnets(f string, cidrs []string, what string, minBits4, minBits6 int) ([]netip.Prefix, bool) {
 	var out []netip.Prefix
 	families := map[bool]bool{}
 	for i, c := range cidrs {
@@ -470,7 +477,7 @@ func (v *validator) subnets(f string, cidrs []string, what string, minBits4, min
 		}
 		out = append(out, p)
 	}
-	return out
+	return out, len(out) == len(cidrs)
 }
 
 func family(is4 bool) string {

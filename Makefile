@@ -4,10 +4,10 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/plinthos/plinth/internal/version.Tag=$(VERSION)
 OUT := _out
-STATICCHECK_VERSION := v0.8.2
+TOOLS := $(OUT)/tools
 FUZZTIME ?= 20s
 
-.PHONY: help build test test-integration e2e bench lint fuzz generate check-generate check demo clean
+.PHONY: help tools build test test-integration e2e bench lint fuzz generate check-generate check demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -28,13 +28,18 @@ e2e: ## end-to-end tests (real clusters in Docker and QEMU)
 bench: ## benchmarks; they print figures and assert nothing
 	$(GO) test -run=NONE -bench=. -benchmem ./...
 
-lint: ## gofmt, go vet, staticcheck
+tools: ## build the pinned developer tools (hack/tools/go.mod) into _out/tools
+	cd hack/tools && $(GO) build -o ../../$(TOOLS)/ \
+	  honnef.co/go/tools/cmd/staticcheck github.com/bufbuild/buf/cmd/buf \
+	  google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+
+lint: tools ## gofmt, go vet, staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./test/...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags integration ./test/...
+	$(TOOLS)/staticcheck ./...
+	$(TOOLS)/staticcheck -tags integration ./test/...
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
 	$(GO) test -run=NONE -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./pkg/config/

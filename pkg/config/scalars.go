@@ -54,6 +54,9 @@ func (m *FileMode) UnmarshalYAML(node *yaml.Node) error {
 	case node.Tag == "!!int" && !strings.HasPrefix(v, "0"):
 		// A YAML decimal integer: 420 means 0o644.
 		n, err = strconv.ParseUint(v, 10, 32)
+	case !strings.HasPrefix(v, "0") && v != "" && strings.Trim(v, "01234567") == "":
+		// A string such as "644" is ambiguous (decimal or octal?): ask for the prefix.
+		return fmt.Errorf("%q is ambiguous; write file permissions in octal with a leading 0o, such as 0o%s", v, v)
 	default:
 		n, err = strconv.ParseUint(strings.TrimPrefix(strings.TrimPrefix(v, "0o"), "0O"), 8, 32)
 	}

@@ -101,7 +101,7 @@ func (v *validator) machine(m *MachineSpec) {
 	}
 	for _, host := range sortedKeys(m.Registries.Mirrors) {
 		f := mapPath("machine.registries.mirrors", host)
-		if host != "*" && !hostPortRE.MatchString(host) {
+		if host != "*" && (!hostPortRE.MatchString(host) || !validOptionalPort(host)) {
 			v.add(f, "%q is not a registry host; use a host name such as docker.io (with :port if needed) or * for every registry", host)
 		}
 		mirror := m.Registries.Mirrors[host]
@@ -115,7 +115,7 @@ func (v *validator) machine(m *MachineSpec) {
 	for i, d := range m.Logging.Destinations {
 		f := fmt.Sprintf("machine.logging.destinations[%d]", i)
 		u, err := url.Parse(d.Endpoint)
-		if err != nil || (u.Scheme != "tcp" && u.Scheme != "udp") || u.Port() == "" || u.Hostname() == "" {
+		if err != nil || (u.Scheme != "tcp" && u.Scheme != "udp") || !validPort(u.Port()) || u.Hostname() == "" {
 			v.add(f+".endpoint", "%q is not a log endpoint; use tcp://HOST:PORT or udp://HOST:PORT", d.Endpoint)
 		}
 		if d.Format != "" && d.Format != DefaultLogFormat {
@@ -181,7 +181,7 @@ func (v *validator) kubelet(k *KubeletSpec) {
 var bondModes = []string{"balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb"}
 
 func (v *validator) network(n *NetworkSpec) {
-	if n.Hostname != "" && !hostnameRE.MatchString(n.Hostname) {
+	if n.Hostname != "" && !isDNSName(n.Hostname) {
 		v.add("machine.network.hostname", "%q is not a valid host name: use letters, digits and '-' in dot-separated labels of at most 63 characters", n.Hostname)
 	}
 	names := map[string]bool{}
@@ -350,13 +350,13 @@ func (v *validator) cluster(c *ClusterSpec) {
 	case c.SecretboxEncryptionSecret != "":
 		v.add("cluster.secretboxEncryptionSecret", "a worker must not hold the secrets encryption key; remove it")
 	}
-	for f, img := range map[string]string{
-		"cluster.apiServer.image": c.APIServer.Image, "cluster.controllerManager.image": c.ControllerManager.Image,
-		"cluster.scheduler.image": c.Scheduler.Image, "cluster.proxy.image": c.Proxy.Image,
-		"cluster.etcd.image": c.Etcd.Image, "cluster.coreDNS.image": c.CoreDNS.Image,
+	for _, img := range []struct{ field, ref string }{
+		{"cluster.apiServer.image", c.APIServer.Image}, {"cluster.controllerManager.image", c.ControllerManager.Image},
+		{"cluster.scheduler.image", c.Scheduler.Image}, {"cluster.proxy.image", c.Proxy.Image},
+		{"cluster.etcd.image", c.Etcd.Image}, {"cluster.coreDNS.image", c.CoreDNS.Image},
 	} {
-		if img != "" {
-			v.image(f, img)
+		if img.ref != "" {
+			v.image(img.field, img.ref)
 		}
 	}
 	v.extraArgs("cluster.apiServer.extraArgs", c.APIServer.ExtraArgs)
@@ -404,19 +404,17 @@ func (v *validator) endpoint(ep string) {
 	case u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
 		v.add(f, "%q must be only scheme, host and port, such as https://%s", ep, u.Host)
 	default:
-		if p := u.Port(); p != "" {
-			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-				v.add(f, "port %q is not a port number (1 to 65535)", p)
-			}
+		if strings.HasSuffix(u.Host, ":") || u.Port() != "" && !validPort(u.Port()) {
+			v.add(f, "port %q is not a port number (1 to 65535)", u.Port())
 		}
-		if !hostnameRE.MatchString(u.Hostname()) && net.ParseIP(u.Hostname()) == nil {
+		if !isDNSName(u.Hostname()) && net.ParseIP(u.Hostname()) == nil {
 			v.add(f, "host %q is neither a DNS name nor an IP address", u.Hostname())
 		}
 	}
 }
 
 func (v *validator) clusterNetwork(n *ClusterNetworkSpec) {
-	if n.DNSDomain != "" && !hostnameRE.MatchString(n.DNSDomain) {
+	if n.DNSDomain != "" && !isDNSName(n.DNSDomain) {
 		v.add("cluster.network.dnsDomain", "%q is not a DNS domain, such as cluster.local", n.DNSDomain)
 	}
 	// Empty lists mean the defaults; the other list is judged against them.
@@ -547,7 +545,7 @@ func (v *validator) extraArgs(f string, args map[string]string) {
 }
 
 func (v *validator) hostOrIP(f, s string) {
-	if net.ParseIP(s) == nil && !hostnameRE.MatchString(s) {
+	if net.ParseIP(s) == nil && !isDNSName(s) {
 		v.add(f, "%q is neither an IP address nor a DNS name", s)
 	}
 }
@@ -576,13 +574,35 @@ var (
 	imageRE      = regexp.MustCompile(`^[a-z0-9]+([._/:-][a-z0-9]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
 )
 
+// isDNSName reports whether s is a DNS name of at most 253 characters. A name whose last
+// label is all digits (999.1.1.1, 10.0.0.1.5) is a mistyped IP address, not a name.
+func isDNSName(s string) bool {
+	if len(s) > 253 || !hostnameRE.MatchString(s) {
+		return false
+	}
+	last := s[strings.LastIndex(s, ".")+1:]
+	return strings.Trim(last, "0123456789") != ""
+}
+
+// validPort reports whether p is a port number from 1 to 65535.
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+// validOptionalPort checks the port of HOST[:PORT], when there is one.
+func validOptionalPort(hostPort string) bool {
+	_, port, found := strings.Cut(hostPort, ":")
+	return !found || validPort(port)
+}
+
 // labelKeyProblem checks a Kubernetes label or taint key: [prefix/]name.
 func labelKeyProblem(key string) string {
 	prefix, name, hasPrefix := strings.Cut(key, "/")
 	if !hasPrefix {
 		name, prefix = prefix, ""
 	}
-	if hasPrefix && (len(prefix) > 253 || !hostnameRE.MatchString(prefix)) {
+	if hasPrefix && !isDNSName(prefix) {
 		return "has a prefix that is not a DNS subdomain"
 	}
 	if !labelNameRE.MatchString(name) {

@@ -45,11 +45,12 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
 	$(GO) test -run=NONE -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./pkg/config/
 	$(GO) test -run=NONE -fuzz=FuzzApply -fuzztime=$(FUZZTIME) ./pkg/config/patch/
 
-generate: ## regenerate code and docs derived from the sources
+generate: tools ## regenerate code and docs derived from the sources (API from api/*.proto, config and CLI docs)
+	cd api && ../$(TOOLS)/buf lint && ../$(TOOLS)/buf generate
 	$(GO) run ./hack/docgen
 
 check-generate: generate ## fail when generated files are out of date
-	@git diff --exit-code -- pkg/config/zz_docs.go docs/reference/config.md docs/cli.md || \
+	@git diff --exit-code -- pkg/api pkg/config/zz_docs.go docs/reference/config.md docs/cli.md || \
 	  { echo "generated files are out of date: run make generate and commit"; exit 1; }
 
 check: lint check-generate test test-integration fuzz e2e ## everything CI runs

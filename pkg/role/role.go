@@ -20,7 +20,15 @@ const (
 	EtcdBackup Role = "os:etcd:backup"
 )
 
-// All lists every role.
+// Impersonator is carried by node certificates, never by people: a request from a peer
+// holding it may state, in metadata, the roles of the client it forwards for. apid forwards
+// a request to another node this way, so the roles travel with the node's own mTLS identity.
+const Impersonator = "os:impersonator"
+
+// MetadataKey is the gRPC metadata key that carries forwarded roles.
+const MetadataKey = "x-plinth-roles"
+
+// All lists every role a client can hold.
 var All = []Role{Admin, Operator, Reader, EtcdBackup}
 
 // Parse checks a comma-separated list of roles.

@@ -1,0 +1,76 @@
+// Package client connects to the Plinth node API over mutual TLS, using a plinthconfig
+// context, and exposes the generated service clients.
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/api/resource"
+	"github.com/plinthos/plinth/pkg/clientconfig"
+)
+
+// DefaultPort is the node API port used when an endpoint has none.
+const DefaultPort = "50000"
+
+// NodeMetadataKey names the node a request is for; the endpoint's apid forwards it there.
+const NodeMetadataKey = "node"
+
+// Client is a connection to one node API endpoint.
+type Client struct {
+	conn *grpc.ClientConn
+
+	Machine  machine.MachineServiceClient
+	Resource resource.ResourceServiceClient
+}
+
+// TLSConfig builds the client TLS configuration of a context: TLS 1.3, the context's client
+// certificate, and the node API CA as the only root.
+func TLSConfig(ctx *clientconfig.Context) (*tls.Config, error) {
+	cert, err := tls.X509KeyPair(ctx.Crt, ctx.Key)
+	if err != nil {
+		return nil, fmt.Errorf("client certificate and key: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ctx.CA) {
+		return nil, errors.New("the context's CA is not a PEM certificate")
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, RootCAs: pool}, nil
+}
+
+// New connects (lazily) to endpoint, an address with an optional port, with the
+// credentials of ctx. Extra dial options are appended.
+func New(cc *clientconfig.Context, endpoint string, opts ...grpc.DialOption) (*Client, error) {
+	tlsConfig, err := TLSConfig(cc)
+	if err != nil {
+		return nil, err
+	}
+	target := endpoint
+	if _, _, err := net.SplitHostPort(endpoint); err != nil {
+		target = net.JoinHostPort(strings.Trim(endpoint, "[]"), DefaultPort)
+	}
+	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig))}, opts...)
+	conn, err := grpc.NewClient(target, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", endpoint, err)
+	}
+	return &Client{conn: conn, Machine: machine.NewMachineServiceClient(conn), Resource: resource.NewResourceServiceClient(conn)}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// WithNode returns a context whose requests are forwarded by the endpoint to node.
+func WithNode(ctx context.Context, node string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, NodeMetadataKey, node)
+}

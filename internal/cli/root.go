@@ -14,6 +14,7 @@ import (
 type globalFlags struct {
 	plinthconfig string
 	context      string
+	nodeFlags
 }
 
 // configPath resolves the plinthconfig path: the flag, then $PLINTHCONFIG, then the default.
@@ -41,7 +42,9 @@ configuration, and 'plinthctl validate' to check a machine configuration.`,
 	}
 	root.PersistentFlags().StringVar(&g.plinthconfig, "plinthconfig", "", "path to the client config (default $PLINTHCONFIG or ~/.plinth/config)")
 	root.PersistentFlags().StringVar(&g.context, "context", "", "context of the client config to use (default: its current context)")
+	addNodeFlags(root, g)
 	root.AddCommand(
+		newVersionCommand(g),
 		newGenCommand(),
 		newValidateCommand(),
 		newMachineConfigCommand(),

@@ -1,0 +1,302 @@
+// Package configmgr owns a node's machine configuration: it loads it at boot, persists it,
+// and applies new ones in the modes of `plinthctl apply-config` (auto, no-reboot, staged,
+// try), refusing an invalid one with the validation messages and keeping the running one.
+package configmgr
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/plinthos/plinth/internal/atomicfile"
+	"github.com/plinthos/plinth/internal/clock"
+	"github.com/plinthos/plinth/pkg/config"
+)
+
+// EnvVar carries a base64 configuration, read at boot when no configuration is stored yet.
+const EnvVar = "PLINTH_CONFIG"
+
+// The apply modes.
+const (
+	ModeAuto     = "auto"
+	ModeNoReboot = "no-reboot"
+	ModeReboot   = "reboot"
+	ModeStaged   = "staged"
+	ModeTry      = "try"
+)
+
+// DefaultTryTimeout is how long a "try" configuration stays unless confirmed.
+const DefaultTryTimeout = time.Minute
+
+// ErrInvalid marks a configuration refused by decoding or validation.
+var ErrInvalid = errors.New("invalid configuration")
+
+// ErrNeedsReboot marks a no-reboot apply of a change that needs a reboot.
+var ErrNeedsReboot = errors.New("the change needs a reboot")
+
+// Manager holds the active configuration.
+type Manager struct {
+	dir   string
+	mode  config.Mode
+	clock clock.Clock
+	log   *slog.Logger
+
+	// OnChange is called (without locks held) with each newly active configuration.
+	OnChange func(*config.MachineConfig)
+
+	mu       sync.Mutex
+	current  *config.MachineConfig
+	raw      []byte
+	tryTimer clock.Timer
+	tryPrev  []byte
+	stop     chan struct{}
+}
+
+// New returns a manager that stores its files in dir and validates for mode.
+func New(dir string, mode config.Mode, clk clock.Clock, log *slog.Logger) *Manager {
+	return &Manager{dir: dir, mode: mode, clock: clk, log: log, stop: make(chan struct{})}
+}
+
+func (m *Manager) activePath() string { return filepath.Join(m.dir, "config.yaml") }
+func (m *Manager) stagedPath() string { return filepath.Join(m.dir, "config.staged.yaml") }
+
+// Boot loads the configuration for this boot: a staged one first (it becomes active), else
+// the stored one, else $PLINTH_CONFIG (base64), else the file at seedPath (may be empty).
+// The result is validated; an invalid configuration is an error with the problems.
+func (m *Manager) Boot(seedPath string) (*config.MachineConfig, error) {
+	if data, err := os.ReadFile(m.stagedPath()); err == nil {
+		m.log.Info("activating the staged configuration")
+		if err := atomicfile.Write(m.activePath(), data, 0o600); err != nil {
+			return nil, err
+		}
+		if err := os.Remove(m.stagedPath()); err != nil {
+			return nil, fmt.Errorf("remove staged configuration: %w", err)
+		}
+	}
+	data, source, err := m.seed(seedPath)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := m.parse(data, source)
+	if err != nil {
+		return nil, err
+	}
+	if source != m.activePath() {
+		if err := os.MkdirAll(m.dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create state directory: %w", err)
+		}
+		if err := atomicfile.Write(m.activePath(), data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	m.mu.Lock()
+	m.current, m.raw = cfg, data
+	m.mu.Unlock()
+	m.log.Info("configuration loaded", "source", source)
+	return cfg, nil
+}
+
+func (m *Manager) seed(seedPath string) ([]byte, string, error) {
+	data, err := os.ReadFile(m.activePath())
+	if err == nil {
+		return data, m.activePath(), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, "", fmt.Errorf("read stored configuration: %w", err)
+	}
+	if env := os.Getenv(EnvVar); env != "" {
+		data, err := base64.StdEncoding.DecodeString(env)
+		if err != nil {
+			return nil, "", fmt.Errorf("$%s is not base64: %w", EnvVar, err)
+		}
+		return data, "$" + EnvVar, nil
+	}
+	if seedPath == "" {
+		return nil, "", fmt.Errorf("no configuration: none stored in %s, $%s is empty and no --config file was given", m.dir, EnvVar)
+	}
+	data, err = os.ReadFile(seedPath)
+	if err != nil {
+		return nil, "", fmt.Errorf("read configuration: %w", err)
+	}
+	return data, seedPath, nil
+}
+
+func (m *Manager) parse(data []byte, source string) (*config.MachineConfig, error) {
+	doc, err := config.Load(data, source)
+	if err != nil {
+		return nil, fmt.Errorf("%w:\n%w", ErrInvalid, err)
+	}
+	if err := doc.Validate(m.mode); err != nil {
+		return nil, fmt.Errorf("%w:\n%w", ErrInvalid, err)
+	}
+	return doc.Config, nil
+}
+
+// Current returns the active configuration and its bytes.
+func (m *Manager) Current() (*config.MachineConfig, []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.current, m.raw
+}
+
+// Result says what an apply did.
+type Result struct {
+	// Mode is the mode used; auto resolves to no-reboot or reboot.
+	Mode string
+	// Diff is the unified diff between the active and the new configuration, secrets masked.
+	Diff string
+	// Message tells the user what happens next.
+	Message string
+	// RebootNeeded is set when the caller must reboot for the configuration to apply.
+	RebootNeeded bool
+}
+
+// Apply validates data and applies it in mode. An invalid configuration, or one that
+// needs a reboot in no-reboot or try mode, is refused and the active one stays. Any apply
+// confirms a pending try.
+func (m *Manager) Apply(data []byte, mode string, dryRun bool, tryTimeout time.Duration) (Result, error) {
+	next, err := m.parse(data, "the new configuration")
+	if err != nil {
+		return Result{}, err
+	}
+	m.mu.Lock()
+	res, activated, err := m.apply(next, data, mode, dryRun, tryTimeout)
+	m.mu.Unlock()
+	if activated != nil && m.OnChange != nil {
+		m.OnChange(activated)
+	}
+	return res, err
+}
+
+// apply does the work of Apply with m.mu held; it returns the configuration that became
+// active, if any, so that OnChange is called after the lock is released.
+func (m *Manager) apply(next *config.MachineConfig, data []byte, mode string, dryRun bool, tryTimeout time.Duration) (Result, *config.MachineConfig, error) {
+	res := Result{Diff: diffConfigs(m.current, next)}
+	reason := rebootReason(m.current, next)
+	reboot := reason != ""
+	switch mode {
+	case "", ModeAuto:
+		res.Mode = ModeNoReboot
+		if reboot {
+			res.Mode = ModeReboot
+		}
+	case ModeNoReboot, ModeTry:
+		res.Mode = mode
+		if reboot {
+			return res, nil, fmt.Errorf("%w (%s); apply it with --mode auto, or --mode staged and reboot later", ErrNeedsReboot, reason)
+		}
+	case ModeStaged:
+		res.Mode = mode
+	default:
+		return Result{}, nil, fmt.Errorf("unknown mode %q: use auto, no-reboot, staged or try", mode)
+	}
+	if dryRun {
+		res.Message = "dry run: nothing was changed"
+		return res, nil, nil
+	}
+	if m.tryTimer != nil {
+		m.tryTimer.Stop()
+		m.tryTimer, m.tryPrev = nil, nil
+		m.log.Info("the configuration on trial is confirmed by a new apply")
+	}
+	switch res.Mode {
+	case ModeStaged:
+		if err := atomicfile.Write(m.stagedPath(), data, 0o600); err != nil {
+			return res, nil, err
+		}
+		res.Message = "staged: the configuration applies at the next reboot"
+		return res, nil, nil
+	case ModeReboot:
+		// Written now, used after the reboot: the running services keep the old one.
+		if err := atomicfile.Write(m.activePath(), data, 0o600); err != nil {
+			return res, nil, err
+		}
+		m.current, m.raw = next, data
+		res.RebootNeeded = true
+		res.Message = "applied; the node reboots to use it (" + reason + ")"
+		return res, nil, nil
+	case ModeTry:
+		if tryTimeout <= 0 {
+			tryTimeout = DefaultTryTimeout
+		}
+		// The trial configuration lives in memory only: if the node reboots during the
+		// trial, it comes back with the previous one.
+		m.tryPrev = m.raw
+		m.current, m.raw = next, data
+		m.tryTimer = m.clock.NewTimer(tryTimeout)
+		go m.waitTry(m.tryTimer)
+		res.Message = fmt.Sprintf("applied on trial: it is rolled back in %s unless confirmed by another apply-config", tryTimeout)
+		return res, next, nil
+	}
+	if err := atomicfile.Write(m.activePath(), data, 0o600); err != nil {
+		return res, nil, err
+	}
+	m.current, m.raw = next, data
+	res.Message = "applied without a reboot"
+	return res, next, nil
+}
+
+// waitTry rolls back the trial configuration when its timer fires, unless it was confirmed.
+func (m *Manager) waitTry(t clock.Timer) {
+	select {
+	case <-m.stop:
+		return
+	case <-t.C():
+	}
+	m.mu.Lock()
+	if m.tryTimer != t {
+		m.mu.Unlock()
+		return // confirmed or replaced
+	}
+	prev := m.tryPrev
+	m.tryTimer, m.tryPrev = nil, nil
+	cfg, err := m.parse(prev, "the previous configuration")
+	if err != nil {
+		m.mu.Unlock()
+		m.log.Error("cannot roll back the configuration on trial", "error", err)
+		return
+	}
+	m.log.Info("the configuration on trial was not confirmed: rolling back")
+	m.current, m.raw = cfg, prev
+	m.mu.Unlock()
+	if m.OnChange != nil {
+		m.OnChange(cfg)
+	}
+}
+
+// Close stops a pending trial timer's goroutine.
+func (m *Manager) Close() {
+	select {
+	case <-m.stop:
+	default:
+		close(m.stop)
+	}
+}
+
+// NeedsReboot reports whether moving from a to b needs a reboot: a change of machine type,
+// install settings, or cluster identity and CAs.
+func NeedsReboot(a, b *config.MachineConfig) bool { return rebootReason(a, b) != "" }
+
+func rebootReason(a, b *config.MachineConfig) string {
+	if a == nil || b == nil {
+		return "machine type, install settings or cluster identity changed"
+	}
+	switch {
+	case a.Machine.Type != b.Machine.Type:
+		return "machine.type changed"
+	case !equalYAML(a.Machine.Install, b.Machine.Install):
+		return "machine.install changed"
+	case a.Cluster.ID != b.Cluster.ID || a.Cluster.Secret != b.Cluster.Secret:
+		return "the cluster identity changed"
+	case !bytes.Equal(a.Machine.CA.Crt, b.Machine.CA.Crt) || !bytes.Equal(a.Cluster.CA.Crt, b.Cluster.CA.Crt):
+		return "a CA changed"
+	}
+	return ""
+}

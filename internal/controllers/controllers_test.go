@@ -1,0 +1,170 @@
+package controllers
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/plinthos/plinth/internal/clock"
+	"github.com/plinthos/plinth/internal/configgen"
+	"github.com/plinthos/plinth/internal/controller"
+	"github.com/plinthos/plinth/internal/resource"
+	"github.com/plinthos/plinth/internal/resources"
+	"github.com/plinthos/plinth/pkg/config"
+	"github.com/plinthos/plinth/pkg/pki"
+	"github.com/plinthos/plinth/pkg/secrets"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type harness struct {
+	store   *resource.Store
+	clk     *clock.Fake
+	updates chan *config.MachineConfig
+	stop    func()
+}
+
+func start(t *testing.T, initial *config.MachineConfig, extra ...controller.Controller) *harness {
+	t.Helper()
+	clk := clock.NewFake(time.Now())
+	store := resource.NewStore(clk)
+	eng := controller.NewEngine(store, clk, slog.New(slog.DiscardHandler))
+	h := &harness{store: store, clk: clk, updates: make(chan *config.MachineConfig)}
+	all := append([]controller.Controller{
+		&MachineConfig{Initial: initial, Updates: h.updates},
+		&Hostname{Default: "default-host"},
+		&Static[resources.NodeAddressSpec]{ControllerName: "network.NodeAddress", Namespace: resources.NamespaceNetwork,
+			Type: resources.NodeAddressType, ID: resources.DefaultID, Spec: resources.NodeAddressSpec{Addresses: []string{"127.0.0.1"}}},
+	}, extra...)
+	for _, c := range all {
+		if err := eng.Register(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = eng.Run(ctx) }()
+	h.stop = func() { cancel(); <-done }
+	t.Cleanup(h.stop)
+	return h
+}
+
+// waitSpec polls the store until the resource exists and cond holds.
+func waitSpec[S any](t *testing.T, h *harness, ns, typ, id string, cond func(S) bool) S {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := h.store.Get(ns, typ, id)
+		if err == nil {
+			s := *r.(*resource.Typed[S]).TypedSpec()
+			if cond(s) {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/%s never reached the expected state (last error %v)", typ, id, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func generated(t *testing.T) *configgen.Configs {
+	t.Helper()
+	b, err := secrets.Generate(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := configgen.Generate(b, configgen.Options{ClusterName: "demo", Endpoint: "https://10.5.0.2:6443"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+func TestHostnameFollowsConfig(t *testing.T) {
+	cs := generated(t)
+	h := start(t, cs.ControlPlane)
+	waitSpec(t, h, resources.NamespaceNetwork, resources.HostnameType, resources.HostnameID,
+		func(s resources.HostnameSpec) bool { return s.Hostname == "default-host" })
+	next := *cs.ControlPlane
+	next.Machine.Network.Hostname = "cp-1.example.com"
+	h.updates <- &next
+	waitSpec(t, h, resources.NamespaceNetwork, resources.HostnameType, resources.HostnameID,
+		func(s resources.HostnameSpec) bool { return s.Hostname == "cp-1" && s.Domainname == "example.com" })
+}
+
+func TestNodeIdentityPersists(t *testing.T) {
+	dir := t.TempDir()
+	h := start(t, nil, &NodeIdentity{StateDir: dir})
+	first := waitSpec(t, h, resources.NamespaceCluster, resources.NodeIdentityType, resources.LocalID,
+		func(s resources.NodeIdentitySpec) bool { return len(s.NodeID) == 32 })
+	h.stop()
+	h2 := start(t, nil, &NodeIdentity{StateDir: dir})
+	waitSpec(t, h2, resources.NamespaceCluster, resources.NodeIdentityType, resources.LocalID,
+		func(s resources.NodeIdentitySpec) bool { return s == first })
+}
+
+func TestAPICertificateIssuedRenewedAndReissued(t *testing.T) {
+	cs := generated(t)
+	dir := t.TempDir()
+	h := start(t, cs.ControlPlane, &APICertificate{IdentityDir: dir})
+	get := func(cond func(*pkiCert) bool) *pkiCert {
+		var c *pkiCert
+		waitSpec(t, h, resources.NamespaceSecrets, resources.APICertificateType, resources.APIID, func(s resources.APICertificateSpec) bool {
+			cert, err := pki.ParseCertPEM(s.Crt)
+			if err != nil {
+				return false
+			}
+			c = &pkiCert{serial: cert.SerialNumber.String(), ips: cert.IPAddresses, dns: cert.DNSNames, notAfter: cert.NotAfter, orgs: cert.Subject.Organization}
+			return cond(c)
+		})
+		return c
+	}
+	first := get(func(*pkiCert) bool { return true })
+	if len(first.ips) != 1 || !first.ips[0].Equal(net.ParseIP("127.0.0.1")) || !slices.Contains(first.dns, "default-host") {
+		t.Errorf("SANs %v %v, want 127.0.0.1 and default-host", first.ips, first.dns)
+	}
+	ca, _ := pki.ParseCertPEM(cs.ControlPlane.Machine.CA.Crt)
+	crtPEM, err := os.ReadFile(filepath.Join(dir, "apid.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk, err := pki.ParseCertPEM(crtPEM)
+	if err != nil || onDisk.SerialNumber.String() != first.serial {
+		t.Fatalf("apid.crt on disk is not the issued certificate: %v", err)
+	}
+	if err := pki.Verify(ca, onDisk, pki.UsageServer|pki.UsageClient, h.clk.Now()); err != nil {
+		t.Errorf("issued certificate does not verify against the node API CA: %v", err)
+	}
+
+	// A new certSAN: reissued at once.
+	next := *cs.ControlPlane
+	next.Machine.CertSANs = []string{"api.example.com"}
+	h.updates <- &next
+	second := get(func(c *pkiCert) bool { return slices.Contains(c.dns, "api.example.com") })
+	if second.serial == first.serial {
+		t.Error("not reissued")
+	}
+
+	// Renewed once two thirds of its lifetime have passed.
+	h.clk.Advance(APICertValidity * 2 / 3)
+	third := get(func(c *pkiCert) bool { return c.serial != second.serial })
+	if !third.notAfter.After(second.notAfter) {
+		t.Errorf("renewed certificate expires %v, not after the previous %v", third.notAfter, second.notAfter)
+	}
+}
+
+type pkiCert struct {
+	serial   string
+	ips      []net.IP
+	dns      []string
+	orgs     []string
+	notAfter time.Time
+}

@@ -1,52 +1,60 @@
-// Command machined is the init and node agent of a Plinth node. The node runtime (services,
-// resources, the API) is the subject of a later milestone; today machined loads and
-// validates the machine configuration it would run with, so that the configuration path is
-// exercised end to end.
+// Command machined is the init and node agent of a Plinth node. The same binary runs the
+// node API front as `machined apid`.
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
+	"github.com/plinthos/plinth/internal/apid"
+	"github.com/plinthos/plinth/internal/machined"
 	"github.com/plinthos/plinth/internal/version"
-	"github.com/plinthos/plinth/pkg/config"
 )
 
 func main() {
-	configPath := flag.String("config", "", "machine configuration file")
-	mode := flag.String("platform", "metal", "platform the configuration is validated for: docker, metal or cloud")
-	showVersion := flag.Bool("version", false, "print the version and exit")
-	flag.Parse()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "machined")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "apid" {
+		if err := apid.Main(ctx, os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "apid:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var opts machined.Options
+	fs := flag.NewFlagSet("machined", flag.ExitOnError)
+	fs.StringVar(&opts.Mode, "mode", machined.ModeLocal, "how machined runs: local (an ordinary process, all state under --state-dir)")
+	fs.StringVar(&opts.StateDir, "state-dir", "", "directory for the configuration, identity, logs and sockets")
+	fs.StringVar(&opts.ConfigPath, "config", "", "machine configuration file, used when none is stored yet ($PLINTH_CONFIG, base64, also works)")
+	fs.StringVar(&opts.Address, "address", "127.0.0.1", "the node's address; apid and trustd listen on it")
+	fs.IntVar(&opts.APIPort, "api-port", 50000, "node API (apid) port")
+	fs.IntVar(&opts.TrustdPort, "trustd-port", 50001, "trustd port (control-plane nodes)")
+	fs.IntVar(&opts.PeerAPIPort, "peer-api-port", 0, "apid port of other nodes (default: --api-port)")
+	fs.StringVar(&opts.TrustdEndpoint, "trustd-endpoint", "", "HOST:PORT of a control plane's trustd, for workers (default: the control-plane endpoint's host, port 50001)")
+	fs.StringVar(&opts.Hostname, "hostname", "", "host name when the configuration sets none")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	_ = fs.Parse(os.Args[1:])
 	if *showVersion {
 		fmt.Println("machined", version.Tag)
 		return
 	}
-	if err := run(log, *configPath, *mode); err != nil {
-		log.Error("machined cannot start", "error", err)
+	err := machined.Run(ctx, opts, os.Stderr)
+	if errors.Is(err, machined.ErrReboot) {
+		stop()
+		exe, xerr := os.Executable()
+		if xerr == nil {
+			xerr = syscall.Exec(exe, os.Args, os.Environ())
+		}
+		fmt.Fprintln(os.Stderr, "machined: reboot failed:", xerr)
 		os.Exit(1)
 	}
-	log.Error("the node runtime is not implemented in this version; only configuration loading is", "version", version.Tag)
-	os.Exit(2)
-}
-
-func run(log *slog.Logger, path, modeName string) error {
-	if path == "" {
-		return fmt.Errorf("no configuration: pass --config FILE")
-	}
-	m, err := config.ParseMode(modeName)
 	if err != nil {
-		return err
+		fmt.Fprintln(os.Stderr, "machined:", err)
+		os.Exit(1)
 	}
-	doc, err := config.LoadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := doc.Validate(m); err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	log.Info("configuration is valid", "file", path, "type", doc.Config.Machine.Type, "cluster", doc.Config.Cluster.Name)
-	return nil
 }

@@ -42,6 +42,8 @@ type APICertificate struct {
 	// TrustdEndpoint overrides where workers ask for their certificate (HOST:PORT); empty
 	// means the control-plane endpoint's host on port 50001.
 	TrustdEndpoint string
+	// Owner, when set, is the uid and gid that must own the files (apid's user).
+	Owner *[2]int
 }
 
 // Name implements controller.Controller.
@@ -222,8 +224,14 @@ func (c *APICertificate) writeFiles(spec resources.APICertificateSpec) error {
 		name string
 		data []byte
 	}{{"apid.key", spec.Key}, {"apid.crt", spec.Crt}, {"ca.crt", spec.CA}} {
-		if err := atomicfile.Write(filepath.Join(c.IdentityDir, f.name), f.data, 0o600); err != nil {
+		path := filepath.Join(c.IdentityDir, f.name)
+		if err := atomicfile.Write(path, f.data, 0o600); err != nil {
 			return err
+		}
+		if c.Owner != nil {
+			if err := os.Chown(path, c.Owner[0], c.Owner[1]); err != nil {
+				return fmt.Errorf("give %s to apid's user: %w", path, err)
+			}
 		}
 	}
 	return nil

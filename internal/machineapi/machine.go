@@ -1,0 +1,348 @@
+package machineapi
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"runtime"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/plinthos/plinth/internal/configgen"
+	"github.com/plinthos/plinth/internal/configmgr"
+	"github.com/plinthos/plinth/internal/events"
+	"github.com/plinthos/plinth/internal/logstore"
+	"github.com/plinthos/plinth/internal/service"
+	"github.com/plinthos/plinth/internal/version"
+	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/clientconfig"
+	"github.com/plinthos/plinth/pkg/role"
+)
+
+// Lifecycle runs the node's power sequences. Each returns at once; the sequence runs in the
+// background under the given actor id, reporting on the event stream.
+type Lifecycle interface {
+	Reboot(actorID string) error
+	Shutdown(actorID string) error
+	Reset(actorID string, graceful, reboot bool) error
+}
+
+// MachineServer implements the machine service.
+type MachineServer struct {
+	machine.UnimplementedMachineServiceServer
+
+	Supervisor  *service.Supervisor
+	LogStore    *logstore.Store
+	EventStream *events.Stream
+	Config      *configmgr.Manager
+	Lifecycle   Lifecycle
+	// Platform is local, container or metal.
+	Platform string
+	// Hostname returns the node's current host name.
+	Hostname func() string
+	// Endpoints are the addresses put in client configs minted by GenerateClientConfiguration.
+	Endpoints func() []string
+}
+
+// Version implements the Version RPC.
+func (s *MachineServer) Version(context.Context, *machine.VersionRequest) (*machine.VersionResponse, error) {
+	return &machine.VersionResponse{Tag: version.Tag, GoVersion: runtime.Version(), Os: runtime.GOOS, Arch: runtime.GOARCH,
+		Platform: s.Platform, Hostname: s.Hostname()}, nil
+}
+
+func serviceToProto(st service.Status) *machine.ServiceState {
+	out := &machine.ServiceState{Id: st.ID, State: string(st.State), Message: st.Message, Since: timestamppb.New(st.Since),
+		Runner: st.Runner, Restarts: int32(st.Restarts)}
+	if st.Healthy != nil {
+		out.Health = "unhealthy"
+		if *st.Healthy {
+			out.Health = "healthy"
+		}
+	}
+	for _, tr := range st.History {
+		out.History = append(out.History, &machine.ServiceTransition{Time: timestamppb.New(tr.Time), From: string(tr.From), To: string(tr.To), Message: tr.Message})
+	}
+	return out
+}
+
+// ServiceList implements the ServiceList RPC.
+func (s *MachineServer) ServiceList(context.Context, *machine.ServiceListRequest) (*machine.ServiceListResponse, error) {
+	resp := &machine.ServiceListResponse{}
+	for _, st := range s.Supervisor.List() {
+		resp.Services = append(resp.Services, serviceToProto(st))
+	}
+	return resp, nil
+}
+
+func (s *MachineServer) status(id string) (service.Status, error) {
+	st, err := s.Supervisor.Status(id)
+	if err != nil {
+		return st, status.Errorf(codes.NotFound, "no service %q; list them with `plinthctl services`", id)
+	}
+	return st, nil
+}
+
+// ServiceInfo implements the ServiceInfo RPC.
+func (s *MachineServer) ServiceInfo(_ context.Context, req *machine.ServiceInfoRequest) (*machine.ServiceInfoResponse, error) {
+	st, err := s.status(req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return &machine.ServiceInfoResponse{Service: serviceToProto(st)}, nil
+}
+
+// ServiceStart implements the ServiceStart RPC.
+func (s *MachineServer) ServiceStart(_ context.Context, req *machine.ServiceStartRequest) (*machine.ServiceStartResponse, error) {
+	if _, err := s.status(req.GetId()); err != nil {
+		return nil, err
+	}
+	if err := s.Supervisor.Start(req.GetId()); err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return &machine.ServiceStartResponse{Message: fmt.Sprintf("service %q started", req.GetId())}, nil
+}
+
+// ServiceStop implements the ServiceStop RPC.
+func (s *MachineServer) ServiceStop(ctx context.Context, req *machine.ServiceStopRequest) (*machine.ServiceStopResponse, error) {
+	if _, err := s.status(req.GetId()); err != nil {
+		return nil, err
+	}
+	if err := s.Supervisor.Stop(ctx, req.GetId()); err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return &machine.ServiceStopResponse{Message: fmt.Sprintf("service %q stopped", req.GetId())}, nil
+}
+
+// ServiceRestart implements the ServiceRestart RPC.
+func (s *MachineServer) ServiceRestart(ctx context.Context, req *machine.ServiceRestartRequest) (*machine.ServiceRestartResponse, error) {
+	if _, err := s.status(req.GetId()); err != nil {
+		return nil, err
+	}
+	if err := s.Supervisor.Restart(ctx, req.GetId()); err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return &machine.ServiceRestartResponse{Message: fmt.Sprintf("service %q restarted", req.GetId())}, nil
+}
+
+// logChunk is the most log data sent in one message.
+const logChunk = 64 << 10
+
+// Logs implements the Logs RPC: the last lines from memory (or the previous boot's file),
+// then, with follow, new lines until the client goes away.
+func (s *MachineServer) Logs(req *machine.LogsRequest, stream grpc.ServerStreamingServer[machine.LogsResponse]) error {
+	if req.GetKubernetes() {
+		return status.Error(codes.Unimplemented, "Kubernetes container logs need containerd, which this node does not run yet")
+	}
+	name := req.GetService()
+	if err := logstore.ValidName(name); err != nil {
+		return status.Errorf(codes.InvalidArgument, "service name: %v", err)
+	}
+	if _, err := s.Supervisor.Status(name); err != nil && name != "machined" {
+		return status.Errorf(codes.NotFound, "no service %q; list them with `plinthctl services`", name)
+	}
+	log := s.LogStore.Log(name)
+	if req.GetPrevious() {
+		rc, err := log.Previous()
+		if errors.Is(err, fs.ErrNotExist) {
+			return status.Errorf(codes.NotFound, "no log of %q from the previous boot", name)
+		}
+		if err != nil {
+			return status.Errorf(codes.Internal, "previous log of %q: %v", name, err)
+		}
+		defer rc.Close()
+		return sendReader(rc, func(b []byte) error { return stream.Send(&machine.LogsResponse{Data: b}) })
+	}
+	tail := int(req.GetTailLines())
+	if !req.GetFollow() {
+		return sendLines(log.Tail(tail), func(b []byte) error { return stream.Send(&machine.LogsResponse{Data: b}) })
+	}
+	lines := log.Follow(stream.Context(), tail)
+	return streamLines(stream.Context(), lines, func(b []byte) error { return stream.Send(&machine.LogsResponse{Data: b}) })
+}
+
+// sendLines sends lines in chunks of at most logChunk bytes.
+func sendLines(lines []string, send func([]byte) error) error {
+	buf := make([]byte, 0, logChunk)
+	for _, l := range lines {
+		if len(buf)+len(l)+1 > logChunk && len(buf) > 0 {
+			if err := send(buf); err != nil {
+				return err
+			}
+			buf = make([]byte, 0, logChunk)
+		}
+		buf = append(buf, l...)
+		buf = append(buf, '\n')
+	}
+	if len(buf) > 0 {
+		return send(buf)
+	}
+	return nil
+}
+
+// streamLines sends lines as they come, batching what is already waiting.
+func streamLines(ctx context.Context, lines <-chan string, send func([]byte) error) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case l, ok := <-lines:
+			if !ok {
+				return nil
+			}
+			batch := []string{l}
+		drain:
+			for len(batch) < 1024 {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, l)
+				default:
+					break drain
+				}
+			}
+			if err := sendLines(batch, send); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func sendReader(r io.Reader, send func([]byte) error) error {
+	br := bufio.NewReaderSize(r, logChunk)
+	for {
+		buf := make([]byte, logChunk)
+		n, err := io.ReadFull(br, buf)
+		if n > 0 {
+			if serr := send(buf[:n]); serr != nil {
+				return serr
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil
+		}
+		if err != nil {
+			return status.Errorf(codes.Internal, "read: %v", err)
+		}
+	}
+}
+
+// Events implements the Events RPC.
+func (s *MachineServer) Events(req *machine.EventsRequest, stream grpc.ServerStreamingServer[machine.EventsResponse]) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	tail := int(req.GetTailEvents())
+	if tail == 0 && !req.GetFollow() && req.GetSinceId() == "" {
+		tail = -1
+	}
+	ch := s.EventStream.Subscribe(ctx, events.SubscribeOptions{TailEvents: tail, SinceID: req.GetSinceId(), ActorID: req.GetActorId()})
+	for {
+		var ev events.Event
+		var ok bool
+		if req.GetFollow() {
+			ev, ok = <-ch
+		} else {
+			// Without follow, send what is buffered and stop when nothing more is waiting.
+			select {
+			case ev, ok = <-ch:
+			case <-time.After(100 * time.Millisecond):
+				return nil
+			}
+		}
+		if !ok {
+			return nil
+		}
+		if err := stream.Send(&machine.EventsResponse{Id: ev.ID, Time: timestamppb.New(ev.Time), ActorId: ev.ActorID, Type: ev.Type,
+			Message: ev.Message, Data: ev.Data}); err != nil {
+			return err
+		}
+	}
+}
+
+// ApplyConfiguration implements the ApplyConfiguration RPC.
+func (s *MachineServer) ApplyConfiguration(_ context.Context, req *machine.ApplyConfigurationRequest) (*machine.ApplyConfigurationResponse, error) {
+	res, err := s.Config.Apply(req.GetData(), req.GetMode(), req.GetDryRun(), req.GetTryTimeout().AsDuration())
+	switch {
+	case errors.Is(err, configmgr.ErrInvalid):
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, configmgr.ErrNeedsReboot):
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	case err != nil:
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	resp := &machine.ApplyConfigurationResponse{Mode: res.Mode, Message: res.Message, Diff: res.Diff}
+	if !req.GetDryRun() {
+		actor := events.NewActorID()
+		s.EventStream.Publish(events.Event{ActorID: actor, Type: "config", Message: "configuration applied (" + res.Mode + ")", Data: map[string]string{"mode": res.Mode}})
+		resp.ActorId = actor
+		if res.RebootNeeded {
+			if err := s.Lifecycle.Reboot(actor); err != nil {
+				return nil, status.Errorf(codes.Internal, "configuration stored, but the reboot failed: %v", err)
+			}
+		}
+	}
+	return resp, nil
+}
+
+// GenerateClientConfiguration implements the GenerateClientConfiguration RPC: an admin
+// mints a client config for other roles, signed by the node API CA.
+func (s *MachineServer) GenerateClientConfiguration(_ context.Context, req *machine.GenerateClientConfigurationRequest) (*machine.GenerateClientConfigurationResponse, error) {
+	roles, err := role.Parse(strings.Join(req.GetRoles(), ","))
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	cfg, _ := s.Config.Current()
+	if len(cfg.Machine.CA.Key) == 0 {
+		return nil, status.Error(codes.FailedPrecondition, "this node does not hold the node API CA key; ask a control-plane node")
+	}
+	ttl := req.GetCrtTtl().AsDuration()
+	if ttl <= 0 {
+		ttl = configgen.AdminCertValidity
+	}
+	ctx, err := configgen.NewContext(cfg.Machine.CA, s.Endpoints(), roles, ttl, time.Now())
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	cc := &clientconfig.Config{Context: cfg.Cluster.Name, Contexts: map[string]*clientconfig.Context{cfg.Cluster.Name: ctx}}
+	data, err := cc.Encode()
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return &machine.GenerateClientConfigurationResponse{Ca: ctx.CA, Crt: ctx.Crt, Key: ctx.Key, Plinthconfig: data}, nil
+}
+
+// Reboot implements the Reboot RPC.
+func (s *MachineServer) Reboot(context.Context, *machine.RebootRequest) (*machine.RebootResponse, error) {
+	actor := events.NewActorID()
+	if err := s.Lifecycle.Reboot(actor); err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return &machine.RebootResponse{ActorId: actor}, nil
+}
+
+// Shutdown implements the Shutdown RPC.
+func (s *MachineServer) Shutdown(context.Context, *machine.ShutdownRequest) (*machine.ShutdownResponse, error) {
+	actor := events.NewActorID()
+	if err := s.Lifecycle.Shutdown(actor); err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return &machine.ShutdownResponse{ActorId: actor}, nil
+}
+
+// Reset implements the Reset RPC.
+func (s *MachineServer) Reset(_ context.Context, req *machine.ResetRequest) (*machine.ResetResponse, error) {
+	actor := events.NewActorID()
+	if err := s.Lifecycle.Reset(actor, req.GetGraceful(), req.GetReboot()); err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return &machine.ResetResponse{ActorId: actor}, nil
+}

@@ -1,0 +1,272 @@
+// Package machined wires a node together: configuration, the resource store and its
+// controllers, the service supervisor (apid, trustd, ...), the logs and events, and the
+// machine and resource APIs on machined's unix socket.
+package machined
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/plinthos/plinth/internal/clock"
+	"github.com/plinthos/plinth/internal/configmgr"
+	"github.com/plinthos/plinth/internal/controller"
+	"github.com/plinthos/plinth/internal/controllers"
+	"github.com/plinthos/plinth/internal/events"
+	"github.com/plinthos/plinth/internal/logstore"
+	"github.com/plinthos/plinth/internal/machineapi"
+	"github.com/plinthos/plinth/internal/resource"
+	"github.com/plinthos/plinth/internal/resources"
+	"github.com/plinthos/plinth/internal/service"
+	"github.com/plinthos/plinth/internal/version"
+	"github.com/plinthos/plinth/pkg/api/machine"
+	rpb "github.com/plinthos/plinth/pkg/api/resource"
+	"github.com/plinthos/plinth/pkg/config"
+)
+
+// The modes machined runs in.
+const (
+	// ModeLocal runs machined as an ordinary process for development and tests: no mounts,
+	// no network changes, nothing that touches the host; all state under StateDir.
+	ModeLocal = "local"
+)
+
+// Options configure a machined run.
+type Options struct {
+	Mode string
+	// StateDir holds the configuration, identity, logs and sockets.
+	StateDir string
+	// ConfigPath is the configuration file used when none is stored yet.
+	ConfigPath string
+	// Address is the node's address (local mode: a loopback address such as 127.0.0.1).
+	Address string
+	// APIPort and TrustdPort are where apid and trustd listen.
+	APIPort, TrustdPort int
+	// PeerAPIPort is the apid port of other nodes (default: APIPort).
+	PeerAPIPort int
+	// TrustdEndpoint is where a worker asks for its certificate (default: the
+	// control-plane endpoint's host on port 50001).
+	TrustdEndpoint string
+	// Executable is the machined binary, run again as `machined apid` (default: this one).
+	Executable string
+	// Hostname is the default host name (when the configuration sets none).
+	Hostname string
+}
+
+// ErrReboot is returned by Run when the node should boot again (local mode: the caller
+// re-executes machined).
+var ErrReboot = errors.New("reboot requested")
+
+// node holds a running node's parts.
+type node struct {
+	opts   Options
+	log    *slog.Logger
+	logs   *logstore.Store
+	events *events.Stream
+	cfg    *configmgr.Manager
+	store  *resource.Store
+	sup    *service.Supervisor
+
+	mu     sync.Mutex
+	exit   error // what Run returns after the stop
+	cancel context.CancelFunc
+}
+
+func (o *Options) defaults() error {
+	if o.Mode == "" {
+		o.Mode = ModeLocal
+	}
+	if o.Mode != ModeLocal {
+		return fmt.Errorf("mode %q is not supported yet; use --mode local", o.Mode)
+	}
+	if o.StateDir == "" {
+		return errors.New("a state directory is required (--state-dir)")
+	}
+	if o.Address == "" {
+		o.Address = "127.0.0.1"
+	}
+	if o.APIPort == 0 {
+		o.APIPort = 50000
+	}
+	if o.TrustdPort == 0 {
+		o.TrustdPort = 50001
+	}
+	if o.PeerAPIPort == 0 {
+		o.PeerAPIPort = o.APIPort
+	}
+	if o.Executable == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find the machined executable: %w", err)
+		}
+		o.Executable = exe
+	}
+	if o.Hostname == "" {
+		o.Hostname = "plinth-" + strings.NewReplacer(".", "-", ":", "-").Replace(o.Address)
+	}
+	abs, err := filepath.Abs(o.StateDir)
+	if err != nil {
+		return err
+	}
+	o.StateDir = abs
+	return nil
+}
+
+// Paths inside the state directory.
+func (n *node) path(parts ...string) string {
+	return filepath.Join(append([]string{n.opts.StateDir}, parts...)...)
+}
+
+// Run boots the node and serves until ctx is cancelled (returns nil), a shutdown (nil) or
+// a reboot (ErrReboot) is requested.
+func Run(ctx context.Context, opts Options, stderr io.Writer) error {
+	if err := opts.defaults(); err != nil {
+		return err
+	}
+	for _, d := range []string{"", "log"} {
+		if err := os.MkdirAll(filepath.Join(opts.StateDir, d), 0o700); err != nil {
+			return fmt.Errorf("create state directory: %w", err)
+		}
+	}
+	logs, err := logstore.Open(filepath.Join(opts.StateDir, "log"), logstore.Options{})
+	if err != nil {
+		return err
+	}
+	defer logs.Close()
+	base := slog.New(slog.NewTextHandler(io.MultiWriter(stderr, logs.Log("machined")), nil))
+	log := base.With("component", "machined")
+	n := &node{opts: opts, log: log, logs: logs, events: events.New(0, clock.Real{})}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n.cancel = cancel
+	n.events.Publish(events.Event{Type: "sequence", Message: "boot started", Data: map[string]string{"sequence": "boot", "version": version.Tag}})
+
+	n.cfg = configmgr.New(opts.StateDir, config.ModeDocker, clock.Real{}, base.With("component", "config"))
+	defer n.cfg.Close()
+	initial, err := n.cfg.Boot(opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	updates := make(chan *config.MachineConfig, 1)
+	n.cfg.OnChange = func(c *config.MachineConfig) {
+		n.events.Publish(events.Event{Type: "config", Message: "configuration changed"})
+		select {
+		case updates <- c:
+		case <-ctx.Done():
+		}
+	}
+
+	registry, err := resources.Definitions()
+	if err != nil {
+		return err
+	}
+	n.store = resource.NewStore(clock.Real{})
+	n.sup = service.New(clock.Real{}, logs, n.events, base.With("component", "supervisor"))
+	engine := controller.NewEngine(n.store, clock.Real{}, base.With("component", "controllers"))
+	for _, c := range []controller.Controller{
+		&controllers.MachineConfig{Initial: initial, Updates: updates},
+		&controllers.Hostname{Default: opts.Hostname},
+		&controllers.NodeIdentity{StateDir: opts.StateDir},
+		&controllers.Static[resources.NodeAddressSpec]{ControllerName: "network.NodeAddress", Namespace: resources.NamespaceNetwork,
+			Type: resources.NodeAddressType, ID: resources.DefaultID, Spec: resources.NodeAddressSpec{Addresses: []string{opts.Address}}},
+		&controllers.Static[resources.VersionSpec]{ControllerName: "runtime.Version", Namespace: resources.NamespaceRuntime,
+			Type: resources.VersionType, ID: resources.VersionID, Spec: resources.VersionSpec{Tag: version.Tag, GoVersion: runtime.Version(),
+				OS: runtime.GOOS, Arch: runtime.GOARCH, Platform: opts.Mode}},
+		&controllers.APICertificate{IdentityDir: n.path("apid"), TrustdEndpoint: opts.TrustdEndpoint, Owner: apidUser()},
+		&controllers.ServiceStatus{Supervisor: n.sup},
+	} {
+		if err := engine.Register(c); err != nil {
+			return err
+		}
+	}
+	if err := n.addServices(initial); err != nil {
+		return err
+	}
+
+	if err := prepareAPIDir(opts.StateDir, n.path("apid"), apidUser()); err != nil {
+		return err
+	}
+	socket := n.path("apid", "machined.sock")
+	_ = os.Remove(socket)
+	l, err := net.Listen("unix", socket)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", socket, err)
+	}
+	// Only apid's user may connect: machined trusts the roles apid forwards.
+	if err := os.Chmod(socket, 0o600); err != nil {
+		return err
+	}
+	if u := apidUser(); u != nil {
+		if err := os.Chown(socket, u[0], u[1]); err != nil {
+			return err
+		}
+	}
+	gs := grpc.NewServer()
+	machine.RegisterMachineServiceServer(gs, &machineapi.MachineServer{
+		Supervisor: n.sup, LogStore: logs, EventStream: n.events, Config: n.cfg, Lifecycle: n, Platform: opts.Mode,
+		Hostname:  n.hostname,
+		Endpoints: func() []string { return []string{net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort))} },
+	})
+	rpb.RegisterResourceServiceServer(gs, &machineapi.ResourceServer{Store: n.store, Registry: registry})
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := engine.Run(ctx); err != nil {
+			log.Error("controller engine stopped", "error", err)
+			cancel()
+		}
+	})
+	wg.Go(func() {
+		if err := n.sup.Run(ctx); err != nil {
+			log.Error("services did not stop cleanly", "error", err)
+		}
+	})
+	wg.Go(func() {
+		if err := gs.Serve(l); err != nil {
+			log.Error("machine API stopped", "error", err)
+		}
+	})
+	if err := n.sup.StartAll(); err != nil {
+		cancel()
+		gs.Stop()
+		wg.Wait()
+		return err
+	}
+	n.events.Publish(events.Event{Type: "sequence", Message: "boot done", Data: map[string]string{"sequence": "boot"}})
+	log.Info("node is up", "mode", opts.Mode, "api", net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort)), "type", initial.Machine.Type)
+
+	<-ctx.Done()
+	log.Info("stopping")
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		gs.Stop()
+	}
+	wg.Wait()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.exit
+}
+
+// hostname returns the current host name from the store.
+func (n *node) hostname() string {
+	r, err := n.store.Get(resources.NamespaceNetwork, resources.HostnameType, resources.HostnameID)
+	if err != nil {
+		return n.opts.Hostname
+	}
+	return r.(*resource.Typed[resources.HostnameSpec]).TypedSpec().FQDN()
+}

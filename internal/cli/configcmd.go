@@ -10,8 +10,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/client"
 	"github.com/plinthos/plinth/pkg/clientconfig"
 	"github.com/plinthos/plinth/pkg/pki"
+	"github.com/plinthos/plinth/pkg/role"
 )
 
 func newConfigCommand(g *globalFlags) *cobra.Command {
@@ -29,6 +34,7 @@ the node API and a client certificate whose Subject Organization carries the rol
 		newConfigNodeCommand(g),
 		newConfigMergeCommand(g),
 		newConfigInfoCommand(g),
+		newConfigNewCommand(g),
 	)
 	return cmd
 }
@@ -257,4 +263,45 @@ func orNone(list []string) string {
 		return "(none)"
 	}
 	return strings.Join(list, ", ")
+}
+
+func newConfigNewCommand(g *globalFlags) *cobra.Command {
+	var (
+		roles  string
+		crtTTL time.Duration
+		force  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "new FILE",
+		Short: "Mint a client config for other roles (admins only)",
+		Long: `Ask a node to sign a new client certificate with the given roles and write a client
+config using it to FILE. Needs os:admin; the node must be a control-plane node.`,
+		Example: `  plinthctl config new reader.plinthconfig --roles os:reader
+  plinthctl config new backup.plinthconfig --roles os:etcd:backup --crt-ttl 720h`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			parsed, err := role.Parse(roles)
+			if err != nil {
+				return err
+			}
+			s, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer s.client.Close()
+			ctx := cmd.Context()
+			if len(s.nodes) > 0 {
+				ctx = client.WithNode(ctx, s.nodes[0])
+			}
+			resp, err := s.client.Machine.GenerateClientConfiguration(ctx, &machine.GenerateClientConfigurationRequest{Roles: parsed, CrtTtl: durationpb.New(crtTTL)})
+			if err != nil {
+				return describe(err)
+			}
+			return writeOutputs([]outputFile{{args[0], resp.Plinthconfig, 0o600}}, force, reportCreated(cmd))
+		},
+	}
+	cmd.Flags().StringVar(&roles, "roles", role.Reader, "roles of the new certificate, comma-separated: "+strings.Join(role.All, ", "))
+	cmd.Flags().DurationVar(&crtTTL, "crt-ttl", 365*24*time.Hour, "validity of the new certificate")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite FILE")
+	return cmd
 }

@@ -3,6 +3,7 @@ package machined
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/plinthos/plinth/internal/events"
 )
@@ -13,7 +14,8 @@ func (n *node) stopWith(actorID, sequence string, result error) {
 	n.mu.Lock()
 	n.exit = result
 	n.mu.Unlock()
-	n.cancel()
+	// Let the reply reach the caller through apid before the services stop.
+	time.AfterFunc(300*time.Millisecond, n.cancel)
 }
 
 // Reboot stops every service and boots again (local mode: machined runs itself anew).

@@ -38,7 +38,7 @@ func (n *node) addServices(cfg *config.MachineConfig) error {
 			Credential:  credential(apidUser()),
 			GracePeriod: 5 * time.Second,
 		},
-		Health:  &service.HealthCheck{Period: 5 * time.Second, Timeout: 2 * time.Second, Check: tcpCheck(apiAddr)},
+		Health:  &service.HealthCheck{InitialDelay: time.Second, Period: 5 * time.Second, Timeout: 2 * time.Second, Check: tcpCheck(apiAddr)},
 		Restart: service.RestartForever,
 	}
 	if err := n.sup.Add(apidSvc); err != nil {

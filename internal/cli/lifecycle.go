@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/plinthos/plinth/pkg/api/machine"
+)
+
+type waitFlags struct {
+	wait    bool
+	timeout time.Duration
+}
+
+func (f *waitFlags) add(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.wait, "wait", false, "wait until the operation has finished, showing progress")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long --wait waits")
+}
+
+// waitDown waits until the node stops answering; with up, until it answers again.
+func waitDown(ctx context.Context, s *session, w io.Writer, up bool, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	fmt.Fprintln(w, "waiting for the node to go down...")
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := s.client.Machine.Version(cctx, &machine.VersionRequest{})
+		ccancel()
+		if err != nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("the node did not go down within %s", timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !up {
+		fmt.Fprintln(w, "the node is down")
+		return nil
+	}
+	fmt.Fprintln(w, "the node is down; waiting for it to come back...")
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := s.client.Machine.Version(cctx, &machine.VersionRequest{})
+		ccancel()
+		if err == nil {
+			fmt.Fprintln(w, "the node is back")
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("the node did not come back within %s: %v", timeout, describe(err))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func newRebootCommand(g *globalFlags) *cobra.Command {
+	var wf waitFlags
+	cmd := &cobra.Command{
+		Use:   "reboot",
+		Short: "Reboot the nodes (in Docker: restart the container; in local mode: restart machined)",
+		Example: `  plinthctl reboot
+  plinthctl -n 10.5.0.3 reboot --wait`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer s.client.Close()
+			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+				resp, err := s.client.Machine.Reboot(ctx, &machine.RebootRequest{})
+				if err != nil {
+					return describe(err)
+				}
+				fmt.Fprintf(w, "%s: reboot started (actor %s)\n", node, resp.ActorId)
+				if wf.wait {
+					return waitDown(ctx, s, w, true, wf.timeout)
+				}
+				return nil
+			})
+		},
+	}
+	wf.add(cmd)
+	return cmd
+}
+
+func newShutdownCommand(g *globalFlags) *cobra.Command {
+	var (
+		wf    waitFlags
+		force bool
+	)
+	cmd := &cobra.Command{
+		Use:     "shutdown",
+		Short:   "Shut the nodes down",
+		Example: `  plinthctl -n 10.5.0.3 shutdown --wait`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer s.client.Close()
+			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+				resp, err := s.client.Machine.Shutdown(ctx, &machine.ShutdownRequest{Force: force})
+				if err != nil {
+					return describe(err)
+				}
+				fmt.Fprintf(w, "%s: shutdown started (actor %s)\n", node, resp.ActorId)
+				if wf.wait {
+					return waitDown(ctx, s, w, false, wf.timeout)
+				}
+				return nil
+			})
+		},
+	}
+	wf.add(cmd)
+	cmd.Flags().BoolVar(&force, "force", false, "do not wait for services to stop gracefully")
+	return cmd
+}
+
+func newResetCommand(g *globalFlags) *cobra.Command {
+	var (
+		wf               waitFlags
+		graceful, reboot bool
+	)
+	cmd := &cobra.Command{
+		Use:   "reset",
+		Short: "Wipe the nodes' state (configuration, identity) and shut them down or reboot them",
+		Example: `  plinthctl -n 10.5.0.3 reset --reboot --wait
+  plinthctl -n 10.5.0.3 reset --graceful=false`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer s.client.Close()
+			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+				resp, err := s.client.Machine.Reset(ctx, &machine.ResetRequest{Graceful: graceful, Reboot: reboot})
+				if err != nil {
+					return describe(err)
+				}
+				fmt.Fprintf(w, "%s: reset started (actor %s)\n", node, resp.ActorId)
+				if wf.wait {
+					return waitDown(ctx, s, w, reboot, wf.timeout)
+				}
+				return nil
+			})
+		},
+	}
+	wf.add(cmd)
+	cmd.Flags().BoolVar(&graceful, "graceful", true, "leave the cluster (etcd) cleanly before wiping")
+	cmd.Flags().BoolVar(&reboot, "reboot", false, "reboot after the reset instead of shutting down")
+	return cmd
+}
+
+func newApplyConfigCommand(g *globalFlags) *cobra.Command {
+	var (
+		file, mode string
+		dryRun     bool
+		tryTimeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:     "apply-config",
+		Aliases: []string{"apply"},
+		Short:   "Apply a new machine configuration to the nodes",
+		Long: `Send a machine configuration to the nodes. Modes:
+  auto       apply now; reboot only if the change needs it (default)
+  no-reboot  apply now; refuse a change that needs a reboot
+  staged     store it; it applies at the next reboot
+  try        apply now and roll back after --timeout unless another apply-config confirms it
+--dry-run shows the difference (secrets masked) and changes nothing. An invalid configuration
+is refused with the validation messages, and the running one stays.`,
+		Example: `  plinthctl apply-config -f controlplane.yaml --dry-run
+  plinthctl -n 10.5.0.3 apply-config -f worker.yaml --mode no-reboot
+  plinthctl apply-config -f cp.yaml --mode try --timeout 2m`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return fmt.Errorf("read configuration: %w", err)
+			}
+			s, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer s.client.Close()
+			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+				resp, err := s.client.Machine.ApplyConfiguration(ctx, &machine.ApplyConfigurationRequest{
+					Data: data, Mode: mode, DryRun: dryRun, TryTimeout: durationpb.New(tryTimeout)})
+				if err != nil {
+					return describe(err)
+				}
+				if resp.Diff != "" {
+					fmt.Fprint(w, resp.Diff)
+				} else {
+					fmt.Fprintln(w, "no changes")
+				}
+				fmt.Fprintf(w, "%s: %s (mode %s)\n", node, resp.Message, resp.Mode)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "the machine configuration to apply (required)")
+	cmd.Flags().StringVarP(&mode, "mode", "m", "auto", "auto, no-reboot, staged or try")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show the difference and change nothing")
+	cmd.Flags().DurationVar(&tryTimeout, "timeout", time.Minute, "with --mode try: how long until the rollback")
+	_ = cmd.MarkFlagRequired("file")
+	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"auto", "no-reboot", "staged", "try"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}

@@ -1,0 +1,125 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plinthos/plinth/pkg/api/machine"
+)
+
+func newServicesCommand(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "services",
+		Short: "List the services of the nodes with their state and health",
+		Example: `  plinthctl services
+  plinthctl -n 10.5.0.2,10.5.0.3 services`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer s.client.Close()
+			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+				resp, err := s.client.Machine.ServiceList(ctx, &machine.ServiceListRequest{})
+				if err != nil {
+					return describe(err)
+				}
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NODE\tSERVICE\tSTATE\tHEALTH\tSINCE\tRESTARTS\tMESSAGE")
+				for _, sv := range resp.Services {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", node, sv.Id, sv.State, orDash(sv.Health),
+						since(sv.Since.AsTime()), sv.Restarts, sv.Message)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+}
+
+func newServiceCommand(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "service ID [status|start|stop|restart]",
+		Short: "Show or control one service",
+		Example: `  plinthctl service apid
+  plinthctl service trustd restart`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			action := "status"
+			if len(args) == 2 {
+				action = args[1]
+			}
+			id := args[0]
+			s, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer s.client.Close()
+			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+				var msg string
+				var err error
+				switch action {
+				case "status":
+					resp, err := s.client.Machine.ServiceInfo(ctx, &machine.ServiceInfoRequest{Id: id})
+					if err != nil {
+						return describe(err)
+					}
+					printService(w, node, resp.Service)
+					return nil
+				case "start":
+					var r *machine.ServiceStartResponse
+					if r, err = s.client.Machine.ServiceStart(ctx, &machine.ServiceStartRequest{Id: id}); err == nil {
+						msg = r.Message
+					}
+				case "stop":
+					var r *machine.ServiceStopResponse
+					if r, err = s.client.Machine.ServiceStop(ctx, &machine.ServiceStopRequest{Id: id}); err == nil {
+						msg = r.Message
+					}
+				case "restart":
+					var r *machine.ServiceRestartResponse
+					if r, err = s.client.Machine.ServiceRestart(ctx, &machine.ServiceRestartRequest{Id: id}); err == nil {
+						msg = r.Message
+					}
+				default:
+					return fmt.Errorf("unknown action %q: use status, start, stop or restart", action)
+				}
+				if err != nil {
+					return describe(err)
+				}
+				fmt.Fprintf(w, "%s: %s\n", node, msg)
+				return nil
+			})
+		},
+	}
+}
+
+func printService(w io.Writer, node string, sv *machine.ServiceState) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "NODE\t%s\nID\t%s\nSTATE\t%s\nHEALTH\t%s\nSINCE\t%s\nRUNNER\t%s\nRESTARTS\t%d\nMESSAGE\t%s\n",
+		node, sv.Id, sv.State, orDash(sv.Health), since(sv.Since.AsTime()), sv.Runner, sv.Restarts, sv.Message)
+	fmt.Fprintln(tw, "HISTORY")
+	for _, h := range sv.History {
+		fmt.Fprintf(tw, "  %s\t%s -> %s\t%s\n", h.Time.AsTime().Local().Format(time.DateTime), h.From, h.To, h.Message)
+	}
+	_ = tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func since(t time.Time) string {
+	if t.IsZero() || t.Unix() <= 0 {
+		return "-"
+	}
+	return time.Since(t).Round(time.Second).String() + " ago"
+}

@@ -23,40 +23,59 @@ func (f *waitFlags) add(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long --wait waits")
 }
 
-// waitDown waits until the node stops answering; with up, until it answers again.
-func waitDown(ctx context.Context, s *session, w io.Writer, up bool, timeout time.Duration) error {
+// bootID returns the node's current boot id.
+func bootID(ctx context.Context, s *session) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	v, err := s.client.Machine.Version(ctx, &machine.VersionRequest{})
+	if err != nil {
+		return "", err
+	}
+	return v.BootId, nil
+}
+
+// waitBoot waits until the node answers with a boot id other than before: the reboot is
+// done.
+func waitBoot(ctx context.Context, s *session, w io.Writer, before string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	fmt.Fprintln(w, "waiting for the node to go down...")
+	fmt.Fprintln(w, "waiting for the node to boot again...")
+	var last error
 	for {
-		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := s.client.Machine.Version(cctx, &machine.VersionRequest{})
-		ccancel()
-		if err != nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("the node did not go down within %s", timeout)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if !up {
-		fmt.Fprintln(w, "the node is down")
-		return nil
-	}
-	fmt.Fprintln(w, "the node is down; waiting for it to come back...")
-	for {
-		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := s.client.Machine.Version(cctx, &machine.VersionRequest{})
-		ccancel()
-		if err == nil {
+		id, err := bootID(ctx, s)
+		if err == nil && id != before {
 			fmt.Fprintln(w, "the node is back")
 			return nil
 		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("the node did not come back within %s: %v", timeout, describe(err))
+		if err != nil {
+			last = err
 		}
-		time.Sleep(500 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("the node did not come back within %s: %v", timeout, describe(last))
+			}
+			return fmt.Errorf("the node did not reboot within %s", timeout)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+// waitGone waits until the node stops answering.
+func waitGone(ctx context.Context, s *session, w io.Writer, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	fmt.Fprintln(w, "waiting for the node to stop...")
+	for {
+		if _, err := bootID(ctx, s); err != nil {
+			fmt.Fprintln(w, "the node is down")
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the node still answers after %s", timeout)
+		case <-time.After(300 * time.Millisecond):
+		}
 	}
 }
 
@@ -75,13 +94,21 @@ func newRebootCommand(g *globalFlags) *cobra.Command {
 			}
 			defer s.client.Close()
 			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+				before := ""
+				if wf.wait {
+					id, err := bootID(ctx, s)
+					if err != nil {
+						return describe(err)
+					}
+					before = id
+				}
 				resp, err := s.client.Machine.Reboot(ctx, &machine.RebootRequest{})
 				if err != nil {
 					return describe(err)
 				}
 				fmt.Fprintf(w, "%s: reboot started (actor %s)\n", node, resp.ActorId)
 				if wf.wait {
-					return waitDown(ctx, s, w, true, wf.timeout)
+					return waitBoot(ctx, s, w, before, wf.timeout)
 				}
 				return nil
 			})
@@ -114,7 +141,7 @@ func newShutdownCommand(g *globalFlags) *cobra.Command {
 				}
 				fmt.Fprintf(w, "%s: shutdown started (actor %s)\n", node, resp.ActorId)
 				if wf.wait {
-					return waitDown(ctx, s, w, false, wf.timeout)
+					return waitGone(ctx, s, w, wf.timeout)
 				}
 				return nil
 			})
@@ -143,13 +170,24 @@ func newResetCommand(g *globalFlags) *cobra.Command {
 			}
 			defer s.client.Close()
 			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+				before := ""
+				if wf.wait && reboot {
+					id, err := bootID(ctx, s)
+					if err != nil {
+						return describe(err)
+					}
+					before = id
+				}
 				resp, err := s.client.Machine.Reset(ctx, &machine.ResetRequest{Graceful: graceful, Reboot: reboot})
 				if err != nil {
 					return describe(err)
 				}
 				fmt.Fprintf(w, "%s: reset started (actor %s)\n", node, resp.ActorId)
-				if wf.wait {
-					return waitDown(ctx, s, w, reboot, wf.timeout)
+				switch {
+				case wf.wait && reboot:
+					return waitBoot(ctx, s, w, before, wf.timeout)
+				case wf.wait:
+					return waitGone(ctx, s, w, wf.timeout)
 				}
 				return nil
 			})

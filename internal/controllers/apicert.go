@@ -44,6 +44,9 @@ type APICertificate struct {
 	TrustdEndpoint string
 	// Owner, when set, is the uid and gid that must own the files (apid's user).
 	Owner *[2]int
+	// SourceAddress, when set, is the local address requests to trustd come from: trustd
+	// signs only the address it sees the request come from.
+	SourceAddress string
 }
 
 // Name implements controller.Controller.
@@ -200,7 +203,14 @@ func (c *APICertificate) fromTrustd(ctx context.Context, cfg *config.MachineConf
 	if err != nil {
 		return resources.APICertificateSpec{}, err
 	}
-	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool})))
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool}))}
+	if c.SourceAddress != "" {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(c.SourceAddress)}}
+		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		}))
+	}
+	conn, err := grpc.NewClient(endpoint, opts...)
 	if err != nil {
 		return resources.APICertificateSpec{}, fmt.Errorf("trustd %s: %w", endpoint, err)
 	}

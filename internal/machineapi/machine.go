@@ -50,12 +50,14 @@ type MachineServer struct {
 	Hostname func() string
 	// Endpoints are the addresses put in client configs minted by GenerateClientConfiguration.
 	Endpoints func() []string
+	// BootID identifies this boot of machined.
+	BootID string
 }
 
 // Version implements the Version RPC.
 func (s *MachineServer) Version(context.Context, *machine.VersionRequest) (*machine.VersionResponse, error) {
 	return &machine.VersionResponse{Tag: version.Tag, GoVersion: runtime.Version(), Os: runtime.GOOS, Arch: runtime.GOARCH,
-		Platform: s.Platform, Hostname: s.Hostname()}, nil
+		Platform: s.Platform, Hostname: s.Hostname(), BootId: s.BootID}, nil
 }
 
 func serviceToProto(st service.Status) *machine.ServiceState {

@@ -184,7 +184,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 		&controllers.Static[resources.VersionSpec]{ControllerName: "runtime.Version", Namespace: resources.NamespaceRuntime,
 			Type: resources.VersionType, ID: resources.VersionID, Spec: resources.VersionSpec{Tag: version.Tag, GoVersion: runtime.Version(),
 				OS: runtime.GOOS, Arch: runtime.GOARCH, Platform: opts.Mode}},
-		&controllers.APICertificate{IdentityDir: n.path("apid"), TrustdEndpoint: opts.TrustdEndpoint, Owner: apidUser()},
+		&controllers.APICertificate{IdentityDir: n.path("apid"), TrustdEndpoint: opts.TrustdEndpoint, Owner: apidUser(), SourceAddress: opts.Address},
 		&controllers.ServiceStatus{Supervisor: n.sup},
 	} {
 		if err := engine.Register(c); err != nil {
@@ -218,6 +218,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 		Supervisor: n.sup, LogStore: logs, EventStream: n.events, Config: n.cfg, Lifecycle: n, Platform: opts.Mode,
 		Hostname:  n.hostname,
 		Endpoints: func() []string { return []string{net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort))} },
+		BootID:    events.NewActorID(),
 	})
 	rpb.RegisterResourceServiceServer(gs, &machineapi.ResourceServer{Store: n.store, Registry: registry})
 

@@ -71,8 +71,10 @@ type VersionResponse struct {
 	Os        string `protobuf:"bytes,3,opt,name=os,proto3" json:"os,omitempty"`
 	Arch      string `protobuf:"bytes,4,opt,name=arch,proto3" json:"arch,omitempty"`
 	// Platform is where the node runs: local, container, metal, ...
-	Platform      string `protobuf:"bytes,5,opt,name=platform,proto3" json:"platform,omitempty"`
-	Hostname      string `protobuf:"bytes,6,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Platform string `protobuf:"bytes,5,opt,name=platform,proto3" json:"platform,omitempty"`
+	Hostname string `protobuf:"bytes,6,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	// BootId changes every time machined starts; clients use it to see a reboot complete.
+	BootId        string `protobuf:"bytes,7,opt,name=boot_id,json=bootId,proto3" json:"boot_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -145,6 +147,13 @@ func (x *VersionResponse) GetPlatform() string {
 func (x *VersionResponse) GetHostname() string {
 	if x != nil {
 		return x.Hostname
+	}
+	return ""
+}
+
+func (x *VersionResponse) GetBootId() string {
+	if x != nil {
+		return x.BootId
 	}
 	return ""
 }
@@ -2466,7 +2475,7 @@ var File_plinth_machine_v1alpha1_machine_proto protoreflect.FileDescriptor
 const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\n" +
 	"%plinth/machine/v1alpha1/machine.proto\x12\x17plinth.machine.v1alpha1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x10\n" +
-	"\x0eVersionRequest\"\x9e\x01\n" +
+	"\x0eVersionRequest\"\xb7\x01\n" +
 	"\x0fVersionResponse\x12\x10\n" +
 	"\x03tag\x18\x01 \x01(\tR\x03tag\x12\x1d\n" +
 	"\n" +
@@ -2474,7 +2483,8 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x02os\x18\x03 \x01(\tR\x02os\x12\x12\n" +
 	"\x04arch\x18\x04 \x01(\tR\x04arch\x12\x1a\n" +
 	"\bplatform\x18\x05 \x01(\tR\bplatform\x12\x1a\n" +
-	"\bhostname\x18\x06 \x01(\tR\bhostname\"\x92\x02\n" +
+	"\bhostname\x18\x06 \x01(\tR\bhostname\x12\x17\n" +
+	"\aboot_id\x18\a \x01(\tR\x06bootId\"\x92\x02\n" +
 	"\fServiceState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x16\n" +

@@ -1,0 +1,264 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// localNode is a machined in local mode started by a test.
+type localNode struct {
+	addr     string
+	port     string
+	stateDir string
+	log      *bytes.Buffer
+	cmd      *exec.Cmd
+}
+
+// freePort returns a TCP port free on every loopback address the test uses.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
+
+// worldDir makes a temporary directory that an unprivileged apid can traverse (machined
+// runs apid as nobody when the test runs as root).
+func worldDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "plinth-it-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func startNode(t *testing.T, dir, name, addr, apiPort, trustdPort, config string, extra ...string) *localNode {
+	t.Helper()
+	bin := os.Getenv("MACHINED")
+	if bin == "" {
+		t.Skip("MACHINED is not set: run `make test-integration`")
+	}
+	n := &localNode{addr: addr, port: apiPort, stateDir: filepath.Join(dir, name), log: &bytes.Buffer{}}
+	args := append([]string{"--mode", "local", "--state-dir", n.stateDir, "--config", config, "--address", addr,
+		"--api-port", apiPort, "--trustd-port", trustdPort, "--hostname", name}, extra...)
+	n.cmd = exec.Command(bin, args...)
+	n.cmd.Stdout, n.cmd.Stderr = n.log, n.log
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = n.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = n.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = n.cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("machined %s log:\n%s", name, n.log.String())
+		}
+	})
+	return n
+}
+
+func (n *localNode) endpoint() string { return net.JoinHostPort(n.addr, n.port) }
+
+// ctl runs plinthctl with a client config and returns its output.
+func ctl(t *testing.T, cfg string, args ...string) (string, error) {
+	t.Helper()
+	bin := os.Getenv("PLINTHCTL")
+	if bin == "" {
+		t.Skip("PLINTHCTL is not set: run `make test-integration`")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--plinthconfig", cfg}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func mustCtl(t *testing.T, cfg string, args ...string) string {
+	t.Helper()
+	out, err := ctl(t, cfg, args...)
+	if err != nil {
+		t.Fatalf("plinthctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// eventually retries f until it returns nil or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func contains(out string, want ...string) error {
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			return fmt.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	return nil
+}
+
+// TestLocalNodes runs a control-plane node and a worker in local mode and drives them
+// through plinthctl over real mTLS, as the node-runtime issue's acceptance describes.
+func TestLocalNodes(t *testing.T) {
+	dir := worldDir(t)
+	apiPort, trustdPort := freePort(t), freePort(t)
+	mustRun(t, dir, "gen", "config", "demo", "https://127.0.0.1:6443", "--output-dir", "cfg")
+	admin := filepath.Join(dir, "cfg", "plinthconfig")
+	cp := startNode(t, dir, "cp-1", "127.0.0.1", apiPort, trustdPort, filepath.Join(dir, "cfg", "controlplane.yaml"))
+	mustCtl(t, admin, "config", "endpoint", cp.endpoint())
+
+	eventually(t, 30*time.Second, "control plane answers", func() error {
+		out, err := ctl(t, admin, "version")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return contains(out, "Hostname:  cp-1", "Platform:  local")
+	})
+	eventually(t, 30*time.Second, "services running", func() error {
+		out, err := ctl(t, admin, "services")
+		if err != nil {
+			return err
+		}
+		return contains(out, "apid     Running  healthy", "trustd   Running  healthy")
+	})
+
+	// Resources.
+	if err := contains(mustCtl(t, admin, "get", "rd"), "Hostnames.network.plinth.dev", "Services.runtime.plinth.dev"); err != nil {
+		t.Error(err)
+	}
+	if err := contains(mustCtl(t, admin, "get", "hostname", "-o", "yaml"), "hostname: cp-1"); err != nil {
+		t.Error(err)
+	}
+	if err := contains(mustCtl(t, admin, "get", "services", "apid", "-o", "json"), `"running": true`); err != nil {
+		t.Error(err)
+	}
+	if err := contains(mustCtl(t, admin, "get", "mc", "-o", "yaml"), "type: controlplane"); err != nil {
+		t.Error(err)
+	}
+
+	// Services, logs, events.
+	if err := contains(mustCtl(t, admin, "service", "trustd", "restart"), `service "trustd" restarted`); err != nil {
+		t.Error(err)
+	}
+	if err := contains(mustCtl(t, admin, "service", "trustd"), "Stopping", "Running"); err != nil {
+		t.Error(err)
+	}
+	if err := contains(mustCtl(t, admin, "logs", "machined", "--tail", "50"), "node is up"); err != nil {
+		t.Error(err)
+	}
+	if err := contains(mustCtl(t, admin, "events"), "boot done", "trustd: Running"); err != nil {
+		t.Error(err)
+	}
+
+	// apply-config: dry run, no-reboot, staged, refused invalid.
+	patched := filepath.Join(dir, "cp-patched.yaml")
+	mustRun(t, dir, "machineconfig", "patch", filepath.Join("cfg", "controlplane.yaml"),
+		"--patch", `{"machine": {"network": {"hostname": "cp-renamed"}}}`, "-o", patched)
+	if err := contains(mustCtl(t, admin, "apply-config", "-f", patched, "--dry-run"), "+    hostname: cp-renamed", "dry run"); err != nil {
+		t.Error(err)
+	}
+	mustCtl(t, admin, "apply-config", "-f", patched, "--mode", "no-reboot")
+	eventually(t, 10*time.Second, "hostname follows the applied config", func() error {
+		out, err := ctl(t, admin, "get", "hostname")
+		if err != nil {
+			return err
+		}
+		return contains(out, "hostname=cp-renamed")
+	})
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("apiVersion: plinth.dev/v1alpha1\nkind: MachineConfig\nmachine:\n  tpye: worker\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := ctl(t, admin, "apply-config", "-f", bad)
+	if err == nil || contains(out, `did you mean "type"`) != nil {
+		t.Errorf("an invalid config was not refused with its problem: %v\n%s", err, out)
+	}
+	if err := contains(mustCtl(t, admin, "get", "hostname"), "hostname=cp-renamed"); err != nil {
+		t.Errorf("the refused config changed the running one: %v", err)
+	}
+	if err := contains(mustCtl(t, admin, "apply-config", "-f", patched, "--mode", "staged"), "next reboot"); err != nil {
+		t.Error(err)
+	}
+
+	// A reader is refused reboot with a clear message and cannot read secrets.
+	reader := filepath.Join(dir, "reader.plinthconfig")
+	mustCtl(t, admin, "config", "new", reader, "--roles", "os:reader")
+	mustCtl(t, reader, "config", "endpoint", cp.endpoint())
+	if err := contains(mustCtl(t, reader, "config", "info"), "os:reader"); err != nil {
+		t.Error(err)
+	}
+	mustCtl(t, reader, "version")
+	out, err = ctl(t, reader, "reboot")
+	if err == nil || contains(out, "permission denied", "Reboot needs role os:operator") != nil {
+		t.Errorf("reader reboot: %v\n%s", err, out)
+	}
+	out, err = ctl(t, reader, "get", "mc")
+	if err == nil || contains(out, "needs role os:admin") != nil {
+		t.Errorf("reader reading the machine config: %v\n%s", err, out)
+	}
+
+	// A worker on another loopback address gets its certificate from trustd and is reached
+	// through the control plane's apid.
+	w := startNode(t, dir, "worker-1", "127.0.0.2", apiPort, freePort(t), filepath.Join(dir, "cfg", "worker.yaml"),
+		"--trustd-endpoint", net.JoinHostPort("127.0.0.1", trustdPort))
+	eventually(t, 30*time.Second, "worker answers through the control plane", func() error {
+		out, err := ctl(t, admin, "-n", w.addr, "version")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return contains(out, "Hostname:  worker-1")
+	})
+	out = mustCtl(t, admin, "-n", "127.0.0.1,"+w.addr, "get", "hostname")
+	if err := contains(out, "hostname=cp-renamed", "hostname=worker-1"); err != nil {
+		t.Error(err)
+	}
+
+	// Reboot the worker and read the previous boot's log.
+	if err := contains(mustCtl(t, admin, "-n", w.addr, "reboot", "--wait", "--timeout", "60s"), "the node is back"); err != nil {
+		t.Error(err)
+	}
+	if err := contains(mustCtl(t, admin, "-n", w.addr, "logs", "machined", "--previous"), "node is up"); err != nil {
+		t.Error(err)
+	}
+	mustCtl(t, admin, "-n", w.addr, "shutdown", "--wait", "--timeout", "60s")
+	if err := w.cmd.Wait(); err != nil {
+		t.Errorf("machined did not exit cleanly after shutdown: %v", err)
+	}
+}

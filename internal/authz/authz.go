@@ -39,7 +39,9 @@ func (l Level) String() string {
 }
 
 func m(name string) string { return "/" + machine.MachineService_ServiceDesc.ServiceName + "/" + name }
-func r(name string) string { return "/" + resource.ResourceService_ServiceDesc.ServiceName + "/" + name }
+func r(name string) string {
+	return "/" + resource.ResourceService_ServiceDesc.ServiceName + "/" + name
+}
 
 // Table maps full gRPC method names to the level they need.
 var Table = map[string]Level{

@@ -155,4 +155,3 @@ func (s *ResourceServer) Definitions(context.Context, *rpb.DefinitionsRequest) (
 	}
 	return resp, nil
 }
-

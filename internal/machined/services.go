@@ -125,4 +125,3 @@ func tcpCheck(addr string) func(ctx context.Context) error {
 		return c.Close()
 	}
 }
-

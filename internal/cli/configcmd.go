@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/plinthos/plinth/pkg/api/machine"
-	"github.com/plinthos/plinth/pkg/client"
 	"github.com/plinthos/plinth/pkg/clientconfig"
 	"github.com/plinthos/plinth/pkg/pki"
 	"github.com/plinthos/plinth/pkg/role"
@@ -291,7 +290,7 @@ config using it to FILE. Needs os:admin; the node must be a control-plane node.`
 			defer s.client.Close()
 			ctx := cmd.Context()
 			if len(s.nodes) > 0 {
-				ctx = client.WithNode(ctx, s.nodes[0])
+				ctx = withNode(ctx, s.nodes[0])
 			}
 			resp, err := s.client.Machine.GenerateClientConfiguration(ctx, &machine.GenerateClientConfigurationRequest{Roles: parsed, CrtTtl: durationpb.New(crtTTL)})
 			if err != nil {

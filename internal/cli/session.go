@@ -155,3 +155,6 @@ func (p *prefixWriter) flush() {
 		_, _ = p.Write([]byte("\n"))
 	}
 }
+
+// withNode directs a request at node through the endpoint.
+func withNode(ctx context.Context, node string) context.Context { return client.WithNode(ctx, node) }

@@ -52,6 +52,8 @@ type MachineServer struct {
 	Endpoints func() []string
 	// BootID identifies this boot of machined.
 	BootID string
+	// System locates /proc, the kernel log and the browsable files.
+	System System
 }
 
 // Version implements the Version RPC.

@@ -25,6 +25,7 @@ import (
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/events"
+	"github.com/plinthos/plinth/internal/fileapi"
 	"github.com/plinthos/plinth/internal/logstore"
 	"github.com/plinthos/plinth/internal/machineapi"
 	"github.com/plinthos/plinth/internal/resource"
@@ -219,6 +220,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 		Hostname:  n.hostname,
 		Endpoints: func() []string { return []string{net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort))} },
 		BootID:    events.NewActorID(),
+		System:    n.system(),
 	})
 	rpb.RegisterResourceServiceServer(gs, &machineapi.ResourceServer{Store: n.store, Registry: registry})
 
@@ -270,4 +272,17 @@ func (n *node) hostname() string {
 		return n.opts.Hostname
 	}
 	return r.(*resource.Typed[resources.HostnameSpec]).TypedSpec().FQDN()
+}
+
+// system is what the machine API shows of the machine. In local mode the file API is
+// confined to the state directory (nothing of the host is exposed) and the secrets in it
+// are for admins only.
+func (n *node) system() machineapi.System {
+	return machineapi.System{
+		ProcRoot: "/proc",
+		KmsgPath: "/dev/kmsg",
+		Files: fileapi.FS{Root: n.opts.StateDir, Restricted: []string{
+			"/apid", "/config.yaml", "/config.staged.yaml",
+		}},
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -187,6 +188,50 @@ func TestLocalNodes(t *testing.T) {
 		t.Error(err)
 	}
 
+	// Machine facts and files.
+	if err := contains(mustCtl(t, admin, "memory"), "TOTAL", "AVAILABLE"); err != nil {
+		t.Error(err)
+	}
+	if err := contains(mustCtl(t, admin, "mounts"), "MOUNTED ON", "/proc"); err != nil {
+		t.Error(err)
+	}
+	if err := contains(mustCtl(t, admin, "processes"), "machined apid"); err != nil {
+		t.Error(err)
+	}
+	if err := contains(mustCtl(t, admin, "ls", "-l", "-r", "/"), "config.yaml", "log/machined.log", "node-id"); err != nil {
+		t.Error(err)
+	}
+	nodeID, err := os.ReadFile(filepath.Join(cp.stateDir, "node-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mustCtl(t, admin, "cat", "/node-id"); got != string(nodeID) {
+		t.Errorf("cat /node-id = %q, want %q", got, nodeID)
+	}
+	tarPath := filepath.Join(dir, "log.tar")
+	mustCtl(t, admin, "cp", "/log", tarPath)
+	if out, err := exec.Command("tar", "tf", tarPath).CombinedOutput(); err != nil || contains(string(out), "log/machined.log") != nil {
+		t.Errorf("tar of /log: %v\n%s", err, out)
+	}
+
+	// Follow modes: a new event and a new log line reach running followers.
+	follow := func(args ...string) (*exec.Cmd, *syncBuffer) {
+		buf := &syncBuffer{}
+		cmd := exec.Command(os.Getenv("PLINTHCTL"), append([]string{"--plinthconfig", admin}, args...)...)
+		cmd.Stdout, cmd.Stderr = buf, buf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		return cmd, buf
+	}
+	_, events := follow("events", "-f", "--tail", "0")
+	_, logs := follow("logs", "machined", "-f", "--tail", "0")
+	time.Sleep(500 * time.Millisecond)
+	mustCtl(t, admin, "service", "trustd", "restart")
+	eventually(t, 10*time.Second, "followed event", func() error { return contains(events.String(), "trustd: Stopping") })
+	eventually(t, 10*time.Second, "followed log line", func() error { return contains(logs.String(), "service=trustd") })
+
 	// apply-config: dry run, no-reboot, staged, refused invalid.
 	patched := filepath.Join(dir, "cp-patched.yaml")
 	mustRun(t, dir, "machineconfig", "patch", filepath.Join("cfg", "controlplane.yaml"),
@@ -225,6 +270,13 @@ func TestLocalNodes(t *testing.T) {
 		t.Error(err)
 	}
 	mustCtl(t, reader, "version")
+	out, err = ctl(t, reader, "cat", "/config.yaml")
+	if err == nil || contains(out, "needs os:admin") != nil {
+		t.Errorf("reader reading /config.yaml: %v\n%s", err, out)
+	}
+	if err := contains(mustCtl(t, reader, "ls", "/"), "apid  (restricted: needs os:admin)", "node-id"); err != nil {
+		t.Error(err)
+	}
 	out, err = ctl(t, reader, "reboot")
 	if err == nil || contains(out, "permission denied", "Reboot needs role os:operator") != nil {
 		t.Errorf("reader reboot: %v\n%s", err, out)
@@ -261,4 +313,22 @@ func TestLocalNodes(t *testing.T) {
 	if err := w.cmd.Wait(); err != nil {
 		t.Errorf("machined did not exit cleanly after shutdown: %v", err)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writing process and a reading test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

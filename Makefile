@@ -44,6 +44,7 @@ lint: tools ## gofmt, go vet, staticcheck
 fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
 	$(GO) test -run=NONE -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./pkg/config/
 	$(GO) test -run=NONE -fuzz=FuzzApply -fuzztime=$(FUZZTIME) ./pkg/config/patch/
+	$(GO) test -run=NONE -fuzz=FuzzResolve -fuzztime=$(FUZZTIME) ./internal/fileapi/
 
 generate: tools ## regenerate code and docs derived from the sources (API from api/*.proto, config and CLI docs)
 	cd api && ../$(TOOLS)/buf lint && ../$(TOOLS)/buf generate

@@ -7,7 +7,7 @@ OUT := _out
 TOOLS := $(OUT)/tools
 FUZZTIME ?= 20s
 
-.PHONY: help tools build test test-integration e2e bench lint fuzz generate check-generate check demo clean
+.PHONY: local-node help tools build test test-integration e2e bench lint fuzz generate check-generate check demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -61,6 +61,13 @@ demo: build ## the main job for now: generate and validate a demo cluster's conf
 	$(OUT)/plinthctl gen config demo https://10.5.0.2:6443 --output-dir $(OUT)/demo --force
 	$(OUT)/plinthctl validate --config $(OUT)/demo/controlplane.yaml --mode metal
 	$(OUT)/plinthctl validate --config $(OUT)/demo/worker.yaml --mode metal
+
+local-node: build ## run a control-plane node in local mode in the foreground (state in _out/local)
+	@mkdir -p $(OUT)/local
+	@[ -f $(OUT)/local/cfg/controlplane.yaml ] || $(OUT)/plinthctl gen config local https://127.0.0.1:6443 --output-dir $(OUT)/local/cfg
+	@$(OUT)/plinthctl --plinthconfig $(OUT)/local/cfg/plinthconfig config endpoint 127.0.0.1:50000 >/dev/null
+	@echo "node API on 127.0.0.1:50000; in another shell: export PLINTHCONFIG=$(CURDIR)/$(OUT)/local/cfg/plinthconfig; $(OUT)/plinthctl services"
+	exec $(OUT)/machined --mode local --state-dir $(CURDIR)/$(OUT)/local/state --config $(OUT)/local/cfg/controlplane.yaml
 
 clean: ## remove build outputs
 	rm -rf $(OUT)

@@ -152,12 +152,11 @@ func watchResources(ctx context.Context, s *session, w io.Writer, node, ns, typ,
 
 // resourcePrinter prints resources as a table (one row each) or as YAML/JSON documents.
 type resourcePrinter struct {
-	w       io.Writer
-	node    string
-	output  string
-	event   bool
-	tw      *tabwriter.Writer
-	columns []string
+	w      io.Writer
+	node   string
+	output string
+	event  bool
+	tw     *tabwriter.Writer
 }
 
 func (p *resourcePrinter) print(event string, r *rpb.Resource) error {

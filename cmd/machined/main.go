@@ -7,12 +7,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/plinthos/plinth/internal/apid"
 	"github.com/plinthos/plinth/internal/machined"
+	"github.com/plinthos/plinth/internal/reaper"
 	"github.com/plinthos/plinth/internal/version"
 )
 
@@ -43,6 +45,10 @@ func main() {
 		fmt.Println("machined", version.Tag)
 		return
 	}
+	pid1 := os.Getpid() == 1
+	if reaper.Needed() {
+		go reaper.Run(ctx, "/proc", slog.Default())
+	}
 	err := machined.Run(ctx, opts, os.Stderr)
 	if errors.Is(err, machined.ErrReboot) {
 		stop()
@@ -55,6 +61,12 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "machined:", err)
+		if pid1 {
+			// PID 1 must not exit (the kernel would panic): show the reason and wait to be
+			// stopped or rebooted.
+			fmt.Fprintln(os.Stderr, "machined: cannot go on; waiting to be stopped")
+			<-ctx.Done()
+		}
 		os.Exit(1)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/plinthos/plinth/internal/reaper"
 )
 
 // DefaultGracePeriod is the GracePeriod of a ProcessRunner that sets none.
@@ -105,6 +107,8 @@ func (r ProcessRunner) Run(ctx context.Context, logs io.Writer) error {
 	cg := r.placeCgroup(logs)
 	defer cg.close()
 	cmd := r.command(pw, cg.fd)
+	// The reaper (machined as PID 1) must not collect this child: it is waited for below.
+	release := reaper.Lock()
 	restored, err := cg.start(cmd, logs)
 	if err != nil && cg.fd >= 0 {
 		fmt.Fprintf(logs, "[plinth] cgroup %s: starting inside it failed: %v; running without it\n", cg.v2, err)
@@ -114,6 +118,11 @@ func (r ProcessRunner) Run(ctx context.Context, logs io.Writer) error {
 		ok, err = cg.start(cmd, logs)
 		restored = restored && ok
 	}
+	if err == nil {
+		reaper.TrackLocked(cmd.Process.Pid)
+		defer reaper.Untrack(cmd.Process.Pid)
+	}
+	release()
 	// A thread that could not leave the service's cgroups is discarded when this
 	// goroutine ends, after the child.
 	unlock = restored

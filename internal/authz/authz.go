@@ -65,6 +65,8 @@ var Table = map[string]Level{
 	m("Reset"):                       Admin,
 	m("ApplyConfiguration"):          Admin,
 	m("GenerateClientConfiguration"): Admin,
+	m("Containers"):                  Reader,
+	m("Stats"):                       Reader,
 	r("Get"):                         Reader,
 	r("List"):                        Reader,
 	r("Watch"):                       Reader,

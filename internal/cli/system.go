@@ -295,3 +295,68 @@ func bytesHuman(n uint64) string {
 	}
 	return fmt.Sprintf("%.1f%ci", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+func newContainersCommand(g *globalFlags) *cobra.Command {
+	var kubernetes bool
+	cmd := &cobra.Command{
+		Use:     "containers",
+		Aliases: []string{"c"},
+		Short:   "List the containers of the nodes (-k: Kubernetes containers)",
+		Example: `  plinthctl containers
+  plinthctl containers -k`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer s.client.Close()
+			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+				resp, err := s.client.Machine.Containers(ctx, &machine.ContainersRequest{Kubernetes: kubernetes})
+				if err != nil {
+					return describe(err)
+				}
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAMESPACE\tID\tIMAGE\tPID\tSTATUS\tPOD")
+				for _, c := range resp.Containers {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", c.Namespace, c.Id, c.Image, c.Pid, c.Status, orDash(c.PodName))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&kubernetes, "kubernetes", "k", false, "Kubernetes containers instead of system ones")
+	return cmd
+}
+
+func newStatsCommand(g *globalFlags) *cobra.Command {
+	var kubernetes bool
+	cmd := &cobra.Command{
+		Use:   "stats",
+		Short: "Show the memory and CPU use of the nodes' containers",
+		Example: `  plinthctl stats
+  plinthctl stats -k`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer s.client.Close()
+			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+				resp, err := s.client.Machine.Stats(ctx, &machine.StatsRequest{Kubernetes: kubernetes})
+				if err != nil {
+					return describe(err)
+				}
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAMESPACE\tID\tMEMORY\tCPU-TIME\tPOD")
+				for _, c := range resp.Stats {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%.2fs\t%s\n", c.Namespace, c.Id, bytesHuman(c.MemoryBytes), c.CpuSeconds, orDash(c.PodName))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVarP(&kubernetes, "kubernetes", "k", false, "Kubernetes containers instead of system ones")
+	return cmd
+}

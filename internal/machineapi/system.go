@@ -140,3 +140,16 @@ func (s *MachineServer) Copy(req *machine.CopyRequest, stream grpc.ServerStreami
 	err := s.System.Files.Copy(stream.Context(), req.GetRootPath(), isAdmin(stream.Context()), w)
 	return fileError(err)
 }
+
+// errNoContainerd answers container calls on a node without containerd.
+var errNoContainerd = status.Error(codes.FailedPrecondition, "containerd is not running on this node: containers arrive with Kubernetes nodes (plinthctl cluster create)")
+
+// Containers implements the Containers RPC.
+func (s *MachineServer) Containers(context.Context, *machine.ContainersRequest) (*machine.ContainersResponse, error) {
+	return nil, errNoContainerd
+}
+
+// Stats implements the Stats RPC.
+func (s *MachineServer) Stats(context.Context, *machine.StatsRequest) (*machine.StatsResponse, error) {
+	return nil, errNoContainerd
+}

@@ -2470,6 +2470,344 @@ func (x *GenerateClientConfigurationResponse) GetPlinthconfig() []byte {
 	return nil
 }
 
+type ContainersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Kubernetes lists the Kubernetes (CRI) containers instead of the system ones.
+	Kubernetes    bool `protobuf:"varint,1,opt,name=kubernetes,proto3" json:"kubernetes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainersRequest) Reset() {
+	*x = ContainersRequest{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainersRequest) ProtoMessage() {}
+
+func (x *ContainersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainersRequest.ProtoReflect.Descriptor instead.
+func (*ContainersRequest) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ContainersRequest) GetKubernetes() bool {
+	if x != nil {
+		return x.Kubernetes
+	}
+	return false
+}
+
+type Container struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Id        string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Image     string                 `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
+	Pid       int32                  `protobuf:"varint,4,opt,name=pid,proto3" json:"pid,omitempty"`
+	Status    string                 `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	// PodName is set for Kubernetes containers.
+	PodName       string `protobuf:"bytes,6,opt,name=pod_name,json=podName,proto3" json:"pod_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Container) Reset() {
+	*x = Container{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Container) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Container) ProtoMessage() {}
+
+func (x *Container) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Container.ProtoReflect.Descriptor instead.
+func (*Container) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *Container) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Container) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Container) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *Container) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *Container) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Container) GetPodName() string {
+	if x != nil {
+		return x.PodName
+	}
+	return ""
+}
+
+type ContainersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Containers    []*Container           `protobuf:"bytes,1,rep,name=containers,proto3" json:"containers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainersResponse) Reset() {
+	*x = ContainersResponse{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainersResponse) ProtoMessage() {}
+
+func (x *ContainersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainersResponse.ProtoReflect.Descriptor instead.
+func (*ContainersResponse) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ContainersResponse) GetContainers() []*Container {
+	if x != nil {
+		return x.Containers
+	}
+	return nil
+}
+
+type StatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kubernetes    bool                   `protobuf:"varint,1,opt,name=kubernetes,proto3" json:"kubernetes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsRequest) Reset() {
+	*x = StatsRequest{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsRequest) ProtoMessage() {}
+
+func (x *StatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
+func (*StatsRequest) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *StatsRequest) GetKubernetes() bool {
+	if x != nil {
+		return x.Kubernetes
+	}
+	return false
+}
+
+type ContainerStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	MemoryBytes   uint64                 `protobuf:"varint,3,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	CpuSeconds    float64                `protobuf:"fixed64,4,opt,name=cpu_seconds,json=cpuSeconds,proto3" json:"cpu_seconds,omitempty"`
+	PodName       string                 `protobuf:"bytes,5,opt,name=pod_name,json=podName,proto3" json:"pod_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerStats) Reset() {
+	*x = ContainerStats{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerStats) ProtoMessage() {}
+
+func (x *ContainerStats) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerStats.ProtoReflect.Descriptor instead.
+func (*ContainerStats) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ContainerStats) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ContainerStats) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ContainerStats) GetMemoryBytes() uint64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *ContainerStats) GetCpuSeconds() float64 {
+	if x != nil {
+		return x.CpuSeconds
+	}
+	return 0
+}
+
+func (x *ContainerStats) GetPodName() string {
+	if x != nil {
+		return x.PodName
+	}
+	return ""
+}
+
+type StatsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stats         []*ContainerStats      `protobuf:"bytes,1,rep,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsResponse) Reset() {
+	*x = StatsResponse{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsResponse) ProtoMessage() {}
+
+func (x *StatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
+func (*StatsResponse) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *StatsResponse) GetStats() []*ContainerStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
 var File_plinth_machine_v1alpha1_machine_proto protoreflect.FileDescriptor
 
 const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
@@ -2639,7 +2977,35 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x02ca\x18\x01 \x01(\fR\x02ca\x12\x10\n" +
 	"\x03crt\x18\x02 \x01(\fR\x03crt\x12\x10\n" +
 	"\x03key\x18\x03 \x01(\fR\x03key\x12\"\n" +
-	"\fplinthconfig\x18\x04 \x01(\fR\fplinthconfig2\xe7\x0f\n" +
+	"\fplinthconfig\x18\x04 \x01(\fR\fplinthconfig\"3\n" +
+	"\x11ContainersRequest\x12\x1e\n" +
+	"\n" +
+	"kubernetes\x18\x01 \x01(\bR\n" +
+	"kubernetes\"\x94\x01\n" +
+	"\tContainer\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x14\n" +
+	"\x05image\x18\x03 \x01(\tR\x05image\x12\x10\n" +
+	"\x03pid\x18\x04 \x01(\x05R\x03pid\x12\x16\n" +
+	"\x06status\x18\x05 \x01(\tR\x06status\x12\x19\n" +
+	"\bpod_name\x18\x06 \x01(\tR\apodName\"X\n" +
+	"\x12ContainersResponse\x12B\n" +
+	"\n" +
+	"containers\x18\x01 \x03(\v2\".plinth.machine.v1alpha1.ContainerR\n" +
+	"containers\".\n" +
+	"\fStatsRequest\x12\x1e\n" +
+	"\n" +
+	"kubernetes\x18\x01 \x01(\bR\n" +
+	"kubernetes\"\x9d\x01\n" +
+	"\x0eContainerStats\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12!\n" +
+	"\fmemory_bytes\x18\x03 \x01(\x04R\vmemoryBytes\x12\x1f\n" +
+	"\vcpu_seconds\x18\x04 \x01(\x01R\n" +
+	"cpuSeconds\x12\x19\n" +
+	"\bpod_name\x18\x05 \x01(\tR\apodName\"N\n" +
+	"\rStatsResponse\x12=\n" +
+	"\x05stats\x18\x01 \x03(\v2'.plinth.machine.v1alpha1.ContainerStatsR\x05stats2\xa6\x11\n" +
 	"\x0eMachineService\x12\\\n" +
 	"\aVersion\x12'.plinth.machine.v1alpha1.VersionRequest\x1a(.plinth.machine.v1alpha1.VersionResponse\x12h\n" +
 	"\vServiceList\x12+.plinth.machine.v1alpha1.ServiceListRequest\x1a,.plinth.machine.v1alpha1.ServiceListResponse\x12h\n" +
@@ -2659,7 +3025,10 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x06Reboot\x12&.plinth.machine.v1alpha1.RebootRequest\x1a'.plinth.machine.v1alpha1.RebootResponse\x12_\n" +
 	"\bShutdown\x12(.plinth.machine.v1alpha1.ShutdownRequest\x1a).plinth.machine.v1alpha1.ShutdownResponse\x12V\n" +
 	"\x05Reset\x12%.plinth.machine.v1alpha1.ResetRequest\x1a&.plinth.machine.v1alpha1.ResetResponse\x12}\n" +
-	"\x12ApplyConfiguration\x122.plinth.machine.v1alpha1.ApplyConfigurationRequest\x1a3.plinth.machine.v1alpha1.ApplyConfigurationResponse\x12\x98\x01\n" +
+	"\x12ApplyConfiguration\x122.plinth.machine.v1alpha1.ApplyConfigurationRequest\x1a3.plinth.machine.v1alpha1.ApplyConfigurationResponse\x12e\n" +
+	"\n" +
+	"Containers\x12*.plinth.machine.v1alpha1.ContainersRequest\x1a+.plinth.machine.v1alpha1.ContainersResponse\x12V\n" +
+	"\x05Stats\x12%.plinth.machine.v1alpha1.StatsRequest\x1a&.plinth.machine.v1alpha1.StatsResponse\x12\x98\x01\n" +
 	"\x1bGenerateClientConfiguration\x12;.plinth.machine.v1alpha1.GenerateClientConfigurationRequest\x1a<.plinth.machine.v1alpha1.GenerateClientConfigurationResponseB4Z2github.com/plinthos/plinth/pkg/api/machine;machineb\x06proto3"
 
 var (
@@ -2674,7 +3043,7 @@ func file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP() []byte {
 	return file_plinth_machine_v1alpha1_machine_proto_rawDescData
 }
 
-var file_plinth_machine_v1alpha1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_plinth_machine_v1alpha1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_plinth_machine_v1alpha1_machine_proto_goTypes = []any{
 	(*VersionRequest)(nil),                      // 0: plinth.machine.v1alpha1.VersionRequest
 	(*VersionResponse)(nil),                     // 1: plinth.machine.v1alpha1.VersionResponse
@@ -2720,68 +3089,80 @@ var file_plinth_machine_v1alpha1_machine_proto_goTypes = []any{
 	(*ApplyConfigurationResponse)(nil),          // 41: plinth.machine.v1alpha1.ApplyConfigurationResponse
 	(*GenerateClientConfigurationRequest)(nil),  // 42: plinth.machine.v1alpha1.GenerateClientConfigurationRequest
 	(*GenerateClientConfigurationResponse)(nil), // 43: plinth.machine.v1alpha1.GenerateClientConfigurationResponse
-	nil,                           // 44: plinth.machine.v1alpha1.EventsResponse.DataEntry
-	(*timestamppb.Timestamp)(nil), // 45: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 46: google.protobuf.Duration
+	(*ContainersRequest)(nil),                   // 44: plinth.machine.v1alpha1.ContainersRequest
+	(*Container)(nil),                           // 45: plinth.machine.v1alpha1.Container
+	(*ContainersResponse)(nil),                  // 46: plinth.machine.v1alpha1.ContainersResponse
+	(*StatsRequest)(nil),                        // 47: plinth.machine.v1alpha1.StatsRequest
+	(*ContainerStats)(nil),                      // 48: plinth.machine.v1alpha1.ContainerStats
+	(*StatsResponse)(nil),                       // 49: plinth.machine.v1alpha1.StatsResponse
+	nil,                                         // 50: plinth.machine.v1alpha1.EventsResponse.DataEntry
+	(*timestamppb.Timestamp)(nil),               // 51: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),                 // 52: google.protobuf.Duration
 }
 var file_plinth_machine_v1alpha1_machine_proto_depIdxs = []int32{
-	45, // 0: plinth.machine.v1alpha1.ServiceState.since:type_name -> google.protobuf.Timestamp
+	51, // 0: plinth.machine.v1alpha1.ServiceState.since:type_name -> google.protobuf.Timestamp
 	3,  // 1: plinth.machine.v1alpha1.ServiceState.history:type_name -> plinth.machine.v1alpha1.ServiceTransition
-	45, // 2: plinth.machine.v1alpha1.ServiceTransition.time:type_name -> google.protobuf.Timestamp
+	51, // 2: plinth.machine.v1alpha1.ServiceTransition.time:type_name -> google.protobuf.Timestamp
 	2,  // 3: plinth.machine.v1alpha1.ServiceListResponse.services:type_name -> plinth.machine.v1alpha1.ServiceState
 	2,  // 4: plinth.machine.v1alpha1.ServiceInfoResponse.service:type_name -> plinth.machine.v1alpha1.ServiceState
-	45, // 5: plinth.machine.v1alpha1.EventsResponse.time:type_name -> google.protobuf.Timestamp
-	44, // 6: plinth.machine.v1alpha1.EventsResponse.data:type_name -> plinth.machine.v1alpha1.EventsResponse.DataEntry
+	51, // 5: plinth.machine.v1alpha1.EventsResponse.time:type_name -> google.protobuf.Timestamp
+	50, // 6: plinth.machine.v1alpha1.EventsResponse.data:type_name -> plinth.machine.v1alpha1.EventsResponse.DataEntry
 	21, // 7: plinth.machine.v1alpha1.ProcessesResponse.processes:type_name -> plinth.machine.v1alpha1.Process
 	26, // 8: plinth.machine.v1alpha1.MountsResponse.mounts:type_name -> plinth.machine.v1alpha1.Mount
-	45, // 9: plinth.machine.v1alpha1.ListResponse.modified:type_name -> google.protobuf.Timestamp
-	46, // 10: plinth.machine.v1alpha1.ApplyConfigurationRequest.try_timeout:type_name -> google.protobuf.Duration
-	46, // 11: plinth.machine.v1alpha1.GenerateClientConfigurationRequest.crt_ttl:type_name -> google.protobuf.Duration
-	0,  // 12: plinth.machine.v1alpha1.MachineService.Version:input_type -> plinth.machine.v1alpha1.VersionRequest
-	4,  // 13: plinth.machine.v1alpha1.MachineService.ServiceList:input_type -> plinth.machine.v1alpha1.ServiceListRequest
-	6,  // 14: plinth.machine.v1alpha1.MachineService.ServiceInfo:input_type -> plinth.machine.v1alpha1.ServiceInfoRequest
-	8,  // 15: plinth.machine.v1alpha1.MachineService.ServiceStart:input_type -> plinth.machine.v1alpha1.ServiceStartRequest
-	10, // 16: plinth.machine.v1alpha1.MachineService.ServiceStop:input_type -> plinth.machine.v1alpha1.ServiceStopRequest
-	12, // 17: plinth.machine.v1alpha1.MachineService.ServiceRestart:input_type -> plinth.machine.v1alpha1.ServiceRestartRequest
-	14, // 18: plinth.machine.v1alpha1.MachineService.Logs:input_type -> plinth.machine.v1alpha1.LogsRequest
-	16, // 19: plinth.machine.v1alpha1.MachineService.Dmesg:input_type -> plinth.machine.v1alpha1.DmesgRequest
-	18, // 20: plinth.machine.v1alpha1.MachineService.Events:input_type -> plinth.machine.v1alpha1.EventsRequest
-	20, // 21: plinth.machine.v1alpha1.MachineService.Processes:input_type -> plinth.machine.v1alpha1.ProcessesRequest
-	23, // 22: plinth.machine.v1alpha1.MachineService.Memory:input_type -> plinth.machine.v1alpha1.MemoryRequest
-	25, // 23: plinth.machine.v1alpha1.MachineService.Mounts:input_type -> plinth.machine.v1alpha1.MountsRequest
-	28, // 24: plinth.machine.v1alpha1.MachineService.List:input_type -> plinth.machine.v1alpha1.ListRequest
-	30, // 25: plinth.machine.v1alpha1.MachineService.Read:input_type -> plinth.machine.v1alpha1.ReadRequest
-	32, // 26: plinth.machine.v1alpha1.MachineService.Copy:input_type -> plinth.machine.v1alpha1.CopyRequest
-	34, // 27: plinth.machine.v1alpha1.MachineService.Reboot:input_type -> plinth.machine.v1alpha1.RebootRequest
-	36, // 28: plinth.machine.v1alpha1.MachineService.Shutdown:input_type -> plinth.machine.v1alpha1.ShutdownRequest
-	38, // 29: plinth.machine.v1alpha1.MachineService.Reset:input_type -> plinth.machine.v1alpha1.ResetRequest
-	40, // 30: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:input_type -> plinth.machine.v1alpha1.ApplyConfigurationRequest
-	42, // 31: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:input_type -> plinth.machine.v1alpha1.GenerateClientConfigurationRequest
-	1,  // 32: plinth.machine.v1alpha1.MachineService.Version:output_type -> plinth.machine.v1alpha1.VersionResponse
-	5,  // 33: plinth.machine.v1alpha1.MachineService.ServiceList:output_type -> plinth.machine.v1alpha1.ServiceListResponse
-	7,  // 34: plinth.machine.v1alpha1.MachineService.ServiceInfo:output_type -> plinth.machine.v1alpha1.ServiceInfoResponse
-	9,  // 35: plinth.machine.v1alpha1.MachineService.ServiceStart:output_type -> plinth.machine.v1alpha1.ServiceStartResponse
-	11, // 36: plinth.machine.v1alpha1.MachineService.ServiceStop:output_type -> plinth.machine.v1alpha1.ServiceStopResponse
-	13, // 37: plinth.machine.v1alpha1.MachineService.ServiceRestart:output_type -> plinth.machine.v1alpha1.ServiceRestartResponse
-	15, // 38: plinth.machine.v1alpha1.MachineService.Logs:output_type -> plinth.machine.v1alpha1.LogsResponse
-	17, // 39: plinth.machine.v1alpha1.MachineService.Dmesg:output_type -> plinth.machine.v1alpha1.DmesgResponse
-	19, // 40: plinth.machine.v1alpha1.MachineService.Events:output_type -> plinth.machine.v1alpha1.EventsResponse
-	22, // 41: plinth.machine.v1alpha1.MachineService.Processes:output_type -> plinth.machine.v1alpha1.ProcessesResponse
-	24, // 42: plinth.machine.v1alpha1.MachineService.Memory:output_type -> plinth.machine.v1alpha1.MemoryResponse
-	27, // 43: plinth.machine.v1alpha1.MachineService.Mounts:output_type -> plinth.machine.v1alpha1.MountsResponse
-	29, // 44: plinth.machine.v1alpha1.MachineService.List:output_type -> plinth.machine.v1alpha1.ListResponse
-	31, // 45: plinth.machine.v1alpha1.MachineService.Read:output_type -> plinth.machine.v1alpha1.ReadResponse
-	33, // 46: plinth.machine.v1alpha1.MachineService.Copy:output_type -> plinth.machine.v1alpha1.CopyResponse
-	35, // 47: plinth.machine.v1alpha1.MachineService.Reboot:output_type -> plinth.machine.v1alpha1.RebootResponse
-	37, // 48: plinth.machine.v1alpha1.MachineService.Shutdown:output_type -> plinth.machine.v1alpha1.ShutdownResponse
-	39, // 49: plinth.machine.v1alpha1.MachineService.Reset:output_type -> plinth.machine.v1alpha1.ResetResponse
-	41, // 50: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:output_type -> plinth.machine.v1alpha1.ApplyConfigurationResponse
-	43, // 51: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:output_type -> plinth.machine.v1alpha1.GenerateClientConfigurationResponse
-	32, // [32:52] is the sub-list for method output_type
-	12, // [12:32] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	51, // 9: plinth.machine.v1alpha1.ListResponse.modified:type_name -> google.protobuf.Timestamp
+	52, // 10: plinth.machine.v1alpha1.ApplyConfigurationRequest.try_timeout:type_name -> google.protobuf.Duration
+	52, // 11: plinth.machine.v1alpha1.GenerateClientConfigurationRequest.crt_ttl:type_name -> google.protobuf.Duration
+	45, // 12: plinth.machine.v1alpha1.ContainersResponse.containers:type_name -> plinth.machine.v1alpha1.Container
+	48, // 13: plinth.machine.v1alpha1.StatsResponse.stats:type_name -> plinth.machine.v1alpha1.ContainerStats
+	0,  // 14: plinth.machine.v1alpha1.MachineService.Version:input_type -> plinth.machine.v1alpha1.VersionRequest
+	4,  // 15: plinth.machine.v1alpha1.MachineService.ServiceList:input_type -> plinth.machine.v1alpha1.ServiceListRequest
+	6,  // 16: plinth.machine.v1alpha1.MachineService.ServiceInfo:input_type -> plinth.machine.v1alpha1.ServiceInfoRequest
+	8,  // 17: plinth.machine.v1alpha1.MachineService.ServiceStart:input_type -> plinth.machine.v1alpha1.ServiceStartRequest
+	10, // 18: plinth.machine.v1alpha1.MachineService.ServiceStop:input_type -> plinth.machine.v1alpha1.ServiceStopRequest
+	12, // 19: plinth.machine.v1alpha1.MachineService.ServiceRestart:input_type -> plinth.machine.v1alpha1.ServiceRestartRequest
+	14, // 20: plinth.machine.v1alpha1.MachineService.Logs:input_type -> plinth.machine.v1alpha1.LogsRequest
+	16, // 21: plinth.machine.v1alpha1.MachineService.Dmesg:input_type -> plinth.machine.v1alpha1.DmesgRequest
+	18, // 22: plinth.machine.v1alpha1.MachineService.Events:input_type -> plinth.machine.v1alpha1.EventsRequest
+	20, // 23: plinth.machine.v1alpha1.MachineService.Processes:input_type -> plinth.machine.v1alpha1.ProcessesRequest
+	23, // 24: plinth.machine.v1alpha1.MachineService.Memory:input_type -> plinth.machine.v1alpha1.MemoryRequest
+	25, // 25: plinth.machine.v1alpha1.MachineService.Mounts:input_type -> plinth.machine.v1alpha1.MountsRequest
+	28, // 26: plinth.machine.v1alpha1.MachineService.List:input_type -> plinth.machine.v1alpha1.ListRequest
+	30, // 27: plinth.machine.v1alpha1.MachineService.Read:input_type -> plinth.machine.v1alpha1.ReadRequest
+	32, // 28: plinth.machine.v1alpha1.MachineService.Copy:input_type -> plinth.machine.v1alpha1.CopyRequest
+	34, // 29: plinth.machine.v1alpha1.MachineService.Reboot:input_type -> plinth.machine.v1alpha1.RebootRequest
+	36, // 30: plinth.machine.v1alpha1.MachineService.Shutdown:input_type -> plinth.machine.v1alpha1.ShutdownRequest
+	38, // 31: plinth.machine.v1alpha1.MachineService.Reset:input_type -> plinth.machine.v1alpha1.ResetRequest
+	40, // 32: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:input_type -> plinth.machine.v1alpha1.ApplyConfigurationRequest
+	44, // 33: plinth.machine.v1alpha1.MachineService.Containers:input_type -> plinth.machine.v1alpha1.ContainersRequest
+	47, // 34: plinth.machine.v1alpha1.MachineService.Stats:input_type -> plinth.machine.v1alpha1.StatsRequest
+	42, // 35: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:input_type -> plinth.machine.v1alpha1.GenerateClientConfigurationRequest
+	1,  // 36: plinth.machine.v1alpha1.MachineService.Version:output_type -> plinth.machine.v1alpha1.VersionResponse
+	5,  // 37: plinth.machine.v1alpha1.MachineService.ServiceList:output_type -> plinth.machine.v1alpha1.ServiceListResponse
+	7,  // 38: plinth.machine.v1alpha1.MachineService.ServiceInfo:output_type -> plinth.machine.v1alpha1.ServiceInfoResponse
+	9,  // 39: plinth.machine.v1alpha1.MachineService.ServiceStart:output_type -> plinth.machine.v1alpha1.ServiceStartResponse
+	11, // 40: plinth.machine.v1alpha1.MachineService.ServiceStop:output_type -> plinth.machine.v1alpha1.ServiceStopResponse
+	13, // 41: plinth.machine.v1alpha1.MachineService.ServiceRestart:output_type -> plinth.machine.v1alpha1.ServiceRestartResponse
+	15, // 42: plinth.machine.v1alpha1.MachineService.Logs:output_type -> plinth.machine.v1alpha1.LogsResponse
+	17, // 43: plinth.machine.v1alpha1.MachineService.Dmesg:output_type -> plinth.machine.v1alpha1.DmesgResponse
+	19, // 44: plinth.machine.v1alpha1.MachineService.Events:output_type -> plinth.machine.v1alpha1.EventsResponse
+	22, // 45: plinth.machine.v1alpha1.MachineService.Processes:output_type -> plinth.machine.v1alpha1.ProcessesResponse
+	24, // 46: plinth.machine.v1alpha1.MachineService.Memory:output_type -> plinth.machine.v1alpha1.MemoryResponse
+	27, // 47: plinth.machine.v1alpha1.MachineService.Mounts:output_type -> plinth.machine.v1alpha1.MountsResponse
+	29, // 48: plinth.machine.v1alpha1.MachineService.List:output_type -> plinth.machine.v1alpha1.ListResponse
+	31, // 49: plinth.machine.v1alpha1.MachineService.Read:output_type -> plinth.machine.v1alpha1.ReadResponse
+	33, // 50: plinth.machine.v1alpha1.MachineService.Copy:output_type -> plinth.machine.v1alpha1.CopyResponse
+	35, // 51: plinth.machine.v1alpha1.MachineService.Reboot:output_type -> plinth.machine.v1alpha1.RebootResponse
+	37, // 52: plinth.machine.v1alpha1.MachineService.Shutdown:output_type -> plinth.machine.v1alpha1.ShutdownResponse
+	39, // 53: plinth.machine.v1alpha1.MachineService.Reset:output_type -> plinth.machine.v1alpha1.ResetResponse
+	41, // 54: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:output_type -> plinth.machine.v1alpha1.ApplyConfigurationResponse
+	46, // 55: plinth.machine.v1alpha1.MachineService.Containers:output_type -> plinth.machine.v1alpha1.ContainersResponse
+	49, // 56: plinth.machine.v1alpha1.MachineService.Stats:output_type -> plinth.machine.v1alpha1.StatsResponse
+	43, // 57: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:output_type -> plinth.machine.v1alpha1.GenerateClientConfigurationResponse
+	36, // [36:58] is the sub-list for method output_type
+	14, // [14:36] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_plinth_machine_v1alpha1_machine_proto_init() }
@@ -2795,7 +3176,7 @@ func file_plinth_machine_v1alpha1_machine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plinth_machine_v1alpha1_machine_proto_rawDesc), len(file_plinth_machine_v1alpha1_machine_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   45,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -41,6 +41,8 @@ const (
 	MachineService_Shutdown_FullMethodName                    = "/plinth.machine.v1alpha1.MachineService/Shutdown"
 	MachineService_Reset_FullMethodName                       = "/plinth.machine.v1alpha1.MachineService/Reset"
 	MachineService_ApplyConfiguration_FullMethodName          = "/plinth.machine.v1alpha1.MachineService/ApplyConfiguration"
+	MachineService_Containers_FullMethodName                  = "/plinth.machine.v1alpha1.MachineService/Containers"
+	MachineService_Stats_FullMethodName                       = "/plinth.machine.v1alpha1.MachineService/Stats"
 	MachineService_GenerateClientConfiguration_FullMethodName = "/plinth.machine.v1alpha1.MachineService/GenerateClientConfiguration"
 )
 
@@ -88,6 +90,10 @@ type MachineServiceClient interface {
 	Reset(ctx context.Context, in *ResetRequest, opts ...grpc.CallOption) (*ResetResponse, error)
 	// ApplyConfiguration replaces the machine configuration.
 	ApplyConfiguration(ctx context.Context, in *ApplyConfigurationRequest, opts ...grpc.CallOption) (*ApplyConfigurationResponse, error)
+	// Containers lists the containers run by the node's containerd.
+	Containers(ctx context.Context, in *ContainersRequest, opts ...grpc.CallOption) (*ContainersResponse, error)
+	// Stats reports the resource use of the node's containers.
+	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error)
 	// GenerateClientConfiguration mints a client config for the given roles.
 	GenerateClientConfiguration(ctx context.Context, in *GenerateClientConfigurationRequest, opts ...grpc.CallOption) (*GenerateClientConfigurationResponse, error)
 }
@@ -344,6 +350,26 @@ func (c *machineServiceClient) ApplyConfiguration(ctx context.Context, in *Apply
 	return out, nil
 }
 
+func (c *machineServiceClient) Containers(ctx context.Context, in *ContainersRequest, opts ...grpc.CallOption) (*ContainersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ContainersResponse)
+	err := c.cc.Invoke(ctx, MachineService_Containers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StatsResponse)
+	err := c.cc.Invoke(ctx, MachineService_Stats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *machineServiceClient) GenerateClientConfiguration(ctx context.Context, in *GenerateClientConfigurationRequest, opts ...grpc.CallOption) (*GenerateClientConfigurationResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GenerateClientConfigurationResponse)
@@ -398,6 +424,10 @@ type MachineServiceServer interface {
 	Reset(context.Context, *ResetRequest) (*ResetResponse, error)
 	// ApplyConfiguration replaces the machine configuration.
 	ApplyConfiguration(context.Context, *ApplyConfigurationRequest) (*ApplyConfigurationResponse, error)
+	// Containers lists the containers run by the node's containerd.
+	Containers(context.Context, *ContainersRequest) (*ContainersResponse, error)
+	// Stats reports the resource use of the node's containers.
+	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
 	// GenerateClientConfiguration mints a client config for the given roles.
 	GenerateClientConfiguration(context.Context, *GenerateClientConfigurationRequest) (*GenerateClientConfigurationResponse, error)
 	mustEmbedUnimplementedMachineServiceServer()
@@ -466,6 +496,12 @@ func (UnimplementedMachineServiceServer) Reset(context.Context, *ResetRequest) (
 }
 func (UnimplementedMachineServiceServer) ApplyConfiguration(context.Context, *ApplyConfigurationRequest) (*ApplyConfigurationResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ApplyConfiguration not implemented")
+}
+func (UnimplementedMachineServiceServer) Containers(context.Context, *ContainersRequest) (*ContainersResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Containers not implemented")
+}
+func (UnimplementedMachineServiceServer) Stats(context.Context, *StatsRequest) (*StatsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Stats not implemented")
 }
 func (UnimplementedMachineServiceServer) GenerateClientConfiguration(context.Context, *GenerateClientConfigurationRequest) (*GenerateClientConfigurationResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GenerateClientConfiguration not implemented")
@@ -791,6 +827,42 @@ func _MachineService_ApplyConfiguration_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MachineService_Containers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ContainersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).Containers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_Containers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).Containers(ctx, req.(*ContainersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_Stats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).Stats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_Stats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).Stats(ctx, req.(*StatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MachineService_GenerateClientConfiguration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GenerateClientConfigurationRequest)
 	if err := dec(in); err != nil {
@@ -867,6 +939,14 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ApplyConfiguration",
 			Handler:    _MachineService_ApplyConfiguration_Handler,
+		},
+		{
+			MethodName: "Containers",
+			Handler:    _MachineService_Containers_Handler,
+		},
+		{
+			MethodName: "Stats",
+			Handler:    _MachineService_Stats_Handler,
 		},
 		{
 			MethodName: "GenerateClientConfiguration",

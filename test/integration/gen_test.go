@@ -19,7 +19,7 @@ import (
 )
 
 // plinthctl runs the binary with args in dir and returns its combined output.
-func plinthctl(t *testing.T, dir string, args ...string) (string, error) {
+func plinthctl(t testing.TB, dir string, args ...string) (string, error) {
 	t.Helper()
 	bin := os.Getenv("PLINTHCTL")
 	if bin == "" {
@@ -34,7 +34,7 @@ func plinthctl(t *testing.T, dir string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-func mustRun(t *testing.T, dir string, args ...string) string {
+func mustRun(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	out, err := plinthctl(t, dir, args...)
 	if err != nil {

@@ -26,7 +26,7 @@ type localNode struct {
 }
 
 // freePort returns a TCP port free on every loopback address the test uses.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,7 +39,7 @@ func freePort(t *testing.T) string {
 
 // worldDir makes a temporary directory that an unprivileged apid can traverse (machined
 // runs apid as nobody when the test runs as root).
-func worldDir(t *testing.T) string {
+func worldDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "plinth-it-")
 	if err != nil {
@@ -52,7 +52,7 @@ func worldDir(t *testing.T) string {
 	return dir
 }
 
-func startNode(t *testing.T, dir, name, addr, apiPort, trustdPort, config string, extra ...string) *localNode {
+func startNode(t testing.TB, dir, name, addr, apiPort, trustdPort, config string, extra ...string) *localNode {
 	t.Helper()
 	bin := os.Getenv("MACHINED")
 	if bin == "" {
@@ -86,7 +86,7 @@ func startNode(t *testing.T, dir, name, addr, apiPort, trustdPort, config string
 func (n *localNode) endpoint() string { return net.JoinHostPort(n.addr, n.port) }
 
 // ctl runs plinthctl with a client config and returns its output.
-func ctl(t *testing.T, cfg string, args ...string) (string, error) {
+func ctl(t testing.TB, cfg string, args ...string) (string, error) {
 	t.Helper()
 	bin := os.Getenv("PLINTHCTL")
 	if bin == "" {
@@ -101,7 +101,7 @@ func ctl(t *testing.T, cfg string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-func mustCtl(t *testing.T, cfg string, args ...string) string {
+func mustCtl(t testing.TB, cfg string, args ...string) string {
 	t.Helper()
 	out, err := ctl(t, cfg, args...)
 	if err != nil {
@@ -111,7 +111,7 @@ func mustCtl(t *testing.T, cfg string, args ...string) string {
 }
 
 // eventually retries f until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
+func eventually(t testing.TB, timeout time.Duration, what string, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

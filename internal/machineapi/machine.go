@@ -172,18 +172,24 @@ func (s *MachineServer) Logs(req *machine.LogsRequest, stream grpc.ServerStreami
 	return streamLines(stream.Context(), lines, func(b []byte) error { return stream.Send(&machine.LogsResponse{Data: b}) })
 }
 
-// sendLines sends lines in chunks of at most logChunk bytes.
+// sendLines sends lines in chunks of at most logChunk bytes; a longer line is split.
 func sendLines(lines []string, send func([]byte) error) error {
 	buf := make([]byte, 0, logChunk)
 	for _, l := range lines {
-		if len(buf)+len(l)+1 > logChunk && len(buf) > 0 {
+		line := []byte(l + "\n")
+		if len(buf)+len(line) > logChunk && len(buf) > 0 {
 			if err := send(buf); err != nil {
 				return err
 			}
 			buf = make([]byte, 0, logChunk)
 		}
-		buf = append(buf, l...)
-		buf = append(buf, '\n')
+		for len(line) > logChunk {
+			if err := send(line[:logChunk]); err != nil {
+				return err
+			}
+			line = line[logChunk:]
+		}
+		buf = append(buf, line...)
 	}
 	if len(buf) > 0 {
 		return send(buf)

@@ -56,6 +56,8 @@ func storeError(err error) error {
 	switch {
 	case errors.Is(err, resource.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, resource.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
 	case err != nil:
 		return status.Error(codes.Internal, err.Error())
 	}

@@ -87,7 +87,8 @@ func fileError(err error) error {
 		return status.Error(codes.PermissionDenied, err.Error())
 	case errors.Is(err, fs.ErrNotExist):
 		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, fileapi.ErrNotAbsolute), errors.Is(err, fileapi.ErrNotRegular), errors.Is(err, fileapi.ErrOutsideRoot):
+	case errors.Is(err, fileapi.ErrNotAbsolute), errors.Is(err, fileapi.ErrNotRegular), errors.Is(err, fileapi.ErrOutsideRoot),
+		errors.Is(err, fileapi.ErrTooManyLinks):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
@@ -114,7 +115,8 @@ func (s *MachineServer) List(req *machine.ListRequest, stream grpc.ServerStreami
 // Read implements the Read RPC.
 func (s *MachineServer) Read(req *machine.ReadRequest, stream grpc.ServerStreamingServer[machine.ReadResponse]) error {
 	err := s.System.Files.Read(stream.Context(), req.GetPath(), isAdmin(stream.Context()), 0, func(b []byte) error {
-		return stream.Send(&machine.ReadResponse{Data: b})
+		// Read reuses its buffer; a sent message must not change afterwards.
+		return stream.Send(&machine.ReadResponse{Data: append([]byte(nil), b...)})
 	})
 	return fileError(err)
 }

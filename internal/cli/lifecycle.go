@@ -88,12 +88,7 @@ func newRebootCommand(g *globalFlags) *cobra.Command {
   plinthctl -n 10.5.0.3 reboot --wait`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer s.client.Close()
-			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				before := ""
 				if wf.wait {
 					id, err := bootID(ctx, s)
@@ -129,12 +124,7 @@ func newShutdownCommand(g *globalFlags) *cobra.Command {
 		Example: `  plinthctl -n 10.5.0.3 shutdown --wait`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer s.client.Close()
-			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.Shutdown(ctx, &machine.ShutdownRequest{Force: force})
 				if err != nil {
 					return describe(err)
@@ -164,12 +154,7 @@ func newResetCommand(g *globalFlags) *cobra.Command {
   plinthctl -n 10.5.0.3 reset --graceful=false`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer s.client.Close()
-			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				before := ""
 				if wf.wait && reboot {
 					id, err := bootID(ctx, s)
@@ -225,12 +210,7 @@ is refused with the validation messages, and the running one stays.`,
 			if err != nil {
 				return fmt.Errorf("read configuration: %w", err)
 			}
-			s, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer s.client.Close()
-			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.ApplyConfiguration(ctx, &machine.ApplyConfigurationRequest{
 					Data: data, Mode: mode, DryRun: dryRun, TryTimeout: durationpb.New(tryTimeout)})
 				if err != nil {

@@ -26,12 +26,7 @@ so --previous shows the log of the previous boot, after a reboot.`,
   plinthctl logs apid --previous`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer s.client.Close()
-			return s.eachStreaming(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+			return g.onNodes(cmd, true, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				stream, err := s.client.Machine.Logs(ctx, &machine.LogsRequest{Service: args[0], Follow: follow, TailLines: tail, Previous: previous, Kubernetes: kubernetes})
 				if err != nil {
 					return describe(err)
@@ -84,12 +79,7 @@ func newEventsCommand(g *globalFlags) *cobra.Command {
   plinthctl events --actor-id 3f2a...`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer s.client.Close()
-			return s.eachStreaming(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+			return g.onNodes(cmd, true, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				stream, err := s.client.Machine.Events(ctx, &machine.EventsRequest{TailEvents: tail, ActorId: actorID, SinceId: sinceID, Follow: follow})
 				if err != nil {
 					return describe(err)

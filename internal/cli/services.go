@@ -20,12 +20,7 @@ func newServicesCommand(g *globalFlags) *cobra.Command {
   plinthctl -n 10.5.0.2,10.5.0.3 services`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer s.client.Close()
-			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.ServiceList(ctx, &machine.ServiceListRequest{})
 				if err != nil {
 					return describe(err)
@@ -55,12 +50,7 @@ func newServiceCommand(g *globalFlags) *cobra.Command {
 				action = args[1]
 			}
 			id := args[0]
-			s, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer s.client.Close()
-			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				var msg string
 				var err error
 				switch action {

@@ -158,3 +158,20 @@ func (p *prefixWriter) flush() {
 
 // withNode directs a request at node through the endpoint.
 func withNode(ctx context.Context, node string) context.Context { return client.WithNode(ctx, node) }
+
+// onNodes connects and runs fn once per node, with each's buffered per-node output or, with
+// streaming, eachStreaming's line-by-line output.
+func (g *globalFlags) onNodes(cmd *cobra.Command, streaming bool, fn func(ctx context.Context, s *session, node string, w io.Writer) error) error {
+	s, err := g.connect()
+	if err != nil {
+		return err
+	}
+	defer s.client.Close()
+	run := s.each
+	if streaming {
+		run = s.eachStreaming
+	}
+	return run(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+		return fn(ctx, s, node, w)
+	})
+}

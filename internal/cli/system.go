@@ -25,12 +25,7 @@ func newProcessesCommand(g *globalFlags) *cobra.Command {
   plinthctl ps --sort rss`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer s.client.Close()
-			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.Processes(ctx, &machine.ProcessesRequest{})
 				if err != nil {
 					return describe(err)
@@ -66,12 +61,7 @@ func newMemoryCommand(g *globalFlags) *cobra.Command {
 		Example: `  plinthctl memory`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer s.client.Close()
-			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				m, err := s.client.Machine.Memory(ctx, &machine.MemoryRequest{})
 				if err != nil {
 					return describe(err)
@@ -94,12 +84,7 @@ func newMountsCommand(g *globalFlags) *cobra.Command {
 		Example: `  plinthctl mounts`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer s.client.Close()
-			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.Mounts(ctx, &machine.MountsRequest{})
 				if err != nil {
 					return describe(err)
@@ -127,12 +112,7 @@ func newDmesgCommand(g *globalFlags) *cobra.Command {
   plinthctl dmesg -f`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer s.client.Close()
-			return s.eachStreaming(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+			return g.onNodes(cmd, true, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				stream, err := s.client.Machine.Dmesg(ctx, &machine.DmesgRequest{Follow: follow, TailLines: tail})
 				if err != nil {
 					return describe(err)
@@ -168,12 +148,7 @@ directory. Secrets (the API identity, the machine configuration) are listed only
 			if len(args) == 1 {
 				root = args[0]
 			}
-			s, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer s.client.Close()
-			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				stream, err := s.client.Machine.List(ctx, &machine.ListRequest{Root: root, Recurse: recurse, RecursionDepth: depth})
 				if err != nil {
 					return describe(err)
@@ -222,12 +197,7 @@ func newReadCommand(g *globalFlags) *cobra.Command {
 		Example: `  plinthctl read /log/machined.log`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer s.client.Close()
-			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				stream, err := s.client.Machine.Read(ctx, &machine.ReadRequest{Path: args[0]})
 				if err != nil {
 					return describe(err)
@@ -306,12 +276,7 @@ func newContainersCommand(g *globalFlags) *cobra.Command {
   plinthctl containers -k`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer s.client.Close()
-			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.Containers(ctx, &machine.ContainersRequest{Kubernetes: kubernetes})
 				if err != nil {
 					return describe(err)
@@ -338,12 +303,7 @@ func newStatsCommand(g *globalFlags) *cobra.Command {
   plinthctl stats -k`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer s.client.Close()
-			return s.each(cmd.Context(), cmd.OutOrStdout(), func(ctx context.Context, node string, w io.Writer) error {
+			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.Stats(ctx, &machine.StatsRequest{Kubernetes: kubernetes})
 				if err != nil {
 					return describe(err)

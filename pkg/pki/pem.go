@@ -143,3 +143,13 @@ func parseKeyBlock(block *pem.Block) (crypto.Signer, error) {
 		return nil, fmt.Errorf("PEM block is %q, want %s, %s or %s", block.Type, pemPKCS8, pemSEC1, pemPKCS1)
 	}
 }
+
+// EncodePublicKeyPEM encodes a public key as a PEM "PUBLIC KEY" block (PKIX), the form
+// kube-apiserver reads for service account token verification.
+func EncodePublicKeyPEM(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("encode public key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}

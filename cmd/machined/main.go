@@ -30,10 +30,10 @@ func main() {
 	}
 	var opts machined.Options
 	fs := flag.NewFlagSet("machined", flag.ExitOnError)
-	fs.StringVar(&opts.Mode, "mode", machined.ModeLocal, "how machined runs: local (an ordinary process, all state under --state-dir)")
-	fs.StringVar(&opts.StateDir, "state-dir", "", "directory for the configuration, identity, logs and sockets")
+	fs.StringVar(&opts.Mode, "mode", machined.ModeLocal, "how machined runs: local (an ordinary process, all state under --state-dir) or container (PID 1 of a node container)")
+	fs.StringVar(&opts.StateDir, "state-dir", "", "directory for the configuration, identity, logs and sockets (container mode: /var/lib/plinth)")
 	fs.StringVar(&opts.ConfigPath, "config", "", "machine configuration file, used when none is stored yet ($PLINTH_CONFIG, base64, also works)")
-	fs.StringVar(&opts.Address, "address", "127.0.0.1", "the node's address; apid and trustd listen on it")
+	fs.StringVar(&opts.Address, "address", "", "the node's address; apid and trustd listen on it (local mode: 127.0.0.1; container mode: the first address of its interfaces)")
 	fs.IntVar(&opts.APIPort, "api-port", 50000, "node API (apid) port")
 	fs.IntVar(&opts.TrustdPort, "trustd-port", 50001, "trustd port (control-plane nodes)")
 	fs.IntVar(&opts.PeerAPIPort, "peer-api-port", 0, "apid port of other nodes (default: --api-port)")
@@ -50,6 +50,10 @@ func main() {
 		go reaper.Run(ctx, "/proc", slog.Default())
 	}
 	err := machined.Run(ctx, opts, os.Stderr)
+	if errors.Is(err, machined.ErrReboot) && opts.Mode == machined.ModeContainer {
+		// The container's restart policy boots it again.
+		os.Exit(machined.RebootExitCode)
+	}
 	if errors.Is(err, machined.ErrReboot) {
 		stop()
 		exe, xerr := os.Executable()

@@ -65,6 +65,7 @@ var Table = map[string]Level{
 	m("Reset"):                       Admin,
 	m("ApplyConfiguration"):          Admin,
 	m("GenerateClientConfiguration"): Admin,
+	m("Bootstrap"):                   Admin,
 	m("Containers"):                  Reader,
 	m("Stats"):                       Reader,
 	r("Get"):                         Reader,

@@ -54,6 +54,8 @@ type MachineServer struct {
 	BootID string
 	// System locates /proc, the kernel log and the browsable files.
 	System System
+	// Bootstrapper starts a new cluster; nil on nodes that run no etcd.
+	Bootstrapper Bootstrapper
 }
 
 // Version implements the Version RPC.
@@ -355,4 +357,34 @@ func (s *MachineServer) Reset(_ context.Context, req *machine.ResetRequest) (*ma
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
 	return &machine.ResetResponse{ActorId: actor}, nil
+}
+
+// Bootstrapper starts a new cluster on a control-plane node.
+type Bootstrapper interface {
+	Bootstrap(ctx context.Context) (string, error)
+}
+
+// ErrAlreadyBootstrapped is returned by a Bootstrapper asked to bootstrap twice.
+var ErrAlreadyBootstrapped = errors.New("already bootstrapped")
+
+// ErrCannotBootstrap is returned by a Bootstrapper on a node that cannot bootstrap (a
+// worker, or a node without etcd).
+var ErrCannotBootstrap = errors.New("this node cannot bootstrap")
+
+// Bootstrap implements the Bootstrap RPC.
+func (s *MachineServer) Bootstrap(ctx context.Context, _ *machine.BootstrapRequest) (*machine.BootstrapResponse, error) {
+	if s.Bootstrapper == nil {
+		return nil, status.Error(codes.FailedPrecondition, "this node runs no etcd: bootstrap a control-plane node in container or metal mode")
+	}
+	msg, err := s.Bootstrapper.Bootstrap(ctx)
+	switch {
+	case errors.Is(err, ErrAlreadyBootstrapped):
+		return nil, status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, ErrCannotBootstrap):
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	case err != nil:
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	s.EventStream.Publish(events.Event{Type: "sequence", Message: "bootstrap: " + msg, Data: map[string]string{"sequence": "bootstrap"}})
+	return &machine.BootstrapResponse{Message: msg}, nil
 }

@@ -89,14 +89,34 @@ func (o *Options) defaults() error {
 	if o.Mode == "" {
 		o.Mode = ModeLocal
 	}
-	if o.Mode != ModeLocal {
-		return fmt.Errorf("mode %q is not supported yet; use --mode local", o.Mode)
-	}
-	if o.StateDir == "" {
-		return errors.New("a state directory is required (--state-dir)")
-	}
-	if o.Address == "" {
-		o.Address = "127.0.0.1"
+	switch o.Mode {
+	case ModeLocal:
+		if o.StateDir == "" {
+			return errors.New("a state directory is required (--state-dir)")
+		}
+		if o.Address == "" {
+			o.Address = "127.0.0.1"
+		}
+	case ModeContainer:
+		if o.StateDir == "" {
+			o.StateDir = "/var/lib/plinth"
+		}
+		if o.Address == "" {
+			addr, err := primaryAddress()
+			if err != nil {
+				return err
+			}
+			o.Address = addr
+		}
+		if o.Hostname == "" {
+			h, err := os.Hostname()
+			if err != nil {
+				return err
+			}
+			o.Hostname = h
+		}
+	default:
+		return fmt.Errorf("mode %q is not supported: use local or container", o.Mode)
 	}
 	if o.APIPort == 0 {
 		o.APIPort = 50000
@@ -133,6 +153,11 @@ func (n *node) path(parts ...string) string {
 // Run boots the node and serves until ctx is cancelled (returns nil), a shutdown (nil) or
 // a reboot (ErrReboot) is requested.
 func Run(ctx context.Context, opts Options, stderr io.Writer) error {
+	if opts.Mode == ModeContainer {
+		if err := prepareContainer(); err != nil {
+			return err
+		}
+	}
 	if err := opts.defaults(); err != nil {
 		return err
 	}
@@ -278,6 +303,11 @@ func (n *node) hostname() string {
 // confined to the state directory (nothing of the host is exposed) and the secrets in it
 // are for admins only.
 func (n *node) system() machineapi.System {
+	if n.opts.Mode == ModeContainer {
+		return machineapi.System{ProcRoot: "/proc", KmsgPath: "/dev/kmsg", Files: fileapi.FS{Root: "/", Restricted: []string{
+			"/system/secrets", n.opts.StateDir, "/var/lib/etcd",
+		}}}
+	}
 	return machineapi.System{
 		ProcRoot: "/proc",
 		KmsgPath: "/dev/kmsg",

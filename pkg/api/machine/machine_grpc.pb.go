@@ -41,6 +41,7 @@ const (
 	MachineService_Shutdown_FullMethodName                    = "/plinth.machine.v1alpha1.MachineService/Shutdown"
 	MachineService_Reset_FullMethodName                       = "/plinth.machine.v1alpha1.MachineService/Reset"
 	MachineService_ApplyConfiguration_FullMethodName          = "/plinth.machine.v1alpha1.MachineService/ApplyConfiguration"
+	MachineService_Bootstrap_FullMethodName                   = "/plinth.machine.v1alpha1.MachineService/Bootstrap"
 	MachineService_Containers_FullMethodName                  = "/plinth.machine.v1alpha1.MachineService/Containers"
 	MachineService_Stats_FullMethodName                       = "/plinth.machine.v1alpha1.MachineService/Stats"
 	MachineService_GenerateClientConfiguration_FullMethodName = "/plinth.machine.v1alpha1.MachineService/GenerateClientConfiguration"
@@ -90,6 +91,9 @@ type MachineServiceClient interface {
 	Reset(ctx context.Context, in *ResetRequest, opts ...grpc.CallOption) (*ResetResponse, error)
 	// ApplyConfiguration replaces the machine configuration.
 	ApplyConfiguration(ctx context.Context, in *ApplyConfigurationRequest, opts ...grpc.CallOption) (*ApplyConfigurationResponse, error)
+	// Bootstrap starts a new etcd cluster on this control-plane node; it is refused on a
+	// node (or cluster) that was bootstrapped already.
+	Bootstrap(ctx context.Context, in *BootstrapRequest, opts ...grpc.CallOption) (*BootstrapResponse, error)
 	// Containers lists the containers run by the node's containerd.
 	Containers(ctx context.Context, in *ContainersRequest, opts ...grpc.CallOption) (*ContainersResponse, error)
 	// Stats reports the resource use of the node's containers.
@@ -350,6 +354,16 @@ func (c *machineServiceClient) ApplyConfiguration(ctx context.Context, in *Apply
 	return out, nil
 }
 
+func (c *machineServiceClient) Bootstrap(ctx context.Context, in *BootstrapRequest, opts ...grpc.CallOption) (*BootstrapResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BootstrapResponse)
+	err := c.cc.Invoke(ctx, MachineService_Bootstrap_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *machineServiceClient) Containers(ctx context.Context, in *ContainersRequest, opts ...grpc.CallOption) (*ContainersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ContainersResponse)
@@ -424,6 +438,9 @@ type MachineServiceServer interface {
 	Reset(context.Context, *ResetRequest) (*ResetResponse, error)
 	// ApplyConfiguration replaces the machine configuration.
 	ApplyConfiguration(context.Context, *ApplyConfigurationRequest) (*ApplyConfigurationResponse, error)
+	// Bootstrap starts a new etcd cluster on this control-plane node; it is refused on a
+	// node (or cluster) that was bootstrapped already.
+	Bootstrap(context.Context, *BootstrapRequest) (*BootstrapResponse, error)
 	// Containers lists the containers run by the node's containerd.
 	Containers(context.Context, *ContainersRequest) (*ContainersResponse, error)
 	// Stats reports the resource use of the node's containers.
@@ -496,6 +513,9 @@ func (UnimplementedMachineServiceServer) Reset(context.Context, *ResetRequest) (
 }
 func (UnimplementedMachineServiceServer) ApplyConfiguration(context.Context, *ApplyConfigurationRequest) (*ApplyConfigurationResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ApplyConfiguration not implemented")
+}
+func (UnimplementedMachineServiceServer) Bootstrap(context.Context, *BootstrapRequest) (*BootstrapResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Bootstrap not implemented")
 }
 func (UnimplementedMachineServiceServer) Containers(context.Context, *ContainersRequest) (*ContainersResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Containers not implemented")
@@ -827,6 +847,24 @@ func _MachineService_ApplyConfiguration_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MachineService_Bootstrap_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BootstrapRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).Bootstrap(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_Bootstrap_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).Bootstrap(ctx, req.(*BootstrapRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MachineService_Containers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ContainersRequest)
 	if err := dec(in); err != nil {
@@ -939,6 +977,10 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ApplyConfiguration",
 			Handler:    _MachineService_ApplyConfiguration_Handler,
+		},
+		{
+			MethodName: "Bootstrap",
+			Handler:    _MachineService_Bootstrap_Handler,
 		},
 		{
 			MethodName: "Containers",

@@ -1,0 +1,199 @@
+package imagebuild
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/plinthos/plinth/internal/k8s/paths"
+)
+
+// Versions names what the bundle's images are tagged with.
+type Versions struct {
+	Kubernetes, Etcd, CoreDNS, Flannel, Pause, Testbin string
+}
+
+// Repository prefixes every bundled image: the images are built here, not pulled.
+const Repository = "plinth.local"
+
+// hostPrograms are taken from the build machine (Debian packages installed by
+// hack/setup.sh): runc needs cgo and libseccomp, iptables and mount are C programs.
+var iptablesLinks = []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"}
+
+// addIptables copies iptables (nft and legacy back ends) with its extension modules.
+func addIptables(ctx context.Context, r *Rootfs) error {
+	for _, p := range []string{"/usr/sbin/xtables-nft-multi", "/usr/sbin/xtables-legacy-multi"} {
+		if err := r.CopyProgram(ctx, p, p); err != nil {
+			return fmt.Errorf("%w (install Debian's iptables package: hack/setup.sh)", err)
+		}
+	}
+	if err := r.CopyTree("/usr/lib/x86_64-linux-gnu/xtables", "/usr/lib/x86_64-linux-gnu/xtables"); err != nil {
+		return err
+	}
+	for _, l := range iptablesLinks {
+		if err := r.Symlink("xtables-nft-multi", "/usr/sbin/"+l); err != nil {
+			return err
+		}
+		legacy := strings.Replace(l, "tables", "tables-legacy", 1)
+		if err := r.Symlink("xtables-legacy-multi", "/usr/sbin/"+legacy); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func addBase(r *Rootfs) error {
+	files := map[string]string{
+		"/etc/passwd":        "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n",
+		"/etc/group":         "root:x:0:\nnogroup:x:65534:\n",
+		"/etc/nsswitch.conf": "hosts: files dns\n",
+	}
+	for p, c := range files {
+		if err := r.WriteFile(p, []byte(c), 0o644); err != nil {
+			return err
+		}
+	}
+	if err := r.CopyFile("/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/ca-certificates.crt"); err != nil {
+		return fmt.Errorf("CA roots: %w (install ca-certificates)", err)
+	}
+	return nil
+}
+
+// BundleImages builds the images every cluster runs, from the payload binaries in bin and
+// the programs in tools (pause, testbin): the Kubernetes components and etcd share one
+// image (the multicall binary), CoreDNS, flannel, pause and the e2e test image.
+func BundleImages(ctx context.Context, bin, work string, v Versions) (map[string]v1.Image, error) {
+	images := map[string]v1.Image{}
+	build := func(dir string, spec ImageSpec, fill func(*Rootfs) error) error {
+		r, err := NewRootfs(filepath.Join(work, dir))
+		if err != nil {
+			return err
+		}
+		if err := fill(r); err != nil {
+			return fmt.Errorf("image %s: %w", dir, err)
+		}
+		spec.Rootfs = r.Dir
+		img, err := Image(spec)
+		if err != nil {
+			return err
+		}
+		for _, t := range spec.Tags {
+			images[t] = img
+		}
+		return nil
+	}
+	tag := func(n, ver string) string { return Repository + "/" + n + ":" + ver }
+	err := build("kube", ImageSpec{Tags: []string{
+		tag("kube-apiserver", v.Kubernetes), tag("kube-controller-manager", v.Kubernetes), tag("kube-scheduler", v.Kubernetes),
+		tag("kube-proxy", v.Kubernetes), tag("kubelet", v.Kubernetes), tag("etcd", v.Etcd),
+	}, Entrypoint: []string{"/usr/bin/kube"}}, func(r *Rootfs) error {
+		if err := addBase(r); err != nil {
+			return err
+		}
+		if err := r.CopyFile(filepath.Join(bin, "kube"), "/usr/bin/kube"); err != nil {
+			return err
+		}
+		for _, l := range []string{"kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubectl", "etcd"} {
+			if err := r.Symlink("kube", "/usr/bin/"+l); err != nil {
+				return err
+			}
+		}
+		if err := r.CopyFile(filepath.Join(bin, "etcdutl"), "/usr/bin/etcdutl"); err != nil {
+			return err
+		}
+		if err := r.Mkdir("/var/lib/etcd", 0o700); err != nil {
+			return err
+		}
+		return addIptables(ctx, r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = build("coredns", ImageSpec{Tags: []string{tag("coredns", v.CoreDNS)}, Entrypoint: []string{"/usr/bin/coredns"}}, func(r *Rootfs) error {
+		if err := addBase(r); err != nil {
+			return err
+		}
+		return r.CopyFile(filepath.Join(bin, "coredns"), "/usr/bin/coredns")
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = build("flannel", ImageSpec{Tags: []string{tag("flannel", v.Flannel)}, Entrypoint: []string{"/usr/bin/flanneld"}}, func(r *Rootfs) error {
+		if err := addBase(r); err != nil {
+			return err
+		}
+		if err := r.CopyFile(filepath.Join(bin, "flanneld"), "/usr/bin/flanneld"); err != nil {
+			return err
+		}
+		return addIptables(ctx, r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, small := range []struct{ name, ver, file string }{{"pause", v.Pause, "pause"}, {"testbin", v.Testbin, "testbin"}} {
+		err = build(small.name, ImageSpec{Tags: []string{tag(small.name, small.ver)}, Entrypoint: []string{"/" + small.file}}, func(r *Rootfs) error {
+			return r.CopyFile(filepath.Join(bin, small.file), "/"+small.file)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return images, nil
+}
+
+// NodeRootfs fills the node image's root: machined, containerd and runc, the kubelet (the
+// multicall binary), the CNI plugins, iptables and mount, and the image bundle.
+func NodeRootfs(ctx context.Context, r *Rootfs, bin, machined, bundle string) error {
+	if err := addBase(r); err != nil {
+		return err
+	}
+	for _, f := range []struct{ src, dst string }{
+		{machined, "/usr/bin/machined"},
+		{filepath.Join(bin, "kube"), "/usr/bin/kube"},
+		{filepath.Join(bin, "containerd"), "/usr/bin/containerd"},
+		{filepath.Join(bin, "containerd-shim-runc-v2"), "/usr/bin/containerd-shim-runc-v2"},
+		{bundle, paths.ImageBundleDir + "/bundle.tar"},
+	} {
+		if err := r.CopyFile(f.src, f.dst); err != nil {
+			return err
+		}
+	}
+	for _, l := range []string{"kubelet", "kubectl"} {
+		if err := r.Symlink("kube", "/usr/bin/"+l); err != nil {
+			return err
+		}
+	}
+	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
+		if err := r.CopyFile(filepath.Join(bin, p), paths.CNIBinDir+"/"+p); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(bin, "flannel")); err == nil {
+		if err := r.CopyFile(filepath.Join(bin, "flannel"), paths.CNIBinDir+"/flannel"); err != nil {
+			return err
+		}
+	}
+	for _, p := range []struct{ host, image string }{{"/usr/sbin/runc", "/usr/bin/runc"}, {"/usr/bin/mount", "/usr/bin/mount"}, {"/usr/bin/umount", "/usr/bin/umount"}} {
+		if err := r.CopyProgram(ctx, p.host, p.image); err != nil {
+			return fmt.Errorf("%w (hack/setup.sh installs runc and mount)", err)
+		}
+	}
+	for _, l := range []string{"mount", "umount"} {
+		if err := r.Symlink("/usr/bin/"+l, "/bin/"+l); err != nil {
+			return err
+		}
+	}
+	if err := addIptables(ctx, r); err != nil {
+		return err
+	}
+	for _, d := range []string{"/var", "/run", "/tmp", "/system", "/etc/kubernetes", "/proc", "/sys", "/dev"} {
+		if err := r.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+	}
+	return r.WriteFile("/etc/os-release", []byte("NAME=Plinth\nID=plinth\nPRETTY_NAME=\"Plinth\"\n"), 0o644)
+}

@@ -1,0 +1,82 @@
+package machined
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/plinthos/plinth/internal/k8s/paths"
+)
+
+// ModeContainer runs machined as PID 1 of a node container (Docker): it prepares the
+// container's mounts and devices, runs containerd and kubelet, and on control planes the
+// Kubernetes control plane as static pods. Reboot ends the container with RebootExitCode
+// (its restart policy brings it back); shutdown ends it with 0.
+const ModeContainer = "container"
+
+// RebootExitCode is machined's exit code for a reboot in a container.
+const RebootExitCode = 81
+
+// prepareContainer sets up what a node container needs and Docker does not give:
+// shared mount propagation for kubelet, tmpfs for /run, /tmp and /system, and /dev/kmsg.
+func prepareContainer() error {
+	// Volumes that kubelet mounts for pods must propagate between its namespaces.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, ""); err != nil {
+		return fmt.Errorf("make / shared: %w", err)
+	}
+	for _, dir := range []string{"/run", "/tmp", "/system"} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		mode := "mode=755"
+		if dir == "/tmp" {
+			mode = "mode=1777"
+		}
+		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, mode); err != nil {
+			return fmt.Errorf("mount tmpfs on %s: %w", dir, err)
+		}
+	}
+	for _, dir := range []string{paths.PKIDir, paths.ManifestsDir, paths.KubeletDir, paths.EtcdDataDir, paths.ContainerdDir,
+		paths.CNIConfDir, "/var/log/pods", "/var/lib/plinth", filepath.Dir(paths.ContainerdConfig)} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.Chmod(paths.PKIDir, 0o700); err != nil {
+		return err
+	}
+	// kubelet's OOM watcher reads the kernel log.
+	if _, err := os.Stat("/dev/kmsg"); errors.Is(err, os.ErrNotExist) {
+		if err := unix.Mknod("/dev/kmsg", unix.S_IFCHR|0o600, int(unix.Mkdev(1, 11))); err != nil {
+			return fmt.Errorf("create /dev/kmsg: %w", err)
+		}
+	}
+	return nil
+}
+
+// primaryAddress returns the first global IPv4 address of the container's interfaces.
+func primaryAddress() (string, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return "", err
+	}
+	for _, iface := range ifaces {
+		if iface.Flags&net.FlagLoopback != 0 || iface.Flags&net.FlagUp == 0 {
+			continue
+		}
+		addrs, err := iface.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsGlobalUnicast() {
+				return ipn.IP.String(), nil
+			}
+		}
+	}
+	return "", errors.New("the container has no IPv4 address")
+}

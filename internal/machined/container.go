@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -24,6 +25,9 @@ const RebootExitCode = 81
 // prepareContainer sets up what a node container needs and Docker does not give:
 // shared mount propagation for kubelet, tmpfs for /run, /tmp and /system, and /dev/kmsg.
 func prepareContainer() error {
+	if err := isolateCgroups("/proc/self/cgroup", "/sys/fs/cgroup"); err != nil {
+		return fmt.Errorf("isolate cgroups: %w", err)
+	}
 	// Volumes that kubelet mounts for pods must propagate between its namespaces.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SHARED, ""); err != nil {
 		return fmt.Errorf("make / shared: %w", err)
@@ -79,4 +83,40 @@ func primaryAddress() (string, error) {
 		}
 	}
 	return "", errors.New("the container has no IPv4 address")
+}
+
+// isolateCgroups makes the container's own cgroups appear as the roots of the cgroup
+// hierarchies bind-mounted from the host, so that kubelet's cgroups (kubepods, ...) are
+// created inside this node's container and two nodes on one host do not share them.
+// cgroupFile is normally /proc/self/cgroup and root /sys/fs/cgroup.
+func isolateCgroups(cgroupFile, root string) error {
+	data, err := os.ReadFile(cgroupFile)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 || parts[2] == "/" {
+			continue
+		}
+		var dir string
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			// The unified hierarchy: at root on a pure v2 host, under unified/ on a hybrid one.
+			dir = filepath.Join(root, "unified")
+			if _, err := os.Stat(dir); err != nil {
+				dir = root
+			}
+		default:
+			dir = filepath.Join(root, strings.TrimPrefix(parts[1], "name="))
+		}
+		own := filepath.Join(dir, parts[2])
+		if _, err := os.Stat(own); err != nil {
+			continue // not mounted here
+		}
+		if err := unix.Mount(own, dir, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind %s over %s: %w", own, dir, err)
+		}
+	}
+	return nil
 }

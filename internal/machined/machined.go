@@ -83,6 +83,8 @@ type node struct {
 	mu     sync.Mutex
 	exit   error // what Run returns after the stop
 	cancel context.CancelFunc
+
+	etcdTrigger chan struct{}
 }
 
 func (o *Options) defaults() error {
@@ -173,13 +175,14 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	defer logs.Close()
 	base := slog.New(slog.NewTextHandler(io.MultiWriter(stderr, logs.Log("machined")), nil))
 	log := base.With("component", "machined")
-	n := &node{opts: opts, log: log, logs: logs, events: events.New(0, clock.Real{})}
+	n := &node{opts: opts, log: log, logs: logs, events: events.New(0, clock.Real{}), etcdTrigger: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	n.cancel = cancel
 	n.events.Publish(events.Event{Type: "sequence", Message: "boot started", Data: map[string]string{"sequence": "boot", "version": version.Tag}})
 
 	n.cfg = configmgr.New(opts.StateDir, config.ModeDocker, clock.Real{}, base.With("component", "config"))
+	// Container and local nodes are validated as Docker nodes: nothing is installed.
 	defer n.cfg.Close()
 	initial, err := n.cfg.Boot(opts.ConfigPath)
 	if err != nil {
@@ -201,7 +204,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	n.store = resource.NewStore(clock.Real{})
 	n.sup = service.New(clock.Real{}, logs, n.events, base.With("component", "supervisor"))
 	engine := controller.NewEngine(n.store, clock.Real{}, base.With("component", "controllers"))
-	for _, c := range []controller.Controller{
+	ctrls := []controller.Controller{
 		&controllers.MachineConfig{Initial: initial, Updates: updates},
 		&controllers.Hostname{Default: opts.Hostname},
 		&controllers.NodeIdentity{StateDir: opts.StateDir},
@@ -212,13 +215,22 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 				OS: runtime.GOOS, Arch: runtime.GOARCH, Platform: opts.Mode}},
 		&controllers.APICertificate{IdentityDir: n.path("apid"), TrustdEndpoint: opts.TrustdEndpoint, Owner: apidUser(), SourceAddress: opts.Address},
 		&controllers.ServiceStatus{Supervisor: n.sup},
-	} {
+	}
+	if opts.Mode == ModeContainer {
+		ctrls = append(ctrls, n.kubernetesControllers()...)
+	}
+	for _, c := range ctrls {
 		if err := engine.Register(c); err != nil {
 			return err
 		}
 	}
 	if err := n.addServices(initial); err != nil {
 		return err
+	}
+	if opts.Mode == ModeContainer {
+		if err := n.addKubernetesServices(); err != nil {
+			return err
+		}
 	}
 
 	if err := prepareAPIDir(opts.StateDir, n.path("apid"), apidUser()); err != nil {
@@ -242,10 +254,11 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	gs := grpc.NewServer()
 	machine.RegisterMachineServiceServer(gs, &machineapi.MachineServer{
 		Supervisor: n.sup, LogStore: logs, EventStream: n.events, Config: n.cfg, Lifecycle: n, Platform: opts.Mode,
-		Hostname:  n.hostname,
-		Endpoints: func() []string { return []string{net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort))} },
-		BootID:    events.NewActorID(),
-		System:    n.system(),
+		Hostname:     n.hostname,
+		Endpoints:    func() []string { return []string{net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort))} },
+		BootID:       events.NewActorID(),
+		System:       n.system(),
+		Bootstrapper: n,
 	})
 	rpb.RegisterResourceServiceServer(gs, &machineapi.ResourceServer{Store: n.store, Registry: registry})
 

@@ -14,6 +14,8 @@ const (
 	NamespaceRuntime = "runtime"
 	NamespaceSecrets = "secrets"
 	NamespaceCluster = "cluster"
+	NamespaceK8s     = "k8s"
+	NamespaceEtcd    = "etcd"
 )
 
 // Type names.
@@ -25,6 +27,9 @@ const (
 	VersionType        = "Versions.runtime.plinth.dev"
 	ServiceType        = "Services.runtime.plinth.dev"
 	APICertificateType = "APICertificates.secrets.plinth.dev"
+	KubeletSpecType    = "KubeletSpecs.k8s.plinth.dev"
+	EtcdStateType      = "EtcdStates.etcd.plinth.dev"
+	StaticPodsType     = "StaticPodSets.k8s.plinth.dev"
 )
 
 // Well-known ids.
@@ -92,6 +97,31 @@ type APICertificateSpec struct {
 	Key []byte `yaml:"key"`
 }
 
+// KubeletSpecSpec is what kubelet runs with; the files it names are written when it is set.
+type KubeletSpecSpec struct {
+	// Args are kubelet's command-line arguments.
+	Args []string `yaml:"args"`
+	// ControlPlane is set on control-plane nodes.
+	ControlPlane bool `yaml:"controlPlane"`
+	// Generation changes whenever the files change.
+	Generation string `yaml:"generation"`
+}
+
+// EtcdStateSpec says whether and how this node runs etcd.
+type EtcdStateSpec struct {
+	// Run is set once the node should run etcd (bootstrapped here, or already a member).
+	Run bool `yaml:"run"`
+	// ClusterState is "new" for the bootstrap, "existing" otherwise.
+	ClusterState string `yaml:"clusterState,omitempty"`
+	// InitialCluster is etcd's --initial-cluster.
+	InitialCluster string `yaml:"initialCluster,omitempty"`
+}
+
+// StaticPodSetSpec lists the static pod manifests written for kubelet.
+type StaticPodSetSpec struct {
+	Pods []string `yaml:"pods"`
+}
+
 // Definitions registers every type of this package.
 func Definitions() (*resource.Registry, error) {
 	r := resource.NewRegistry()
@@ -108,6 +138,9 @@ func Definitions() (*resource.Registry, error) {
 		{Type: ServiceType, Aliases: []string{"service", "services", "svc"}, DefaultNamespace: NamespaceRuntime,
 			PrintColumns: []resource.Column{{Name: "State", JSONPath: "{.state}"}, {Name: "Running", JSONPath: "{.running}"}, {Name: "Healthy", JSONPath: "{.healthy}"}}},
 		{Type: APICertificateType, Aliases: []string{"apicertificate", "apicertificates"}, DefaultNamespace: NamespaceSecrets, Sensitive: true},
+		{Type: KubeletSpecType, Aliases: []string{"kubeletspec", "kubeletspecs"}, DefaultNamespace: NamespaceK8s},
+		{Type: EtcdStateType, Aliases: []string{"etcdstate", "etcdstates"}, DefaultNamespace: NamespaceEtcd},
+		{Type: StaticPodsType, Aliases: []string{"staticpods", "staticpodset", "staticpodsets"}, DefaultNamespace: NamespaceK8s},
 	}
 	for _, d := range defs {
 		if err := r.Register(d); err != nil {

@@ -8,9 +8,9 @@ const (
 	// ours: the images are built here, not pulled from any registry.
 	DefaultImageRepository = "plinth.local"
 	// DefaultEtcdVersion is the etcd version this release bundles.
-	DefaultEtcdVersion = "v3.6.16"
+	DefaultEtcdVersion = "v3.7.3"
 	// DefaultCoreDNSVersion is the CoreDNS version this release bundles.
-	DefaultCoreDNSVersion = "v1.13.1"
+	DefaultCoreDNSVersion = "v1.15.0"
 
 	DefaultDNSDomain     = "cluster.local"
 	DefaultPodSubnet     = "10.244.0.0/16"

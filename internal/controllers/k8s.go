@@ -1,0 +1,277 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/plinthos/plinth/internal/atomicfile"
+	"github.com/plinthos/plinth/internal/controller"
+	"github.com/plinthos/plinth/internal/k8s/certs"
+	"github.com/plinthos/plinth/internal/k8s/paths"
+	"github.com/plinthos/plinth/internal/k8s/render"
+	"github.com/plinthos/plinth/internal/resources"
+	"github.com/plinthos/plinth/pkg/config"
+)
+
+// nodeInputs are the inputs shared by the Kubernetes node controllers.
+var nodeInputs = []controller.Input{
+	machineConfigInput,
+	{Namespace: resources.NamespaceNetwork, Type: resources.HostnameType},
+	{Namespace: resources.NamespaceNetwork, Type: resources.NodeAddressType},
+}
+
+// nodeFacts reads the configuration, host name and addresses; ok is false until all exist.
+func nodeFacts(rt controller.Runtime) (cfg *config.MachineConfig, node render.Node, ok bool, err error) {
+	if cfg, err = machineConfig(rt); err != nil || cfg == nil {
+		return nil, node, false, err
+	}
+	host, okHost, err := get[resources.HostnameSpec](rt, resources.NamespaceNetwork, resources.HostnameType, resources.HostnameID)
+	if err != nil || !okHost {
+		return nil, node, false, err
+	}
+	addrs, okAddrs, err := get[resources.NodeAddressSpec](rt, resources.NamespaceNetwork, resources.NodeAddressType, resources.DefaultID)
+	if err != nil || !okAddrs || len(addrs.Addresses) == 0 {
+		return nil, node, false, err
+	}
+	return cfg, render.Node{Name: host.Hostname, IP: addrs.Addresses[0], IPs: addrs.Addresses}, true, nil
+}
+
+// digest identifies the inputs a set of files was made from.
+func digest(parts ...[]byte) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write(p)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// KubeletFiles writes what kubelet and containerd need: the node's Kubernetes PKI (all of
+// it on control planes; the CA and a bootstrap kubeconfig on workers), kubelet's
+// configuration and containerd's, and publishes kubelet's arguments.
+type KubeletFiles struct {
+	Layout paths.Layout
+	// CgroupV1 makes kubelet accept a cgroup v1 host.
+	CgroupV1 bool
+	// RestrictOOMScoreAdj is set where processes cannot lower their oom_score_adj.
+	RestrictOOMScoreAdj bool
+}
+
+// Name implements controller.Controller.
+func (c *KubeletFiles) Name() string { return "k8s.KubeletFiles" }
+
+// Inputs implements controller.Controller.
+func (c *KubeletFiles) Inputs() []controller.Input { return nodeInputs }
+
+// Outputs implements controller.Controller.
+func (c *KubeletFiles) Outputs() []controller.Output {
+	return []controller.Output{{Type: resources.KubeletSpecType}}
+}
+
+// Run implements controller.Controller.
+func (c *KubeletFiles) Run(ctx context.Context, rt controller.Runtime, log *slog.Logger) error {
+	last := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-rt.EventCh():
+		}
+		cfg, node, ok, err := nodeFacts(rt)
+		if err != nil || !ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		raw, err := config.Marshal(cfg, false)
+		if err != nil {
+			return err
+		}
+		gen := digest(raw, []byte(node.Name), []byte(strings.Join(node.IPs, ",")))
+		if gen == last {
+			continue
+		}
+		cp := cfg.Machine.Type == config.TypeControlPlane
+		var files certs.Files
+		if cp {
+			var ips []net.IP
+			for _, a := range node.IPs {
+				ips = append(ips, net.ParseIP(a))
+			}
+			files, err = certs.ControlPlane(cfg, certs.Node{Name: node.Name, IPs: ips}, rt.Clock().Now())
+		} else {
+			files, err = certs.Worker(cfg)
+		}
+		if err != nil {
+			return err
+		}
+		for name, data := range files {
+			if err := writeFile(c.Layout.PKI(name), data, 0o600); err != nil {
+				return err
+			}
+		}
+		dnsIP, err := render.ClusterDNSIP(cfg)
+		if err != nil {
+			return err
+		}
+		kubeletCfg, err := render.KubeletConfig(cfg, node, render.KubeletOptions{CgroupV1: c.CgroupV1, ClusterDNS: dnsIP, ControlPlane: cp})
+		if err != nil {
+			return err
+		}
+		if err := writeFile(c.Layout.Host(paths.KubeletDir+"/config.yaml"), kubeletCfg, 0o644); err != nil {
+			return err
+		}
+		ctrd, err := render.ContainerdConfig(cfg, c.RestrictOOMScoreAdj)
+		if err != nil {
+			return err
+		}
+		for p, data := range ctrd {
+			if err := writeFile(c.Layout.Host(p), data, 0o644); err != nil {
+				return err
+			}
+		}
+		spec := resources.KubeletSpecSpec{Args: render.KubeletArgs(cfg, node, cp), ControlPlane: cp, Generation: gen}
+		if err := set(ctx, rt, resources.NamespaceK8s, resources.KubeletSpecType, resources.DefaultID, spec); err != nil {
+			return err
+		}
+		last = gen
+		log.Info("kubelet and containerd files written", "generation", gen, "controlPlane", cp)
+	}
+}
+
+func writeFile(path string, data []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.Write(path, data, mode)
+}
+
+// EtcdState decides whether this control-plane node runs etcd: once it was bootstrapped
+// here (a marker written by Bootstrap) or it holds etcd data already.
+type EtcdState struct {
+	Layout paths.Layout
+	// MarkerPath is written by the bootstrap; its presence means "run etcd as a new cluster".
+	MarkerPath string
+	// Trigger wakes the controller after a bootstrap.
+	Trigger <-chan struct{}
+}
+
+// Name implements controller.Controller.
+func (c *EtcdState) Name() string { return "etcd.EtcdState" }
+
+// Inputs implements controller.Controller.
+func (c *EtcdState) Inputs() []controller.Input { return nodeInputs }
+
+// Outputs implements controller.Controller.
+func (c *EtcdState) Outputs() []controller.Output {
+	return []controller.Output{{Type: resources.EtcdStateType}}
+}
+
+// Run implements controller.Controller.
+func (c *EtcdState) Run(ctx context.Context, rt controller.Runtime, _ *slog.Logger) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-rt.EventCh():
+		case <-c.Trigger:
+		}
+		cfg, node, ok, err := nodeFacts(rt)
+		if err != nil {
+			return err
+		}
+		if !ok || cfg.Machine.Type != config.TypeControlPlane {
+			continue
+		}
+		spec := resources.EtcdStateSpec{}
+		member := exists(c.Layout.Host(paths.EtcdDataDir + "/member"))
+		switch {
+		case member:
+			spec = resources.EtcdStateSpec{Run: true, ClusterState: "existing", InitialCluster: node.Name + "=https://" + node.IP + ":2380"}
+		case exists(c.MarkerPath):
+			spec = resources.EtcdStateSpec{Run: true, ClusterState: "new", InitialCluster: node.Name + "=https://" + node.IP + ":2380"}
+		}
+		if err := set(ctx, rt, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID, spec); err != nil {
+			return err
+		}
+	}
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil || !errors.Is(err, fs.ErrNotExist)
+}
+
+// StaticPods writes the control plane's static pod manifests once the node runs etcd.
+type StaticPods struct {
+	Layout paths.Layout
+}
+
+// Name implements controller.Controller.
+func (c *StaticPods) Name() string { return "k8s.StaticPods" }
+
+// Inputs implements controller.Controller.
+func (c *StaticPods) Inputs() []controller.Input {
+	return append(slices.Clone(nodeInputs),
+		controller.Input{Namespace: resources.NamespaceEtcd, Type: resources.EtcdStateType},
+		controller.Input{Namespace: resources.NamespaceK8s, Type: resources.KubeletSpecType})
+}
+
+// Outputs implements controller.Controller.
+func (c *StaticPods) Outputs() []controller.Output {
+	return []controller.Output{{Type: resources.StaticPodsType}}
+}
+
+// Run implements controller.Controller.
+func (c *StaticPods) Run(ctx context.Context, rt controller.Runtime, log *slog.Logger) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-rt.EventCh():
+		}
+		cfg, node, ok, err := nodeFacts(rt)
+		if err != nil {
+			return err
+		}
+		etcd, okEtcd, err := get[resources.EtcdStateSpec](rt, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID)
+		if err != nil {
+			return err
+		}
+		// The PKI must be on disk first: the kubelet files controller writes it.
+		_, okFiles, err := get[resources.KubeletSpecSpec](rt, resources.NamespaceK8s, resources.KubeletSpecType, resources.DefaultID)
+		if err != nil {
+			return err
+		}
+		if !ok || !okEtcd || !etcd.Run || !okFiles {
+			continue
+		}
+		pods, err := render.StaticPods(cfg, node, render.EtcdJoin{InitialCluster: etcd.InitialCluster, State: etcd.ClusterState})
+		if err != nil {
+			return err
+		}
+		var names []string
+		for name, data := range pods {
+			if err := writeFile(c.Layout.Host(paths.ManifestsDir+"/"+name), data, 0o644); err != nil {
+				return fmt.Errorf("write static pod %s: %w", name, err)
+			}
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		if err := set(ctx, rt, resources.NamespaceK8s, resources.StaticPodsType, resources.DefaultID, resources.StaticPodSetSpec{Pods: names}); err != nil {
+			return err
+		}
+		log.Info("static pods written", "pods", names)
+	}
+}

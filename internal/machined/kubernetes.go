@@ -1,0 +1,151 @@
+package machined
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/plinthos/plinth/internal/atomicfile"
+	"github.com/plinthos/plinth/internal/controller"
+	"github.com/plinthos/plinth/internal/controllers"
+	"github.com/plinthos/plinth/internal/k8s/paths"
+	"github.com/plinthos/plinth/internal/k8s/render"
+	"github.com/plinthos/plinth/internal/machineapi"
+	"github.com/plinthos/plinth/internal/resource"
+	"github.com/plinthos/plinth/internal/resources"
+	"github.com/plinthos/plinth/internal/service"
+	"github.com/plinthos/plinth/pkg/config"
+)
+
+// containerdSocket is where containerd serves its API.
+const containerdSocket = paths.ContainerdRunDir + "/containerd.sock"
+
+// bootstrapMarker is written by Bootstrap: its presence makes this node run etcd as a new
+// cluster, and refuses a second bootstrap.
+func (n *node) bootstrapMarker() string { return n.path("etcd-bootstrapped") }
+
+// kubernetesControllers are the controllers of a Kubernetes node (container mode).
+func (n *node) kubernetesControllers() []controller.Controller {
+	layout := paths.Layout{Root: "/"}
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return []controller.Controller{
+		&controllers.KubeletFiles{Layout: layout, CgroupV1: err != nil, RestrictOOMScoreAdj: !render.CanLowerOOMScoreAdj()},
+		&controllers.EtcdState{Layout: layout, MarkerPath: n.bootstrapMarker(), Trigger: n.etcdTrigger},
+		&controllers.StaticPods{Layout: layout},
+	}
+}
+
+// addKubernetesServices registers containerd, the image import and kubelet.
+func (n *node) addKubernetesServices() error {
+	svcs := []service.Service{
+		{
+			ID:        "containerd",
+			Condition: func(ctx context.Context) error { return waitFiles(ctx, paths.ContainerdConfig) },
+			Runner:    &service.ProcessRunner{Path: "/usr/bin/containerd", Args: []string{"--config", paths.ContainerdConfig}, GracePeriod: 10 * time.Second},
+			Health:    &service.HealthCheck{InitialDelay: time.Second, Period: 5 * time.Second, Timeout: 2 * time.Second, Check: unixCheck(containerdSocket)},
+			Restart:   service.RestartForever,
+		},
+		{
+			ID:        "images",
+			DependsOn: []string{"containerd"},
+			Runner:    service.GoroutineRunner{Name: "import the image bundle", Func: importBundle},
+			Restart:   service.RestartUntilSuccess,
+		},
+		{
+			ID:        "kubelet",
+			DependsOn: []string{"containerd", "images"},
+			Runner:    service.GoroutineRunner{Name: "kubelet", Func: n.runKubelet},
+			Restart:   service.RestartForever,
+			Health: &service.HealthCheck{InitialDelay: 5 * time.Second, Period: 5 * time.Second, Timeout: 2 * time.Second,
+				Check: tcpCheck("127.0.0.1:10248")},
+		},
+	}
+	for _, s := range svcs {
+		if err := n.sup.Add(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// importBundle loads the image archives shipped in the node image into containerd's
+// Kubernetes namespace, so that no registry is needed.
+func importBundle(ctx context.Context, logs io.Writer) error {
+	archives, err := filepath.Glob(filepath.Join(paths.ImageBundleDir, "*.tar"))
+	if err != nil {
+		return err
+	}
+	for _, a := range archives {
+		cmd := exec.CommandContext(ctx, "/usr/bin/ctr", "--address", containerdSocket, "--namespace", "k8s.io", "images", "import", "--no-unpack=false", a)
+		cmd.Stdout, cmd.Stderr = logs, logs
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("import %s: %w", a, err)
+		}
+	}
+	fmt.Fprintf(logs, "imported %d image archives\n", len(archives))
+	return nil
+}
+
+// runKubelet runs kubelet with the arguments of the current KubeletSpec.
+func (n *node) runKubelet(ctx context.Context, logs io.Writer) error {
+	var spec resources.KubeletSpecSpec
+	for {
+		r, err := n.store.Get(resources.NamespaceK8s, resources.KubeletSpecType, resources.DefaultID)
+		if err == nil {
+			spec = *r.(*resource.Typed[resources.KubeletSpecSpec]).TypedSpec()
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	runner := service.ProcessRunner{Path: "/usr/bin/kubelet", Args: spec.Args, GracePeriod: 10 * time.Second}
+	return runner.Run(ctx, logs)
+}
+
+// Bootstrap starts etcd as a new cluster on this control-plane node, once.
+func (n *node) Bootstrap(context.Context) (string, error) {
+	if n.opts.Mode != ModeContainer {
+		return "", fmt.Errorf("%w: a node in %s mode runs no etcd", machineapi.ErrCannotBootstrap, n.opts.Mode)
+	}
+	cfg, _ := n.cfg.Current()
+	if cfg.Machine.Type != config.TypeControlPlane {
+		return "", fmt.Errorf("%w: this is a worker; bootstrap one control-plane node", machineapi.ErrCannotBootstrap)
+	}
+	if _, err := os.Stat(filepath.Join(paths.EtcdDataDir, "member")); err == nil {
+		return "", fmt.Errorf("%w: this node already holds etcd data (it is a member of a cluster); a cluster is bootstrapped once, and further control-plane nodes join it by themselves", machineapi.ErrAlreadyBootstrapped)
+	}
+	if _, err := os.Stat(n.bootstrapMarker()); err == nil {
+		return "", fmt.Errorf("%w: this node was bootstrapped already; etcd is starting or running here (see plinthctl services and plinthctl logs kubelet)", machineapi.ErrAlreadyBootstrapped)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if err := atomicfile.Write(n.bootstrapMarker(), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	select {
+	case n.etcdTrigger <- struct{}{}:
+	default:
+	}
+	return "etcd is starting as a new cluster; the Kubernetes control plane follows", nil
+}
+
+// unixCheck is a health check that a unix socket accepts connections.
+func unixCheck(path string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "unix", path)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+}

@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 # BenchmarkIdleRSS idles, so that it measures once. -v shows the figures next to their aims.
 BENCHTIME ?= 3s
 
-.PHONY: local-node help tools build test test-integration e2e bench lint fuzz generate check-generate check demo clean
+.PHONY: local-node help tools payload build test test-integration e2e bench lint fuzz generate check-generate check demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ tools: ## build the pinned developer tools (hack/tools/go.mod) into _out/tools
 	cd hack/tools && $(GO) build -o ../../$(TOOLS)/ \
 	  honnef.co/go/tools/cmd/staticcheck github.com/bufbuild/buf/cmd/buf \
 	  google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+
+payload: ## build the Kubernetes payload from source into _out/payload (versions pinned in payload/go.mod)
+	$(MAKE) -C payload GO=$(GO) BIN=$(CURDIR)/$(OUT)/payload/bin
 
 lint: tools ## gofmt, go vet, staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \

@@ -68,6 +68,7 @@ configuration, and 'plinthctl validate' to check a machine configuration.`,
 		newValidateCommand(),
 		newMachineConfigCommand(),
 		newConfigCommand(g),
+		newClusterCommand(g),
 	)
 	return root
 }

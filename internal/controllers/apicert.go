@@ -138,7 +138,9 @@ func wantedSANs(cfg *config.MachineConfig, host resources.HostnameSpec, addrs re
 	sans := append([]string{}, addrs.Addresses...)
 	if cfg.Machine.Type == config.TypeControlPlane {
 		// Workers get only their address from trustd; names cannot be verified there.
-		sans = append(sans, host.Hostname)
+		// Loopback names too: a node's API is reached through a published port on the
+		// workstation's 127.0.0.1 in local clusters.
+		sans = append(sans, host.Hostname, "127.0.0.1", "localhost")
 		if fqdn := host.FQDN(); fqdn != host.Hostname {
 			sans = append(sans, fqdn)
 		}

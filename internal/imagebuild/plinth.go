@@ -156,6 +156,7 @@ func NodeRootfs(ctx context.Context, r *Rootfs, bin, machined, bundle string) er
 		{filepath.Join(bin, "kube"), "/usr/bin/kube"},
 		{filepath.Join(bin, "containerd"), "/usr/bin/containerd"},
 		{filepath.Join(bin, "containerd-shim-runc-v2"), "/usr/bin/containerd-shim-runc-v2"},
+		{filepath.Join(bin, "ctr"), "/usr/bin/ctr"},
 		{bundle, paths.ImageBundleDir + "/bundle.tar"},
 	} {
 		if err := r.CopyFile(f.src, f.dst); err != nil {

@@ -117,6 +117,15 @@ func isolateCgroups(cgroupFile, root string) error {
 		if err := unix.Mount(own, dir, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("bind %s over %s: %w", own, dir, err)
 		}
+		// runc derives cgroup paths from the mount's root as mountinfo shows it
+		// (<dir>/<own path>/...): make that path lead to the same place.
+		alias := filepath.Join(dir, parts[2])
+		if err := os.MkdirAll(alias, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", alias, err)
+		}
+		if err := unix.Mount(dir, alias, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind %s over %s: %w", dir, alias, err)
+		}
 	}
 	return nil
 }

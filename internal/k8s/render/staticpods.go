@@ -131,12 +131,21 @@ func httpsProbe(port int, path string) httpGet {
 	return httpGet{Host: localHost, Port: port, Path: path, Scheme: "HTTPS"}
 }
 
+// PullPolicy is Never for the images bundled in the node image (their names are ours, no
+// registry serves them: a missing one must fail, not send requests out), else IfNotPresent.
+func PullPolicy(image string) string {
+	if strings.HasPrefix(image, config.DefaultImageRepository+"/") {
+		return "Never"
+	}
+	return "IfNotPresent"
+}
+
 // staticPod builds a control-plane pod of one container.
 func staticPod(name, image string, command []string, cpu string, mounts []hostMount, startup, liveness, readiness *probe) pod {
 	c := container{
 		Name:            name,
 		Image:           image,
-		ImagePullPolicy: "IfNotPresent",
+		ImagePullPolicy: PullPolicy(image),
 		Command:         command,
 		Resources:       resources{Requests: map[string]string{"cpu": cpu}},
 		StartupProbe:    startup,

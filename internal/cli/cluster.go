@@ -1,0 +1,573 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plinthos/plinth/internal/configgen"
+	"github.com/plinthos/plinth/internal/provision"
+	"github.com/plinthos/plinth/internal/provision/docker"
+	"github.com/plinthos/plinth/internal/version"
+	"github.com/plinthos/plinth/pkg/clientconfig"
+	"github.com/plinthos/plinth/pkg/config"
+	"github.com/plinthos/plinth/pkg/config/patch"
+	"github.com/plinthos/plinth/pkg/role"
+	"github.com/plinthos/plinth/pkg/secrets"
+)
+
+// The provisioners `cluster` knows.
+const provisionerDocker = "docker"
+
+// newProvisioner returns the provisioner named by --provisioner; tests replace it.
+var newProvisioner = func(name string) (provision.Provisioner, error) {
+	switch name {
+	case provisionerDocker:
+		return docker.New(), nil
+	default:
+		return nil, fmt.Errorf("unknown provisioner %q: use docker (qemu comes later)", name)
+	}
+}
+
+// The files of a cluster's state directory, in the order they are written.
+const (
+	stateSecrets      = "secrets.yaml"
+	stateControlPlane = "controlplane.yaml"
+	stateWorker       = "worker.yaml"
+	statePlinthconfig = "plinthconfig"
+)
+
+var stateFiles = []string{stateSecrets, stateControlPlane, stateWorker, statePlinthconfig}
+
+// defaultStateDir is ~/.plinth/clusters/NAME.
+func defaultStateDir(name string) (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find the home directory for the state directory (pass --state-dir): %w", err)
+	}
+	return filepath.Join(home, ".plinth", "clusters", name), nil
+}
+
+// clusterFlags are the flags every cluster subcommand shares.
+type clusterFlags struct {
+	name        string
+	provisioner string
+	stateDir    string
+}
+
+func (f *clusterFlags) add(cmd *cobra.Command, withStateDir bool) {
+	cmd.Flags().StringVar(&f.name, "name", provision.DefaultName, "the cluster's name")
+	cmd.Flags().StringVar(&f.provisioner, "provisioner", provisionerDocker, "what runs the nodes: docker")
+	if withStateDir {
+		cmd.Flags().StringVar(&f.stateDir, "state-dir", "", "directory of the cluster's secrets, configs and plinthconfig (default ~/.plinth/clusters/NAME)")
+	}
+}
+
+func (f *clusterFlags) resolveStateDir() (string, error) {
+	if f.stateDir != "" {
+		return f.stateDir, nil
+	}
+	return defaultStateDir(f.name)
+}
+
+func newClusterCommand(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "Create, show and destroy local clusters whose nodes are Docker containers",
+		Long: `Local clusters run each node as a Docker container of the node image, on a network of
+their own (10.5.0.0/24 by default). 'cluster create' generates the cluster's secrets and
+configurations into a state directory, starts the nodes, adds a context for the cluster to
+the client config, and bootstraps it. Everything is found again from Docker labels
+(plinth.cluster=NAME), so clusters with different names live side by side.
+See docs/local-clusters.md.`,
+	}
+	cmd.AddCommand(newClusterCreateCommand(g), newClusterShowCommand(), newClusterDestroyCommand(g), newClusterListCommand())
+	return cmd
+}
+
+type clusterCreateFlags struct {
+	clusterFlags
+	controlPlanes     int
+	workers           int
+	cpus              float64
+	memoryMB          int
+	image             string
+	kubernetesVersion string
+	patches           []string
+	patchesCP         []string
+	patchesWorker     []string
+	cidr              string
+	wait              bool
+	waitTimeout       time.Duration
+}
+
+func newClusterCreateCommand(g *globalFlags) *cobra.Command {
+	f := &clusterCreateFlags{}
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a local cluster, add its context to the client config and bootstrap it",
+		Long: `Create a local cluster: generate a secrets bundle and the machine configurations (written
+to the state directory with the cluster's plinthconfig), create the network plinth-NAME and
+one container per node (NAME-controlplane-N, NAME-worker-N, addresses in order from .2),
+then merge a context named after the cluster into the client config and make it current.
+The first control plane publishes its node API (50000) and Kubernetes API (6443) on random
+ports of 127.0.0.1; the context reaches the nodes through that port.
+
+With --wait (the default) it then waits until the first control plane's node API answers
+and bootstraps the cluster (etcd and the Kubernetes control plane start there).
+
+The node image is not pulled: build and load it with 'make image-docker', or name another
+with --image. If a step fails, everything created so far is removed again.`,
+		Example: `  plinthctl cluster create
+  plinthctl cluster create --name demo --workers 2 --cpus 2 --memory 4096
+  plinthctl cluster create --controlplanes 3 --workers 0 --cidr 10.6.0.0/24 --wait=false
+  plinthctl cluster create --config-patch-worker '{"machine": {"kubelet": {"nodeLabels": {"pool": "blue"}}}}'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runClusterCreate(cmd, g, f) },
+	}
+	fl := cmd.Flags()
+	f.add(cmd, true)
+	fl.IntVar(&f.controlPlanes, "controlplanes", 1, "number of control-plane nodes")
+	fl.IntVar(&f.workers, "workers", 1, "number of worker nodes")
+	fl.Float64Var(&f.cpus, "cpus", 0, "CPUs per node, such as 1.5 (default: no limit)")
+	fl.IntVar(&f.memoryMB, "memory", 0, "memory per node in MiB (default: no limit)")
+	fl.StringVar(&f.image, "image", "plinth/node:"+version.Tag, "node image (build it with make image-docker)")
+	fl.StringVar(&f.kubernetesVersion, "kubernetes-version", config.DefaultKubernetesVersion, "Kubernetes version of the control-plane images")
+	fl.StringArrayVar(&f.patches, "config-patch", nil, "patch applied to every machine config (inline or @FILE; repeatable)")
+	fl.StringArrayVar(&f.patchesCP, "config-patch-control-plane", nil, "patch applied to the control-plane config (inline or @FILE; repeatable)")
+	fl.StringArrayVar(&f.patchesWorker, "config-patch-worker", nil, "patch applied to the worker config (inline or @FILE; repeatable)")
+	fl.StringVar(&f.cidr, "cidr", provision.DefaultCIDR, "the cluster network; the gateway is its first address, the nodes follow")
+	fl.BoolVar(&f.wait, "wait", true, "wait for the first control plane's node API, then bootstrap the cluster")
+	fl.DurationVar(&f.waitTimeout, "wait-timeout", 10*time.Minute, "how long --wait waits")
+	return cmd
+}
+
+// clusterConfigs are a new cluster's generated secrets and configurations.
+type clusterConfigs struct {
+	bundle       *secrets.Bundle
+	endpoint     string
+	controlPlane []byte
+	worker       []byte
+}
+
+// generateClusterConfigs builds the cluster's secrets and machine configurations: the
+// endpoint is the first control plane's address, 127.0.0.1 is added to the certificates
+// (the published ports are reached there), patches are applied and the results validated
+// for Docker.
+func generateClusterConfigs(f *clusterCreateFlags, plan *provision.Plan, now time.Time) (*clusterConfigs, error) {
+	common, err := patch.LoadAll(f.patches)
+	if err != nil {
+		return nil, err
+	}
+	cpPatches, err := patch.LoadAll(f.patchesCP)
+	if err != nil {
+		return nil, err
+	}
+	workerPatches, err := patch.LoadAll(f.patchesWorker)
+	if err != nil {
+		return nil, err
+	}
+	bundle, err := secrets.Generate(now)
+	if err != nil {
+		return nil, err
+	}
+	endpoint := "https://" + plan.Nodes[0].IP + ":" + strconv.Itoa(docker.KubePort)
+	configs, err := configgen.Generate(bundle, configgen.Options{
+		ClusterName:       f.name,
+		Endpoint:          endpoint,
+		KubernetesVersion: f.kubernetesVersion,
+		AdditionalSANs:    []string{"127.0.0.1"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &clusterConfigs{bundle: bundle, endpoint: endpoint}
+	for _, m := range []struct {
+		file    string
+		cfg     *config.MachineConfig
+		patches []patch.Patch
+		data    *[]byte
+	}{
+		{stateControlPlane, configs.ControlPlane, append(slices.Clone(common), cpPatches...), &out.controlPlane},
+		{stateWorker, configs.Worker, append(slices.Clone(common), workerPatches...), &out.worker},
+	} {
+		cfg, err := config.ApplyPatches(m.cfg, m.patches, m.file)
+		if err != nil {
+			return nil, err
+		}
+		if ps := config.Validate(cfg, config.ModeDocker); len(ps) > 0 {
+			return nil, fmt.Errorf("the generated %s is not valid for Docker (check the flags and patches):\n%w", m.file, ps)
+		}
+		if *m.data, err = config.Marshal(cfg, true); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// checkStateDirFree refuses a state directory that holds a cluster's files already.
+func checkStateDirFree(dir, name string) error {
+	var existing []string
+	for _, file := range stateFiles {
+		p := filepath.Join(dir, file)
+		if _, err := os.Stat(p); err == nil {
+			existing = append(existing, p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("check %s: %w", p, err)
+		}
+	}
+	if len(existing) > 0 {
+		return fmt.Errorf("the state directory %s holds files of an earlier cluster (%s): remove them with `plinthctl cluster destroy --name %s`, or pass another --state-dir",
+			dir, strings.Join(existing, ", "), name)
+	}
+	return nil
+}
+
+// removeStateFiles removes the state files and then the directory if it is empty; it
+// never removes anything else. It reports what it removed.
+func removeStateFiles(dir string, out io.Writer) error {
+	var errs []error
+	removed := 0
+	for _, file := range stateFiles {
+		err := os.Remove(filepath.Join(dir, file))
+		switch {
+		case err == nil:
+			removed++
+		case !errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, err)
+		}
+	}
+	if err := os.Remove(dir); err == nil {
+		fmt.Fprintf(out, "removed the state directory %s\n", dir)
+	} else if removed > 0 && !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(out, "removed the cluster's files from %s (other files are left there)\n", dir)
+	}
+	return errors.Join(errs...)
+}
+
+func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags) error {
+	out := cmd.OutOrStdout()
+	ctx := cmd.Context()
+	plan, err := provision.NewPlan(f.name, f.controlPlanes, f.workers, f.cidr)
+	if err != nil {
+		return err
+	}
+	if f.cpus < 0 || f.memoryMB < 0 {
+		return errors.New("--cpus and --memory cannot be negative")
+	}
+	stateDir, err := f.resolveStateDir()
+	if err != nil {
+		return err
+	}
+	prov, err := newProvisioner(f.provisioner)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	cfgs, err := generateClusterConfigs(f, plan, now)
+	if err != nil {
+		return err
+	}
+	req := provision.Request{
+		Name: f.name, Image: f.image, ControlPlanes: f.controlPlanes, Workers: f.workers,
+		CPUs: f.cpus, MemoryMB: f.memoryMB, CIDR: plan.CIDR, Progress: out,
+		Configs: func(n provision.NodeSpec) ([]byte, error) {
+			if n.Role == provision.RoleControlPlane {
+				return cfgs.controlPlane, nil
+			}
+			return cfgs.worker, nil
+		},
+	}
+	// Check before writing anything, so that a clash never touches an existing cluster's
+	// state directory.
+	if err := prov.Preflight(ctx, req); err != nil {
+		return err
+	}
+	if err := checkStateDirFree(stateDir, f.name); err != nil {
+		return err
+	}
+	secretsData, err := cfgs.bundle.Marshal()
+	if err != nil {
+		return err
+	}
+	files := []outputFile{
+		{filepath.Join(stateDir, stateSecrets), secretsData, 0o600},
+		{filepath.Join(stateDir, stateControlPlane), cfgs.controlPlane, 0o600},
+		{filepath.Join(stateDir, stateWorker), cfgs.worker, 0o600},
+	}
+	if err := writeOutputs(files, false, reportCreated(cmd)); err != nil {
+		return err
+	}
+	cluster, err := prov.Create(ctx, req)
+	if err != nil {
+		if rerr := removeStateFiles(stateDir, out); rerr != nil {
+			err = fmt.Errorf("%w\n(and removing the state files failed: %v)", err, rerr)
+		}
+		return err
+	}
+	first := cluster.FirstControlPlane()
+	if first == nil || first.APIPort == 0 {
+		return fmt.Errorf("cluster %q has no control plane with a published node API port (see plinthctl cluster show --name %s)", f.name, f.name)
+	}
+	apiEndpoint := "127.0.0.1:" + strconv.Itoa(first.APIPort)
+	cc, err := configgen.ClientConfig(cfgs.bundle, f.name, cfgs.endpoint, []string{apiEndpoint}, []string{role.Admin}, now)
+	if err != nil {
+		return err
+	}
+	cc.Contexts[f.name].Nodes = cluster.IPs()
+	ccData, err := cc.Encode()
+	if err != nil {
+		return err
+	}
+	if err := writeOutputs([]outputFile{{filepath.Join(stateDir, statePlinthconfig), ccData, 0o600}}, false, reportCreated(cmd)); err != nil {
+		return err
+	}
+	contextName, configPath, err := mergeClusterContext(g, cc, out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out)
+	if err := printClusterTable(out, cluster); err != nil {
+		return err
+	}
+	fmt.Fprintln(out)
+	if !f.wait {
+		fmt.Fprintf(out, "cluster %q is created; with --wait=false it is not bootstrapped: run\n  plinthctl%s -n %s bootstrap\nonce its node API answers (plinthctl%s -n %s version).\n",
+			f.name, contextFlag(contextName, f.name), first.IP, contextFlag(contextName, f.name), first.IP)
+		return nil
+	}
+	cctx := cc.Contexts[f.name]
+	if err := waitAndBootstrap(ctx, out, cctx, apiEndpoint, first.Name, f.waitTimeout); err != nil {
+		logs, _ := prov.Logs(ctx, first.Name, docker.LogLines)
+		if logs = strings.TrimRight(logs, "\n"); logs != "" {
+			err = fmt.Errorf("%w\nlast %d log lines of %s:\n%s", err, docker.LogLines, first.Name, logs)
+		}
+		return fmt.Errorf("%w\nthe cluster is left as it is: inspect it with `plinthctl cluster show --name %s`, remove it with `plinthctl cluster destroy --name %s`", err, f.name, f.name)
+	}
+	printClusterUsage(out, f.name, contextName, configPath, cluster)
+	return nil
+}
+
+// contextFlag is " --context NAME" when the cluster's context was renamed on merge.
+func contextFlag(contextName, cluster string) string {
+	if contextName == cluster {
+		return ""
+	}
+	return " --context " + contextName
+}
+
+// mergeClusterContext adds the cluster's context to the user's client config and makes it
+// current; it returns the context's name there (renamed on a clash) and the config's path.
+func mergeClusterContext(g *globalFlags, cc *clientconfig.Config, out io.Writer) (string, string, error) {
+	path, err := g.configPath()
+	if err != nil {
+		return "", "", err
+	}
+	cfg, err := clientconfig.Load(path)
+	if err != nil {
+		return "", "", err
+	}
+	renamed := cfg.Merge(cc)
+	if err := cfg.Save(path); err != nil {
+		return "", "", err
+	}
+	name := cc.Context
+	if n, ok := renamed[name]; ok {
+		fmt.Fprintf(out, "context %q already existed in %s: added this cluster's as %q\n", name, path, n)
+		name = n
+	} else {
+		fmt.Fprintf(out, "added context %q to %s\n", name, path)
+	}
+	fmt.Fprintf(out, "current context is %q\n", cfg.Context)
+	return name, path, nil
+}
+
+func printClusterUsage(out io.Writer, name, contextName, configPath string, c *provision.Cluster) {
+	ctxFlag := contextFlag(contextName, name)
+	first := c.FirstControlPlane()
+	fmt.Fprintf(out, "\ncluster %q is up and bootstrapped. Talk to it with plinthctl (context %q in %s):\n", name, contextName, configPath)
+	fmt.Fprintf(out, "  plinthctl%s version                      # every node, through %s\n", ctxFlag, first.Name)
+	fmt.Fprintf(out, "  plinthctl%s -n %s services\n", ctxFlag, first.IP)
+	fmt.Fprintf(out, "  plinthctl%s -n %s logs kubelet -f\n", ctxFlag, first.IP)
+	fmt.Fprintf(out, "  plinthctl cluster show --name %s\n", name)
+	fmt.Fprintf(out, "  plinthctl cluster destroy --name %s\n", name)
+	fmt.Fprintln(out, "Kubernetes is still starting: waiting for it to be healthy (and a kubeconfig) comes in a later release; follow it with the services and logs above.")
+}
+
+func newClusterShowCommand() *cobra.Command {
+	f := &clusterFlags{}
+	cmd := &cobra.Command{
+		Use:   "show",
+		Short: "Show a local cluster's nodes: role, address, state, published ports",
+		Example: `  plinthctl cluster show
+  plinthctl cluster show --name demo`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			prov, err := newProvisioner(f.provisioner)
+			if err != nil {
+				return err
+			}
+			c, err := prov.Show(cmd.Context(), f.name)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "cluster %s: network %s (%s)\n\n", c.Name, c.Network, orDash(c.CIDR))
+			return printClusterTable(out, c)
+		},
+	}
+	f.add(cmd, false)
+	return cmd
+}
+
+// printClusterTable prints NODE, ROLE, IP, STATE, PORTS.
+func printClusterTable(out io.Writer, c *provision.Cluster) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NODE\tROLE\tIP\tSTATE\tPORTS")
+	for _, n := range c.Nodes {
+		var ports []string
+		if n.APIPort != 0 {
+			ports = append(ports, fmt.Sprintf("127.0.0.1:%d->%d", n.APIPort, docker.APIPort))
+		}
+		if n.KubePort != 0 {
+			ports = append(ports, fmt.Sprintf("127.0.0.1:%d->%d", n.KubePort, docker.KubePort))
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", n.Name, orDash(n.Role), orDash(n.IP), orDash(n.State), orDash(strings.Join(ports, ", ")))
+	}
+	if len(c.Nodes) == 0 {
+		fmt.Fprintln(w, "(no nodes)\t\t\t\t")
+	}
+	return w.Flush()
+}
+
+func newClusterDestroyCommand(g *globalFlags) *cobra.Command {
+	f := &clusterFlags{}
+	cmd := &cobra.Command{
+		Use:   "destroy",
+		Short: "Remove a local cluster: its containers, volumes, network, context and state directory",
+		Long: `Remove every container, volume and network labelled with the cluster's name, the
+cluster's context from the client config (found by the cluster's CA; if it was current, no
+context is current afterwards), and the cluster's files in its state directory. Destroying
+a cluster that is already gone succeeds.`,
+		Example: `  plinthctl cluster destroy
+  plinthctl cluster destroy --name demo`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			stateDir, err := f.resolveStateDir()
+			if err != nil {
+				return err
+			}
+			prov, err := newProvisioner(f.provisioner)
+			if err != nil {
+				return err
+			}
+			if err := prov.Destroy(cmd.Context(), f.name, out); err != nil {
+				return err
+			}
+			if err := removeClusterContexts(g, stateDir, out); err != nil {
+				return err
+			}
+			return removeStateFiles(stateDir, out)
+		},
+	}
+	f.add(cmd, true)
+	return cmd
+}
+
+// removeClusterContexts removes from the user's client config every context that trusts the
+// CA of the cluster's own plinthconfig (in the state directory): that finds the context
+// even when it was renamed on merge, and never touches another cluster's.
+func removeClusterContexts(g *globalFlags, stateDir string, out io.Writer) error {
+	own, err := clientconfig.Load(filepath.Join(stateDir, statePlinthconfig))
+	if err != nil {
+		return err
+	}
+	var cas [][]byte
+	for _, c := range own.Contexts {
+		cas = append(cas, c.CA)
+	}
+	if len(cas) == 0 {
+		if _, err := os.Stat(stateDir); err == nil {
+			fmt.Fprintf(out, "no plinthconfig in %s: the client config is left as it is\n", stateDir)
+		}
+		return nil
+	}
+	path, err := g.configPath()
+	if err != nil {
+		return err
+	}
+	cfg, err := clientconfig.Load(path)
+	if err != nil {
+		return err
+	}
+	changed := false
+	for _, name := range cfg.Names() {
+		ca := cfg.Contexts[name].CA
+		if !slices.ContainsFunc(cas, func(c []byte) bool { return string(c) == string(ca) }) {
+			continue
+		}
+		delete(cfg.Contexts, name)
+		changed = true
+		fmt.Fprintf(out, "removed context %q from %s\n", name, path)
+		if cfg.Context == name {
+			cfg.Context = ""
+			fmt.Fprintln(out, "it was the current context: none is current now (pick one with `plinthctl config context NAME`)")
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return cfg.Save(path)
+}
+
+func newClusterListCommand() *cobra.Command {
+	f := &clusterFlags{}
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List the local clusters",
+		Example: `  plinthctl cluster list`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			prov, err := newProvisioner(f.provisioner)
+			if err != nil {
+				return err
+			}
+			names, err := prov.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tNETWORK\tNODES\tRUNNING")
+			for _, name := range names {
+				c, err := prov.Show(cmd.Context(), name)
+				if errors.Is(err, provision.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				running := 0
+				for _, n := range c.Nodes {
+					if n.State == "running" {
+						running++
+					}
+				}
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d\n", c.Name, orDash(c.CIDR), len(c.Nodes), running)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&f.provisioner, "provisioner", provisionerDocker, "what runs the nodes: docker")
+	return cmd
+}

@@ -1,0 +1,531 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	"github.com/plinthos/plinth/internal/provision"
+	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/clientconfig"
+	"github.com/plinthos/plinth/pkg/config"
+	"github.com/plinthos/plinth/pkg/pki"
+	"github.com/plinthos/plinth/pkg/role"
+	"github.com/plinthos/plinth/pkg/secrets"
+)
+
+// fakeProvisioner keeps clusters in memory.
+type fakeProvisioner struct {
+	mu       sync.Mutex
+	clusters map[string]*provision.Cluster
+	requests []provision.Request
+	configs  map[string][]byte // node name -> config
+	failWith error
+}
+
+func newFakeProvisioner(t *testing.T) *fakeProvisioner {
+	t.Helper()
+	f := &fakeProvisioner{clusters: map[string]*provision.Cluster{}, configs: map[string][]byte{}}
+	old := newProvisioner
+	newProvisioner = func(name string) (provision.Provisioner, error) {
+		if name != provisionerDocker {
+			return nil, fmt.Errorf("unknown provisioner %q", name)
+		}
+		return f, nil
+	}
+	t.Cleanup(func() { newProvisioner = old })
+	return f
+}
+
+func (f *fakeProvisioner) Preflight(_ context.Context, req provision.Request) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.clusters[req.Name]; ok {
+		return fmt.Errorf("a cluster named %q exists already: destroy it", req.Name)
+	}
+	return nil
+}
+
+func (f *fakeProvisioner) Create(ctx context.Context, req provision.Request) (*provision.Cluster, error) {
+	if err := f.Preflight(ctx, req); err != nil {
+		return nil, err
+	}
+	plan, err := provision.NewPlan(req.Name, req.ControlPlanes, req.Workers, req.CIDR)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, req)
+	if f.failWith != nil {
+		return nil, f.failWith
+	}
+	c := &provision.Cluster{Name: req.Name, Network: "plinth-" + req.Name, CIDR: plan.CIDR}
+	for i, n := range plan.Nodes {
+		data, err := req.Configs(n)
+		if err != nil {
+			return nil, err
+		}
+		f.configs[n.Name] = data
+		node := provision.Node{Name: n.Name, Role: n.Role, IP: n.IP, State: "running", Container: "c" + n.Name}
+		if i == 0 {
+			node.APIPort, node.KubePort = 41001, 41002
+		}
+		c.Nodes = append(c.Nodes, node)
+	}
+	fmt.Fprintf(req.Progress, "fake: created %d nodes\n", len(c.Nodes))
+	f.clusters[req.Name] = c
+	return c, nil
+}
+
+func (f *fakeProvisioner) Show(_ context.Context, name string) (*provision.Cluster, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.clusters[name]
+	if !ok {
+		return nil, provision.NotFound("no cluster named %q", name)
+	}
+	return c, nil
+}
+
+func (f *fakeProvisioner) Destroy(_ context.Context, name string, progress io.Writer) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.clusters[name]; !ok {
+		fmt.Fprintf(progress, "nothing of cluster %q\n", name)
+		return nil
+	}
+	delete(f.clusters, name)
+	fmt.Fprintf(progress, "fake: removed %s\n", name)
+	return nil
+}
+
+func (f *fakeProvisioner) List(context.Context) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var names []string
+	for n := range f.clusters {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+func (f *fakeProvisioner) Logs(context.Context, string, int) (string, error) {
+	return "fake log line\n", nil
+}
+
+// isolateHome points HOME and PLINTHCONFIG at a temporary directory.
+func isolateHome(t *testing.T) (home, plinthconfig string) {
+	t.Helper()
+	home = t.TempDir()
+	plinthconfig = filepath.Join(home, "pc")
+	t.Setenv("HOME", home)
+	t.Setenv("PLINTHCONFIG", plinthconfig)
+	return home, plinthconfig
+}
+
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := NewRootCommand()
+	var buf bytes.Buffer
+	cmd.SetArgs(args)
+	cmd.SetOut(&buf)
+	cmd.SetErr(&buf)
+	err := cmd.Execute()
+	return buf.String(), err
+}
+
+func mustCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := runCLI(t, args...)
+	if err != nil {
+		t.Fatalf("plinthctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// hasRow reports a line of out whose fields are those of row.
+func hasRow(out, row string) bool {
+	want := strings.Join(strings.Fields(row), " ")
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Join(strings.Fields(l), " ") == want {
+			return true
+		}
+	}
+	return false
+}
+
+func loadClient(t *testing.T, path string) *clientconfig.Config {
+	t.Helper()
+	c, err := clientconfig.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestClusterCreateShowDestroy(t *testing.T) {
+	home, pc := isolateHome(t)
+	f := newFakeProvisioner(t)
+	// An unrelated context stays untouched throughout.
+	other := &clientconfig.Config{Context: "other", Contexts: map[string]*clientconfig.Context{
+		"other": {Endpoints: []string{"192.0.2.1"}, CA: []byte("other CA")}}}
+	if err := other.Save(pc); err != nil {
+		t.Fatal(err)
+	}
+
+	out := mustCLI(t, "cluster", "create", "--workers", "2", "--cpus", "1.5", "--memory", "2048", "--wait=false",
+		"--config-patch-worker", `{"machine": {"kubelet": {"nodeLabels": {"pool": "blue"}}}}`)
+	for _, want := range []string{"fake: created 3 nodes", "added context \"plinth\"", "current context is \"plinth\"",
+		"plinth-worker-2", "plinthctl -n 10.5.0.2 bootstrap"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("create output lacks %q:\n%s", want, out)
+		}
+	}
+	if !hasRow(out, "NODE ROLE IP STATE PORTS") || !hasRow(out, "plinth-controlplane-1 controlplane 10.5.0.2 running 127.0.0.1:41001->50000, 127.0.0.1:41002->6443") {
+		t.Errorf("create output has no node table:\n%s", out)
+	}
+	if len(f.requests) != 1 {
+		t.Fatalf("%d requests", len(f.requests))
+	}
+	req := f.requests[0]
+	if req.Name != "plinth" || req.Image != "plinth/node:dev" || req.ControlPlanes != 1 || req.Workers != 2 ||
+		req.CPUs != 1.5 || req.MemoryMB != 2048 || req.CIDR != provision.DefaultCIDR {
+		t.Errorf("request %+v", req)
+	}
+
+	// The state directory.
+	stateDir := filepath.Join(home, ".plinth", "clusters", "plinth")
+	for _, file := range stateFiles {
+		st, err := os.Stat(filepath.Join(stateDir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v", file, st.Mode().Perm())
+		}
+	}
+	bundle, err := secrets.LoadFile(filepath.Join(stateDir, stateSecrets))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		file, node string
+		typ        config.MachineType
+	}{{stateControlPlane, "plinth-controlplane-1", config.TypeControlPlane}, {stateWorker, "plinth-worker-2", config.TypeWorker}} {
+		data, err := os.ReadFile(filepath.Join(stateDir, tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(data, f.configs[tc.node]) {
+			t.Errorf("%s got another config than %s", tc.node, tc.file)
+		}
+		doc, err := config.Load(data, tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := doc.Config
+		if ps := config.Validate(cfg, config.ModeDocker); len(ps) > 0 {
+			t.Errorf("%s: %v", tc.file, ps)
+		}
+		if cfg.Machine.Type != tc.typ || cfg.Cluster.ControlPlane.Endpoint != "https://10.5.0.2:6443" || cfg.Cluster.Name != "plinth" ||
+			!slices.Contains(cfg.Machine.CertSANs, "127.0.0.1") || cfg.Cluster.ID != bundle.Cluster.ID {
+			t.Errorf("%s: type %s endpoint %s name %s SANs %v", tc.file, cfg.Machine.Type, cfg.Cluster.ControlPlane.Endpoint, cfg.Cluster.Name, cfg.Machine.CertSANs)
+		}
+		if (cfg.Machine.Kubelet.NodeLabels["pool"] == "blue") != (tc.typ == config.TypeWorker) {
+			t.Errorf("%s: node labels %v", tc.file, cfg.Machine.Kubelet.NodeLabels)
+		}
+	}
+
+	// The context: in the state directory and merged into the user's client config.
+	own := loadClient(t, filepath.Join(stateDir, statePlinthconfig))
+	user := loadClient(t, pc)
+	ctx := user.Contexts["plinth"]
+	if user.Context != "plinth" || ctx == nil || user.Contexts["other"] == nil {
+		t.Fatalf("client config %+v", user)
+	}
+	if !slices.Equal(ctx.Endpoints, []string{"127.0.0.1:41001"}) || !slices.Equal(ctx.Nodes, []string{"10.5.0.2", "10.5.0.3", "10.5.0.4"}) ||
+		!bytes.Equal(ctx.CA, bundle.CAs.OS.Crt) || !bytes.Equal(own.Contexts["plinth"].Crt, ctx.Crt) {
+		t.Errorf("context %+v", ctx)
+	}
+	cert, err := pki.ParseCertPEM(ctx.Crt)
+	if err != nil || !slices.Equal(cert.Subject.Organization, []string{role.Admin}) {
+		t.Errorf("client certificate %v, %v", cert.Subject, err)
+	}
+
+	// Show and list.
+	out = mustCLI(t, "cluster", "show")
+	if !strings.Contains(out, "network plinth-plinth (10.5.0.0/24)") || !hasRow(out, "plinth-worker-1 worker 10.5.0.3 running -") {
+		t.Errorf("show:\n%s", out)
+	}
+	if out := mustCLI(t, "cluster", "list"); !hasRow(out, "NAME NETWORK NODES RUNNING") || !hasRow(out, "plinth 10.5.0.0/24 3 3") {
+		t.Errorf("list:\n%s", out)
+	}
+	if _, err := runCLI(t, "cluster", "show", "--name", "nope"); !errors.Is(err, provision.ErrNotFound) {
+		t.Errorf("show of a missing cluster: %v", err)
+	}
+
+	// A second create of the same name is refused before the state directory is touched.
+	before, _ := os.ReadFile(filepath.Join(stateDir, stateSecrets))
+	if _, err := runCLI(t, "cluster", "create", "--wait=false"); err == nil || !strings.Contains(err.Error(), "destroy it") {
+		t.Errorf("second create: %v", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(stateDir, stateSecrets)); !bytes.Equal(before, after) {
+		t.Error("a refused create changed the state directory")
+	}
+
+	// Destroy: containers, the context (the current one), the state directory.
+	out = mustCLI(t, "cluster", "destroy")
+	for _, want := range []string{"fake: removed plinth", `removed context "plinth"`, "none is current now", "removed the state directory"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("destroy output lacks %q:\n%s", want, out)
+		}
+	}
+	user = loadClient(t, pc)
+	if user.Context != "" || user.Contexts["plinth"] != nil || user.Contexts["other"] == nil {
+		t.Errorf("client config after destroy: %+v", user)
+	}
+	if _, err := os.Stat(stateDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state directory after destroy: %v", err)
+	}
+	out = mustCLI(t, "cluster", "destroy")
+	if !strings.Contains(out, "nothing of cluster") || strings.Contains(out, "removed") {
+		t.Errorf("second destroy:\n%s", out)
+	}
+}
+
+func TestClusterCreateRenamedContext(t *testing.T) {
+	home, pc := isolateHome(t)
+	newFakeProvisioner(t)
+	taken := &clientconfig.Config{Context: "demo", Contexts: map[string]*clientconfig.Context{
+		"demo": {Endpoints: []string{"192.0.2.1"}, CA: []byte("another cluster's CA")}}}
+	if err := taken.Save(pc); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := filepath.Join(home, "state")
+	out := mustCLI(t, "cluster", "create", "--name", "demo", "--state-dir", stateDir, "--wait=false", "--cidr", "10.6.0.0/24")
+	if !strings.Contains(out, `context "demo" already existed`) || !strings.Contains(out, `"demo-1"`) || !strings.Contains(out, "--context demo-1 -n 10.6.0.2 bootstrap") {
+		t.Errorf("create output:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, statePlinthconfig)); err != nil {
+		t.Error(err)
+	}
+	// Destroy finds the renamed context by its CA and leaves the other "demo" alone.
+	out = mustCLI(t, "cluster", "destroy", "--name", "demo", "--state-dir", stateDir)
+	if !strings.Contains(out, `removed context "demo-1"`) {
+		t.Errorf("destroy output:\n%s", out)
+	}
+	user := loadClient(t, pc)
+	if user.Contexts["demo-1"] != nil || user.Contexts["demo"] == nil || string(user.Contexts["demo"].CA) != "another cluster's CA" {
+		t.Errorf("client config after destroy: %+v", user.Names())
+	}
+}
+
+func TestClusterCreateFailureRemovesStateFiles(t *testing.T) {
+	home, pc := isolateHome(t)
+	f := newFakeProvisioner(t)
+	f.failWith = errors.New("docker run: no luck")
+	_, err := runCLI(t, "cluster", "create")
+	if err == nil || !strings.Contains(err.Error(), "no luck") {
+		t.Fatalf("create: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(home, ".plinth", "clusters", "plinth")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state directory after a failed create: %v", err)
+	}
+	if _, err := os.Stat(pc); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("client config after a failed create: %v", err)
+	}
+}
+
+func TestClusterCreateRefusals(t *testing.T) {
+	home, _ := isolateHome(t)
+	f := newFakeProvisioner(t)
+	stale := filepath.Join(home, "stale")
+	if err := os.MkdirAll(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stale, stateSecrets), []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--name", "Bad_Name"}, "not valid"},
+		{[]string{"--controlplanes", "0"}, "at least one control-plane"},
+		{[]string{"--cidr", "10.5.0.1/24"}, "did you mean 10.5.0.0/24"},
+		{[]string{"--memory", "-1"}, "cannot be negative"},
+		{[]string{"--provisioner", "qemu"}, "unknown provisioner"},
+		{[]string{"--config-patch", "{not yaml"}, "patch"},
+		{[]string{"--config-patch", `{"machine": {"type": "router"}}`}, "machine.type"},
+		{[]string{"--kubernetes-version", "1.37"}, "MAJOR.MINOR.PATCH"},
+		{[]string{"--state-dir", stale}, "holds files of an earlier cluster"},
+	} {
+		_, err := runCLI(t, append([]string{"cluster", "create", "--wait=false"}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("create %v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	if len(f.requests) != 0 {
+		t.Errorf("refused creates reached the provisioner: %d", len(f.requests))
+	}
+	if data, _ := os.ReadFile(filepath.Join(stale, stateSecrets)); string(data) != "old" {
+		t.Error("a refused create overwrote a stale state directory")
+	}
+}
+
+// fakeNode is a node API that answers Version and Bootstrap over mTLS.
+type fakeNode struct {
+	machine.UnimplementedMachineServiceServer
+	mu         sync.Mutex
+	bootstraps int
+	unready    int // Bootstrap answers Unavailable this many times first
+	already    bool
+}
+
+func (n *fakeNode) Version(context.Context, *machine.VersionRequest) (*machine.VersionResponse, error) {
+	return &machine.VersionResponse{Hostname: "plinth-controlplane-1", Tag: "v9"}, nil
+}
+
+func (n *fakeNode) Bootstrap(context.Context, *machine.BootstrapRequest) (*machine.BootstrapResponse, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.bootstraps++
+	if n.unready > 0 {
+		n.unready--
+		return nil, status.Error(codes.Unavailable, "not yet")
+	}
+	if n.already {
+		return nil, status.Error(codes.AlreadyExists, "bootstrapped before")
+	}
+	return &machine.BootstrapResponse{Message: "etcd is starting"}, nil
+}
+
+// serveFakeNode serves n on addr after delay, with a certificate for 127.0.0.1 from the
+// bundle's node API CA, until the test ends.
+func serveFakeNode(t *testing.T, b *secrets.Bundle, addr string, delay time.Duration, n *fakeNode) {
+	t.Helper()
+	ca, err := pki.LoadCA(b.CAs.OS.Crt, b.CAs.OS.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := pki.Issue(ca, pki.CertOptions{CommonName: "node", IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		Usage: pki.UsageServer, Validity: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(kp.CertPEM, kp.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(b.CAs.OS.Crt)
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{
+		MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert})))
+	machine.RegisterMachineServiceServer(srv, n)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-time.After(delay):
+		case <-t.Context().Done():
+			return
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("listen: %v", err)
+			return
+		}
+		_ = srv.Serve(l)
+	}()
+	t.Cleanup(func() { srv.Stop(); <-done })
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func fastWait(t *testing.T) {
+	oldInterval, oldAttempt := waitInterval, attemptTimeout
+	waitInterval, attemptTimeout = 50*time.Millisecond, time.Second
+	t.Cleanup(func() { waitInterval, attemptTimeout = oldInterval, oldAttempt })
+}
+
+func TestWaitAndBootstrap(t *testing.T) {
+	fastWait(t)
+	b, err := secrets.Generate(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := clientConfigFor(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	addr := freeAddr(t)
+	node := &fakeNode{unready: 2}
+	serveFakeNode(t, b, addr, 400*time.Millisecond, node)
+	var out bytes.Buffer
+	if err := waitAndBootstrap(t.Context(), &out, cc, addr, "plinth-controlplane-1", 30*time.Second); err != nil {
+		t.Fatalf("waitAndBootstrap: %v\n%s", err, out.String())
+	}
+	s := out.String()
+	if !strings.Contains(s, "waiting for the node API of plinth-controlplane-1 on "+addr+" .") || !strings.Contains(s, "up after") ||
+		!strings.Contains(s, "plinth-controlplane-1: etcd is starting") {
+		t.Errorf("output:\n%s", s)
+	}
+	if node.bootstraps != 3 {
+		t.Errorf("%d bootstrap calls, want 3 (two unready)", node.bootstraps)
+	}
+
+	// A node bootstrapped before is no failure.
+	addr = freeAddr(t)
+	serveFakeNode(t, b, addr, 0, &fakeNode{already: true})
+	out.Reset()
+	if err := waitAndBootstrap(t.Context(), &out, cc, addr, "n", 30*time.Second); err != nil || !strings.Contains(out.String(), "bootstrapped before") {
+		t.Errorf("already bootstrapped: %v\n%s", err, out.String())
+	}
+
+	// Nobody answers: the timeout says so.
+	out.Reset()
+	err = waitAndBootstrap(t.Context(), &out, cc, freeAddr(t), "n", 500*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "did not answer within 500ms") {
+		t.Errorf("no node: %v", err)
+	}
+}
+
+func clientConfigFor(b *secrets.Bundle) (*clientconfig.Context, error) {
+	ca, err := pki.LoadCA(b.CAs.OS.Crt, b.CAs.OS.Key)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := pki.Issue(ca, pki.CertOptions{CommonName: "admin", Organization: []string{role.Admin}, Usage: pki.UsageClient, Validity: time.Hour})
+	if err != nil {
+		return nil, err
+	}
+	return &clientconfig.Context{CA: b.CAs.OS.Crt, Crt: kp.CertPEM, Key: kp.KeyPEM}, nil
+}

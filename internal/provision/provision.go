@@ -1,0 +1,249 @@
+// Package provision describes local clusters independently of what runs their nodes: the
+// request, the resulting cluster and its nodes, the plan of node names and addresses, and
+// the interface every provisioner (Docker today, QEMU later) implements.
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"regexp"
+	"strconv"
+)
+
+// The node roles.
+const (
+	RoleControlPlane = "controlplane"
+	RoleWorker       = "worker"
+)
+
+// DefaultCIDR is the network of a local cluster when none is given.
+const DefaultCIDR = "10.5.0.0/24"
+
+// DefaultName is the cluster name when none is given.
+const DefaultName = "plinth"
+
+// ErrNotFound is returned (wrapped) by Show when no cluster has the name.
+var ErrNotFound = errors.New("cluster not found")
+
+// notFound is an ErrNotFound with its own message.
+type notFound struct{ msg string }
+
+func (e notFound) Error() string { return e.msg }
+func (e notFound) Unwrap() error { return ErrNotFound }
+
+// NotFound returns an error with the message that wraps ErrNotFound.
+func NotFound(format string, args ...any) error {
+	return notFound{msg: fmt.Sprintf(format, args...)}
+}
+
+// Overlaps reports whether two CIDRs share addresses; a CIDR that does not parse overlaps
+// nothing.
+func Overlaps(a, b string) bool {
+	pa, errA := netip.ParsePrefix(a)
+	pb, errB := netip.ParsePrefix(b)
+	return errA == nil && errB == nil && pa.Overlaps(pb)
+}
+
+// NodeSpec is one node to create: its name (also its host name), role and address.
+type NodeSpec struct {
+	Name string
+	Role string
+	IP   string
+}
+
+// Request asks for a new cluster.
+type Request struct {
+	// Name names the cluster; node names and the network derive from it.
+	Name string
+	// Image is the node image.
+	Image string
+	// ControlPlanes and Workers are the node counts (at least one control plane).
+	ControlPlanes, Workers int
+	// CPUs and MemoryMB limit each node; zero means no limit.
+	CPUs     float64
+	MemoryMB int
+	// CIDR is the cluster network; empty means DefaultCIDR. Its first address is the
+	// gateway, the nodes follow: control planes first, then workers.
+	CIDR string
+	// Configs returns the machine configuration (YAML) of a node.
+	Configs func(node NodeSpec) ([]byte, error)
+	// Progress receives one line per step; nil discards them.
+	Progress io.Writer
+}
+
+// Cluster is a cluster as it exists.
+type Cluster struct {
+	Name    string
+	Network string
+	CIDR    string
+	Nodes   []Node
+}
+
+// Node is one node of a cluster as it exists.
+type Node struct {
+	Name string
+	Role string // RoleControlPlane or RoleWorker
+	IP   string
+	// State is the state of what runs the node: running, exited, restarting, created...
+	State string
+	// Container is the id of the node's container (or VM) for the provisioner's own tools.
+	Container string
+	// APIPort and KubePort are the host ports on 127.0.0.1 published for the node API
+	// (50000) and the Kubernetes API (6443); set on the first control plane only.
+	APIPort, KubePort int
+}
+
+// FirstControlPlane returns the control-plane node with the lowest address, or nil.
+func (c *Cluster) FirstControlPlane() *Node {
+	var first *Node
+	for i := range c.Nodes {
+		n := &c.Nodes[i]
+		if n.Role != RoleControlPlane {
+			continue
+		}
+		if first == nil || lessIP(n.IP, first.IP) {
+			first = n
+		}
+	}
+	return first
+}
+
+// IPs lists the nodes' addresses in the order of Nodes.
+func (c *Cluster) IPs() []string {
+	ips := make([]string, 0, len(c.Nodes))
+	for _, n := range c.Nodes {
+		ips = append(ips, n.IP)
+	}
+	return ips
+}
+
+func lessIP(a, b string) bool {
+	pa, errA := netip.ParseAddr(a)
+	pb, errB := netip.ParseAddr(b)
+	if errA != nil || errB != nil {
+		return a < b
+	}
+	return pa.Less(pb)
+}
+
+// SortKey orders nodes by address (creation order), unknown addresses last, then by name.
+func SortKey(a, b Node) int {
+	pa, errA := netip.ParseAddr(a.IP)
+	pb, errB := netip.ParseAddr(b.IP)
+	switch {
+	case errA == nil && errB == nil:
+		if c := pa.Compare(pb); c != 0 {
+			return c
+		}
+	case errA == nil:
+		return -1
+	case errB == nil:
+		return 1
+	}
+	switch {
+	case a.Name < b.Name:
+		return -1
+	case a.Name > b.Name:
+		return 1
+	}
+	return 0
+}
+
+// Provisioner creates, shows and destroys local clusters.
+type Provisioner interface {
+	// Preflight checks, without changing anything, that Create can succeed: the engine is
+	// reachable, the image exists, and nothing of a cluster with that name exists.
+	Preflight(ctx context.Context, req Request) error
+	// Create makes the cluster's network and nodes and starts them. On failure it removes
+	// what it made.
+	Create(ctx context.Context, req Request) (*Cluster, error)
+	// Show returns the cluster named name, or an error wrapping ErrNotFound.
+	Show(ctx context.Context, name string) (*Cluster, error)
+	// Destroy removes everything of the cluster; nothing left is not an error.
+	Destroy(ctx context.Context, name string, progress io.Writer) error
+	// List returns the names of the clusters present, sorted.
+	List(ctx context.Context) ([]string, error)
+	// Logs returns the last lines of a node's console output.
+	Logs(ctx context.Context, node string, lines int) (string, error)
+}
+
+// Plan is the layout of a new cluster's network and nodes.
+type Plan struct {
+	CIDR    string // the network, normalised
+	Gateway string
+	Nodes   []NodeSpec
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+
+// MaxNameLength keeps node names (NAME-controlplane-NN) within a 63-byte host name.
+const MaxNameLength = 40
+
+// ValidateName checks a cluster name: lower-case letters, digits and dashes, not starting
+// or ending with a dash, at most MaxNameLength bytes.
+func ValidateName(name string) error {
+	if name == "" {
+		return errors.New("the cluster name is empty: pass --name, such as --name demo")
+	}
+	if len(name) > MaxNameLength || !nameRE.MatchString(name) {
+		return fmt.Errorf("cluster name %q is not valid: use up to %d lower-case letters, digits and dashes, starting and ending with a letter or digit", name, MaxNameLength)
+	}
+	return nil
+}
+
+// NodeName is the name of a cluster's index-th (1-based) node of a role.
+func NodeName(cluster, role string, index int) string {
+	return cluster + "-" + role + "-" + strconv.Itoa(index)
+}
+
+// NewPlan lays out a cluster: the gateway takes the network's first address, then the
+// control planes (NAME-controlplane-1...), then the workers (NAME-worker-1...).
+func NewPlan(name string, controlPlanes, workers int, cidr string) (*Plan, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	if controlPlanes < 1 {
+		return nil, fmt.Errorf("a cluster needs at least one control-plane node (--controlplanes is %d)", controlPlanes)
+	}
+	if workers < 0 {
+		return nil, fmt.Errorf("the number of workers cannot be negative (--workers is %d)", workers)
+	}
+	if cidr == "" {
+		cidr = DefaultCIDR
+	}
+	prefix, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return nil, fmt.Errorf("network %q is not an IPv4 CIDR such as %s", cidr, DefaultCIDR)
+	}
+	if !prefix.Addr().Is4() {
+		return nil, fmt.Errorf("network %q is not IPv4: local clusters use an IPv4 network such as %s", cidr, DefaultCIDR)
+	}
+	if masked := prefix.Masked(); masked != prefix {
+		return nil, fmt.Errorf("network %q has host bits set; did you mean %s?", cidr, masked)
+	}
+	// Usable: every address but the network, the broadcast and the gateway.
+	hostBits := 32 - prefix.Bits()
+	usable := (1 << hostBits) - 3
+	if hostBits >= 31 {
+		usable = 0
+	}
+	total := controlPlanes + workers
+	if total > usable {
+		return nil, fmt.Errorf("network %s has room for %d nodes, not %d: pick a larger --cidr", prefix, max(usable, 0), total)
+	}
+	gw := prefix.Addr().Next()
+	p := &Plan{CIDR: prefix.String(), Gateway: gw.String()}
+	ip := gw
+	add := func(role string, n int) {
+		for i := 1; i <= n; i++ {
+			ip = ip.Next()
+			p.Nodes = append(p.Nodes, NodeSpec{Name: NodeName(name, role, i), Role: role, IP: ip.String()})
+		}
+	}
+	add(RoleControlPlane, controlPlanes)
+	add(RoleWorker, workers)
+	return p, nil
+}

@@ -1,0 +1,101 @@
+package provision
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestNewPlan(t *testing.T) {
+	p, err := NewPlan("demo", 2, 2, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.CIDR != DefaultCIDR || p.Gateway != "10.5.0.1" {
+		t.Errorf("plan %s gateway %s, want %s and 10.5.0.1", p.CIDR, p.Gateway, DefaultCIDR)
+	}
+	want := []NodeSpec{
+		{"demo-controlplane-1", RoleControlPlane, "10.5.0.2"},
+		{"demo-controlplane-2", RoleControlPlane, "10.5.0.3"},
+		{"demo-worker-1", RoleWorker, "10.5.0.4"},
+		{"demo-worker-2", RoleWorker, "10.5.0.5"},
+	}
+	if !slices.Equal(p.Nodes, want) {
+		t.Errorf("nodes %v, want %v", p.Nodes, want)
+	}
+	p, err = NewPlan("x", 1, 0, "10.250.7.0/29")
+	if err != nil || len(p.Nodes) != 1 || p.Nodes[0].IP != "10.250.7.2" {
+		t.Errorf("small plan %+v, %v", p, err)
+	}
+}
+
+func TestNewPlanErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cps, ws int
+		cidr    string
+		want    string
+	}{
+		{"", 1, 1, "", "name is empty"},
+		{"Demo", 1, 1, "", "not valid"},
+		{"-demo", 1, 1, "", "not valid"},
+		{strings.Repeat("a", 41), 1, 1, "", "not valid"},
+		{"demo", 0, 1, "", "at least one control-plane"},
+		{"demo", 1, -1, "", "cannot be negative"},
+		{"demo", 1, 1, "10.5.0.0", "not an IPv4 CIDR"},
+		{"demo", 1, 1, "fd00::/64", "not IPv4"},
+		{"demo", 1, 1, "10.5.0.1/24", "did you mean 10.5.0.0/24"},
+		{"demo", 3, 3, "10.5.0.0/29", "room for 5 nodes, not 6"},
+		{"demo", 1, 0, "10.5.0.0/31", "room for 0 nodes"},
+	} {
+		_, err := NewPlan(tc.name, tc.cps, tc.ws, tc.cidr)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("NewPlan(%q, %d, %d, %q) = %v, want an error with %q", tc.name, tc.cps, tc.ws, tc.cidr, err, tc.want)
+		}
+	}
+}
+
+func TestFirstControlPlaneAndSort(t *testing.T) {
+	nodes := []Node{
+		{Name: "d-worker-1", Role: RoleWorker, IP: "10.5.0.4"},
+		{Name: "d-controlplane-2", Role: RoleControlPlane, IP: "10.5.0.10"},
+		{Name: "d-controlplane-1", Role: RoleControlPlane, IP: "10.5.0.2"},
+		{Name: "d-lost", Role: RoleWorker},
+	}
+	c := &Cluster{Nodes: slices.Clone(nodes)}
+	if f := c.FirstControlPlane(); f == nil || f.Name != "d-controlplane-1" {
+		t.Errorf("first control plane %+v", f)
+	}
+	slices.SortFunc(c.Nodes, SortKey)
+	var got []string
+	for _, n := range c.Nodes {
+		got = append(got, n.Name)
+	}
+	if want := []string{"d-controlplane-1", "d-worker-1", "d-controlplane-2", "d-lost"}; !slices.Equal(got, want) {
+		t.Errorf("sorted %v, want %v", got, want)
+	}
+	if (&Cluster{Nodes: nodes[:1]}).FirstControlPlane() != nil {
+		t.Error("a cluster of workers has a first control plane")
+	}
+}
+
+func TestOverlapsAndNotFound(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"10.5.0.0/24", "10.5.0.0/16", true},
+		{"10.5.0.0/24", "10.5.1.0/24", false},
+		{"172.17.0.0/16", "10.5.0.0/24", false},
+		{"", "10.5.0.0/24", false},
+	} {
+		if got := Overlaps(tc.a, tc.b); got != tc.want {
+			t.Errorf("Overlaps(%q, %q) = %v", tc.a, tc.b, got)
+		}
+	}
+	err := NotFound("no cluster named %q", "x")
+	if err.Error() != `no cluster named "x"` || !errors.Is(err, ErrNotFound) {
+		t.Errorf("NotFound: %v", err)
+	}
+}

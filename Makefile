@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 # BenchmarkIdleRSS idles, so that it measures once. -v shows the figures next to their aims.
 BENCHTIME ?= 3s
 
-.PHONY: local-node help tools payload build test test-integration e2e bench lint fuzz generate check-generate check demo clean
+.PHONY: images image-docker local-node help tools payload build test test-integration e2e bench lint fuzz generate check-generate check demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -75,6 +75,20 @@ local-node: build ## run a control-plane node in local mode in the foreground (s
 	@$(OUT)/plinthctl --plinthconfig $(OUT)/local/cfg/plinthconfig config endpoint 127.0.0.1:50000 >/dev/null
 	@echo "node API on 127.0.0.1:50000; in another shell: export PLINTHCONFIG=$(CURDIR)/$(OUT)/local/cfg/plinthconfig; $(OUT)/plinthctl services"
 	exec $(OUT)/machined --mode local --state-dir $(CURDIR)/$(OUT)/local/state --config $(OUT)/local/cfg/controlplane.yaml
+
+IMAGE_TAG ?= $(VERSION)
+NODE_IMAGE ?= plinth/node:$(IMAGE_TAG)
+payload_version = $(shell cd payload && $(GO) list -m -f '{{.Version}}' $(1))
+
+images: build payload ## build the image bundle (_out/images/bundle.tar, digests in payload/images.lock)
+	CGO_ENABLED=0 $(GO) build -o $(OUT)/imager ./hack/imager
+	$(OUT)/imager bundle -bin $(OUT)/payload/bin -out $(OUT)/images/bundle.tar -lock payload/images.lock \
+	  -kubernetes $(call payload_version,k8s.io/kubernetes) -etcd $(call payload_version,go.etcd.io/etcd/server/v3) \
+	  -coredns $(call payload_version,github.com/coredns/coredns) -flannel $(call payload_version,github.com/flannel-io/flannel)
+
+image-docker: images ## build the node image and load it into the local Docker engine as $(NODE_IMAGE)
+	$(OUT)/imager node -bin $(OUT)/payload/bin -machined $(OUT)/machined -bundle $(OUT)/images/bundle.tar -tag $(NODE_IMAGE) -out $(OUT)/images/node.tar
+	docker load -i $(OUT)/images/node.tar
 
 clean: ## remove build outputs
 	rm -rf $(OUT)

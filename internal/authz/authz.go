@@ -66,6 +66,7 @@ var Table = map[string]Level{
 	m("ApplyConfiguration"):          Admin,
 	m("GenerateClientConfiguration"): Admin,
 	m("Bootstrap"):                   Admin,
+	m("Kubeconfig"):                  Admin,
 	m("Containers"):                  Reader,
 	m("Stats"):                       Reader,
 	r("Get"):                         Reader,

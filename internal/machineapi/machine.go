@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/plinthos/plinth/internal/configgen"
+	"github.com/plinthos/plinth/internal/k8s/certs"
 	"github.com/plinthos/plinth/internal/configmgr"
 	"github.com/plinthos/plinth/internal/events"
 	"github.com/plinthos/plinth/internal/logstore"
@@ -387,4 +388,18 @@ func (s *MachineServer) Bootstrap(ctx context.Context, _ *machine.BootstrapReque
 	}
 	s.EventStream.Publish(events.Event{Type: "sequence", Message: "bootstrap: " + msg, Data: map[string]string{"sequence": "bootstrap"}})
 	return &machine.BootstrapResponse{Message: msg}, nil
+}
+
+// Kubeconfig implements the Kubeconfig RPC: a fresh admin client certificate from the
+// Kubernetes CA (control planes only), valid one year.
+func (s *MachineServer) Kubeconfig(context.Context, *machine.KubeconfigRequest) (*machine.KubeconfigResponse, error) {
+	cfg, _ := s.Config.Current()
+	if len(cfg.Cluster.CA.Key) == 0 {
+		return nil, status.Error(codes.FailedPrecondition, "this node does not hold the Kubernetes CA key; ask a control-plane node")
+	}
+	data, err := certs.AdminKubeconfig(cfg, time.Now())
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return &machine.KubeconfigResponse{Kubeconfig: data}, nil
 }

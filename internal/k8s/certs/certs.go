@@ -238,3 +238,22 @@ func EncryptionConfig(secret string) ([]byte, error) {
 		}},
 	})
 }
+
+// AdminValidity is how long admin kubeconfigs handed to users are valid.
+const AdminValidity = 365 * 24 * time.Hour
+
+// AdminKubeconfig issues a cluster-admin client certificate and returns a kubeconfig for it
+// pointing at the control-plane endpoint, with a context named after the cluster.
+func AdminKubeconfig(cfg *config.MachineConfig, now time.Time) ([]byte, error) {
+	ca, err := pki.LoadCA(cfg.Cluster.CA.Crt, cfg.Cluster.CA.Key)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes CA: %w", err)
+	}
+	kp, err := pki.Issue(ca, pki.CertOptions{CommonName: "plinth:admin", Organization: []string{"system:masters"},
+		Usage: pki.UsageClient, Validity: AdminValidity, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	return Kubeconfig(cfg.Cluster.Name, cfg.Cluster.ControlPlane.Endpoint, cfg.Cluster.CA.Crt,
+		Credentials{User: "admin@" + cfg.Cluster.Name, Cert: kp.CertPEM, Key: kp.KeyPEM})
+}

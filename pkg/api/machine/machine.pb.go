@@ -2888,6 +2888,86 @@ func (x *BootstrapResponse) GetMessage() string {
 	return ""
 }
 
+type KubeconfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KubeconfigRequest) Reset() {
+	*x = KubeconfigRequest{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KubeconfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KubeconfigRequest) ProtoMessage() {}
+
+func (x *KubeconfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KubeconfigRequest.ProtoReflect.Descriptor instead.
+func (*KubeconfigRequest) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{52}
+}
+
+type KubeconfigResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kubeconfig    []byte                 `protobuf:"bytes,1,opt,name=kubeconfig,proto3" json:"kubeconfig,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KubeconfigResponse) Reset() {
+	*x = KubeconfigResponse{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KubeconfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KubeconfigResponse) ProtoMessage() {}
+
+func (x *KubeconfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KubeconfigResponse.ProtoReflect.Descriptor instead.
+func (*KubeconfigResponse) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *KubeconfigResponse) GetKubeconfig() []byte {
+	if x != nil {
+		return x.Kubeconfig
+	}
+	return nil
+}
+
 var File_plinth_machine_v1alpha1_machine_proto protoreflect.FileDescriptor
 
 const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
@@ -3088,7 +3168,12 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x05stats\x18\x01 \x03(\v2'.plinth.machine.v1alpha1.ContainerStatsR\x05stats\"\x12\n" +
 	"\x10BootstrapRequest\"-\n" +
 	"\x11BootstrapResponse\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage2\x8a\x12\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"\x13\n" +
+	"\x11KubeconfigRequest\"4\n" +
+	"\x12KubeconfigResponse\x12\x1e\n" +
+	"\n" +
+	"kubeconfig\x18\x01 \x01(\fR\n" +
+	"kubeconfig2\xf1\x12\n" +
 	"\x0eMachineService\x12\\\n" +
 	"\aVersion\x12'.plinth.machine.v1alpha1.VersionRequest\x1a(.plinth.machine.v1alpha1.VersionResponse\x12h\n" +
 	"\vServiceList\x12+.plinth.machine.v1alpha1.ServiceListRequest\x1a,.plinth.machine.v1alpha1.ServiceListResponse\x12h\n" +
@@ -3111,6 +3196,8 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x12ApplyConfiguration\x122.plinth.machine.v1alpha1.ApplyConfigurationRequest\x1a3.plinth.machine.v1alpha1.ApplyConfigurationResponse\x12b\n" +
 	"\tBootstrap\x12).plinth.machine.v1alpha1.BootstrapRequest\x1a*.plinth.machine.v1alpha1.BootstrapResponse\x12e\n" +
 	"\n" +
+	"Kubeconfig\x12*.plinth.machine.v1alpha1.KubeconfigRequest\x1a+.plinth.machine.v1alpha1.KubeconfigResponse\x12e\n" +
+	"\n" +
 	"Containers\x12*.plinth.machine.v1alpha1.ContainersRequest\x1a+.plinth.machine.v1alpha1.ContainersResponse\x12V\n" +
 	"\x05Stats\x12%.plinth.machine.v1alpha1.StatsRequest\x1a&.plinth.machine.v1alpha1.StatsResponse\x12\x98\x01\n" +
 	"\x1bGenerateClientConfiguration\x12;.plinth.machine.v1alpha1.GenerateClientConfigurationRequest\x1a<.plinth.machine.v1alpha1.GenerateClientConfigurationResponseB4Z2github.com/plinthos/plinth/pkg/api/machine;machineb\x06proto3"
@@ -3127,7 +3214,7 @@ func file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP() []byte {
 	return file_plinth_machine_v1alpha1_machine_proto_rawDescData
 }
 
-var file_plinth_machine_v1alpha1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_plinth_machine_v1alpha1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_plinth_machine_v1alpha1_machine_proto_goTypes = []any{
 	(*VersionRequest)(nil),                      // 0: plinth.machine.v1alpha1.VersionRequest
 	(*VersionResponse)(nil),                     // 1: plinth.machine.v1alpha1.VersionResponse
@@ -3181,23 +3268,25 @@ var file_plinth_machine_v1alpha1_machine_proto_goTypes = []any{
 	(*StatsResponse)(nil),                       // 49: plinth.machine.v1alpha1.StatsResponse
 	(*BootstrapRequest)(nil),                    // 50: plinth.machine.v1alpha1.BootstrapRequest
 	(*BootstrapResponse)(nil),                   // 51: plinth.machine.v1alpha1.BootstrapResponse
-	nil,                                         // 52: plinth.machine.v1alpha1.EventsResponse.DataEntry
-	(*timestamppb.Timestamp)(nil),               // 53: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),                 // 54: google.protobuf.Duration
+	(*KubeconfigRequest)(nil),                   // 52: plinth.machine.v1alpha1.KubeconfigRequest
+	(*KubeconfigResponse)(nil),                  // 53: plinth.machine.v1alpha1.KubeconfigResponse
+	nil,                                         // 54: plinth.machine.v1alpha1.EventsResponse.DataEntry
+	(*timestamppb.Timestamp)(nil),               // 55: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),                 // 56: google.protobuf.Duration
 }
 var file_plinth_machine_v1alpha1_machine_proto_depIdxs = []int32{
-	53, // 0: plinth.machine.v1alpha1.ServiceState.since:type_name -> google.protobuf.Timestamp
+	55, // 0: plinth.machine.v1alpha1.ServiceState.since:type_name -> google.protobuf.Timestamp
 	3,  // 1: plinth.machine.v1alpha1.ServiceState.history:type_name -> plinth.machine.v1alpha1.ServiceTransition
-	53, // 2: plinth.machine.v1alpha1.ServiceTransition.time:type_name -> google.protobuf.Timestamp
+	55, // 2: plinth.machine.v1alpha1.ServiceTransition.time:type_name -> google.protobuf.Timestamp
 	2,  // 3: plinth.machine.v1alpha1.ServiceListResponse.services:type_name -> plinth.machine.v1alpha1.ServiceState
 	2,  // 4: plinth.machine.v1alpha1.ServiceInfoResponse.service:type_name -> plinth.machine.v1alpha1.ServiceState
-	53, // 5: plinth.machine.v1alpha1.EventsResponse.time:type_name -> google.protobuf.Timestamp
-	52, // 6: plinth.machine.v1alpha1.EventsResponse.data:type_name -> plinth.machine.v1alpha1.EventsResponse.DataEntry
+	55, // 5: plinth.machine.v1alpha1.EventsResponse.time:type_name -> google.protobuf.Timestamp
+	54, // 6: plinth.machine.v1alpha1.EventsResponse.data:type_name -> plinth.machine.v1alpha1.EventsResponse.DataEntry
 	21, // 7: plinth.machine.v1alpha1.ProcessesResponse.processes:type_name -> plinth.machine.v1alpha1.Process
 	26, // 8: plinth.machine.v1alpha1.MountsResponse.mounts:type_name -> plinth.machine.v1alpha1.Mount
-	53, // 9: plinth.machine.v1alpha1.ListResponse.modified:type_name -> google.protobuf.Timestamp
-	54, // 10: plinth.machine.v1alpha1.ApplyConfigurationRequest.try_timeout:type_name -> google.protobuf.Duration
-	54, // 11: plinth.machine.v1alpha1.GenerateClientConfigurationRequest.crt_ttl:type_name -> google.protobuf.Duration
+	55, // 9: plinth.machine.v1alpha1.ListResponse.modified:type_name -> google.protobuf.Timestamp
+	56, // 10: plinth.machine.v1alpha1.ApplyConfigurationRequest.try_timeout:type_name -> google.protobuf.Duration
+	56, // 11: plinth.machine.v1alpha1.GenerateClientConfigurationRequest.crt_ttl:type_name -> google.protobuf.Duration
 	45, // 12: plinth.machine.v1alpha1.ContainersResponse.containers:type_name -> plinth.machine.v1alpha1.Container
 	48, // 13: plinth.machine.v1alpha1.StatsResponse.stats:type_name -> plinth.machine.v1alpha1.ContainerStats
 	0,  // 14: plinth.machine.v1alpha1.MachineService.Version:input_type -> plinth.machine.v1alpha1.VersionRequest
@@ -3220,34 +3309,36 @@ var file_plinth_machine_v1alpha1_machine_proto_depIdxs = []int32{
 	38, // 31: plinth.machine.v1alpha1.MachineService.Reset:input_type -> plinth.machine.v1alpha1.ResetRequest
 	40, // 32: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:input_type -> plinth.machine.v1alpha1.ApplyConfigurationRequest
 	50, // 33: plinth.machine.v1alpha1.MachineService.Bootstrap:input_type -> plinth.machine.v1alpha1.BootstrapRequest
-	44, // 34: plinth.machine.v1alpha1.MachineService.Containers:input_type -> plinth.machine.v1alpha1.ContainersRequest
-	47, // 35: plinth.machine.v1alpha1.MachineService.Stats:input_type -> plinth.machine.v1alpha1.StatsRequest
-	42, // 36: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:input_type -> plinth.machine.v1alpha1.GenerateClientConfigurationRequest
-	1,  // 37: plinth.machine.v1alpha1.MachineService.Version:output_type -> plinth.machine.v1alpha1.VersionResponse
-	5,  // 38: plinth.machine.v1alpha1.MachineService.ServiceList:output_type -> plinth.machine.v1alpha1.ServiceListResponse
-	7,  // 39: plinth.machine.v1alpha1.MachineService.ServiceInfo:output_type -> plinth.machine.v1alpha1.ServiceInfoResponse
-	9,  // 40: plinth.machine.v1alpha1.MachineService.ServiceStart:output_type -> plinth.machine.v1alpha1.ServiceStartResponse
-	11, // 41: plinth.machine.v1alpha1.MachineService.ServiceStop:output_type -> plinth.machine.v1alpha1.ServiceStopResponse
-	13, // 42: plinth.machine.v1alpha1.MachineService.ServiceRestart:output_type -> plinth.machine.v1alpha1.ServiceRestartResponse
-	15, // 43: plinth.machine.v1alpha1.MachineService.Logs:output_type -> plinth.machine.v1alpha1.LogsResponse
-	17, // 44: plinth.machine.v1alpha1.MachineService.Dmesg:output_type -> plinth.machine.v1alpha1.DmesgResponse
-	19, // 45: plinth.machine.v1alpha1.MachineService.Events:output_type -> plinth.machine.v1alpha1.EventsResponse
-	22, // 46: plinth.machine.v1alpha1.MachineService.Processes:output_type -> plinth.machine.v1alpha1.ProcessesResponse
-	24, // 47: plinth.machine.v1alpha1.MachineService.Memory:output_type -> plinth.machine.v1alpha1.MemoryResponse
-	27, // 48: plinth.machine.v1alpha1.MachineService.Mounts:output_type -> plinth.machine.v1alpha1.MountsResponse
-	29, // 49: plinth.machine.v1alpha1.MachineService.List:output_type -> plinth.machine.v1alpha1.ListResponse
-	31, // 50: plinth.machine.v1alpha1.MachineService.Read:output_type -> plinth.machine.v1alpha1.ReadResponse
-	33, // 51: plinth.machine.v1alpha1.MachineService.Copy:output_type -> plinth.machine.v1alpha1.CopyResponse
-	35, // 52: plinth.machine.v1alpha1.MachineService.Reboot:output_type -> plinth.machine.v1alpha1.RebootResponse
-	37, // 53: plinth.machine.v1alpha1.MachineService.Shutdown:output_type -> plinth.machine.v1alpha1.ShutdownResponse
-	39, // 54: plinth.machine.v1alpha1.MachineService.Reset:output_type -> plinth.machine.v1alpha1.ResetResponse
-	41, // 55: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:output_type -> plinth.machine.v1alpha1.ApplyConfigurationResponse
-	51, // 56: plinth.machine.v1alpha1.MachineService.Bootstrap:output_type -> plinth.machine.v1alpha1.BootstrapResponse
-	46, // 57: plinth.machine.v1alpha1.MachineService.Containers:output_type -> plinth.machine.v1alpha1.ContainersResponse
-	49, // 58: plinth.machine.v1alpha1.MachineService.Stats:output_type -> plinth.machine.v1alpha1.StatsResponse
-	43, // 59: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:output_type -> plinth.machine.v1alpha1.GenerateClientConfigurationResponse
-	37, // [37:60] is the sub-list for method output_type
-	14, // [14:37] is the sub-list for method input_type
+	52, // 34: plinth.machine.v1alpha1.MachineService.Kubeconfig:input_type -> plinth.machine.v1alpha1.KubeconfigRequest
+	44, // 35: plinth.machine.v1alpha1.MachineService.Containers:input_type -> plinth.machine.v1alpha1.ContainersRequest
+	47, // 36: plinth.machine.v1alpha1.MachineService.Stats:input_type -> plinth.machine.v1alpha1.StatsRequest
+	42, // 37: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:input_type -> plinth.machine.v1alpha1.GenerateClientConfigurationRequest
+	1,  // 38: plinth.machine.v1alpha1.MachineService.Version:output_type -> plinth.machine.v1alpha1.VersionResponse
+	5,  // 39: plinth.machine.v1alpha1.MachineService.ServiceList:output_type -> plinth.machine.v1alpha1.ServiceListResponse
+	7,  // 40: plinth.machine.v1alpha1.MachineService.ServiceInfo:output_type -> plinth.machine.v1alpha1.ServiceInfoResponse
+	9,  // 41: plinth.machine.v1alpha1.MachineService.ServiceStart:output_type -> plinth.machine.v1alpha1.ServiceStartResponse
+	11, // 42: plinth.machine.v1alpha1.MachineService.ServiceStop:output_type -> plinth.machine.v1alpha1.ServiceStopResponse
+	13, // 43: plinth.machine.v1alpha1.MachineService.ServiceRestart:output_type -> plinth.machine.v1alpha1.ServiceRestartResponse
+	15, // 44: plinth.machine.v1alpha1.MachineService.Logs:output_type -> plinth.machine.v1alpha1.LogsResponse
+	17, // 45: plinth.machine.v1alpha1.MachineService.Dmesg:output_type -> plinth.machine.v1alpha1.DmesgResponse
+	19, // 46: plinth.machine.v1alpha1.MachineService.Events:output_type -> plinth.machine.v1alpha1.EventsResponse
+	22, // 47: plinth.machine.v1alpha1.MachineService.Processes:output_type -> plinth.machine.v1alpha1.ProcessesResponse
+	24, // 48: plinth.machine.v1alpha1.MachineService.Memory:output_type -> plinth.machine.v1alpha1.MemoryResponse
+	27, // 49: plinth.machine.v1alpha1.MachineService.Mounts:output_type -> plinth.machine.v1alpha1.MountsResponse
+	29, // 50: plinth.machine.v1alpha1.MachineService.List:output_type -> plinth.machine.v1alpha1.ListResponse
+	31, // 51: plinth.machine.v1alpha1.MachineService.Read:output_type -> plinth.machine.v1alpha1.ReadResponse
+	33, // 52: plinth.machine.v1alpha1.MachineService.Copy:output_type -> plinth.machine.v1alpha1.CopyResponse
+	35, // 53: plinth.machine.v1alpha1.MachineService.Reboot:output_type -> plinth.machine.v1alpha1.RebootResponse
+	37, // 54: plinth.machine.v1alpha1.MachineService.Shutdown:output_type -> plinth.machine.v1alpha1.ShutdownResponse
+	39, // 55: plinth.machine.v1alpha1.MachineService.Reset:output_type -> plinth.machine.v1alpha1.ResetResponse
+	41, // 56: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:output_type -> plinth.machine.v1alpha1.ApplyConfigurationResponse
+	51, // 57: plinth.machine.v1alpha1.MachineService.Bootstrap:output_type -> plinth.machine.v1alpha1.BootstrapResponse
+	53, // 58: plinth.machine.v1alpha1.MachineService.Kubeconfig:output_type -> plinth.machine.v1alpha1.KubeconfigResponse
+	46, // 59: plinth.machine.v1alpha1.MachineService.Containers:output_type -> plinth.machine.v1alpha1.ContainersResponse
+	49, // 60: plinth.machine.v1alpha1.MachineService.Stats:output_type -> plinth.machine.v1alpha1.StatsResponse
+	43, // 61: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:output_type -> plinth.machine.v1alpha1.GenerateClientConfigurationResponse
+	38, // [38:62] is the sub-list for method output_type
+	14, // [14:38] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -3264,7 +3355,7 @@ func file_plinth_machine_v1alpha1_machine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plinth_machine_v1alpha1_machine_proto_rawDesc), len(file_plinth_machine_v1alpha1_machine_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   53,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -42,6 +42,7 @@ const (
 	MachineService_Reset_FullMethodName                       = "/plinth.machine.v1alpha1.MachineService/Reset"
 	MachineService_ApplyConfiguration_FullMethodName          = "/plinth.machine.v1alpha1.MachineService/ApplyConfiguration"
 	MachineService_Bootstrap_FullMethodName                   = "/plinth.machine.v1alpha1.MachineService/Bootstrap"
+	MachineService_Kubeconfig_FullMethodName                  = "/plinth.machine.v1alpha1.MachineService/Kubeconfig"
 	MachineService_Containers_FullMethodName                  = "/plinth.machine.v1alpha1.MachineService/Containers"
 	MachineService_Stats_FullMethodName                       = "/plinth.machine.v1alpha1.MachineService/Stats"
 	MachineService_GenerateClientConfiguration_FullMethodName = "/plinth.machine.v1alpha1.MachineService/GenerateClientConfiguration"
@@ -94,6 +95,9 @@ type MachineServiceClient interface {
 	// Bootstrap starts a new etcd cluster on this control-plane node; it is refused on a
 	// node (or cluster) that was bootstrapped already.
 	Bootstrap(ctx context.Context, in *BootstrapRequest, opts ...grpc.CallOption) (*BootstrapResponse, error)
+	// Kubeconfig returns an admin kubeconfig for the cluster (a new client certificate, valid
+	// one year), pointing at the control-plane endpoint.
+	Kubeconfig(ctx context.Context, in *KubeconfigRequest, opts ...grpc.CallOption) (*KubeconfigResponse, error)
 	// Containers lists the containers run by the node's containerd.
 	Containers(ctx context.Context, in *ContainersRequest, opts ...grpc.CallOption) (*ContainersResponse, error)
 	// Stats reports the resource use of the node's containers.
@@ -364,6 +368,16 @@ func (c *machineServiceClient) Bootstrap(ctx context.Context, in *BootstrapReque
 	return out, nil
 }
 
+func (c *machineServiceClient) Kubeconfig(ctx context.Context, in *KubeconfigRequest, opts ...grpc.CallOption) (*KubeconfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KubeconfigResponse)
+	err := c.cc.Invoke(ctx, MachineService_Kubeconfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *machineServiceClient) Containers(ctx context.Context, in *ContainersRequest, opts ...grpc.CallOption) (*ContainersResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ContainersResponse)
@@ -441,6 +455,9 @@ type MachineServiceServer interface {
 	// Bootstrap starts a new etcd cluster on this control-plane node; it is refused on a
 	// node (or cluster) that was bootstrapped already.
 	Bootstrap(context.Context, *BootstrapRequest) (*BootstrapResponse, error)
+	// Kubeconfig returns an admin kubeconfig for the cluster (a new client certificate, valid
+	// one year), pointing at the control-plane endpoint.
+	Kubeconfig(context.Context, *KubeconfigRequest) (*KubeconfigResponse, error)
 	// Containers lists the containers run by the node's containerd.
 	Containers(context.Context, *ContainersRequest) (*ContainersResponse, error)
 	// Stats reports the resource use of the node's containers.
@@ -516,6 +533,9 @@ func (UnimplementedMachineServiceServer) ApplyConfiguration(context.Context, *Ap
 }
 func (UnimplementedMachineServiceServer) Bootstrap(context.Context, *BootstrapRequest) (*BootstrapResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Bootstrap not implemented")
+}
+func (UnimplementedMachineServiceServer) Kubeconfig(context.Context, *KubeconfigRequest) (*KubeconfigResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Kubeconfig not implemented")
 }
 func (UnimplementedMachineServiceServer) Containers(context.Context, *ContainersRequest) (*ContainersResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Containers not implemented")
@@ -865,6 +885,24 @@ func _MachineService_Bootstrap_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MachineService_Kubeconfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KubeconfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).Kubeconfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_Kubeconfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).Kubeconfig(ctx, req.(*KubeconfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MachineService_Containers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ContainersRequest)
 	if err := dec(in); err != nil {
@@ -981,6 +1019,10 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Bootstrap",
 			Handler:    _MachineService_Bootstrap_Handler,
+		},
+		{
+			MethodName: "Kubeconfig",
+			Handler:    _MachineService_Kubeconfig_Handler,
 		},
 		{
 			MethodName: "Containers",

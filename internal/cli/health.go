@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plinthos/plinth/internal/health"
+	"github.com/plinthos/plinth/pkg/api/machine"
+)
+
+func newHealthCommand(g *globalFlags) *cobra.Command {
+	var (
+		server     string
+		timeout    time.Duration
+		nodes, cps int
+		skipAddons bool
+	)
+	cmd := &cobra.Command{
+		Use:   "health",
+		Short: "Check (and wait for) the cluster's health: etcd, API server, nodes, static pods, add-ons",
+		Long: `Check the cluster from the outside with a fresh admin kubeconfig from a control-plane node:
+etcd and the API server ready, the control-plane static pods running, all nodes Ready,
+kube-proxy, the CNI and CoreDNS ready. Each check is printed as it passes; the command waits
+up to --wait-timeout for all of them.`,
+		Example: `  plinthctl -n 10.5.0.2 health
+  plinthctl health --server https://127.0.0.1:6443 --nodes 2 --wait-timeout 5m`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.onNodes(cmd, true, func(ctx context.Context, s *session, node string, w io.Writer) error {
+				resp, err := s.client.Machine.Kubeconfig(ctx, &machine.KubeconfigRequest{})
+				if err != nil {
+					return describe(err)
+				}
+				c, err := health.NewClient(resp.Kubeconfig, server)
+				if err != nil {
+					return err
+				}
+				ctx, cancel := context.WithTimeout(ctx, timeout)
+				defer cancel()
+				if err := health.Wait(ctx, c.Checks(health.Expect{Nodes: nodes, ControlPlanes: cps, SkipAddons: skipAddons}), w); err != nil {
+					return fmt.Errorf("the cluster is not healthy: %w", err)
+				}
+				fmt.Fprintln(w, "the cluster is healthy")
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&server, "server", "", "Kubernetes API URL to check through (default: the cluster's control-plane endpoint)")
+	cmd.Flags().DurationVar(&timeout, "wait-timeout", 10*time.Minute, "how long to wait for the cluster to become healthy")
+	cmd.Flags().IntVar(&nodes, "nodes", 0, "how many nodes must be Ready (default: every registered node)")
+	cmd.Flags().IntVar(&cps, "control-planes", 0, "how many control-plane nodes must run the static pods (default: 1)")
+	cmd.Flags().BoolVar(&skipAddons, "skip-addons", false, "do not check kube-proxy, the CNI and CoreDNS")
+	return cmd
+}

@@ -1,0 +1,272 @@
+// Package health checks that a Kubernetes cluster of Plinth nodes is healthy, from the
+// outside, with an admin kubeconfig: etcd and the API server ready, every node Ready, the
+// control-plane static pods running, and the cluster's add-ons (kube-proxy, the CNI,
+// CoreDNS) ready. Each check can be waited for, reporting progress.
+package health
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Client talks to the Kubernetes API with a kubeconfig's first cluster and user.
+type Client struct {
+	server string
+	http   *http.Client
+}
+
+// NewClient builds a client from kubeconfig bytes; server, when set, replaces the
+// kubeconfig's server URL.
+func NewClient(kubeconfig []byte, server string) (*Client, error) {
+	var kc struct {
+		Clusters []struct {
+			Cluster struct {
+				Server string `yaml:"server"`
+				CA     string `yaml:"certificate-authority-data"`
+			} `yaml:"cluster"`
+		} `yaml:"clusters"`
+		Users []struct {
+			User struct {
+				Cert string `yaml:"client-certificate-data"`
+				Key  string `yaml:"client-key-data"`
+			} `yaml:"user"`
+		} `yaml:"users"`
+	}
+	if err := yaml.Unmarshal(kubeconfig, &kc); err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
+	}
+	if len(kc.Clusters) == 0 || len(kc.Users) == 0 {
+		return nil, errors.New("kubeconfig has no cluster or user")
+	}
+	dec := func(s string) []byte { b, _ := base64.StdEncoding.DecodeString(s); return b }
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(dec(kc.Clusters[0].Cluster.CA)) {
+		return nil, errors.New("kubeconfig: no CA certificate")
+	}
+	cert, err := tls.X509KeyPair(dec(kc.Users[0].User.Cert), dec(kc.Users[0].User.Key))
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig client certificate: %w", err)
+	}
+	if server == "" {
+		server = kc.Clusters[0].Cluster.Server
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, Certificates: []tls.Certificate{cert}}}
+	return &Client{server: strings.TrimSuffix(server, "/"), http: &http.Client{Transport: tr, Timeout: 10 * time.Second}}, nil
+}
+
+// get fetches a path and decodes JSON into v (v nil: only the status matters).
+func (c *Client) get(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.server+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if v == nil {
+		return nil
+	}
+	return json.Unmarshal(body, v)
+}
+
+// Check is one named condition.
+type Check struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+// Expect describes the cluster being checked.
+type Expect struct {
+	// Nodes is how many nodes must be Ready (0: all registered ones).
+	Nodes int
+	// ControlPlanes is how many control-plane nodes run static pods (0: at least one).
+	ControlPlanes int
+	// SkipAddons leaves out kube-proxy, the CNI and CoreDNS.
+	SkipAddons bool
+}
+
+// Checks returns the cluster's checks, in the order they become true on a new cluster.
+func (c *Client) Checks(e Expect) []Check {
+	checks := []Check{
+		{"etcd is healthy", func(ctx context.Context) error { return c.get(ctx, "/readyz/etcd", nil) }},
+		{"the API server is ready", func(ctx context.Context) error { return c.get(ctx, "/readyz", nil) }},
+		{"control-plane static pods are running", c.staticPods(e.ControlPlanes)},
+		{"all nodes are Ready", c.nodesReady(e.Nodes)},
+	}
+	if !e.SkipAddons {
+		checks = append(checks,
+			Check{"kube-proxy is ready", c.daemonSetReady("kube-system", "kube-proxy")},
+			Check{"the CNI (flannel) is ready", c.daemonSetReady("kube-system", "kube-flannel")},
+			Check{"CoreDNS is ready", c.deploymentReady("kube-system", "coredns")},
+		)
+	}
+	return checks
+}
+
+type meta struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace"`
+	Labels    map[string]string `json:"labels"`
+}
+
+func (c *Client) nodesReady(want int) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		var list struct {
+			Items []struct {
+				Metadata meta `json:"metadata"`
+				Status   struct {
+					Conditions []struct{ Type, Status string } `json:"conditions"`
+				} `json:"status"`
+			} `json:"items"`
+		}
+		if err := c.get(ctx, "/api/v1/nodes", &list); err != nil {
+			return err
+		}
+		var notReady []string
+		for _, n := range list.Items {
+			ready := false
+			for _, cond := range n.Status.Conditions {
+				if cond.Type == "Ready" && cond.Status == "True" {
+					ready = true
+				}
+			}
+			if !ready {
+				notReady = append(notReady, n.Metadata.Name)
+			}
+		}
+		switch {
+		case len(notReady) > 0:
+			return fmt.Errorf("not Ready: %s", strings.Join(notReady, ", "))
+		case want > 0 && len(list.Items) < want:
+			return fmt.Errorf("%d of %d nodes registered", len(list.Items), want)
+		case len(list.Items) == 0:
+			return errors.New("no node registered yet")
+		}
+		return nil
+	}
+}
+
+func (c *Client) staticPods(wantCP int) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		var list struct {
+			Items []struct {
+				Metadata meta `json:"metadata"`
+				Status   struct {
+					Phase      string                          `json:"phase"`
+					Conditions []struct{ Type, Status string } `json:"conditions"`
+				} `json:"status"`
+			} `json:"items"`
+		}
+		if err := c.get(ctx, "/api/v1/namespaces/kube-system/pods?labelSelector=tier%3Dcontrol-plane", &list); err != nil {
+			return err
+		}
+		counts := map[string]int{}
+		var waiting []string
+		for _, p := range list.Items {
+			ready := false
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == "Ready" && cond.Status == "True" {
+					ready = true
+				}
+			}
+			if p.Status.Phase != "Running" || !ready {
+				waiting = append(waiting, p.Metadata.Name)
+				continue
+			}
+			counts[p.Metadata.Labels["component"]]++
+		}
+		if len(waiting) > 0 {
+			return fmt.Errorf("not ready: %s", strings.Join(waiting, ", "))
+		}
+		want := max(wantCP, 1)
+		for _, comp := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"} {
+			if counts[comp] < want {
+				return fmt.Errorf("%s: %d of %d running", comp, counts[comp], want)
+			}
+		}
+		return nil
+	}
+}
+
+func (c *Client) daemonSetReady(ns, name string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		var ds struct {
+			Status struct {
+				Desired int `json:"desiredNumberScheduled"`
+				Ready   int `json:"numberReady"`
+			} `json:"status"`
+		}
+		if err := c.get(ctx, "/apis/apps/v1/namespaces/"+ns+"/daemonsets/"+name, &ds); err != nil {
+			return err
+		}
+		if ds.Status.Desired == 0 || ds.Status.Ready < ds.Status.Desired {
+			return fmt.Errorf("%d of %d ready", ds.Status.Ready, ds.Status.Desired)
+		}
+		return nil
+	}
+}
+
+func (c *Client) deploymentReady(ns, name string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		var d struct {
+			Spec struct {
+				Replicas int `json:"replicas"`
+			} `json:"spec"`
+			Status struct {
+				Available int `json:"availableReplicas"`
+			} `json:"status"`
+		}
+		if err := c.get(ctx, "/apis/apps/v1/namespaces/"+ns+"/deployments/"+name, &d); err != nil {
+			return err
+		}
+		if d.Status.Available < max(d.Spec.Replicas, 1) {
+			return fmt.Errorf("%d of %d available", d.Status.Available, d.Spec.Replicas)
+		}
+		return nil
+	}
+}
+
+// Wait runs the checks in order, waiting for each to pass (polling every second) until ctx
+// ends; progress reports each check as it starts waiting and when it passes, with the time.
+func Wait(ctx context.Context, checks []Check, progress io.Writer) error {
+	start := time.Now()
+	for _, ch := range checks {
+		fmt.Fprintf(progress, "waiting for: %s\n", ch.Name)
+		var last error
+		for {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			last = ch.Run(cctx)
+			cancel()
+			if last == nil {
+				fmt.Fprintf(progress, "OK: %s (%s)\n", ch.Name, time.Since(start).Round(100*time.Millisecond))
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s: %v", ch.Name, last)
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,9 +17,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plinthos/plinth/internal/configgen"
+	"github.com/plinthos/plinth/internal/health"
+	"github.com/plinthos/plinth/internal/kubeconfig"
 	"github.com/plinthos/plinth/internal/provision"
 	"github.com/plinthos/plinth/internal/provision/docker"
 	"github.com/plinthos/plinth/internal/version"
+	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/client"
 	"github.com/plinthos/plinth/pkg/clientconfig"
 	"github.com/plinthos/plinth/pkg/config"
 	"github.com/plinthos/plinth/pkg/config/patch"
@@ -258,6 +263,11 @@ func removeStateFiles(dir string, out io.Writer) error {
 func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags) error {
 	out := cmd.OutOrStdout()
 	ctx := cmd.Context()
+	if f.controlPlanes > 1 {
+		// Further control planes must join the bootstrapped etcd cluster; until that is
+		// written, refuse rather than create nodes that would never become healthy.
+		return fmt.Errorf("--controlplanes %d: clusters with more than one control plane are not supported yet (etcd join is not implemented); use --controlplanes 1", f.controlPlanes)
+	}
 	plan, err := provision.NewPlan(f.name, f.controlPlanes, f.workers, f.cidr)
 	if err != nil {
 		return err
@@ -354,8 +364,45 @@ func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags)
 		}
 		return fmt.Errorf("%w\nthe cluster is left as it is: inspect it with `plinthctl cluster show --name %s`, remove it with `plinthctl cluster destroy --name %s`", err, f.name, f.name)
 	}
+	if err := waitHealthy(ctx, out, cctx, apiEndpoint, first, f); err != nil {
+		return fmt.Errorf("%w\nthe cluster is left as it is: inspect it with `plinthctl cluster show --name %s` and `plinthctl health`, remove it with `plinthctl cluster destroy --name %s`", err, f.name, f.name)
+	}
 	printClusterUsage(out, f.name, contextName, configPath, cluster)
 	return nil
+}
+
+// waitHealthy merges an admin kubeconfig for the cluster (through the published API port)
+// into the user's kubeconfig and waits until the cluster is healthy.
+func waitHealthy(ctx context.Context, out io.Writer, cc *clientconfig.Context, endpoint string, first *provision.Node, f *clusterCreateFlags) error {
+	c, err := client.New(cc, endpoint)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	resp, err := c.Machine.Kubeconfig(ctx, &machine.KubeconfigRequest{})
+	if err != nil {
+		return describe(err)
+	}
+	server := fmt.Sprintf("https://127.0.0.1:%d", first.KubePort)
+	data, err := kubeconfig.Rename(resp.Kubeconfig, f.name, server)
+	if err != nil {
+		return err
+	}
+	path, err := kubeconfig.DefaultPath()
+	if err != nil {
+		return err
+	}
+	if err := kubeconfig.Merge(path, data); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "merged kubeconfig context %q into %s\n", f.name, path)
+	hc, err := health.NewClient(data, server)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.waitTimeout)
+	defer cancel()
+	return health.Wait(ctx, hc.Checks(health.Expect{Nodes: f.controlPlanes + f.workers, ControlPlanes: f.controlPlanes}), out)
 }
 
 // contextFlag is " --context NAME" when the cluster's context was renamed on merge.

@@ -125,7 +125,12 @@ func (c *KubeletFiles) Run(ctx context.Context, rt controller.Runtime, log *slog
 		if err != nil {
 			return err
 		}
-		kubeletCfg, err := render.KubeletConfig(cfg, node, render.KubeletOptions{CgroupV1: c.CgroupV1, ClusterDNS: dnsIP, ControlPlane: cp})
+		resolv := podResolvConf(cfg, readFile(c.Layout.Host("/etc/resolv.conf")), node.IP)
+		if err := writeFile(c.Layout.Host(paths.PodResolvConf), resolv, 0o644); err != nil {
+			return err
+		}
+		kubeletCfg, err := render.KubeletConfig(cfg, node, render.KubeletOptions{CgroupV1: c.CgroupV1, ClusterDNS: dnsIP, ControlPlane: cp,
+			ResolvConf: paths.PodResolvConf})
 		if err != nil {
 			return err
 		}
@@ -148,6 +153,38 @@ func (c *KubeletFiles) Run(ctx context.Context, rt controller.Runtime, log *slog
 		last = gen
 		log.Info("kubelet and containerd files written", "generation", gen, "controlPlane", cp)
 	}
+}
+
+func readFile(path string) string {
+	data, _ := os.ReadFile(path)
+	return string(data)
+}
+
+// podResolvConf lists the upstream name servers pods (CoreDNS) may use: the configured
+// ones, else the node's own that are not loopback addresses (a loopback resolver, such as
+// Docker's embedded one, is unreachable from a pod). With none left, the node's address is
+// given, so CoreDNS starts and answers cluster names while external names fail.
+func podResolvConf(cfg *config.MachineConfig, nodeResolv, nodeIP string) []byte {
+	servers := slices.Clone(cfg.Machine.Network.Nameservers)
+	if len(servers) == 0 {
+		for _, line := range strings.Split(nodeResolv, "\n") {
+			f := strings.Fields(line)
+			if len(f) == 2 && f[0] == "nameserver" {
+				if ip := net.ParseIP(f[1]); ip != nil && !ip.IsLoopback() {
+					servers = append(servers, f[1])
+				}
+			}
+		}
+	}
+	if len(servers) == 0 {
+		servers = []string{nodeIP}
+	}
+	var b strings.Builder
+	b.WriteString("# Written by machined for pods that use the node's DNS settings.\n")
+	for _, s := range servers {
+		b.WriteString("nameserver " + s + "\n")
+	}
+	return []byte(b.String())
 }
 
 func writeFile(path string, data []byte, mode os.FileMode) error {

@@ -66,6 +66,31 @@ func (n *node) addKubernetesServices() error {
 				Check: tcpCheck("127.0.0.1:10248")},
 		},
 	}
+	svcs = append(svcs, service.Service{
+		ID:      "cni",
+		Runner:  service.GoroutineRunner{Name: "write the CNI configuration from flannel's subnet", Func: n.runCNIConfig},
+		Restart: service.RestartForever,
+	})
+	cfg, _ := n.cfg.Current()
+	if cfg.Machine.Type == config.TypeControlPlane {
+		svcs = append(svcs, service.Service{
+			ID:        "addons",
+			DependsOn: []string{"kubelet"},
+			// Only the nodes that run etcd keep the cluster's manifests.
+			Condition: func(ctx context.Context) error {
+				for !n.runsEtcd() {
+					select {
+					case <-ctx.Done():
+						return ctx.Err()
+					case <-time.After(time.Second):
+					}
+				}
+				return nil
+			},
+			Runner:  service.GoroutineRunner{Name: "apply the cluster's manifests, approve kubelet serving certificates", Func: n.runAddons},
+			Restart: service.RestartForever,
+		})
+	}
 	for _, s := range svcs {
 		if err := n.sup.Add(s); err != nil {
 			return err

@@ -34,6 +34,9 @@ const (
 	// CNIConfDir and CNIBinDir are the CNI configuration and plugins.
 	CNIConfDir = "/etc/cni/net.d"
 	CNIBinDir  = "/opt/cni/bin"
+	// PodResolvConf is the resolv.conf kubelet gives pods that use the node's DNS settings
+	// (CoreDNS): upstream servers pods can reach.
+	PodResolvConf = "/system/resolv.conf"
 	// ImageBundleDir holds the image tarballs imported into containerd at boot.
 	ImageBundleDir = "/usr/share/plinth/images"
 )

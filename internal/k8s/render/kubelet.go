@@ -1,6 +1,7 @@
 package render
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -19,6 +20,9 @@ type KubeletOptions struct {
 	ClusterDNS string
 	// ControlPlane makes kubelet run the static pods in paths.ManifestsDir.
 	ControlPlane bool
+	// ResolvConf is the resolv.conf pods with dnsPolicy Default (CoreDNS) get. Empty means
+	// /etc/resolv.conf.
+	ResolvConf string
 }
 
 // The KubeletConfiguration fields this package sets (kubelet.config.k8s.io/v1beta1), in
@@ -108,7 +112,7 @@ func KubeletConfig(cfg *config.MachineConfig, node Node, opts KubeletOptions) ([
 		ClusterDNS:                  []string{dns},
 		ClusterDomain:               cl.Network.DNSDomain,
 		ContainerRuntimeEndpoint:    ContainerRuntimeEndpoint,
-		ResolvConf:                  "/etc/resolv.conf",
+		ResolvConf:                  cmp.Or(opts.ResolvConf, "/etc/resolv.conf"),
 		RotateCertificates:          true,
 		ServerTLSBootstrap:          true,
 		FailSwapOn:                  false,

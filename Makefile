@@ -10,7 +10,7 @@ FUZZTIME ?= 20s
 # BenchmarkIdleRSS idles, so that it measures once. -v shows the figures next to their aims.
 BENCHTIME ?= 3s
 
-.PHONY: images image-docker local-node help tools payload build test test-integration e2e bench lint fuzz generate check-generate check demo clean
+.PHONY: setup cluster images image-docker local-node help tools payload build test test-integration e2e bench lint fuzz generate check-generate check demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -25,8 +25,10 @@ test: ## unit tests, with the race detector
 test-integration: build ## integration tests: the built plinthctl binary, driven as a user would
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl MACHINED=$(CURDIR)/$(OUT)/machined $(GO) test -race -count=1 -tags integration ./test/integration/...
 
-e2e: ## end-to-end tests (real clusters in Docker and QEMU)
-	@echo "e2e: no end-to-end tests yet: local clusters arrive with the Docker cluster issue"
+e2e: image-docker ## end-to-end tests: real clusters of node containers in Docker (needs a running Docker engine)
+	ln -sf kube $(OUT)/payload/bin/kubectl
+	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl NODE_IMAGE=$(NODE_IMAGE) \
+	  $(GO) test -tags e2e -count=1 -timeout 45m -v ./test/e2e/
 
 bench: build ## benchmarks (unit, then the node runtime's over real mTLS); they print figures and assert nothing
 	$(GO) test -run=NONE -bench=. -benchmem ./...
@@ -45,8 +47,10 @@ lint: tools ## gofmt, go vet, staticcheck
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./test/...
+	$(GO) vet -tags e2e ./test/e2e/
 	$(TOOLS)/staticcheck ./...
 	$(TOOLS)/staticcheck -tags integration ./test/...
+	$(TOOLS)/staticcheck -tags e2e ./test/e2e/
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
 	$(GO) test -run=NONE -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./pkg/config/
@@ -61,7 +65,7 @@ check-generate: generate ## fail when generated files are out of date
 	@git diff --exit-code -- pkg/api pkg/config/zz_docs.go docs/reference/config.md docs/cli.md || \
 	  { echo "generated files are out of date: run make generate and commit"; exit 1; }
 
-check: lint check-generate test test-integration fuzz e2e ## everything CI runs
+check: setup lint check-generate test test-integration fuzz e2e ## everything CI runs
 
 demo: build ## the main job for now: generate and validate a demo cluster's configuration in _out/demo
 	@mkdir -p $(OUT)/demo
@@ -87,8 +91,21 @@ images: build payload ## build the image bundle (_out/images/bundle.tar, digests
 	  -coredns $(call payload_version,github.com/coredns/coredns) -flannel $(call payload_version,github.com/flannel-io/flannel)
 
 image-docker: images ## build the node image and load it into the local Docker engine as $(NODE_IMAGE)
+	hack/start-docker.sh
 	$(OUT)/imager node -bin $(OUT)/payload/bin -machined $(OUT)/machined -bundle $(OUT)/images/bundle.tar -tag $(NODE_IMAGE) -out $(OUT)/images/node.tar
 	docker load -i $(OUT)/images/node.tar
+
+CLUSTER_ARGS ?=
+
+setup: ## install what building and testing need (Debian packages, the Docker engine) and start dockerd; says what it does
+	hack/setup.sh
+
+cluster: setup image-docker ## the main command: build what is missing and bring up a local cluster (1 control plane, 1 worker) in Docker
+	ln -sf kube $(OUT)/payload/bin/kubectl
+	$(OUT)/plinthctl cluster create --image $(NODE_IMAGE) $(CLUSTER_ARGS)
+	@echo
+	@echo "kubectl (built from source) is $(OUT)/payload/bin/kubectl: try  $(OUT)/payload/bin/kubectl get nodes"
+	@echo "plinthctl is $(OUT)/plinthctl: try  $(OUT)/plinthctl version;  remove the cluster with  $(OUT)/plinthctl cluster destroy --name plinth"
 
 clean: ## remove build outputs
 	rm -rf $(OUT)

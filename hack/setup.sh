@@ -3,7 +3,9 @@
 # Safe to run again: it installs only what is missing. Needs root (or sudo) for apt-get.
 set -euo pipefail
 
-packages=(make gcc libc6-dev git openssl ca-certificates)
+# docker.io runs local clusters; runc, iptables and mount are copied into the node image;
+# gcc and libc6-dev build the race detector and flanneld (cgo, linked statically).
+packages=(make gcc libc6-dev git openssl ca-certificates docker.io runc iptables mount)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,4 +29,5 @@ if [ "$(printf '%s\n' 1.26 "$have" | sort -V | head -n1)" != 1.26 ]; then
   echo "setup: Go $have is too old; Plinth needs Go 1.26 or newer." >&2
   exit 1
 fi
-echo "setup: ready (go $have, $(openssl version | cut -d' ' -f1-2))"
+"$(dirname "$0")/start-docker.sh"
+echo "setup: ready (go $have, $(openssl version | cut -d' ' -f1-2), docker $(docker version --format '{{.Server.Version}}'))"

@@ -448,7 +448,7 @@ func printClusterUsage(out io.Writer, name, contextName, configPath string, c *p
 	fmt.Fprintf(out, "  plinthctl%s -n %s logs kubelet -f\n", ctxFlag, first.IP)
 	fmt.Fprintf(out, "  plinthctl cluster show --name %s\n", name)
 	fmt.Fprintf(out, "  plinthctl cluster destroy --name %s\n", name)
-	fmt.Fprintln(out, "Kubernetes is still starting: waiting for it to be healthy (and a kubeconfig) comes in a later release; follow it with the services and logs above.")
+	fmt.Fprintf(out, "Kubernetes is healthy; kubectl uses context %q (merged into your kubeconfig):\n  kubectl get nodes\n  plinthctl health\n", name)
 }
 
 func newClusterShowCommand() *cobra.Command {

@@ -31,8 +31,20 @@ func addIptables(ctx context.Context, r *Rootfs) error {
 			return fmt.Errorf("%w (install Debian's iptables package: hack/setup.sh)", err)
 		}
 	}
-	if err := r.CopyTree("/usr/lib/x86_64-linux-gnu/xtables", "/usr/lib/x86_64-linux-gnu/xtables"); err != nil {
+	const xtables = "/usr/lib/x86_64-linux-gnu/xtables"
+	if err := r.CopyTree(xtables, xtables); err != nil {
 		return err
+	}
+	// The extensions are loaded at run time and bring libraries of their own (libm for
+	// the statistic match kube-proxy uses).
+	exts, err := filepath.Glob(filepath.Join(xtables, "*.so"))
+	if err != nil {
+		return err
+	}
+	for _, ext := range exts {
+		if err := r.CopyLibraries(ctx, ext); err != nil {
+			return err
+		}
 	}
 	for _, l := range iptablesLinks {
 		if err := r.Symlink("xtables-nft-multi", "/usr/sbin/"+l); err != nil {

@@ -141,6 +141,12 @@ func (r *Rootfs) CopyProgram(ctx context.Context, hostPath, imagePath string) er
 	if err := r.CopyFile(hostPath, imagePath); err != nil {
 		return err
 	}
+	return r.CopyLibraries(ctx, hostPath)
+}
+
+// CopyLibraries copies the shared libraries a host program or library loads, at their
+// host paths.
+func (r *Rootfs) CopyLibraries(ctx context.Context, hostPath string) error {
 	libs, err := SharedLibraries(ctx, hostPath)
 	if err != nil {
 		return err

@@ -1,0 +1,204 @@
+//go:build e2e
+
+// Package e2e brings up real clusters of Plinth nodes in Docker with the built node image
+// and checks them as a user would, through plinthctl and kubectl. Run with `make e2e`
+// (it builds the node image and passes PLINTHCTL, KUBECTL and NODE_IMAGE).
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+type env struct {
+	t                         *testing.T
+	home                      string
+	plinthctl, kubectl, image string
+	name, cidr                string
+}
+
+func setup(t *testing.T, name, cidr string) *env {
+	t.Helper()
+	e := &env{t: t, plinthctl: os.Getenv("PLINTHCTL"), kubectl: os.Getenv("KUBECTL"), image: os.Getenv("NODE_IMAGE"), name: name, cidr: cidr}
+	if e.plinthctl == "" || e.kubectl == "" || e.image == "" {
+		t.Skip("PLINTHCTL, KUBECTL and NODE_IMAGE must be set: run `make e2e`")
+	}
+	if err := exec.Command("docker", "info").Run(); err != nil {
+		t.Skip("the Docker engine is not running")
+	}
+	e.home = t.TempDir()
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := e.run(2*time.Minute, e.plinthctl, "cluster", "show", "--name", name)
+			t.Logf("cluster at failure:\n%s", out)
+			for _, n := range []string{name + "-controlplane-1", name + "-worker-1"} {
+				logs, _ := exec.Command("docker", "logs", "--tail", "60", n).CombinedOutput()
+				t.Logf("docker logs %s:\n%s", n, logs)
+			}
+		}
+		out, err := e.run(3*time.Minute, e.plinthctl, "cluster", "destroy", "--name", name)
+		if err != nil {
+			t.Errorf("destroy: %v\n%s", err, out)
+		}
+	})
+	return e
+}
+
+// run runs a command with the test's HOME (so ~/.plinth and ~/.kube are the test's).
+func (e *env) run(timeout time.Duration, bin string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "HOME="+e.home, "KUBECONFIG="+filepath.Join(e.home, ".kube", "config"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func (e *env) must(timeout time.Duration, bin string, args ...string) string {
+	e.t.Helper()
+	out, err := e.run(timeout, bin, args...)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (e *env) kube(args ...string) string {
+	e.t.Helper()
+	return e.must(2*time.Minute, e.kubectl, args...)
+}
+
+func (e *env) eventually(timeout time.Duration, what string, f func() error) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+const workload = `apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  nodeSelector: {node-role.kubernetes.io/control-plane: ""}
+  tolerations: [{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}]
+  containers:
+  - name: web
+    image: plinth.local/testbin:v1
+    imagePullPolicy: Never
+    args: ["serve", "-port", "8080"]
+    ports: [{containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: client
+spec:
+  nodeSelector: {kubernetes.io/hostname: %s}
+  restartPolicy: OnFailure
+  containers:
+  - name: client
+    image: plinth.local/testbin:v1
+    imagePullPolicy: Never
+    args: ["get", "http://web.default.svc.cluster.local/"]
+`
+
+// TestDockerCluster creates a cluster of one control plane and one worker and checks what
+// the Docker cluster issue asks for.
+func TestDockerCluster(t *testing.T) {
+	e := setup(t, "e2e", "10.5.77.0/24")
+	start := time.Now()
+	out := e.must(12*time.Minute, e.plinthctl, "cluster", "create", "--name", e.name, "--image", e.image, "--workers", "1", "--cidr", e.cidr, "--wait-timeout", "10m")
+	t.Logf("cluster create took %s:\n%s", time.Since(start).Round(time.Second), out)
+
+	nodes := e.kube("get", "nodes", "-o", "wide")
+	for _, n := range []string{e.name + "-controlplane-1", e.name + "-worker-1"} {
+		if !strings.Contains(nodes, n) {
+			t.Fatalf("node %s missing:\n%s", n, nodes)
+		}
+	}
+	if strings.Contains(nodes, "NotReady") {
+		t.Fatalf("a node is not Ready:\n%s", nodes)
+	}
+
+	// A pod on the worker resolves a Service through CoreDNS and reaches a pod on the
+	// control plane: cluster DNS, kube-proxy and cross-node pod networking.
+	manifest := filepath.Join(e.home, "workload.yaml")
+	if err := os.WriteFile(manifest, []byte(fmt.Sprintf(workload, e.name+"-worker-1")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.kube("apply", "-f", manifest)
+	e.eventually(4*time.Minute, "the client pod reaches the web pod", func() error {
+		out, err := e.run(time.Minute, e.kubectl, "logs", "client")
+		if err != nil || !strings.Contains(out, "hello from web") {
+			return fmt.Errorf("client logs: %v: %s", err, out)
+		}
+		return nil
+	})
+
+	// plinthctl reaches both nodes through the control-plane endpoint.
+	out = e.must(time.Minute, e.plinthctl, "-n", "10.5.77.2,10.5.77.3", "version")
+	if strings.Count(out, "Platform:  container") != 2 {
+		t.Errorf("version on both nodes:\n%s", out)
+	}
+	if !strings.Contains(e.must(time.Minute, e.plinthctl, "-n", "10.5.77.3", "services"), "kubelet") {
+		t.Error("worker services lack kubelet")
+	}
+	e.must(5*time.Minute, e.plinthctl, "-n", "10.5.77.2", "health")
+
+	// A second bootstrap is refused.
+	out, err := e.run(time.Minute, e.plinthctl, "-n", "10.5.77.2", "bootstrap")
+	if err == nil || !strings.Contains(out, "already") {
+		t.Errorf("second bootstrap: %v\n%s", err, out)
+	}
+
+	// Restarting the worker's container brings it back Ready.
+	if out, err := exec.Command("docker", "restart", e.name+"-worker-1").CombinedOutput(); err != nil {
+		t.Fatalf("docker restart: %v\n%s", err, out)
+	}
+	e.eventually(4*time.Minute, "the worker is Ready again", func() error {
+		out, err := e.run(time.Minute, e.kubectl, "get", "node", e.name+"-worker-1", "--no-headers")
+		if err != nil || !strings.Contains(out, " Ready") {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+
+	// Destroy leaves nothing behind.
+	e.must(3*time.Minute, e.plinthctl, "cluster", "destroy", "--name", e.name)
+	for _, args := range [][]string{
+		{"ps", "-a", "--filter", "label=plinth.cluster=" + e.name, "-q"},
+		{"network", "ls", "--filter", "label=plinth.cluster=" + e.name, "-q"},
+		{"volume", "ls", "--filter", "name=" + e.name + "-", "-q"},
+	} {
+		if out, err := exec.Command("docker", args...).Output(); err != nil || strings.TrimSpace(string(out)) != "" {
+			t.Errorf("docker %s after destroy: %v %q", strings.Join(args, " "), err, out)
+		}
+	}
+}

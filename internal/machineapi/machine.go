@@ -146,7 +146,7 @@ const logChunk = 64 << 10
 // then, with follow, new lines until the client goes away.
 func (s *MachineServer) Logs(req *machine.LogsRequest, stream grpc.ServerStreamingServer[machine.LogsResponse]) error {
 	if req.GetKubernetes() {
-		return status.Error(codes.Unimplemented, "Kubernetes container logs need containerd, which this node does not run yet")
+		return status.Error(codes.Unimplemented, "Kubernetes container logs through the node API are not implemented yet (use kubectl logs)")
 	}
 	name := req.GetService()
 	if err := logstore.ValidName(name); err != nil {

@@ -154,7 +154,7 @@ func TestResourceDefinitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := e.registry.List()
-	if len(resp.Definitions) != len(want) || len(want) != 7 {
+	if len(resp.Definitions) != len(want) || len(want) != 10 {
 		t.Fatalf("%d definitions, want %d", len(resp.Definitions), len(want))
 	}
 	for i, d := range resp.Definitions {

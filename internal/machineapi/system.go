@@ -143,8 +143,8 @@ func (s *MachineServer) Copy(req *machine.CopyRequest, stream grpc.ServerStreami
 	return fileError(err)
 }
 
-// errNoContainerd answers container calls on a node without containerd.
-var errNoContainerd = status.Error(codes.FailedPrecondition, "containerd is not running on this node: containers arrive with Kubernetes nodes (plinthctl cluster create)")
+// errNoContainerd answers container calls: machined does not query containerd yet.
+var errNoContainerd = status.Error(codes.Unimplemented, "listing containers through the node API is not implemented yet (Kubernetes pods: use kubectl)")
 
 // Containers implements the Containers RPC.
 func (s *MachineServer) Containers(context.Context, *machine.ContainersRequest) (*machine.ContainersResponse, error) {

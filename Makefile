@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Expanded once, so every target of one make run uses the same version.
+VERSION := $(VERSION)
 LDFLAGS := -s -w -X github.com/plinthos/plinth/internal/version.Tag=$(VERSION)
 OUT := _out
 TOOLS := $(OUT)/tools

@@ -17,9 +17,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/plinthos/plinth/internal/configgen"
-	"github.com/plinthos/plinth/internal/k8s/certs"
 	"github.com/plinthos/plinth/internal/configmgr"
 	"github.com/plinthos/plinth/internal/events"
+	"github.com/plinthos/plinth/internal/k8s/certs"
 	"github.com/plinthos/plinth/internal/logstore"
 	"github.com/plinthos/plinth/internal/service"
 	"github.com/plinthos/plinth/internal/version"

@@ -27,7 +27,7 @@ etcd and the API server ready, the control-plane static pods running, all nodes 
 kube-proxy, the CNI and CoreDNS ready. Each check is printed as it passes; the command waits
 up to --wait-timeout for all of them.`,
 		Example: `  plinthctl -n 10.5.0.2 health
-  plinthctl health --server https://127.0.0.1:6443 --nodes 2 --wait-timeout 5m`,
+  plinthctl health --server https://127.0.0.1:6443 --expect-nodes 2 --wait-timeout 5m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.onNodes(cmd, true, func(ctx context.Context, s *session, node string, w io.Writer) error {
@@ -51,8 +51,8 @@ up to --wait-timeout for all of them.`,
 	}
 	cmd.Flags().StringVar(&server, "server", "", "Kubernetes API URL to check through (default: the cluster's control-plane endpoint)")
 	cmd.Flags().DurationVar(&timeout, "wait-timeout", 10*time.Minute, "how long to wait for the cluster to become healthy")
-	cmd.Flags().IntVar(&nodes, "nodes", 0, "how many nodes must be Ready (default: every registered node)")
-	cmd.Flags().IntVar(&cps, "control-planes", 0, "how many control-plane nodes must run the static pods (default: 1)")
+	cmd.Flags().IntVar(&nodes, "expect-nodes", 0, "how many nodes must be Ready (default: every registered node)")
+	cmd.Flags().IntVar(&cps, "expect-control-planes", 0, "how many control-plane nodes must run the static pods (default: 1)")
 	cmd.Flags().BoolVar(&skipAddons, "skip-addons", false, "do not check kube-proxy, the CNI and CoreDNS")
 	return cmd
 }

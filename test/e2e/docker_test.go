@@ -182,13 +182,27 @@ func TestDockerCluster(t *testing.T) {
 	if out, err := exec.Command("docker", "restart", e.name+"-worker-1").CombinedOutput(); err != nil {
 		t.Fatalf("docker restart: %v\n%s", err, out)
 	}
-	e.eventually(4*time.Minute, "the worker is Ready again", func() error {
-		out, err := e.run(time.Minute, e.kubectl, "get", "node", e.name+"-worker-1", "--no-headers")
-		if err != nil || !strings.Contains(out, " Ready") {
+	// The worker's services come back (its kubelet runs again and is healthy)...
+	e.eventually(4*time.Minute, "the worker's kubelet runs again", func() error {
+		out, err := e.run(time.Minute, e.plinthctl, "-n", "10.5.77.3", "service", "kubelet")
+		if err != nil || !strings.Contains(out, "Running") || !strings.Contains(out, "healthy") || !strings.Contains(out, "RESTARTS  0") {
 			return fmt.Errorf("%v: %s", err, out)
 		}
 		return nil
 	})
+	// ...and a new pod on it runs.
+	e.kube("delete", "pod", "client", "--wait=true")
+	e.kube("apply", "-f", manifest)
+	e.eventually(4*time.Minute, "a pod on the restarted worker reaches the web pod", func() error {
+		out, err := e.run(time.Minute, e.kubectl, "logs", "client")
+		if err != nil || !strings.Contains(out, "hello from web") {
+			return fmt.Errorf("client logs: %v: %s", err, out)
+		}
+		return nil
+	})
+	if out := e.kube("get", "node", e.name+"-worker-1", "--no-headers"); !strings.Contains(out, " Ready") {
+		t.Errorf("the worker is not Ready after its restart: %s", out)
+	}
 
 	// Destroy leaves nothing behind.
 	e.must(3*time.Minute, e.plinthctl, "cluster", "destroy", "--name", e.name)

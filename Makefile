@@ -35,6 +35,10 @@ e2e: image-docker ## end-to-end tests: real clusters of node containers in Docke
 bench: build ## benchmarks (unit, then the node runtime's over real mTLS); they print figures and assert nothing
 	$(GO) test -run=NONE -bench=. -benchmem ./...
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl MACHINED=$(CURDIR)/$(OUT)/machined $(GO) test -v -tags integration -run=NONE -bench=. -benchtime=$(BENCHTIME) ./test/integration/
+	$(MAKE) image-docker VERSION=$(VERSION)
+	ln -sf kube $(OUT)/payload/bin/kubectl
+	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl NODE_IMAGE=$(NODE_IMAGE) \
+	  $(GO) test -v -tags e2e -run=NONE -bench=ClusterCreate -benchtime=1x -timeout 40m ./test/e2e/
 
 tools: ## build the pinned developer tools (hack/tools/go.mod) into _out/tools
 	cd hack/tools && $(GO) build -o ../../$(TOOLS)/ \

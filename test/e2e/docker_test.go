@@ -18,13 +18,13 @@ import (
 )
 
 type env struct {
-	t                         *testing.T
+	t                         testing.TB
 	home                      string
 	plinthctl, kubectl, image string
 	name, cidr                string
 }
 
-func setup(t *testing.T, name, cidr string) *env {
+func setup(t testing.TB, name, cidr string) *env {
 	t.Helper()
 	e := &env{t: t, plinthctl: os.Getenv("PLINTHCTL"), kubectl: os.Getenv("KUBECTL"), image: os.Getenv("NODE_IMAGE"), name: name, cidr: cidr}
 	if e.plinthctl == "" || e.kubectl == "" || e.image == "" {

@@ -1,0 +1,125 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os/exec"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var okLine = regexp.MustCompile(`OK: (.+) \(([0-9.hms]+)\)`)
+
+// BenchmarkClusterCreate creates a 1+1 cluster three times and reports the median time from
+// `cluster create` to a healthy API, all nodes Ready and CoreDNS ready; then, on the last
+// cluster, each component's resident memory on both nodes and the sizes of what was built.
+// It prints figures and asserts nothing.
+func BenchmarkClusterCreate(b *testing.B) {
+	var api, ready, dns []time.Duration
+	const runs = 3
+	var last *env
+	for i := range runs {
+		e := setup(b, "bench", "10.5.78.0/24")
+		out := e.must(12*time.Minute, e.plinthctl, "cluster", "create", "--name", e.name, "--image", e.image, "--workers", "1", "--cidr", e.cidr)
+		times := map[string]time.Duration{}
+		for _, m := range okLine.FindAllStringSubmatch(out, -1) {
+			d, err := time.ParseDuration(m[2])
+			if err == nil {
+				times[m[1]] = d
+			}
+		}
+		api = append(api, times["the API server is ready"])
+		ready = append(ready, times["all nodes are Ready"])
+		dns = append(dns, times["CoreDNS is ready"])
+		b.Logf("run %d: API %s, nodes Ready %s, CoreDNS %s", i+1, times["the API server is ready"], times["all nodes are Ready"], times["CoreDNS is ready"])
+		if i < runs-1 {
+			e.must(3*time.Minute, e.plinthctl, "cluster", "destroy", "--name", e.name)
+		} else {
+			last = e
+		}
+	}
+	b.ReportMetric(median(api).Seconds(), "api-s")
+	b.ReportMetric(median(ready).Seconds(), "nodes-ready-s")
+	b.ReportMetric(median(dns).Seconds(), "coredns-s")
+	b.Logf("median of %d: API healthy %s, all nodes Ready %s, CoreDNS ready %s (aims: all nodes Ready under 60 s; kind ~12-17 s to a healthy API, Talos ~115 s to Ready)",
+		runs, median(api), median(ready), median(dns))
+
+	time.Sleep(20 * time.Second) // settle to idle
+	for _, node := range []struct{ name, ip string }{{"control plane", "10.5.78.2"}, {"worker", "10.5.78.3"}} {
+		out := last.must(time.Minute, last.plinthctl, "-n", node.ip, "processes")
+		byComponent := rssByComponent(out)
+		var names []string
+		total := 0.0
+		for k, v := range byComponent {
+			names = append(names, fmt.Sprintf("%s %.1f MiB", k, v))
+			if k != "pod containers" {
+				total += v
+			}
+		}
+		sort.Strings(names)
+		b.Logf("%s idle RSS: %s; node overhead without pod workloads: %.1f MiB (aim for a worker: under 150 MB)", node.name, strings.Join(names, ", "), total)
+		b.ReportMetric(total, strings.ReplaceAll(node.name, " ", "-")+"-overhead-MiB")
+	}
+	for _, s := range []struct{ what, path string }{{"payload binaries", "../../_out/payload/bin"}, {"image bundle", "../../_out/images/bundle.tar"}} {
+		if out, err := exec.Command("du", "-sh", "-L", s.path).Output(); err == nil {
+			b.Logf("size of %s: %s", s.what, strings.Fields(string(out))[0])
+		}
+	}
+	if out, err := exec.Command("docker", "image", "inspect", "--format", "{{.Size}}", last.image).Output(); err == nil {
+		n, _ := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+		b.Logf("node image %s: %.0f MB", last.image, n/1e6)
+	}
+}
+
+// rssByComponent sums the RSS column of `plinthctl processes` by component.
+func rssByComponent(out string) map[string]float64 {
+	comps := []struct{ key, name string }{
+		{"machined apid", "apid"}, {"/usr/bin/machined", "machined"}, {"containerd-shim", "containerd shims"},
+		{"/usr/bin/containerd", "containerd"}, {"/usr/bin/kubelet", "kubelet"}, {"kube-apiserver", "kube-apiserver"},
+		{"kube-controller-manager", "kube-controller-manager"}, {"kube-scheduler", "kube-scheduler"},
+		{"etcd", "etcd"}, {"kube-proxy", "kube-proxy"}, {"flanneld", "flanneld"}, {"coredns", "coredns"}, {"/pause", "pause"},
+	}
+	sums := map[string]float64{}
+	for _, line := range strings.Split(out, "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 7 {
+			continue
+		}
+		rss := parseSize(f[5])
+		cmd := strings.Join(f[6:], " ")
+		name := "pod containers"
+		for _, c := range comps {
+			if strings.Contains(cmd, c.key) {
+				name = c.name
+				break
+			}
+		}
+		sums[name] += rss
+	}
+	return sums
+}
+
+// parseSize reads plinthctl's human sizes (12.3Mi, 512.0Ki, 1.1Gi, 800B) in MiB.
+func parseSize(s string) float64 {
+	for _, u := range []struct {
+		suffix string
+		mib    float64
+	}{{"Gi", 1024}, {"Mi", 1}, {"Ki", 1.0 / 1024}, {"B", 1.0 / (1 << 20)}} {
+		if strings.HasSuffix(s, u.suffix) {
+			v, _ := strconv.ParseFloat(strings.TrimSuffix(s, u.suffix), 64)
+			return v * u.mib
+		}
+	}
+	return 0
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}

@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/controllers"
+	"github.com/plinthos/plinth/internal/etcdgw"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
 	"github.com/plinthos/plinth/internal/machineapi"
@@ -173,4 +175,12 @@ func unixCheck(path string) func(ctx context.Context) error {
 		}
 		return c.Close()
 	}
+}
+
+// etcdClient returns the machine API's client of the node's etcd member (a static pod on
+// control planes): its JSON gateway on the local client port, with the healthcheck client
+// certificate. The files are read per connection, so the client works once the PKI exists.
+func etcdClient() machineapi.EtcdClient {
+	return etcdgw.New("https://"+net.JoinHostPort("127.0.0.1", strconv.Itoa(render.EtcdClientPort)),
+		paths.PKIFile(paths.EtcdCACert), paths.PKIFile(paths.EtcdHealthcheckCert), paths.PKIFile(paths.EtcdHealthcheckKey))
 }

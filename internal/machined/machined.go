@@ -252,6 +252,10 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 		}
 	}
 	gs := grpc.NewServer()
+	var etcd machineapi.EtcdClient
+	if opts.Mode == ModeContainer {
+		etcd = etcdClient()
+	}
 	machine.RegisterMachineServiceServer(gs, &machineapi.MachineServer{
 		Supervisor: n.sup, LogStore: logs, EventStream: n.events, Config: n.cfg, Lifecycle: n, Platform: opts.Mode,
 		Hostname:     n.hostname,
@@ -259,6 +263,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 		BootID:       events.NewActorID(),
 		System:       n.system(),
 		Bootstrapper: n,
+		Etcd:         etcd,
 	})
 	rpb.RegisterResourceServiceServer(gs, &machineapi.ResourceServer{Store: n.store, Registry: registry})
 

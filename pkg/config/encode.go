@@ -14,15 +14,15 @@ import (
 // explaining it (taken from the Go doc comments, see docs/reference/config.md); the first
 // item of each list and map is annotated, not every one.
 func Marshal(c *MachineConfig, withDocs bool) ([]byte, error) {
-	var n yaml.Node
-	if err := n.Encode(c); err != nil {
+	n, err := toNode(reflect.ValueOf(c))
+	if err != nil {
 		return nil, fmt.Errorf("encode config: %w", err)
 	}
 	if withDocs {
 		n.HeadComment = wrapComment(typeDocs["MachineConfig"])
-		annotate(&n, reflect.TypeFor[MachineConfig]())
+		annotate(n, reflect.TypeFor[MachineConfig]())
 	}
-	out, err := yamlx.Marshal(&n)
+	out, err := yamlx.Marshal(n)
 	if err != nil {
 		return nil, fmt.Errorf("encode config: %w", err)
 	}

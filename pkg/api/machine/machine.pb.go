@@ -2968,6 +2968,707 @@ func (x *KubeconfigResponse) GetKubeconfig() []byte {
 	return nil
 }
 
+// EtcdMember is one member of the etcd cluster.
+type EtcdMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	PeerUrls      []string               `protobuf:"bytes,3,rep,name=peer_urls,json=peerUrls,proto3" json:"peer_urls,omitempty"`
+	ClientUrls    []string               `protobuf:"bytes,4,rep,name=client_urls,json=clientUrls,proto3" json:"client_urls,omitempty"`
+	IsLearner     bool                   `protobuf:"varint,5,opt,name=is_learner,json=isLearner,proto3" json:"is_learner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdMember) Reset() {
+	*x = EtcdMember{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdMember) ProtoMessage() {}
+
+func (x *EtcdMember) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdMember.ProtoReflect.Descriptor instead.
+func (*EtcdMember) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *EtcdMember) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *EtcdMember) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EtcdMember) GetPeerUrls() []string {
+	if x != nil {
+		return x.PeerUrls
+	}
+	return nil
+}
+
+func (x *EtcdMember) GetClientUrls() []string {
+	if x != nil {
+		return x.ClientUrls
+	}
+	return nil
+}
+
+func (x *EtcdMember) GetIsLearner() bool {
+	if x != nil {
+		return x.IsLearner
+	}
+	return false
+}
+
+type EtcdMembersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdMembersRequest) Reset() {
+	*x = EtcdMembersRequest{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdMembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdMembersRequest) ProtoMessage() {}
+
+func (x *EtcdMembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdMembersRequest.ProtoReflect.Descriptor instead.
+func (*EtcdMembersRequest) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{55}
+}
+
+type EtcdMembersResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Members []*EtcdMember          `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	// MemberId is this node's own member.
+	MemberId      uint64 `protobuf:"varint,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	ClusterId     uint64 `protobuf:"varint,3,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdMembersResponse) Reset() {
+	*x = EtcdMembersResponse{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdMembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdMembersResponse) ProtoMessage() {}
+
+func (x *EtcdMembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdMembersResponse.ProtoReflect.Descriptor instead.
+func (*EtcdMembersResponse) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *EtcdMembersResponse) GetMembers() []*EtcdMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *EtcdMembersResponse) GetMemberId() uint64 {
+	if x != nil {
+		return x.MemberId
+	}
+	return 0
+}
+
+func (x *EtcdMembersResponse) GetClusterId() uint64 {
+	if x != nil {
+		return x.ClusterId
+	}
+	return 0
+}
+
+type EtcdStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdStatusRequest) Reset() {
+	*x = EtcdStatusRequest{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdStatusRequest) ProtoMessage() {}
+
+func (x *EtcdStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdStatusRequest.ProtoReflect.Descriptor instead.
+func (*EtcdStatusRequest) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{57}
+}
+
+type EtcdStatusResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	MemberId  uint64                 `protobuf:"varint,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	ClusterId uint64                 `protobuf:"varint,2,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	// Version is etcd's version; StorageVersion the database's.
+	Version        string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	StorageVersion string `protobuf:"bytes,4,opt,name=storage_version,json=storageVersion,proto3" json:"storage_version,omitempty"`
+	// DbSize is the database file's size in bytes, DbSizeInUse the part holding data.
+	DbSize      int64 `protobuf:"varint,5,opt,name=db_size,json=dbSize,proto3" json:"db_size,omitempty"`
+	DbSizeInUse int64 `protobuf:"varint,6,opt,name=db_size_in_use,json=dbSizeInUse,proto3" json:"db_size_in_use,omitempty"`
+	// Leader is the leader's member id.
+	Leader           uint64 `protobuf:"varint,7,opt,name=leader,proto3" json:"leader,omitempty"`
+	RaftIndex        uint64 `protobuf:"varint,8,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	RaftTerm         uint64 `protobuf:"varint,9,opt,name=raft_term,json=raftTerm,proto3" json:"raft_term,omitempty"`
+	RaftAppliedIndex uint64 `protobuf:"varint,10,opt,name=raft_applied_index,json=raftAppliedIndex,proto3" json:"raft_applied_index,omitempty"`
+	Revision         int64  `protobuf:"varint,11,opt,name=revision,proto3" json:"revision,omitempty"`
+	IsLearner        bool   `protobuf:"varint,12,opt,name=is_learner,json=isLearner,proto3" json:"is_learner,omitempty"`
+	// Errors are the member's alarms and errors, such as NOSPACE.
+	Errors        []string `protobuf:"bytes,13,rep,name=errors,proto3" json:"errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdStatusResponse) Reset() {
+	*x = EtcdStatusResponse{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdStatusResponse) ProtoMessage() {}
+
+func (x *EtcdStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdStatusResponse.ProtoReflect.Descriptor instead.
+func (*EtcdStatusResponse) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *EtcdStatusResponse) GetMemberId() uint64 {
+	if x != nil {
+		return x.MemberId
+	}
+	return 0
+}
+
+func (x *EtcdStatusResponse) GetClusterId() uint64 {
+	if x != nil {
+		return x.ClusterId
+	}
+	return 0
+}
+
+func (x *EtcdStatusResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *EtcdStatusResponse) GetStorageVersion() string {
+	if x != nil {
+		return x.StorageVersion
+	}
+	return ""
+}
+
+func (x *EtcdStatusResponse) GetDbSize() int64 {
+	if x != nil {
+		return x.DbSize
+	}
+	return 0
+}
+
+func (x *EtcdStatusResponse) GetDbSizeInUse() int64 {
+	if x != nil {
+		return x.DbSizeInUse
+	}
+	return 0
+}
+
+func (x *EtcdStatusResponse) GetLeader() uint64 {
+	if x != nil {
+		return x.Leader
+	}
+	return 0
+}
+
+func (x *EtcdStatusResponse) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
+	}
+	return 0
+}
+
+func (x *EtcdStatusResponse) GetRaftTerm() uint64 {
+	if x != nil {
+		return x.RaftTerm
+	}
+	return 0
+}
+
+func (x *EtcdStatusResponse) GetRaftAppliedIndex() uint64 {
+	if x != nil {
+		return x.RaftAppliedIndex
+	}
+	return 0
+}
+
+func (x *EtcdStatusResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *EtcdStatusResponse) GetIsLearner() bool {
+	if x != nil {
+		return x.IsLearner
+	}
+	return false
+}
+
+func (x *EtcdStatusResponse) GetErrors() []string {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
+type EtcdSnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdSnapshotRequest) Reset() {
+	*x = EtcdSnapshotRequest{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdSnapshotRequest) ProtoMessage() {}
+
+func (x *EtcdSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*EtcdSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{59}
+}
+
+type EtcdSnapshotResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chunk is the next part of the snapshot file.
+	Chunk         []byte `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdSnapshotResponse) Reset() {
+	*x = EtcdSnapshotResponse{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdSnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdSnapshotResponse) ProtoMessage() {}
+
+func (x *EtcdSnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdSnapshotResponse.ProtoReflect.Descriptor instead.
+func (*EtcdSnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *EtcdSnapshotResponse) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+type EtcdRemoveMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MemberId      uint64                 `protobuf:"varint,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdRemoveMemberRequest) Reset() {
+	*x = EtcdRemoveMemberRequest{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdRemoveMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdRemoveMemberRequest) ProtoMessage() {}
+
+func (x *EtcdRemoveMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdRemoveMemberRequest.ProtoReflect.Descriptor instead.
+func (*EtcdRemoveMemberRequest) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *EtcdRemoveMemberRequest) GetMemberId() uint64 {
+	if x != nil {
+		return x.MemberId
+	}
+	return 0
+}
+
+type EtcdRemoveMemberResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Message string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// Members are the members left.
+	Members       []*EtcdMember `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdRemoveMemberResponse) Reset() {
+	*x = EtcdRemoveMemberResponse{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdRemoveMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdRemoveMemberResponse) ProtoMessage() {}
+
+func (x *EtcdRemoveMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdRemoveMemberResponse.ProtoReflect.Descriptor instead.
+func (*EtcdRemoveMemberResponse) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *EtcdRemoveMemberResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *EtcdRemoveMemberResponse) GetMembers() []*EtcdMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type EtcdForfeitLeadershipRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdForfeitLeadershipRequest) Reset() {
+	*x = EtcdForfeitLeadershipRequest{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdForfeitLeadershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdForfeitLeadershipRequest) ProtoMessage() {}
+
+func (x *EtcdForfeitLeadershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdForfeitLeadershipRequest.ProtoReflect.Descriptor instead.
+func (*EtcdForfeitLeadershipRequest) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{63}
+}
+
+type EtcdForfeitLeadershipResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Message string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	// Leader is the member that leads now (0 when unchanged).
+	Leader        uint64 `protobuf:"varint,2,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdForfeitLeadershipResponse) Reset() {
+	*x = EtcdForfeitLeadershipResponse{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdForfeitLeadershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdForfeitLeadershipResponse) ProtoMessage() {}
+
+func (x *EtcdForfeitLeadershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdForfeitLeadershipResponse.ProtoReflect.Descriptor instead.
+func (*EtcdForfeitLeadershipResponse) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *EtcdForfeitLeadershipResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *EtcdForfeitLeadershipResponse) GetLeader() uint64 {
+	if x != nil {
+		return x.Leader
+	}
+	return 0
+}
+
+type EtcdLeaveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdLeaveRequest) Reset() {
+	*x = EtcdLeaveRequest{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdLeaveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdLeaveRequest) ProtoMessage() {}
+
+func (x *EtcdLeaveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdLeaveRequest.ProtoReflect.Descriptor instead.
+func (*EtcdLeaveRequest) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{65}
+}
+
+type EtcdLeaveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdLeaveResponse) Reset() {
+	*x = EtcdLeaveResponse{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdLeaveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdLeaveResponse) ProtoMessage() {}
+
+func (x *EtcdLeaveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdLeaveResponse.ProtoReflect.Descriptor instead.
+func (*EtcdLeaveResponse) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *EtcdLeaveResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 var File_plinth_machine_v1alpha1_machine_proto protoreflect.FileDescriptor
 
 const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
@@ -3173,7 +3874,56 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x12KubeconfigResponse\x12\x1e\n" +
 	"\n" +
 	"kubeconfig\x18\x01 \x01(\fR\n" +
-	"kubeconfig2\xf1\x12\n" +
+	"kubeconfig\"\x8d\x01\n" +
+	"\n" +
+	"EtcdMember\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
+	"\tpeer_urls\x18\x03 \x03(\tR\bpeerUrls\x12\x1f\n" +
+	"\vclient_urls\x18\x04 \x03(\tR\n" +
+	"clientUrls\x12\x1d\n" +
+	"\n" +
+	"is_learner\x18\x05 \x01(\bR\tisLearner\"\x14\n" +
+	"\x12EtcdMembersRequest\"\x90\x01\n" +
+	"\x13EtcdMembersResponse\x12=\n" +
+	"\amembers\x18\x01 \x03(\v2#.plinth.machine.v1alpha1.EtcdMemberR\amembers\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\x04R\bmemberId\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x03 \x01(\x04R\tclusterId\"\x13\n" +
+	"\x11EtcdStatusRequest\"\xa6\x03\n" +
+	"\x12EtcdStatusResponse\x12\x1b\n" +
+	"\tmember_id\x18\x01 \x01(\x04R\bmemberId\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x02 \x01(\x04R\tclusterId\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12'\n" +
+	"\x0fstorage_version\x18\x04 \x01(\tR\x0estorageVersion\x12\x17\n" +
+	"\adb_size\x18\x05 \x01(\x03R\x06dbSize\x12#\n" +
+	"\x0edb_size_in_use\x18\x06 \x01(\x03R\vdbSizeInUse\x12\x16\n" +
+	"\x06leader\x18\a \x01(\x04R\x06leader\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\b \x01(\x04R\traftIndex\x12\x1b\n" +
+	"\traft_term\x18\t \x01(\x04R\braftTerm\x12,\n" +
+	"\x12raft_applied_index\x18\n" +
+	" \x01(\x04R\x10raftAppliedIndex\x12\x1a\n" +
+	"\brevision\x18\v \x01(\x03R\brevision\x12\x1d\n" +
+	"\n" +
+	"is_learner\x18\f \x01(\bR\tisLearner\x12\x16\n" +
+	"\x06errors\x18\r \x03(\tR\x06errors\"\x15\n" +
+	"\x13EtcdSnapshotRequest\",\n" +
+	"\x14EtcdSnapshotResponse\x12\x14\n" +
+	"\x05chunk\x18\x01 \x01(\fR\x05chunk\"6\n" +
+	"\x17EtcdRemoveMemberRequest\x12\x1b\n" +
+	"\tmember_id\x18\x01 \x01(\x04R\bmemberId\"s\n" +
+	"\x18EtcdRemoveMemberResponse\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\x12=\n" +
+	"\amembers\x18\x02 \x03(\v2#.plinth.machine.v1alpha1.EtcdMemberR\amembers\"\x1e\n" +
+	"\x1cEtcdForfeitLeadershipRequest\"Q\n" +
+	"\x1dEtcdForfeitLeadershipResponse\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\x12\x16\n" +
+	"\x06leader\x18\x02 \x01(\x04R\x06leader\"\x12\n" +
+	"\x10EtcdLeaveRequest\"-\n" +
+	"\x11EtcdLeaveResponse\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage2\x97\x18\n" +
 	"\x0eMachineService\x12\\\n" +
 	"\aVersion\x12'.plinth.machine.v1alpha1.VersionRequest\x1a(.plinth.machine.v1alpha1.VersionResponse\x12h\n" +
 	"\vServiceList\x12+.plinth.machine.v1alpha1.ServiceListRequest\x1a,.plinth.machine.v1alpha1.ServiceListResponse\x12h\n" +
@@ -3200,7 +3950,14 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\n" +
 	"Containers\x12*.plinth.machine.v1alpha1.ContainersRequest\x1a+.plinth.machine.v1alpha1.ContainersResponse\x12V\n" +
 	"\x05Stats\x12%.plinth.machine.v1alpha1.StatsRequest\x1a&.plinth.machine.v1alpha1.StatsResponse\x12\x98\x01\n" +
-	"\x1bGenerateClientConfiguration\x12;.plinth.machine.v1alpha1.GenerateClientConfigurationRequest\x1a<.plinth.machine.v1alpha1.GenerateClientConfigurationResponseB4Z2github.com/plinthos/plinth/pkg/api/machine;machineb\x06proto3"
+	"\x1bGenerateClientConfiguration\x12;.plinth.machine.v1alpha1.GenerateClientConfigurationRequest\x1a<.plinth.machine.v1alpha1.GenerateClientConfigurationResponse\x12h\n" +
+	"\vEtcdMembers\x12+.plinth.machine.v1alpha1.EtcdMembersRequest\x1a,.plinth.machine.v1alpha1.EtcdMembersResponse\x12e\n" +
+	"\n" +
+	"EtcdStatus\x12*.plinth.machine.v1alpha1.EtcdStatusRequest\x1a+.plinth.machine.v1alpha1.EtcdStatusResponse\x12m\n" +
+	"\fEtcdSnapshot\x12,.plinth.machine.v1alpha1.EtcdSnapshotRequest\x1a-.plinth.machine.v1alpha1.EtcdSnapshotResponse0\x01\x12w\n" +
+	"\x10EtcdRemoveMember\x120.plinth.machine.v1alpha1.EtcdRemoveMemberRequest\x1a1.plinth.machine.v1alpha1.EtcdRemoveMemberResponse\x12\x86\x01\n" +
+	"\x15EtcdForfeitLeadership\x125.plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest\x1a6.plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse\x12b\n" +
+	"\tEtcdLeave\x12).plinth.machine.v1alpha1.EtcdLeaveRequest\x1a*.plinth.machine.v1alpha1.EtcdLeaveResponseB4Z2github.com/plinthos/plinth/pkg/api/machine;machineb\x06proto3"
 
 var (
 	file_plinth_machine_v1alpha1_machine_proto_rawDescOnce sync.Once
@@ -3214,7 +3971,7 @@ func file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP() []byte {
 	return file_plinth_machine_v1alpha1_machine_proto_rawDescData
 }
 
-var file_plinth_machine_v1alpha1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_plinth_machine_v1alpha1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_plinth_machine_v1alpha1_machine_proto_goTypes = []any{
 	(*VersionRequest)(nil),                      // 0: plinth.machine.v1alpha1.VersionRequest
 	(*VersionResponse)(nil),                     // 1: plinth.machine.v1alpha1.VersionResponse
@@ -3270,78 +4027,105 @@ var file_plinth_machine_v1alpha1_machine_proto_goTypes = []any{
 	(*BootstrapResponse)(nil),                   // 51: plinth.machine.v1alpha1.BootstrapResponse
 	(*KubeconfigRequest)(nil),                   // 52: plinth.machine.v1alpha1.KubeconfigRequest
 	(*KubeconfigResponse)(nil),                  // 53: plinth.machine.v1alpha1.KubeconfigResponse
-	nil,                                         // 54: plinth.machine.v1alpha1.EventsResponse.DataEntry
-	(*timestamppb.Timestamp)(nil),               // 55: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),                 // 56: google.protobuf.Duration
+	(*EtcdMember)(nil),                          // 54: plinth.machine.v1alpha1.EtcdMember
+	(*EtcdMembersRequest)(nil),                  // 55: plinth.machine.v1alpha1.EtcdMembersRequest
+	(*EtcdMembersResponse)(nil),                 // 56: plinth.machine.v1alpha1.EtcdMembersResponse
+	(*EtcdStatusRequest)(nil),                   // 57: plinth.machine.v1alpha1.EtcdStatusRequest
+	(*EtcdStatusResponse)(nil),                  // 58: plinth.machine.v1alpha1.EtcdStatusResponse
+	(*EtcdSnapshotRequest)(nil),                 // 59: plinth.machine.v1alpha1.EtcdSnapshotRequest
+	(*EtcdSnapshotResponse)(nil),                // 60: plinth.machine.v1alpha1.EtcdSnapshotResponse
+	(*EtcdRemoveMemberRequest)(nil),             // 61: plinth.machine.v1alpha1.EtcdRemoveMemberRequest
+	(*EtcdRemoveMemberResponse)(nil),            // 62: plinth.machine.v1alpha1.EtcdRemoveMemberResponse
+	(*EtcdForfeitLeadershipRequest)(nil),        // 63: plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
+	(*EtcdForfeitLeadershipResponse)(nil),       // 64: plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
+	(*EtcdLeaveRequest)(nil),                    // 65: plinth.machine.v1alpha1.EtcdLeaveRequest
+	(*EtcdLeaveResponse)(nil),                   // 66: plinth.machine.v1alpha1.EtcdLeaveResponse
+	nil,                                         // 67: plinth.machine.v1alpha1.EventsResponse.DataEntry
+	(*timestamppb.Timestamp)(nil),               // 68: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),                 // 69: google.protobuf.Duration
 }
 var file_plinth_machine_v1alpha1_machine_proto_depIdxs = []int32{
-	55, // 0: plinth.machine.v1alpha1.ServiceState.since:type_name -> google.protobuf.Timestamp
+	68, // 0: plinth.machine.v1alpha1.ServiceState.since:type_name -> google.protobuf.Timestamp
 	3,  // 1: plinth.machine.v1alpha1.ServiceState.history:type_name -> plinth.machine.v1alpha1.ServiceTransition
-	55, // 2: plinth.machine.v1alpha1.ServiceTransition.time:type_name -> google.protobuf.Timestamp
+	68, // 2: plinth.machine.v1alpha1.ServiceTransition.time:type_name -> google.protobuf.Timestamp
 	2,  // 3: plinth.machine.v1alpha1.ServiceListResponse.services:type_name -> plinth.machine.v1alpha1.ServiceState
 	2,  // 4: plinth.machine.v1alpha1.ServiceInfoResponse.service:type_name -> plinth.machine.v1alpha1.ServiceState
-	55, // 5: plinth.machine.v1alpha1.EventsResponse.time:type_name -> google.protobuf.Timestamp
-	54, // 6: plinth.machine.v1alpha1.EventsResponse.data:type_name -> plinth.machine.v1alpha1.EventsResponse.DataEntry
+	68, // 5: plinth.machine.v1alpha1.EventsResponse.time:type_name -> google.protobuf.Timestamp
+	67, // 6: plinth.machine.v1alpha1.EventsResponse.data:type_name -> plinth.machine.v1alpha1.EventsResponse.DataEntry
 	21, // 7: plinth.machine.v1alpha1.ProcessesResponse.processes:type_name -> plinth.machine.v1alpha1.Process
 	26, // 8: plinth.machine.v1alpha1.MountsResponse.mounts:type_name -> plinth.machine.v1alpha1.Mount
-	55, // 9: plinth.machine.v1alpha1.ListResponse.modified:type_name -> google.protobuf.Timestamp
-	56, // 10: plinth.machine.v1alpha1.ApplyConfigurationRequest.try_timeout:type_name -> google.protobuf.Duration
-	56, // 11: plinth.machine.v1alpha1.GenerateClientConfigurationRequest.crt_ttl:type_name -> google.protobuf.Duration
+	68, // 9: plinth.machine.v1alpha1.ListResponse.modified:type_name -> google.protobuf.Timestamp
+	69, // 10: plinth.machine.v1alpha1.ApplyConfigurationRequest.try_timeout:type_name -> google.protobuf.Duration
+	69, // 11: plinth.machine.v1alpha1.GenerateClientConfigurationRequest.crt_ttl:type_name -> google.protobuf.Duration
 	45, // 12: plinth.machine.v1alpha1.ContainersResponse.containers:type_name -> plinth.machine.v1alpha1.Container
 	48, // 13: plinth.machine.v1alpha1.StatsResponse.stats:type_name -> plinth.machine.v1alpha1.ContainerStats
-	0,  // 14: plinth.machine.v1alpha1.MachineService.Version:input_type -> plinth.machine.v1alpha1.VersionRequest
-	4,  // 15: plinth.machine.v1alpha1.MachineService.ServiceList:input_type -> plinth.machine.v1alpha1.ServiceListRequest
-	6,  // 16: plinth.machine.v1alpha1.MachineService.ServiceInfo:input_type -> plinth.machine.v1alpha1.ServiceInfoRequest
-	8,  // 17: plinth.machine.v1alpha1.MachineService.ServiceStart:input_type -> plinth.machine.v1alpha1.ServiceStartRequest
-	10, // 18: plinth.machine.v1alpha1.MachineService.ServiceStop:input_type -> plinth.machine.v1alpha1.ServiceStopRequest
-	12, // 19: plinth.machine.v1alpha1.MachineService.ServiceRestart:input_type -> plinth.machine.v1alpha1.ServiceRestartRequest
-	14, // 20: plinth.machine.v1alpha1.MachineService.Logs:input_type -> plinth.machine.v1alpha1.LogsRequest
-	16, // 21: plinth.machine.v1alpha1.MachineService.Dmesg:input_type -> plinth.machine.v1alpha1.DmesgRequest
-	18, // 22: plinth.machine.v1alpha1.MachineService.Events:input_type -> plinth.machine.v1alpha1.EventsRequest
-	20, // 23: plinth.machine.v1alpha1.MachineService.Processes:input_type -> plinth.machine.v1alpha1.ProcessesRequest
-	23, // 24: plinth.machine.v1alpha1.MachineService.Memory:input_type -> plinth.machine.v1alpha1.MemoryRequest
-	25, // 25: plinth.machine.v1alpha1.MachineService.Mounts:input_type -> plinth.machine.v1alpha1.MountsRequest
-	28, // 26: plinth.machine.v1alpha1.MachineService.List:input_type -> plinth.machine.v1alpha1.ListRequest
-	30, // 27: plinth.machine.v1alpha1.MachineService.Read:input_type -> plinth.machine.v1alpha1.ReadRequest
-	32, // 28: plinth.machine.v1alpha1.MachineService.Copy:input_type -> plinth.machine.v1alpha1.CopyRequest
-	34, // 29: plinth.machine.v1alpha1.MachineService.Reboot:input_type -> plinth.machine.v1alpha1.RebootRequest
-	36, // 30: plinth.machine.v1alpha1.MachineService.Shutdown:input_type -> plinth.machine.v1alpha1.ShutdownRequest
-	38, // 31: plinth.machine.v1alpha1.MachineService.Reset:input_type -> plinth.machine.v1alpha1.ResetRequest
-	40, // 32: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:input_type -> plinth.machine.v1alpha1.ApplyConfigurationRequest
-	50, // 33: plinth.machine.v1alpha1.MachineService.Bootstrap:input_type -> plinth.machine.v1alpha1.BootstrapRequest
-	52, // 34: plinth.machine.v1alpha1.MachineService.Kubeconfig:input_type -> plinth.machine.v1alpha1.KubeconfigRequest
-	44, // 35: plinth.machine.v1alpha1.MachineService.Containers:input_type -> plinth.machine.v1alpha1.ContainersRequest
-	47, // 36: plinth.machine.v1alpha1.MachineService.Stats:input_type -> plinth.machine.v1alpha1.StatsRequest
-	42, // 37: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:input_type -> plinth.machine.v1alpha1.GenerateClientConfigurationRequest
-	1,  // 38: plinth.machine.v1alpha1.MachineService.Version:output_type -> plinth.machine.v1alpha1.VersionResponse
-	5,  // 39: plinth.machine.v1alpha1.MachineService.ServiceList:output_type -> plinth.machine.v1alpha1.ServiceListResponse
-	7,  // 40: plinth.machine.v1alpha1.MachineService.ServiceInfo:output_type -> plinth.machine.v1alpha1.ServiceInfoResponse
-	9,  // 41: plinth.machine.v1alpha1.MachineService.ServiceStart:output_type -> plinth.machine.v1alpha1.ServiceStartResponse
-	11, // 42: plinth.machine.v1alpha1.MachineService.ServiceStop:output_type -> plinth.machine.v1alpha1.ServiceStopResponse
-	13, // 43: plinth.machine.v1alpha1.MachineService.ServiceRestart:output_type -> plinth.machine.v1alpha1.ServiceRestartResponse
-	15, // 44: plinth.machine.v1alpha1.MachineService.Logs:output_type -> plinth.machine.v1alpha1.LogsResponse
-	17, // 45: plinth.machine.v1alpha1.MachineService.Dmesg:output_type -> plinth.machine.v1alpha1.DmesgResponse
-	19, // 46: plinth.machine.v1alpha1.MachineService.Events:output_type -> plinth.machine.v1alpha1.EventsResponse
-	22, // 47: plinth.machine.v1alpha1.MachineService.Processes:output_type -> plinth.machine.v1alpha1.ProcessesResponse
-	24, // 48: plinth.machine.v1alpha1.MachineService.Memory:output_type -> plinth.machine.v1alpha1.MemoryResponse
-	27, // 49: plinth.machine.v1alpha1.MachineService.Mounts:output_type -> plinth.machine.v1alpha1.MountsResponse
-	29, // 50: plinth.machine.v1alpha1.MachineService.List:output_type -> plinth.machine.v1alpha1.ListResponse
-	31, // 51: plinth.machine.v1alpha1.MachineService.Read:output_type -> plinth.machine.v1alpha1.ReadResponse
-	33, // 52: plinth.machine.v1alpha1.MachineService.Copy:output_type -> plinth.machine.v1alpha1.CopyResponse
-	35, // 53: plinth.machine.v1alpha1.MachineService.Reboot:output_type -> plinth.machine.v1alpha1.RebootResponse
-	37, // 54: plinth.machine.v1alpha1.MachineService.Shutdown:output_type -> plinth.machine.v1alpha1.ShutdownResponse
-	39, // 55: plinth.machine.v1alpha1.MachineService.Reset:output_type -> plinth.machine.v1alpha1.ResetResponse
-	41, // 56: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:output_type -> plinth.machine.v1alpha1.ApplyConfigurationResponse
-	51, // 57: plinth.machine.v1alpha1.MachineService.Bootstrap:output_type -> plinth.machine.v1alpha1.BootstrapResponse
-	53, // 58: plinth.machine.v1alpha1.MachineService.Kubeconfig:output_type -> plinth.machine.v1alpha1.KubeconfigResponse
-	46, // 59: plinth.machine.v1alpha1.MachineService.Containers:output_type -> plinth.machine.v1alpha1.ContainersResponse
-	49, // 60: plinth.machine.v1alpha1.MachineService.Stats:output_type -> plinth.machine.v1alpha1.StatsResponse
-	43, // 61: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:output_type -> plinth.machine.v1alpha1.GenerateClientConfigurationResponse
-	38, // [38:62] is the sub-list for method output_type
-	14, // [14:38] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	54, // 14: plinth.machine.v1alpha1.EtcdMembersResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
+	54, // 15: plinth.machine.v1alpha1.EtcdRemoveMemberResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
+	0,  // 16: plinth.machine.v1alpha1.MachineService.Version:input_type -> plinth.machine.v1alpha1.VersionRequest
+	4,  // 17: plinth.machine.v1alpha1.MachineService.ServiceList:input_type -> plinth.machine.v1alpha1.ServiceListRequest
+	6,  // 18: plinth.machine.v1alpha1.MachineService.ServiceInfo:input_type -> plinth.machine.v1alpha1.ServiceInfoRequest
+	8,  // 19: plinth.machine.v1alpha1.MachineService.ServiceStart:input_type -> plinth.machine.v1alpha1.ServiceStartRequest
+	10, // 20: plinth.machine.v1alpha1.MachineService.ServiceStop:input_type -> plinth.machine.v1alpha1.ServiceStopRequest
+	12, // 21: plinth.machine.v1alpha1.MachineService.ServiceRestart:input_type -> plinth.machine.v1alpha1.ServiceRestartRequest
+	14, // 22: plinth.machine.v1alpha1.MachineService.Logs:input_type -> plinth.machine.v1alpha1.LogsRequest
+	16, // 23: plinth.machine.v1alpha1.MachineService.Dmesg:input_type -> plinth.machine.v1alpha1.DmesgRequest
+	18, // 24: plinth.machine.v1alpha1.MachineService.Events:input_type -> plinth.machine.v1alpha1.EventsRequest
+	20, // 25: plinth.machine.v1alpha1.MachineService.Processes:input_type -> plinth.machine.v1alpha1.ProcessesRequest
+	23, // 26: plinth.machine.v1alpha1.MachineService.Memory:input_type -> plinth.machine.v1alpha1.MemoryRequest
+	25, // 27: plinth.machine.v1alpha1.MachineService.Mounts:input_type -> plinth.machine.v1alpha1.MountsRequest
+	28, // 28: plinth.machine.v1alpha1.MachineService.List:input_type -> plinth.machine.v1alpha1.ListRequest
+	30, // 29: plinth.machine.v1alpha1.MachineService.Read:input_type -> plinth.machine.v1alpha1.ReadRequest
+	32, // 30: plinth.machine.v1alpha1.MachineService.Copy:input_type -> plinth.machine.v1alpha1.CopyRequest
+	34, // 31: plinth.machine.v1alpha1.MachineService.Reboot:input_type -> plinth.machine.v1alpha1.RebootRequest
+	36, // 32: plinth.machine.v1alpha1.MachineService.Shutdown:input_type -> plinth.machine.v1alpha1.ShutdownRequest
+	38, // 33: plinth.machine.v1alpha1.MachineService.Reset:input_type -> plinth.machine.v1alpha1.ResetRequest
+	40, // 34: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:input_type -> plinth.machine.v1alpha1.ApplyConfigurationRequest
+	50, // 35: plinth.machine.v1alpha1.MachineService.Bootstrap:input_type -> plinth.machine.v1alpha1.BootstrapRequest
+	52, // 36: plinth.machine.v1alpha1.MachineService.Kubeconfig:input_type -> plinth.machine.v1alpha1.KubeconfigRequest
+	44, // 37: plinth.machine.v1alpha1.MachineService.Containers:input_type -> plinth.machine.v1alpha1.ContainersRequest
+	47, // 38: plinth.machine.v1alpha1.MachineService.Stats:input_type -> plinth.machine.v1alpha1.StatsRequest
+	42, // 39: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:input_type -> plinth.machine.v1alpha1.GenerateClientConfigurationRequest
+	55, // 40: plinth.machine.v1alpha1.MachineService.EtcdMembers:input_type -> plinth.machine.v1alpha1.EtcdMembersRequest
+	57, // 41: plinth.machine.v1alpha1.MachineService.EtcdStatus:input_type -> plinth.machine.v1alpha1.EtcdStatusRequest
+	59, // 42: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:input_type -> plinth.machine.v1alpha1.EtcdSnapshotRequest
+	61, // 43: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:input_type -> plinth.machine.v1alpha1.EtcdRemoveMemberRequest
+	63, // 44: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:input_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
+	65, // 45: plinth.machine.v1alpha1.MachineService.EtcdLeave:input_type -> plinth.machine.v1alpha1.EtcdLeaveRequest
+	1,  // 46: plinth.machine.v1alpha1.MachineService.Version:output_type -> plinth.machine.v1alpha1.VersionResponse
+	5,  // 47: plinth.machine.v1alpha1.MachineService.ServiceList:output_type -> plinth.machine.v1alpha1.ServiceListResponse
+	7,  // 48: plinth.machine.v1alpha1.MachineService.ServiceInfo:output_type -> plinth.machine.v1alpha1.ServiceInfoResponse
+	9,  // 49: plinth.machine.v1alpha1.MachineService.ServiceStart:output_type -> plinth.machine.v1alpha1.ServiceStartResponse
+	11, // 50: plinth.machine.v1alpha1.MachineService.ServiceStop:output_type -> plinth.machine.v1alpha1.ServiceStopResponse
+	13, // 51: plinth.machine.v1alpha1.MachineService.ServiceRestart:output_type -> plinth.machine.v1alpha1.ServiceRestartResponse
+	15, // 52: plinth.machine.v1alpha1.MachineService.Logs:output_type -> plinth.machine.v1alpha1.LogsResponse
+	17, // 53: plinth.machine.v1alpha1.MachineService.Dmesg:output_type -> plinth.machine.v1alpha1.DmesgResponse
+	19, // 54: plinth.machine.v1alpha1.MachineService.Events:output_type -> plinth.machine.v1alpha1.EventsResponse
+	22, // 55: plinth.machine.v1alpha1.MachineService.Processes:output_type -> plinth.machine.v1alpha1.ProcessesResponse
+	24, // 56: plinth.machine.v1alpha1.MachineService.Memory:output_type -> plinth.machine.v1alpha1.MemoryResponse
+	27, // 57: plinth.machine.v1alpha1.MachineService.Mounts:output_type -> plinth.machine.v1alpha1.MountsResponse
+	29, // 58: plinth.machine.v1alpha1.MachineService.List:output_type -> plinth.machine.v1alpha1.ListResponse
+	31, // 59: plinth.machine.v1alpha1.MachineService.Read:output_type -> plinth.machine.v1alpha1.ReadResponse
+	33, // 60: plinth.machine.v1alpha1.MachineService.Copy:output_type -> plinth.machine.v1alpha1.CopyResponse
+	35, // 61: plinth.machine.v1alpha1.MachineService.Reboot:output_type -> plinth.machine.v1alpha1.RebootResponse
+	37, // 62: plinth.machine.v1alpha1.MachineService.Shutdown:output_type -> plinth.machine.v1alpha1.ShutdownResponse
+	39, // 63: plinth.machine.v1alpha1.MachineService.Reset:output_type -> plinth.machine.v1alpha1.ResetResponse
+	41, // 64: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:output_type -> plinth.machine.v1alpha1.ApplyConfigurationResponse
+	51, // 65: plinth.machine.v1alpha1.MachineService.Bootstrap:output_type -> plinth.machine.v1alpha1.BootstrapResponse
+	53, // 66: plinth.machine.v1alpha1.MachineService.Kubeconfig:output_type -> plinth.machine.v1alpha1.KubeconfigResponse
+	46, // 67: plinth.machine.v1alpha1.MachineService.Containers:output_type -> plinth.machine.v1alpha1.ContainersResponse
+	49, // 68: plinth.machine.v1alpha1.MachineService.Stats:output_type -> plinth.machine.v1alpha1.StatsResponse
+	43, // 69: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:output_type -> plinth.machine.v1alpha1.GenerateClientConfigurationResponse
+	56, // 70: plinth.machine.v1alpha1.MachineService.EtcdMembers:output_type -> plinth.machine.v1alpha1.EtcdMembersResponse
+	58, // 71: plinth.machine.v1alpha1.MachineService.EtcdStatus:output_type -> plinth.machine.v1alpha1.EtcdStatusResponse
+	60, // 72: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:output_type -> plinth.machine.v1alpha1.EtcdSnapshotResponse
+	62, // 73: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:output_type -> plinth.machine.v1alpha1.EtcdRemoveMemberResponse
+	64, // 74: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:output_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
+	66, // 75: plinth.machine.v1alpha1.MachineService.EtcdLeave:output_type -> plinth.machine.v1alpha1.EtcdLeaveResponse
+	46, // [46:76] is the sub-list for method output_type
+	16, // [16:46] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_plinth_machine_v1alpha1_machine_proto_init() }
@@ -3355,7 +4139,7 @@ func file_plinth_machine_v1alpha1_machine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plinth_machine_v1alpha1_machine_proto_rawDesc), len(file_plinth_machine_v1alpha1_machine_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   55,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,6 +46,12 @@ const (
 	MachineService_Containers_FullMethodName                  = "/plinth.machine.v1alpha1.MachineService/Containers"
 	MachineService_Stats_FullMethodName                       = "/plinth.machine.v1alpha1.MachineService/Stats"
 	MachineService_GenerateClientConfiguration_FullMethodName = "/plinth.machine.v1alpha1.MachineService/GenerateClientConfiguration"
+	MachineService_EtcdMembers_FullMethodName                 = "/plinth.machine.v1alpha1.MachineService/EtcdMembers"
+	MachineService_EtcdStatus_FullMethodName                  = "/plinth.machine.v1alpha1.MachineService/EtcdStatus"
+	MachineService_EtcdSnapshot_FullMethodName                = "/plinth.machine.v1alpha1.MachineService/EtcdSnapshot"
+	MachineService_EtcdRemoveMember_FullMethodName            = "/plinth.machine.v1alpha1.MachineService/EtcdRemoveMember"
+	MachineService_EtcdForfeitLeadership_FullMethodName       = "/plinth.machine.v1alpha1.MachineService/EtcdForfeitLeadership"
+	MachineService_EtcdLeave_FullMethodName                   = "/plinth.machine.v1alpha1.MachineService/EtcdLeave"
 )
 
 // MachineServiceClient is the client API for MachineService service.
@@ -104,6 +110,18 @@ type MachineServiceClient interface {
 	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error)
 	// GenerateClientConfiguration mints a client config for the given roles.
 	GenerateClientConfiguration(ctx context.Context, in *GenerateClientConfigurationRequest, opts ...grpc.CallOption) (*GenerateClientConfigurationResponse, error)
+	// EtcdMembers lists the etcd cluster's members, as this control-plane node's etcd sees them.
+	EtcdMembers(ctx context.Context, in *EtcdMembersRequest, opts ...grpc.CallOption) (*EtcdMembersResponse, error)
+	// EtcdStatus reports the status of this node's etcd member.
+	EtcdStatus(ctx context.Context, in *EtcdStatusRequest, opts ...grpc.CallOption) (*EtcdStatusResponse, error)
+	// EtcdSnapshot streams a snapshot of this node's etcd database (a file etcdutl restores).
+	EtcdSnapshot(ctx context.Context, in *EtcdSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EtcdSnapshotResponse], error)
+	// EtcdRemoveMember removes a member, by id, from the etcd cluster (for a node that is gone).
+	EtcdRemoveMember(ctx context.Context, in *EtcdRemoveMemberRequest, opts ...grpc.CallOption) (*EtcdRemoveMemberResponse, error)
+	// EtcdForfeitLeadership hands etcd leadership to another member when this node holds it.
+	EtcdForfeitLeadership(ctx context.Context, in *EtcdForfeitLeadershipRequest, opts ...grpc.CallOption) (*EtcdForfeitLeadershipResponse, error)
+	// EtcdLeave removes this node's own member from the etcd cluster (before taking it down).
+	EtcdLeave(ctx context.Context, in *EtcdLeaveRequest, opts ...grpc.CallOption) (*EtcdLeaveResponse, error)
 }
 
 type machineServiceClient struct {
@@ -408,6 +426,75 @@ func (c *machineServiceClient) GenerateClientConfiguration(ctx context.Context, 
 	return out, nil
 }
 
+func (c *machineServiceClient) EtcdMembers(ctx context.Context, in *EtcdMembersRequest, opts ...grpc.CallOption) (*EtcdMembersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EtcdMembersResponse)
+	err := c.cc.Invoke(ctx, MachineService_EtcdMembers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) EtcdStatus(ctx context.Context, in *EtcdStatusRequest, opts ...grpc.CallOption) (*EtcdStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EtcdStatusResponse)
+	err := c.cc.Invoke(ctx, MachineService_EtcdStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) EtcdSnapshot(ctx context.Context, in *EtcdSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EtcdSnapshotResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MachineService_ServiceDesc.Streams[6], MachineService_EtcdSnapshot_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[EtcdSnapshotRequest, EtcdSnapshotResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MachineService_EtcdSnapshotClient = grpc.ServerStreamingClient[EtcdSnapshotResponse]
+
+func (c *machineServiceClient) EtcdRemoveMember(ctx context.Context, in *EtcdRemoveMemberRequest, opts ...grpc.CallOption) (*EtcdRemoveMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EtcdRemoveMemberResponse)
+	err := c.cc.Invoke(ctx, MachineService_EtcdRemoveMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) EtcdForfeitLeadership(ctx context.Context, in *EtcdForfeitLeadershipRequest, opts ...grpc.CallOption) (*EtcdForfeitLeadershipResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EtcdForfeitLeadershipResponse)
+	err := c.cc.Invoke(ctx, MachineService_EtcdForfeitLeadership_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *machineServiceClient) EtcdLeave(ctx context.Context, in *EtcdLeaveRequest, opts ...grpc.CallOption) (*EtcdLeaveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EtcdLeaveResponse)
+	err := c.cc.Invoke(ctx, MachineService_EtcdLeave_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MachineServiceServer is the server API for MachineService service.
 // All implementations must embed UnimplementedMachineServiceServer
 // for forward compatibility.
@@ -464,6 +551,18 @@ type MachineServiceServer interface {
 	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
 	// GenerateClientConfiguration mints a client config for the given roles.
 	GenerateClientConfiguration(context.Context, *GenerateClientConfigurationRequest) (*GenerateClientConfigurationResponse, error)
+	// EtcdMembers lists the etcd cluster's members, as this control-plane node's etcd sees them.
+	EtcdMembers(context.Context, *EtcdMembersRequest) (*EtcdMembersResponse, error)
+	// EtcdStatus reports the status of this node's etcd member.
+	EtcdStatus(context.Context, *EtcdStatusRequest) (*EtcdStatusResponse, error)
+	// EtcdSnapshot streams a snapshot of this node's etcd database (a file etcdutl restores).
+	EtcdSnapshot(*EtcdSnapshotRequest, grpc.ServerStreamingServer[EtcdSnapshotResponse]) error
+	// EtcdRemoveMember removes a member, by id, from the etcd cluster (for a node that is gone).
+	EtcdRemoveMember(context.Context, *EtcdRemoveMemberRequest) (*EtcdRemoveMemberResponse, error)
+	// EtcdForfeitLeadership hands etcd leadership to another member when this node holds it.
+	EtcdForfeitLeadership(context.Context, *EtcdForfeitLeadershipRequest) (*EtcdForfeitLeadershipResponse, error)
+	// EtcdLeave removes this node's own member from the etcd cluster (before taking it down).
+	EtcdLeave(context.Context, *EtcdLeaveRequest) (*EtcdLeaveResponse, error)
 	mustEmbedUnimplementedMachineServiceServer()
 }
 
@@ -545,6 +644,24 @@ func (UnimplementedMachineServiceServer) Stats(context.Context, *StatsRequest) (
 }
 func (UnimplementedMachineServiceServer) GenerateClientConfiguration(context.Context, *GenerateClientConfigurationRequest) (*GenerateClientConfigurationResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GenerateClientConfiguration not implemented")
+}
+func (UnimplementedMachineServiceServer) EtcdMembers(context.Context, *EtcdMembersRequest) (*EtcdMembersResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method EtcdMembers not implemented")
+}
+func (UnimplementedMachineServiceServer) EtcdStatus(context.Context, *EtcdStatusRequest) (*EtcdStatusResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method EtcdStatus not implemented")
+}
+func (UnimplementedMachineServiceServer) EtcdSnapshot(*EtcdSnapshotRequest, grpc.ServerStreamingServer[EtcdSnapshotResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method EtcdSnapshot not implemented")
+}
+func (UnimplementedMachineServiceServer) EtcdRemoveMember(context.Context, *EtcdRemoveMemberRequest) (*EtcdRemoveMemberResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method EtcdRemoveMember not implemented")
+}
+func (UnimplementedMachineServiceServer) EtcdForfeitLeadership(context.Context, *EtcdForfeitLeadershipRequest) (*EtcdForfeitLeadershipResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method EtcdForfeitLeadership not implemented")
+}
+func (UnimplementedMachineServiceServer) EtcdLeave(context.Context, *EtcdLeaveRequest) (*EtcdLeaveResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method EtcdLeave not implemented")
 }
 func (UnimplementedMachineServiceServer) mustEmbedUnimplementedMachineServiceServer() {}
 func (UnimplementedMachineServiceServer) testEmbeddedByValue()                        {}
@@ -957,6 +1074,107 @@ func _MachineService_GenerateClientConfiguration_Handler(srv interface{}, ctx co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MachineService_EtcdMembers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EtcdMembersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).EtcdMembers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_EtcdMembers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).EtcdMembers(ctx, req.(*EtcdMembersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_EtcdStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EtcdStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).EtcdStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_EtcdStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).EtcdStatus(ctx, req.(*EtcdStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_EtcdSnapshot_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(EtcdSnapshotRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MachineServiceServer).EtcdSnapshot(m, &grpc.GenericServerStream[EtcdSnapshotRequest, EtcdSnapshotResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MachineService_EtcdSnapshotServer = grpc.ServerStreamingServer[EtcdSnapshotResponse]
+
+func _MachineService_EtcdRemoveMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EtcdRemoveMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).EtcdRemoveMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_EtcdRemoveMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).EtcdRemoveMember(ctx, req.(*EtcdRemoveMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_EtcdForfeitLeadership_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EtcdForfeitLeadershipRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).EtcdForfeitLeadership(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_EtcdForfeitLeadership_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).EtcdForfeitLeadership(ctx, req.(*EtcdForfeitLeadershipRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MachineService_EtcdLeave_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EtcdLeaveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).EtcdLeave(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_EtcdLeave_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).EtcdLeave(ctx, req.(*EtcdLeaveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MachineService_ServiceDesc is the grpc.ServiceDesc for MachineService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1036,6 +1254,26 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GenerateClientConfiguration",
 			Handler:    _MachineService_GenerateClientConfiguration_Handler,
 		},
+		{
+			MethodName: "EtcdMembers",
+			Handler:    _MachineService_EtcdMembers_Handler,
+		},
+		{
+			MethodName: "EtcdStatus",
+			Handler:    _MachineService_EtcdStatus_Handler,
+		},
+		{
+			MethodName: "EtcdRemoveMember",
+			Handler:    _MachineService_EtcdRemoveMember_Handler,
+		},
+		{
+			MethodName: "EtcdForfeitLeadership",
+			Handler:    _MachineService_EtcdForfeitLeadership_Handler,
+		},
+		{
+			MethodName: "EtcdLeave",
+			Handler:    _MachineService_EtcdLeave_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -1066,6 +1304,11 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Copy",
 			Handler:       _MachineService_Copy_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "EtcdSnapshot",
+			Handler:       _MachineService_EtcdSnapshot_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -172,6 +172,19 @@ func TestDockerCluster(t *testing.T) {
 	}
 	e.must(5*time.Minute, e.plinthctl, "-n", "10.5.77.2", "health")
 
+	// etcd: the members are the control planes, and a snapshot passes etcdutl's check.
+	if out := e.must(time.Minute, e.plinthctl, "-n", "10.5.77.2", "etcd", "members"); !strings.Contains(out, e.name+"-controlplane-1") {
+		t.Errorf("etcd members:\n%s", out)
+	}
+	snap := filepath.Join(e.home, "etcd.db")
+	e.must(2*time.Minute, e.plinthctl, "-n", "10.5.77.2", "etcd", "snapshot", snap)
+	etcdutl := filepath.Join(filepath.Dir(e.kubectl), "etcdutl")
+	if out, err := exec.Command(etcdutl, "snapshot", "status", snap, "-w", "table").CombinedOutput(); err != nil {
+		t.Errorf("etcdutl snapshot status: %v\n%s", err, out)
+	} else {
+		t.Logf("etcd snapshot:\n%s", out)
+	}
+
 	// A second bootstrap is refused.
 	out, err := e.run(time.Minute, e.plinthctl, "-n", "10.5.77.2", "bootstrap")
 	if err == nil || !strings.Contains(out, "already") {

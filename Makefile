@@ -73,7 +73,7 @@ check-generate: generate ## fail when generated files are out of date
 
 check: setup lint check-generate test test-integration fuzz e2e ## everything CI runs
 
-demo: build ## the main job for now: generate and validate a demo cluster's configuration in _out/demo
+demo: build ## generate and validate a demo cluster's configuration in _out/demo (no cluster is started)
 	@mkdir -p $(OUT)/demo
 	$(OUT)/plinthctl gen config demo https://10.5.0.2:6443 --output-dir $(OUT)/demo --force
 	$(OUT)/plinthctl validate --config $(OUT)/demo/controlplane.yaml --mode metal

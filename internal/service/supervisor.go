@@ -564,6 +564,11 @@ func satisfiedLocked(inst *instance) bool {
 	if inst.completed {
 		return true
 	}
+	if inst.svc.Restart != RestartForever {
+		// A one-shot task (an import, a setup step) is ready once it has finished, not
+		// while it runs.
+		return false
+	}
 	return inst.state == Running && (inst.svc.Health == nil || (inst.health != nil && inst.health.Healthy))
 }
 

@@ -283,11 +283,25 @@ func TestDependenciesWait(t *testing.T) {
 
 func TestOneShotDependency(t *testing.T) {
 	h := newHarness(t)
-	h.add(Service{ID: "setup", Restart: RestartOnce, Runner: GoroutineRunner{Name: "setup", Func: func(context.Context, io.Writer) error { return nil }}})
+	release := make(chan struct{})
+	h.add(Service{ID: "setup", Restart: RestartOnce, Runner: GoroutineRunner{Name: "setup", Func: func(ctx context.Context, _ io.Writer) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	}}})
 	h.add(Service{ID: "main", DependsOn: []string{"setup"}, Runner: untilStopped("main")})
 	if err := h.sup.StartAll(); err != nil {
 		t.Fatal(err)
 	}
+	// While the one-shot task runs, its dependent waits for it to finish.
+	h.waitState("setup", Running, "")
+	time.Sleep(50 * time.Millisecond)
+	if st := h.status("main"); st.State == Running {
+		t.Fatal("main started while its one-shot dependency was still running")
+	}
+	close(release)
 	h.waitState("main", Running, "")
 	if st := h.status("setup"); st.State != Finished {
 		t.Fatalf("setup %s", st.State)

@@ -57,6 +57,8 @@ type MachineServer struct {
 	System System
 	// Bootstrapper starts a new cluster; nil on nodes that run no etcd.
 	Bootstrapper Bootstrapper
+	// ContainerLister lists containers; nil on nodes without containerd.
+	ContainerLister ContainerLister
 	// Etcd talks to this node's etcd member; nil on nodes that run no etcd (the etcd RPCs
 	// also check that the node is a control plane).
 	Etcd EtcdClient

@@ -143,15 +143,30 @@ func (s *MachineServer) Copy(req *machine.CopyRequest, stream grpc.ServerStreami
 	return fileError(err)
 }
 
-// errNoContainerd answers container calls: machined does not query containerd yet.
-var errNoContainerd = status.Error(codes.Unimplemented, "listing containers through the node API is not implemented yet (Kubernetes pods: use kubectl)")
+// errNoContainerd answers container calls on a node that runs no containerd.
+var errNoContainerd = status.Error(codes.FailedPrecondition, "this node runs no containerd (containers exist on Kubernetes nodes, in container mode)")
+
+// errNoStats answers Stats: machined does not collect container statistics yet.
+var errNoStats = status.Error(codes.Unimplemented, "container statistics through the node API are not implemented yet (use kubectl top with a metrics server)")
 
 // Containers implements the Containers RPC.
-func (s *MachineServer) Containers(context.Context, *machine.ContainersRequest) (*machine.ContainersResponse, error) {
-	return nil, errNoContainerd
+func (s *MachineServer) Containers(ctx context.Context, req *machine.ContainersRequest) (*machine.ContainersResponse, error) {
+	if s.ContainerLister == nil {
+		return nil, errNoContainerd
+	}
+	list, err := s.ContainerLister.Containers(ctx, req.GetKubernetes())
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &machine.ContainersResponse{Containers: list}, nil
+}
+
+// ContainerLister lists a node's containers (containerd's).
+type ContainerLister interface {
+	Containers(ctx context.Context, kubernetes bool) ([]*machine.Container, error)
 }
 
 // Stats implements the Stats RPC.
 func (s *MachineServer) Stats(context.Context, *machine.StatsRequest) (*machine.StatsResponse, error) {
-	return nil, errNoContainerd
+	return nil, errNoStats
 }

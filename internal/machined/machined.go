@@ -258,12 +258,13 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	}
 	machine.RegisterMachineServiceServer(gs, &machineapi.MachineServer{
 		Supervisor: n.sup, LogStore: logs, EventStream: n.events, Config: n.cfg, Lifecycle: n, Platform: opts.Mode,
-		Hostname:     n.hostname,
-		Endpoints:    func() []string { return []string{net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort))} },
-		BootID:       events.NewActorID(),
-		System:       n.system(),
-		Bootstrapper: n,
-		Etcd:         etcd,
+		Hostname:        n.hostname,
+		Endpoints:       func() []string { return []string{net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort))} },
+		BootID:          events.NewActorID(),
+		System:          n.system(),
+		Bootstrapper:    n,
+		ContainerLister: n.containerLister(),
+		Etcd:            etcd,
 	})
 	rpb.RegisterResourceServiceServer(gs, &machineapi.ResourceServer{Store: n.store, Registry: registry})
 
@@ -333,4 +334,12 @@ func (n *node) system() machineapi.System {
 			"/apid", "/config.yaml", "/config.staged.yaml",
 		}},
 	}
+}
+
+// containerLister lists containerd's containers on Kubernetes nodes.
+func (n *node) containerLister() machineapi.ContainerLister {
+	if n.opts.Mode != ModeContainer {
+		return nil
+	}
+	return ctrLister{}
 }

@@ -185,6 +185,11 @@ func TestDockerCluster(t *testing.T) {
 		t.Logf("etcd snapshot:\n%s", out)
 	}
 
+	// The node's Kubernetes containers, through the node API.
+	if out := e.must(time.Minute, e.plinthctl, "-n", "10.5.77.2", "containers", "-k"); !strings.Contains(out, "kube-apiserver") || !strings.Contains(out, "RUNNING") {
+		t.Errorf("containers -k on the control plane:\n%s", out)
+	}
+
 	// A second bootstrap is refused.
 	out, err := e.run(time.Minute, e.plinthctl, "-n", "10.5.77.2", "bootstrap")
 	if err == nil || !strings.Contains(out, "already") {

@@ -151,7 +151,14 @@ const logChunk = 64 << 10
 // then, with follow, new lines until the client goes away.
 func (s *MachineServer) Logs(req *machine.LogsRequest, stream grpc.ServerStreamingServer[machine.LogsResponse]) error {
 	if req.GetKubernetes() {
-		return status.Error(codes.Unimplemented, "Kubernetes container logs through the node API are not implemented yet (use kubectl logs)")
+		if req.GetPrevious() {
+			return status.Error(codes.InvalidArgument, "--previous applies to service logs; kubelet keeps a container's earlier runs as N.log files (plinthctl ls /var/log/pods)")
+		}
+		podsDir, err := s.System.Files.Resolve("/var/log/pods", isAdmin(stream.Context()))
+		if err != nil {
+			return fileError(err)
+		}
+		return kubernetesLogs(stream.Context(), podsDir, req, stream)
 	}
 	name := req.GetService()
 	if err := logstore.ValidName(name); err != nil {

@@ -247,7 +247,7 @@ func TestLogsErrors(t *testing.T) {
 		{"invalid name", &machine.LogsRequest{Service: "../etc/passwd"}, codes.InvalidArgument, "service name"},
 		{"empty name", &machine.LogsRequest{}, codes.InvalidArgument, "service name"},
 		{"no previous log", &machine.LogsRequest{Service: "beta", Previous: true}, codes.NotFound, `no log of "beta" from the previous boot`},
-		{"kubernetes", &machine.LogsRequest{Service: "abc", Kubernetes: true}, codes.Unimplemented, "not implemented yet"},
+		{"kubernetes", &machine.LogsRequest{Service: "abc", Kubernetes: true}, codes.NotFound, "/var/log/pods"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stream, err := e.machine.Logs(e.reader(), tc.req)

@@ -162,6 +162,11 @@ func TestDockerCluster(t *testing.T) {
 		return nil
 	})
 
+	// The same log through the worker's node API.
+	if out := e.must(time.Minute, e.plinthctl, "-n", "10.5.77.3", "logs", "-k", "default/client/client"); !strings.Contains(out, "hello from web") {
+		t.Errorf("logs -k of the client pod:\n%s", out)
+	}
+
 	// plinthctl reaches both nodes through the control-plane endpoint.
 	out = e.must(time.Minute, e.plinthctl, "-n", "10.5.77.2,10.5.77.3", "version")
 	if strings.Count(out, "Platform:  container") != 2 {

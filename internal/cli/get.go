@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -216,7 +217,7 @@ func (p *resourcePrinter) flush() error {
 // summarize renders a spec's top-level scalar fields on one line.
 func summarize(spec map[string]any) string {
 	var parts []string
-	for _, k := range sortedKeys(spec) {
+	for _, k := range slices.Sorted(maps.Keys(spec)) {
 		switch v := spec[k].(type) {
 		case map[string]any, []any:
 			continue
@@ -229,13 +230,4 @@ func summarize(spec map[string]any) string {
 		}
 	}
 	return strings.Join(parts, " ")
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -81,7 +82,7 @@ func (v *validator) machine(m *MachineSpec) {
 	for i, s := range m.Time.Servers {
 		v.hostOrIP(fmt.Sprintf("machine.time.servers[%d]", i), s)
 	}
-	for _, k := range sortedKeys(m.Sysctls) {
+	for _, k := range slices.Sorted(maps.Keys(m.Sysctls)) {
 		f := mapPath("machine.sysctls", k)
 		if !sysctlRE.MatchString(k) {
 			v.add(f, "%q is not a sysctl name; use the dotted form such as net.ipv4.ip_forward", k)
@@ -94,12 +95,12 @@ func (v *validator) machine(m *MachineSpec) {
 	for i, f := range m.Files {
 		v.file(fmt.Sprintf("machine.files[%d]", i), f, seenFiles)
 	}
-	for _, k := range sortedKeys(m.Env) {
+	for _, k := range slices.Sorted(maps.Keys(m.Env)) {
 		if !envRE.MatchString(k) {
 			v.add(mapPath("machine.env", k), "%q is not an environment variable name: use letters, digits and _, not starting with a digit", k)
 		}
 	}
-	for _, host := range sortedKeys(m.Registries.Mirrors) {
+	for _, host := range slices.Sorted(maps.Keys(m.Registries.Mirrors)) {
 		f := mapPath("machine.registries.mirrors", host)
 		if host != "*" && (!hostPortRE.MatchString(host) || !validOptionalPort(host)) {
 			v.add(f, "%q is not a registry host; use a host name such as docker.io (with :port if needed) or * for every registry", host)
@@ -155,7 +156,7 @@ func (v *validator) kubelet(k *KubeletSpec) {
 			v.add(f+".destination", "%q must be an absolute path", m.Destination)
 		}
 	}
-	for _, key := range sortedKeys(k.NodeLabels) {
+	for _, key := range slices.Sorted(maps.Keys(k.NodeLabels)) {
 		f := mapPath("machine.kubelet.nodeLabels", key)
 		if msg := labelKeyProblem(key); msg != "" {
 			v.add(f, "label key %q %s", key, msg)
@@ -164,7 +165,7 @@ func (v *validator) kubelet(k *KubeletSpec) {
 			v.add(f, "label value %q must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", val)
 		}
 	}
-	for _, key := range sortedKeys(k.NodeTaints) {
+	for _, key := range slices.Sorted(maps.Keys(k.NodeTaints)) {
 		f := mapPath("machine.kubelet.nodeTaints", key)
 		if msg := labelKeyProblem(key); msg != "" {
 			v.add(f, "taint key %q %s", key, msg)
@@ -537,7 +538,7 @@ func (v *validator) controlPlaneOnlyCA(f string, ck CertAndKey, what string) {
 }
 
 func (v *validator) extraArgs(f string, args map[string]string) {
-	for _, k := range sortedKeys(args) {
+	for _, k := range slices.Sorted(maps.Keys(args)) {
 		if k == "" || strings.HasPrefix(k, "-") || strings.ContainsAny(k, " =\t") {
 			v.add(mapPath(f, k), "%q is not a flag name; write it without leading dashes or '=', such as max-pods", k)
 		}
@@ -609,13 +610,4 @@ func labelKeyProblem(key string) string {
 		return "must be [PREFIX/]NAME with NAME at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 	}
 	return ""
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

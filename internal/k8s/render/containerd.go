@@ -2,7 +2,9 @@ package render
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -25,7 +27,7 @@ const (
 func ContainerdConfig(cfg *config.MachineConfig, restrictOOMScoreAdj bool) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	mirrors := cfg.Machine.Registries.Mirrors
-	for _, host := range sortedKeys(mirrors) {
+	for _, host := range slices.Sorted(maps.Keys(mirrors)) {
 		dir, err := registryDir(host)
 		if err != nil {
 			return nil, err

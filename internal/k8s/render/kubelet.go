@@ -3,7 +3,9 @@ package render
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/plinthos/plinth/internal/k8s/paths"
@@ -162,7 +164,7 @@ func KubeletArgs(cfg *config.MachineConfig, node Node, controlPlane bool) []stri
 		f["kubeconfig"] = WorkerKubeconfig
 	}
 	var labels []string
-	for _, key := range sortedKeys(k.NodeLabels) {
+	for _, key := range slices.Sorted(maps.Keys(k.NodeLabels)) {
 		if kubeletMaySetLabel(key) {
 			labels = append(labels, key+"="+k.NodeLabels[key])
 		}
@@ -178,7 +180,7 @@ func KubeletArgs(cfg *config.MachineConfig, node Node, controlPlane bool) []stri
 		taints[key] = v
 	}
 	var ts []string
-	for _, key := range sortedKeys(taints) {
+	for _, key := range slices.Sorted(maps.Keys(taints)) {
 		value, effect, ok := strings.Cut(taints[key], ":")
 		switch {
 		case !ok: // not VALUE:EFFECT; validation refuses it, kubelet will say why

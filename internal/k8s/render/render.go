@@ -103,16 +103,6 @@ func (f flags) args() []string {
 	return out
 }
 
-// sortedKeys returns the keys of m in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 // checkNode checks the fields every renderer needs.
 func checkNode(node Node) (netip.Addr, error) {
 	if node.Name == "" {

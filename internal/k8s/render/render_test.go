@@ -1,6 +1,7 @@
 package render
 
 import (
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -110,7 +111,7 @@ func TestStaticPods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := sortedKeys(pods)
+	names := slices.Sorted(maps.Keys(pods))
 	if want := []string{"etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"}; !slices.Equal(names, want) {
 		t.Fatalf("files %v, want %v", names, want)
 	}
@@ -522,7 +523,7 @@ func TestContainerdConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(files) != 1 {
-			t.Errorf("files %v, want only %s", sortedKeys(files), paths.ContainerdConfig)
+			t.Errorf("files %v, want only %s", slices.Sorted(maps.Keys(files)), paths.ContainerdConfig)
 		}
 		s := string(files[paths.ContainerdConfig])
 		for _, want := range []string{
@@ -574,7 +575,7 @@ func TestContainerdRegistryMirrors(t *testing.T) {
 		"/etc/containerd/certs.d/registry.local:5000/hosts.toml",
 	}
 	slices.Sort(want)
-	if got := sortedKeys(files); !slices.Equal(got, want) {
+	if got := slices.Sorted(maps.Keys(files)); !slices.Equal(got, want) {
 		t.Fatalf("files %v, want %v", got, want)
 	}
 	docker := string(files["/etc/containerd/certs.d/docker.io/hosts.toml"])

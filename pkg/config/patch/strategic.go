@@ -32,7 +32,7 @@ func checkDirectives(v any, path string) error {
 		if _, err := isDelete(t, path); err != nil {
 			return err
 		}
-		for _, k := range sortedKeys(t) {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
 			if err := checkDirectives(t[k], joinKey(path, k)); err != nil {
 				return err
 			}
@@ -96,7 +96,7 @@ func mergeMapping(base, patch map[string]any, path string, top bool) (map[string
 	if out == nil {
 		out = make(map[string]any, len(patch))
 	}
-	for _, k := range sortedKeys(patch) {
+	for _, k := range slices.Sorted(maps.Keys(patch)) {
 		if k == directiveKey || (top && slices.Contains(identityKeys, k)) {
 			continue
 		}
@@ -236,7 +236,7 @@ func clean(v any, path string) (any, error) {
 	switch t := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(t))
-		for _, k := range sortedKeys(t) {
+		for _, k := range slices.Sorted(maps.Keys(t)) {
 			if k == directiveKey {
 				continue
 			}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
 	"strconv"
 	"time"
 
@@ -203,17 +202,6 @@ func encodeYAML(v any) (out []byte, err error) {
 		return nil, fmt.Errorf("encoding YAML: %w", err)
 	}
 	return out, nil
-}
-
-// sortedKeys returns the keys of m in order, for deterministic processing and
-// error messages.
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // formatValue renders a value for an error message.

@@ -416,11 +416,7 @@ func contextFlag(contextName, cluster string) string {
 // mergeClusterContext adds the cluster's context to the user's client config and makes it
 // current; it returns the context's name there (renamed on a clash) and the config's path.
 func mergeClusterContext(g *globalFlags, cc *clientconfig.Config, out io.Writer) (string, string, error) {
-	path, err := g.configPath()
-	if err != nil {
-		return "", "", err
-	}
-	cfg, err := clientconfig.Load(path)
+	path, cfg, err := g.loadConfigFile()
 	if err != nil {
 		return "", "", err
 	}
@@ -550,11 +546,7 @@ func removeClusterContexts(g *globalFlags, stateDir string, out io.Writer) error
 		}
 		return nil
 	}
-	path, err := g.configPath()
-	if err != nil {
-		return err
-	}
-	cfg, err := clientconfig.Load(path)
+	path, cfg, err := g.loadConfigFile()
 	if err != nil {
 		return err
 	}

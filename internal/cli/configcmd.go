@@ -41,10 +41,7 @@ the node API and a client certificate whose Subject Organization carries the rol
 // loadClientConfig loads the client config and the context selected by --context (or the
 // current one).
 func loadClientConfig(g *globalFlags) (path string, cfg *clientconfig.Config, name string, ctx *clientconfig.Context, err error) {
-	if path, err = g.configPath(); err != nil {
-		return
-	}
-	if cfg, err = clientconfig.Load(path); err != nil {
+	if path, cfg, err = g.loadConfigFile(); err != nil {
 		return
 	}
 	if g.context != "" {
@@ -66,11 +63,7 @@ func completeContexts(g *globalFlags) cobra.CompletionFunc {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		path, err := g.configPath()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		cfg, err := clientconfig.Load(path)
+		_, cfg, err := g.loadConfigFile()
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}
@@ -85,11 +78,7 @@ func newConfigContextsCommand(g *globalFlags) *cobra.Command {
 		Example: `  plinthctl config contexts`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := g.configPath()
-			if err != nil {
-				return err
-			}
-			cfg, err := clientconfig.Load(path)
+			_, cfg, err := g.loadConfigFile()
 			if err != nil {
 				return err
 			}
@@ -116,11 +105,7 @@ func newConfigContextCommand(g *globalFlags) *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeContexts(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path, err := g.configPath()
-			if err != nil {
-				return err
-			}
-			cfg, err := clientconfig.Load(path)
+			path, cfg, err := g.loadConfigFile()
 			if err != nil {
 				return err
 			}
@@ -191,11 +176,7 @@ A context whose name is taken is added as NAME-1, NAME-2, ... and the rename is 
 		Example: `  plinthctl config merge ./plinthconfig`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path, err := g.configPath()
-			if err != nil {
-				return err
-			}
-			cfg, err := clientconfig.Load(path)
+			path, cfg, err := g.loadConfigFile()
 			if err != nil {
 				return err
 			}

@@ -25,6 +25,20 @@ func (g *globalFlags) configPath() (string, error) {
 	return clientconfig.DefaultPath()
 }
 
+// loadConfigFile reads the client config at configPath (an empty config when the file
+// does not exist) and returns it with its path.
+func (g *globalFlags) loadConfigFile() (string, *clientconfig.Config, error) {
+	path, err := g.configPath()
+	if err != nil {
+		return "", nil, err
+	}
+	cfg, err := clientconfig.Load(path)
+	if err != nil {
+		return "", nil, err
+	}
+	return path, cfg, nil
+}
+
 // NewRootCommand returns plinthctl's root command.
 func NewRootCommand() *cobra.Command {
 	g := &globalFlags{}

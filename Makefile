@@ -7,7 +7,6 @@ VERSION := $(VERSION)
 LDFLAGS := -s -w -X github.com/plinthos/plinth/internal/version.Tag=$(VERSION)
 OUT := _out
 TOOLS := $(OUT)/tools
-FUZZTIME ?= 20s
 # BENCHTIME is the -benchtime of the node runtime benchmarks; keep it at most 5s, the time
 # BenchmarkIdleRSS idles, so that it measures once. -v shows the figures next to their aims.
 BENCHTIME ?= 3s
@@ -58,10 +57,18 @@ lint: tools ## gofmt, go vet, staticcheck
 	$(TOOLS)/staticcheck -tags integration ./test/...
 	$(TOOLS)/staticcheck -tags e2e ./test/e2e/
 
-fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
-	$(GO) test -run=NONE -fuzz=FuzzLoad -fuzztime=$(FUZZTIME) ./pkg/config/
-	$(GO) test -run=NONE -fuzz=FuzzApply -fuzztime=$(FUZZTIME) ./pkg/config/patch/
-	$(GO) test -run=NONE -fuzz=FuzzResolve -fuzztime=$(FUZZTIME) ./internal/fileapi/
+# Fuzz budgets are execution counts (about 20 s each on 2 cores), not durations:
+# a duration -fuzztime races Go 1.26's fuzz coordinator at the deadline and fails
+# with a bare "context deadline exceeded" and no crasher (go.dev/issue/75804,
+# fixed in Go 1.27). Override with e.g. make fuzz FUZZ_LOAD=60s to explore longer.
+FUZZ_LOAD ?= 100000x
+FUZZ_APPLY ?= 240000x
+FUZZ_RESOLVE ?= 700000x
+
+fuzz: ## run every fuzz target for a fixed number of executions (about 20 s each)
+	$(GO) test -run=NONE -fuzz=FuzzLoad -fuzztime=$(FUZZ_LOAD) ./pkg/config/
+	$(GO) test -run=NONE -fuzz=FuzzApply -fuzztime=$(FUZZ_APPLY) ./pkg/config/patch/
+	$(GO) test -run=NONE -fuzz=FuzzResolve -fuzztime=$(FUZZ_RESOLVE) ./internal/fileapi/
 
 generate: tools ## regenerate code and docs derived from the sources (API from api/*.proto, config and CLI docs)
 	cd api && ../$(TOOLS)/buf lint && ../$(TOOLS)/buf generate

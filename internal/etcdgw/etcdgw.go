@@ -300,6 +300,36 @@ func (c *Client) RemoveMember(ctx context.Context, id uint64) ([]Member, error) 
 	return ms, p.err
 }
 
+// AddLearner adds a non-voting member that will serve at peerURLs and returns it with the
+// cluster's members, itself included. The new member must then start with
+// --initial-cluster-state=existing and be promoted once it caught up (PromoteMember).
+func (c *Client) AddLearner(ctx context.Context, peerURLs []string) (Member, []Member, error) {
+	var out struct {
+		Header  jsonHeader   `json:"header"`
+		Member  jsonMember   `json:"member"`
+		Members []jsonMember `json:"members"`
+	}
+	if err := c.call(ctx, "/v3/cluster/member/add", map[string]any{"peerURLs": peerURLs, "isLearner": true}, &out); err != nil {
+		return Member{}, nil, err
+	}
+	var p parser
+	added := p.members([]jsonMember{out.Member})[0]
+	ms := p.members(out.Members)
+	return added, ms, p.err
+}
+
+// PromoteMember turns the learner id into a voting member. etcd refuses while the learner
+// has not caught up with the leader (an *Error; try again later).
+func (c *Client) PromoteMember(ctx context.Context, id uint64) ([]Member, error) {
+	var out jsonMembers
+	if err := c.call(ctx, "/v3/cluster/member/promote", map[string]string{"ID": strconv.FormatUint(id, 10)}, &out); err != nil {
+		return nil, err
+	}
+	var p parser
+	ms := p.members(out.Members)
+	return ms, p.err
+}
+
 // MoveLeader hands leadership to the member targetID. It must be sent to the leader.
 func (c *Client) MoveLeader(ctx context.Context, targetID uint64) error {
 	var out struct {

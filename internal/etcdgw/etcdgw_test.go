@@ -86,6 +86,18 @@ func (f *fakeEtcd) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.members = left
 		_ = enc.Encode(map[string]any{"header": header, "members": left})
+	case "/v3/cluster/member/add":
+		var req struct {
+			PeerURLs  []string `json:"peerURLs"`
+			IsLearner bool     `json:"isLearner"`
+		}
+		_ = json.Unmarshal(body, &req)
+		m := map[string]any{"ID": "18446744073709551615", "peerURLs": req.PeerURLs, "isLearner": req.IsLearner}
+		f.members = append(f.members, m)
+		_ = enc.Encode(map[string]any{"header": header, "member": m, "members": f.members})
+	case "/v3/cluster/member/promote":
+		w.WriteHeader(http.StatusPreconditionFailed)
+		_ = enc.Encode(map[string]any{"code": 9, "message": "etcdserver: can only promote a learner member which is in sync with leader"})
 	case "/v3/maintenance/transfer-leadership":
 		_ = enc.Encode(map[string]any{"header": header})
 	case "/v3/maintenance/snapshot":
@@ -172,6 +184,37 @@ func TestRemoveMember(t *testing.T) {
 	var e *Error
 	if !errors.As(err, &e) || e.Code != 5 || !strings.Contains(e.Message, "member not found") {
 		t.Errorf("removing an unknown member: %v", err)
+	}
+}
+
+func TestAddLearner(t *testing.T) {
+	f := newFake()
+	c := testClient(t, f)
+	added, ms, err := c.AddLearner(context.Background(), []string{"https://10.5.0.4:2380"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if added.ID != 18446744073709551615 || !added.IsLearner || added.Name != "" || added.PeerURLs[0] != "https://10.5.0.4:2380" {
+		t.Errorf("added = %+v", added)
+	}
+	if len(ms) != 3 || ms[2].ID != added.ID {
+		t.Errorf("members = %+v", ms)
+	}
+	if got := f.requests["/v3/cluster/member/add"]; got != `{"isLearner":true,"peerURLs":["https://10.5.0.4:2380"]}` {
+		t.Errorf("request body = %s", got)
+	}
+}
+
+func TestPromoteMemberRefused(t *testing.T) {
+	f := newFake()
+	c := testClient(t, f)
+	_, err := c.PromoteMember(context.Background(), 2)
+	var e *Error
+	if !errors.As(err, &e) || e.Code != 9 || !strings.Contains(e.Message, "in sync") {
+		t.Errorf("PromoteMember = %v, want etcd's refusal", err)
+	}
+	if got := f.requests["/v3/cluster/member/promote"]; got != `{"ID":"2"}` {
+		t.Errorf("request body = %s", got)
 	}
 }
 

@@ -1,0 +1,151 @@
+// Package etcdjoin makes a control-plane node a member of the cluster's existing etcd: it
+// adds the node as a learner (a non-voting member that cannot cost the cluster its quorum
+// while it catches up), gives etcd the --initial-cluster to start with, and promotes the
+// learner to a voter once etcd says it is in sync.
+//
+// The steps are safe to repeat: a node that added itself and then stopped finds its
+// member again by peer URL instead of adding a second one.
+package etcdjoin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/plinthos/plinth/internal/etcdgw"
+)
+
+// Cluster is the etcd cluster being joined, reached through a member that already serves
+// it; *etcdgw.Client implements it.
+type Cluster interface {
+	MemberList(ctx context.Context) (etcdgw.Header, []etcdgw.Member, error)
+	AddLearner(ctx context.Context, peerURLs []string) (etcdgw.Member, []etcdgw.Member, error)
+	RemoveMember(ctx context.Context, id uint64) ([]etcdgw.Member, error)
+	PromoteMember(ctx context.Context, id uint64) ([]etcdgw.Member, error)
+}
+
+// Self is the joining member: its name (the node name) and peer URL.
+type Self struct {
+	Name    string
+	PeerURL string
+}
+
+// find returns the member that serves at self's peer URL.
+func find(ms []etcdgw.Member, self Self) (etcdgw.Member, bool) {
+	for _, m := range ms {
+		if slices.Contains(m.PeerURLs, self.PeerURL) {
+			return m, true
+		}
+	}
+	return etcdgw.Member{}, false
+}
+
+// AddSelf adds self to the cluster as a learner and returns the --initial-cluster its etcd
+// must start with (every member, self included), with --initial-cluster-state=existing.
+//
+// A member already at self's peer URL that never started (it has no name yet) is an
+// earlier attempt of this node: it is kept. One that did start belonged to this node
+// before it lost its data (a reset, a new disk): it is removed and self added afresh, as
+// etcd cannot take a member back without its data.
+func AddSelf(ctx context.Context, c Cluster, self Self) (string, error) {
+	_, ms, err := c.MemberList(ctx)
+	if err != nil {
+		return "", fmt.Errorf("list the etcd members: %w", err)
+	}
+	if m, ok := find(ms, self); ok {
+		if m.Name == "" {
+			return InitialCluster(ms, self), nil
+		}
+		if _, err := c.RemoveMember(ctx, m.ID); err != nil {
+			return "", fmt.Errorf("remove this node's old etcd member %x (it holds no data any more): %w", m.ID, err)
+		}
+	}
+	_, ms, err = c.AddLearner(ctx, []string{self.PeerURL})
+	if err != nil {
+		return "", fmt.Errorf("add this node to etcd as a learner: %w", err)
+	}
+	return InitialCluster(ms, self), nil
+}
+
+// InitialCluster formats etcd's --initial-cluster from the members: NAME=PEER_URL,... in
+// etcd's order. Self's member is named after self; another member that has not started
+// yet has no name and is listed under its id, so that the count matches the cluster's
+// (etcd checks it) without a name clash.
+func InitialCluster(ms []etcdgw.Member, self Self) string {
+	var parts []string
+	for _, m := range ms {
+		name := m.Name
+		if slices.Contains(m.PeerURLs, self.PeerURL) {
+			name = self.Name
+		} else if name == "" {
+			name = fmt.Sprintf("unstarted-%x", m.ID)
+		}
+		for _, u := range m.PeerURLs {
+			parts = append(parts, name+"="+u)
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// ErrNotMember is returned by Promote when the cluster has no member at self's peer URL
+// (it was removed; the node must join again).
+var ErrNotMember = errors.New("this node is not an etcd member")
+
+// Promote makes self a voting member. It returns true once self is a voter (promoted now
+// or before), false with etcd's refusal while the learner is still catching up: call
+// again later.
+func Promote(ctx context.Context, c Cluster, self Self) (bool, error) {
+	_, ms, err := c.MemberList(ctx)
+	if err != nil {
+		return false, fmt.Errorf("list the etcd members: %w", err)
+	}
+	m, ok := find(ms, self)
+	if !ok {
+		return false, fmt.Errorf("%w: no member serves at %s", ErrNotMember, self.PeerURL)
+	}
+	if !m.IsLearner {
+		return true, nil
+	}
+	if _, err := c.PromoteMember(ctx, m.ID); err != nil {
+		return false, fmt.Errorf("promote learner %x: %w", m.ID, err)
+	}
+	return true, nil
+}
+
+// APIServerAddresses reads the addresses of the Kubernetes API servers from the
+// EndpointSlices of the default/kubernetes Service (kubectl's JSON of a list or of one
+// slice). On Plinth every API server runs next to an etcd member, so these are the
+// addresses where etcd can be reached.
+func APIServerAddresses(data []byte) ([]string, error) {
+	type slice struct {
+		Endpoints []struct {
+			Addresses []string `json:"addresses"`
+		} `json:"endpoints"`
+	}
+	var list struct {
+		Kind  string  `json:"kind"`
+		Items []slice `json:"items"`
+		slice
+	}
+	if err := json.Unmarshal(data, &list); err != nil {
+		return nil, fmt.Errorf("read the API servers' EndpointSlices: %w", err)
+	}
+	all := list.Items
+	if !strings.HasSuffix(list.Kind, "List") {
+		all = append(all, list.slice)
+	}
+	var out []string
+	for _, s := range all {
+		for _, e := range s.Endpoints {
+			for _, a := range e.Addresses {
+				if !slices.Contains(out, a) {
+					out = append(out, a)
+				}
+			}
+		}
+	}
+	return out, nil
+}

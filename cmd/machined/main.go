@@ -1,5 +1,6 @@
 // Command machined is the init and node agent of a Plinth node. The same binary runs the
-// node API front as `machined apid`.
+// node API front as `machined apid`, and the load balancer in front of a local cluster's
+// control planes as `machined loadbalancer`.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/plinthos/plinth/internal/apid"
+	"github.com/plinthos/plinth/internal/loadbalancer"
 	"github.com/plinthos/plinth/internal/machined"
 	"github.com/plinthos/plinth/internal/reaper"
 	"github.com/plinthos/plinth/internal/version"
@@ -24,6 +26,13 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "apid" {
 		if err := apid.Main(ctx, os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "apid:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "loadbalancer" {
+		if err := loadbalancer.Main(ctx, os.Args[2:], os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "loadbalancer:", err)
 			os.Exit(1)
 		}
 		return

@@ -1,0 +1,299 @@
+package loadbalancer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// server is an upstream on loopback: it greets each connection with its name and a
+// newline, then echoes until the client half-closes.
+type server struct {
+	name string
+	addr string
+	l    net.Listener
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	cons []net.Conn
+}
+
+func startServer(t *testing.T, name, addr string) *server {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{name: name, addr: l.Addr().String(), l: l}
+	s.wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.cons = append(s.cons, c)
+			s.mu.Unlock()
+			s.wg.Go(func() {
+				defer c.Close()
+				if _, err := io.WriteString(c, s.name+"\n"); err != nil {
+					return
+				}
+				_, _ = io.Copy(c, c)
+			})
+		}
+	})
+	t.Cleanup(s.stop)
+	return s
+}
+
+// stop closes the listener and every connection, and waits for the goroutines.
+func (s *server) stop() {
+	s.l.Close()
+	s.mu.Lock()
+	for _, c := range s.cons {
+		c.Close()
+	}
+	s.cons = nil
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// startLB serves a load balancer on a loopback port; the returned function stops it and
+// returns Serve's error.
+func startLB(t *testing.T, upstreams ...string) (*LoadBalancer, string, func() error) {
+	t.Helper()
+	lb, err := New(Config{
+		Upstreams:      upstreams,
+		HealthInterval: 20 * time.Millisecond,
+		HealthTimeout:  200 * time.Millisecond,
+		Log:            slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- lb.Serve(ctx, l) }()
+	var once sync.Once
+	var serveErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case serveErr = <-errc:
+			case <-time.After(5 * time.Second):
+				t.Fatal("Serve did not return after its context was cancelled")
+			}
+		})
+		return serveErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return lb, l.Addr().String(), stop
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// roundTrip connects through the load balancer, checks the echo and the end of the
+// stream after a half-close, and returns the name of the upstream that answered.
+func roundTrip(t *testing.T, addr string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	name, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read the greeting: %v", err)
+	}
+	if _, err := io.WriteString(c, "ping\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("read the echo: %v", err)
+	}
+	if string(rest) != "ping\n" {
+		t.Fatalf("echo %q, want %q", rest, "ping\n")
+	}
+	return strings.TrimSuffix(name, "\n")
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRoundRobin(t *testing.T) {
+	a, b, c := startServer(t, "a", "127.0.0.1:0"), startServer(t, "b", "127.0.0.1:0"), startServer(t, "c", "127.0.0.1:0")
+	_, addr, stop := startLB(t, a.addr, b.addr, c.addr)
+	counts := map[string]int{}
+	for range 9 {
+		counts[roundTrip(t, addr)]++
+	}
+	if counts["a"] != 3 || counts["b"] != 3 || counts["c"] != 3 {
+		t.Errorf("connections per upstream %v, want 3 each", counts)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}
+
+func TestClosedUpstreamSkippedAndBack(t *testing.T) {
+	a, b := startServer(t, "a", "127.0.0.1:0"), startServer(t, "b", "127.0.0.1:0")
+	lb, addr, _ := startLB(t, a.addr, b.addr)
+	b.stop()
+	// Before the checks notice, a failed dial falls through to the next upstream.
+	for range 4 {
+		if got := roundTrip(t, addr); got != "a" {
+			t.Fatalf("connection reached %s, want a", got)
+		}
+	}
+	waitFor(t, "b is marked down", func() bool { return slices.Equal(lb.Healthy(), []string{a.addr}) })
+	for range 4 {
+		if got := roundTrip(t, addr); got != "a" {
+			t.Fatalf("connection reached %s, want a", got)
+		}
+	}
+	startServer(t, "b2", b.addr)
+	waitFor(t, "b is marked up again", func() bool { return len(lb.Healthy()) == 2 })
+	counts := map[string]int{}
+	for range 4 {
+		counts[roundTrip(t, addr)]++
+	}
+	if counts["a"] != 2 || counts["b2"] != 2 {
+		t.Errorf("connections per upstream after the restart %v, want 2 each", counts)
+	}
+}
+
+func TestNoUpstreamAnswers(t *testing.T) {
+	a := startServer(t, "a", "127.0.0.1:0")
+	_, addr, _ := startLB(t, a.addr)
+	a.stop()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if data, err := io.ReadAll(c); err != nil || len(data) != 0 {
+		t.Errorf("read %q, %v; want the connection closed", data, err)
+	}
+}
+
+func TestCancelStopsEverything(t *testing.T) {
+	a := startServer(t, "a", "127.0.0.1:0")
+	_, addr, stop := startLB(t, a.addr)
+	// A connection in the middle of its stream is closed too.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	if name, err := r.ReadString('\n'); err != nil || name != "a\n" {
+		t.Fatalf("greeting %q, %v", name, err)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("Serve after cancel: %v", err)
+	}
+	if _, err := r.ReadByte(); err == nil {
+		t.Error("the proxied connection is still open after cancel")
+	}
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Error("the listener still accepts after cancel")
+	}
+}
+
+func TestNew(t *testing.T) {
+	for _, ups := range [][]string{nil, {"10.5.0.2"}, {"10.5.0.2:6443", "10.5.0.2:6443"}} {
+		if _, err := New(Config{Upstreams: ups}); err == nil {
+			t.Errorf("New(%q) succeeded", ups)
+		}
+	}
+	lb, err := New(Config{Upstreams: []string{"10.5.0.2:6443", "10.5.0.3:6443"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lb.Healthy(); len(got) != 2 {
+		t.Errorf("upstreams start as %v, want both healthy", got)
+	}
+}
+
+func TestMainCommand(t *testing.T) {
+	var logs bytes.Buffer
+	for _, args := range [][]string{
+		{},
+		{"--listen", "127.0.0.1:0"},
+		{"--upstream", "127.0.0.1:1"},
+		{"--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "extra"},
+		{"--listen", "127.0.0.1:0", "--upstream", "nohost"},
+	} {
+		if err := Main(context.Background(), args, &logs); err == nil {
+			t.Errorf("Main(%q) succeeded", args)
+		}
+	}
+	a := startServer(t, "a", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	var out syncBuffer
+	go func() { errc <- Main(ctx, []string{"--listen", "127.0.0.1:0", "--upstream", a.addr}, &out) }()
+	waitFor(t, "the load balancer logs its start", func() bool { return strings.Contains(out.String(), "load balancer started") })
+	cancel()
+	if err := <-errc; err != nil {
+		t.Errorf("Main after cancel: %v", err)
+	}
+	if !strings.Contains(out.String(), "component=loadbalancer") {
+		t.Errorf("logs lack the component: %s", out.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

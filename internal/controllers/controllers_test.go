@@ -15,6 +15,7 @@ import (
 	"github.com/plinthos/plinth/internal/clock"
 	"github.com/plinthos/plinth/internal/configgen"
 	"github.com/plinthos/plinth/internal/controller"
+	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/resource"
 	"github.com/plinthos/plinth/internal/resources"
 	"github.com/plinthos/plinth/pkg/config"
@@ -167,4 +168,45 @@ type pkiCert struct {
 	dns      []string
 	orgs     []string
 	notAfter time.Time
+}
+
+func TestEtcdStateFollowsBootstrapAndJoin(t *testing.T) {
+	cs := generated(t)
+	root := t.TempDir()
+	trigger := make(chan struct{}, 1)
+	marker, join := filepath.Join(root, "bootstrapped"), filepath.Join(root, "join")
+	h := start(t, cs.ControlPlane, &EtcdState{Layout: paths.Layout{Root: root}, MarkerPath: marker, JoinPath: join, Trigger: trigger})
+	waitSpec(t, h, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID,
+		func(s resources.EtcdStateSpec) bool { return !s.Run })
+
+	// A join writes the initial cluster: etcd starts as a member of the existing cluster.
+	initial := "cp-1=https://10.5.0.3:2380,default-host=https://127.0.0.1:2380"
+	if err := os.WriteFile(join, []byte(initial+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	trigger <- struct{}{}
+	waitSpec(t, h, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID,
+		func(s resources.EtcdStateSpec) bool {
+			return s.Run && s.ClusterState == "existing" && s.InitialCluster == initial
+		})
+
+	// Without the join file, data of an earlier run still means "existing"; a bootstrap
+	// marker means "new".
+	if err := os.Remove(join); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, paths.EtcdDataDir, "member"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	trigger <- struct{}{}
+	waitSpec(t, h, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID,
+		func(s resources.EtcdStateSpec) bool {
+			return s.Run && s.ClusterState == "existing" && s.InitialCluster == "default-host=https://127.0.0.1:2380"
+		})
+	if err := os.WriteFile(marker, []byte("now\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	trigger <- struct{}{}
+	waitSpec(t, h, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID,
+		func(s resources.EtcdStateSpec) bool { return s.Run && s.ClusterState == "new" })
 }

@@ -195,12 +195,18 @@ func writeFile(path string, data []byte, mode os.FileMode) error {
 }
 
 // EtcdState decides whether this control-plane node runs etcd: once it was bootstrapped
-// here (a marker written by Bootstrap) or it holds etcd data already.
+// here (a marker written by Bootstrap), once it joined the cluster's etcd (a file with
+// etcd's --initial-cluster, written by the join), or when it holds etcd data already.
+// The decision is the same before and after etcd first started, so the manifest stays
+// put and kubelet does not restart etcd for nothing.
 type EtcdState struct {
 	Layout paths.Layout
 	// MarkerPath is written by the bootstrap; its presence means "run etcd as a new cluster".
 	MarkerPath string
-	// Trigger wakes the controller after a bootstrap.
+	// JoinPath is written by the join: etcd's --initial-cluster, to start as a member of
+	// the existing cluster.
+	JoinPath string
+	// Trigger wakes the controller after a bootstrap or a join.
 	Trigger <-chan struct{}
 }
 
@@ -231,13 +237,18 @@ func (c *EtcdState) Run(ctx context.Context, rt controller.Runtime, _ *slog.Logg
 		if !ok || cfg.Machine.Type != config.TypeControlPlane {
 			continue
 		}
+		alone := node.Name + "=https://" + net.JoinHostPort(node.IP, "2380")
 		spec := resources.EtcdStateSpec{}
-		member := exists(c.Layout.Host(paths.EtcdDataDir + "/member"))
+		joined, err := os.ReadFile(c.JoinPath)
 		switch {
-		case member:
-			spec = resources.EtcdStateSpec{Run: true, ClusterState: "existing", InitialCluster: node.Name + "=https://" + node.IP + ":2380"}
+		case err == nil && len(strings.TrimSpace(string(joined))) > 0:
+			spec = resources.EtcdStateSpec{Run: true, ClusterState: "existing", InitialCluster: strings.TrimSpace(string(joined))}
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("read the etcd join file: %w", err)
 		case exists(c.MarkerPath):
-			spec = resources.EtcdStateSpec{Run: true, ClusterState: "new", InitialCluster: node.Name + "=https://" + node.IP + ":2380"}
+			spec = resources.EtcdStateSpec{Run: true, ClusterState: "new", InitialCluster: alone}
+		case exists(c.Layout.Host(paths.EtcdDataDir + "/member")):
+			spec = resources.EtcdStateSpec{Run: true, ClusterState: "existing", InitialCluster: alone}
 		}
 		if err := set(ctx, rt, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID, spec); err != nil {
 			return err

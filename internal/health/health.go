@@ -5,6 +5,7 @@
 package health
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -14,10 +15,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/plinthos/plinth/internal/k8s/render"
 )
 
 // Client talks to the Kubernetes API with a kubeconfig's first cluster and user.
@@ -103,6 +107,14 @@ type Expect struct {
 	ControlPlanes int
 	// SkipAddons leaves out kube-proxy, the CNI and CoreDNS.
 	SkipAddons bool
+	// EtcdMembers lists etcd's members (through the node API); nil leaves the check out.
+	EtcdMembers func(ctx context.Context) ([]EtcdMember, error)
+}
+
+// EtcdMember is an etcd member as the health check sees it.
+type EtcdMember struct {
+	Name      string
+	IsLearner bool
 }
 
 // Checks returns the cluster's checks, in the order they become true on a new cluster.
@@ -110,9 +122,14 @@ func (c *Client) Checks(e Expect) []Check {
 	checks := []Check{
 		{"etcd is healthy", func(ctx context.Context) error { return c.get(ctx, "/readyz/etcd", nil) }},
 		{"the API server is ready", func(ctx context.Context) error { return c.get(ctx, "/readyz", nil) }},
+	}
+	if e.EtcdMembers != nil {
+		checks = append(checks, Check{"etcd members are the control-plane nodes, all voting", c.etcdMembers(e.EtcdMembers, e.ControlPlanes)})
+	}
+	checks = append(checks, []Check{
 		{"control-plane static pods are running", c.staticPods(e.ControlPlanes)},
 		{"all nodes are Ready", c.nodesReady(e.Nodes)},
-	}
+	}...)
 	if !e.SkipAddons {
 		checks = append(checks,
 			Check{"kube-proxy is ready", c.daemonSetReady("kube-system", "kube-proxy")},
@@ -161,6 +178,49 @@ func (c *Client) nodesReady(want int) func(ctx context.Context) error {
 			return fmt.Errorf("%d of %d nodes registered", len(list.Items), want)
 		case len(list.Items) == 0:
 			return errors.New("no node registered yet")
+		}
+		return nil
+	}
+}
+
+// etcdMembers checks that etcd has no learner left and that its members are the
+// control-plane nodes registered in Kubernetes (wantCP of them when it is set).
+func (c *Client) etcdMembers(list func(ctx context.Context) ([]EtcdMember, error), wantCP int) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		members, err := list(ctx)
+		if err != nil {
+			return err
+		}
+		var nodes struct {
+			Items []struct {
+				Metadata meta `json:"metadata"`
+			} `json:"items"`
+		}
+		if err := c.get(ctx, "/api/v1/nodes?labelSelector="+url.QueryEscape(render.ControlPlaneRoleLabel), &nodes); err != nil {
+			return err
+		}
+		cps := map[string]bool{}
+		for _, n := range nodes.Items {
+			cps[n.Metadata.Name] = true
+		}
+		var learners, strangers []string
+		for _, m := range members {
+			switch {
+			case m.IsLearner:
+				learners = append(learners, cmp.Or(m.Name, "(not started)"))
+			case !cps[m.Name]:
+				strangers = append(strangers, m.Name)
+			}
+		}
+		switch {
+		case len(learners) > 0:
+			return fmt.Errorf("learners not promoted yet: %s", strings.Join(learners, ", "))
+		case len(strangers) > 0:
+			return fmt.Errorf("members that are not control-plane nodes of this cluster: %s", strings.Join(strangers, ", "))
+		case wantCP > 0 && len(members) < wantCP:
+			return fmt.Errorf("%d of %d control planes are etcd members", len(members), wantCP)
+		case len(members) == 0:
+			return errors.New("etcd lists no member")
 		}
 		return nil
 	}

@@ -38,7 +38,7 @@ func (n *node) kubernetesControllers() []controller.Controller {
 	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
 	return []controller.Controller{
 		&controllers.KubeletFiles{Layout: layout, CgroupV1: err != nil, RestrictOOMScoreAdj: !render.CanLowerOOMScoreAdj()},
-		&controllers.EtcdState{Layout: layout, MarkerPath: n.bootstrapMarker(), Trigger: n.etcdTrigger},
+		&controllers.EtcdState{Layout: layout, MarkerPath: n.bootstrapMarker(), JoinPath: n.etcdJoinFile(), Trigger: n.etcdTrigger},
 		&controllers.StaticPods{Layout: layout},
 	}
 }
@@ -76,6 +76,11 @@ func (n *node) addKubernetesServices() error {
 	cfg, _ := n.cfg.Current()
 	if cfg.Machine.Type == config.TypeControlPlane {
 		svcs = append(svcs, service.Service{
+			ID:        "etcd-join",
+			Condition: func(ctx context.Context) error { return waitFiles(ctx, paths.PKIFile(paths.AdminKubeconfig), paths.PKIFile(paths.EtcdHealthcheckKey)) },
+			Runner:    service.GoroutineRunner{Name: "join the cluster's etcd as a learner, then promote it to a voter", Func: n.runEtcdJoin},
+			Restart:   service.RestartUntilSuccess,
+		}, service.Service{
 			ID:        "addons",
 			DependsOn: []string{"kubelet"},
 			// Only the nodes that run etcd keep the cluster's manifests.
@@ -149,6 +154,9 @@ func (n *node) Bootstrap(context.Context) (string, error) {
 	}
 	if _, err := os.Stat(filepath.Join(paths.EtcdDataDir, "member")); err == nil {
 		return "", fmt.Errorf("%w: this node already holds etcd data (it is a member of a cluster); a cluster is bootstrapped once, and further control-plane nodes join it by themselves", machineapi.ErrAlreadyBootstrapped)
+	}
+	if _, err := os.Stat(n.etcdJoinFile()); err == nil {
+		return "", fmt.Errorf("%w: this node joined the cluster's etcd, which was bootstrapped on another control-plane node; a cluster is bootstrapped once", machineapi.ErrAlreadyBootstrapped)
 	}
 	if _, err := os.Stat(n.bootstrapMarker()); err == nil {
 		return "", fmt.Errorf("%w: this node was bootstrapped already; etcd is starting or running here (see plinthctl services and plinthctl logs kubelet)", machineapi.ErrAlreadyBootstrapped)

@@ -1,0 +1,194 @@
+package machined
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/plinthos/plinth/internal/atomicfile"
+	"github.com/plinthos/plinth/internal/etcdgw"
+	"github.com/plinthos/plinth/internal/etcdjoin"
+	"github.com/plinthos/plinth/internal/k8s/paths"
+	"github.com/plinthos/plinth/internal/k8s/render"
+	"github.com/plinthos/plinth/internal/resource"
+	"github.com/plinthos/plinth/internal/resources"
+)
+
+// etcdJoinFile holds etcd's --initial-cluster once this node added itself to the
+// cluster's etcd; the EtcdState controller reads it.
+func (n *node) etcdJoinFile() string { return n.path("etcd-joined") }
+
+// joinRetry is how long the join waits between attempts.
+const joinRetry = 5 * time.Second
+
+// runEtcdJoin makes a control-plane node that was not bootstrapped a member of the
+// cluster's etcd: it finds the members through the Kubernetes API (the API servers'
+// addresses; each runs next to an etcd member), adds this node as a learner, lets etcd
+// start, and promotes it to a voter once it caught up. It returns when the node is a
+// voting member, or at once on the bootstrapped node.
+func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
+	self, err := n.etcdSelf(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		if _, err := os.Stat(n.bootstrapMarker()); err == nil {
+			fmt.Fprintln(logs, "this node was bootstrapped: it started the etcd cluster, nothing to join")
+			return nil
+		}
+		if _, err := os.Stat(n.etcdJoinFile()); err == nil {
+			break
+		}
+		if _, err := os.Stat(filepath.Join(paths.EtcdDataDir, "member")); err == nil {
+			// A member from before (its join file lost): etcd runs from its data; make sure
+			// it is a voter.
+			break
+		}
+		initial, err := n.addSelfToEtcd(ctx, self)
+		if err == nil {
+			// Re-check: a bootstrap of this very node may have raced the join.
+			if _, serr := os.Stat(n.bootstrapMarker()); serr == nil {
+				return fmt.Errorf("this node was bootstrapped while it joined the cluster's etcd as %s; remove that learner with plinthctl etcd remove-member on another control plane", self.PeerURL)
+			}
+			if err := atomicfile.Write(n.etcdJoinFile(), []byte(initial+"\n"), 0o600); err != nil {
+				return err
+			}
+			fmt.Fprintf(logs, "added to the cluster's etcd as a learner; etcd starts with --initial-cluster=%s\n", initial)
+			select {
+			case n.etcdTrigger <- struct{}{}:
+			default:
+			}
+			break
+		}
+		fmt.Fprintf(logs, "%v; retrying in %s\n", err, joinRetry)
+		if !sleep(ctx, joinRetry) {
+			return nil
+		}
+	}
+	for {
+		done, err := n.promoteSelf(ctx, self)
+		if done {
+			fmt.Fprintln(logs, "this node is a voting etcd member")
+			return nil
+		}
+		if errors.Is(err, etcdjoin.ErrNotMember) {
+			return fmt.Errorf("%w; the member was removed: reset this node to join again", err)
+		}
+		fmt.Fprintf(logs, "not promoted yet: %v; retrying in %s\n", err, joinRetry)
+		if !sleep(ctx, joinRetry) {
+			return nil
+		}
+	}
+}
+
+// etcdSelf waits for the node's name and address and returns its etcd member.
+func (n *node) etcdSelf(ctx context.Context) (etcdjoin.Self, error) {
+	for {
+		host, herr := n.store.Get(resources.NamespaceNetwork, resources.HostnameType, resources.HostnameID)
+		addrs, aerr := n.store.Get(resources.NamespaceNetwork, resources.NodeAddressType, resources.DefaultID)
+		if herr == nil && aerr == nil {
+			name := host.(*resource.Typed[resources.HostnameSpec]).TypedSpec().Hostname
+			ips := addrs.(*resource.Typed[resources.NodeAddressSpec]).TypedSpec().Addresses
+			if name != "" && len(ips) > 0 {
+				return etcdjoin.Self{Name: name, PeerURL: "https://" + net.JoinHostPort(ips[0], strconv.Itoa(render.EtcdPeerPort))}, nil
+			}
+		}
+		if !sleep(ctx, time.Second) {
+			return etcdjoin.Self{}, ctx.Err()
+		}
+	}
+}
+
+// etcdPeers returns clients of the etcd members this node can reach, found through the
+// Kubernetes API at the cluster's endpoint.
+func (n *node) etcdPeers(ctx context.Context, self etcdjoin.Self) ([]*etcdgw.Client, error) {
+	cfg, _ := n.cfg.Current()
+	endpoint := cfg.Cluster.ControlPlane.Endpoint
+	out, err := kubectl(ctx, nil, "--server", endpoint, "--request-timeout", "10s",
+		"get", "endpointslices", "--namespace", "default", "--selector", "kubernetes.io/service-name=kubernetes", "--output", "json")
+	if err != nil {
+		return nil, fmt.Errorf("find the etcd members through the Kubernetes API at %s (it answers once a control-plane node was bootstrapped): %w", endpoint, err)
+	}
+	addrs, err := etcdjoin.APIServerAddresses(out)
+	if err != nil {
+		return nil, err
+	}
+	selfHost := ""
+	if h, _, err := net.SplitHostPort(self.PeerURL[len("https://"):]); err == nil {
+		selfHost = h
+	}
+	addrs = slices.DeleteFunc(addrs, func(a string) bool { return a == selfHost })
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("the Kubernetes API at %s lists no API server but this node's", endpoint)
+	}
+	var clients []*etcdgw.Client
+	for _, a := range addrs {
+		clients = append(clients, etcdgw.New("https://"+net.JoinHostPort(a, strconv.Itoa(render.EtcdClientPort)),
+			paths.PKIFile(paths.EtcdCACert), paths.PKIFile(paths.EtcdHealthcheckCert), paths.PKIFile(paths.EtcdHealthcheckKey)))
+	}
+	return clients, nil
+}
+
+// onPeers runs fn against the reachable etcd members in turn until one answers.
+func (n *node) onPeers(ctx context.Context, self etcdjoin.Self, fn func(context.Context, etcdjoin.Cluster) error) error {
+	peers, err := n.etcdPeers(ctx, self)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range peers {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := fn(cctx, p)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", p.Endpoint, err))
+		var e *etcdgw.Error
+		if errors.As(err, &e) || errors.Is(err, etcdjoin.ErrNotMember) {
+			// etcd answered: another member would answer the same.
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (n *node) addSelfToEtcd(ctx context.Context, self etcdjoin.Self) (string, error) {
+	var initial string
+	err := n.onPeers(ctx, self, func(ctx context.Context, c etcdjoin.Cluster) error {
+		var err error
+		initial, err = etcdjoin.AddSelf(ctx, c, self)
+		return err
+	})
+	return initial, err
+}
+
+func (n *node) promoteSelf(ctx context.Context, self etcdjoin.Self) (bool, error) {
+	done := false
+	err := n.onPeers(ctx, self, func(ctx context.Context, c etcdjoin.Cluster) error {
+		var err error
+		done, err = etcdjoin.Promote(ctx, c, self)
+		return err
+	})
+	if errors.Is(err, etcdjoin.ErrNotMember) {
+		return false, etcdjoin.ErrNotMember
+	}
+	return done, err
+}
+
+// sleep waits d or until ctx ends; it reports whether the wait ran its course.
+func sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
+}

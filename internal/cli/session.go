@@ -21,7 +21,7 @@ type nodeFlags struct {
 }
 
 func addNodeFlags(cmd *cobra.Command, g *globalFlags) {
-	cmd.PersistentFlags().StringSliceVarP(&g.endpoints, "endpoints", "e", nil, "node API endpoints to connect to (default: the context's)")
+	cmd.PersistentFlags().StringSliceVarP(&g.endpoints, "endpoints", "e", nil, "node API endpoints; the first that answers is used, the next ones when it stops answering (default: the context's)")
 	cmd.PersistentFlags().StringSliceVarP(&g.nodes, "nodes", "n", nil, "nodes to act on, through the endpoint (default: the context's nodes, else the endpoint itself)")
 }
 
@@ -49,7 +49,9 @@ func (g *globalFlags) connect() (*session, error) {
 	if len(nodes) == 0 {
 		nodes = ctx.Nodes
 	}
-	c, err := client.New(ctx, endpoints[0])
+	// With several endpoints the client uses the first that answers and fails over to
+	// the next, so commands keep working while one control plane is down.
+	c, err := client.NewWithEndpoints(ctx, endpoints)
 	if err != nil {
 		return nil, err
 	}

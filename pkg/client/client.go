@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 
 	"github.com/plinthos/plinth/pkg/api/machine"
 	"github.com/plinthos/plinth/pkg/api/resource"
@@ -49,20 +51,45 @@ func TLSConfig(ctx *clientconfig.Context) (*tls.Config, error) {
 }
 
 // New connects (lazily) to endpoint, an address with an optional port, with the
-// credentials of ctx. Extra dial options are appended.
+// credentials of cc. Extra dial options are appended.
 func New(cc *clientconfig.Context, endpoint string, opts ...grpc.DialOption) (*Client, error) {
+	return NewWithEndpoints(cc, []string{endpoint}, opts...)
+}
+
+// NewWithEndpoints connects (lazily) to the first of endpoints that answers, and moves on
+// to the next ones in order when it stops answering: with every control plane listed, a
+// client keeps working while one of them is down. Each endpoint is an address with an
+// optional port; the server's certificate is checked against that address.
+func NewWithEndpoints(cc *clientconfig.Context, endpoints []string, opts ...grpc.DialOption) (*Client, error) {
+	if len(endpoints) == 0 {
+		return nil, errors.New("no node API endpoint given")
+	}
 	tlsConfig, err := TLSConfig(cc)
 	if err != nil {
 		return nil, err
 	}
-	target := endpoint
-	if _, _, err := net.SplitHostPort(endpoint); err != nil {
-		target = net.JoinHostPort(strings.Trim(endpoint, "[]"), DefaultPort)
+	addrs := make([]resolver.Address, 0, len(endpoints))
+	for _, e := range endpoints {
+		addr := e
+		if _, _, err := net.SplitHostPort(e); err != nil {
+			addr = net.JoinHostPort(strings.Trim(e, "[]"), DefaultPort)
+		}
+		host, _, _ := net.SplitHostPort(addr)
+		addrs = append(addrs, resolver.Address{Addr: addr, ServerName: host})
 	}
+	target := addrs[0].Addr
 	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig))}, opts...)
+	if len(addrs) > 1 {
+		// pick_first (gRPC's default) tries the addresses in order and sticks to the first
+		// that connects.
+		r := manual.NewBuilderWithScheme("plinth-endpoints")
+		r.InitialState(resolver.State{Addresses: addrs})
+		target = r.Scheme() + ":///" + addrs[0].Addr
+		opts = append(opts, grpc.WithResolvers(r))
+	}
 	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", endpoint, err)
+		return nil, fmt.Errorf("connect to %s: %w", strings.Join(endpoints, ", "), err)
 	}
 	return &Client{conn: conn, Machine: machine.NewMachineServiceClient(conn), Resource: resource.NewResourceServiceClient(conn)}, nil
 }

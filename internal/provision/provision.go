@@ -10,13 +10,15 @@ import (
 	"io"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 )
 
-// The node roles.
+// The node roles, and the role of a cluster's load balancer.
 const (
 	RoleControlPlane = "controlplane"
 	RoleWorker       = "worker"
+	RoleLoadBalancer = "loadbalancer"
 )
 
 // DefaultCIDR is the network of a local cluster when none is given.
@@ -66,7 +68,8 @@ type Request struct {
 	CPUs     float64
 	MemoryMB int
 	// CIDR is the cluster network; empty means DefaultCIDR. Its first address is the
-	// gateway, the nodes follow: control planes first, then workers.
+	// gateway, the load balancer (more than one control plane only) and the nodes follow:
+	// control planes first, then workers.
 	CIDR string
 	// Configs returns the machine configuration (YAML) of a node.
 	Configs func(node NodeSpec) ([]byte, error)
@@ -80,6 +83,9 @@ type Cluster struct {
 	Network string
 	CIDR    string
 	Nodes   []Node
+	// LoadBalancer is the Kubernetes API load balancer in front of the control planes, nil
+	// when the cluster has none (one control plane). Its Role is RoleLoadBalancer.
+	LoadBalancer *Node
 }
 
 // Node is one node of a cluster as it exists.
@@ -92,7 +98,9 @@ type Node struct {
 	// Container is the id of the node's container (or VM) for the provisioner's own tools.
 	Container string
 	// APIPort and KubePort are the host ports on 127.0.0.1 published for the node API
-	// (50000) and the Kubernetes API (6443); set on the first control plane only.
+	// (50000) and the Kubernetes API (6443), zero when not published. Every control plane
+	// publishes its node API; the Kubernetes API is published by the load balancer, or by
+	// the control plane when there is only one.
 	APIPort, KubePort int
 }
 
@@ -109,6 +117,39 @@ func (c *Cluster) FirstControlPlane() *Node {
 		}
 	}
 	return first
+}
+
+// ControlPlanes returns the control-plane nodes, lowest address first.
+func (c *Cluster) ControlPlanes() []Node {
+	var cps []Node
+	for _, n := range c.Nodes {
+		if n.Role == RoleControlPlane {
+			cps = append(cps, n)
+		}
+	}
+	slices.SortStableFunc(cps, func(a, b Node) int {
+		switch {
+		case lessIP(a.IP, b.IP):
+			return -1
+		case lessIP(b.IP, a.IP):
+			return 1
+		}
+		return 0
+	})
+	return cps
+}
+
+// KubeHostPort is the host port on 127.0.0.1 that reaches the Kubernetes API: the load
+// balancer's, or the first control plane's when there is no load balancer; 0 when none is
+// published.
+func (c *Cluster) KubeHostPort() int {
+	if c.LoadBalancer != nil {
+		return c.LoadBalancer.KubePort
+	}
+	if first := c.FirstControlPlane(); first != nil {
+		return first.KubePort
+	}
+	return 0
 }
 
 // IPs lists the nodes' addresses in the order of Nodes.
@@ -174,7 +215,10 @@ type Provisioner interface {
 type Plan struct {
 	CIDR    string // the network, normalised
 	Gateway string
-	Nodes   []NodeSpec
+	// LoadBalancer is the Kubernetes API load balancer (Role RoleLoadBalancer) of a cluster
+	// with more than one control plane; nil otherwise.
+	LoadBalancer *NodeSpec
+	Nodes        []NodeSpec
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
@@ -194,13 +238,17 @@ func ValidateName(name string) error {
 	return nil
 }
 
+// LoadBalancerName is the name of a cluster's load balancer.
+func LoadBalancerName(cluster string) string { return cluster + "-lb" }
+
 // NodeName is the name of a cluster's index-th (1-based) node of a role.
 func NodeName(cluster, role string, index int) string {
 	return cluster + "-" + role + "-" + strconv.Itoa(index)
 }
 
-// NewPlan lays out a cluster: the gateway takes the network's first address, then the
-// control planes (NAME-controlplane-1...), then the workers (NAME-worker-1...).
+// NewPlan lays out a cluster: the gateway takes the network's first address; with more
+// than one control plane the load balancer (NAME-lb) takes the next; then come the control
+// planes (NAME-controlplane-1...), then the workers (NAME-worker-1...).
 func NewPlan(name string, controlPlanes, workers int, cidr string) (*Plan, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
@@ -231,12 +279,24 @@ func NewPlan(name string, controlPlanes, workers int, cidr string) (*Plan, error
 		usable = 0
 	}
 	total := controlPlanes + workers
+	withLB := controlPlanes > 1
+	if withLB {
+		usable-- // the load balancer's address
+	}
 	if total > usable {
-		return nil, fmt.Errorf("network %s has room for %d nodes, not %d: pick a larger --cidr", prefix, max(usable, 0), total)
+		room := fmt.Sprintf("%d nodes", max(usable, 0))
+		if withLB {
+			room += " and the load balancer"
+		}
+		return nil, fmt.Errorf("network %s has room for %s, not %d: pick a larger --cidr", prefix, room, total)
 	}
 	gw := prefix.Addr().Next()
 	p := &Plan{CIDR: prefix.String(), Gateway: gw.String()}
 	ip := gw
+	if withLB {
+		ip = ip.Next()
+		p.LoadBalancer = &NodeSpec{Name: LoadBalancerName(name), Role: RoleLoadBalancer, IP: ip.String()}
+	}
 	add := func(role string, n int) {
 		for i := 1; i <= n; i++ {
 			ip = ip.Next()

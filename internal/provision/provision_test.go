@@ -8,7 +8,8 @@ import (
 )
 
 func TestNewPlan(t *testing.T) {
-	p, err := NewPlan("demo", 2, 2, "")
+	// One control plane: no load balancer, the nodes follow the gateway.
+	p, err := NewPlan("demo", 1, 2, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -17,16 +18,40 @@ func TestNewPlan(t *testing.T) {
 	}
 	want := []NodeSpec{
 		{"demo-controlplane-1", RoleControlPlane, "10.5.0.2"},
-		{"demo-controlplane-2", RoleControlPlane, "10.5.0.3"},
-		{"demo-worker-1", RoleWorker, "10.5.0.4"},
-		{"demo-worker-2", RoleWorker, "10.5.0.5"},
+		{"demo-worker-1", RoleWorker, "10.5.0.3"},
+		{"demo-worker-2", RoleWorker, "10.5.0.4"},
+	}
+	if !slices.Equal(p.Nodes, want) || p.LoadBalancer != nil {
+		t.Errorf("nodes %v load balancer %v, want %v and none", p.Nodes, p.LoadBalancer, want)
+	}
+	p, err = NewPlan("x", 1, 0, "10.250.7.0/29")
+	if err != nil || len(p.Nodes) != 1 || p.Nodes[0].IP != "10.250.7.2" || p.LoadBalancer != nil {
+		t.Errorf("small plan %+v, %v", p, err)
+	}
+}
+
+func TestNewPlanLoadBalancer(t *testing.T) {
+	// More than one control plane: the load balancer takes the address after the gateway.
+	p, err := NewPlan("demo", 2, 2, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lb := p.LoadBalancer; lb == nil || *lb != (NodeSpec{"demo-lb", RoleLoadBalancer, "10.5.0.2"}) {
+		t.Errorf("load balancer %+v, want demo-lb at 10.5.0.2", lb)
+	}
+	want := []NodeSpec{
+		{"demo-controlplane-1", RoleControlPlane, "10.5.0.3"},
+		{"demo-controlplane-2", RoleControlPlane, "10.5.0.4"},
+		{"demo-worker-1", RoleWorker, "10.5.0.5"},
+		{"demo-worker-2", RoleWorker, "10.5.0.6"},
 	}
 	if !slices.Equal(p.Nodes, want) {
 		t.Errorf("nodes %v, want %v", p.Nodes, want)
 	}
-	p, err = NewPlan("x", 1, 0, "10.250.7.0/29")
-	if err != nil || len(p.Nodes) != 1 || p.Nodes[0].IP != "10.250.7.2" {
-		t.Errorf("small plan %+v, %v", p, err)
+	// A /29 holds the gateway, the load balancer and four nodes.
+	p, err = NewPlan("x", 3, 1, "10.250.7.0/29")
+	if err != nil || p.LoadBalancer == nil || p.LoadBalancer.IP != "10.250.7.2" || p.Nodes[3].IP != "10.250.7.6" {
+		t.Errorf("full /29 plan %+v, %v", p, err)
 	}
 }
 
@@ -46,7 +71,8 @@ func TestNewPlanErrors(t *testing.T) {
 		{"demo", 1, 1, "10.5.0.0", "not an IPv4 CIDR"},
 		{"demo", 1, 1, "fd00::/64", "not IPv4"},
 		{"demo", 1, 1, "10.5.0.1/24", "did you mean 10.5.0.0/24"},
-		{"demo", 3, 3, "10.5.0.0/29", "room for 5 nodes, not 6"},
+		{"demo", 1, 5, "10.5.0.0/29", "room for 5 nodes, not 6"},
+		{"demo", 3, 2, "10.5.0.0/29", "room for 4 nodes and the load balancer, not 5"},
 		{"demo", 1, 0, "10.5.0.0/31", "room for 0 nodes"},
 	} {
 		_, err := NewPlan(tc.name, tc.cps, tc.ws, tc.cidr)
@@ -75,8 +101,32 @@ func TestFirstControlPlaneAndSort(t *testing.T) {
 	if want := []string{"d-controlplane-1", "d-worker-1", "d-controlplane-2", "d-lost"}; !slices.Equal(got, want) {
 		t.Errorf("sorted %v, want %v", got, want)
 	}
+	var cps []string
+	for _, n := range (&Cluster{Nodes: nodes}).ControlPlanes() {
+		cps = append(cps, n.Name)
+	}
+	if want := []string{"d-controlplane-1", "d-controlplane-2"}; !slices.Equal(cps, want) {
+		t.Errorf("control planes %v, want %v", cps, want)
+	}
 	if (&Cluster{Nodes: nodes[:1]}).FirstControlPlane() != nil {
 		t.Error("a cluster of workers has a first control plane")
+	}
+}
+
+func TestKubeHostPort(t *testing.T) {
+	c := &Cluster{Nodes: []Node{
+		{Name: "d-controlplane-2", Role: RoleControlPlane, IP: "10.5.0.4", APIPort: 41003},
+		{Name: "d-controlplane-1", Role: RoleControlPlane, IP: "10.5.0.3", APIPort: 41001, KubePort: 41002},
+	}}
+	if got := c.KubeHostPort(); got != 41002 {
+		t.Errorf("without a load balancer: %d, want the first control plane's 41002", got)
+	}
+	c.LoadBalancer = &Node{Name: "d-lb", Role: RoleLoadBalancer, IP: "10.5.0.2", KubePort: 41010}
+	if got := c.KubeHostPort(); got != 41010 {
+		t.Errorf("with a load balancer: %d, want its 41010", got)
+	}
+	if got := (&Cluster{}).KubeHostPort(); got != 0 {
+		t.Errorf("empty cluster: %d", got)
 	}
 }
 

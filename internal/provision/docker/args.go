@@ -2,6 +2,7 @@ package docker
 
 import (
 	"encoding/base64"
+	"net"
 	"strconv"
 
 	"github.com/plinthos/plinth/internal/provision"
@@ -14,11 +15,22 @@ const (
 	LabelNode    = "plinth.node"
 )
 
-// Ports inside a node container.
+// Ports inside a node container. The load balancer listens on KubePort too.
 const (
 	APIPort  = 50000
 	KubePort = 6443
 )
+
+// TrustdPort is where control planes serve trustd, which issues workers' node API
+// certificates.
+const TrustdPort = 50001
+
+// MachinedPath is machined's path in the node image; the load balancer container runs it
+// as its entrypoint.
+const MachinedPath = "/usr/bin/machined"
+
+// nobody is the user and group the load balancer runs as.
+const nobody = "65534:65534"
 
 // ConfigEnv carries the machine configuration (base64) into a node container.
 const ConfigEnv = "PLINTH_CONFIG"
@@ -43,11 +55,13 @@ type NodeContainer struct {
 	// CPUs and MemoryMB limit the container; zero means no limit.
 	CPUs     float64
 	MemoryMB int
-	// Publish publishes the node API and Kubernetes API on 127.0.0.1, on APIHostPort and
-	// KubeHostPort, or on ports Docker picks when they are zero (Docker picks again at every
-	// start of the container, so Create chooses them itself).
-	Publish                   bool
+	// PublishAPI and PublishKube publish the node API and the Kubernetes API on 127.0.0.1,
+	// on APIHostPort and KubeHostPort, or on ports Docker picks when they are zero (Docker
+	// picks again at every start of the container, so Create chooses them itself).
+	PublishAPI, PublishKube   bool
 	APIHostPort, KubeHostPort int
+	// Args are machined flags, after the image's entrypoint (machined --mode container).
+	Args []string
 }
 
 // publish is the --publish value of a container port on 127.0.0.1.
@@ -93,15 +107,60 @@ func RunCommand(c NodeContainer) Command {
 	if c.MemoryMB > 0 {
 		args = append(args, "--memory", strconv.Itoa(c.MemoryMB)+"m")
 	}
-	if c.Publish {
-		args = append(args,
-			"--publish", publish(c.APIHostPort, APIPort),
-			"--publish", publish(c.KubeHostPort, KubePort),
-		)
+	if c.PublishAPI {
+		args = append(args, "--publish", publish(c.APIHostPort, APIPort))
+	}
+	if c.PublishKube {
+		args = append(args, "--publish", publish(c.KubeHostPort, KubePort))
 	}
 	args = append(args, c.Image)
+	args = append(args, c.Args...)
 	return Command{
 		Args: args,
 		Env:  []string{ConfigEnv + "=" + base64.StdEncoding.EncodeToString(c.Config)},
 	}
+}
+
+// LoadBalancerContainer is everything that decides the `docker run` of a cluster's load
+// balancer: `machined loadbalancer` from the node image, in front of the control planes'
+// Kubernetes API.
+type LoadBalancerContainer struct {
+	Cluster string
+	// LB names the container and gives its address (Plan.LoadBalancer).
+	LB      provision.NodeSpec
+	Image   string
+	Network string
+	// ControlPlanes are the control planes' addresses; the load balancer proxies to port
+	// KubePort of each.
+	ControlPlanes []string
+	// KubeHostPort is the port of 127.0.0.1 published for KubePort; zero lets Docker pick.
+	KubeHostPort int
+}
+
+// LoadBalancerRunCommand builds the `docker run` of a load balancer. It needs nothing of
+// the host: every capability is dropped, it runs as nobody on a read-only root.
+func LoadBalancerRunCommand(c LoadBalancerContainer) Command {
+	args := []string{
+		"run", "--detach",
+		"--name", c.LB.Name,
+		"--hostname", c.LB.Name,
+		"--network", c.Network,
+		"--ip", c.LB.IP,
+		"--label", LabelCluster + "=" + c.Cluster,
+		"--label", LabelRole + "=" + c.LB.Role,
+		"--label", LabelNode + "=" + c.LB.Name,
+		"--cap-drop=ALL",
+		"--security-opt", "no-new-privileges",
+		"--user", nobody,
+		"--read-only",
+		"--restart", "on-failure",
+		"--publish", publish(c.KubeHostPort, KubePort),
+		"--entrypoint", MachinedPath,
+		c.Image,
+		"loadbalancer", "--listen", ":" + strconv.Itoa(KubePort),
+	}
+	for _, ip := range c.ControlPlanes {
+		args = append(args, "--upstream", net.JoinHostPort(ip, strconv.Itoa(KubePort)))
+	}
+	return Command{Args: args}
 }

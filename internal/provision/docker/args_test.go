@@ -11,16 +11,16 @@ import (
 
 func TestRunCommand(t *testing.T) {
 	c := NodeContainer{
-		Cluster:  "demo",
-		Node:     provision.NodeSpec{Name: "demo-controlplane-1", Role: provision.RoleControlPlane, IP: "10.5.0.2"},
-		Image:    "plinth/node:dev",
-		Network:  "plinth-demo",
-		Volume:   "demo-controlplane-1-var",
-		Config:   []byte("machine: {}\n"),
-		Caps:     CapSet{Bounding: 0x1fffeffffff, LastCap: 40},
-		CPUs:     1.5,
-		MemoryMB: 2048,
-		Publish:  true, APIHostPort: 41000, KubeHostPort: 41001,
+		Cluster:    "demo",
+		Node:       provision.NodeSpec{Name: "demo-controlplane-1", Role: provision.RoleControlPlane, IP: "10.5.0.2"},
+		Image:      "plinth/node:dev",
+		Network:    "plinth-demo",
+		Volume:     "demo-controlplane-1-var",
+		Config:     []byte("machine: {}\n"),
+		Caps:       CapSet{Bounding: 0x1fffeffffff, LastCap: 40},
+		CPUs:       1.5,
+		MemoryMB:   2048,
+		PublishAPI: true, PublishKube: true, APIHostPort: 41000, KubeHostPort: 41001,
 	}
 	cmd := RunCommand(c)
 	want := []string{
@@ -66,9 +66,69 @@ func TestRunCommand(t *testing.T) {
 }
 
 func TestRunCommandDockerPorts(t *testing.T) {
-	cmd := RunCommand(NodeContainer{Node: provision.NodeSpec{Name: "n"}, Publish: true})
+	cmd := RunCommand(NodeContainer{Node: provision.NodeSpec{Name: "n"}, PublishAPI: true, PublishKube: true})
 	if !strings.Contains(strings.Join(cmd.Args, " "), "--publish 127.0.0.1::50000 --publish 127.0.0.1::6443") {
 		t.Errorf("args without host ports: %v", cmd.Args)
+	}
+}
+
+func TestRunCommandAPIPortOnly(t *testing.T) {
+	// A control plane behind a load balancer publishes its node API only.
+	cmd := RunCommand(NodeContainer{Node: provision.NodeSpec{Name: "n"}, Image: "img", PublishAPI: true, APIHostPort: 41005})
+	joined := strings.Join(cmd.Args, " ")
+	if !strings.HasSuffix(joined, "--publish 127.0.0.1:41005:50000 img") || strings.Contains(joined, "6443") {
+		t.Errorf("args %s", joined)
+	}
+}
+
+func TestRunCommandArgs(t *testing.T) {
+	cmd := RunCommand(NodeContainer{Node: provision.NodeSpec{Name: "n"}, Image: "img", Args: []string{"--trustd-endpoint", "10.5.0.3:50001"}})
+	if got := cmd.Args[len(cmd.Args)-3:]; !slices.Equal(got, []string{"img", "--trustd-endpoint", "10.5.0.3:50001"}) {
+		t.Errorf("the machined flags do not follow the image: %v", cmd.Args)
+	}
+}
+
+func TestLoadBalancerRunCommand(t *testing.T) {
+	cmd := LoadBalancerRunCommand(LoadBalancerContainer{
+		Cluster:       "demo",
+		LB:            provision.NodeSpec{Name: "demo-lb", Role: provision.RoleLoadBalancer, IP: "10.5.0.2"},
+		Image:         "plinth/node:dev",
+		Network:       "plinth-demo",
+		ControlPlanes: []string{"10.5.0.3", "10.5.0.4", "10.5.0.5"},
+		KubeHostPort:  41010,
+	})
+	want := []string{
+		"run", "--detach",
+		"--name", "demo-lb",
+		"--hostname", "demo-lb",
+		"--network", "plinth-demo",
+		"--ip", "10.5.0.2",
+		"--label", "plinth.cluster=demo",
+		"--label", "plinth.role=loadbalancer",
+		"--label", "plinth.node=demo-lb",
+		"--cap-drop=ALL",
+		"--security-opt", "no-new-privileges",
+		"--user", "65534:65534",
+		"--read-only",
+		"--restart", "on-failure",
+		"--publish", "127.0.0.1:41010:6443",
+		"--entrypoint", "/usr/bin/machined",
+		"plinth/node:dev",
+		"loadbalancer", "--listen", ":6443",
+		"--upstream", "10.5.0.3:6443",
+		"--upstream", "10.5.0.4:6443",
+		"--upstream", "10.5.0.5:6443",
+	}
+	if !slices.Equal(cmd.Args, want) {
+		t.Errorf("args\n%s\nwant\n%s", strings.Join(cmd.Args, " "), strings.Join(want, " "))
+	}
+	if len(cmd.Env) != 0 {
+		t.Errorf("the load balancer gets an environment: %v", cmd.Env)
+	}
+	for _, a := range cmd.Args {
+		if strings.HasPrefix(a, "--cap-add") || a == "--privileged" || strings.HasPrefix(a, "--volume") || strings.Contains(a, "unconfined") {
+			t.Errorf("unexpected flag %s", a)
+		}
 	}
 }
 

@@ -1,7 +1,9 @@
 // Package docker provisions local Plinth clusters whose nodes are Docker containers, driving
 // the docker CLI. A cluster is a bridge network plinth-NAME and, per node, a container and
-// a volume for its /var, all labelled plinth.cluster=NAME: the labels are the whole state,
-// so Show, List and Destroy need nothing else.
+// a volume for its /var; a cluster with more than one control plane also has a load
+// balancer container NAME-lb in front of their Kubernetes API. Everything is labelled
+// plinth.cluster=NAME: the labels are the whole state, so Show, List and Destroy need
+// nothing else.
 package docker
 
 import (
@@ -12,6 +14,7 @@ import (
 	"net"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,26 +69,49 @@ func kernelFreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// hostPorts returns two distinct free ports.
-func (p *Provisioner) hostPorts() (int, int, error) {
+// hostPorts returns n distinct free ports.
+func (p *Provisioner) hostPorts(n int) ([]int, error) {
 	free := p.FreePort
 	if free == nil {
 		free = kernelFreePort
 	}
-	api, err := free()
-	if err != nil {
-		return 0, 0, err
-	}
-	for range 10 {
-		kube, err := free()
+	var ports []int
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == n+10 {
+			return nil, fmt.Errorf("found only %d distinct free ports on 127.0.0.1, not %d", len(ports), n)
+		}
+		port, err := free()
 		if err != nil {
-			return 0, 0, err
+			return nil, err
 		}
-		if kube != api {
-			return api, kube, nil
+		if !slices.Contains(ports, port) {
+			ports = append(ports, port)
 		}
 	}
-	return 0, 0, errors.New("found no second free port on 127.0.0.1")
+	return ports, nil
+}
+
+// start runs a container that publishes n host ports. build makes its `docker run` for
+// the ports chosen; when one of them was taken meanwhile, start removes the container and
+// tries other ports, up to portAttempts times.
+func (p *Provisioner) start(ctx context.Context, name string, n int, say func(string, ...any), build func(ports []int) Command) error {
+	for attempt := 1; ; attempt++ {
+		ports, err := p.hostPorts(n)
+		if err != nil {
+			return err
+		}
+		_, err = p.runner().Run(ctx, build(ports))
+		if err == nil {
+			return nil
+		}
+		if n == 0 || !isPortTaken(err) || attempt >= portAttempts {
+			return err
+		}
+		say("a host port was taken meanwhile; trying others")
+		if _, rerr := p.run(ctx, "rm", "--force", "--volumes", name); rerr != nil && !isNoSuch(rerr) {
+			return rerr
+		}
+	}
 }
 
 // isPortTaken reports a docker run that failed because a host port was taken.
@@ -234,6 +260,9 @@ func (p *Provisioner) checkFree(ctx context.Context, name string, plan *provisio
 		return err
 	}
 	volumes := lines(out)
+	if lb := plan.LoadBalancer; lb != nil && slices.Contains(containers, lb.Name) {
+		return clash("container " + lb.Name)
+	}
 	for _, n := range plan.Nodes {
 		if slices.Contains(containers, n.Name) {
 			return clash("container " + n.Name)
@@ -317,6 +346,30 @@ func (p *Provisioner) Create(ctx context.Context, req Request) (*Cluster, error)
 	}
 	made.network = network
 
+	var cpIPs []string
+	for _, n := range plan.Nodes {
+		if n.Role == provision.RoleControlPlane {
+			cpIPs = append(cpIPs, n.IP)
+		}
+	}
+	var nodeArgs []string
+	if lb := plan.LoadBalancer; lb != nil {
+		say("starting %s (%s, %s)", lb.Name, lb.Role, lb.IP)
+		lc := LoadBalancerContainer{Cluster: req.Name, LB: *lb, Image: req.Image, Network: network, ControlPlanes: cpIPs}
+		made.containers = append(made.containers, lb.Name)
+		if err := p.start(ctx, lb.Name, 1, say, func(ports []int) Command {
+			lc.KubeHostPort = ports[0]
+			return LoadBalancerRunCommand(lc)
+		}); err != nil {
+			return fail(fmt.Errorf("start load balancer %s: %w", lb.Name, err), lb.Name)
+		}
+		// Workers ask trustd for their node API certificate at the control-plane endpoint's
+		// host by default, which is now the load balancer. It forwards only the Kubernetes
+		// API, and trustd signs only the address a request comes from, so workers ask the
+		// first control plane directly.
+		nodeArgs = []string{"--trustd-endpoint", net.JoinHostPort(cpIPs[0], strconv.Itoa(TrustdPort))}
+	}
+
 	for i, n := range plan.Nodes {
 		vol := VolumeName(n.Name)
 		if _, err := p.run(ctx, "volume", "create",
@@ -325,29 +378,33 @@ func (p *Provisioner) Create(ctx context.Context, req Request) (*Cluster, error)
 		}
 		made.volumes = append(made.volumes, vol)
 		say("starting %s (%s, %s)", n.Name, n.Role, n.IP)
+		// Every control plane publishes its node API; the Kubernetes API is published by the
+		// load balancer, or by the only control plane.
 		nc := NodeContainer{
 			Cluster: req.Name, Node: n, Image: req.Image, Network: network, Volume: vol,
-			Config: configs[i], Caps: caps, CPUs: req.CPUs, MemoryMB: req.MemoryMB, Publish: i == 0,
+			Config: configs[i], Caps: caps, CPUs: req.CPUs, MemoryMB: req.MemoryMB,
+			PublishAPI: n.Role == provision.RoleControlPlane, PublishKube: plan.LoadBalancer == nil && i == 0,
+		}
+		if n.Role == provision.RoleWorker {
+			nc.Args = nodeArgs
+		}
+		nports := 0
+		for _, pub := range []bool{nc.PublishAPI, nc.PublishKube} {
+			if pub {
+				nports++
+			}
 		}
 		// A failed `docker run` may leave the container created but not started.
 		made.containers = append(made.containers, n.Name)
-		for attempt := 1; ; attempt++ {
-			if nc.Publish {
-				if nc.APIHostPort, nc.KubeHostPort, err = p.hostPorts(); err != nil {
-					return fail(err, "")
-				}
+		if err := p.start(ctx, n.Name, nports, say, func(ports []int) Command {
+			if nc.PublishAPI {
+				nc.APIHostPort, ports = ports[0], ports[1:]
 			}
-			_, err := p.runner().Run(ctx, RunCommand(nc))
-			if err == nil {
-				break
+			if nc.PublishKube {
+				nc.KubeHostPort = ports[0]
 			}
-			if nc.Publish && isPortTaken(err) && attempt < portAttempts {
-				say("a host port was taken meanwhile; trying others")
-				if _, rerr := p.run(ctx, "rm", "--force", "--volumes", n.Name); rerr != nil && !isNoSuch(rerr) {
-					return fail(rerr, "")
-				}
-				continue
-			}
+			return RunCommand(nc)
+		}); err != nil {
 			return fail(fmt.Errorf("start node %s: %w", n.Name, err), n.Name)
 		}
 	}
@@ -356,13 +413,25 @@ func (p *Provisioner) Create(ctx context.Context, req Request) (*Cluster, error)
 	if err != nil {
 		return fail(err, "")
 	}
-	for _, n := range cluster.Nodes {
+	started := slices.Clone(cluster.Nodes)
+	if cluster.LoadBalancer != nil {
+		started = append(started, *cluster.LoadBalancer)
+	}
+	for _, n := range started {
 		if n.State != "running" {
-			return fail(fmt.Errorf("node %s is %s right after its start (see its log below)", n.Name, n.State), n.Name)
+			return fail(fmt.Errorf("%s is %s right after its start (see its log below)", n.Name, n.State), n.Name)
 		}
 	}
-	if first := cluster.FirstControlPlane(); first == nil || first.APIPort == 0 || first.KubePort == 0 {
-		return fail(errors.New("the first control plane has no published ports"), plan.Nodes[0].Name)
+	for _, n := range cluster.ControlPlanes() {
+		if n.APIPort == 0 {
+			return fail(fmt.Errorf("the control plane %s has no published node API port", n.Name), n.Name)
+		}
+	}
+	if plan.LoadBalancer != nil && cluster.LoadBalancer == nil {
+		return fail(fmt.Errorf("the load balancer %s is missing right after its start", plan.LoadBalancer.Name), "")
+	}
+	if cluster.KubeHostPort() == 0 {
+		return fail(errors.New("no published port of the Kubernetes API"), "")
 	}
 	return cluster, nil
 }

@@ -130,11 +130,12 @@ func inspectJSON(t *testing.T, name, role, ip, state string, apiPort, kubePort i
 		ep.IPAddress = ip
 	}
 	c.NetworkSettings.Networks["plinth-demo"] = ep
+	c.NetworkSettings.Ports = map[string][]portBinding{}
 	if apiPort != 0 {
-		c.NetworkSettings.Ports = map[string][]portBinding{
-			"50000/tcp": {{HostIP: "127.0.0.1", HostPort: fmt.Sprint(apiPort)}},
-			"6443/tcp":  {{HostIP: "127.0.0.1", HostPort: fmt.Sprint(kubePort)}},
-		}
+		c.NetworkSettings.Ports["50000/tcp"] = []portBinding{{HostIP: "127.0.0.1", HostPort: fmt.Sprint(apiPort)}}
+	}
+	if kubePort != 0 {
+		c.NetworkSettings.Ports["6443/tcp"] = []portBinding{{HostIP: "127.0.0.1", HostPort: fmt.Sprint(kubePort)}}
 	}
 	data, err := json.Marshal(c)
 	if err != nil {
@@ -262,6 +263,109 @@ func TestCreateSucceeds(t *testing.T) {
 	}
 	if got := f.commands("run --detach --name demo-controlplane-1"); len(got) != 1 || !strings.Contains(got[0], "--publish 127.0.0.1:41001:50000 --publish 127.0.0.1:41002:6443") {
 		t.Errorf("control plane run %v", got)
+	}
+}
+
+// haCluster answers Show for a cluster of two control planes, a worker and the load
+// balancer, with the given state of the load balancer.
+func haCluster(t *testing.T, f *fakeRunner, lbState string) *fakeRunner {
+	return f.
+		on("network ls --filter label=plinth.cluster=demo", "plinth-demo\n").
+		on("network inspect --format {{json .}} plinth-demo", `{"Name":"plinth-demo","IPAM":{"Config":[{"Subnet":"10.5.0.0/24"}]}}`+"\n").
+		on("ps --all --quiet --no-trunc", "a\nb\nc\nd\n").
+		on("container inspect", inspectJSON(t, "demo-worker-1", "worker", "10.5.0.5", "running", 0, 0)+"\n"+
+			inspectJSON(t, "demo-controlplane-2", "controlplane", "10.5.0.4", "running", 41004, 0)+"\n"+
+			inspectJSON(t, "demo-lb", "loadbalancer", "10.5.0.2", lbState, 0, 41001)+"\n"+
+			inspectJSON(t, "demo-controlplane-1", "controlplane", "10.5.0.3", "running", 41002, 0)+"\n")
+}
+
+func TestCreateWithLoadBalancer(t *testing.T) {
+	f := haCluster(t, newFake(), "running")
+	var progress bytes.Buffer
+	req := demoRequest(&progress)
+	req.ControlPlanes = 2
+	var seen []string
+	req.Configs = func(n NodeSpec) ([]byte, error) { seen = append(seen, n.Name+"@"+n.IP); return []byte("cfg"), nil }
+	c, err := testProvisioner(f).Create(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"demo-controlplane-1@10.5.0.3", "demo-controlplane-2@10.5.0.4", "demo-worker-1@10.5.0.5"}; !slices.Equal(seen, want) {
+		t.Errorf("Configs saw %v, want %v", seen, want)
+	}
+	runs := f.commands("run")
+	if len(runs) != 4 {
+		t.Fatalf("docker runs:\n%s", strings.Join(runs, "\n"))
+	}
+	// The load balancer starts first, from the node image, before any node.
+	wantLB := "run --detach --name demo-lb --hostname demo-lb --network plinth-demo --ip 10.5.0.2 " +
+		"--label plinth.cluster=demo --label plinth.role=loadbalancer --label plinth.node=demo-lb " +
+		"--cap-drop=ALL --security-opt no-new-privileges --user 65534:65534 --read-only --restart on-failure " +
+		"--publish 127.0.0.1:41001:6443 --entrypoint /usr/bin/machined plinth/node:dev " +
+		"loadbalancer --listen :6443 --upstream 10.5.0.3:6443 --upstream 10.5.0.4:6443"
+	if runs[0] != wantLB {
+		t.Errorf("load balancer run\n%s\nwant\n%s", runs[0], wantLB)
+	}
+	// Every control plane publishes its node API and not the Kubernetes API; the worker
+	// publishes nothing and asks the first control plane's trustd.
+	for i, want := range []struct{ prefix, suffix string }{
+		{"run --detach --name demo-controlplane-1 ", "--publish 127.0.0.1:41002:50000 plinth/node:dev"},
+		{"run --detach --name demo-controlplane-2 ", "--publish 127.0.0.1:41003:50000 plinth/node:dev"},
+		{"run --detach --name demo-worker-1 ", "--restart on-failure plinth/node:dev --trustd-endpoint 10.5.0.3:50001"},
+	} {
+		if got := runs[i+1]; !strings.HasPrefix(got, want.prefix) || !strings.HasSuffix(got, want.suffix) || strings.Contains(got, ":6443") {
+			t.Errorf("run %d\n%s\nwant %s...%s", i+1, got, want.prefix, want.suffix)
+		}
+	}
+	if c.LoadBalancer == nil || c.LoadBalancer.Name != "demo-lb" || c.LoadBalancer.IP != "10.5.0.2" || c.LoadBalancer.KubePort != 41001 {
+		t.Errorf("load balancer %+v", c.LoadBalancer)
+	}
+	if len(c.Nodes) != 3 || c.KubeHostPort() != 41001 {
+		t.Errorf("nodes %+v, kube port %d", c.Nodes, c.KubeHostPort())
+	}
+	if !strings.Contains(progress.String(), "starting demo-lb (loadbalancer, 10.5.0.2)") {
+		t.Errorf("progress:\n%s", progress.String())
+	}
+}
+
+func TestCreateRemovesTheLoadBalancer(t *testing.T) {
+	f := newFake().fail("run --detach --name demo-controlplane-2", "boom")
+	req := demoRequest(&bytes.Buffer{})
+	req.ControlPlanes, req.Workers = 2, 0
+	if _, err := testProvisioner(f).Create(context.Background(), req); err == nil || !strings.Contains(err.Error(), "start node demo-controlplane-2") {
+		t.Fatalf("Create: %v", err)
+	}
+	want := []string{
+		"rm --force --volumes demo-lb demo-controlplane-1 demo-controlplane-2",
+		"volume rm --force demo-controlplane-1-var demo-controlplane-2-var",
+		"network rm plinth-demo",
+	}
+	if got := f.commands("rm", "volume rm", "network rm"); !slices.Equal(got, want) {
+		t.Errorf("cleanup\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// A load balancer that stopped right after its start fails Create too.
+	f = haCluster(t, newFake(), "exited").on("logs --tail 50 demo-lb", "loadbalancer: listen on :6443: denied\n")
+	req.Workers = 1
+	_, err := testProvisioner(f).Create(context.Background(), req)
+	if err == nil || !strings.Contains(err.Error(), "demo-lb is exited") || !strings.Contains(err.Error(), "listen on :6443: denied") {
+		t.Fatalf("Create: %v", err)
+	}
+	if got := f.commands("rm --force"); len(got) != 1 || !strings.HasPrefix(got[0], "rm --force --volumes demo-lb ") {
+		t.Errorf("cleanup %v", got)
+	}
+}
+
+func TestPreflightLoadBalancerName(t *testing.T) {
+	f := newFake().on("ps --all --format {{.Names}}", "demo-lb\n")
+	req := demoRequest(&bytes.Buffer{})
+	req.ControlPlanes = 3
+	if err := testProvisioner(f).Preflight(context.Background(), req); err == nil || !strings.Contains(err.Error(), "container demo-lb") {
+		t.Errorf("Preflight: %v", err)
+	}
+	// One control plane: no load balancer, so the name does not matter.
+	if err := testProvisioner(f).Preflight(context.Background(), demoRequest(&bytes.Buffer{})); err != nil {
+		t.Errorf("Preflight of one control plane: %v", err)
 	}
 }
 
@@ -400,5 +504,21 @@ func TestHostPortIgnoresOtherAddresses(t *testing.T) {
 	}
 	if p := hostPort(ports, KubePort); p != 0 {
 		t.Errorf("kube port %d", p)
+	}
+}
+
+func TestHostPortsDistinct(t *testing.T) {
+	ports := []int{41000, 41000, 41001, 41000, 41002}
+	p := &Provisioner{FreePort: func() (int, error) { v := ports[0]; ports = ports[1:]; return v, nil }}
+	got, err := p.hostPorts(3)
+	if err != nil || !slices.Equal(got, []int{41000, 41001, 41002}) {
+		t.Errorf("hostPorts(3) = %v, %v", got, err)
+	}
+	p = &Provisioner{FreePort: func() (int, error) { return 41000, nil }}
+	if got, err := p.hostPorts(2); err == nil {
+		t.Errorf("hostPorts(2) of one port = %v", got)
+	}
+	if got, err := p.hostPorts(0); err != nil || len(got) != 0 {
+		t.Errorf("hostPorts(0) = %v, %v", got, err)
 	}
 }

@@ -146,7 +146,12 @@ func (p *Provisioner) Show(ctx context.Context, name string) (*Cluster, error) {
 			return nil, err
 		}
 		for _, x := range cj {
-			c.Nodes = append(c.Nodes, nodeFromContainer(x, c.Network))
+			n := nodeFromContainer(x, c.Network)
+			if n.Role == provision.RoleLoadBalancer && c.LoadBalancer == nil {
+				c.LoadBalancer = &n
+				continue
+			}
+			c.Nodes = append(c.Nodes, n)
 		}
 		slices.SortFunc(c.Nodes, provision.SortKey)
 	}

@@ -38,7 +38,8 @@ func setup(t testing.TB, name, cidr string) *env {
 		if t.Failed() {
 			out, _ := e.run(2*time.Minute, e.plinthctl, "cluster", "show", "--name", name)
 			t.Logf("cluster at failure:\n%s", out)
-			for _, n := range []string{name + "-controlplane-1", name + "-worker-1"} {
+			ids, _ := exec.Command("docker", "ps", "-a", "--filter", "label=plinth.cluster="+name, "--format", "{{.Names}}").Output()
+			for _, n := range strings.Fields(string(ids)) {
 				logs, _ := exec.Command("docker", "logs", "--tail", "60", n).CombinedOutput()
 				t.Logf("docker logs %s:\n%s", n, logs)
 			}

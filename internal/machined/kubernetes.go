@@ -144,7 +144,7 @@ func (n *node) runKubelet(ctx context.Context, logs io.Writer) error {
 }
 
 // Bootstrap starts etcd as a new cluster on this control-plane node, once.
-func (n *node) Bootstrap(context.Context) (string, error) {
+func (n *node) Bootstrap(ctx context.Context) (string, error) {
 	if n.opts.Mode != ModeContainer {
 		return "", fmt.Errorf("%w: a node in %s mode runs no etcd", machineapi.ErrCannotBootstrap, n.opts.Mode)
 	}
@@ -162,6 +162,15 @@ func (n *node) Bootstrap(context.Context) (string, error) {
 		return "", fmt.Errorf("%w: this node was bootstrapped already; etcd is starting or running here (see plinthctl services and plinthctl logs kubelet)", machineapi.ErrAlreadyBootstrapped)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return "", err
+	}
+	// A cluster whose API already answers was bootstrapped elsewhere: a second etcd
+	// cluster would split it in two.
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if self, err := n.etcdSelf(cctx); err == nil {
+		if peers, err := n.etcdPeers(cctx, self); err == nil && len(peers) > 0 {
+			return "", fmt.Errorf("%w: the cluster's Kubernetes API already answers (its etcd serves at %s); this node joins that cluster's etcd by itself", machineapi.ErrAlreadyBootstrapped, peers[0].Endpoint)
+		}
 	}
 	if err := atomicfile.Write(n.bootstrapMarker(), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
 		return "", err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -125,11 +126,18 @@ func newClusterCreateCommand(g *globalFlags) *cobra.Command {
 to the state directory with the cluster's plinthconfig), create the network plinth-NAME and
 one container per node (NAME-controlplane-N, NAME-worker-N, addresses in order from .2),
 then merge a context named after the cluster into the client config and make it current.
-The first control plane publishes its node API (50000) and Kubernetes API (6443) on random
-ports of 127.0.0.1; the context reaches the nodes through that port.
+
+Every control plane publishes its node API (50000) on a random port of 127.0.0.1; the
+context lists these endpoints, the first control plane's first. With one control plane,
+it also publishes the Kubernetes API (6443), which is the cluster's endpoint. With more,
+a load balancer container NAME-lb takes the address after the gateway (so the nodes start
+at .3), forwards 6443 to every control plane whose API server answers, and publishes it on
+127.0.0.1; the cluster's endpoint is https://LB:6443, so the API stays reachable when a
+control plane stops.
 
 With --wait (the default) it then waits until the first control plane's node API answers
-and bootstraps the cluster (etcd and the Kubernetes control plane start there).
+and bootstraps the cluster (etcd and the Kubernetes control plane start there), then
+waits until the cluster is healthy.
 
 The node image is not pulled: build and load it with 'make image-docker', or name another
 with --image. If a step fails, everything created so far is removed again.`,
@@ -142,7 +150,7 @@ with --image. If a step fails, everything created so far is removed again.`,
 	}
 	fl := cmd.Flags()
 	f.add(cmd, true)
-	fl.IntVar(&f.controlPlanes, "controlplanes", 1, "number of control-plane nodes")
+	fl.IntVar(&f.controlPlanes, "controlplanes", 1, "number of control-plane nodes (more than one adds the load balancer NAME-lb)")
 	fl.IntVar(&f.workers, "workers", 1, "number of worker nodes")
 	fl.Float64Var(&f.cpus, "cpus", 0, "CPUs per node, such as 1.5 (default: no limit)")
 	fl.IntVar(&f.memoryMB, "memory", 0, "memory per node in MiB (default: no limit)")
@@ -166,7 +174,8 @@ type clusterConfigs struct {
 }
 
 // generateClusterConfigs builds the cluster's secrets and machine configurations: the
-// endpoint is the first control plane's address, 127.0.0.1 is added to the certificates
+// endpoint is the load balancer's address, or the first control plane's when there is no
+// load balancer (one control plane); 127.0.0.1 is added to the certificates
 // (the published ports are reached there), patches are applied and the results validated
 // for Docker.
 func generateClusterConfigs(f *clusterCreateFlags, plan *provision.Plan, now time.Time) (*clusterConfigs, error) {
@@ -186,7 +195,11 @@ func generateClusterConfigs(f *clusterCreateFlags, plan *provision.Plan, now tim
 	if err != nil {
 		return nil, err
 	}
-	endpoint := "https://" + plan.Nodes[0].IP + ":" + strconv.Itoa(docker.KubePort)
+	endpointHost := plan.Nodes[0].IP
+	if plan.LoadBalancer != nil {
+		endpointHost = plan.LoadBalancer.IP
+	}
+	endpoint := "https://" + net.JoinHostPort(endpointHost, strconv.Itoa(docker.KubePort))
 	configs, err := configgen.Generate(bundle, configgen.Options{
 		ClusterName:       f.name,
 		Endpoint:          endpoint,
@@ -263,11 +276,6 @@ func removeStateFiles(dir string, out io.Writer) error {
 func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags) error {
 	out := cmd.OutOrStdout()
 	ctx := cmd.Context()
-	if f.controlPlanes > 1 {
-		// Further control planes must join the bootstrapped etcd cluster; until that is
-		// written, refuse rather than create nodes that would never become healthy.
-		return fmt.Errorf("--controlplanes %d: clusters with more than one control plane are not supported yet (etcd join is not implemented); use --controlplanes 1", f.controlPlanes)
-	}
 	plan, err := provision.NewPlan(f.name, f.controlPlanes, f.workers, f.cidr)
 	if err != nil {
 		return err
@@ -329,8 +337,16 @@ func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags)
 	if first == nil || first.APIPort == 0 {
 		return fmt.Errorf("cluster %q has no control plane with a published node API port (see plinthctl cluster show --name %s)", f.name, f.name)
 	}
+	// The context reaches the nodes through every control plane's published node API, the
+	// first control plane's first; bootstrap goes to that one.
 	apiEndpoint := "127.0.0.1:" + strconv.Itoa(first.APIPort)
-	cc, err := configgen.ClientConfig(cfgs.bundle, f.name, cfgs.endpoint, []string{apiEndpoint}, []string{role.Admin}, now)
+	var apiEndpoints []string
+	for _, cp := range cluster.ControlPlanes() {
+		if cp.APIPort != 0 {
+			apiEndpoints = append(apiEndpoints, "127.0.0.1:"+strconv.Itoa(cp.APIPort))
+		}
+	}
+	cc, err := configgen.ClientConfig(cfgs.bundle, f.name, cfgs.endpoint, apiEndpoints, []string{role.Admin}, now)
 	if err != nil {
 		return err
 	}
@@ -364,16 +380,17 @@ func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags)
 		}
 		return fmt.Errorf("%w\nthe cluster is left as it is: inspect it with `plinthctl cluster show --name %s`, remove it with `plinthctl cluster destroy --name %s`", err, f.name, f.name)
 	}
-	if err := waitHealthy(ctx, out, cctx, apiEndpoint, first, f); err != nil {
+	if err := waitHealthy(ctx, out, cctx, apiEndpoint, cluster.KubeHostPort(), f); err != nil {
 		return fmt.Errorf("%w\nthe cluster is left as it is: inspect it with `plinthctl cluster show --name %s` and `plinthctl health`, remove it with `plinthctl cluster destroy --name %s`", err, f.name, f.name)
 	}
 	printClusterUsage(out, f.name, contextName, configPath, cluster)
 	return nil
 }
 
-// waitHealthy merges an admin kubeconfig for the cluster (through the published API port)
-// into the user's kubeconfig and waits until the cluster is healthy.
-func waitHealthy(ctx context.Context, out io.Writer, cc *clientconfig.Context, endpoint string, first *provision.Node, f *clusterCreateFlags) error {
+// waitHealthy merges an admin kubeconfig for the cluster (server: the Kubernetes API's
+// published port, kubePort) into the user's kubeconfig and waits until the cluster is
+// healthy.
+func waitHealthy(ctx context.Context, out io.Writer, cc *clientconfig.Context, endpoint string, kubePort int, f *clusterCreateFlags) error {
 	c, err := client.New(cc, endpoint)
 	if err != nil {
 		return err
@@ -383,7 +400,10 @@ func waitHealthy(ctx context.Context, out io.Writer, cc *clientconfig.Context, e
 	if err != nil {
 		return describe(err)
 	}
-	server := fmt.Sprintf("https://127.0.0.1:%d", first.KubePort)
+	if kubePort == 0 {
+		return errors.New("the cluster publishes no Kubernetes API port (see plinthctl cluster show)")
+	}
+	server := fmt.Sprintf("https://127.0.0.1:%d", kubePort)
 	data, err := kubeconfig.Rename(resp.Kubeconfig, f.name, server)
 	if err != nil {
 		return err
@@ -439,19 +459,26 @@ func printClusterUsage(out io.Writer, name, contextName, configPath string, c *p
 	ctxFlag := contextFlag(contextName, name)
 	first := c.FirstControlPlane()
 	fmt.Fprintf(out, "\ncluster %q is up and bootstrapped. Talk to it with plinthctl (context %q in %s):\n", name, contextName, configPath)
-	fmt.Fprintf(out, "  plinthctl%s version                      # every node, through %s\n", ctxFlag, first.Name)
+	through := first.Name
+	if cps := c.ControlPlanes(); len(cps) > 1 {
+		through = fmt.Sprintf("%s (or another control plane)", first.Name)
+	}
+	fmt.Fprintf(out, "  plinthctl%s version                      # every node, through %s\n", ctxFlag, through)
 	fmt.Fprintf(out, "  plinthctl%s -n %s services\n", ctxFlag, first.IP)
 	fmt.Fprintf(out, "  plinthctl%s -n %s logs kubelet -f\n", ctxFlag, first.IP)
 	fmt.Fprintf(out, "  plinthctl cluster show --name %s\n", name)
 	fmt.Fprintf(out, "  plinthctl cluster destroy --name %s\n", name)
 	fmt.Fprintf(out, "Kubernetes is healthy; kubectl uses context %q (merged into your kubeconfig):\n  kubectl get nodes\n  plinthctl health\n", name)
+	if c.LoadBalancer != nil {
+		fmt.Fprintf(out, "kubectl reaches the API servers through the load balancer %s (127.0.0.1:%d); it skips a control plane that stops.\n", c.LoadBalancer.Name, c.LoadBalancer.KubePort)
+	}
 }
 
 func newClusterShowCommand() *cobra.Command {
 	f := &clusterFlags{}
 	cmd := &cobra.Command{
 		Use:   "show",
-		Short: "Show a local cluster's nodes: role, address, state, published ports",
+		Short: "Show a local cluster's nodes and load balancer: role, address, state, published ports",
 		Example: `  plinthctl cluster show
   plinthctl cluster show --name demo`,
 		Args: cobra.NoArgs,
@@ -473,11 +500,16 @@ func newClusterShowCommand() *cobra.Command {
 	return cmd
 }
 
-// printClusterTable prints NODE, ROLE, IP, STATE, PORTS.
+// printClusterTable prints NODE, ROLE, IP, STATE, PORTS: the load balancer first (if any),
+// then the nodes.
 func printClusterTable(out io.Writer, c *provision.Cluster) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NODE\tROLE\tIP\tSTATE\tPORTS")
-	for _, n := range c.Nodes {
+	rows := c.Nodes
+	if c.LoadBalancer != nil {
+		rows = append([]provision.Node{*c.LoadBalancer}, c.Nodes...)
+	}
+	for _, n := range rows {
 		var ports []string
 		if n.APIPort != 0 {
 			ports = append(ports, fmt.Sprintf("127.0.0.1:%d->%d", n.APIPort, docker.APIPort))

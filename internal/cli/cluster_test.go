@@ -78,6 +78,12 @@ func (f *fakeProvisioner) Create(ctx context.Context, req provision.Request) (*p
 		return nil, f.failWith
 	}
 	c := &provision.Cluster{Name: req.Name, Network: "plinth-" + req.Name, CIDR: plan.CIDR}
+	// Ports as the docker provisioner publishes them: the node API of every control plane
+	// (41001, then 41003...), the Kubernetes API on the only control plane (41002) or on
+	// the load balancer (41010).
+	if lb := plan.LoadBalancer; lb != nil {
+		c.LoadBalancer = &provision.Node{Name: lb.Name, Role: lb.Role, IP: lb.IP, State: "running", Container: "c" + lb.Name, KubePort: 41010}
+	}
 	for i, n := range plan.Nodes {
 		data, err := req.Configs(n)
 		if err != nil {
@@ -85,8 +91,14 @@ func (f *fakeProvisioner) Create(ctx context.Context, req provision.Request) (*p
 		}
 		f.configs[n.Name] = data
 		node := provision.Node{Name: n.Name, Role: n.Role, IP: n.IP, State: "running", Container: "c" + n.Name}
-		if i == 0 {
-			node.APIPort, node.KubePort = 41001, 41002
+		switch {
+		case i == 0:
+			node.APIPort = 41001
+			if plan.LoadBalancer == nil {
+				node.KubePort = 41002
+			}
+		case n.Role == provision.RoleControlPlane:
+			node.APIPort = 41002 + i
 		}
 		c.Nodes = append(c.Nodes, node)
 	}
@@ -309,6 +321,60 @@ func TestClusterCreateShowDestroy(t *testing.T) {
 	out = mustCLI(t, "cluster", "destroy")
 	if !strings.Contains(out, "nothing of cluster") || strings.Contains(out, "removed") {
 		t.Errorf("second destroy:\n%s", out)
+	}
+}
+
+func TestClusterCreateWithLoadBalancer(t *testing.T) {
+	home, pc := isolateHome(t)
+	f := newFakeProvisioner(t)
+	out := mustCLI(t, "cluster", "create", "--name", "ha", "--controlplanes", "3", "--workers", "1", "--wait=false")
+	for _, row := range []string{
+		"ha-lb loadbalancer 10.5.0.2 running 127.0.0.1:41010->6443",
+		"ha-controlplane-1 controlplane 10.5.0.3 running 127.0.0.1:41001->50000",
+		"ha-controlplane-2 controlplane 10.5.0.4 running 127.0.0.1:41003->50000",
+		"ha-controlplane-3 controlplane 10.5.0.5 running 127.0.0.1:41004->50000",
+		"ha-worker-1 worker 10.5.0.6 running -",
+	} {
+		if !hasRow(out, row) {
+			t.Errorf("create output lacks the row %q:\n%s", row, out)
+		}
+	}
+	if !strings.Contains(out, "plinthctl -n 10.5.0.3 bootstrap") {
+		t.Errorf("create output does not bootstrap the first control plane:\n%s", out)
+	}
+	if req := f.requests[0]; req.ControlPlanes != 3 || req.Workers != 1 {
+		t.Errorf("request %+v", req)
+	}
+	// The Kubernetes endpoint is the load balancer; the apiserver certificate gets its
+	// address from the endpoint.
+	stateDir := filepath.Join(home, ".plinth", "clusters", "ha")
+	for _, file := range []string{stateControlPlane, stateWorker} {
+		doc, err := config.LoadFile(filepath.Join(stateDir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ep := doc.Config.Cluster.ControlPlane.Endpoint; ep != "https://10.5.0.2:6443" {
+			t.Errorf("%s: endpoint %s, want the load balancer's https://10.5.0.2:6443", file, ep)
+		}
+	}
+	// The context: every control plane's node API, the first first; the nodes without the
+	// load balancer.
+	ctx := loadClient(t, pc).Contexts["ha"]
+	if ctx == nil {
+		t.Fatal("no context ha")
+	}
+	if want := []string{"127.0.0.1:41001", "127.0.0.1:41003", "127.0.0.1:41004"}; !slices.Equal(ctx.Endpoints, want) {
+		t.Errorf("endpoints %v, want %v", ctx.Endpoints, want)
+	}
+	if want := []string{"10.5.0.3", "10.5.0.4", "10.5.0.5", "10.5.0.6"}; !slices.Equal(ctx.Nodes, want) {
+		t.Errorf("nodes %v, want %v", ctx.Nodes, want)
+	}
+	out = mustCLI(t, "cluster", "show", "--name", "ha")
+	if !hasRow(out, "ha-lb loadbalancer 10.5.0.2 running 127.0.0.1:41010->6443") {
+		t.Errorf("show lacks the load balancer:\n%s", out)
+	}
+	if out := mustCLI(t, "cluster", "list"); !hasRow(out, "ha 10.5.0.0/24 4 4") {
+		t.Errorf("list:\n%s", out)
 	}
 }
 

@@ -138,7 +138,8 @@ type LoadBalancerContainer struct {
 }
 
 // LoadBalancerRunCommand builds the `docker run` of a load balancer. It needs nothing of
-// the host: every capability is dropped, it runs as nobody on a read-only root.
+// the host: every capability is dropped, it runs as nobody on a read-only root, without
+// volumes.
 func LoadBalancerRunCommand(c LoadBalancerContainer) Command {
 	args := []string{
 		"run", "--detach",
@@ -153,6 +154,9 @@ func LoadBalancerRunCommand(c LoadBalancerContainer) Command {
 		"--security-opt", "no-new-privileges",
 		"--user", nobody,
 		"--read-only",
+		// The image declares /var a volume; an empty tmpfs there keeps Docker from making
+		// an anonymous volume for a container that writes nothing.
+		"--tmpfs", "/var",
 		"--restart", "on-failure",
 		"--publish", publish(c.KubeHostPort, KubePort),
 		"--entrypoint", MachinedPath,

@@ -110,6 +110,7 @@ func TestLoadBalancerRunCommand(t *testing.T) {
 		"--security-opt", "no-new-privileges",
 		"--user", "65534:65534",
 		"--read-only",
+		"--tmpfs", "/var",
 		"--restart", "on-failure",
 		"--publish", "127.0.0.1:41010:6443",
 		"--entrypoint", "/usr/bin/machined",

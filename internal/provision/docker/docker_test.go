@@ -300,7 +300,7 @@ func TestCreateWithLoadBalancer(t *testing.T) {
 	// The load balancer starts first, from the node image, before any node.
 	wantLB := "run --detach --name demo-lb --hostname demo-lb --network plinth-demo --ip 10.5.0.2 " +
 		"--label plinth.cluster=demo --label plinth.role=loadbalancer --label plinth.node=demo-lb " +
-		"--cap-drop=ALL --security-opt no-new-privileges --user 65534:65534 --read-only --restart on-failure " +
+		"--cap-drop=ALL --security-opt no-new-privileges --user 65534:65534 --read-only --tmpfs /var --restart on-failure " +
 		"--publish 127.0.0.1:41001:6443 --entrypoint /usr/bin/machined plinth/node:dev " +
 		"loadbalancer --listen :6443 --upstream 10.5.0.3:6443 --upstream 10.5.0.4:6443"
 	if runs[0] != wantLB {

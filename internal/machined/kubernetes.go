@@ -76,10 +76,12 @@ func (n *node) addKubernetesServices() error {
 	cfg, _ := n.cfg.Current()
 	if cfg.Machine.Type == config.TypeControlPlane {
 		svcs = append(svcs, service.Service{
-			ID:        "etcd-join",
-			Condition: func(ctx context.Context) error { return waitFiles(ctx, paths.PKIFile(paths.AdminKubeconfig), paths.PKIFile(paths.EtcdHealthcheckKey)) },
-			Runner:    service.GoroutineRunner{Name: "join the cluster's etcd as a learner, then promote it to a voter", Func: n.runEtcdJoin},
-			Restart:   service.RestartUntilSuccess,
+			ID: "etcd-join",
+			Condition: func(ctx context.Context) error {
+				return waitFiles(ctx, paths.PKIFile(paths.AdminKubeconfig), paths.PKIFile(paths.EtcdHealthcheckKey))
+			},
+			Runner:  service.GoroutineRunner{Name: "join the cluster's etcd as a learner, then promote it to a voter", Func: n.runEtcdJoin},
+			Restart: service.RestartUntilSuccess,
 		}, service.Service{
 			ID:        "addons",
 			DependsOn: []string{"kubelet"},

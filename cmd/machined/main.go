@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/plinthos/plinth/internal/apid"
@@ -46,7 +47,14 @@ func main() {
 	fs.IntVar(&opts.APIPort, "api-port", 50000, "node API (apid) port")
 	fs.IntVar(&opts.TrustdPort, "trustd-port", 50001, "trustd port (control-plane nodes)")
 	fs.IntVar(&opts.PeerAPIPort, "peer-api-port", 0, "apid port of other nodes (default: --api-port)")
-	fs.StringVar(&opts.TrustdEndpoint, "trustd-endpoint", "", "HOST:PORT of a control plane's trustd, for workers (default: the control-plane endpoint's host, port 50001)")
+	fs.Func("trustd-endpoint", "HOST:PORT of a control plane's trustd, for workers; repeat it or separate with commas to try several in order (default: the control-plane endpoint's host, port 50001)", func(v string) error {
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				opts.TrustdEndpoints = append(opts.TrustdEndpoints, e)
+			}
+		}
+		return nil
+	})
 	fs.StringVar(&opts.Hostname, "hostname", "", "host name when the configuration sets none")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	_ = fs.Parse(os.Args[1:])

@@ -39,9 +39,9 @@ const APICertValidity = trustd.CertValidity
 type APICertificate struct {
 	// IdentityDir receives ca.crt, apid.crt and apid.key.
 	IdentityDir string
-	// TrustdEndpoint overrides where workers ask for their certificate (HOST:PORT); empty
-	// means the control-plane endpoint's host on port 50001.
-	TrustdEndpoint string
+	// TrustdEndpoints override where workers ask for their certificate (HOST:PORT each,
+	// tried in order); empty means the control-plane endpoint's host on port 50001.
+	TrustdEndpoints []string
 	// Owner, when set, is the uid and gid that must own the files (apid's user).
 	Owner *[2]int
 	// SourceAddress, when set, is the local address requests to trustd come from: trustd
@@ -183,15 +183,17 @@ func names0(names, sans []string) string {
 	return sans[0]
 }
 
-// fromTrustd asks a control-plane node's trustd for a certificate for ips.
+// fromTrustd asks a control-plane node's trustd for a certificate for ips: the
+// configured trustd endpoints in turn until one answers, by default the control-plane
+// endpoint's host.
 func (c *APICertificate) fromTrustd(ctx context.Context, cfg *config.MachineConfig, ips []net.IP) (resources.APICertificateSpec, error) {
-	endpoint := c.TrustdEndpoint
-	if endpoint == "" {
+	endpoints := c.TrustdEndpoints
+	if len(endpoints) == 0 {
 		u, err := url.Parse(cfg.Cluster.ControlPlane.Endpoint)
 		if err != nil {
 			return resources.APICertificateSpec{}, fmt.Errorf("control-plane endpoint: %w", err)
 		}
-		endpoint = net.JoinHostPort(u.Hostname(), trustd.DefaultPort)
+		endpoints = []string{net.JoinHostPort(u.Hostname(), trustd.DefaultPort)}
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(cfg.Machine.CA.Crt) {
@@ -205,7 +207,20 @@ func (c *APICertificate) fromTrustd(ctx context.Context, cfg *config.MachineConf
 	if err != nil {
 		return resources.APICertificateSpec{}, err
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool}))}
+	var errs []error
+	for _, endpoint := range endpoints {
+		resp, err := c.askTrustd(ctx, endpoint, pool, &security.CertificateRequest{Token: cfg.Machine.Token, Csr: csr})
+		if err == nil {
+			return resources.APICertificateSpec{CA: resp.Ca, Crt: resp.Crt, Key: keyPEM}, nil
+		}
+		errs = append(errs, fmt.Errorf("trustd %s: %w", endpoint, err))
+	}
+	return resources.APICertificateSpec{}, errors.Join(errs...)
+}
+
+// askTrustd sends req to the trustd at endpoint, from SourceAddress when it is set.
+func (c *APICertificate) askTrustd(ctx context.Context, endpoint string, roots *x509.CertPool, req *security.CertificateRequest) (*security.CertificateResponse, error) {
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS13, RootCAs: roots}))}
 	if c.SourceAddress != "" {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(c.SourceAddress)}}
 		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
@@ -214,16 +229,12 @@ func (c *APICertificate) fromTrustd(ctx context.Context, cfg *config.MachineConf
 	}
 	conn, err := grpc.NewClient(endpoint, opts...)
 	if err != nil {
-		return resources.APICertificateSpec{}, fmt.Errorf("trustd %s: %w", endpoint, err)
+		return nil, err
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	resp, err := security.NewSecurityServiceClient(conn).Certificate(ctx, &security.CertificateRequest{Token: cfg.Machine.Token, Csr: csr})
-	if err != nil {
-		return resources.APICertificateSpec{}, fmt.Errorf("trustd %s: %w", endpoint, err)
-	}
-	return resources.APICertificateSpec{CA: resp.Ca, Crt: resp.Crt, Key: keyPEM}, nil
+	return security.NewSecurityServiceClient(conn).Certificate(ctx, req)
 }
 
 // writeFiles writes the identity for apid: the key first, so that a reader that sees the

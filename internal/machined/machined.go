@@ -57,9 +57,9 @@ type Options struct {
 	APIPort, TrustdPort int
 	// PeerAPIPort is the apid port of other nodes (default: APIPort).
 	PeerAPIPort int
-	// TrustdEndpoint is where a worker asks for its certificate (default: the
-	// control-plane endpoint's host on port 50001).
-	TrustdEndpoint string
+	// TrustdEndpoints are where a worker asks for its certificate, tried in order
+	// (default: the control-plane endpoint's host on port 50001).
+	TrustdEndpoints []string
 	// Executable is the machined binary, run again as `machined apid` (default: this one).
 	Executable string
 	// Hostname is the default host name (when the configuration sets none).
@@ -213,7 +213,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 		&controllers.Static[resources.VersionSpec]{ControllerName: "runtime.Version", Namespace: resources.NamespaceRuntime,
 			Type: resources.VersionType, ID: resources.VersionID, Spec: resources.VersionSpec{Tag: version.Tag, GoVersion: runtime.Version(),
 				OS: runtime.GOOS, Arch: runtime.GOARCH, Platform: opts.Mode}},
-		&controllers.APICertificate{IdentityDir: n.path("apid"), TrustdEndpoint: opts.TrustdEndpoint, Owner: apidUser(), SourceAddress: opts.Address},
+		&controllers.APICertificate{IdentityDir: n.path("apid"), TrustdEndpoints: opts.TrustdEndpoints, Owner: apidUser(), SourceAddress: opts.Address},
 		&controllers.ServiceStatus{Supervisor: n.sup},
 	}
 	if opts.Mode == ModeContainer {

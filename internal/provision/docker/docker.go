@@ -366,8 +366,12 @@ func (p *Provisioner) Create(ctx context.Context, req Request) (*Cluster, error)
 		// Workers ask trustd for their node API certificate at the control-plane endpoint's
 		// host by default, which is now the load balancer. It forwards only the Kubernetes
 		// API, and trustd signs only the address a request comes from, so workers ask the
-		// first control plane directly.
-		nodeArgs = []string{"--trustd-endpoint", net.JoinHostPort(cpIPs[0], strconv.Itoa(TrustdPort))}
+		// control planes directly, each in turn until one answers.
+		var trustds []string
+		for _, ip := range cpIPs {
+			trustds = append(trustds, net.JoinHostPort(ip, strconv.Itoa(TrustdPort)))
+		}
+		nodeArgs = []string{"--trustd-endpoint", strings.Join(trustds, ",")}
 	}
 
 	for i, n := range plan.Nodes {

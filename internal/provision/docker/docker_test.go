@@ -307,11 +307,11 @@ func TestCreateWithLoadBalancer(t *testing.T) {
 		t.Errorf("load balancer run\n%s\nwant\n%s", runs[0], wantLB)
 	}
 	// Every control plane publishes its node API and not the Kubernetes API; the worker
-	// publishes nothing and asks the first control plane's trustd.
+	// publishes nothing and asks the control planes' trustd, in turn.
 	for i, want := range []struct{ prefix, suffix string }{
 		{"run --detach --name demo-controlplane-1 ", "--publish 127.0.0.1:41002:50000 plinth/node:dev"},
 		{"run --detach --name demo-controlplane-2 ", "--publish 127.0.0.1:41003:50000 plinth/node:dev"},
-		{"run --detach --name demo-worker-1 ", "--restart on-failure plinth/node:dev --trustd-endpoint 10.5.0.3:50001"},
+		{"run --detach --name demo-worker-1 ", "--restart on-failure plinth/node:dev --trustd-endpoint 10.5.0.3:50001,10.5.0.4:50001"},
 	} {
 		if got := runs[i+1]; !strings.HasPrefix(got, want.prefix) || !strings.HasSuffix(got, want.suffix) || strings.Contains(got, ":6443") {
 			t.Errorf("run %d\n%s\nwant %s...%s", i+1, got, want.prefix, want.suffix)

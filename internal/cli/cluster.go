@@ -151,7 +151,7 @@ with --image. If a step fails, everything created so far is removed again.`,
 	fl := cmd.Flags()
 	f.add(cmd, true)
 	fl.IntVar(&f.controlPlanes, "controlplanes", 1, "number of control-plane nodes (more than one adds the load balancer NAME-lb)")
-	fl.IntVar(&f.workers, "workers", 1, "number of worker nodes")
+	fl.IntVar(&f.workers, "workers", 1, "number of worker nodes; with 0, workloads run on the control planes")
 	fl.Float64Var(&f.cpus, "cpus", 0, "CPUs per node, such as 1.5 (default: no limit)")
 	fl.IntVar(&f.memoryMB, "memory", 0, "memory per node in MiB (default: no limit)")
 	fl.StringVar(&f.image, "image", "plinth/node:"+version.Tag, "node image (build it with make image-docker)")
@@ -208,6 +208,12 @@ func generateClusterConfigs(f *clusterCreateFlags, plan *provision.Plan, now tim
 	})
 	if err != nil {
 		return nil, err
+	}
+	if f.workers == 0 {
+		// With no worker, workloads (CoreDNS among them) must run on the control planes;
+		// a patch may still say otherwise.
+		configs.ControlPlane.Cluster.AllowSchedulingOnControlPlanes = true
+		configs.Worker.Cluster.AllowSchedulingOnControlPlanes = true
 	}
 	out := &clusterConfigs{bundle: bundle, endpoint: endpoint}
 	for _, m := range []struct {
@@ -422,7 +428,7 @@ func waitHealthy(ctx context.Context, out io.Writer, cc *clientconfig.Context, e
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.waitTimeout)
 	defer cancel()
-	return health.Wait(ctx, hc.Checks(health.Expect{Nodes: f.controlPlanes + f.workers, ControlPlanes: f.controlPlanes}), out)
+	return health.Wait(ctx, hc.Checks(health.Expect{Nodes: f.controlPlanes + f.workers, ControlPlanes: f.controlPlanes, EtcdMembers: etcdMembersOf(c)}), out)
 }
 
 // contextFlag is " --context NAME" when the cluster's context was renamed on merge.

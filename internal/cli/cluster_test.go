@@ -378,6 +378,19 @@ func TestClusterCreateWithLoadBalancer(t *testing.T) {
 	}
 }
 
+func TestClusterCreateWithoutWorkersSchedulesOnControlPlanes(t *testing.T) {
+	home, _ := isolateHome(t)
+	newFakeProvisioner(t)
+	mustCLI(t, "cluster", "create", "--name", "solo", "--workers", "0", "--wait=false")
+	doc, err := config.LoadFile(filepath.Join(home, ".plinth", "clusters", "solo", stateControlPlane))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !doc.Config.Cluster.AllowSchedulingOnControlPlanes {
+		t.Error("a cluster without workers does not let workloads run on its control planes")
+	}
+}
+
 func TestClusterCreateRenamedContext(t *testing.T) {
 	home, pc := isolateHome(t)
 	newFakeProvisioner(t)

@@ -1,0 +1,111 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/clientconfig"
+	"github.com/plinthos/plinth/pkg/pki"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type versionServer struct {
+	machine.UnimplementedMachineServiceServer
+	tag string
+}
+
+func (s versionServer) Version(context.Context, *machine.VersionRequest) (*machine.VersionResponse, error) {
+	return &machine.VersionResponse{Tag: s.tag}, nil
+}
+
+// serve starts a node API answering Version with tag on a loopback port, over mTLS.
+func serve(t *testing.T, ca *pki.KeyPair, tag string) (string, func()) {
+	t.Helper()
+	srvCert, err := pki.Issue(ca, pki.CertOptions{CommonName: "node", IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, Usage: pki.UsageServer, Validity: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := tls.X509KeyPair(srvCert.CertPEM, srvCert.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	creds := credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{kp}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(grpc.Creds(creds))
+	machine.RegisterMachineServiceServer(s, versionServer{tag: tag})
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Serve(lis) }()
+	stop := func() { s.Stop(); <-done }
+	t.Cleanup(stop)
+	return lis.Addr().String(), stop
+}
+
+// closedPort returns a loopback address where nothing listens.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	_ = lis.Close()
+	return addr
+}
+
+func TestEndpointsFailOver(t *testing.T) {
+	ca, err := pki.NewCA(pki.CAOptions{CommonName: "test", Validity: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pki.Issue(ca, pki.CertOptions{CommonName: "admin", Organization: []string{"os:admin"}, Usage: pki.UsageClient, Validity: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &clientconfig.Context{CA: ca.CertPEM, Crt: admin.CertPEM, Key: admin.KeyPEM}
+	first, stopFirst := serve(t, ca, "first")
+	second, _ := serve(t, ca, "second")
+
+	c, err := NewWithEndpoints(cc, []string{closedPort(t), first, second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	version := func() string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		resp, err := c.Machine.Version(ctx, &machine.VersionRequest{}, grpc.WaitForReady(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetTag()
+	}
+	if got := version(); got != "first" {
+		t.Errorf("answered by %q, want the first endpoint that listens", got)
+	}
+	stopFirst()
+	if got := version(); got != "second" {
+		t.Errorf("after the first endpoint stopped, answered by %q, want second", got)
+	}
+}
+
+func TestNoEndpoints(t *testing.T) {
+	if _, err := NewWithEndpoints(&clientconfig.Context{}, nil); err == nil {
+		t.Error("no error without endpoints")
+	}
+}

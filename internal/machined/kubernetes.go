@@ -2,14 +2,18 @@ package machined
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/plinthos/plinth/internal/atomicfile"
@@ -167,12 +171,11 @@ func (n *node) Bootstrap(ctx context.Context) (string, error) {
 	}
 	// A cluster whose API already answers was bootstrapped elsewhere: a second etcd
 	// cluster would split it in two.
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if self, err := n.etcdSelf(cctx); err == nil {
-		if peers, err := n.etcdPeers(cctx, self); err == nil && len(peers) > 0 {
-			return "", fmt.Errorf("%w: the cluster's Kubernetes API already answers (its etcd serves at %s); this node joins that cluster's etcd by itself", machineapi.ErrAlreadyBootstrapped, peers[0].Endpoint)
-		}
+	if err := apiServerAnswers(ctx, cfg); err == nil {
+		return "", fmt.Errorf("%w: the cluster's Kubernetes API at %s already answers; this node joins that cluster's etcd by itself", machineapi.ErrAlreadyBootstrapped, cfg.Cluster.ControlPlane.Endpoint)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
 	}
 	if err := atomicfile.Write(n.bootstrapMarker(), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
 		return "", err
@@ -202,4 +205,27 @@ func unixCheck(path string) func(ctx context.Context) error {
 func etcdClient() machineapi.EtcdClient {
 	return etcdgw.New("https://"+net.JoinHostPort("127.0.0.1", strconv.Itoa(render.EtcdClientPort)),
 		paths.PKIFile(paths.EtcdCACert), paths.PKIFile(paths.EtcdHealthcheckCert), paths.PKIFile(paths.EtcdHealthcheckKey))
+}
+
+// apiServerAnswers reports (nil) whether a Kubernetes API server answers at the cluster's
+// endpoint with a certificate of the cluster's CA, within two seconds. Any HTTP answer
+// counts, an authorization refusal included.
+func apiServerAnswers(ctx context.Context, cfg *config.MachineConfig) error {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(cfg.Cluster.CA.Crt) {
+		return errors.New("cluster.ca.crt is not a PEM certificate")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Cluster.ControlPlane.Endpoint, "/")+"/version", nil)
+	if err != nil {
+		return err
+	}
+	tr := &http.Transport{Proxy: nil, TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
 }

@@ -299,6 +299,10 @@ func newStatsCommand(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "stats",
 		Short: "Show the memory and CPU use of the nodes' containers",
+		Long: `Show each running container's memory (working set: the cgroup's usage less inactive
+file pages, as kubelet counts it) and CPU time, from containerd. With -k, the Kubernetes
+containers; without, containerd's system namespace (machined's own services are processes:
+see plinthctl processes).`,
 		Example: `  plinthctl stats
   plinthctl stats -k`,
 		Args: cobra.NoArgs,

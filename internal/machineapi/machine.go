@@ -59,6 +59,8 @@ type MachineServer struct {
 	Bootstrapper Bootstrapper
 	// ContainerLister lists containers; nil on nodes without containerd.
 	ContainerLister ContainerLister
+	// ContainerStatter reports containers' resource use; nil on nodes without containerd.
+	ContainerStatter ContainerStatter
 	// Etcd talks to this node's etcd member; nil on nodes that run no etcd (the etcd RPCs
 	// also check that the node is a control plane).
 	Etcd EtcdClient

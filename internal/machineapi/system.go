@@ -146,9 +146,6 @@ func (s *MachineServer) Copy(req *machine.CopyRequest, stream grpc.ServerStreami
 // errNoContainerd answers container calls on a node that runs no containerd.
 var errNoContainerd = status.Error(codes.FailedPrecondition, "this node runs no containerd (containers exist on Kubernetes nodes, in container mode)")
 
-// errNoStats answers Stats: machined does not collect container statistics yet.
-var errNoStats = status.Error(codes.Unimplemented, "container statistics through the node API are not implemented yet (use kubectl top with a metrics server)")
-
 // Containers implements the Containers RPC.
 func (s *MachineServer) Containers(ctx context.Context, req *machine.ContainersRequest) (*machine.ContainersResponse, error) {
 	if s.ContainerLister == nil {
@@ -166,7 +163,19 @@ type ContainerLister interface {
 	Containers(ctx context.Context, kubernetes bool) ([]*machine.Container, error)
 }
 
+// ContainerStatter reports the resource use of a node's running containers.
+type ContainerStatter interface {
+	Stats(ctx context.Context, kubernetes bool) ([]*machine.ContainerStats, error)
+}
+
 // Stats implements the Stats RPC.
-func (s *MachineServer) Stats(context.Context, *machine.StatsRequest) (*machine.StatsResponse, error) {
-	return nil, errNoStats
+func (s *MachineServer) Stats(ctx context.Context, req *machine.StatsRequest) (*machine.StatsResponse, error) {
+	if s.ContainerStatter == nil {
+		return nil, errNoContainerd
+	}
+	stats, err := s.ContainerStatter.Stats(ctx, req.GetKubernetes())
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &machine.StatsResponse{Stats: stats}, nil
 }

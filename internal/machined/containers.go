@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/plinthos/plinth/internal/cgroupmetrics"
 	"github.com/plinthos/plinth/pkg/api/machine"
 )
 
@@ -27,13 +28,25 @@ func ctr(ctx context.Context, ns string, args ...string) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// Containers lists the Kubernetes containers (namespace k8s.io) or the system ones
-// (namespace system; machined runs its own services as processes, so usually none).
-func (ctrLister) Containers(ctx context.Context, kubernetes bool) ([]*machine.Container, error) {
-	ns := "system"
+// namespaceOf is containerd's namespace of the Kubernetes containers (k8s.io) or of the
+// system ones (system; machined runs its own services as processes, so usually none).
+func namespaceOf(kubernetes bool) string {
 	if kubernetes {
-		ns = "k8s.io"
+		return "k8s.io"
 	}
+	return "system"
+}
+
+// ctrContainer is a container as ctr shows it.
+type ctrContainer struct {
+	id, image string
+	labels    map[string]string
+	pid       int
+	status    string
+}
+
+// list lists the containers of namespace ns with their tasks' pids and states.
+func (ctrLister) list(ctx context.Context, ns string) ([]ctrContainer, error) {
 	tasks := map[string][2]string{} // id -> pid, status
 	out, err := ctr(ctx, ns, "tasks", "ls")
 	if err != nil {
@@ -50,7 +63,7 @@ func (ctrLister) Containers(ctx context.Context, kubernetes bool) ([]*machine.Co
 	if err != nil {
 		return nil, err
 	}
-	var list []*machine.Container
+	var list []ctrContainer
 	for _, id := range strings.Fields(string(out)) {
 		info, err := ctr(ctx, ns, "containers", "info", id)
 		if err != nil {
@@ -69,17 +82,70 @@ func (ctrLister) Containers(ctx context.Context, kubernetes bool) ([]*machine.Co
 		if status == "" {
 			status = "CREATED"
 		}
-		pod := c.Labels["io.kubernetes.pod.name"]
-		if ns := c.Labels["io.kubernetes.pod.namespace"]; ns != "" && pod != "" {
-			pod = ns + "/" + pod
-		}
-		name := id
-		if cn := c.Labels["io.kubernetes.container.name"]; cn != "" {
-			name = cn + " (" + shortID(id) + ")"
-		}
-		list = append(list, &machine.Container{Namespace: ns, Id: name, Image: c.Image, Pid: int32(pid), Status: status, PodName: pod})
+		list = append(list, ctrContainer{id: id, image: c.Image, labels: c.Labels, pid: pid, status: status})
 	}
 	return list, nil
+}
+
+// name is the container's Kubernetes name with a short id ("pause" for a pod's sandbox),
+// else its id.
+func (c ctrContainer) name() string {
+	if cn := c.labels["io.kubernetes.container.name"]; cn != "" {
+		return cn + " (" + shortID(c.id) + ")"
+	}
+	if c.labels["io.cri-containerd.kind"] == "sandbox" {
+		return "pause (" + shortID(c.id) + ")"
+	}
+	return c.id
+}
+
+// pod is NAMESPACE/POD of a Kubernetes container, else empty.
+func (c ctrContainer) pod() string {
+	pod := c.labels["io.kubernetes.pod.name"]
+	if ns := c.labels["io.kubernetes.pod.namespace"]; ns != "" && pod != "" {
+		pod = ns + "/" + pod
+	}
+	return pod
+}
+
+// Containers lists the Kubernetes containers or the system ones.
+func (l ctrLister) Containers(ctx context.Context, kubernetes bool) ([]*machine.Container, error) {
+	ns := namespaceOf(kubernetes)
+	cs, err := l.list(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	list := make([]*machine.Container, 0, len(cs))
+	for _, c := range cs {
+		list = append(list, &machine.Container{Namespace: ns, Id: c.name(), Image: c.image, Pid: int32(c.pid), Status: c.status, PodName: c.pod()})
+	}
+	return list, nil
+}
+
+// Stats reports the memory and CPU time of the running Kubernetes (or system)
+// containers, from their cgroups as containerd reads them.
+func (l ctrLister) Stats(ctx context.Context, kubernetes bool) ([]*machine.ContainerStats, error) {
+	ns := namespaceOf(kubernetes)
+	cs, err := l.list(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	var stats []*machine.ContainerStats
+	for _, c := range cs {
+		if c.status != "RUNNING" {
+			continue
+		}
+		out, err := ctr(ctx, ns, "tasks", "metrics", "--format", "json", c.id)
+		if err != nil {
+			continue // stopped meanwhile
+		}
+		mem, cpu, err := cgroupmetrics.Parse(out)
+		if err != nil {
+			return nil, fmt.Errorf("container %s: %w", c.id, err)
+		}
+		stats = append(stats, &machine.ContainerStats{Namespace: ns, Id: c.name(), MemoryBytes: mem, CpuSeconds: cpu, PodName: c.pod()})
+	}
+	return stats, nil
 }
 
 func shortID(id string) string {

@@ -258,13 +258,14 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	}
 	machine.RegisterMachineServiceServer(gs, &machineapi.MachineServer{
 		Supervisor: n.sup, LogStore: logs, EventStream: n.events, Config: n.cfg, Lifecycle: n, Platform: opts.Mode,
-		Hostname:        n.hostname,
-		Endpoints:       func() []string { return []string{net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort))} },
-		BootID:          events.NewActorID(),
-		System:          n.system(),
-		Bootstrapper:    n,
-		ContainerLister: n.containerLister(),
-		Etcd:            etcd,
+		Hostname:         n.hostname,
+		Endpoints:        func() []string { return []string{net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort))} },
+		BootID:           events.NewActorID(),
+		System:           n.system(),
+		Bootstrapper:     n,
+		ContainerLister:  n.containerLister(),
+		ContainerStatter: n.containerStatter(),
+		Etcd:             etcd,
 	})
 	rpb.RegisterResourceServiceServer(gs, &machineapi.ResourceServer{Store: n.store, Registry: registry})
 
@@ -334,6 +335,15 @@ func (n *node) system() machineapi.System {
 			"/apid", "/config.yaml", "/config.staged.yaml",
 		}},
 	}
+}
+
+// containerStatter reports the resource use of containerd's containers on Kubernetes
+// nodes.
+func (n *node) containerStatter() machineapi.ContainerStatter {
+	if n.opts.Mode != ModeContainer {
+		return nil
+	}
+	return ctrLister{}
 }
 
 // containerLister lists containerd's containers on Kubernetes nodes.

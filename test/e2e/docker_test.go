@@ -196,6 +196,18 @@ func TestDockerCluster(t *testing.T) {
 		t.Errorf("containers -k on the control plane:\n%s", out)
 	}
 
+	// Their resource use: the API server holds tens of MiB and has used CPU time.
+	stats := e.must(time.Minute, e.plinthctl, "-n", "10.5.77.2", "stats", "-k")
+	apiserverRow := ""
+	for _, line := range strings.Split(stats, "\n") {
+		if strings.Contains(line, "kube-apiserver (") {
+			apiserverRow = line
+		}
+	}
+	if f := strings.Fields(apiserverRow); len(f) < 5 || !strings.HasSuffix(f[3], "Mi") || f[4] == "0.00s" {
+		t.Errorf("stats -k on the control plane has no sensible kube-apiserver row:\n%s", stats)
+	}
+
 	// A second bootstrap is refused.
 	out, err := e.run(time.Minute, e.plinthctl, "-n", "10.5.77.2", "bootstrap")
 	if err == nil || !strings.Contains(out, "already") {

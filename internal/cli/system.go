@@ -21,6 +21,9 @@ func newProcessesCommand(g *globalFlags) *cobra.Command {
 		Use:     "processes",
 		Aliases: []string{"ps"},
 		Short:   "List the processes of the nodes",
+		Long: `List the processes of the nodes with their CPU time and memory: RSS, the resident set, and
+PSS, the proportional set (shared pages divided among the processes that map them, so the
+PSS of several processes adds up to what they use together).`,
 		Example: `  plinthctl processes
   plinthctl ps --sort rss`,
 		Args: cobra.NoArgs,
@@ -34,22 +37,28 @@ func newProcessesCommand(g *globalFlags) *cobra.Command {
 				switch sortBy {
 				case "rss":
 					sort.SliceStable(procs, func(i, j int) bool { return procs[i].ResidentBytes > procs[j].ResidentBytes })
+				case "pss":
+					sort.SliceStable(procs, func(i, j int) bool { return procs[i].ProportionalBytes > procs[j].ProportionalBytes })
 				case "cpu":
 					sort.SliceStable(procs, func(i, j int) bool { return procs[i].CpuSeconds > procs[j].CpuSeconds })
 				case "pid":
 				default:
-					return fmt.Errorf("--sort %q must be pid, rss or cpu", sortBy)
+					return fmt.Errorf("--sort %q must be pid, rss, pss or cpu", sortBy)
 				}
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "PID\tPPID\tSTATE\tTHREADS\tCPU-TIME\tRSS\tCOMMAND")
+				fmt.Fprintln(tw, "PID\tPPID\tSTATE\tTHREADS\tCPU-TIME\tRSS\tPSS\tCOMMAND")
 				for _, p := range procs {
-					fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%.2fs\t%s\t%s\n", p.Pid, p.Ppid, p.State, p.Threads, p.CpuSeconds, bytesHuman(p.ResidentBytes), orDash(p.Args))
+					pss := "-"
+					if p.ProportionalBytes > 0 {
+						pss = bytesHuman(p.ProportionalBytes)
+					}
+					fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%.2fs\t%s\t%s\t%s\n", p.Pid, p.Ppid, p.State, p.Threads, p.CpuSeconds, bytesHuman(p.ResidentBytes), pss, orDash(p.Args))
 				}
 				return tw.Flush()
 			})
 		},
 	}
-	cmd.Flags().StringVar(&sortBy, "sort", "pid", "order: pid, rss or cpu")
+	cmd.Flags().StringVar(&sortBy, "sort", "pid", "order: pid, rss, pss or cpu")
 	return cmd
 }
 

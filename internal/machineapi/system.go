@@ -32,7 +32,8 @@ func (s *MachineServer) Processes(context.Context, *machine.ProcessesRequest) (*
 	resp := &machine.ProcessesResponse{}
 	for _, p := range procs {
 		resp.Processes = append(resp.Processes, &machine.Process{Pid: p.PID, Ppid: p.PPID, State: p.State, Threads: p.Threads,
-			CpuSeconds: p.CPUSeconds, ResidentBytes: p.ResidentBytes, VirtualBytes: p.VirtualBytes, Command: p.Command, Args: p.Args})
+			CpuSeconds: p.CPUSeconds, ResidentBytes: p.ResidentBytes, ProportionalBytes: p.ProportionalBytes, VirtualBytes: p.VirtualBytes,
+			Command: p.Command, Args: p.Args})
 	}
 	return resp, nil
 }

@@ -29,6 +29,11 @@ type Process struct {
 	CPUSeconds float64
 	// ResidentBytes is the resident set size.
 	ResidentBytes uint64
+	// ProportionalBytes is the proportional set size (PSS): the resident size with each
+	// shared page divided among the processes that map it, so that summing it over
+	// processes counts shared binaries and libraries once. Zero when it cannot be read
+	// (another user's process, kernel threads, kernels without smaps_rollup).
+	ProportionalBytes uint64
 	// VirtualBytes is the size of the virtual address space.
 	VirtualBytes uint64
 	// Command is the executable name the kernel keeps for the process (comm), at most
@@ -99,6 +104,11 @@ func readProcess(dir string, ticks float64, pageSize uint64) (Process, error) {
 	if status, err := os.ReadFile(filepath.Join(dir, "status")); err == nil {
 		if rss, ok := statusField(status, "VmRSS"); ok {
 			p.ResidentBytes = rss
+		}
+	}
+	if rollup, err := os.ReadFile(filepath.Join(dir, "smaps_rollup")); err == nil {
+		if pss, ok := statusField(rollup, "Pss"); ok {
+			p.ProportionalBytes = pss
 		}
 	}
 	if cmdline, err := os.ReadFile(filepath.Join(dir, "cmdline")); err == nil {

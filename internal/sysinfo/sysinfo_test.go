@@ -50,6 +50,7 @@ func fakeProc(t *testing.T) string {
 	writeFile(t, filepath.Join(root, "1", "stat"), statLine(1, "init", "S", 0, 150, 50, 1, 1_000_000, 100))
 	writeFile(t, filepath.Join(root, "1", "status"), "Name:\tinit\nState:\tS (sleeping)\nVmSize:\t    976 kB\nVmRSS:\t     800 kB\nThreads:\t1\n")
 	writeFile(t, filepath.Join(root, "1", "cmdline"), "/sbin/init\x00--flag\x00value with space\x00")
+	writeFile(t, filepath.Join(root, "1", "smaps_rollup"), "00400000-7fff12345000 ---p 00000000 00:00 0                          [rollup]\nRss:                 800 kB\nPss:                 612 kB\nPss_Anon:            100 kB\n")
 	// comm with spaces and ") (": only the last ')' ends it.
 	writeFile(t, filepath.Join(root, "42", "stat"), statLine(42, "evil) (name x", "R", 1, 1234, 66, 7, 123456789, 10))
 	writeFile(t, filepath.Join(root, "42", "status"), "Name:\tevil) (name x\nThreads:\t7\n") // no VmRSS
@@ -76,7 +77,7 @@ func TestProcessesFake(t *testing.T) {
 	}
 	page := uint64(os.Getpagesize())
 	want := []sysinfo.Process{
-		{PID: 1, PPID: 0, State: "S", Threads: 1, CPUSeconds: 2, ResidentBytes: 800 * 1024, VirtualBytes: 1_000_000,
+		{PID: 1, PPID: 0, State: "S", Threads: 1, CPUSeconds: 2, ResidentBytes: 800 * 1024, ProportionalBytes: 612 * 1024, VirtualBytes: 1_000_000,
 			Command: "init", Args: "/sbin/init --flag value with space"},
 		{PID: 42, PPID: 1, State: "R", Threads: 7, CPUSeconds: 13, ResidentBytes: 10 * page, VirtualBytes: 123456789,
 			Command: "evil) (name x", Args: ""},

@@ -1181,8 +1181,11 @@ type Process struct {
 	VirtualBytes  uint64                 `protobuf:"varint,7,opt,name=virtual_bytes,json=virtualBytes,proto3" json:"virtual_bytes,omitempty"`
 	Command       string                 `protobuf:"bytes,8,opt,name=command,proto3" json:"command,omitempty"`
 	Args          string                 `protobuf:"bytes,9,opt,name=args,proto3" json:"args,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Proportional set size: shared pages divided among the processes that map them; 0 when
+	// it cannot be read.
+	ProportionalBytes uint64 `protobuf:"varint,10,opt,name=proportional_bytes,json=proportionalBytes,proto3" json:"proportional_bytes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Process) Reset() {
@@ -1276,6 +1279,13 @@ func (x *Process) GetArgs() string {
 		return x.Args
 	}
 	return ""
+}
+
+func (x *Process) GetProportionalBytes() uint64 {
+	if x != nil {
+		return x.ProportionalBytes
+	}
+	return 0
 }
 
 type ProcessesResponse struct {
@@ -3750,7 +3760,7 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\tDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x12\n" +
-	"\x10ProcessesRequest\"\xfa\x01\n" +
+	"\x10ProcessesRequest\"\xa9\x02\n" +
 	"\aProcess\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x14\n" +
@@ -3761,7 +3771,9 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x0eresident_bytes\x18\x06 \x01(\x04R\rresidentBytes\x12#\n" +
 	"\rvirtual_bytes\x18\a \x01(\x04R\fvirtualBytes\x12\x18\n" +
 	"\acommand\x18\b \x01(\tR\acommand\x12\x12\n" +
-	"\x04args\x18\t \x01(\tR\x04args\"S\n" +
+	"\x04args\x18\t \x01(\tR\x04args\x12-\n" +
+	"\x12proportional_bytes\x18\n" +
+	" \x01(\x04R\x11proportionalBytes\"S\n" +
 	"\x11ProcessesResponse\x12>\n" +
 	"\tprocesses\x18\x01 \x03(\v2 .plinth.machine.v1alpha1.ProcessR\tprocesses\"\x0f\n" +
 	"\rMemoryRequest\"\x93\x02\n" +

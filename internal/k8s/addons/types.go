@@ -1,193 +1,42 @@
 package addons
 
-// The subset of the Kubernetes API the add-on manifests use, in the order kubectl shows
-// the fields. Optional fields are omitted when empty so that the documents hold only what
-// is set here.
+import "github.com/plinthos/plinth/internal/k8s/objects"
+
+// The Kubernetes objects the add-on manifests are made of (see package objects).
 type (
-	// object is any top-level document: its kind decides which of the fields are set.
-	object struct {
-		APIVersion string            `yaml:"apiVersion"`
-		Kind       string            `yaml:"kind"`
-		Metadata   objectMeta        `yaml:"metadata"`
-		Type       string            `yaml:"type,omitempty"`       // Secret
-		StringData map[string]string `yaml:"stringData,omitempty"` // Secret
-		Data       map[string]string `yaml:"data,omitempty"`       // ConfigMap
-		Rules      []policyRule      `yaml:"rules,omitempty"`      // ClusterRole
-		RoleRef    *roleRef          `yaml:"roleRef,omitempty"`    // ClusterRoleBinding
-		Subjects   []subject         `yaml:"subjects,omitempty"`   // ClusterRoleBinding
-		Spec       any               `yaml:"spec,omitempty"`       // DaemonSet, Deployment, Service
-	}
-	objectMeta struct {
-		Name        string            `yaml:"name,omitempty"`
-		Namespace   string            `yaml:"namespace,omitempty"`
-		Labels      map[string]string `yaml:"labels,omitempty"`
-		Annotations map[string]string `yaml:"annotations,omitempty"`
-	}
-
-	policyRule struct {
-		APIGroups []string `yaml:"apiGroups"`
-		Resources []string `yaml:"resources"`
-		Verbs     []string `yaml:"verbs"`
-	}
-	roleRef struct {
-		APIGroup string `yaml:"apiGroup"`
-		Kind     string `yaml:"kind"`
-		Name     string `yaml:"name"`
-	}
-	subject struct {
-		Kind      string `yaml:"kind"`
-		APIGroup  string `yaml:"apiGroup,omitempty"`
-		Name      string `yaml:"name"`
-		Namespace string `yaml:"namespace,omitempty"`
-	}
-
-	// workloadSpec is the spec of a DaemonSet (no replicas) or a Deployment.
-	workloadSpec struct {
-		Replicas       *int            `yaml:"replicas,omitempty"`
-		Selector       labelSelector   `yaml:"selector"`
-		UpdateStrategy *updateStrategy `yaml:"updateStrategy,omitempty"` // DaemonSet
-		Strategy       *updateStrategy `yaml:"strategy,omitempty"`       // Deployment
-		Template       podTemplate     `yaml:"template"`
-	}
-	labelSelector struct {
-		MatchLabels map[string]string `yaml:"matchLabels"`
-	}
-	updateStrategy struct {
-		Type          string         `yaml:"type"`
-		RollingUpdate *rollingUpdate `yaml:"rollingUpdate,omitempty"`
-	}
-	rollingUpdate struct {
-		MaxUnavailable int `yaml:"maxUnavailable"`
-	}
-	podTemplate struct {
-		Metadata objectMeta `yaml:"metadata"`
-		Spec     podSpec    `yaml:"spec"`
-	}
-	podSpec struct {
-		ServiceAccountName            string            `yaml:"serviceAccountName,omitempty"`
-		PriorityClassName             string            `yaml:"priorityClassName,omitempty"`
-		HostNetwork                   bool              `yaml:"hostNetwork,omitempty"`
-		DNSPolicy                     string            `yaml:"dnsPolicy,omitempty"`
-		NodeSelector                  map[string]string `yaml:"nodeSelector,omitempty"`
-		Tolerations                   []toleration      `yaml:"tolerations,omitempty"`
-		Affinity                      *affinity         `yaml:"affinity,omitempty"`
-		TerminationGracePeriodSeconds *int              `yaml:"terminationGracePeriodSeconds,omitempty"`
-		Containers                    []container       `yaml:"containers"`
-		Volumes                       []volume          `yaml:"volumes,omitempty"`
-	}
-	toleration struct {
-		Key      string `yaml:"key,omitempty"`
-		Operator string `yaml:"operator"`
-		Effect   string `yaml:"effect,omitempty"`
-	}
-	affinity struct {
-		PodAntiAffinity podAntiAffinity `yaml:"podAntiAffinity"`
-	}
-	podAntiAffinity struct {
-		Preferred []weightedAffinityTerm `yaml:"preferredDuringSchedulingIgnoredDuringExecution"`
-	}
-	weightedAffinityTerm struct {
-		Weight int          `yaml:"weight"`
-		Term   affinityTerm `yaml:"podAffinityTerm"`
-	}
-	affinityTerm struct {
-		LabelSelector labelSelector `yaml:"labelSelector"`
-		TopologyKey   string        `yaml:"topologyKey"`
-	}
-
-	container struct {
-		Name            string           `yaml:"name"`
-		Image           string           `yaml:"image"`
-		ImagePullPolicy string           `yaml:"imagePullPolicy"`
-		Command         []string         `yaml:"command,omitempty"`
-		Args            []string         `yaml:"args,omitempty"`
-		Env             []envVar         `yaml:"env,omitempty"`
-		Ports           []containerPort  `yaml:"ports,omitempty"`
-		Resources       resources        `yaml:"resources"`
-		SecurityContext *securityContext `yaml:"securityContext,omitempty"`
-		LivenessProbe   *probe           `yaml:"livenessProbe,omitempty"`
-		ReadinessProbe  *probe           `yaml:"readinessProbe,omitempty"`
-		VolumeMounts    []volumeMount    `yaml:"volumeMounts,omitempty"`
-	}
-	envVar struct {
-		Name      string     `yaml:"name"`
-		Value     string     `yaml:"value,omitempty"`
-		ValueFrom *envSource `yaml:"valueFrom,omitempty"`
-	}
-	envSource struct {
-		FieldRef fieldRef `yaml:"fieldRef"`
-	}
-	fieldRef struct {
-		FieldPath string `yaml:"fieldPath"`
-	}
-	containerPort struct {
-		Name          string `yaml:"name"`
-		ContainerPort int    `yaml:"containerPort"`
-		Protocol      string `yaml:"protocol"`
-	}
-	resources struct {
-		Requests map[string]string `yaml:"requests"`
-		Limits   map[string]string `yaml:"limits,omitempty"`
-	}
-	securityContext struct {
-		Privileged               *bool         `yaml:"privileged,omitempty"`
-		AllowPrivilegeEscalation *bool         `yaml:"allowPrivilegeEscalation,omitempty"`
-		ReadOnlyRootFilesystem   bool          `yaml:"readOnlyRootFilesystem,omitempty"`
-		Capabilities             *capabilities `yaml:"capabilities,omitempty"`
-	}
-	capabilities struct {
-		Add  []string `yaml:"add,omitempty"`
-		Drop []string `yaml:"drop,omitempty"`
-	}
-	probe struct {
-		HTTPGet             httpGet `yaml:"httpGet"`
-		InitialDelaySeconds int     `yaml:"initialDelaySeconds,omitempty"`
-		PeriodSeconds       int     `yaml:"periodSeconds"`
-		TimeoutSeconds      int     `yaml:"timeoutSeconds"`
-		SuccessThreshold    int     `yaml:"successThreshold"`
-		FailureThreshold    int     `yaml:"failureThreshold"`
-	}
-	httpGet struct {
-		Path   string `yaml:"path"`
-		Port   int    `yaml:"port"`
-		Scheme string `yaml:"scheme"`
-	}
-	volumeMount struct {
-		Name      string `yaml:"name"`
-		MountPath string `yaml:"mountPath"`
-		ReadOnly  bool   `yaml:"readOnly,omitempty"`
-	}
-	volume struct {
-		Name      string           `yaml:"name"`
-		HostPath  *hostPathSource  `yaml:"hostPath,omitempty"`
-		ConfigMap *configMapSource `yaml:"configMap,omitempty"`
-	}
-	hostPathSource struct {
-		Path string `yaml:"path"`
-		// Type is empty for "no check": the path is mounted if it exists, and created by
-		// the container runtime if not.
-		Type string `yaml:"type,omitempty"`
-	}
-	configMapSource struct {
-		Name  string      `yaml:"name"`
-		Items []keyToPath `yaml:"items,omitempty"`
-	}
-	keyToPath struct {
-		Key  string `yaml:"key"`
-		Path string `yaml:"path"`
-	}
-
-	serviceSpec struct {
-		Selector  map[string]string `yaml:"selector"`
-		ClusterIP string            `yaml:"clusterIP"`
-		Ports     []servicePort     `yaml:"ports"`
-	}
-	servicePort struct {
-		Name       string `yaml:"name"`
-		Port       int    `yaml:"port"`
-		TargetPort int    `yaml:"targetPort"`
-		Protocol   string `yaml:"protocol"`
-	}
+	object               = objects.Object
+	objectMeta           = objects.ObjectMeta
+	policyRule           = objects.PolicyRule
+	roleRef              = objects.RoleRef
+	subject              = objects.Subject
+	workloadSpec         = objects.WorkloadSpec
+	labelSelector        = objects.LabelSelector
+	updateStrategy       = objects.UpdateStrategy
+	rollingUpdate        = objects.RollingUpdate
+	podTemplate          = objects.PodTemplate
+	podSpec              = objects.PodSpec
+	toleration           = objects.Toleration
+	affinity             = objects.Affinity
+	podAntiAffinity      = objects.PodAntiAffinity
+	weightedAffinityTerm = objects.WeightedAffinityTerm
+	affinityTerm         = objects.AffinityTerm
+	container            = objects.Container
+	envVar               = objects.EnvVar
+	envSource            = objects.EnvSource
+	fieldRef             = objects.FieldRef
+	containerPort        = objects.ContainerPort
+	resources            = objects.Resources
+	securityContext      = objects.SecurityContext
+	capabilities         = objects.Capabilities
+	probe                = objects.Probe
+	httpGet              = objects.HTTPGet
+	volumeMount          = objects.VolumeMount
+	volume               = objects.Volume
+	hostPathSource       = objects.HostPathSource
+	configMapSource      = objects.ConfigMapSource
+	keyToPath            = objects.KeyToPath
+	serviceSpec          = objects.ServiceSpec
+	servicePort          = objects.ServicePort
 )
 
 // Helpers shared by the add-ons.

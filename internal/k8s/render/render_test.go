@@ -251,7 +251,11 @@ func TestStaticPods(t *testing.T) {
 		// Every mount is a hostPath volume at the same path.
 		vols := map[string]hostPath{}
 		for _, v := range p.Spec.Volumes {
-			vols[v.Name] = v.HostPath
+			if v.HostPath == nil {
+				t.Errorf("%s: volume %s is not a hostPath", file, v.Name)
+				continue
+			}
+			vols[v.Name] = *v.HostPath
 		}
 		mounts := map[string]bool{}
 		for _, vm := range c.VolumeMounts {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/plinthos/plinth/internal/k8s/objects"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/yamlx"
 	"github.com/plinthos/plinth/pkg/config"
@@ -46,65 +47,18 @@ const (
 	SchedulerManifest         = "kube-scheduler.yaml"
 )
 
-// The subset of the Pod API the manifests use, in the order kubectl shows it.
+// The Kubernetes objects the static pods are made of (see package objects).
 type (
-	pod struct {
-		APIVersion string     `yaml:"apiVersion"`
-		Kind       string     `yaml:"kind"`
-		Metadata   objectMeta `yaml:"metadata"`
-		Spec       podSpec    `yaml:"spec"`
-	}
-	objectMeta struct {
-		Name      string            `yaml:"name"`
-		Namespace string            `yaml:"namespace"`
-		Labels    map[string]string `yaml:"labels"`
-	}
-	podSpec struct {
-		HostNetwork       bool        `yaml:"hostNetwork"`
-		PriorityClassName string      `yaml:"priorityClassName"`
-		Containers        []container `yaml:"containers"`
-		Volumes           []volume    `yaml:"volumes"`
-	}
-	container struct {
-		Name            string        `yaml:"name"`
-		Image           string        `yaml:"image"`
-		ImagePullPolicy string        `yaml:"imagePullPolicy"`
-		Command         []string      `yaml:"command"`
-		Resources       resources     `yaml:"resources"`
-		VolumeMounts    []volumeMount `yaml:"volumeMounts"`
-		StartupProbe    *probe        `yaml:"startupProbe,omitempty"`
-		LivenessProbe   *probe        `yaml:"livenessProbe,omitempty"`
-		ReadinessProbe  *probe        `yaml:"readinessProbe,omitempty"`
-	}
-	resources struct {
-		Requests map[string]string `yaml:"requests"`
-	}
-	volumeMount struct {
-		Name      string `yaml:"name"`
-		MountPath string `yaml:"mountPath"`
-		ReadOnly  bool   `yaml:"readOnly,omitempty"`
-	}
-	volume struct {
-		Name     string   `yaml:"name"`
-		HostPath hostPath `yaml:"hostPath"`
-	}
-	hostPath struct {
-		Path string `yaml:"path"`
-		Type string `yaml:"type"`
-	}
-	probe struct {
-		HTTPGet             httpGet `yaml:"httpGet"`
-		InitialDelaySeconds int     `yaml:"initialDelaySeconds,omitempty"`
-		PeriodSeconds       int     `yaml:"periodSeconds"`
-		TimeoutSeconds      int     `yaml:"timeoutSeconds"`
-		FailureThreshold    int     `yaml:"failureThreshold"`
-	}
-	httpGet struct {
-		Host   string `yaml:"host"`
-		Port   int    `yaml:"port"`
-		Path   string `yaml:"path"`
-		Scheme string `yaml:"scheme"`
-	}
+	pod         = objects.Pod
+	objectMeta  = objects.ObjectMeta
+	podSpec     = objects.PodSpec
+	container   = objects.Container
+	resources   = objects.Resources
+	volumeMount = objects.VolumeMount
+	volume      = objects.Volume
+	hostPath    = objects.HostPathSource
+	probe       = objects.Probe
+	httpGet     = objects.HTTPGet
 )
 
 // hostMount is a host directory mounted at the same path in a container.
@@ -155,7 +109,7 @@ func staticPod(name, image string, command []string, cpu string, mounts []hostMo
 	var vols []volume
 	for _, m := range mounts {
 		c.VolumeMounts = append(c.VolumeMounts, volumeMount{Name: m.name, MountPath: m.path, ReadOnly: m.readOnly})
-		vols = append(vols, volume{Name: m.name, HostPath: hostPath{Path: m.path, Type: m.typ}})
+		vols = append(vols, volume{Name: m.name, HostPath: &hostPath{Path: m.path, Type: m.typ}})
 	}
 	return pod{
 		APIVersion: "v1",

@@ -1,0 +1,202 @@
+// Package objects is the subset of the Kubernetes API that Plinth writes itself: the
+// control plane's static pods and the cluster's add-on manifests. The fields are in the
+// order kubectl shows them; optional ones are left out when empty, so that a document
+// holds only what is set. It avoids a dependency on k8s.io/api for a few dozen fields.
+package objects
+
+type (
+	// Object is any top-level document: its kind decides which of the fields are set.
+	Object struct {
+		APIVersion string            `yaml:"apiVersion"`
+		Kind       string            `yaml:"kind"`
+		Metadata   ObjectMeta        `yaml:"metadata"`
+		Type       string            `yaml:"type,omitempty"`       // Secret
+		StringData map[string]string `yaml:"stringData,omitempty"` // Secret
+		Data       map[string]string `yaml:"data,omitempty"`       // ConfigMap
+		Rules      []PolicyRule      `yaml:"rules,omitempty"`      // ClusterRole
+		RoleRef    *RoleRef          `yaml:"roleRef,omitempty"`    // ClusterRoleBinding
+		Subjects   []Subject         `yaml:"subjects,omitempty"`   // ClusterRoleBinding
+		Spec       any               `yaml:"spec,omitempty"`       // DaemonSet, Deployment, Service, Pod
+	}
+	// Pod is a pod document, such as a static pod's manifest.
+	Pod struct {
+		APIVersion string     `yaml:"apiVersion"`
+		Kind       string     `yaml:"kind"`
+		Metadata   ObjectMeta `yaml:"metadata"`
+		Spec       PodSpec    `yaml:"spec"`
+	}
+	ObjectMeta struct {
+		Name        string            `yaml:"name,omitempty"`
+		Namespace   string            `yaml:"namespace,omitempty"`
+		Labels      map[string]string `yaml:"labels,omitempty"`
+		Annotations map[string]string `yaml:"annotations,omitempty"`
+	}
+
+	PolicyRule struct {
+		APIGroups []string `yaml:"apiGroups"`
+		Resources []string `yaml:"resources"`
+		Verbs     []string `yaml:"verbs"`
+	}
+	RoleRef struct {
+		APIGroup string `yaml:"apiGroup"`
+		Kind     string `yaml:"kind"`
+		Name     string `yaml:"name"`
+	}
+	Subject struct {
+		Kind      string `yaml:"kind"`
+		APIGroup  string `yaml:"apiGroup,omitempty"`
+		Name      string `yaml:"name"`
+		Namespace string `yaml:"namespace,omitempty"`
+	}
+
+	// WorkloadSpec is the spec of a DaemonSet (no replicas) or a Deployment.
+	WorkloadSpec struct {
+		Replicas       *int            `yaml:"replicas,omitempty"`
+		Selector       LabelSelector   `yaml:"selector"`
+		UpdateStrategy *UpdateStrategy `yaml:"updateStrategy,omitempty"` // DaemonSet
+		Strategy       *UpdateStrategy `yaml:"strategy,omitempty"`       // Deployment
+		Template       PodTemplate     `yaml:"template"`
+	}
+	LabelSelector struct {
+		MatchLabels map[string]string `yaml:"matchLabels"`
+	}
+	UpdateStrategy struct {
+		Type          string         `yaml:"type"`
+		RollingUpdate *RollingUpdate `yaml:"rollingUpdate,omitempty"`
+	}
+	RollingUpdate struct {
+		MaxUnavailable int `yaml:"maxUnavailable"`
+	}
+	PodTemplate struct {
+		Metadata ObjectMeta `yaml:"metadata"`
+		Spec     PodSpec    `yaml:"spec"`
+	}
+	PodSpec struct {
+		ServiceAccountName            string            `yaml:"serviceAccountName,omitempty"`
+		PriorityClassName             string            `yaml:"priorityClassName,omitempty"`
+		HostNetwork                   bool              `yaml:"hostNetwork,omitempty"`
+		DNSPolicy                     string            `yaml:"dnsPolicy,omitempty"`
+		NodeSelector                  map[string]string `yaml:"nodeSelector,omitempty"`
+		Tolerations                   []Toleration      `yaml:"tolerations,omitempty"`
+		Affinity                      *Affinity         `yaml:"affinity,omitempty"`
+		TerminationGracePeriodSeconds *int              `yaml:"terminationGracePeriodSeconds,omitempty"`
+		Containers                    []Container       `yaml:"containers"`
+		Volumes                       []Volume          `yaml:"volumes,omitempty"`
+	}
+	Toleration struct {
+		Key      string `yaml:"key,omitempty"`
+		Operator string `yaml:"operator"`
+		Effect   string `yaml:"effect,omitempty"`
+	}
+	Affinity struct {
+		PodAntiAffinity PodAntiAffinity `yaml:"podAntiAffinity"`
+	}
+	PodAntiAffinity struct {
+		Preferred []WeightedAffinityTerm `yaml:"preferredDuringSchedulingIgnoredDuringExecution"`
+	}
+	WeightedAffinityTerm struct {
+		Weight int          `yaml:"weight"`
+		Term   AffinityTerm `yaml:"podAffinityTerm"`
+	}
+	AffinityTerm struct {
+		LabelSelector LabelSelector `yaml:"labelSelector"`
+		TopologyKey   string        `yaml:"topologyKey"`
+	}
+
+	Container struct {
+		Name            string           `yaml:"name"`
+		Image           string           `yaml:"image"`
+		ImagePullPolicy string           `yaml:"imagePullPolicy"`
+		Command         []string         `yaml:"command,omitempty"`
+		Args            []string         `yaml:"args,omitempty"`
+		Env             []EnvVar         `yaml:"env,omitempty"`
+		Ports           []ContainerPort  `yaml:"ports,omitempty"`
+		Resources       Resources        `yaml:"resources"`
+		SecurityContext *SecurityContext `yaml:"securityContext,omitempty"`
+		StartupProbe    *Probe           `yaml:"startupProbe,omitempty"`
+		LivenessProbe   *Probe           `yaml:"livenessProbe,omitempty"`
+		ReadinessProbe  *Probe           `yaml:"readinessProbe,omitempty"`
+		VolumeMounts    []VolumeMount    `yaml:"volumeMounts,omitempty"`
+	}
+	EnvVar struct {
+		Name      string     `yaml:"name"`
+		Value     string     `yaml:"value,omitempty"`
+		ValueFrom *EnvSource `yaml:"valueFrom,omitempty"`
+	}
+	EnvSource struct {
+		FieldRef FieldRef `yaml:"fieldRef"`
+	}
+	FieldRef struct {
+		FieldPath string `yaml:"fieldPath"`
+	}
+	ContainerPort struct {
+		Name          string `yaml:"name"`
+		ContainerPort int    `yaml:"containerPort"`
+		Protocol      string `yaml:"protocol"`
+	}
+	Resources struct {
+		Requests map[string]string `yaml:"requests"`
+		Limits   map[string]string `yaml:"limits,omitempty"`
+	}
+	SecurityContext struct {
+		Privileged               *bool         `yaml:"privileged,omitempty"`
+		AllowPrivilegeEscalation *bool         `yaml:"allowPrivilegeEscalation,omitempty"`
+		ReadOnlyRootFilesystem   bool          `yaml:"readOnlyRootFilesystem,omitempty"`
+		Capabilities             *Capabilities `yaml:"capabilities,omitempty"`
+	}
+	Capabilities struct {
+		Add  []string `yaml:"add,omitempty"`
+		Drop []string `yaml:"drop,omitempty"`
+	}
+	Probe struct {
+		HTTPGet             HTTPGet `yaml:"httpGet"`
+		InitialDelaySeconds int     `yaml:"initialDelaySeconds,omitempty"`
+		PeriodSeconds       int     `yaml:"periodSeconds"`
+		TimeoutSeconds      int     `yaml:"timeoutSeconds"`
+		SuccessThreshold    int     `yaml:"successThreshold,omitempty"`
+		FailureThreshold    int     `yaml:"failureThreshold"`
+	}
+	HTTPGet struct {
+		// Host is empty for the pod's IP.
+		Host   string `yaml:"host,omitempty"`
+		Path   string `yaml:"path"`
+		Port   int    `yaml:"port"`
+		Scheme string `yaml:"scheme"`
+	}
+	VolumeMount struct {
+		Name      string `yaml:"name"`
+		MountPath string `yaml:"mountPath"`
+		ReadOnly  bool   `yaml:"readOnly,omitempty"`
+	}
+	Volume struct {
+		Name      string           `yaml:"name"`
+		HostPath  *HostPathSource  `yaml:"hostPath,omitempty"`
+		ConfigMap *ConfigMapSource `yaml:"configMap,omitempty"`
+	}
+	HostPathSource struct {
+		Path string `yaml:"path"`
+		// Type is empty for "no check": the path is mounted if it exists, and created by
+		// the container runtime if not.
+		Type string `yaml:"type,omitempty"`
+	}
+	ConfigMapSource struct {
+		Name  string      `yaml:"name"`
+		Items []KeyToPath `yaml:"items,omitempty"`
+	}
+	KeyToPath struct {
+		Key  string `yaml:"key"`
+		Path string `yaml:"path"`
+	}
+
+	ServiceSpec struct {
+		Selector  map[string]string `yaml:"selector"`
+		ClusterIP string            `yaml:"clusterIP"`
+		Ports     []ServicePort     `yaml:"ports"`
+	}
+	ServicePort struct {
+		Name       string `yaml:"name"`
+		Port       int    `yaml:"port"`
+		TargetPort int    `yaml:"targetPort"`
+		Protocol   string `yaml:"protocol"`
+	}
+)

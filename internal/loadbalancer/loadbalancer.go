@@ -7,12 +7,15 @@ package loadbalancer
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -35,6 +38,11 @@ type Config struct {
 	// FallAfter is how many checks in a row must fail before an upstream is marked down; one
 	// successful check marks it up again.
 	FallAfter int
+	// HealthHTTPSPath, when set, makes the check an HTTPS GET of this path that must answer
+	// 200, such as the API server's /readyz: a server that accepts connections but is not
+	// ready yet (its etcd member still joining) gets no traffic. The server's certificate
+	// is not verified: the answer decides health, no data is trusted. Empty: a TCP connect.
+	HealthHTTPSPath string
 	// Log receives the up and down transitions; nil discards them.
 	Log *slog.Logger
 }
@@ -44,6 +52,7 @@ type LoadBalancer struct {
 	cfg       Config
 	upstreams []*upstream
 	dialer    net.Dialer
+	http      *http.Client
 
 	mu   sync.Mutex
 	next uint64 // connections so far, for the round robin
@@ -95,8 +104,17 @@ func New(cfg Config) (*LoadBalancer, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.HealthHTTPSPath != "" && !strings.HasPrefix(cfg.HealthHTTPSPath, "/") {
+		return nil, fmt.Errorf("health check path %q must start with /", cfg.HealthHTTPSPath)
+	}
 	lb.cfg = cfg
 	lb.dialer = net.Dialer{Timeout: cfg.DialTimeout}
+	lb.http = &http.Client{Transport: &http.Transport{
+		Proxy:             nil,
+		DisableKeepAlives: true,
+		//nolint:gosec // a health probe: only the status code is used
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12},
+	}}
 	return lb, nil
 }
 
@@ -152,17 +170,39 @@ func (lb *LoadBalancer) check(ctx context.Context, u *upstream) {
 			return
 		case <-t.C:
 		}
-		cctx, cancel := context.WithTimeout(ctx, lb.cfg.HealthTimeout)
-		c, err := lb.dialer.DialContext(cctx, "tcp", u.addr)
-		cancel()
+		err := lb.probe(ctx, u.addr)
 		if ctx.Err() != nil {
 			return
 		}
-		if err == nil {
-			c.Close()
-		}
 		lb.record(u, err)
 	}
+}
+
+// probe checks one upstream: a TCP connect, or the HTTPS GET of HealthHTTPSPath.
+func (lb *LoadBalancer) probe(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, lb.cfg.HealthTimeout)
+	defer cancel()
+	if lb.cfg.HealthHTTPSPath == "" {
+		c, err := lb.dialer.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+lb.cfg.HealthHTTPSPath, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := lb.http.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", lb.cfg.HealthHTTPSPath, resp.Status)
+	}
+	return nil
 }
 
 // record applies a check's result to u and logs a transition.

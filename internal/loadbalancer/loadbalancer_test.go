@@ -7,9 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -235,6 +238,39 @@ func TestCancelStopsEverything(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Error("the listener still accepts after cancel")
+	}
+}
+
+func TestHTTPSHealthCheck(t *testing.T) {
+	var ready atomic.Bool
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" || !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	up := strings.TrimPrefix(srv.URL, "https://")
+	lb, err := New(Config{Upstreams: []string{up}, HealthInterval: 20 * time.Millisecond, HealthTimeout: time.Second,
+		HealthHTTPSPath: "/readyz", Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- lb.Serve(ctx, l) }()
+	defer func() { cancel(); <-done }()
+	// Listening but answering 503: marked down although it accepts connections.
+	waitFor(t, "the unready upstream is marked down", func() bool { return len(lb.Healthy()) == 0 })
+	ready.Store(true)
+	waitFor(t, "the ready upstream is marked up", func() bool { return len(lb.Healthy()) == 1 })
+	if _, err := New(Config{Upstreams: []string{up}, HealthHTTPSPath: "readyz"}); err == nil {
+		t.Error("a health path without a leading slash is accepted")
 	}
 }
 

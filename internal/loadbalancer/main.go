@@ -16,7 +16,8 @@ type stringList []string
 func (s *stringList) String() string     { return fmt.Sprint(*s) }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-// Main runs `machined loadbalancer --listen ADDR --upstream HOST:PORT [--upstream ...]`
+// Main runs `machined loadbalancer --listen ADDR --upstream HOST:PORT [--upstream ...]
+// [--health-https-path /readyz]`
 // until ctx ends (SIGTERM), logging to logs.
 func Main(ctx context.Context, args []string, logs io.Writer) error {
 	fs := flag.NewFlagSet("loadbalancer", flag.ContinueOnError)
@@ -24,7 +25,8 @@ func Main(ctx context.Context, args []string, logs io.Writer) error {
 	listen := fs.String("listen", "", "address to accept connections on, such as :6443")
 	var upstreams stringList
 	fs.Var(&upstreams, "upstream", "HOST:PORT to proxy to (repeatable)")
-	interval := fs.Duration("health-interval", DefaultHealthInterval, "how often each upstream's port is checked")
+	interval := fs.Duration("health-interval", DefaultHealthInterval, "how often each upstream is checked")
+	httpsPath := fs.String("health-https-path", "", "check upstreams with an HTTPS GET of this path that must answer 200, such as /readyz (default: a TCP connect)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -35,7 +37,7 @@ func Main(ctx context.Context, args []string, logs io.Writer) error {
 		return errors.New("loadbalancer needs --listen and at least one --upstream")
 	}
 	log := slog.New(slog.NewTextHandler(logs, nil)).With("component", "loadbalancer")
-	lb, err := New(Config{Upstreams: upstreams, HealthInterval: *interval, Log: log})
+	lb, err := New(Config{Upstreams: upstreams, HealthInterval: *interval, HealthHTTPSPath: *httpsPath, Log: log})
 	if err != nil {
 		return err
 	}

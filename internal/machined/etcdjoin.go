@@ -36,7 +36,7 @@ const joinRetry = 5 * time.Second
 func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 	self, err := n.etcdSelf(ctx)
 	if err != nil {
-		return err
+		return nil // stopped before the node had a name and address
 	}
 	for {
 		if _, err := os.Stat(n.bootstrapMarker()); err == nil {

@@ -162,6 +162,8 @@ func LoadBalancerRunCommand(c LoadBalancerContainer) Command {
 		"--entrypoint", MachinedPath,
 		c.Image,
 		"loadbalancer", "--listen", ":" + strconv.Itoa(KubePort),
+		// An API server gets traffic once it is ready, not as soon as it listens.
+		"--health-https-path", "/readyz",
 	}
 	for _, ip := range c.ControlPlanes {
 		args = append(args, "--upstream", net.JoinHostPort(ip, strconv.Itoa(KubePort)))

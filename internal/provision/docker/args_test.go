@@ -115,7 +115,7 @@ func TestLoadBalancerRunCommand(t *testing.T) {
 		"--publish", "127.0.0.1:41010:6443",
 		"--entrypoint", "/usr/bin/machined",
 		"plinth/node:dev",
-		"loadbalancer", "--listen", ":6443",
+		"loadbalancer", "--listen", ":6443", "--health-https-path", "/readyz",
 		"--upstream", "10.5.0.3:6443",
 		"--upstream", "10.5.0.4:6443",
 		"--upstream", "10.5.0.5:6443",

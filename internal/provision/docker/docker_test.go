@@ -302,7 +302,7 @@ func TestCreateWithLoadBalancer(t *testing.T) {
 		"--label plinth.cluster=demo --label plinth.role=loadbalancer --label plinth.node=demo-lb " +
 		"--cap-drop=ALL --security-opt no-new-privileges --user 65534:65534 --read-only --tmpfs /var --restart on-failure " +
 		"--publish 127.0.0.1:41001:6443 --entrypoint /usr/bin/machined plinth/node:dev " +
-		"loadbalancer --listen :6443 --upstream 10.5.0.3:6443 --upstream 10.5.0.4:6443"
+		"loadbalancer --listen :6443 --health-https-path /readyz --upstream 10.5.0.3:6443 --upstream 10.5.0.4:6443"
 	if runs[0] != wantLB {
 		t.Errorf("load balancer run\n%s\nwant\n%s", runs[0], wantLB)
 	}

@@ -58,7 +58,7 @@ func Parse(data []byte) (memory uint64, cpuSeconds float64, err error) {
 		if err := json.Unmarshal(data, &m); err != nil {
 			return 0, 0, fmt.Errorf("container metrics (cgroup v1): %w", err)
 		}
-		if m.Memory.Usage != nil {
+		if m.Memory != nil && m.Memory.Usage != nil {
 			memory = workingSet(m.Memory.Usage.Usage, m.Memory.TotalInactiveFile)
 		}
 		if m.CPU != nil && m.CPU.Usage != nil {
@@ -69,6 +69,9 @@ func Parse(data []byte) (memory uint64, cpuSeconds float64, err error) {
 	var m v2
 	if err := json.Unmarshal(data, &m); err != nil {
 		return 0, 0, fmt.Errorf("container metrics (cgroup v2): %w", err)
+	}
+	if m.Memory == nil {
+		return 0, 0, errors.New("container metrics: no memory figures")
 	}
 	memory = workingSet(m.Memory.Usage, m.Memory.InactiveFile)
 	if m.CPU != nil {

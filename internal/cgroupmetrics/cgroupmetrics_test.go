@@ -30,7 +30,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseRefusesWhatIsNotMetrics(t *testing.T) {
-	for _, in := range []string{``, `[]`, `{}`, `{"cpu": {"usage_usec": 1}}`, `{"memory": "x"}`} {
+	for _, in := range []string{``, `[]`, `{}`, `{"cpu": {"usage_usec": 1}}`, `{"memory": "x"}`, `{"memory": null}`} {
 		if _, _, err := Parse([]byte(in)); err == nil {
 			t.Errorf("Parse(%q): no error", in)
 		}

@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -203,20 +204,31 @@ func (c *Client) etcdMembers(list func(ctx context.Context) ([]EtcdMember, error
 		for _, n := range nodes.Items {
 			cps[n.Metadata.Name] = true
 		}
-		var learners, strangers []string
+		var learners, strangers, missing []string
+		voters := map[string]bool{}
 		for _, m := range members {
 			switch {
 			case m.IsLearner:
 				learners = append(learners, cmp.Or(m.Name, "(not started)"))
 			case !cps[m.Name]:
 				strangers = append(strangers, m.Name)
+			default:
+				voters[m.Name] = true
 			}
 		}
+		for name := range cps {
+			if !voters[name] {
+				missing = append(missing, name)
+			}
+		}
+		slices.Sort(missing)
 		switch {
 		case len(learners) > 0:
 			return fmt.Errorf("learners not promoted yet: %s", strings.Join(learners, ", "))
 		case len(strangers) > 0:
 			return fmt.Errorf("members that are not control-plane nodes of this cluster: %s", strings.Join(strangers, ", "))
+		case len(missing) > 0:
+			return fmt.Errorf("control-plane nodes that are not voting etcd members: %s", strings.Join(missing, ", "))
 		case wantCP > 0 && len(members) < wantCP:
 			return fmt.Errorf("%d of %d control planes are etcd members", len(members), wantCP)
 		case len(members) == 0:

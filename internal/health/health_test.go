@@ -26,8 +26,9 @@ func TestEtcdMembersCheck(t *testing.T) {
 		{"a learner", []EtcdMember{{Name: "cp-1"}, {Name: "cp-2", IsLearner: true}}, 2, "learners not promoted yet: cp-2"},
 		{"an unstarted learner", []EtcdMember{{Name: "cp-1"}, {IsLearner: true}}, 2, "(not started)"},
 		{"a stranger", []EtcdMember{{Name: "cp-1"}, {Name: "old-cp"}}, 2, "not control-plane nodes of this cluster: old-cp"},
-		{"too few", []EtcdMember{{Name: "cp-1"}}, 2, "1 of 2 control planes"},
-		{"any number", []EtcdMember{{Name: "cp-1"}}, 0, ""},
+		{"a control plane missing", []EtcdMember{{Name: "cp-1"}}, 2, "not voting etcd members: cp-2"},
+		{"a control plane missing, any number expected", []EtcdMember{{Name: "cp-1"}}, 0, "not voting etcd members: cp-2"},
+		{"more control planes expected than registered", []EtcdMember{{Name: "cp-1"}, {Name: "cp-2"}}, 3, "2 of 3 control planes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			check := c.etcdMembers(func(context.Context) ([]EtcdMember, error) { return tc.members, nil }, tc.want)

@@ -382,6 +382,10 @@ type Bootstrapper interface {
 // ErrAlreadyBootstrapped is returned by a Bootstrapper asked to bootstrap twice.
 var ErrAlreadyBootstrapped = errors.New("already bootstrapped")
 
+// ErrBootstrapUnsure is returned by a Bootstrapper that cannot tell yet whether the
+// cluster was bootstrapped elsewhere; the caller may try again.
+var ErrBootstrapUnsure = errors.New("cannot tell yet whether the cluster is bootstrapped")
+
 // ErrCannotBootstrap is returned by a Bootstrapper on a node that cannot bootstrap (a
 // worker, or a node without etcd).
 var ErrCannotBootstrap = errors.New("this node cannot bootstrap")
@@ -397,6 +401,8 @@ func (s *MachineServer) Bootstrap(ctx context.Context, _ *machine.BootstrapReque
 		return nil, status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, ErrCannotBootstrap):
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, ErrBootstrapUnsure):
+		return nil, status.Error(codes.Unavailable, err.Error())
 	case err != nil:
 		return nil, status.Error(codes.Internal, err.Error())
 	}

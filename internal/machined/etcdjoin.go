@@ -51,23 +51,13 @@ func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 			// it is a voter.
 			break
 		}
-		initial, err := n.addSelfToEtcd(ctx, self)
-		if err == nil {
-			// Re-check: a bootstrap of this very node may have raced the join.
-			if _, serr := os.Stat(n.bootstrapMarker()); serr == nil {
-				return fmt.Errorf("this node was bootstrapped while it joined the cluster's etcd as %s; remove that learner with plinthctl etcd remove-member on another control plane", self.PeerURL)
-			}
-			if err := atomicfile.Write(n.etcdJoinFile(), []byte(initial+"\n"), 0o600); err != nil {
-				return err
-			}
-			fmt.Fprintf(logs, "added to the cluster's etcd as a learner; etcd starts with --initial-cluster=%s\n", initial)
-			select {
-			case n.etcdTrigger <- struct{}{}:
-			default:
-			}
+		joined, err := n.joinOnce(ctx, self, logs)
+		if err != nil {
+			return err
+		}
+		if joined {
 			break
 		}
-		fmt.Fprintf(logs, "%v; retrying in %s\n", err, joinRetry)
 		if !sleep(ctx, joinRetry) {
 			return nil
 		}
@@ -86,6 +76,43 @@ func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 			return nil
 		}
 	}
+}
+
+// joinOnce makes one attempt to add this node to the cluster's etcd, unless a bootstrap
+// of this node got there first (then it stops with an error; the next run of the service
+// sees the marker). It holds etcdMu, so a bootstrap and a join never both decide.
+func (n *node) joinOnce(ctx context.Context, self etcdjoin.Self, logs io.Writer) (bool, error) {
+	// Finding the members needs the cluster's API: before any bootstrap it fails here,
+	// without holding the lock a bootstrap of this node needs.
+	peers, err := n.etcdPeers(ctx, self)
+	if err != nil {
+		fmt.Fprintf(logs, "%v; retrying in %s\n", err, joinRetry)
+		return false, nil
+	}
+	n.etcdMu.Lock()
+	defer n.etcdMu.Unlock()
+	if _, err := os.Stat(n.bootstrapMarker()); err == nil {
+		return false, errors.New("this node was bootstrapped meanwhile")
+	}
+	var initial string
+	err = callPeers(ctx, peers, func(ctx context.Context, c etcdjoin.Cluster) error {
+		var err error
+		initial, err = etcdjoin.AddSelf(ctx, c, self)
+		return err
+	})
+	if err != nil {
+		fmt.Fprintf(logs, "%v; retrying in %s\n", err, joinRetry)
+		return false, nil
+	}
+	if err := atomicfile.Write(n.etcdJoinFile(), []byte(initial+"\n"), 0o600); err != nil {
+		return false, err
+	}
+	fmt.Fprintf(logs, "added to the cluster's etcd as a learner; etcd starts with --initial-cluster=%s\n", initial)
+	select {
+	case n.etcdTrigger <- struct{}{}:
+	default:
+	}
+	return true, nil
 }
 
 // etcdSelf waits for the node's name and address and returns its etcd member.
@@ -136,12 +163,8 @@ func (n *node) etcdPeers(ctx context.Context, self etcdjoin.Self) ([]*etcdgw.Cli
 	return clients, nil
 }
 
-// onPeers runs fn against the reachable etcd members in turn until one answers.
-func (n *node) onPeers(ctx context.Context, self etcdjoin.Self, fn func(context.Context, etcdjoin.Cluster) error) error {
-	peers, err := n.etcdPeers(ctx, self)
-	if err != nil {
-		return err
-	}
+// callPeers runs fn against the etcd members in turn until one answers.
+func callPeers(ctx context.Context, peers []*etcdgw.Client, fn func(context.Context, etcdjoin.Cluster) error) error {
 	var errs []error
 	for _, p := range peers {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -151,28 +174,21 @@ func (n *node) onPeers(ctx context.Context, self etcdjoin.Self, fn func(context.
 			return nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", p.Endpoint, err))
-		var e *etcdgw.Error
-		if errors.As(err, &e) || errors.Is(err, etcdjoin.ErrNotMember) {
-			// etcd answered: another member would answer the same.
+		if errors.Is(err, etcdjoin.ErrNotMember) {
+			// The cluster's membership answered: another member would say the same.
 			break
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (n *node) addSelfToEtcd(ctx context.Context, self etcdjoin.Self) (string, error) {
-	var initial string
-	err := n.onPeers(ctx, self, func(ctx context.Context, c etcdjoin.Cluster) error {
-		var err error
-		initial, err = etcdjoin.AddSelf(ctx, c, self)
-		return err
-	})
-	return initial, err
-}
-
 func (n *node) promoteSelf(ctx context.Context, self etcdjoin.Self) (bool, error) {
+	peers, err := n.etcdPeers(ctx, self)
+	if err != nil {
+		return false, err
+	}
 	done := false
-	err := n.onPeers(ctx, self, func(ctx context.Context, c etcdjoin.Cluster) error {
+	err = callPeers(ctx, peers, func(ctx context.Context, c etcdjoin.Cluster) error {
 		var err error
 		done, err = etcdjoin.Promote(ctx, c, self)
 		return err

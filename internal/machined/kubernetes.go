@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/plinthos/plinth/internal/atomicfile"
@@ -158,6 +159,10 @@ func (n *node) Bootstrap(ctx context.Context) (string, error) {
 	if cfg.Machine.Type != config.TypeControlPlane {
 		return "", fmt.Errorf("%w: this is a worker; bootstrap one control-plane node", machineapi.ErrCannotBootstrap)
 	}
+	if !n.etcdMu.TryLock() {
+		return "", fmt.Errorf("%w: this node is adding itself to an etcd cluster it found through the cluster's API right now (see plinthctl logs etcd-join)", machineapi.ErrBootstrapUnsure)
+	}
+	defer n.etcdMu.Unlock()
 	if _, err := os.Stat(filepath.Join(paths.EtcdDataDir, "member")); err == nil {
 		return "", fmt.Errorf("%w: this node already holds etcd data (it is a member of a cluster); a cluster is bootstrapped once, and further control-plane nodes join it by themselves", machineapi.ErrAlreadyBootstrapped)
 	}
@@ -170,9 +175,12 @@ func (n *node) Bootstrap(ctx context.Context) (string, error) {
 		return "", err
 	}
 	// A cluster whose API already answers was bootstrapped elsewhere: a second etcd
-	// cluster would split it in two.
-	if err := apiServerAnswers(ctx, cfg); err == nil {
+	// cluster would split it in two. Go ahead only when nothing is there for sure.
+	switch err := apiServerAnswers(ctx, cfg); {
+	case err == nil:
 		return "", fmt.Errorf("%w: the cluster's Kubernetes API at %s already answers; this node joins that cluster's etcd by itself", machineapi.ErrAlreadyBootstrapped, cfg.Cluster.ControlPlane.Endpoint)
+	case !nothingListens(err):
+		return "", fmt.Errorf("%w: the cluster's endpoint %s: %v", machineapi.ErrBootstrapUnsure, cfg.Cluster.ControlPlane.Endpoint, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return "", err
@@ -228,4 +236,12 @@ func apiServerAnswers(ctx context.Context, cfg *config.MachineConfig) error {
 		return err
 	}
 	return resp.Body.Close()
+}
+
+// nothingListens reports whether err from apiServerAnswers means that no API server is
+// there: the connection refused, or closed without an answer (the load balancer with no
+// ready upstream). A timeout or a TLS error says nothing for sure.
+func nothingListens(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }

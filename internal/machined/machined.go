@@ -85,6 +85,9 @@ type node struct {
 	cancel context.CancelFunc
 
 	etcdTrigger chan struct{}
+	// etcdMu makes a bootstrap and a join attempt of this node take turns: one decides
+	// the node's etcd, never both.
+	etcdMu sync.Mutex
 }
 
 func (o *Options) defaults() error {

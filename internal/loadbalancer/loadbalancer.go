@@ -94,6 +94,10 @@ func New(cfg Config) (*LoadBalancer, error) {
 	}
 	if cfg.HealthTimeout <= 0 {
 		cfg.HealthTimeout = DefaultHealthTimeout
+		if cfg.HealthHTTPSPath != "" {
+			// A TLS handshake and an answer take longer than a connect on a busy host.
+			cfg.HealthTimeout = 2 * DefaultHealthTimeout
+		}
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout

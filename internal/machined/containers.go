@@ -136,6 +136,9 @@ func (l ctrLister) Stats(ctx context.Context, kubernetes bool) ([]*machine.Conta
 			continue
 		}
 		out, err := ctr(ctx, ns, "tasks", "metrics", "--format", "json", c.id)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if err != nil {
 			continue // stopped meanwhile
 		}

@@ -69,7 +69,7 @@ func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 			return nil
 		}
 		if errors.Is(err, etcdjoin.ErrNotMember) {
-			return fmt.Errorf("%w; the member was removed: reset this node to join again", err)
+			return fmt.Errorf("%w; the member was removed: reset this node (plinthctl reset --reboot) to join again", err)
 		}
 		fmt.Fprintf(logs, "not promoted yet: %v; retrying in %s\n", err, joinRetry)
 		if !sleep(ctx, joinRetry) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/plinthos/plinth/internal/events"
+	"github.com/plinthos/plinth/internal/k8s/paths"
 )
 
 // stopWith ends Run with result, after publishing the sequence's events under actor.
@@ -42,6 +43,15 @@ func (n *node) Reset(actorID string, graceful, reboot bool) error {
 	}
 	if err := os.RemoveAll(n.path("apid")); err != nil {
 		return fmt.Errorf("reset: %w", err)
+	}
+	if n.opts.Mode == ModeContainer {
+		// The node's etcd state goes too: after a reset it joins the cluster afresh (its
+		// old member, if still listed, is replaced) or may be bootstrapped again.
+		for _, p := range []string{n.bootstrapMarker(), n.etcdJoinFile(), paths.EtcdDataDir} {
+			if err := os.RemoveAll(p); err != nil {
+				return fmt.Errorf("reset: %w", err)
+			}
+		}
 	}
 	result := error(nil)
 	if reboot {

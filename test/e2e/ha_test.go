@@ -70,10 +70,15 @@ func TestThreeControlPlanes(t *testing.T) {
 	if out, err := exec.Command("docker", "start", e.name+"-controlplane-1").CombinedOutput(); err != nil {
 		t.Fatalf("docker start: %v\n%s", err, out)
 	}
-	e.eventually(6*time.Minute, "the restarted control plane's etcd serves again", func() error {
+	e.eventually(6*time.Minute, "the restarted control plane's etcd follows the leader again", func() error {
 		out, err := e.run(30*time.Second, e.plinthctl, "-n", cp1, "etcd", "status")
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
+		}
+		// NODE MEMBER LEADER DB-SIZE IN-USE REVISION RAFT-TERM RAFT-INDEX APPLIED LEARNER VERSION ERRORS
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if f := strings.Fields(lines[len(lines)-1]); len(f) < 12 || f[2] == "0" || f[9] != "false" || f[11] != "-" {
+			return fmt.Errorf("no leader, a learner or errors: %s", out)
 		}
 		return nil
 	})

@@ -239,9 +239,13 @@ func apiServerAnswers(ctx context.Context, cfg *config.MachineConfig) error {
 }
 
 // nothingListens reports whether err from apiServerAnswers means that no API server is
-// there: the connection refused, or closed without an answer (the load balancer with no
-// ready upstream). A timeout or a TLS error says nothing for sure.
+// there: the connection refused, closed without an answer (the load balancer with no
+// ready upstream), no route to the host, or a name that does not resolve yet. A timeout
+// or a TLS error says nothing for sure.
 func nothingListens(err error) bool {
+	var dnsErr *net.DNSError
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		(errors.As(err, &dnsErr) && dnsErr.IsNotFound)
 }

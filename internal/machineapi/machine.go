@@ -57,10 +57,8 @@ type MachineServer struct {
 	System System
 	// Bootstrapper starts a new cluster; nil on nodes that run no etcd.
 	Bootstrapper Bootstrapper
-	// ContainerLister lists containers; nil on nodes without containerd.
-	ContainerLister ContainerLister
-	// ContainerStatter reports containers' resource use; nil on nodes without containerd.
-	ContainerStatter ContainerStatter
+	// Containerd lists containers and their resource use; nil on nodes without containerd.
+	Containerd Containerd
 	// Etcd talks to this node's etcd member; nil on nodes that run no etcd (the etcd RPCs
 	// also check that the node is a control plane).
 	Etcd EtcdClient

@@ -149,32 +149,29 @@ var errNoContainerd = status.Error(codes.FailedPrecondition, "this node runs no 
 
 // Containers implements the Containers RPC.
 func (s *MachineServer) Containers(ctx context.Context, req *machine.ContainersRequest) (*machine.ContainersResponse, error) {
-	if s.ContainerLister == nil {
+	if s.Containerd == nil {
 		return nil, errNoContainerd
 	}
-	list, err := s.ContainerLister.Containers(ctx, req.GetKubernetes())
+	list, err := s.Containerd.Containers(ctx, req.GetKubernetes())
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
 	return &machine.ContainersResponse{Containers: list}, nil
 }
 
-// ContainerLister lists a node's containers (containerd's).
-type ContainerLister interface {
+// Containerd reads a node's containers (containerd's): their list, and the resource use
+// of the running ones.
+type Containerd interface {
 	Containers(ctx context.Context, kubernetes bool) ([]*machine.Container, error)
-}
-
-// ContainerStatter reports the resource use of a node's running containers.
-type ContainerStatter interface {
 	Stats(ctx context.Context, kubernetes bool) ([]*machine.ContainerStats, error)
 }
 
 // Stats implements the Stats RPC.
 func (s *MachineServer) Stats(ctx context.Context, req *machine.StatsRequest) (*machine.StatsResponse, error) {
-	if s.ContainerStatter == nil {
+	if s.Containerd == nil {
 		return nil, errNoContainerd
 	}
-	stats, err := s.ContainerStatter.Stats(ctx, req.GetKubernetes())
+	stats, err := s.Containerd.Stats(ctx, req.GetKubernetes())
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/plinthos/plinth/pkg/api/machine"
 )
 
-// ctrLister lists containerd's containers with the node's ctr.
+// ctrLister lists containerd's containers and reads their metrics with the node's ctr.
 type ctrLister struct{}
 
 // ctr runs ctr against the node's containerd in namespace ns.

@@ -261,14 +261,13 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	}
 	machine.RegisterMachineServiceServer(gs, &machineapi.MachineServer{
 		Supervisor: n.sup, LogStore: logs, EventStream: n.events, Config: n.cfg, Lifecycle: n, Platform: opts.Mode,
-		Hostname:         n.hostname,
-		Endpoints:        func() []string { return []string{net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort))} },
-		BootID:           events.NewActorID(),
-		System:           n.system(),
-		Bootstrapper:     n,
-		ContainerLister:  n.containerLister(),
-		ContainerStatter: n.containerStatter(),
-		Etcd:             etcd,
+		Hostname:     n.hostname,
+		Endpoints:    func() []string { return []string{net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort))} },
+		BootID:       events.NewActorID(),
+		System:       n.system(),
+		Bootstrapper: n,
+		Containerd:   n.containerd(),
+		Etcd:         etcd,
 	})
 	rpb.RegisterResourceServiceServer(gs, &machineapi.ResourceServer{Store: n.store, Registry: registry})
 
@@ -340,17 +339,8 @@ func (n *node) system() machineapi.System {
 	}
 }
 
-// containerStatter reports the resource use of containerd's containers on Kubernetes
-// nodes.
-func (n *node) containerStatter() machineapi.ContainerStatter {
-	if n.opts.Mode != ModeContainer {
-		return nil
-	}
-	return ctrLister{}
-}
-
-// containerLister lists containerd's containers on Kubernetes nodes.
-func (n *node) containerLister() machineapi.ContainerLister {
+// containerd reads containerd's containers on Kubernetes nodes.
+func (n *node) containerd() machineapi.Containerd {
 	if n.opts.Mode != ModeContainer {
 		return nil
 	}

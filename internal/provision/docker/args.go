@@ -73,23 +73,30 @@ func publish(hostPort, port int) string {
 	return "127.0.0.1:" + host + ":" + strconv.Itoa(port)
 }
 
+// runIdentity starts the `docker run` of a cluster's container n: its name and host
+// name, its address on the cluster network, and the labels show and destroy find it by.
+func runIdentity(cluster, network string, n provision.NodeSpec) []string {
+	return []string{
+		"run", "--detach",
+		"--name", n.Name,
+		"--hostname", n.Name,
+		"--network", network,
+		"--ip", n.IP,
+		"--label", LabelCluster + "=" + cluster,
+		"--label", LabelRole + "=" + n.Role,
+		"--label", LabelNode + "=" + n.Name,
+	}
+}
+
 // RunCommand builds the `docker run` of a node. The configuration travels in the CLI's
 // environment (`--env NAME` without a value copies it from there) so that it never shows in
 // the host's process list.
 func RunCommand(c NodeContainer) Command {
-	args := []string{
-		"run", "--detach",
-		"--name", c.Node.Name,
-		"--hostname", c.Node.Name,
-		"--network", c.Network,
-		"--ip", c.Node.IP,
-		"--label", LabelCluster + "=" + c.Cluster,
-		"--label", LabelRole + "=" + c.Node.Role,
-		"--label", LabelNode + "=" + c.Node.Name,
+	args := append(runIdentity(c.Cluster, c.Network, c.Node),
 		"--env", ConfigEnv,
-		"--volume", c.Volume + ":/var",
+		"--volume", c.Volume+":/var",
 		"--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-	}
+	)
 	args = append(args, c.Caps.Flags()...)
 	args = append(args,
 		"--security-opt", "seccomp=unconfined",
@@ -141,15 +148,7 @@ type LoadBalancerContainer struct {
 // the host: every capability is dropped, it runs as nobody on a read-only root, without
 // volumes.
 func LoadBalancerRunCommand(c LoadBalancerContainer) Command {
-	args := []string{
-		"run", "--detach",
-		"--name", c.LB.Name,
-		"--hostname", c.LB.Name,
-		"--network", c.Network,
-		"--ip", c.LB.IP,
-		"--label", LabelCluster + "=" + c.Cluster,
-		"--label", LabelRole + "=" + c.LB.Role,
-		"--label", LabelNode + "=" + c.LB.Name,
+	args := append(runIdentity(c.Cluster, c.Network, c.LB),
 		"--cap-drop=ALL",
 		"--security-opt", "no-new-privileges",
 		"--user", nobody,
@@ -161,10 +160,10 @@ func LoadBalancerRunCommand(c LoadBalancerContainer) Command {
 		"--publish", publish(c.KubeHostPort, KubePort),
 		"--entrypoint", MachinedPath,
 		c.Image,
-		"loadbalancer", "--listen", ":" + strconv.Itoa(KubePort),
+		"loadbalancer", "--listen", ":"+strconv.Itoa(KubePort),
 		// An API server gets traffic once it is ready, not as soon as it listens.
 		"--health-https-path", "/readyz",
-	}
+	)
 	for _, ip := range c.ControlPlanes {
 		args = append(args, "--upstream", net.JoinHostPort(ip, strconv.Itoa(KubePort)))
 	}

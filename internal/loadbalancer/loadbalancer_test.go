@@ -73,16 +73,19 @@ func (s *server) stop() {
 	s.wg.Wait()
 }
 
-// startLB serves a load balancer on a loopback port; the returned function stops it and
-// returns Serve's error.
+// startLB serves a load balancer of upstreams with quick health checks on a loopback
+// port; the returned function stops it and returns Serve's error.
 func startLB(t *testing.T, upstreams ...string) (*LoadBalancer, string, func() error) {
 	t.Helper()
-	lb, err := New(Config{
-		Upstreams:      upstreams,
-		HealthInterval: 20 * time.Millisecond,
-		HealthTimeout:  200 * time.Millisecond,
-		Log:            slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-	})
+	return startLBWith(t, Config{Upstreams: upstreams, HealthTimeout: 200 * time.Millisecond})
+}
+
+// startLBWith is startLB with more of the configuration.
+func startLBWith(t *testing.T, cfg Config) (*LoadBalancer, string, func() error) {
+	t.Helper()
+	cfg.HealthInterval = 20 * time.Millisecond
+	cfg.Log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	lb, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,19 +255,7 @@ func TestHTTPSHealthCheck(t *testing.T) {
 	}))
 	defer srv.Close()
 	up := strings.TrimPrefix(srv.URL, "https://")
-	lb, err := New(Config{Upstreams: []string{up}, HealthInterval: 20 * time.Millisecond, HealthTimeout: time.Second,
-		HealthHTTPSPath: "/readyz", Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- lb.Serve(ctx, l) }()
-	defer func() { cancel(); <-done }()
+	lb, _, _ := startLBWith(t, Config{Upstreams: []string{up}, HealthTimeout: time.Second, HealthHTTPSPath: "/readyz"})
 	// Listening but answering 503: marked down although it accepts connections.
 	waitFor(t, "the unready upstream is marked down", func() bool { return len(lb.Healthy()) == 0 })
 	ready.Store(true)

@@ -157,8 +157,7 @@ func (n *node) etcdPeers(ctx context.Context, self etcdjoin.Self) ([]*etcdgw.Cli
 	}
 	var clients []*etcdgw.Client
 	for _, a := range addrs {
-		clients = append(clients, etcdgw.New("https://"+net.JoinHostPort(a, strconv.Itoa(render.EtcdClientPort)),
-			paths.PKIFile(paths.EtcdCACert), paths.PKIFile(paths.EtcdHealthcheckCert), paths.PKIFile(paths.EtcdHealthcheckKey)))
+		clients = append(clients, etcdClientAt(a))
 	}
 	return clients, nil
 }

@@ -210,8 +210,12 @@ func unixCheck(path string) func(ctx context.Context) error {
 // etcdClient returns the machine API's client of the node's etcd member (a static pod on
 // control planes): its JSON gateway on the local client port, with the healthcheck client
 // certificate. The files are read per connection, so the client works once the PKI exists.
-func etcdClient() machineapi.EtcdClient {
-	return etcdgw.New("https://"+net.JoinHostPort("127.0.0.1", strconv.Itoa(render.EtcdClientPort)),
+func etcdClient() machineapi.EtcdClient { return etcdClientAt("127.0.0.1") }
+
+// etcdClientAt returns a client of the etcd member at host's client port, with the node's
+// healthcheck client certificate.
+func etcdClientAt(host string) *etcdgw.Client {
+	return etcdgw.New("https://"+net.JoinHostPort(host, strconv.Itoa(render.EtcdClientPort)),
 		paths.PKIFile(paths.EtcdCACert), paths.PKIFile(paths.EtcdHealthcheckCert), paths.PKIFile(paths.EtcdHealthcheckKey))
 }
 

@@ -94,9 +94,20 @@ func InitialCluster(ms []etcdgw.Member, self Self) string {
 // (it was removed; the node must join again).
 var ErrNotMember = errors.New("this node is not an etcd member")
 
+// NotStartedError is returned by Promote while self's etcd has not reached the cluster
+// yet (its member has no name). InitialCluster is the --initial-cluster it must start
+// with, from the members now: if they changed since the join, etcd refuses the old one.
+type NotStartedError struct {
+	InitialCluster string
+}
+
+func (e *NotStartedError) Error() string {
+	return "this node's etcd has not reached the cluster yet"
+}
+
 // Promote makes self a voting member. It returns true once self is a voter (promoted now
-// or before), false with etcd's refusal while the learner is still catching up: call
-// again later.
+// or before), false with a *NotStartedError before self's etcd started, or with etcd's
+// refusal while the learner is still catching up: call again later.
 func Promote(ctx context.Context, c Cluster, self Self) (bool, error) {
 	_, ms, err := c.MemberList(ctx)
 	if err != nil {
@@ -105,6 +116,9 @@ func Promote(ctx context.Context, c Cluster, self Self) (bool, error) {
 	m, ok := find(ms, self)
 	if !ok {
 		return false, fmt.Errorf("%w: no member serves at %s", ErrNotMember, self.PeerURL)
+	}
+	if m.Name == "" {
+		return false, &NotStartedError{InitialCluster: InitialCluster(ms, self)}
 	}
 	if !m.IsLearner {
 		return true, nil

@@ -134,6 +134,18 @@ func TestPromote(t *testing.T) {
 	if _, err := AddSelf(ctx, f, self); err != nil {
 		t.Fatal(err)
 	}
+	// Before its etcd started, the answer carries the initial cluster of the members now:
+	// here a third member was added meanwhile.
+	f.members = append(f.members, etcdgw.Member{ID: 3, Name: "cp-3", PeerURLs: []string{"https://10.5.0.5:2380"}})
+	var ns *NotStartedError
+	if done, err := Promote(ctx, f, self); done || !errors.As(err, &ns) ||
+		ns.InitialCluster != "cp-1=https://10.5.0.3:2380,cp-2=https://10.5.0.4:2380,cp-3=https://10.5.0.5:2380" {
+		t.Errorf("Promote before the start = %v, %v; want a NotStartedError with the three members", done, err)
+	}
+	if slices.Contains(f.calls, "promote") {
+		t.Error("an unstarted learner was sent to promotion")
+	}
+	f.members[1].Name = self.Name // its etcd started
 	done, err := Promote(ctx, f, self)
 	var e *etcdgw.Error
 	if done || !errors.As(err, &e) {

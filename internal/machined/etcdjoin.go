@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/plinthos/plinth/internal/atomicfile"
@@ -70,6 +71,12 @@ func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 		}
 		if errors.Is(err, etcdjoin.ErrNotMember) {
 			return fmt.Errorf("%w; the member was removed: reset this node (plinthctl reset --reboot) to join again", err)
+		}
+		var notStarted *etcdjoin.NotStartedError
+		if errors.As(err, &notStarted) {
+			if err := n.refreshJoinFile(notStarted.InitialCluster, logs); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(logs, "not promoted yet: %v; retrying in %s\n", err, joinRetry)
 		if !sleep(ctx, joinRetry) {
@@ -173,12 +180,32 @@ func callPeers(ctx context.Context, peers []*etcdgw.Client, fn func(context.Cont
 			return nil
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", p.Endpoint, err))
-		if errors.Is(err, etcdjoin.ErrNotMember) {
+		var notStarted *etcdjoin.NotStartedError
+		if errors.Is(err, etcdjoin.ErrNotMember) || errors.As(err, &notStarted) {
 			// The cluster's membership answered: another member would say the same.
 			break
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// refreshJoinFile keeps the --initial-cluster of a node whose etcd has not started yet
+// in step with the members: if they changed since the join, it rewrites the join file, and
+// the etcd static pod follows.
+func (n *node) refreshJoinFile(initial string, logs io.Writer) error {
+	old, err := os.ReadFile(n.etcdJoinFile())
+	if err != nil || strings.TrimSpace(string(old)) == initial {
+		return nil // no join file (etcd runs from its data), or nothing changed
+	}
+	if err := atomicfile.Write(n.etcdJoinFile(), []byte(initial+"\n"), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(logs, "the etcd members changed before this node's etcd started; it starts with --initial-cluster=%s\n", initial)
+	select {
+	case n.etcdTrigger <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 func (n *node) promoteSelf(ctx context.Context, self etcdjoin.Self) (bool, error) {

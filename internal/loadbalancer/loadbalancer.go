@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -54,8 +55,10 @@ type LoadBalancer struct {
 	dialer    net.Dialer
 	http      *http.Client
 
-	mu   sync.Mutex
-	next uint64 // connections so far, for the round robin
+	mu         sync.Mutex
+	next       uint64    // connections so far, for the round robin
+	lastWarn   time.Time // of the last "no upstream answered"
+	turnedAway int       // connections closed for want of an upstream since lastWarn
 }
 
 type upstream struct {
@@ -156,6 +159,16 @@ func (lb *LoadBalancer) Serve(ctx context.Context, l net.Listener) error {
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if outOfFiles(err) {
+				// Out of file descriptors: wait for connections to end, then accept again.
+				lb.cfg.Log.Warn("accept", "error", err)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(100 * time.Millisecond):
+				}
 				continue
 			}
 			return fmt.Errorf("accept: %w", err)
@@ -267,7 +280,7 @@ func (lb *LoadBalancer) proxy(ctx context.Context, conn net.Conn) {
 		lb.cfg.Log.Debug("dial upstream", "upstream", u.addr, "error", err)
 	}
 	if up == nil {
-		lb.cfg.Log.Warn("no upstream answered; closing the connection", "client", conn.RemoteAddr())
+		lb.warnNoUpstream(conn.RemoteAddr())
 		return
 	}
 	defer up.Close()
@@ -283,6 +296,32 @@ func (lb *LoadBalancer) proxy(ctx context.Context, conn net.Conn) {
 	}()
 	pipe(conn, up)
 	<-done
+}
+
+// warnInterval is the least time between two "no upstream answered" warnings: before
+// the cluster is bootstrapped every client is turned away, and one line says so.
+const warnInterval = 10 * time.Second
+
+// warnNoUpstream logs that a connection was closed for want of an upstream, at most once
+// per warnInterval, with the number of connections closed since the last warning.
+func (lb *LoadBalancer) warnNoUpstream(client net.Addr) {
+	lb.mu.Lock()
+	lb.turnedAway++
+	now := time.Now()
+	if now.Sub(lb.lastWarn) < warnInterval {
+		lb.mu.Unlock()
+		return
+	}
+	n := lb.turnedAway
+	lb.turnedAway, lb.lastWarn = 0, now
+	lb.mu.Unlock()
+	lb.cfg.Log.Warn("no upstream answered; closing connections", "client", client, "closed", n)
+}
+
+// outOfFiles reports whether an accept failed for want of file descriptors, which ends
+// when connections close.
+func outOfFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
 // pipe copies from src to dst. At the end of src's stream it half-closes dst, so that its

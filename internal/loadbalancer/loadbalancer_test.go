@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,7 +86,9 @@ func startLB(t *testing.T, upstreams ...string) (*LoadBalancer, string, func() e
 func startLBWith(t *testing.T, cfg Config) (*LoadBalancer, string, func() error) {
 	t.Helper()
 	cfg.HealthInterval = 20 * time.Millisecond
-	cfg.Log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	}
 	lb, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -219,6 +223,37 @@ func TestNoUpstreamAnswers(t *testing.T) {
 	}
 }
 
+func TestNoUpstreamWarnsOnce(t *testing.T) {
+	a := startServer(t, "a", "127.0.0.1:0")
+	var logs syncBuffer
+	_, addr, stop := startLBWith(t, Config{Upstreams: []string{a.addr}, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	a.stop()
+	for range 5 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.ReadAll(c) // closed by the load balancer
+		c.Close()
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "no upstream answered"); n != 1 {
+		t.Errorf("%d warnings for 5 connections turned away within the interval, want 1:\n%s", n, logs.String())
+	}
+}
+
+func TestOutOfFiles(t *testing.T) {
+	if !outOfFiles(&net.OpError{Op: "accept", Err: os.NewSyscallError("accept4", syscall.EMFILE)}) {
+		t.Error("EMFILE is not seen as out of files")
+	}
+	if outOfFiles(net.ErrClosed) {
+		t.Error("a closed listener is seen as out of files")
+	}
+}
+
 func TestCancelStopsEverything(t *testing.T) {
 	a := startServer(t, "a", "127.0.0.1:0")
 	_, addr, stop := startLB(t, a.addr)
@@ -308,6 +343,7 @@ func TestMainCommand(t *testing.T) {
 	}
 }
 
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

@@ -42,7 +42,7 @@ func main() {
 	fs := flag.NewFlagSet("machined", flag.ExitOnError)
 	fs.StringVar(&opts.Mode, "mode", machined.ModeLocal, "how machined runs: local (an ordinary process, all state under --state-dir) or container (PID 1 of a node container)")
 	fs.StringVar(&opts.StateDir, "state-dir", "", "directory for the configuration, identity, logs and sockets (container mode: /var/lib/plinth)")
-	fs.StringVar(&opts.ConfigPath, "config", "", "machine configuration file, used when none is stored yet ($PLINTH_CONFIG, base64, also works)")
+	fs.StringVar(&opts.ConfigPath, "config", "", "machine configuration file, used when none is stored yet (container mode: "+machined.ContainerConfigPath+")")
 	fs.StringVar(&opts.Address, "address", "", "the node's address; apid and trustd listen on it (local mode: 127.0.0.1; container mode: the first address of its interfaces)")
 	fs.IntVar(&opts.APIPort, "api-port", 50000, "node API (apid) port")
 	fs.IntVar(&opts.TrustdPort, "trustd-port", 50001, "trustd port (control-plane nodes)")

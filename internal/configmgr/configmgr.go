@@ -5,7 +5,6 @@ package configmgr
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,9 +18,6 @@ import (
 	"github.com/plinthos/plinth/internal/clock"
 	"github.com/plinthos/plinth/pkg/config"
 )
-
-// EnvVar carries a base64 configuration, read at boot when no configuration is stored yet.
-const EnvVar = "PLINTH_CONFIG"
 
 // The apply modes.
 const (
@@ -68,7 +64,9 @@ func (m *Manager) activePath() string { return filepath.Join(m.dir, "config.yaml
 func (m *Manager) stagedPath() string { return filepath.Join(m.dir, "config.staged.yaml") }
 
 // Boot loads the configuration for this boot: a staged one first (it becomes active), else
-// the stored one, else $PLINTH_CONFIG (base64), else the file at seedPath (may be empty).
+// the stored one, else the file at seedPath (may be empty). The configuration is never
+// taken from the environment: it holds the cluster's keys, and a process's environment is
+// inherited by its children and readable in /proc.
 // The result is validated; an invalid configuration is an error with the problems.
 func (m *Manager) Boot(seedPath string) (*config.MachineConfig, error) {
 	if data, err := os.ReadFile(m.stagedPath()); err == nil {
@@ -111,15 +109,8 @@ func (m *Manager) seed(seedPath string) ([]byte, string, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, "", fmt.Errorf("read stored configuration: %w", err)
 	}
-	if env := os.Getenv(EnvVar); env != "" {
-		data, err := base64.StdEncoding.DecodeString(env)
-		if err != nil {
-			return nil, "", fmt.Errorf("$%s is not base64: %w", EnvVar, err)
-		}
-		return data, "$" + EnvVar, nil
-	}
 	if seedPath == "" {
-		return nil, "", fmt.Errorf("no configuration: none stored in %s, $%s is empty and no --config file was given", m.dir, EnvVar)
+		return nil, "", fmt.Errorf("no configuration: none stored in %s and no --config file was given", m.dir)
 	}
 	data, err = os.ReadFile(seedPath)
 	if err != nil {

@@ -90,16 +90,27 @@ func TestBootSources(t *testing.T) {
 	if _, err := m.Boot(""); err == nil || !strings.Contains(err.Error(), "no configuration") {
 		t.Fatalf("Boot without any source = %v", err)
 	}
-	t.Setenv(EnvVar, base64.StdEncoding.EncodeToString(withHostname(t, cp, "from-env")))
-	cfg, err := m.Boot("")
-	if err != nil || cfg.Machine.Network.Hostname != "from-env" {
-		t.Fatalf("Boot from $%s: %v %v", EnvVar, cfg, err)
+	// The environment is never a source: it holds no secret (the old PLINTH_CONFIG
+	// variable put every key of the cluster in every process's /proc/PID/environ).
+	t.Setenv("PLINTH_CONFIG", base64.StdEncoding.EncodeToString(withHostname(t, cp, "from-env")))
+	if _, err := m.Boot(""); err == nil || !strings.Contains(err.Error(), "no configuration") {
+		t.Fatalf("Boot with only $PLINTH_CONFIG = %v", err)
 	}
-	// Stored now: the next boot uses the stored file even when the env changes.
-	t.Setenv(EnvVar, base64.StdEncoding.EncodeToString(withHostname(t, cp, "other")))
+	seed := filepath.Join(t.TempDir(), "seed.yaml")
+	if err := os.WriteFile(seed, withHostname(t, cp, "from-seed"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := m.Boot(seed)
+	if err != nil || cfg.Machine.Network.Hostname != "from-seed" {
+		t.Fatalf("Boot from the seed file: %v %v", cfg, err)
+	}
+	// Stored now: the next boot uses the stored file even when the seed changes.
+	if err := os.WriteFile(seed, withHostname(t, cp, "other"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	m2 := New(dir, config.ModeDocker, clock.Real{}, slog.New(slog.DiscardHandler))
-	cfg, err = m2.Boot("")
-	if err != nil || cfg.Machine.Network.Hostname != "from-env" {
+	cfg, err = m2.Boot(seed)
+	if err != nil || cfg.Machine.Network.Hostname != "from-seed" {
 		t.Fatalf("second Boot: %v %v", cfg.Machine.Network.Hostname, err)
 	}
 	// A staged configuration becomes active at boot.

@@ -176,9 +176,6 @@ func newEnv(t *testing.T) *env { return newEnvWith(t, envOptions{}) }
 
 func newEnvWith(t *testing.T, opts envOptions) *env {
 	t.Helper()
-	// The configuration manager falls back to $PLINTH_CONFIG when nothing is stored; make
-	// sure the seed file is what is used.
-	t.Setenv(configmgr.EnvVar, "")
 	e := &env{t: t, dir: t.TempDir(), configs: generatedConfigs(t), lifecycle: &fakeLifecycle{}, bootID: events.NewActorID(),
 		say: make(chan string)}
 	var cleanups []func()

@@ -19,6 +19,11 @@ import (
 // (its restart policy brings it back); shutdown ends it with 0.
 const ModeContainer = "container"
 
+// ContainerConfigPath is where a node container finds its configuration at first boot
+// (the provisioner copies it there, root-only, before the container starts). Nothing
+// reads a configuration from the environment.
+const ContainerConfigPath = "/etc/plinth/config.yaml"
+
 // RebootExitCode is machined's exit code for a reboot in a container.
 const RebootExitCode = 81
 

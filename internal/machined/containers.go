@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/plinthos/plinth/internal/cgroupmetrics"
+	"github.com/plinthos/plinth/internal/service"
 	"github.com/plinthos/plinth/pkg/api/machine"
 )
 
@@ -21,6 +22,7 @@ type ctrLister struct{}
 func ctr(ctx context.Context, ns string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "/usr/bin/ctr", append([]string{"--address", containerdSocket, "--namespace", ns}, args...)...)
 	var out, errOut bytes.Buffer
+	cmd.Env = service.MinimalEnv()
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))

@@ -122,6 +122,7 @@ func importBundle(ctx context.Context, logs io.Writer) error {
 	}
 	for _, a := range archives {
 		cmd := exec.CommandContext(ctx, "/usr/bin/ctr", "--address", containerdSocket, "--namespace", "k8s.io", "images", "import", "--no-unpack=false", a)
+		cmd.Env = service.MinimalEnv()
 		cmd.Stdout, cmd.Stderr = logs, logs
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("import %s: %w", a, err)

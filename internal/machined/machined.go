@@ -106,6 +106,9 @@ func (o *Options) defaults() error {
 		if o.StateDir == "" {
 			o.StateDir = "/var/lib/plinth"
 		}
+		if o.ConfigPath == "" {
+			o.ConfigPath = ContainerConfigPath
+		}
 		if o.Address == "" {
 			addr, err := primaryAddress()
 			if err != nil {

@@ -31,6 +31,13 @@ const cgroupRoot = "/sys/fs/cgroup"
 // pipe open).
 const outputDrainTimeout = 2 * time.Second
 
+// MinimalEnv is the environment of a service that sets none: the search path only. A
+// child never inherits machined's environment, so nothing put there (by a provisioner, a
+// hypervisor or a developer's shell) reaches apid, containerd or kubelet.
+func MinimalEnv() []string {
+	return []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+}
+
 // ProcessRunner runs a service as a child process.
 //
 // The child runs in a process group of its own and gets SIGKILL when machined dies
@@ -43,7 +50,8 @@ type ProcessRunner struct {
 	Path string
 	// Args are the arguments after the program name.
 	Args []string
-	// Env is the environment; nil inherits machined's.
+	// Env is the whole environment of the process; nil means MinimalEnv. Nothing of
+	// machined's own environment is inherited.
 	Env []string
 	// Dir is the working directory; empty means machined's.
 	Dir string
@@ -180,6 +188,9 @@ func (r ProcessRunner) Run(ctx context.Context, logs io.Writer) error {
 func (r ProcessRunner) command(out *os.File, cgroupFD int) *exec.Cmd {
 	cmd := exec.Command(r.Path, r.Args...)
 	cmd.Env = r.Env
+	if cmd.Env == nil {
+		cmd.Env = MinimalEnv()
+	}
 	cmd.Dir = r.Dir
 	cmd.Stdout = out
 	cmd.Stderr = out

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -322,5 +323,21 @@ func TestProcessOutputHeldByEscapedDescendant(t *testing.T) {
 	}
 	if took > outputDrainTimeout+3*time.Second {
 		t.Fatalf("Run took %s", took)
+	}
+}
+
+// TestProcessDoesNotInheritEnvironment is the regression test of machined's environment
+// (which held the whole machine configuration, keys included) reaching every service: a
+// service that sets no environment gets MinimalEnv and nothing of machined's.
+func TestProcessDoesNotInheritEnvironment(t *testing.T) {
+	t.Setenv("PLINTH_TEST_SECRET", "hunter2")
+	l := memLog(t)
+	err := ProcessRunner{Path: "/usr/bin/env"}.Run(context.Background(), l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := l.Tail(-1)
+	if !slices.Equal(got, MinimalEnv()) {
+		t.Errorf("the service's environment is %q, want %q", got, MinimalEnv())
 	}
 }

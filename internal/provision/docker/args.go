@@ -1,9 +1,12 @@
 package docker
 
 import (
-	"encoding/base64"
+	"archive/tar"
+	"bytes"
+	"fmt"
 	"net"
 	"strconv"
+	"strings"
 
 	"github.com/plinthos/plinth/internal/provision"
 )
@@ -32,8 +35,12 @@ const MachinedPath = "/usr/bin/machined"
 // nobody is the user and group the load balancer runs as.
 const nobody = "65534:65534"
 
-// ConfigEnv carries the machine configuration (base64) into a node container.
-const ConfigEnv = "PLINTH_CONFIG"
+// ConfigPath is where a node container finds its machine configuration at its first boot
+// (machined's default --config in container mode). The provisioner copies the file into
+// the created container before starting it: the configuration holds the cluster's keys, so
+// it never travels in the container's environment, its command line or anything else that
+// `docker inspect` shows.
+const ConfigPath = "/etc/plinth/config.yaml"
 
 // NetworkName is the Docker network of a cluster.
 func NetworkName(cluster string) string { return "plinth-" + cluster }
@@ -73,27 +80,64 @@ func publish(hostPort, port int) string {
 	return "127.0.0.1:" + host + ":" + strconv.Itoa(port)
 }
 
-// runIdentity starts the `docker run` of a cluster's container n: its name and host
+// runIdentity starts the `docker run` or `docker create` (verb) of a cluster's container n: its name and host
 // name, its address on the cluster network, and the labels show and destroy find it by.
-func runIdentity(cluster, network string, n provision.NodeSpec) []string {
-	return []string{
-		"run", "--detach",
+func runIdentity(verb, cluster, network string, n provision.NodeSpec) []string {
+	args := []string{verb}
+	if verb == "run" {
+		args = append(args, "--detach")
+	}
+	return append(args,
 		"--name", n.Name,
 		"--hostname", n.Name,
 		"--network", network,
 		"--ip", n.IP,
-		"--label", LabelCluster + "=" + cluster,
-		"--label", LabelRole + "=" + n.Role,
-		"--label", LabelNode + "=" + n.Name,
-	}
+		"--label", LabelCluster+"="+cluster,
+		"--label", LabelRole+"="+n.Role,
+		"--label", LabelNode+"="+n.Name,
+	)
 }
 
-// RunCommand builds the `docker run` of a node. The configuration travels in the CLI's
-// environment (`--env NAME` without a value copies it from there) so that it never shows in
-// the host's process list.
-func RunCommand(c NodeContainer) Command {
-	args := append(runIdentity(c.Cluster, c.Network, c.Node),
-		"--env", ConfigEnv,
+// NodeCommands builds the docker commands that start a node: `docker create`, then
+// `docker cp` of the configuration into the container (read from stdin as a tar archive,
+// so it touches no file of the host), then `docker start`.
+func NodeCommands(c NodeContainer) ([]Command, error) {
+	archive, err := configArchive(c.Config)
+	if err != nil {
+		return nil, err
+	}
+	return []Command{
+		CreateCommand(c),
+		{Args: []string{"cp", "-", c.Node.Name + ":/"}, Stdin: archive},
+		{Args: []string{"start", c.Node.Name}},
+	}, nil
+}
+
+// configArchive is a tar archive holding the configuration at ConfigPath, readable by
+// root only.
+func configArchive(cfg []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dir := ConfigPath[1:strings.LastIndex(ConfigPath, "/")]
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: 0o700}); err != nil {
+		return nil, fmt.Errorf("configuration archive: %w", err)
+	}
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: ConfigPath[1:], Mode: 0o600, Size: int64(len(cfg))}); err != nil {
+		return nil, fmt.Errorf("configuration archive: %w", err)
+	}
+	if _, err := tw.Write(cfg); err != nil {
+		return nil, fmt.Errorf("configuration archive: %w", err)
+	}
+	if err := tw.Close(); err != nil {
+		return nil, fmt.Errorf("configuration archive: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// CreateCommand builds the `docker create` of a node. It carries no environment: the
+// configuration is copied in by NodeCommands.
+func CreateCommand(c NodeContainer) Command {
+	args := append(runIdentity("create", c.Cluster, c.Network, c.Node),
 		"--volume", c.Volume+":/var",
 		"--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
 	)
@@ -122,10 +166,7 @@ func RunCommand(c NodeContainer) Command {
 	}
 	args = append(args, c.Image)
 	args = append(args, c.Args...)
-	return Command{
-		Args: args,
-		Env:  []string{ConfigEnv + "=" + base64.StdEncoding.EncodeToString(c.Config)},
-	}
+	return Command{Args: args}
 }
 
 // LoadBalancerContainer is everything that decides the `docker run` of a cluster's load
@@ -148,7 +189,7 @@ type LoadBalancerContainer struct {
 // the host: every capability is dropped, it runs as nobody on a read-only root, without
 // volumes.
 func LoadBalancerRunCommand(c LoadBalancerContainer) Command {
-	args := append(runIdentity(c.Cluster, c.Network, c.LB),
+	args := append(runIdentity("run", c.Cluster, c.Network, c.LB),
 		"--cap-drop=ALL",
 		"--security-opt", "no-new-privileges",
 		"--user", nobody,

@@ -1,7 +1,10 @@
 package docker
 
 import (
+	"archive/tar"
+	"bytes"
 	"encoding/base64"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -9,7 +12,7 @@ import (
 	"github.com/plinthos/plinth/internal/provision"
 )
 
-func TestRunCommand(t *testing.T) {
+func TestCreateCommand(t *testing.T) {
 	c := NodeContainer{
 		Cluster:    "demo",
 		Node:       provision.NodeSpec{Name: "demo-controlplane-1", Role: provision.RoleControlPlane, IP: "10.5.0.2"},
@@ -22,9 +25,9 @@ func TestRunCommand(t *testing.T) {
 		MemoryMB:   2048,
 		PublishAPI: true, PublishKube: true, APIHostPort: 41000, KubeHostPort: 41001,
 	}
-	cmd := RunCommand(c)
+	cmd := CreateCommand(c)
 	want := []string{
-		"run", "--detach",
+		"create",
 		"--name", "demo-controlplane-1",
 		"--hostname", "demo-controlplane-1",
 		"--network", "plinth-demo",
@@ -32,7 +35,6 @@ func TestRunCommand(t *testing.T) {
 		"--label", "plinth.cluster=demo",
 		"--label", "plinth.role=controlplane",
 		"--label", "plinth.node=demo-controlplane-1",
-		"--env", "PLINTH_CONFIG",
 		"--volume", "demo-controlplane-1-var:/var",
 		"--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
 		"--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
@@ -51,12 +53,8 @@ func TestRunCommand(t *testing.T) {
 	if !slices.Equal(cmd.Args, want) {
 		t.Errorf("args\n%s\nwant\n%s", strings.Join(cmd.Args, " "), strings.Join(want, " "))
 	}
-	wantEnv := "PLINTH_CONFIG=" + base64.StdEncoding.EncodeToString(c.Config)
-	if !slices.Equal(cmd.Env, []string{wantEnv}) {
-		t.Errorf("env %v, want %v", cmd.Env, wantEnv)
-	}
 	for _, a := range cmd.Args {
-		if strings.Contains(a, "machine:") || strings.Contains(a, base64.StdEncoding.EncodeToString(c.Config)) {
+		if strings.Contains(a, "machine:") || strings.Contains(a, base64.StdEncoding.EncodeToString(c.Config)) || strings.HasPrefix(a, "--env") {
 			t.Errorf("the configuration shows in the arguments: %q", a)
 		}
 		if strings.HasPrefix(a, "--tmpfs") || a == "--privileged" || a == "--rm" {
@@ -65,8 +63,51 @@ func TestRunCommand(t *testing.T) {
 	}
 }
 
+// TestNodeCommandsConfigIsAFile is the regression test of the configuration (with every
+// key of the cluster) travelling in the container's environment, where `docker inspect`
+// and /proc/1/environ showed it: it is copied into the created container as a root-only
+// file instead, and no command carries it in an argument.
+func TestNodeCommandsConfigIsAFile(t *testing.T) {
+	cfg := []byte("machine:\n  ca:\n    key: c2VjcmV0\n")
+	cmds, err := NodeCommands(NodeContainer{Node: provision.NodeSpec{Name: "n1"}, Image: "img", Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cmds) != 3 || cmds[0].Args[0] != "create" || !slices.Equal(cmds[1].Args, []string{"cp", "-", "n1:/"}) ||
+		!slices.Equal(cmds[2].Args, []string{"start", "n1"}) {
+		t.Fatalf("commands %v", cmds)
+	}
+	for _, c := range cmds {
+		joined := strings.Join(c.Args, " ")
+		if strings.Contains(joined, "c2VjcmV0") || strings.Contains(joined, base64.StdEncoding.EncodeToString(cfg)) || strings.Contains(joined, "--env") {
+			t.Errorf("the configuration shows in %q", joined)
+		}
+	}
+	tr := tar.NewReader(bytes.NewReader(cmds[1].Stdin))
+	var found bool
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Name == "etc/plinth/config.yaml" {
+			data, _ := io.ReadAll(tr)
+			if !bytes.Equal(data, cfg) || h.Mode != 0o600 || h.Uid != 0 {
+				t.Errorf("config file mode %o uid %d content %q", h.Mode, h.Uid, data)
+			}
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the archive holds no etc/plinth/config.yaml")
+	}
+}
+
 func TestRunCommandDockerPorts(t *testing.T) {
-	cmd := RunCommand(NodeContainer{Node: provision.NodeSpec{Name: "n"}, PublishAPI: true, PublishKube: true})
+	cmd := CreateCommand(NodeContainer{Node: provision.NodeSpec{Name: "n"}, PublishAPI: true, PublishKube: true})
 	if !strings.Contains(strings.Join(cmd.Args, " "), "--publish 127.0.0.1::50000 --publish 127.0.0.1::6443") {
 		t.Errorf("args without host ports: %v", cmd.Args)
 	}
@@ -74,7 +115,7 @@ func TestRunCommandDockerPorts(t *testing.T) {
 
 func TestRunCommandAPIPortOnly(t *testing.T) {
 	// A control plane behind a load balancer publishes its node API only.
-	cmd := RunCommand(NodeContainer{Node: provision.NodeSpec{Name: "n"}, Image: "img", PublishAPI: true, APIHostPort: 41005})
+	cmd := CreateCommand(NodeContainer{Node: provision.NodeSpec{Name: "n"}, Image: "img", PublishAPI: true, APIHostPort: 41005})
 	joined := strings.Join(cmd.Args, " ")
 	if !strings.HasSuffix(joined, "--publish 127.0.0.1:41005:50000 img") || strings.Contains(joined, "6443") {
 		t.Errorf("args %s", joined)
@@ -82,7 +123,7 @@ func TestRunCommandAPIPortOnly(t *testing.T) {
 }
 
 func TestRunCommandArgs(t *testing.T) {
-	cmd := RunCommand(NodeContainer{Node: provision.NodeSpec{Name: "n"}, Image: "img", Args: []string{"--trustd-endpoint", "10.5.0.3:50001"}})
+	cmd := CreateCommand(NodeContainer{Node: provision.NodeSpec{Name: "n"}, Image: "img", Args: []string{"--trustd-endpoint", "10.5.0.3:50001"}})
 	if got := cmd.Args[len(cmd.Args)-3:]; !slices.Equal(got, []string{"img", "--trustd-endpoint", "10.5.0.3:50001"}) {
 		t.Errorf("the machined flags do not follow the image: %v", cmd.Args)
 	}
@@ -123,9 +164,6 @@ func TestLoadBalancerRunCommand(t *testing.T) {
 	if !slices.Equal(cmd.Args, want) {
 		t.Errorf("args\n%s\nwant\n%s", strings.Join(cmd.Args, " "), strings.Join(want, " "))
 	}
-	if len(cmd.Env) != 0 {
-		t.Errorf("the load balancer gets an environment: %v", cmd.Env)
-	}
 	for _, a := range cmd.Args {
 		if strings.HasPrefix(a, "--cap-add") || a == "--privileged" || strings.HasPrefix(a, "--volume") || strings.Contains(a, "unconfined") {
 			t.Errorf("unexpected flag %s", a)
@@ -134,7 +172,7 @@ func TestLoadBalancerRunCommand(t *testing.T) {
 }
 
 func TestRunCommandWorker(t *testing.T) {
-	cmd := RunCommand(NodeContainer{
+	cmd := CreateCommand(NodeContainer{
 		Cluster: "demo",
 		Node:    provision.NodeSpec{Name: "demo-worker-1", Role: provision.RoleWorker, IP: "10.5.0.3"},
 		Image:   "img", Network: "plinth-demo", Volume: "demo-worker-1-var",

@@ -91,16 +91,25 @@ func (p *Provisioner) hostPorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// start runs a container that publishes n host ports. build makes its `docker run` for
-// the ports chosen; when one of them was taken meanwhile, start removes the container and
-// tries other ports, up to portAttempts times.
-func (p *Provisioner) start(ctx context.Context, name string, n int, say func(string, ...any), build func(ports []int) Command) error {
+// start runs a container that publishes n host ports. build makes the commands that
+// create and start it (`docker run`, or create, cp and start) for the ports chosen; when
+// one of them was taken meanwhile, start removes the container and tries other ports, up
+// to portAttempts times.
+func (p *Provisioner) start(ctx context.Context, name string, n int, say func(string, ...any), build func(ports []int) ([]Command, error)) error {
 	for attempt := 1; ; attempt++ {
 		ports, err := p.hostPorts(n)
 		if err != nil {
 			return err
 		}
-		_, err = p.runner().Run(ctx, build(ports))
+		cmds, err := build(ports)
+		if err != nil {
+			return err
+		}
+		for _, c := range cmds {
+			if _, err = p.runner().Run(ctx, c); err != nil {
+				break
+			}
+		}
 		if err == nil {
 			return nil
 		}
@@ -357,9 +366,9 @@ func (p *Provisioner) Create(ctx context.Context, req Request) (*Cluster, error)
 		say("starting %s (%s, %s)", lb.Name, lb.Role, lb.IP)
 		lc := LoadBalancerContainer{Cluster: req.Name, LB: *lb, Image: req.Image, Network: network, ControlPlanes: cpIPs}
 		made.containers = append(made.containers, lb.Name)
-		if err := p.start(ctx, lb.Name, 1, say, func(ports []int) Command {
+		if err := p.start(ctx, lb.Name, 1, say, func(ports []int) ([]Command, error) {
 			lc.KubeHostPort = ports[0]
-			return LoadBalancerRunCommand(lc)
+			return []Command{LoadBalancerRunCommand(lc)}, nil
 		}); err != nil {
 			return fail(fmt.Errorf("start load balancer %s: %w", lb.Name, err), lb.Name)
 		}
@@ -400,14 +409,14 @@ func (p *Provisioner) Create(ctx context.Context, req Request) (*Cluster, error)
 		}
 		// A failed `docker run` may leave the container created but not started.
 		made.containers = append(made.containers, n.Name)
-		if err := p.start(ctx, n.Name, nports, say, func(ports []int) Command {
+		if err := p.start(ctx, n.Name, nports, say, func(ports []int) ([]Command, error) {
 			if nc.PublishAPI {
 				nc.APIHostPort, ports = ports[0], ports[1:]
 			}
 			if nc.PublishKube {
 				nc.KubeHostPort = ports[0]
 			}
-			return RunCommand(nc)
+			return NodeCommands(nc)
 		}); err != nil {
 			return fail(fmt.Errorf("start node %s: %w", n.Name, err), n.Name)
 		}

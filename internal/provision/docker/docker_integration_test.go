@@ -210,6 +210,12 @@ func TestDockerProvisioner(t *testing.T) {
 			!contains(c.HostConfig.Binds, "/sys/fs/cgroup:/sys/fs/cgroup:rw") || !contains(c.HostConfig.Binds, n.Name+"-var:/var") {
 			t.Errorf("%s host config %+v", n.Name, c.HostConfig)
 		}
+		// The configuration holds the cluster's keys: it is a file in the container, never
+		// in what `docker inspect` shows.
+		raw := dockerOut(t, "container", "inspect", n.Name)
+		if strings.Contains(raw, "dummy config") || strings.Contains(raw, "PLINTH_CONFIG") {
+			t.Errorf("%s: docker inspect shows the configuration", n.Name)
+		}
 		t.Logf("%s: cap-drop %v", n.Name, c.HostConfig.CapDrop)
 	}
 	c := inspect(t, cp)

@@ -146,7 +146,7 @@ func inspectJSON(t *testing.T, name, role, ip, state string, apiPort, kubePort i
 
 func TestCreateRemovesEverythingWhenANodeFails(t *testing.T) {
 	f := newFake().
-		fail("run --detach --name demo-worker-1", "docker: Error response from daemon: OCI runtime create failed: unable to apply caps: operation not permitted").
+		fail("start demo-worker-1", "Error response from daemon: OCI runtime create failed: unable to apply caps: operation not permitted").
 		on("logs --tail 50 demo-worker-1", "machined: the last words\n")
 	var progress bytes.Buffer
 	_, err := testProvisioner(f).Create(context.Background(), demoRequest(&progress))
@@ -249,19 +249,22 @@ func TestCreateSucceeds(t *testing.T) {
 	if got := f.commands("rm", "volume rm", "network rm"); len(got) != 0 {
 		t.Errorf("a successful Create removed %v", got)
 	}
-	runs := 0
+	creates, copies := 0, 0
 	for _, call := range f.calls {
-		if len(call.Args) > 0 && call.Args[0] == "run" {
-			runs++
-			if len(call.Env) != 1 || !strings.HasPrefix(call.Env[0], "PLINTH_CONFIG=") {
-				t.Errorf("run env %v", call.Env)
+		if len(call.Args) > 0 && call.Args[0] == "create" {
+			creates++
+		}
+		if len(call.Args) > 0 && call.Args[0] == "cp" {
+			copies++
+			if !bytes.Contains(call.Stdin, []byte("cfg ")) {
+				t.Errorf("docker cp without the configuration: %v", call.Args)
 			}
 		}
 	}
-	if runs != 2 {
-		t.Errorf("%d docker runs", runs)
+	if creates != 2 || copies != 2 {
+		t.Errorf("%d docker creates, %d copies", creates, copies)
 	}
-	if got := f.commands("run --detach --name demo-controlplane-1"); len(got) != 1 || !strings.Contains(got[0], "--publish 127.0.0.1:41001:50000 --publish 127.0.0.1:41002:6443") {
+	if got := f.commands("create --name demo-controlplane-1"); len(got) != 1 || !strings.Contains(got[0], "--publish 127.0.0.1:41001:50000 --publish 127.0.0.1:41002:6443") {
 		t.Errorf("control plane run %v", got)
 	}
 }
@@ -293,9 +296,9 @@ func TestCreateWithLoadBalancer(t *testing.T) {
 	if want := []string{"demo-controlplane-1@10.5.0.3", "demo-controlplane-2@10.5.0.4", "demo-worker-1@10.5.0.5"}; !slices.Equal(seen, want) {
 		t.Errorf("Configs saw %v, want %v", seen, want)
 	}
-	runs := f.commands("run")
+	runs := f.commands("run", "create")
 	if len(runs) != 4 {
-		t.Fatalf("docker runs:\n%s", strings.Join(runs, "\n"))
+		t.Fatalf("docker runs and creates:\n%s", strings.Join(runs, "\n"))
 	}
 	// The load balancer starts first, from the node image, before any node.
 	wantLB := "run --detach --name demo-lb --hostname demo-lb --network plinth-demo --ip 10.5.0.2 " +
@@ -309,9 +312,9 @@ func TestCreateWithLoadBalancer(t *testing.T) {
 	// Every control plane publishes its node API and not the Kubernetes API; the worker
 	// publishes nothing and asks the control planes' trustd, in turn.
 	for i, want := range []struct{ prefix, suffix string }{
-		{"run --detach --name demo-controlplane-1 ", "--publish 127.0.0.1:41002:50000 plinth/node:dev"},
-		{"run --detach --name demo-controlplane-2 ", "--publish 127.0.0.1:41003:50000 plinth/node:dev"},
-		{"run --detach --name demo-worker-1 ", "--restart on-failure plinth/node:dev --trustd-endpoint 10.5.0.3:50001,10.5.0.4:50001"},
+		{"create --name demo-controlplane-1 ", "--publish 127.0.0.1:41002:50000 plinth/node:dev"},
+		{"create --name demo-controlplane-2 ", "--publish 127.0.0.1:41003:50000 plinth/node:dev"},
+		{"create --name demo-worker-1 ", "--restart on-failure plinth/node:dev --trustd-endpoint 10.5.0.3:50001,10.5.0.4:50001"},
 	} {
 		if got := runs[i+1]; !strings.HasPrefix(got, want.prefix) || !strings.HasSuffix(got, want.suffix) || strings.Contains(got, ":6443") {
 			t.Errorf("run %d\n%s\nwant %s...%s", i+1, got, want.prefix, want.suffix)
@@ -329,7 +332,7 @@ func TestCreateWithLoadBalancer(t *testing.T) {
 }
 
 func TestCreateRemovesTheLoadBalancer(t *testing.T) {
-	f := newFake().fail("run --detach --name demo-controlplane-2", "boom")
+	f := newFake().fail("start demo-controlplane-2", "boom")
 	req := demoRequest(&bytes.Buffer{})
 	req.ControlPlanes, req.Workers = 2, 0
 	if _, err := testProvisioner(f).Create(context.Background(), req); err == nil || !strings.Contains(err.Error(), "start node demo-controlplane-2") {
@@ -371,7 +374,7 @@ func TestPreflightLoadBalancerName(t *testing.T) {
 
 func TestCreatePicksOtherPortsWhenOneIsTaken(t *testing.T) {
 	f := newFake().
-		failOnce("run --detach --name demo-controlplane-1", "docker: Error response from daemon: driver failed programming external connectivity: Bind for 127.0.0.1:41001 failed: port is already allocated.").
+		failOnce("start demo-controlplane-1", "Error response from daemon: driver failed programming external connectivity: Bind for 127.0.0.1:41001 failed: port is already allocated.").
 		on("network ls --filter label=plinth.cluster=demo", "plinth-demo\n").
 		on("network inspect --format {{json .}} plinth-demo", `{"Name":"plinth-demo","IPAM":{"Config":[{"Subnet":"10.5.0.0/24"}]}}`+"\n").
 		on("ps --all --quiet --no-trunc", "a\n").
@@ -387,12 +390,14 @@ func TestCreatePicksOtherPortsWhenOneIsTaken(t *testing.T) {
 		t.Errorf("cluster %+v", c)
 	}
 	want := []string{
-		"run --detach --name demo-controlplane-1",
+		"create --name demo-controlplane-1",
+		"start demo-controlplane-1",
 		"rm --force --volumes demo-controlplane-1",
-		"run --detach --name demo-controlplane-1",
+		"create --name demo-controlplane-1",
+		"start demo-controlplane-1",
 	}
-	got := f.commands("run", "rm")
-	if len(got) != 3 {
+	got := f.commands("create", "start", "rm")
+	if len(got) != len(want) {
 		t.Fatalf("commands %v", got)
 	}
 	for i := range want {
@@ -400,8 +405,8 @@ func TestCreatePicksOtherPortsWhenOneIsTaken(t *testing.T) {
 			t.Errorf("command %d: %s, want %s...", i, got[i], want[i])
 		}
 	}
-	if !strings.Contains(got[2], "127.0.0.1:41003:50000") || !strings.Contains(progress.String(), "trying others") {
-		t.Errorf("retry %s\n%s", got[2], progress.String())
+	if !strings.Contains(got[3], "127.0.0.1:41003:50000") || !strings.Contains(progress.String(), "trying others") {
+		t.Errorf("retry %s\n%s", got[3], progress.String())
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 )
@@ -14,9 +13,8 @@ import (
 type Command struct {
 	// Args follow "docker".
 	Args []string
-	// Env is added to the CLI's environment (values that must not show in the process
-	// list, such as a machine config passed with `--env NAME`).
-	Env []string
+	// Stdin, when set, is the command's standard input (the archive of `docker cp -`).
+	Stdin []byte
 	// Combined returns stdout and stderr together (for `docker logs`).
 	Combined bool
 }
@@ -83,8 +81,8 @@ func (r ExecRunner) Run(ctx context.Context, c Command) ([]byte, error) {
 		bin = "docker"
 	}
 	cmd := exec.CommandContext(ctx, bin, c.Args...)
-	if len(c.Env) > 0 {
-		cmd.Env = append(os.Environ(), c.Env...)
+	if c.Stdin != nil {
+		cmd.Stdin = bytes.NewReader(c.Stdin)
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout

@@ -19,17 +19,17 @@ func TestCleanStderr(t *testing.T) {
 	}
 }
 
-// TestExecRunner runs a stand-in docker script: arguments, added environment, stderr in
+// TestExecRunner runs a stand-in docker script: arguments, standard input, stderr in
 // errors, and combined output.
 func TestExecRunner(t *testing.T) {
 	script := filepath.Join(t.TempDir(), "docker")
-	body := "#!/bin/sh\necho \"args:$*\"\necho \"env:$PLINTH_TEST_VALUE\"\necho 'to stderr' >&2\n[ \"$1\" = fail ] && exit 3\nexit 0\n"
+	body := "#!/bin/sh\necho \"args:$*\"\necho \"stdin:$(cat)\"\necho 'to stderr' >&2\n[ \"$1\" = fail ] && exit 3\nexit 0\n"
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	r := ExecRunner{Binary: script}
-	out, err := r.Run(context.Background(), Command{Args: []string{"network", "ls"}, Env: []string{"PLINTH_TEST_VALUE=secret"}})
-	if err != nil || string(out) != "args:network ls\nenv:secret\n" {
+	out, err := r.Run(context.Background(), Command{Args: []string{"network", "ls"}, Stdin: []byte("secret")})
+	if err != nil || string(out) != "args:network ls\nstdin:secret\n" {
 		t.Errorf("Run = %q, %v", out, err)
 	}
 	out, err = r.Run(context.Background(), Command{Args: []string{"logs"}, Combined: true})

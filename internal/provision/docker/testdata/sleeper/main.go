@@ -3,12 +3,11 @@
 // reboot), SIGUSR2 or SIGTERM exits 0 (a shutdown). `sleeper reboot` and `sleeper shutdown`
 // (through docker exec) send those signals to PID 1: the node ends by itself, as machined
 // does, whereas `docker kill` would count as a manual stop and defeat the restart policy.
-// Every connection to port 50000 gets the host name and the decoded $PLINTH_CONFIG, one per
-// line.
+// Every connection to port 50000 gets the host name and the configuration the provisioner
+// copied to /etc/plinth/config.yaml, one per line.
 package main
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net"
 	"os"
@@ -31,9 +30,9 @@ func main() {
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTERM)
-	cfg, err := base64.StdEncoding.DecodeString(os.Getenv("PLINTH_CONFIG"))
+	cfg, err := os.ReadFile("/etc/plinth/config.yaml")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "sleeper: PLINTH_CONFIG is not base64:", err)
+		fmt.Fprintln(os.Stderr, "sleeper:", err)
 	}
 	host, _ := os.Hostname()
 	fmt.Fprintf(os.Stderr, "sleeper: up as %s\n", host)

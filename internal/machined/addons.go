@@ -3,7 +3,6 @@ package machined
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/k8s/addons"
+	"github.com/plinthos/plinth/internal/k8s/csrapprove"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
 	"github.com/plinthos/plinth/internal/resource"
@@ -87,7 +87,7 @@ func (n *node) addonsOnce(ctx context.Context, logs io.Writer, applied *bool) er
 	if err := n.labelSelf(ctx, cfg); err != nil {
 		fmt.Fprintf(logs, "label node: %v\n", err)
 	}
-	return approveServingCSRs(ctx, logs)
+	return approveServingCSRs(ctx, cfg, n.nodeName(), logs)
 }
 
 // labelSelf puts the labels kubelet may not set itself (the control-plane role) on this node.
@@ -104,46 +104,29 @@ func (n *node) labelSelf(ctx context.Context, cfg *config.MachineConfig) error {
 	return err
 }
 
-// approveServingCSRs approves pending kubelet serving certificate requests made by a node
-// for itself (the requester is system:node:NAME and the request's names are the node's).
-func approveServingCSRs(ctx context.Context, logs io.Writer) error {
-	out, err := kubectl(ctx, nil, "get", "csr", "-o", "json")
+// approveServingCSRs approves the pending kubelet serving certificate requests in which a
+// node asks for its own names and addresses, and denies the other ones (see csrapprove
+// for the checks and their residual risk).
+func approveServingCSRs(ctx context.Context, cfg *config.MachineConfig, self string, logs io.Writer) error {
+	if cfg == nil {
+		return fmt.Errorf("kubelet serving certificates: no machine configuration")
+	}
+	cluster, err := csrapprove.ClusterInfoFromConfig(cfg, self)
 	if err != nil {
-		return err
+		return fmt.Errorf("kubelet serving certificates: %w", err)
 	}
-	var list struct {
-		Items []struct {
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-			Spec struct {
-				SignerName string   `json:"signerName"`
-				Username   string   `json:"username"`
-				Groups     []string `json:"groups"`
-			} `json:"spec"`
-			Status struct {
-				Conditions []struct {
-					Type string `json:"type"`
-				} `json:"conditions"`
-			} `json:"status"`
-		} `json:"items"`
+	run := func(ctx context.Context, args ...string) ([]byte, error) { return kubectl(ctx, nil, args...) }
+	return csrapprove.Review(ctx, run, cluster, logs)
+}
+
+// nodeName is the name under which this node's kubelet registers (--hostname-override):
+// the host name without the domain.
+func (n *node) nodeName() string {
+	r, err := n.store.Get(resources.NamespaceNetwork, resources.HostnameType, resources.HostnameID)
+	if err != nil {
+		return n.opts.Hostname
 	}
-	if err := json.Unmarshal(out, &list); err != nil {
-		return fmt.Errorf("decode CSRs: %w", err)
-	}
-	for _, csr := range list.Items {
-		if csr.Spec.SignerName != "kubernetes.io/kubelet-serving" || len(csr.Status.Conditions) > 0 {
-			continue
-		}
-		if !strings.HasPrefix(csr.Spec.Username, "system:node:") || !slices.Contains(csr.Spec.Groups, "system:nodes") {
-			continue
-		}
-		if _, err := kubectl(ctx, nil, "certificate", "approve", csr.Metadata.Name); err != nil {
-			return err
-		}
-		fmt.Fprintf(logs, "approved kubelet serving certificate %s for %s\n", csr.Metadata.Name, csr.Spec.Username)
-	}
-	return nil
+	return r.(*resource.Typed[resources.HostnameSpec]).TypedSpec().Hostname
 }
 
 // runCNIConfig writes the node's CNI configuration from flannel's subnet file, as soon as

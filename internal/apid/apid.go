@@ -5,12 +5,16 @@ package apid
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -42,20 +46,37 @@ type Config struct {
 	// Self lists the names and addresses under which this node is addressed; a request
 	// whose node metadata is one of them (or absent) is served locally.
 	Self []string
+	// Forward is set on control-plane nodes: only they forward requests to other nodes.
+	// Their certificate carries role.Forwarder and client usage; a worker's does not.
+	Forward bool
+	// PolicyFile is the policy (members, revoked serials) machined keeps current;
+	// empty means PolicyFileName in the directory of Identity.CA.
+	PolicyFile string
 	// Port is the apid port of other nodes (default 50000).
 	Port string
-	Log  *slog.Logger
+	// Limits bound streams and connections; zero fields take DefaultLimits' values.
+	Limits Limits
+	Log    *slog.Logger
 }
 
 // Server is a running apid.
 type Server struct {
-	cfg   Config
-	certs *certSource
-	grpc  *grpc.Server
-	local *grpc.ClientConn
+	cfg     Config
+	certs   *certSource
+	policy  *policySource
+	streams *streamCounter
+	grpc    *grpc.Server
+	local   *grpc.ClientConn
 
 	mu      sync.Mutex
-	remotes map[string]*grpc.ClientConn
+	remotes map[string]*remoteConn
+	tick    uint64
+}
+
+// remoteConn is a cached connection to another node's apid.
+type remoteConn struct {
+	conn     *grpc.ClientConn
+	lastUsed uint64
 }
 
 // New prepares a server; Serve starts it.
@@ -66,6 +87,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.PolicyFile == "" {
+		cfg.PolicyFile = filepath.Join(filepath.Dir(cfg.Identity.CA), PolicyFileName)
+	}
+	cfg.Limits = withDefaults(cfg.Limits)
 	certs, err := newCertSource(cfg.Identity)
 	if err != nil {
 		return nil, err
@@ -76,18 +101,38 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("machined socket %s: %w", cfg.MachinedSocket, err)
 	}
-	s := &Server{cfg: cfg, certs: certs, local: local, remotes: map[string]*grpc.ClientConn{}}
+	s := &Server{cfg: cfg, certs: certs, local: local, remotes: map[string]*remoteConn{},
+		policy:  &policySource{path: cfg.PolicyFile, log: cfg.Log},
+		streams: newStreamCounter(cfg.Limits)}
 	s.grpc = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(certs.serverTLS())),
 		grpc.ForceServerCodecV2(rawCodec{}),
+		grpc.MaxConcurrentStreams(cfg.Limits.StreamsPerConnection),
 		grpc.UnknownServiceHandler(s.forward),
 	)
 	return s, nil
 }
 
+func withDefaults(l Limits) Limits {
+	d := DefaultLimits
+	if l.StreamsPerConnection == 0 {
+		l.StreamsPerConnection = d.StreamsPerConnection
+	}
+	if l.StreamsPerCaller == 0 {
+		l.StreamsPerCaller = d.StreamsPerCaller
+	}
+	if l.Streams == 0 {
+		l.Streams = d.Streams
+	}
+	if l.Remotes == 0 {
+		l.Remotes = d.Remotes
+	}
+	return l
+}
+
 // Serve accepts connections on l until Stop.
 func (s *Server) Serve(l net.Listener) error {
-	s.cfg.Log.Info("serving the node API", "address", l.Addr().String())
+	s.cfg.Log.Info("serving the node API", "address", l.Addr().String(), "forwards", s.cfg.Forward)
 	return s.grpc.Serve(l)
 }
 
@@ -97,36 +142,118 @@ func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, c := range s.remotes {
-		_ = c.Close()
+		_ = c.conn.Close()
 	}
 	_ = s.local.Close()
 }
 
-// callerRoles returns the roles of the caller: from its certificate, or, when the caller is
-// another node (Impersonator), the roles it forwards in metadata.
-func callerRoles(ctx context.Context) (roles []string, forwarded bool, err error) {
+// caller is who a call is for, as apid established it.
+type caller struct {
+	// roles are the node API roles of the client's own, verified certificate.
+	roles []string
+	// chain is the client's certificate chain (DER, leaf first), passed on when the call
+	// is forwarded.
+	chain [][]byte
+	// key identifies the client for the per-caller limits (its leaf certificate).
+	key string
+	// forwarded is set when another node forwarded the call.
+	forwarded bool
+}
+
+// identify establishes the caller: the verified client certificate's roles, or, when the
+// peer is a forwarding control plane, the roles of the original client's certificate,
+// which the forwarder passes on and this node verifies itself against the node API CA.
+// A certificate whose serial is revoked is refused either way.
+func (s *Server) identify(ctx context.Context) (caller, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
-		return nil, false, errors.New("no peer information")
+		return caller{}, errors.New("no peer information")
 	}
 	info, ok := p.AuthInfo.(credentials.TLSInfo)
 	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
-		return nil, false, errors.New("no verified client certificate")
+		return caller{}, errors.New("no verified client certificate")
 	}
-	cert := info.State.VerifiedChains[0][0]
-	if isImpersonator(cert) {
-		md, _ := metadata.FromIncomingContext(ctx)
-		var roles []string
-		for _, v := range md.Get(role.MetadataKey) {
-			roles = append(roles, strings.Split(v, ",")...)
+	_, revoked := s.policy.current()
+	peerCert := info.State.VerifiedChains[0][0]
+	if revoked[SerialString(peerCert.SerialNumber)] {
+		return caller{}, fmt.Errorf("the client certificate (serial %s) is revoked", SerialString(peerCert.SerialNumber))
+	}
+	if !isForwarder(peerCert) {
+		var chain [][]byte
+		for _, c := range info.State.PeerCertificates {
+			chain = append(chain, c.Raw)
 		}
-		return roles, true, nil
+		return caller{roles: knownRoles(peerCert.Subject.Organization), chain: chain, key: certKey(peerCert)}, nil
 	}
-	return cert.Subject.Organization, false, nil
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get(role.ForwardedCertKey)
+	if len(vals) != 1 {
+		return caller{}, errors.New("a forwarding node must pass on exactly one client certificate chain")
+	}
+	chain, leaf, err := s.verifyForwarded(vals[0])
+	if err != nil {
+		return caller{}, fmt.Errorf("forwarded client certificate: %w", err)
+	}
+	if revoked[SerialString(leaf.SerialNumber)] {
+		return caller{}, fmt.Errorf("the client certificate (serial %s) is revoked", SerialString(leaf.SerialNumber))
+	}
+	return caller{roles: knownRoles(leaf.Subject.Organization), chain: chain, key: certKey(leaf), forwarded: true}, nil
 }
 
-func isImpersonator(cert *x509.Certificate) bool {
-	return slices.Contains(cert.Subject.Organization, role.Impersonator)
+// verifyForwarded decodes and verifies a forwarded certificate chain: a client
+// certificate of the node API CA, valid now, that is not itself a node's certificate.
+func (s *Server) verifyForwarded(v string) ([][]byte, *x509.Certificate, error) {
+	var chain [][]byte
+	var certs []*x509.Certificate
+	for _, part := range strings.Split(v, ",") {
+		der, err := base64.StdEncoding.DecodeString(part)
+		if err != nil {
+			return nil, nil, fmt.Errorf("not base64: %w", err)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, nil, err
+		}
+		chain, certs = append(chain, der), append(certs, c)
+		if len(certs) > 4 {
+			return nil, nil, errors.New("chain too long")
+		}
+	}
+	if len(certs) == 0 {
+		return nil, nil, errors.New("empty chain")
+	}
+	_, pool := s.certs.current()
+	opts := x509.VerifyOptions{Roots: pool, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	for _, c := range certs[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	if _, err := certs[0].Verify(opts); err != nil {
+		return nil, nil, err
+	}
+	if isForwarder(certs[0]) {
+		return nil, nil, errors.New("a node certificate cannot be forwarded as a client's")
+	}
+	return chain, certs[0], nil
+}
+
+func isForwarder(cert *x509.Certificate) bool {
+	return slices.Contains(cert.Subject.Organization, role.Forwarder)
+}
+
+// knownRoles keeps the node API roles among a certificate's organizations.
+func knownRoles(orgs []string) []string {
+	var out []string
+	for _, o := range orgs {
+		if slices.Contains(role.All, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func certKey(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
 }
 
 // forward handles every call: authorize, pick the backend, and pump messages both ways.
@@ -136,57 +263,94 @@ func (s *Server) forward(_ any, ss grpc.ServerStream) error {
 		return status.Error(codes.Internal, "no method in stream")
 	}
 	ctx := ss.Context()
-	roles, forwarded, err := callerRoles(ctx)
+	who, err := s.identify(ctx)
 	if err != nil {
 		return status.Error(codes.Unauthenticated, err.Error())
 	}
-	if err := authz.Check(method, roles); err != nil {
+	if err := authz.Check(method, who.roles); err != nil {
 		return status.Error(codes.PermissionDenied, err.Error())
 	}
+	release, perCaller, ok := s.streams.acquire(who.key)
+	if !ok {
+		if perCaller {
+			return status.Errorf(codes.ResourceExhausted, "this client already has %d calls open on this node (follow streams count); end some and retry", s.cfg.Limits.StreamsPerCaller)
+		}
+		return status.Error(codes.ResourceExhausted, "the node serves too many calls at once; retry later")
+	}
+	defer release()
 	in, _ := metadata.FromIncomingContext(ctx)
 	out := metadata.MD{}
 	for k, v := range in {
-		// Transport headers are the client library's business; node and role metadata are
-		// set here, never passed through from the caller.
+		// Transport headers are the client library's business; node, role and forwarded
+		// certificate metadata are set here, never passed through from the caller.
 		if strings.HasPrefix(k, ":") || k == "content-type" || k == "user-agent" || k == "te" ||
-			k == NodeMetadataKey || k == role.MetadataKey || strings.HasPrefix(k, "grpc-") {
+			k == NodeMetadataKey || k == role.MetadataKey || k == role.ForwardedCertKey || strings.HasPrefix(k, "grpc-") {
 			continue
 		}
 		out[k] = v
 	}
-	out.Set(role.MetadataKey, strings.Join(roles, ","))
 
 	conn := s.local
 	target := ""
-	if nodes := in.Get(NodeMetadataKey); len(nodes) > 0 && !forwarded {
+	if nodes := in.Get(NodeMetadataKey); len(nodes) > 0 && !who.forwarded {
 		if len(nodes) > 1 {
 			return status.Error(codes.InvalidArgument, "a request names several nodes; the client sends one request per node")
 		}
 		if !slices.Contains(s.cfg.Self, nodes[0]) {
 			target = nodes[0]
 			if conn, err = s.remote(target); err != nil {
-				return status.Errorf(codes.Unavailable, "node %s: %v", target, err)
+				return err
 			}
+			enc := make([]string, len(who.chain))
+			for i, der := range who.chain {
+				enc[i] = base64.StdEncoding.EncodeToString(der)
+			}
+			out.Set(role.ForwardedCertKey, strings.Join(enc, ","))
 		}
 	}
-	s.cfg.Log.Debug("call", "method", method, "roles", roles, "forwarded", forwarded, "to", target)
+	if target == "" {
+		// machined, behind its unix socket, trusts the roles apid established.
+		out.Set(role.MetadataKey, strings.Join(who.roles, ","))
+	}
+	s.cfg.Log.Debug("call", "method", method, "roles", who.roles, "forwarded", who.forwarded, "to", target)
 	return pump(metadata.NewOutgoingContext(ctx, out), ss, conn, method)
 }
 
-// remote returns a cached connection to another node's apid.
+// remote returns a connection to another node's apid, which must be a known member of
+// the cluster. The error is a gRPC status for the caller.
 func (s *Server) remote(node string) (*grpc.ClientConn, error) {
+	if !s.cfg.Forward {
+		return nil, status.Error(codes.FailedPrecondition, "this node is a worker: only control-plane nodes forward requests to other nodes; use a control plane as the endpoint")
+	}
+	members, _ := s.policy.current()
+	if !slices.Contains(members, node) {
+		// Nothing is dialled: the answer is the same whether something listens there.
+		return nil, status.Errorf(codes.NotFound, "%q is not a node of this cluster that this control plane knows; name a node by the address it has in the cluster (nodes are known once they have their node certificate or are registered in Kubernetes)", node)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.tick++
 	if c, ok := s.remotes[node]; ok {
-		return c, nil
+		c.lastUsed = s.tick
+		return c.conn, nil
+	}
+	if len(s.remotes) >= s.cfg.Limits.Remotes {
+		oldest := ""
+		for name, c := range s.remotes {
+			if oldest == "" || c.lastUsed < s.remotes[oldest].lastUsed {
+				oldest = name
+			}
+		}
+		_ = s.remotes[oldest].conn.Close()
+		delete(s.remotes, oldest)
 	}
 	c, err := grpc.NewClient(net.JoinHostPort(node, s.cfg.Port),
 		grpc.WithTransportCredentials(credentials.NewTLS(s.certs.clientTLS())),
 		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{})))
 	if err != nil {
-		return nil, err
+		return nil, status.Errorf(codes.Unavailable, "node %s: %v", node, err)
 	}
-	s.remotes[node] = c
+	s.remotes[node] = &remoteConn{conn: c, lastUsed: s.tick}
 	return c, nil
 }
 

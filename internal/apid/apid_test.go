@@ -40,6 +40,15 @@ func (b *backend) Version(ctx context.Context, _ *machine.VersionRequest) (*mach
 	return &machine.VersionResponse{Hostname: b.name, Tag: strings.Join(md.Get(role.MetadataKey), ";")}, nil
 }
 
+// Logs sends one message, then blocks until the caller goes away: a follow stream.
+func (b *backend) Logs(_ *machine.LogsRequest, s grpc.ServerStreamingServer[machine.LogsResponse]) error {
+	if err := s.Send(&machine.LogsResponse{}); err != nil {
+		return err
+	}
+	<-s.Context().Done()
+	return nil
+}
+
 func (b *backend) Events(_ *machine.EventsRequest, s grpc.ServerStreamingServer[machine.EventsResponse]) error {
 	for i := range 3 {
 		if err := s.Send(&machine.EventsResponse{Id: string(rune('a' + i)), Message: b.name}); err != nil {
@@ -50,6 +59,7 @@ func (b *backend) Events(_ *machine.EventsRequest, s grpc.ServerStreamingServer[
 }
 
 type node struct {
+	dir    string
 	addr   string
 	server *Server
 	stop   func()
@@ -72,8 +82,23 @@ func newPKI(t *testing.T) *pkiSet {
 	return &pkiSet{ca: ca, otherCA: other}
 }
 
-// startNode runs a backend on a unix socket and an apid in front of it on 127.0.0.1:port.
+// nodeOptions shape a test node: a control plane forwards and has a forwarder
+// certificate; a worker has a server-only certificate without organization, as trustd
+// issues it.
+type nodeOptions struct {
+	controlPlane bool
+	policy       Policy
+	limits       Limits
+}
+
+// startNode runs a backend on a unix socket and a control plane's apid in front of it on
+// 127.0.0.1:port, which forwards to 127.0.0.1.
 func startNode(t *testing.T, p *pkiSet, name string, l net.Listener, port string) *node {
+	t.Helper()
+	return startNodeWith(t, p, name, l, port, nodeOptions{controlPlane: true, policy: Policy{Members: []string{"127.0.0.1"}}})
+}
+
+func startNodeWith(t *testing.T, p *pkiSet, name string, l net.Listener, port string, o nodeOptions) *node {
 	t.Helper()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "machined.sock")
@@ -86,23 +111,27 @@ func startNode(t *testing.T, p *pkiSet, name string, l net.Listener, port string
 	resource.RegisterResourceServiceServer(bs, resource.UnimplementedResourceServiceServer{})
 	go func() { _ = bs.Serve(ul) }()
 
-	serverCert, err := pki.Issue(p.ca, pki.CertOptions{CommonName: name, Organization: []string{role.Impersonator},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, Usage: pki.UsageServer | pki.UsageClient, Validity: time.Hour})
+	opts := pki.CertOptions{CommonName: name, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, Usage: pki.UsageServer, Validity: time.Hour}
+	if o.controlPlane {
+		opts.Organization, opts.Usage = []string{role.Forwarder}, pki.UsageServer|pki.UsageClient
+	}
+	serverCert, err := pki.Issue(p.ca, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	files := FilesIn(dir)
+	writePolicy(t, filepath.Join(dir, PolicyFileName), o.policy)
 	for path, data := range map[string][]byte{files.CA: p.ca.CertPEM, files.Cert: serverCert.CertPEM, files.Key: serverCert.KeyPEM} {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	srv, err := New(Config{Identity: files, MachinedSocket: sock, Self: []string{name}, Port: port})
+	srv, err := New(Config{Identity: files, MachinedSocket: sock, Self: []string{name}, Port: port, Forward: o.controlPlane, Limits: o.limits})
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = srv.Serve(l) }()
-	n := &node{addr: l.Addr().String(), server: srv}
+	n := &node{addr: l.Addr().String(), server: srv, dir: dir}
 	n.stop = func() { srv.Stop(); bs.Stop() }
 	t.Cleanup(n.stop)
 	return n

@@ -19,6 +19,7 @@ func Main(ctx context.Context, args []string) error {
 	listen := fs.String("listen", ":"+DefaultPort, "address to serve the node API on")
 	self := fs.String("self", "", "comma-separated names and addresses of this node")
 	port := fs.String("peer-port", DefaultPort, "apid port of other nodes")
+	forward := fs.Bool("forward", false, "forward requests that name another node (control planes only; needs a certificate with client usage)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -26,7 +27,7 @@ func Main(ctx context.Context, args []string) error {
 		return fmt.Errorf("apid needs --identity-dir and --machined-socket")
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "apid")
-	srv, err := New(Config{Identity: FilesIn(*identityDir), MachinedSocket: *socket, Self: splitList(*self), Port: *port, Log: log})
+	srv, err := New(Config{Identity: FilesIn(*identityDir), MachinedSocket: *socket, Self: splitList(*self), Forward: *forward, Port: *port, Log: log})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/plinthos/plinth/internal/configgen"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -227,6 +228,8 @@ func newConfigInfoCommand(g *globalFlags) *cobra.Command {
 			fmt.Fprintf(w, "Nodes:\t%s\n", orNone(ctx.Nodes))
 			fmt.Fprintf(w, "Roles:\t%s\n", orNone(cert.Subject.Organization))
 			fmt.Fprintf(w, "Certificate fingerprint:\tSHA256:%s\n", hex.EncodeToString(sum[:]))
+			// The serial is what a revocation names (machine.api.revokedSerials).
+			fmt.Fprintf(w, "Certificate serial:\t%s\n", cert.SerialNumber.Text(16))
 			left := time.Until(cert.NotAfter).Round(time.Hour)
 			status := fmt.Sprintf("%s (in %s)", cert.NotAfter.UTC().Format(time.RFC3339), left)
 			if left <= 0 {
@@ -255,7 +258,11 @@ func newConfigNewCommand(g *globalFlags) *cobra.Command {
 		Use:   "new FILE",
 		Short: "Mint a client config for other roles (admins only)",
 		Long: `Ask a node to sign a new client certificate with the given roles and write a client
-config using it to FILE. Needs os:admin; the node must be a control-plane node.`,
+config using it to FILE. Needs os:admin; the node must be a control-plane node.
+
+The certificate is valid for 30 days unless --crt-ttl says otherwise, and for at most
+one year. To withdraw it before then, revoke its serial (plinthctl config info shows it):
+see docs/security.md.`,
 		Example: `  plinthctl config new reader.plinthconfig --roles os:reader
   plinthctl config new backup.plinthconfig --roles os:etcd:backup --crt-ttl 720h`,
 		Args: cobra.ExactArgs(1),
@@ -281,7 +288,7 @@ config using it to FILE. Needs os:admin; the node must be a control-plane node.`
 		},
 	}
 	cmd.Flags().StringVar(&roles, "roles", role.Reader, "roles of the new certificate, comma-separated: "+strings.Join(role.All, ", "))
-	cmd.Flags().DurationVar(&crtTTL, "crt-ttl", 365*24*time.Hour, "validity of the new certificate")
+	cmd.Flags().DurationVar(&crtTTL, "crt-ttl", configgen.DefaultClientCertValidity, "validity of the new certificate (at most 8760h, one year)")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite FILE")
 	return cmd
 }

@@ -16,8 +16,17 @@ import (
 	"github.com/plinthos/plinth/pkg/secrets"
 )
 
-// AdminCertValidity is how long generated admin client certificates are valid.
+// AdminCertValidity is how long the admin client certificate of `gen config` (the
+// cluster's first credential) is valid.
 const AdminCertValidity = 365 * 24 * time.Hour
+
+// DefaultClientCertValidity is how long a client certificate minted by a node for
+// `plinthctl config new` is valid when the request names no lifetime.
+const DefaultClientCertValidity = 30 * 24 * time.Hour
+
+// MaxClientCertValidity caps every client certificate's lifetime: a stolen client config
+// stops working within a year even if nobody revokes it.
+const MaxClientCertValidity = 365 * 24 * time.Hour
 
 // DefaultInstallDisk is the install disk written when none is given.
 const DefaultInstallDisk = "/dev/sda"
@@ -162,6 +171,9 @@ func NewContext(osCA config.CertAndKey, endpoints, roles []string, validity time
 		if strings.Contains(r, ",") {
 			return nil, fmt.Errorf("role %q contains a comma; give each role as its own entry", r)
 		}
+	}
+	if validity <= 0 || validity > MaxClientCertValidity {
+		return nil, fmt.Errorf("a client certificate may be valid for more than 0 and at most %s (one year), not %s; ask for less (--crt-ttl)", MaxClientCertValidity, validity)
 	}
 	for _, e := range endpoints {
 		if strings.TrimSpace(e) == "" {

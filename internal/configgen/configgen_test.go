@@ -232,6 +232,19 @@ func TestNewContext(t *testing.T) {
 	}
 }
 
+// TestNewContextLifetimeCapped: no client certificate outlives a year.
+func TestNewContextLifetimeCapped(t *testing.T) {
+	b := bundle(t)
+	for _, d := range []time.Duration{0, -time.Hour, configgen.MaxClientCertValidity + time.Hour, 10 * 365 * 24 * time.Hour} {
+		if _, err := configgen.NewContext(b.CAs.OS, []string{"10.5.0.2"}, []string{role.Reader}, d, time.Now()); err == nil || !strings.Contains(err.Error(), "at most") {
+			t.Errorf("validity %s: %v", d, err)
+		}
+	}
+	if _, err := configgen.NewContext(b.CAs.OS, []string{"10.5.0.2"}, []string{role.Reader}, configgen.MaxClientCertValidity, time.Now()); err != nil {
+		t.Errorf("a year: %v", err)
+	}
+}
+
 // TestNewContextRolesAreCertificateOrganizations checks that every Subject Organization
 // of an issued certificate is a known role, whatever form the roles were given in.
 func TestNewContextRolesAreCertificateOrganizations(t *testing.T) {

@@ -166,7 +166,9 @@ func (c *APICertificate) obtain(ctx context.Context, cfg *config.MachineConfig, 
 		if err != nil {
 			return resources.APICertificateSpec{}, fmt.Errorf("node API CA: %w", err)
 		}
-		kp, err := pki.Issue(ca, pki.CertOptions{CommonName: names0(names, sans), Organization: []string{role.Impersonator},
+		// A control plane's certificate also lets its apid forward requests to other
+		// nodes (role.Forwarder, client usage); it grants no role of its own.
+		kp, err := pki.Issue(ca, pki.CertOptions{CommonName: names0(names, sans), Organization: []string{role.Forwarder},
 			DNSNames: names, IPAddresses: ips, Usage: pki.UsageServer | pki.UsageClient, Validity: APICertValidity, Now: now})
 		if err != nil {
 			return resources.APICertificateSpec{}, fmt.Errorf("issue node API certificate: %w", err)

@@ -122,10 +122,20 @@ func (s *MachineServer) ServiceStart(_ context.Context, req *machine.ServiceStar
 	return &machine.ServiceStartResponse{Message: fmt.Sprintf("service %q started", req.GetId())}, nil
 }
 
+// protectedError is the refusal to stop or restart a service the node API depends on.
+func protectedError(id, verb string) error {
+	return status.Errorf(codes.FailedPrecondition,
+		"service %q cannot be %s through the node API: it is how clients reach this node, and nothing could bring it back; reboot the node instead (plinthctl reboot)", id, verb)
+}
+
 // ServiceStop implements the ServiceStop RPC.
 func (s *MachineServer) ServiceStop(ctx context.Context, req *machine.ServiceStopRequest) (*machine.ServiceStopResponse, error) {
-	if _, err := s.status(req.GetId()); err != nil {
+	st, err := s.status(req.GetId())
+	if err != nil {
 		return nil, err
+	}
+	if st.Protected {
+		return nil, protectedError(st.ID, "stopped")
 	}
 	if err := s.Supervisor.Stop(ctx, req.GetId()); err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
@@ -135,8 +145,12 @@ func (s *MachineServer) ServiceStop(ctx context.Context, req *machine.ServiceSto
 
 // ServiceRestart implements the ServiceRestart RPC.
 func (s *MachineServer) ServiceRestart(ctx context.Context, req *machine.ServiceRestartRequest) (*machine.ServiceRestartResponse, error) {
-	if _, err := s.status(req.GetId()); err != nil {
+	st, err := s.status(req.GetId())
+	if err != nil {
 		return nil, err
+	}
+	if st.Protected {
+		return nil, protectedError(st.ID, "restarted")
 	}
 	if err := s.Supervisor.Restart(ctx, req.GetId()); err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
@@ -154,11 +168,7 @@ func (s *MachineServer) Logs(req *machine.LogsRequest, stream grpc.ServerStreami
 		if req.GetPrevious() {
 			return status.Error(codes.InvalidArgument, "--previous applies to service logs; kubelet keeps a container's earlier runs as N.log files (plinthctl ls /var/log/pods)")
 		}
-		podsDir, err := s.System.Files.Resolve("/var/log/pods", isAdmin(stream.Context()))
-		if err != nil {
-			return fileError(err)
-		}
-		return kubernetesLogs(stream.Context(), podsDir, req, stream)
+		return kubernetesLogs(stream.Context(), s.System.Files, isAdmin(stream.Context()), req, stream)
 	}
 	name := req.GetService()
 	if err := logstore.ValidName(name); err != nil {
@@ -331,7 +341,10 @@ func (s *MachineServer) GenerateClientConfiguration(_ context.Context, req *mach
 	}
 	ttl := req.GetCrtTtl().AsDuration()
 	if ttl <= 0 {
-		ttl = configgen.AdminCertValidity
+		ttl = configgen.DefaultClientCertValidity
+	}
+	if ttl > configgen.MaxClientCertValidity {
+		return nil, status.Errorf(codes.InvalidArgument, "a client certificate may be valid for at most %s (one year), not %s; ask for less (--crt-ttl)", configgen.MaxClientCertValidity, ttl)
 	}
 	ctx, err := configgen.NewContext(cfg.Machine.CA, s.Endpoints(), roles, ttl, time.Now())
 	if err != nil {

@@ -2,7 +2,9 @@ package machineapi
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
 	"runtime"
 	"slices"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/plinthos/plinth/internal/clock"
 	"github.com/plinthos/plinth/internal/configmgr"
 	"github.com/plinthos/plinth/internal/events"
 	"github.com/plinthos/plinth/internal/logstore"
@@ -636,9 +639,14 @@ func TestGenerateClientConfiguration(t *testing.T) {
 	if !slices.Equal(cert.Subject.Organization, []string{role.Operator, role.EtcdBackup}) {
 		t.Errorf("roles = %v", cert.Subject.Organization)
 	}
-	if d := cert.NotAfter.Sub(start); d < 364*24*time.Hour {
-		t.Errorf("default validity is %v", d)
+	if d := cert.NotAfter.Sub(start); d < 29*24*time.Hour || d > 31*24*time.Hour {
+		t.Errorf("default validity is %v, want 30 days", d)
 	}
+	// The lifetime is capped at one year: the CA's ten years are not for the asking
+	// (regression test of finding 9).
+	_, err = e.machine.GenerateClientConfiguration(e.admin(), &machine.GenerateClientConfigurationRequest{Roles: []string{role.Reader},
+		CrtTtl: durationpb.New(10 * 365 * 24 * time.Hour)})
+	wantCode(t, err, codes.InvalidArgument, "at most 8760h0m0s (one year)")
 
 	for _, roles := range [][]string{{"os:root"}, {role.Reader, "os:root"}, nil, {""}} {
 		_, err := e.machine.GenerateClientConfiguration(e.admin(), &machine.GenerateClientConfigurationRequest{Roles: roles})
@@ -698,4 +706,27 @@ func TestLifecycle(t *testing.T) {
 	wantCode(t, err, codes.FailedPrecondition, "busy")
 	_, err = e.machine.Reset(e.admin(), &machine.ResetRequest{})
 	wantCode(t, err, codes.FailedPrecondition, "busy")
+}
+
+// TestProtectedServicesCannotBeStopped is the regression test of finding 5: an operator
+// (or anyone) stopping apid cut the node off its API until a power cycle. A protected
+// service cannot be stopped or restarted through the API, whatever the role.
+func TestProtectedServicesCannotBeStopped(t *testing.T) {
+	sup := service.New(clock.Real{}, nil, events.New(0, clock.Real{}), nil)
+	for _, id := range []string{"apid", "trustd"} {
+		if err := sup.Add(service.Service{ID: id, Protected: true, Runner: service.GoroutineRunner{Name: id, Func: func(ctx context.Context, _ io.Writer) error {
+			<-ctx.Done()
+			return nil
+		}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &MachineServer{Supervisor: sup}
+	ctx := context.Background()
+	for _, id := range []string{"apid", "trustd"} {
+		_, err := s.ServiceStop(ctx, &machine.ServiceStopRequest{Id: id})
+		wantCode(t, err, codes.FailedPrecondition, "cannot be stopped through the node API")
+		_, err = s.ServiceRestart(ctx, &machine.ServiceRestartRequest{Id: id})
+		wantCode(t, err, codes.FailedPrecondition, "cannot be restarted through the node API")
+	}
 }

@@ -88,6 +88,11 @@ func (n *node) addKubernetesServices() error {
 			Runner:  service.GoroutineRunner{Name: "join the cluster's etcd as a learner, then promote it to a voter", Func: n.runEtcdJoin},
 			Restart: service.RestartUntilSuccess,
 		}, service.Service{
+			ID:        "members",
+			Condition: func(ctx context.Context) error { return waitFiles(ctx, paths.PKIFile(paths.AdminKubeconfig)) },
+			Runner:    service.GoroutineRunner{Name: "keep the cluster members apid may forward to from Kubernetes' nodes", Func: n.runMembers},
+			Restart:   service.RestartForever,
+		}, service.Service{
 			ID:        "addons",
 			DependsOn: []string{"kubelet"},
 			// Only the nodes that run etcd keep the cluster's manifests.

@@ -36,7 +36,7 @@ func (n *node) Shutdown(actorID string) error {
 func (n *node) Reset(actorID string, graceful, reboot bool) error {
 	_ = graceful // local mode has no cluster membership to leave yet
 	n.events.Publish(events.Event{ActorID: actorID, Type: "sequence", Message: "reset: wiping the state directory", Data: map[string]string{"sequence": "reset"}})
-	for _, name := range []string{"config.yaml", "config.staged.yaml", "node-id"} {
+	for _, name := range []string{"config.yaml", "config.staged.yaml", "node-id", "certified-nodes.json"} {
 		if err := os.Remove(n.path(name)); err != nil && !os.IsNotExist(err) {
 			return fmt.Errorf("reset: %w", err)
 		}

@@ -20,6 +20,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/plinthos/plinth/internal/apid"
 	"github.com/plinthos/plinth/internal/clock"
 	"github.com/plinthos/plinth/internal/configmgr"
 	"github.com/plinthos/plinth/internal/controller"
@@ -79,6 +80,7 @@ type node struct {
 	cfg    *configmgr.Manager
 	store  *resource.Store
 	sup    *service.Supervisor
+	policy *apidPolicy
 
 	mu     sync.Mutex
 	exit   error // what Run returns after the stop
@@ -230,6 +232,14 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 			return err
 		}
 	}
+	if err := prepareAPIDir(opts.StateDir, n.path("apid"), apidUser()); err != nil {
+		return err
+	}
+	n.policy, err = newAPIDPolicy(n.path("apid", apid.PolicyFileName), n.path("certified-nodes.json"), apidUser(),
+		[]string{opts.Address, n.hostname()}, base.With("component", "apid-policy"))
+	if err != nil {
+		return err
+	}
 	if err := n.addServices(initial); err != nil {
 		return err
 	}
@@ -239,9 +249,6 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 		}
 	}
 
-	if err := prepareAPIDir(opts.StateDir, n.path("apid"), apidUser()); err != nil {
-		return err
-	}
 	socket := n.path("apid", "machined.sock")
 	_ = os.Remove(socket)
 	l, err := net.Listen("unix", socket)

@@ -27,19 +27,25 @@ import (
 func (n *node) addServices(cfg *config.MachineConfig) error {
 	identity := apid.FilesIn(n.path("apid"))
 	apiAddr := net.JoinHostPort(n.opts.Address, strconv.Itoa(n.opts.APIPort))
+	apidArgs := []string{"apid", "--identity-dir", n.path("apid"), "--machined-socket", n.path("apid", "machined.sock"),
+		"--listen", apiAddr, "--self", n.opts.Address + "," + n.hostname(), "--peer-port", strconv.Itoa(n.opts.PeerAPIPort)}
+	if cfg.Machine.Type == config.TypeControlPlane {
+		// Only control planes forward requests to other nodes; their certificate says so.
+		apidArgs = append(apidArgs, "--forward")
+	}
 	apidSvc := service.Service{
 		ID: "apid",
 		// apid starts once the node API certificate exists.
 		Condition: func(ctx context.Context) error { return waitFiles(ctx, identity.CA, identity.Cert, identity.Key) },
 		Runner: &service.ProcessRunner{
-			Path: n.opts.Executable,
-			Args: []string{"apid", "--identity-dir", n.path("apid"), "--machined-socket", n.path("apid", "machined.sock"),
-				"--listen", apiAddr, "--self", n.opts.Address + "," + n.hostname(), "--peer-port", strconv.Itoa(n.opts.PeerAPIPort)},
+			Path:        n.opts.Executable,
+			Args:        apidArgs,
 			Credential:  credential(apidUser()),
 			GracePeriod: 5 * time.Second,
 		},
-		Health:  &service.HealthCheck{InitialDelay: time.Second, Period: 5 * time.Second, Timeout: 2 * time.Second, Check: tcpCheck(apiAddr)},
-		Restart: service.RestartForever,
+		Health:    &service.HealthCheck{InitialDelay: time.Second, Period: 5 * time.Second, Timeout: 2 * time.Second, Check: tcpCheck(apiAddr)},
+		Restart:   service.RestartForever,
+		Protected: true,
 	}
 	if err := n.sup.Add(apidSvc); err != nil {
 		return err
@@ -54,6 +60,7 @@ func (n *node) addServices(cfg *config.MachineConfig) error {
 		Runner:    service.GoroutineRunner{Name: "trustd", Func: func(ctx context.Context, logs io.Writer) error { return n.runTrustd(ctx, logs, trustdAddr, identity) }},
 		Health:    &service.HealthCheck{Period: 5 * time.Second, Timeout: 2 * time.Second, Check: tcpCheck(trustdAddr)},
 		Restart:   service.RestartForever,
+		Protected: true,
 	})
 }
 
@@ -71,10 +78,11 @@ func (n *node) runTrustd(ctx context.Context, logs io.Writer, addr string, ident
 	}
 	gs := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}})))
 	security.RegisterSecurityServiceServer(gs, &trustd.Server{
-		CA:    ca,
-		Token: func() string { c, _ := n.cfg.Current(); return c.Machine.Token },
-		Clock: clock.Real{},
-		Log:   log,
+		CA:      ca,
+		Token:   func() string { c, _ := n.cfg.Current(); return c.Machine.Token },
+		Clock:   clock.Real{},
+		Log:     log,
+		OnIssue: n.policy.AddIssued,
 	})
 	l, err := net.Listen("tcp", addr)
 	if err != nil {

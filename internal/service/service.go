@@ -120,6 +120,10 @@ type Service struct {
 	Health *HealthCheck
 	// Restart is the restart policy (RestartForever when zero).
 	Restart RestartPolicy
+	// Protected marks a service that is the node's way in (apid, trustd): the node API
+	// refuses to stop or restart it, whatever the caller's role, so no client can cut
+	// the node off its API. machined itself still stops it at shutdown and reboot.
+	Protected bool
 	// StopTimeout is how long Stop waits for the runner to return after cancelling it.
 	// When zero it is DefaultStopTimeout, or for a ProcessRunner its grace period plus
 	// 5 s if that is longer, so that the SIGKILL after the grace period comes first.
@@ -183,6 +187,8 @@ type Status struct {
 	Restarts int
 	// DependsOn is copied from the service.
 	DependsOn []string
+	// Protected is copied from the service.
+	Protected bool
 	// History is the last HistoryLen transitions, oldest first.
 	History []Transition
 }

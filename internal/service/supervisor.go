@@ -549,6 +549,7 @@ func (s *Supervisor) statusLocked(inst *instance) Status {
 		Runner:    inst.svc.Runner.String(),
 		Restarts:  inst.restarts,
 		DependsOn: slices.Clone(inst.svc.DependsOn),
+		Protected: inst.svc.Protected,
 		History:   slices.Clone(inst.history),
 	}
 	if inst.health != nil {

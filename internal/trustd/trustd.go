@@ -21,7 +21,6 @@ import (
 	"github.com/plinthos/plinth/internal/clock"
 	"github.com/plinthos/plinth/pkg/api/security"
 	"github.com/plinthos/plinth/pkg/pki"
-	"github.com/plinthos/plinth/pkg/role"
 )
 
 // DefaultPort is trustd's port.
@@ -41,6 +40,9 @@ type Server struct {
 	Token func() string
 	Clock clock.Clock
 	Log   *slog.Logger
+	// OnIssue, when set, is told the address of each node that got a certificate: that
+	// node is a member of the cluster, which apid may forward requests to.
+	OnIssue func(addr string)
 }
 
 // Certificate signs the CSR of the calling node after checking the token and that every
@@ -75,17 +77,21 @@ func (s *Server) Certificate(ctx context.Context, req *security.CertificateReque
 		}
 	}
 	crt, err := pki.SignCSR(s.CA, req.GetCsr(), pki.CertOptions{
-		CommonName:   caller.String(),
-		Organization: []string{role.Impersonator},
-		IPAddresses:  []net.IP{caller.AsSlice()},
-		Usage:        pki.UsageServer | pki.UsageClient,
-		Validity:     CertValidity,
-		Now:          s.Clock.Now(),
+		CommonName:  caller.String(),
+		IPAddresses: []net.IP{caller.AsSlice()},
+		// A server certificate only, without organization: a join token holder gets
+		// nothing the node API honours from a client (it cannot even connect as one).
+		Usage:    pki.UsageServer,
+		Validity: CertValidity,
+		Now:      s.Clock.Now(),
 	})
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "sign: %v", err)
 	}
 	s.Log.Info("issued a node certificate", "node", caller.String())
+	if s.OnIssue != nil {
+		s.OnIssue(caller.String())
+	}
 	return &security.CertificateResponse{Ca: s.CA.CertPEM, Crt: crt}, nil
 }
 

@@ -20,13 +20,22 @@ const (
 	EtcdBackup Role = "os:etcd:backup"
 )
 
-// Impersonator is carried by node certificates, never by people: a request from a peer
-// holding it may state, in metadata, the roles of the client it forwards for. apid forwards
-// a request to another node this way, so the roles travel with the node's own mTLS identity.
-const Impersonator = "os:impersonator"
+// Forwarder is carried by the node API certificate of a control-plane node, never by
+// people, and is not a role: it lets apid on a control plane forward a client's request to
+// another node. The forwarded request carries the client's own certificate chain
+// (ForwardedCertKey), and the receiving node takes the roles from that certificate after
+// verifying it against the node API CA, so a forwarder never adds rights of its own.
+// Certificates that trustd issues to workers carry no Organization and serve only.
+const Forwarder = "os:forwarder"
 
-// MetadataKey is the gRPC metadata key that carries forwarded roles.
+// MetadataKey is the gRPC metadata key that carries the caller's roles from apid to the
+// local machined (over machined's unix socket, which only apid's user may open).
 const MetadataKey = "x-plinth-roles"
+
+// ForwardedCertKey is the gRPC metadata key in which a forwarding control plane sends the
+// original client's certificate chain (base64 DER certificates, leaf first, comma
+// separated).
+const ForwardedCertKey = "x-plinth-forwarded-client-cert"
 
 // All lists every role a client can hold.
 var All = []Role{Admin, Operator, Reader, EtcdBackup}

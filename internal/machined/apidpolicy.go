@@ -1,0 +1,160 @@
+package machined
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/plinthos/plinth/internal/apid"
+	"github.com/plinthos/plinth/internal/atomicfile"
+	"github.com/plinthos/plinth/internal/k8s/csrapprove"
+)
+
+// apidPolicy keeps apid's policy file (internal/apid.Policy) current: the cluster members
+// this node may forward requests to, and the revoked client certificates. Members come
+// from two sources: nodes that this control plane's trustd certified (kept on the state
+// directory across reboots) and, on Kubernetes nodes, the addresses and names of the
+// cluster's Node objects.
+type apidPolicy struct {
+	path      string // the policy file apid reads
+	issuedLog string // where the addresses certified by trustd are kept
+	owner     *[2]int
+	log       *slog.Logger
+
+	mu       sync.Mutex
+	self     []string
+	issued   []string
+	k8s      []string
+	revoked  []string
+	lastData []byte
+}
+
+func newAPIDPolicy(path, issuedLog string, owner *[2]int, self []string, log *slog.Logger) (*apidPolicy, error) {
+	p := &apidPolicy{path: path, issuedLog: issuedLog, owner: owner, self: self, log: log}
+	data, err := os.ReadFile(issuedLog)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", issuedLog, err)
+	default:
+		if err := json.Unmarshal(data, &p.issued); err != nil {
+			log.Warn("the list of certified nodes is unreadable; starting afresh", "file", issuedLog, "error", err)
+			p.issued = nil
+		}
+	}
+	return p, p.write()
+}
+
+// AddIssued records a node that trustd certified.
+func (p *apidPolicy) AddIssued(addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if slices.Contains(p.issued, addr) {
+		return
+	}
+	p.issued = append(p.issued, addr)
+	slices.Sort(p.issued)
+	if data, err := json.Marshal(p.issued); err == nil {
+		if err := atomicfile.Write(p.issuedLog, data, 0o600); err != nil {
+			p.log.Warn("record a certified node", "error", err)
+		}
+	}
+	if err := p.writeLocked(); err != nil {
+		p.log.Warn("apid policy", "error", err)
+	}
+}
+
+// SetKubernetes replaces the members learnt from Kubernetes.
+func (p *apidPolicy) SetKubernetes(members []string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.k8s = members
+	return p.writeLocked()
+}
+
+// SetRevoked replaces the revoked serials.
+func (p *apidPolicy) SetRevoked(serials []string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.revoked = serials
+	return p.writeLocked()
+}
+
+func (p *apidPolicy) write() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.writeLocked()
+}
+
+// writeLocked writes the file when its content changed; p.mu is held.
+func (p *apidPolicy) writeLocked() error {
+	members := slices.Concat(p.self, p.issued, p.k8s)
+	slices.Sort(members)
+	pol := apid.Policy{Members: slices.Compact(members), RevokedSerials: p.revoked}
+	if pol.RevokedSerials == nil {
+		pol.RevokedSerials = []string{}
+	}
+	data, err := json.MarshalIndent(pol, "", "  ")
+	if err != nil {
+		return err
+	}
+	if slices.Equal(data, p.lastData) {
+		return nil
+	}
+	if err := atomicfile.Write(p.path, data, 0o600); err != nil {
+		return err
+	}
+	if p.owner != nil {
+		if err := os.Chown(p.path, p.owner[0], p.owner[1]); err != nil {
+			return fmt.Errorf("give %s to apid's user: %w", p.path, err)
+		}
+	}
+	p.lastData = data
+	return nil
+}
+
+// runMembers keeps the members learnt from Kubernetes current on a control plane: every
+// 10 s, once the API server answers, the addresses and names of the Node objects.
+func (n *node) runMembers(ctx context.Context, logs io.Writer) error {
+	last := ""
+	for {
+		out, err := kubectl(ctx, nil, "get", "nodes", "-o", "json")
+		if err == nil {
+			var nodes []csrapprove.Node
+			if nodes, err = csrapprove.ParseNodes(out); err == nil {
+				var members []string
+				for _, nd := range nodes {
+					members = append(members, nd.Name)
+					for _, a := range nd.Addresses {
+						members = append(members, a.Address)
+					}
+				}
+				slices.Sort(members)
+				members = slices.Compact(members)
+				if err = n.policy.SetKubernetes(members); err == nil {
+					if s := fmt.Sprint(members); s != last {
+						fmt.Fprintf(logs, "cluster members from Kubernetes: %v\n", members)
+						last = s
+					}
+				}
+			}
+		}
+		if err != nil && last != "error" {
+			fmt.Fprintf(logs, "cluster members from Kubernetes: %v (retrying every 10 s)\n", err)
+			last = "error"
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(10 * time.Second):
+		}
+	}
+}

@@ -30,8 +30,9 @@ func TestMain(m *testing.M) {
 }
 
 // FuzzLoad checks that Load never panics, that whatever it accepts can be encoded and
-// loaded back to the same configuration, and that validating and defaulting an accepted
-// configuration never panics either.
+// loaded back to the same configuration, that it can be encoded with its secrets masked
+// without changing it, and that validating and defaulting an accepted configuration never
+// panics either.
 //
 // Configurations are compared with empty lists and maps treated as absent: the YAML form
 // leaves empty values out, so `sysctls: {}` and no sysctls are the same configuration.
@@ -100,6 +101,14 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("round trip (withDocs=%v) changed the config\n got %#v\nwant %#v\ninput:\n%q\noutput:\n%s",
 					withDocs, got, want, data, out)
 			}
+		}
+		// Masking secrets (for apply-config diffs) works on anything Load accepts and
+		// leaves the configuration alone.
+		if _, err := config.MarshalRedacted(d.Config, config.FingerprintMask()); err != nil {
+			t.Fatalf("MarshalRedacted of a loaded config: %v", err)
+		}
+		if got := normalized(d.Config); !reflect.DeepEqual(got, want) {
+			t.Fatalf("MarshalRedacted changed the config\n got %#v\nwant %#v", got, want)
 		}
 		// Validation must not panic on anything Load accepts; one mode per input keeps
 		// executions fast (the modes differ only in the install disk rule).

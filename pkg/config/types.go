@@ -12,6 +12,11 @@
 // The doc comments of the types below are the source of the reference page
 // docs/reference/config.md and of the comments written by `plinthctl gen config --with-docs`;
 // run `make generate` after changing them.
+//
+// Every field that holds text also carries a `plinth` struct tag saying whether it may hold
+// a secret (`secret`), is a URL that may carry credentials (`url`) or is never secret
+// (`public`); Redact masks secrets by these tags alone (see TagKey). A new text field must
+// be tagged: a test fails otherwise.
 package config
 
 // APIVersion is the only configuration API version this release understands.
@@ -24,9 +29,9 @@ const KindMachineConfig = "MachineConfig"
 // which cluster it belongs to.
 type MachineConfig struct {
 	// APIVersion is the version of this document's schema. Always `plinth.dev/v1alpha1`.
-	APIVersion string `yaml:"apiVersion"`
+	APIVersion string `yaml:"apiVersion" plinth:"public"`
 	// Kind is the kind of this document. Always `MachineConfig`.
-	Kind string `yaml:"kind"`
+	Kind string `yaml:"kind" plinth:"public"`
 	// Machine describes this machine: its role, its node API identity, disks, network
 	// and the settings of the services it runs.
 	Machine MachineSpec `yaml:"machine"`
@@ -48,17 +53,17 @@ const (
 type MachineSpec struct {
 	// Type is the role of the machine: `controlplane` (runs etcd and the Kubernetes
 	// control plane) or `worker`.
-	Type MachineType `yaml:"type"`
+	Type MachineType `yaml:"type" plinth:"public"`
 	// Token is the join token. A machine presents it to trustd on a control-plane node to
 	// obtain its node API server certificate. Format: six and sixteen characters of
 	// `[a-z0-9]` joined by a dot.
-	Token string `yaml:"token"`
+	Token string `yaml:"token" plinth:"secret"`
 	// CA is the certificate authority of the node API (apid). Control-plane machines hold
 	// the certificate and the key; workers hold only the certificate.
 	CA CertAndKey `yaml:"ca"`
 	// CertSANs are extra DNS names and IP addresses put in the node API server certificate,
 	// besides the machine's own hostname and addresses.
-	CertSANs []string `yaml:"certSANs,omitempty"`
+	CertSANs []string `yaml:"certSANs,omitempty" plinth:"public"`
 	// Install says where and how the OS is installed. Required in `metal` mode; ignored in
 	// Docker, where nothing is installed.
 	Install InstallSpec `yaml:"install,omitempty"`
@@ -70,13 +75,13 @@ type MachineSpec struct {
 	Time TimeSpec `yaml:"time,omitempty"`
 	// Sysctls are kernel parameters to set at boot, by their dotted name
 	// (for example `net.ipv4.ip_forward: "1"`).
-	Sysctls map[string]string `yaml:"sysctls,omitempty"`
+	Sysctls map[string]string `yaml:"sysctls,omitempty" plinth:"public"`
 	// Files are files written on the machine at boot, before services start. Only paths
 	// under `/var` and `/etc/cri/conf.d` may be written: the rest of the root file system is
 	// read-only.
 	Files []File `yaml:"files,omitempty"`
 	// Env is the environment given to the machine's services (for example `HTTPS_PROXY`).
-	Env map[string]string `yaml:"env,omitempty"`
+	Env map[string]string `yaml:"env,omitempty" plinth:"secret"`
 	// Registries configures how container images are pulled: mirrors per registry.
 	Registries RegistriesSpec `yaml:"registries,omitempty"`
 	// Logging configures where service and kernel logs are sent besides the node's own
@@ -88,76 +93,76 @@ type MachineSpec struct {
 // in YAML.
 type CertAndKey struct {
 	// Crt is the PEM-encoded certificate, base64-encoded.
-	Crt Base64 `yaml:"crt,omitempty"`
+	Crt Base64 `yaml:"crt,omitempty" plinth:"public"`
 	// Key is the PEM-encoded private key, base64-encoded. Absent on machines that must not
 	// hold it.
-	Key Base64 `yaml:"key,omitempty"`
+	Key Base64 `yaml:"key,omitempty" plinth:"secret"`
 }
 
 // InstallSpec says where and how the OS is installed on a machine.
 type InstallSpec struct {
 	// Disk is the block device the OS is installed to (for example `/dev/sda` or
 	// `/dev/nvme0n1`).
-	Disk string `yaml:"disk,omitempty"`
+	Disk string `yaml:"disk,omitempty" plinth:"public"`
 	// Image is the installer image used for installation and upgrades. Empty means the
 	// one matching the running OS version.
-	Image string `yaml:"image,omitempty"`
+	Image string `yaml:"image,omitempty" plinth:"public"`
 	// Wipe erases the whole disk before installing, instead of only the Plinth partitions.
 	Wipe bool `yaml:"wipe,omitempty"`
 	// ExtraKernelArgs are appended to the kernel command line of the installed system.
-	ExtraKernelArgs []string `yaml:"extraKernelArgs,omitempty"`
+	ExtraKernelArgs []string `yaml:"extraKernelArgs,omitempty" plinth:"public"`
 }
 
 // KubeletSpec holds the kubelet settings of a machine.
 type KubeletSpec struct {
 	// Image is the kubelet image. Empty means the one bundled with the OS.
-	Image string `yaml:"image,omitempty"`
+	Image string `yaml:"image,omitempty" plinth:"public"`
 	// ExtraArgs are extra command-line flags for the kubelet, without the leading dashes
 	// (for example `max-pods: "150"`).
-	ExtraArgs map[string]string `yaml:"extraArgs,omitempty"`
+	ExtraArgs map[string]string `yaml:"extraArgs,omitempty" plinth:"secret"`
 	// ExtraMounts are extra bind mounts made visible to the kubelet.
 	ExtraMounts []Mount `yaml:"extraMounts,omitempty"`
 	// NodeLabels are labels put on this machine's Kubernetes Node.
-	NodeLabels map[string]string `yaml:"nodeLabels,omitempty"`
+	NodeLabels map[string]string `yaml:"nodeLabels,omitempty" plinth:"public"`
 	// NodeTaints are taints put on this machine's Kubernetes Node, as `key: value:Effect`
 	// (or `key: :Effect` without a value). Effect is `NoSchedule`, `PreferNoSchedule` or
 	// `NoExecute`.
-	NodeTaints map[string]string `yaml:"nodeTaints,omitempty"`
+	NodeTaints map[string]string `yaml:"nodeTaints,omitempty" plinth:"public"`
 }
 
 // Mount is a bind mount.
 type Mount struct {
 	// Source is the path on the machine.
-	Source string `yaml:"source"`
+	Source string `yaml:"source" plinth:"public"`
 	// Destination is the path inside the kubelet's mount namespace. Must be absolute.
-	Destination string `yaml:"destination"`
+	Destination string `yaml:"destination" plinth:"public"`
 	// Type is the file system type. Default `bind`.
-	Type string `yaml:"type,omitempty"`
+	Type string `yaml:"type,omitempty" plinth:"public"`
 	// Options are mount options (for example `rbind`, `rshared`, `ro`).
-	Options []string `yaml:"options,omitempty"`
+	Options []string `yaml:"options,omitempty" plinth:"public"`
 }
 
 // NetworkSpec holds the network settings of a machine.
 type NetworkSpec struct {
 	// Hostname is the machine's host name. Empty means one derived from the machine's
 	// first address (or the container name in Docker).
-	Hostname string `yaml:"hostname,omitempty"`
+	Hostname string `yaml:"hostname,omitempty" plinth:"public"`
 	// Interfaces configures network links: physical ones by name, bonds, and VLANs on
 	// top of them. Links not listed are brought up with DHCP when they have a carrier.
 	Interfaces []Interface `yaml:"interfaces,omitempty"`
 	// Nameservers are the DNS servers used by the machine, as IP addresses. Empty means
 	// those learnt by DHCP.
-	Nameservers []string `yaml:"nameservers,omitempty"`
+	Nameservers []string `yaml:"nameservers,omitempty" plinth:"public"`
 }
 
 // Interface configures one network link.
 type Interface struct {
 	// Name is the link name (for example `eth0`, `enp3s0` or, for a bond, `bond0`).
-	Name string `yaml:"name"`
+	Name string `yaml:"name" plinth:"public"`
 	// DHCP enables DHCP on the link.
 	DHCP bool `yaml:"dhcp,omitempty"`
 	// Addresses are static addresses in CIDR notation (for example `192.168.1.10/24`).
-	Addresses []string `yaml:"addresses,omitempty"`
+	Addresses []string `yaml:"addresses,omitempty" plinth:"public"`
 	// Routes are static routes through this link.
 	Routes []Route `yaml:"routes,omitempty"`
 	// MTU is the link's MTU in bytes (576 to 9216). Zero keeps the default.
@@ -173,11 +178,11 @@ type Interface struct {
 // Route is a static route.
 type Route struct {
 	// Network is the destination in CIDR notation. Empty means the default route.
-	Network string `yaml:"network,omitempty"`
+	Network string `yaml:"network,omitempty" plinth:"public"`
 	// Gateway is the IP address of the next hop. Empty means an on-link route.
-	Gateway string `yaml:"gateway,omitempty"`
+	Gateway string `yaml:"gateway,omitempty" plinth:"public"`
 	// Source is the preferred source address for traffic on this route.
-	Source string `yaml:"source,omitempty"`
+	Source string `yaml:"source,omitempty" plinth:"public"`
 	// Metric is the route's priority; lower wins. Zero means the default of 1024.
 	Metric uint32 `yaml:"metric,omitempty"`
 }
@@ -189,7 +194,7 @@ type VLAN struct {
 	// DHCP enables DHCP on the VLAN link.
 	DHCP bool `yaml:"dhcp,omitempty"`
 	// Addresses are static addresses in CIDR notation.
-	Addresses []string `yaml:"addresses,omitempty"`
+	Addresses []string `yaml:"addresses,omitempty" plinth:"public"`
 	// Routes are static routes through this VLAN link.
 	Routes []Route `yaml:"routes,omitempty"`
 	// MTU is the VLAN link's MTU in bytes. Zero keeps the parent's.
@@ -199,14 +204,14 @@ type VLAN struct {
 // Bond joins several links into one.
 type Bond struct {
 	// Interfaces are the names of the links that make up the bond.
-	Interfaces []string `yaml:"interfaces"`
+	Interfaces []string `yaml:"interfaces" plinth:"public"`
 	// Mode is the bonding mode: `balance-rr`, `active-backup`, `balance-xor`, `broadcast`,
 	// `802.3ad`, `balance-tlb` or `balance-alb`.
-	Mode string `yaml:"mode"`
+	Mode string `yaml:"mode" plinth:"public"`
 	// MIIMon is the link monitoring interval in milliseconds. Zero disables it.
 	MIIMon uint32 `yaml:"miimon,omitempty"`
 	// LACPRate is `slow` or `fast` (802.3ad only).
-	LACPRate string `yaml:"lacpRate,omitempty"`
+	LACPRate string `yaml:"lacpRate,omitempty" plinth:"public"`
 }
 
 // TimeSpec holds the time synchronisation settings.
@@ -215,20 +220,20 @@ type TimeSpec struct {
 	Disabled bool `yaml:"disabled,omitempty"`
 	// Servers are the NTP servers, as host names or IP addresses. Empty means
 	// `pool.ntp.org`.
-	Servers []string `yaml:"servers,omitempty"`
+	Servers []string `yaml:"servers,omitempty" plinth:"public"`
 }
 
 // File is a file written on the machine at boot.
 type File struct {
 	// Path is the absolute path of the file. Must be under `/var` or `/etc/cri/conf.d`.
-	Path string `yaml:"path"`
+	Path string `yaml:"path" plinth:"public"`
 	// Content is the text written to the file.
-	Content string `yaml:"content"`
+	Content string `yaml:"content" plinth:"secret"`
 	// Permissions are the file's mode bits, in octal (for example `0o644`). Default `0o644`.
 	Permissions FileMode `yaml:"permissions,omitempty"`
 	// Op is what to do when the file exists: `create` (fail if it exists), `overwrite` or
 	// `append`. Default `create`.
-	Op string `yaml:"op,omitempty"`
+	Op string `yaml:"op,omitempty" plinth:"public"`
 }
 
 // RegistriesSpec configures image pulls.
@@ -241,7 +246,7 @@ type RegistriesSpec struct {
 // Mirror lists the mirrors of one registry.
 type Mirror struct {
 	// Endpoints are mirror URLs (`https://` or `http://`), tried in order.
-	Endpoints []string `yaml:"endpoints"`
+	Endpoints []string `yaml:"endpoints" plinth:"url"`
 	// SkipFallback stops pulls from falling back to the original registry when every
 	// mirror fails.
 	SkipFallback bool `yaml:"skipFallback,omitempty"`
@@ -256,31 +261,31 @@ type LoggingSpec struct {
 // LogDestination is one place logs are sent to.
 type LogDestination struct {
 	// Endpoint is where to send: `tcp://HOST:PORT` or `udp://HOST:PORT`.
-	Endpoint string `yaml:"endpoint"`
+	Endpoint string `yaml:"endpoint" plinth:"url"`
 	// Format is the wire format. Only `json_lines` (one JSON object per line) for now.
-	Format string `yaml:"format,omitempty"`
+	Format string `yaml:"format,omitempty" plinth:"public"`
 }
 
 // ClusterSpec is the cluster part of the configuration.
 type ClusterSpec struct {
 	// ID is the cluster's unique identifier (random, base64), generated with the secrets.
-	ID string `yaml:"id"`
+	ID string `yaml:"id" plinth:"public"`
 	// Secret is the cluster's shared secret (random, base64), used by machines of one
 	// cluster to recognise each other. Generated with the secrets.
-	Secret string `yaml:"secret"`
+	Secret string `yaml:"secret" plinth:"secret"`
 	// Name is the cluster's name: lower-case letters, digits and `-`, at most 63
 	// characters. Used in kubeconfig and plinthconfig contexts.
-	Name string `yaml:"name"`
+	Name string `yaml:"name" plinth:"public"`
 	// ControlPlane says how to reach the Kubernetes API of the cluster.
 	ControlPlane ControlPlaneSpec `yaml:"controlPlane"`
 	// Network holds the cluster's subnets, DNS domain and CNI.
 	Network ClusterNetworkSpec `yaml:"network,omitempty"`
 	// Token is the Kubernetes bootstrap token with which kubelets first join the cluster.
 	// Format: six and sixteen characters of `[a-z0-9]` joined by a dot.
-	Token string `yaml:"token"`
+	Token string `yaml:"token" plinth:"secret"`
 	// SecretboxEncryptionSecret is the key (32 random bytes, base64) with which the API
 	// server encrypts Secrets in etcd. Control-plane only.
-	SecretboxEncryptionSecret string `yaml:"secretboxEncryptionSecret,omitempty"`
+	SecretboxEncryptionSecret string `yaml:"secretboxEncryptionSecret,omitempty" plinth:"secret"`
 	// CA is the Kubernetes certificate authority. Workers hold only the certificate.
 	CA CertAndKey `yaml:"ca"`
 	// AggregatorCA is the front-proxy certificate authority of the API aggregation layer.
@@ -301,7 +306,7 @@ type ClusterSpec struct {
 	// CoreDNS holds the cluster DNS settings.
 	CoreDNS CoreDNSSpec `yaml:"coreDNS,omitempty"`
 	// ExtraManifests are URLs of Kubernetes manifests applied after bootstrap.
-	ExtraManifests []string `yaml:"extraManifests,omitempty"`
+	ExtraManifests []string `yaml:"extraManifests,omitempty" plinth:"url"`
 	// InlineManifests are Kubernetes manifests carried in the configuration and applied
 	// after bootstrap.
 	InlineManifests []InlineManifest `yaml:"inlineManifests,omitempty"`
@@ -315,19 +320,19 @@ type ControlPlaneSpec struct {
 	// Endpoint is the Kubernetes API URL: `https://HOST:PORT`, where HOST is a DNS name or
 	// an IP address that reaches the control-plane nodes (a load balancer, a virtual IP or
 	// one node's address).
-	Endpoint string `yaml:"endpoint"`
+	Endpoint string `yaml:"endpoint" plinth:"url"`
 }
 
 // ClusterNetworkSpec holds the cluster-wide network settings.
 type ClusterNetworkSpec struct {
 	// DNSDomain is the cluster's DNS domain. Default `cluster.local`.
-	DNSDomain string `yaml:"dnsDomain,omitempty"`
+	DNSDomain string `yaml:"dnsDomain,omitempty" plinth:"public"`
 	// PodSubnets are the networks pod addresses come from, in CIDR notation (one per IP
 	// family). Default `10.244.0.0/16`.
-	PodSubnets []string `yaml:"podSubnets,omitempty"`
+	PodSubnets []string `yaml:"podSubnets,omitempty" plinth:"public"`
 	// ServiceSubnets are the networks Service addresses come from, in CIDR notation (one
 	// per IP family). Default `10.96.0.0/12`.
-	ServiceSubnets []string `yaml:"serviceSubnets,omitempty"`
+	ServiceSubnets []string `yaml:"serviceSubnets,omitempty" plinth:"public"`
 	// CNI is the pod network plugin.
 	CNI CNISpec `yaml:"cni,omitempty"`
 }
@@ -336,44 +341,44 @@ type ClusterNetworkSpec struct {
 type CNISpec struct {
 	// Name is `flannel` (the default, bundled), `custom` (the manifests in URLs) or
 	// `none` (install one yourself after bootstrap).
-	Name string `yaml:"name,omitempty"`
+	Name string `yaml:"name,omitempty" plinth:"public"`
 	// URLs are the manifests of a `custom` CNI.
-	URLs []string `yaml:"urls,omitempty"`
+	URLs []string `yaml:"urls,omitempty" plinth:"url"`
 }
 
 // ServiceAccountSpec holds the service account signing key.
 type ServiceAccountSpec struct {
 	// Key is the PEM private key (base64) that signs service account tokens.
-	Key Base64 `yaml:"key,omitempty"`
+	Key Base64 `yaml:"key,omitempty" plinth:"secret"`
 }
 
 // ComponentSpec holds the settings shared by the Kubernetes control-plane components.
 type ComponentSpec struct {
 	// Image is the component's container image. Empty means the bundled one.
-	Image string `yaml:"image,omitempty"`
+	Image string `yaml:"image,omitempty" plinth:"public"`
 	// ExtraArgs are extra command-line flags, without the leading dashes.
-	ExtraArgs map[string]string `yaml:"extraArgs,omitempty"`
+	ExtraArgs map[string]string `yaml:"extraArgs,omitempty" plinth:"secret"`
 }
 
 // APIServerSpec holds kube-apiserver settings.
 type APIServerSpec struct {
 	// Image is the kube-apiserver container image. Empty means the bundled one.
-	Image string `yaml:"image,omitempty"`
+	Image string `yaml:"image,omitempty" plinth:"public"`
 	// ExtraArgs are extra command-line flags, without the leading dashes.
-	ExtraArgs map[string]string `yaml:"extraArgs,omitempty"`
+	ExtraArgs map[string]string `yaml:"extraArgs,omitempty" plinth:"secret"`
 	// CertSANs are extra DNS names and IP addresses in the API server's certificate,
 	// besides the control-plane endpoint's host and the nodes' addresses.
-	CertSANs []string `yaml:"certSANs,omitempty"`
+	CertSANs []string `yaml:"certSANs,omitempty" plinth:"public"`
 }
 
 // ProxySpec holds kube-proxy settings.
 type ProxySpec struct {
 	// Image is the kube-proxy container image. Empty means the bundled one.
-	Image string `yaml:"image,omitempty"`
+	Image string `yaml:"image,omitempty" plinth:"public"`
 	// ExtraArgs are extra command-line flags, without the leading dashes.
-	ExtraArgs map[string]string `yaml:"extraArgs,omitempty"`
+	ExtraArgs map[string]string `yaml:"extraArgs,omitempty" plinth:"secret"`
 	// Mode is the proxy mode: `iptables` (default), `ipvs` or `nftables`.
-	Mode string `yaml:"mode,omitempty"`
+	Mode string `yaml:"mode,omitempty" plinth:"public"`
 	// Disabled leaves kube-proxy out (for a CNI that replaces it).
 	Disabled bool `yaml:"disabled,omitempty"`
 }
@@ -381,9 +386,9 @@ type ProxySpec struct {
 // EtcdSpec holds etcd settings.
 type EtcdSpec struct {
 	// Image is the etcd container image. Empty means the bundled one.
-	Image string `yaml:"image,omitempty"`
+	Image string `yaml:"image,omitempty" plinth:"public"`
 	// ExtraArgs are extra command-line flags, without the leading dashes.
-	ExtraArgs map[string]string `yaml:"extraArgs,omitempty"`
+	ExtraArgs map[string]string `yaml:"extraArgs,omitempty" plinth:"secret"`
 	// CA is the etcd certificate authority. Control-plane only.
 	CA CertAndKey `yaml:"ca,omitempty"`
 }
@@ -391,7 +396,7 @@ type EtcdSpec struct {
 // CoreDNSSpec holds the cluster DNS settings.
 type CoreDNSSpec struct {
 	// Image is the CoreDNS container image. Empty means the bundled one.
-	Image string `yaml:"image,omitempty"`
+	Image string `yaml:"image,omitempty" plinth:"public"`
 	// Disabled leaves CoreDNS out.
 	Disabled bool `yaml:"disabled,omitempty"`
 }
@@ -399,7 +404,7 @@ type CoreDNSSpec struct {
 // InlineManifest is a Kubernetes manifest carried in the configuration.
 type InlineManifest struct {
 	// Name identifies the manifest (used in events and when patching).
-	Name string `yaml:"name"`
+	Name string `yaml:"name" plinth:"public"`
 	// Contents is the manifest's YAML (one or more documents).
-	Contents string `yaml:"contents"`
+	Contents string `yaml:"contents" plinth:"secret"`
 }

@@ -64,6 +64,11 @@ type MachineSpec struct {
 	// CertSANs are extra DNS names and IP addresses put in the node API server certificate,
 	// besides the machine's own hostname and addresses.
 	CertSANs []string `yaml:"certSANs,omitempty" plinth:"public"`
+	// RevokedCertificates are the serial numbers, in hexadecimal as `plinthctl config info`
+	// prints them, of node API client certificates that this machine refuses, whether they
+	// connect to it directly or reach it forwarded by another node. Put the same list on
+	// every machine of the cluster; a change takes effect without a reboot.
+	RevokedCertificates []string `yaml:"revokedCertificates,omitempty" plinth:"public"`
 	// Install says where and how the OS is installed. Required in `metal` mode; ignored in
 	// Docker, where nothing is installed.
 	Install InstallSpec `yaml:"install,omitempty"`

@@ -73,6 +73,11 @@ func (v *validator) machine(m *MachineSpec) {
 	for i, san := range m.CertSANs {
 		v.hostOrIP(fmt.Sprintf("machine.certSANs[%d]", i), san)
 	}
+	for i, serial := range m.RevokedCertificates {
+		if !isSerial(serial) {
+			v.add(fmt.Sprintf("machine.revokedCertificates[%d]", i), "%q is not a certificate serial number; give it in hexadecimal as `plinthctl config info` prints it (colons allowed)", serial)
+		}
+	}
 	v.install(&m.Install)
 	v.kubelet(&m.Kubelet)
 	v.network(&m.Network)
@@ -610,4 +615,20 @@ func labelKeyProblem(key string) string {
 		return "must be [PREFIX/]NAME with NAME at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 	}
 	return ""
+}
+
+// isSerial reports whether s is a certificate serial number in hexadecimal, optionally
+// with a 0x prefix and colons between bytes.
+func isSerial(s string) bool {
+	t := strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "0x")
+	t = strings.ReplaceAll(t, ":", "")
+	if t == "" || len(t) > 40 {
+		return false
+	}
+	for _, r := range t {
+		if !strings.ContainsRune("0123456789abcdef", r) {
+			return false
+		}
+	}
+	return true
 }

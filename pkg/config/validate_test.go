@@ -177,6 +177,11 @@ func TestValidateMachine(t *testing.T) {
 		{name: "token without dot", mutate: func(c *config.MachineConfig) { c.Machine.Token = "abcdef0123456789abcdefg" },
 			want: one("machine.token", "is not a valid join token")},
 
+		// Revoked client certificates.
+		{name: "revoked serial not hex", mutate: func(c *config.MachineConfig) {
+			c.Machine.RevokedCertificates = []string{"0x1a:2B", "zz"}
+		}, want: one("machine.revokedCertificates[1]", `"zz" is not a certificate serial number`)},
+
 		// Node API CA.
 		{name: "CA certificate missing", mutate: func(c *config.MachineConfig) { c.Machine.CA.Crt = nil },
 			want: one("machine.ca.crt", "is required: the node API CA certificate")},

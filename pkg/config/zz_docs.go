@@ -112,6 +112,7 @@ var fieldDocs = map[string]string{
 	"MachineSpec.token":                          "Token is the join token. A machine presents it to trustd on a control-plane node to obtain its node API server certificate. Format: six and sixteen characters of `[a-z0-9]` joined by a dot.",
 	"MachineSpec.ca":                             "CA is the certificate authority of the node API (apid). Control-plane machines hold the certificate and the key; workers hold only the certificate.",
 	"MachineSpec.certSANs":                       "CertSANs are extra DNS names and IP addresses put in the node API server certificate, besides the machine's own hostname and addresses.",
+	"MachineSpec.revokedCertificates":            "RevokedCertificates are the serial numbers, in hexadecimal as `plinthctl config info` prints them, of node API client certificates that this machine refuses, whether they connect to it directly or reach it forwarded by another node. Put the same list on every machine of the cluster; a change takes effect without a reboot.",
 	"MachineSpec.install":                        "Install says where and how the OS is installed. Required in `metal` mode; ignored in Docker, where nothing is installed.",
 	"MachineSpec.kubelet":                        "Kubelet holds the settings of the kubelet on this machine.",
 	"MachineSpec.network":                        "Network holds the machine's host name, interfaces, routes and name servers.",

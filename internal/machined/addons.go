@@ -19,6 +19,7 @@ import (
 	"github.com/plinthos/plinth/internal/k8s/render"
 	"github.com/plinthos/plinth/internal/resource"
 	"github.com/plinthos/plinth/internal/resources"
+	"github.com/plinthos/plinth/internal/service"
 	"github.com/plinthos/plinth/pkg/config"
 )
 
@@ -27,6 +28,7 @@ func kubectl(ctx context.Context, stdin []byte, args ...string) ([]byte, error) 
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/usr/bin/kubectl", append([]string{"--kubeconfig", paths.PKIFile(paths.AdminKubeconfig)}, args...)...)
+	cmd.Env = service.MinimalEnv()
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if stdin != nil {

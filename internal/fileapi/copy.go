@@ -6,18 +6,22 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Copy writes to w a tar archive (PAX format) of the file or directory tree clientPath,
-// resolved as by Resolve. Names in the archive are relative to the parent of
+// whose links are followed inside Root; a caller who is not admin may copy only from the
+// FS's Allowed trees. Names in the archive are relative to the parent of
 // clientPath, so copying /var/log gives "log/", "log/messages" and so on (copying "/"
 // gives names relative to "/"). Regular files, directories and symbolic links (stored
 // as links, with their target as written) are archived with their mode, modification
-// time and numeric owner; devices, pipes and sockets are left out, and so are the
-// restricted trees for a caller that is not admin. A file that disappears during the
-// walk is left out; a file that shrinks while it is read is padded with zeros, one that
+// time and numeric owner; devices, pipes and sockets are left out. Links met in the tree
+// are archived as links, never followed. A file that disappears during the walk is left
+// out; a file that shrinks while it is read is padded with zeros, one that
 // grows is cut at the size it had when its header was written.
 //
 // On any other error Copy stops and returns it without ending the archive, so a
@@ -31,6 +35,7 @@ func (fsys FS) Copy(ctx context.Context, clientPath string, admin bool, w io.Wri
 	if err != nil {
 		return err
 	}
+	defer t.file.Close()
 	prefix := path.Base(t.clean)
 	if t.clean == "/" {
 		prefix = ""
@@ -38,7 +43,7 @@ func (fsys FS) Copy(ctx context.Context, clientPath string, admin bool, w io.Wri
 	c := &copier{ctx: ctx, tw: tar.NewWriter(w)}
 	switch {
 	case t.info.Mode().IsRegular():
-		if err := c.file(prefix, t.clean, t.host); err != nil {
+		if err := c.file(prefix, t.clean, t.file); err != nil {
 			return err
 		}
 	case t.info.IsDir():
@@ -47,7 +52,7 @@ func (fsys FS) Copy(ctx context.Context, clientPath string, admin bool, w io.Wri
 				return err
 			}
 		}
-		walk := &walker{r: t.r, visit: func(n walkNode) error {
+		walk := &walker{visit: func(n walkNode) error {
 			return c.node(path.Join(prefix, n.rel), path.Join(t.clean, n.rel), n)
 		}}
 		if err := walk.walkRoot(ctx, "copy", t); err != nil {
@@ -69,8 +74,6 @@ type copier struct {
 // node archives one walked entry under the archive name name.
 func (c *copier) node(name, clientPath string, n walkNode) error {
 	switch {
-	case n.restricted:
-		return fs.SkipDir
 	case n.err != nil && errors.Is(n.err, fs.ErrNotExist):
 		return fs.SkipDir // gone since its directory was read
 	case n.err != nil:
@@ -79,7 +82,7 @@ func (c *copier) node(name, clientPath string, n walkNode) error {
 	mode := n.info.Mode()
 	switch {
 	case mode.IsRegular():
-		return c.file(name, clientPath, n.host)
+		return c.file(name, clientPath, n.file)
 	case mode.IsDir():
 		return c.header(name, n.info, "")
 	case mode&fs.ModeSymlink != 0:
@@ -117,18 +120,17 @@ func (c *copier) header(name string, info fs.FileInfo, link string) error {
 	return c.tw.WriteHeader(hdr)
 }
 
-// file archives the regular file at host.
-func (c *copier) file(name, clientPath, host string) error {
-	f, info, err := openRegular(host)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case errors.Is(err, ErrNotRegular):
-		return nil // replaced by something else since it was listed
-	case err != nil:
+// file archives the regular file opened with O_PATH as pathFile.
+func (c *copier) file(name, clientPath string, pathFile *os.File) error {
+	f, err := reopen(pathFile, unix.O_RDONLY)
+	if err != nil {
 		return &fs.PathError{Op: "copy", Path: clientPath, Err: cause(err)}
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return &fs.PathError{Op: "copy", Path: clientPath, Err: cause(err)}
+	}
 	if err := c.header(name, info, ""); err != nil {
 		return err
 	}

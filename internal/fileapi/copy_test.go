@@ -172,20 +172,24 @@ func TestCopyRoundTrip(t *testing.T) {
 
 func TestCopyRestricted(t *testing.T) {
 	fsys, _ := fixture(t)
-	dest, names := roundTrip(t, fsys, "/system", false)
-	if want := []string{"system/", "system/public.txt", "system/secrets-public"}; !slices.Equal(names, want) {
-		t.Errorf("non-admin names %q, want %q", names, want)
+	for _, p := range []string{"/system", "/", "/link-to-secrets", "/a/up", "/var/log/kubelet-pki", "/var/log/environ", "/var/lib/kubelet"} {
+		var buf bytes.Buffer
+		if err := fsys.Copy(context.Background(), p, false, &buf); !errors.Is(err, fileapi.ErrRestricted) || buf.Len() != 0 {
+			t.Errorf("Copy(%q) for a reader: %v, %d bytes written", p, err, buf.Len())
+		}
 	}
-	compare(t, "non-admin copy of /system", manifest(t, filepath.Join(dest, "system")),
-		manifest(t, filepath.Join(fsys.Root, "system"), "secrets", "state"))
-
-	dest, _ = roundTrip(t, fsys, "/system", true)
+	dest, _ := roundTrip(t, fsys, "/system", true)
 	compare(t, "admin copy of /system", manifest(t, filepath.Join(dest, "system")), manifest(t, filepath.Join(fsys.Root, "system")))
 
-	var buf bytes.Buffer
-	if err := fsys.Copy(context.Background(), "/link-to-secrets", false, &buf); !errors.Is(err, fileapi.ErrRestricted) || buf.Len() != 0 {
-		t.Errorf("restricted root: %v, %d bytes written", err, buf.Len())
+	// A reader copies an allowed tree; its links are archived as links, whatever they
+	// lead to, and not followed.
+	dest, names := roundTrip(t, fsys, "/var/log", false)
+	want := []string{"log/", "log/containers/", "log/containers/app.log", "log/environ", "log/hosts", "log/kubelet-key",
+		"log/kubelet-pki", "log/messages", "log/pods/", "log/pods/ns_app/", "log/pods/ns_app/c/", "log/pods/ns_app/c/0.log"}
+	if !slices.Equal(names, want) {
+		t.Errorf("reader copy of /var/log: %q\nwant %q", names, want)
 	}
+	compare(t, "reader copy of /var/log", manifest(t, filepath.Join(dest, "log")), manifest(t, filepath.Join(fsys.Root, "var", "log")))
 }
 
 func TestCopyRootAndFiles(t *testing.T) {
@@ -193,24 +197,25 @@ func TestCopyRootAndFiles(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(fsys.Root, "fifo"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dest, names := roundTrip(t, fsys, "/", false)
-	if names[0] != "a/" || slices.ContainsFunc(names, func(n string) bool {
-		return strings.HasPrefix(n, "system/secrets/") || strings.HasPrefix(n, "system/state/") ||
-			strings.HasPrefix(n, "data/etcd") || n == "var/lib/etcd" || n == "fifo"
-	}) {
-		t.Errorf("copy of / as non-admin: %q", names)
+	dest, names := roundTrip(t, fsys, "/", true)
+	if names[0] != "a/" || slices.Contains(names, "fifo") || !slices.Contains(names, "system/secrets/key") {
+		t.Errorf("copy of / as admin: %q", names)
 	}
-	compare(t, "copy of /", manifest(t, dest),
-		manifest(t, fsys.Root, "system/secrets", "system/state", "data/etcd", "var/lib/etcd", "fifo"))
+	compare(t, "copy of /", manifest(t, dest), manifest(t, fsys.Root, "fifo"))
 
 	_, names = roundTrip(t, fsys, "/etc/hosts", false)
 	if !slices.Equal(names, []string{"hosts"}) {
 		t.Errorf("copy of a file: %q", names)
 	}
 	// A link to a directory is copied under the name the client gave.
-	_, names = roundTrip(t, fsys, "/a/up", false)
+	_, names = roundTrip(t, fsys, "/a/up", true)
 	if !slices.Equal(names, []string{"up/", "up/hosts", "up/passwd-link"}) {
 		t.Errorf("copy through a link: %q", names)
+	}
+	// A link to a file too.
+	_, names = roundTrip(t, fsys, "/var/log/containers/app.log", false)
+	if !slices.Equal(names, []string{"app.log"}) {
+		t.Errorf("copy of a link to a file: %q", names)
 	}
 	for p, want := range map[string]error{
 		"/fifo":    fileapi.ErrNotRegular,

@@ -2,12 +2,23 @@
 // a root directory, confined to that root and aware of the caller's role.
 //
 // Clients name files by absolute, slash-separated client paths; the FS maps them under
-// its Root. Symbolic links are resolved by the package itself, component by component,
-// as if Root were the root directory (chroot semantics): an absolute target starts again
-// at Root and ".." stops at Root, so no client path reaches a host file outside Root.
+// its Root. A client path is cleaned lexically first ("/a/b/../c" is "/a/c"), then the
+// kernel resolves it with openat2(2) and RESOLVE_IN_ROOT relative to a descriptor of
+// Root: symbolic links are followed as if Root were the root directory (chroot
+// semantics), so an absolute target starts again at Root and ".." stops at Root, and no
+// client path reaches a host file outside Root. Magic links (/proc/PID/fd/N and the
+// like) are not followed.
 //
-// The checks are made on paths before files are opened, so they hold against clients
-// but not against a process that rewrites the tree under Root while a request runs.
+// A caller with the os:admin role reads everything under Root. Any other caller reads
+// only the trees of the FS's Allowed list (an allow-list, not a deny-list). For those
+// callers the check is made twice: on the client path before anything is opened, so that
+// a refusal says nothing about what exists, and on the file actually opened, by the real
+// path the kernel reports for the open descriptor (see allowedReal). A directory tree is
+// walked through descriptors: every entry is opened relative to the already opened and
+// checked directory, one name at a time, without following symbolic links. No file is
+// ever opened again by path after a check, so a process that rewrites the tree under
+// Root while a request runs (swapping a directory for a link, say) cannot make a caller
+// read a file the caller may not read.
 package fileapi
 
 import (
@@ -16,7 +27,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 )
 
@@ -26,21 +36,23 @@ import (
 var (
 	// ErrNotAbsolute is returned for a client path that does not start with "/".
 	ErrNotAbsolute = errors.New("path is not absolute")
-	// ErrOutsideRoot is returned if a path would resolve to a host path outside Root.
-	// Resolution clamps at Root, so this is a last line of defence.
+	// ErrOutsideRoot is returned if a path would resolve to a host file outside Root.
+	// The kernel resolves paths inside Root, so this is a last line of defence.
 	ErrOutsideRoot = errors.New("path resolves outside the root")
-	// ErrRestricted is returned to a caller without the os:admin role for a path in one
-	// of the FS's Restricted trees.
+	// ErrRestricted is returned to a caller without the os:admin role for a path outside
+	// the FS's Allowed trees. The message of the error returned also names those trees.
 	ErrRestricted = errors.New("restricted: needs os:admin")
 	// ErrTooManyLinks is returned when resolving a path follows more than MaxSymlinks
-	// symbolic links, as a symlink loop does.
+	// symbolic links, as a symlink loop does, or meets a magic link such as
+	// /proc/self/fd/0, which is never followed.
 	ErrTooManyLinks = errors.New("too many levels of symbolic links")
 	// ErrNotRegular is returned by Read for anything but a regular file, and by Copy
 	// for a path that is neither a regular file nor a directory.
 	ErrNotRegular = errors.New("not a regular file")
 )
 
-// MaxSymlinks is how many symbolic links resolving one path may follow, as on Linux.
+// MaxSymlinks is how many symbolic links resolving one path may follow: the kernel's
+// limit, which the package relies on.
 const MaxSymlinks = 40
 
 // FS gives clients read access to the files under Root. The zero value is not usable:
@@ -49,164 +61,51 @@ type FS struct {
 	// Root is the host directory that clients see as "/": "/" on a node, the state
 	// directory in local mode. A relative Root is taken from the working directory.
 	Root string
-	// Restricted lists client paths, such as "/system/secrets", "/var/lib/etcd" or
-	// "/system/state", whose trees only callers with the os:admin role may read. Each
-	// is matched both as written and as its symbolic links resolve.
-	Restricted []string
+	// Allowed lists the client paths, such as "/var/log" or "/etc/hostname", whose
+	// trees callers without the os:admin role may List, Read and Copy; they are refused
+	// everything else. A file is in an allowed tree when both the client path asked for
+	// and the real location of the file opened are in it, so a link inside an allowed
+	// tree may lead to another allowed tree but nowhere else. An entry that is itself a
+	// symbolic link allows the tree it leads to, so only list entries whose parent
+	// directories only root can change. Entries that do not exist are ignored.
+	Allowed []string
 }
 
-// root returns the cleaned, absolute host root.
-func (fsys FS) root() (string, error) {
-	if fsys.Root == "" {
-		return "", errors.New("fileapi: FS.Root is not set")
-	}
-	root, err := filepath.Abs(fsys.Root)
-	if err != nil {
-		return "", fmt.Errorf("fileapi: root %q: %w", fsys.Root, err)
-	}
-	return root, nil
-}
-
-// Resolve maps clientPath to the host path it names, following symbolic links inside
-// Root. clientPath must be absolute; it is cleaned first, so "/a/../../b" is "/b". The
-// result is inside Root. For a caller that is not admin, a path that is, or resolves
-// to, a path inside a Restricted tree is refused with ErrRestricted, even when the file
-// does not exist. A missing file gives an error that matches fs.ErrNotExist.
-func (fsys FS) Resolve(clientPath string, admin bool) (hostPath string, err error) {
-	r, err := fsys.resolver(admin)
-	if err != nil {
-		return "", err
-	}
-	resolved, err := r.resolve(clientPath, false)
-	if err != nil {
-		return "", err
-	}
-	return r.hostPath(clientPath, resolved)
-}
-
-// resolver resolves client paths for one request.
-type resolver struct {
-	root string
-	// restricted holds the restricted prefixes, both cleaned as written and resolved;
-	// nil for an admin.
-	restricted []string
-}
-
-// resolver prepares the resolution of client paths for a caller.
-func (fsys FS) resolver(admin bool) (*resolver, error) {
-	root, err := fsys.root()
-	if err != nil {
-		return nil, err
-	}
-	r := &resolver{root: root}
-	if admin {
-		return r, nil
-	}
-	// The restricted trees are resolved without restrictions, so that one restricted
-	// entry does not hide the real location of another.
-	plain := &resolver{root: root}
-	var restricted []string
-	for _, p := range fsys.Restricted {
+// allowedTrees returns the Allowed entries as clean client paths.
+func (fsys FS) allowedTrees() []string {
+	var trees []string
+	for _, p := range fsys.Allowed {
 		if p == "" {
 			continue
 		}
-		p = path.Clean("/" + p)
-		restricted = append(restricted, p)
-		// A restricted directory reached through a symbolic link (/var/lib/etcd ->
-		// /data/etcd) must be refused under its real name too.
-		if real, err := plain.resolve(p, true); err == nil && real != p {
-			restricted = append(restricted, real)
-		}
+		trees = append(trees, path.Clean("/"+p))
 	}
-	r.restricted = restricted
-	return r, nil
+	return trees
 }
 
-// isRestricted reports whether the resolved client path p is inside a restricted tree.
-func (r *resolver) isRestricted(p string) bool {
-	for _, prefix := range r.restricted {
-		if within(p, prefix) {
+// allowedClient reports whether the clean client path p is in one of the allowed trees.
+func allowedClient(p string, trees []string) bool {
+	for _, t := range trees {
+		if within(p, t) {
 			return true
 		}
 	}
 	return false
 }
 
-// within reports whether the clean client path p is prefix or inside it.
+// within reports whether the clean, absolute path p is prefix or inside it.
 func within(p, prefix string) bool {
 	return prefix == "/" || p == prefix || strings.HasPrefix(p, prefix+"/")
 }
 
-// resolve returns the client path that clientPath names once its symbolic links are
-// followed: absolute, clean and free of links. With lenient set a missing component
-// ends the following, and the rest of the path is joined as it is (used for Restricted
-// entries, which may not exist yet); the restriction check is made at every component.
-func (r *resolver) resolve(clientPath string, lenient bool) (string, error) {
-	if !strings.HasPrefix(clientPath, "/") {
-		return "", &fs.PathError{Op: "resolve", Path: clientPath, Err: ErrNotAbsolute}
+// restricted builds the error that refuses the clean client path p to a caller without
+// the os:admin role, saying what such a caller may read.
+func restricted(op, p string, trees []string) error {
+	what := "no files"
+	if len(trees) > 0 {
+		what = "only " + strings.Join(trees, ", ") + " (and what is under them)"
 	}
-	refuse := func() error {
-		return &fs.PathError{Op: "resolve", Path: path.Clean(clientPath), Err: ErrRestricted}
-	}
-	todo := strings.Split(path.Clean(clientPath), "/")
-	cur := "/"
-	links := 0
-	for len(todo) > 0 {
-		name := todo[0]
-		todo = todo[1:]
-		switch name {
-		case "", ".":
-			continue
-		case "..":
-			cur = path.Dir(cur) // cur has no links, so its parent is lexical; "/.." is "/"
-			continue
-		}
-		next := path.Join(cur, name)
-		if r.isRestricted(next) {
-			return "", refuse()
-		}
-		host := filepath.Join(r.root, filepath.FromSlash(next))
-		info, err := os.Lstat(host)
-		if err != nil {
-			if lenient && errors.Is(err, fs.ErrNotExist) {
-				return path.Join(append([]string{next}, todo...)...), nil
-			}
-			return "", &fs.PathError{Op: "resolve", Path: path.Clean(clientPath), Err: cause(err)}
-		}
-		if info.Mode()&fs.ModeSymlink == 0 {
-			cur = next
-			continue
-		}
-		links++
-		if links > MaxSymlinks {
-			return "", &fs.PathError{Op: "resolve", Path: path.Clean(clientPath), Err: ErrTooManyLinks}
-		}
-		target, err := os.Readlink(host)
-		if err != nil {
-			return "", &fs.PathError{Op: "resolve", Path: path.Clean(clientPath), Err: cause(err)}
-		}
-		if target == "" { // as on Linux, an empty link names nothing
-			return "", &fs.PathError{Op: "resolve", Path: path.Clean(clientPath), Err: fs.ErrNotExist}
-		}
-		if strings.HasPrefix(target, "/") {
-			cur = "/" // absolute targets start again at Root
-		}
-		todo = append(strings.Split(target, "/"), todo...)
-	}
-	if r.isRestricted(cur) {
-		return "", refuse()
-	}
-	return cur, nil
-}
-
-// hostPath maps a resolved client path to the host, checking that it stays in Root.
-func (r *resolver) hostPath(clientPath, resolved string) (string, error) {
-	host := filepath.Join(r.root, filepath.FromSlash(resolved))
-	rel, err := filepath.Rel(r.root, host)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", &fs.PathError{Op: "resolve", Path: clientPath, Err: ErrOutsideRoot}
-	}
-	return host, nil
+	return &fs.PathError{Op: op, Path: p, Err: fmt.Errorf("%w; other roles may read %s", ErrRestricted, what)}
 }
 
 // cause strips the host path from an os error so that client-facing errors name only
@@ -219,6 +118,10 @@ func cause(err error) error {
 	var le *os.LinkError
 	if errors.As(err, &le) {
 		return le.Err
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Err
 	}
 	return err
 }

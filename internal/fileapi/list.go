@@ -3,7 +3,6 @@ package fileapi
 import (
 	"context"
 	"io/fs"
-	"os"
 	"path"
 	"time"
 )
@@ -29,21 +28,21 @@ type Entry struct {
 	// Link is the target of a symbolic link, as stored in the link.
 	Link string
 	// Err is set when the entry could not be read: the metadata is then missing or
-	// partial. A restricted tree shows as an entry with only its names and
-	// Err "restricted: needs os:admin".
+	// partial.
 	Err string
 }
 
 // List calls fn for the files under clientRoot. Without recurse it lists the direct
 // children of a directory; with recurse it goes depth levels down (1 is the direct
 // children; 0 means no limit). When clientRoot names a file, fn is called once for the
-// file itself. clientRoot is resolved as by Resolve, so a link to a directory lists the
-// directory; links met while walking are listed, not followed.
+// file itself. Links in clientRoot are followed inside Root, so a link to a directory
+// lists the directory; links met while walking are listed, not followed. A caller who
+// is not admin may list only inside the FS's Allowed trees; anything else, "/" included
+// unless it is allowed, is refused with ErrRestricted.
 //
 // Entries come depth first, each directory's entries in lexical order and a directory
 // before its contents. An entry that cannot be read is passed to fn with Err set and
-// walking goes on. A restricted tree met by a caller that is not admin is passed as an
-// entry with Err set and is not descended.
+// walking goes on.
 //
 // fn may return fs.SkipDir to keep List out of a directory, fs.SkipAll to stop with no
 // error; any other error stops List and is returned. List returns ctx.Err() when ctx is
@@ -56,8 +55,9 @@ func (fsys FS) List(ctx context.Context, clientRoot string, recurse bool, depth 
 	if err != nil {
 		return err
 	}
+	defer t.file.Close()
 	if !t.info.IsDir() {
-		err := fn(entryOf(t.clean, walkNode{name: path.Base(t.clean), rel: ".", host: t.host, info: t.info}))
+		err := fn(entryOf(t.clean, walkNode{name: path.Base(t.clean), rel: ".", info: t.info}))
 		if err == fs.SkipDir || err == fs.SkipAll {
 			return nil
 		}
@@ -67,7 +67,7 @@ func (fsys FS) List(ctx context.Context, clientRoot string, recurse bool, depth 
 	if recurse {
 		maxDepth = max(depth, 0)
 	}
-	w := &walker{r: t.r, maxDepth: maxDepth, visit: func(n walkNode) error {
+	w := &walker{maxDepth: maxDepth, visit: func(n walkNode) error {
 		return fn(entryOf(t.clean, n))
 	}}
 	return w.walkRoot(ctx, "list", t)
@@ -75,23 +75,13 @@ func (fsys FS) List(ctx context.Context, clientRoot string, recurse bool, depth 
 
 // entryOf turns a walked node into the Entry a client sees.
 func entryOf(clientRoot string, n walkNode) Entry {
-	e := Entry{Name: n.name, RelativeName: n.rel, ClientPath: path.Join(clientRoot, n.rel)}
-	if n.restricted {
-		e.Err = ErrRestricted.Error()
-		return e
-	}
+	e := Entry{Name: n.name, RelativeName: n.rel, ClientPath: path.Join(clientRoot, n.rel), Link: n.link}
 	if n.info != nil {
 		e.Size = n.info.Size()
 		e.Mode = n.info.Mode()
 		e.Modified = n.info.ModTime()
 		e.IsDir = n.info.IsDir()
 	}
-	if n.info != nil && n.info.Mode()&fs.ModeSymlink != 0 && n.link == "" && n.err == nil {
-		// The root of a List is Lstat-ed after resolution, so it is a link only if the
-		// tree changed meanwhile; read the link for completeness.
-		n.link, n.err = os.Readlink(n.host)
-	}
-	e.Link = n.link
 	if n.err != nil {
 		e.Err = cause(n.err).Error()
 	}

@@ -48,14 +48,14 @@ func find(t *testing.T, es []fileapi.Entry, rel string) fileapi.Entry {
 
 func TestListDirect(t *testing.T) {
 	fsys, _ := fixture(t)
-	got := list(t, fsys, "/", false, 0, false)
+	got := list(t, fsys, "/", false, 0, true)
 	want := []string{"a", "dangling", "data", "emptydir", "etc", "link-to-secrets", "loop1", "loop2",
-		"rel-to-secrets", "self", "system", "var"}
+		"proc", "rel-to-secrets", "self", "system", "var"}
 	if !slices.Equal(names(got), want) {
 		t.Fatalf("got %q\nwant %q", names(got), want)
 	}
 	// depth is ignored without recurse.
-	if got2 := list(t, fsys, "/", false, 5, false); !slices.Equal(names(got2), want) {
+	if got2 := list(t, fsys, "/", false, 5, true); !slices.Equal(names(got2), want) {
 		t.Fatalf("depth without recurse: got %q", names(got2))
 	}
 	a := find(t, got, "a")
@@ -70,31 +70,24 @@ func TestListDirect(t *testing.T) {
 
 func TestListRecurse(t *testing.T) {
 	fsys, _ := fixture(t)
-	got := list(t, fsys, "/", true, 0, false)
+	got := list(t, fsys, "/", true, 0, true)
 	want := []string{
 		"a", "a/abs-escape", "a/abs-outside", "a/b", "a/b/c.txt", "a/rel-out", "a/up",
-		"dangling", "data", "data/etcd",
+		"dangling", "data", "data/etcd", "data/etcd/member", "data/etcd/member/db",
 		"emptydir", "etc", "etc/hosts", "etc/passwd-link",
-		"link-to-secrets", "loop1", "loop2", "rel-to-secrets", "self",
-		"system", "system/public.txt", "system/secrets", "system/secrets-public", "system/state",
-		"var", "var/lib", "var/lib/etcd",
+		"link-to-secrets", "loop1", "loop2", "proc", "proc/1", "proc/1/environ", "rel-to-secrets", "self",
+		"system", "system/public.txt", "system/secrets", "system/secrets/key", "system/secrets-public",
+		"system/state", "system/state/config.yaml",
+		"var", "var/lib", "var/lib/etcd", "var/lib/kubelet", "var/lib/kubelet/pki", "var/lib/kubelet/pki/kubelet.key",
+		"var/log", "var/log/containers", "var/log/containers/app.log", "var/log/environ", "var/log/hosts",
+		"var/log/kubelet-key", "var/log/kubelet-pki", "var/log/messages",
+		"var/log/pods", "var/log/pods/ns_app", "var/log/pods/ns_app/c", "var/log/pods/ns_app/c/0.log",
 	}
 	if !slices.Equal(names(got), want) {
 		t.Fatalf("got  %q\nwant %q", names(got), want)
 	}
-	// /var/lib/etcd is restricted by name, so even its link target is not shown;
-	// /data/etcd is where it leads.
-	for _, rel := range []string{"system/secrets", "system/state", "data/etcd", "var/lib/etcd"} {
-		e := find(t, got, rel)
-		if e.Err != "restricted: needs os:admin" || e.Size != 0 || e.IsDir || !e.Modified.IsZero() {
-			t.Errorf("%s = %+v, want a bare restricted entry", rel, e)
-		}
-		if e.ClientPath != "/"+rel || e.Name != filepath.Base(rel) {
-			t.Errorf("%s = %+v: names", rel, e)
-		}
-	}
-	// Links are listed, not followed: a link into a restricted tree is shown.
-	if e := find(t, got, "link-to-secrets"); e.Link != "/system/secrets" || e.Err != "" {
+	// Links are listed, not followed.
+	if e := find(t, got, "link-to-secrets"); e.Link != "/system/secrets" || e.Err != "" || e.IsDir {
 		t.Errorf("link-to-secrets = %+v", e)
 	}
 	hosts := find(t, got, "etc/hosts")
@@ -102,13 +95,30 @@ func TestListRecurse(t *testing.T) {
 		!hosts.Mode.IsRegular() || hosts.Mode.Perm() != 0o644 {
 		t.Errorf("etc/hosts = %+v", hosts)
 	}
-
-	admin := list(t, fsys, "/system", true, 0, true)
-	if want := []string{"public.txt", "secrets", "secrets/key", "secrets-public", "state", "state/config.yaml"}; !slices.Equal(names(admin), want) {
-		t.Fatalf("admin: got %q, want %q", names(admin), want)
+	if e := find(t, got, "system/secrets/key"); e.ClientPath != "/system/secrets/key" || e.Err != "" || e.Size != int64(len("secret key")) {
+		t.Errorf("admin system/secrets/key = %+v", e)
 	}
-	if e := find(t, admin, "secrets/key"); e.ClientPath != "/system/secrets/key" || e.Err != "" {
-		t.Errorf("admin secrets/key = %+v", e)
+}
+
+// TestListReaderAllowedTree: a reader lists an allowed tree whole; the links in it that
+// lead elsewhere are shown as links and not followed.
+func TestListReaderAllowedTree(t *testing.T) {
+	fsys, _ := fixture(t)
+	got := list(t, fsys, "/var/log", true, 0, false)
+	want := []string{"containers", "containers/app.log", "environ", "hosts", "kubelet-key", "kubelet-pki", "messages",
+		"pods", "pods/ns_app", "pods/ns_app/c", "pods/ns_app/c/0.log"}
+	if !slices.Equal(names(got), want) {
+		t.Fatalf("got  %q\nwant %q", names(got), want)
+	}
+	for rel, target := range map[string]string{
+		"kubelet-pki": "/var/lib/kubelet/pki", "environ": "/proc/1/environ", "containers/app.log": "../pods/ns_app/c/0.log",
+	} {
+		if e := find(t, got, rel); e.Link != target || e.Mode&fs.ModeSymlink == 0 || e.IsDir || e.Err != "" {
+			t.Errorf("%s = %+v", rel, e)
+		}
+	}
+	if e := find(t, got, "pods/ns_app/c/0.log"); e.ClientPath != "/var/log/pods/ns_app/c/0.log" || e.Size != int64(len("app log\n")) {
+		t.Errorf("0.log = %+v", e)
 	}
 }
 
@@ -128,7 +138,7 @@ func TestListDepth(t *testing.T) {
 			t.Errorf("depth 1 went deeper: %q", got)
 		}
 	}
-	if got := names(list(t, fsys, "/", true, 2, false)); slices.Contains(got, "a/b/c.txt") || !slices.Contains(got, "a/b") {
+	if got := names(list(t, fsys, "/", true, 2, true)); slices.Contains(got, "a/b/c.txt") || !slices.Contains(got, "a/b") {
 		t.Errorf("depth 2 from /: %q", got)
 	}
 }
@@ -141,11 +151,17 @@ func TestListFileAndLinkRoots(t *testing.T) {
 		t.Fatalf("file root: %+v", got)
 	}
 	// A link to a directory lists the directory, under the name the client used.
-	got = list(t, fsys, "/a/up", false, 0, false)
+	got = list(t, fsys, "/a/up", false, 0, true)
 	if !slices.Equal(names(got), []string{"hosts", "passwd-link"}) || got[0].ClientPath != "/a/up/hosts" {
 		t.Fatalf("link root: %+v", got)
 	}
-	if got := list(t, fsys, "/emptydir", true, 0, false); len(got) != 0 {
+	// A link to a file lists the file, under the name the client used.
+	got = list(t, fsys, "/var/log/containers/app.log", false, 0, false)
+	if len(got) != 1 || got[0].Name != "app.log" || got[0].ClientPath != "/var/log/containers/app.log" ||
+		got[0].Size != int64(len("app log\n")) || !got[0].Mode.IsRegular() || got[0].Link != "" {
+		t.Fatalf("link to a file: %+v", got)
+	}
+	if got := list(t, fsys, "/emptydir", true, 0, true); len(got) != 0 {
 		t.Fatalf("empty dir: %+v", got)
 	}
 }
@@ -157,15 +173,24 @@ func TestListErrors(t *testing.T) {
 	if err := fsys.List(ctx, "/system/secrets", true, 0, false, nop); !errors.Is(err, fileapi.ErrRestricted) {
 		t.Errorf("restricted root: %v", err)
 	}
-	if err := fsys.List(ctx, "/missing", true, 0, false, nop); !errors.Is(err, fs.ErrNotExist) {
+	if err := fsys.List(ctx, "/a/up", true, 0, false, nop); !errors.Is(err, fileapi.ErrRestricted) {
+		t.Errorf("allowed root leading elsewhere: %v", err)
+	}
+	if err := fsys.List(ctx, "/missing", true, 0, true, nop); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing root: %v", err)
+	}
+	if err := fsys.List(ctx, "/var/log/missing", true, 0, false, nop); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing allowed root: %v", err)
+	}
+	if err := fsys.List(ctx, "/missing", true, 0, false, nop); !errors.Is(err, fileapi.ErrRestricted) {
+		t.Errorf("missing root outside the allowed trees: %v", err)
 	}
 	if err := fsys.List(ctx, "relative", true, 0, false, nop); !errors.Is(err, fileapi.ErrNotAbsolute) {
 		t.Errorf("relative root: %v", err)
 	}
 	stop := errors.New("stop")
 	calls := 0
-	err := fsys.List(ctx, "/", true, 0, false, func(fileapi.Entry) error { calls++; return stop })
+	err := fsys.List(ctx, "/", true, 0, true, func(fileapi.Entry) error { calls++; return stop })
 	if err != stop || calls != 1 {
 		t.Errorf("fn error: %v after %d calls", err, calls)
 	}

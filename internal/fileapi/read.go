@@ -2,12 +2,12 @@ package fileapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -20,9 +20,10 @@ const (
 
 // Read streams the regular file clientPath to fn in chunks of chunk bytes (the last one
 // may be shorter; chunk <= 0 means DefaultChunk, and more than MaxChunk is MaxChunk).
-// clientPath is resolved as by Resolve. Anything but a regular file (a directory, a
-// device, a pipe, a socket) is refused with ErrNotRegular. Files that report a size of
-// zero, as in /proc, are read to their end all the same.
+// Links in clientPath are followed inside Root; a caller who is not admin may read only
+// files in the FS's Allowed trees. Anything but a regular file (a directory, a device, a
+// pipe, a socket) is refused with ErrNotRegular, without being opened for reading.
+// Files that report a size of zero, as in /proc, are read to their end all the same.
 //
 // The slice passed to fn is reused for the next chunk: fn must not keep it. An error
 // from fn stops Read and is returned. Read returns ctx.Err() when ctx is cancelled.
@@ -30,16 +31,9 @@ func (fsys FS) Read(ctx context.Context, clientPath string, admin bool, chunk in
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	t, err := fsys.locate("read", clientPath, admin)
+	f, err := fsys.openRegular("read", clientPath, admin)
 	if err != nil {
 		return err
-	}
-	if !t.info.Mode().IsRegular() {
-		return &fs.PathError{Op: "read", Path: t.clean, Err: notRegular(t.info.Mode())}
-	}
-	f, _, err := openRegular(t.host)
-	if err != nil {
-		return &fs.PathError{Op: "read", Path: t.clean, Err: cause(err)}
 	}
 	defer f.Close()
 	if chunk <= 0 {
@@ -60,32 +54,33 @@ func (fsys FS) Read(ctx context.Context, clientPath string, admin bool, chunk in
 		case err == io.EOF || err == io.ErrUnexpectedEOF:
 			return nil
 		case err != nil:
-			return &fs.PathError{Op: "read", Path: t.clean, Err: cause(err)}
+			return &fs.PathError{Op: "read", Path: f.Name(), Err: cause(err)}
 		}
 	}
 }
 
-// openRegular opens a host file for reading only if it is a regular file. It does not
-// follow a final symbolic link and does not wait on a named pipe, should the file have
-// been replaced since it was checked.
-func openRegular(host string) (*os.File, fs.FileInfo, error) {
-	f, err := os.OpenFile(host, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+// Open opens the regular file clientPath for reading, resolved and checked as by Read,
+// for a caller that reads the file itself (following a growing log, say). The file's
+// Name is the cleaned client path. The caller must close it.
+func (fsys FS) Open(clientPath string, admin bool) (*os.File, error) {
+	return fsys.openRegular("open", clientPath, admin)
+}
+
+// openRegular opens the regular file clientPath for reading for the operation op.
+func (fsys FS) openRegular(op, clientPath string, admin bool) (*os.File, error) {
+	t, err := fsys.locate(op, clientPath, admin)
 	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			err = notRegular(fs.ModeSymlink)
-		}
-		return nil, nil, err
+		return nil, err
 	}
-	info, err := f.Stat()
+	defer t.file.Close()
+	if !t.info.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: op, Path: t.clean, Err: notRegular(t.info.Mode())}
+	}
+	f, err := reopen(t.file, unix.O_RDONLY)
 	if err != nil {
-		f.Close()
-		return nil, nil, err
+		return nil, &fs.PathError{Op: op, Path: t.clean, Err: cause(err)}
 	}
-	if !info.Mode().IsRegular() {
-		f.Close()
-		return nil, nil, notRegular(info.Mode())
-	}
-	return f, info, nil
+	return f, nil
 }
 
 // notRegular builds the ErrNotRegular error for a file of mode m.

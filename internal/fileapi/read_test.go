@@ -46,7 +46,7 @@ func TestReadChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, chunk := range []int{65536, 0, -1} {
-		sizes, got, err := read(t, fsys, "/blob", false, chunk)
+		sizes, got, err := read(t, fsys, "/blob", true, chunk)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("chunk %d: %v, %d bytes", chunk, err, len(got))
 		}
@@ -54,7 +54,7 @@ func TestReadChunks(t *testing.T) {
 			t.Errorf("chunk %d: sizes %v, want %v", chunk, sizes, want)
 		}
 	}
-	sizes, _, _ := read(t, fsys, "/blob", false, 70000)
+	sizes, _, _ := read(t, fsys, "/blob", true, 70000)
 	if !slices.Equal(sizes, []int{70000, 70000, 60000}) {
 		t.Errorf("chunk 70000: sizes %v", sizes)
 	}
@@ -62,16 +62,16 @@ func TestReadChunks(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(fsys.Root, "one"), data[:4096], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if sizes, _, err := read(t, fsys, "/one", false, 4096); err != nil || !slices.Equal(sizes, []int{4096}) {
+	if sizes, _, err := read(t, fsys, "/one", true, 4096); err != nil || !slices.Equal(sizes, []int{4096}) {
 		t.Errorf("one chunk: %v %v", sizes, err)
 	}
-	if sizes, _, err := read(t, fsys, "/emptydir/../system/secrets-public", false, 3); err != nil || !slices.Equal(sizes, []int{3, 3, 3, 1}) {
+	if sizes, _, err := read(t, fsys, "/emptydir/../system/secrets-public", true, 3); err != nil || !slices.Equal(sizes, []int{3, 3, 3, 1}) {
 		t.Errorf("small chunks: %v %v", sizes, err)
 	}
 	if err := os.WriteFile(filepath.Join(fsys.Root, "empty"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if sizes, _, err := read(t, fsys, "/empty", false, 0); err != nil || len(sizes) != 0 {
+	if sizes, _, err := read(t, fsys, "/empty", true, 0); err != nil || len(sizes) != 0 {
 		t.Errorf("empty file: %v %v", sizes, err)
 	}
 }
@@ -82,7 +82,7 @@ func TestReadChunkCap(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(fsys.Root, "big"), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sizes, got, err := read(t, fsys, "/big", false, 1<<30)
+	sizes, got, err := read(t, fsys, "/big", true, 1<<30)
 	if err != nil || !bytes.Equal(got, data) || !slices.Equal(sizes, []int{fileapi.MaxChunk, 10}) {
 		t.Fatalf("sizes %v, %v", sizes, err)
 	}
@@ -90,8 +90,10 @@ func TestReadChunkCap(t *testing.T) {
 
 func TestReadRefusals(t *testing.T) {
 	fsys, _ := fixture(t)
-	if err := syscall.Mkfifo(filepath.Join(fsys.Root, "fifo"), 0o600); err != nil {
-		t.Fatal(err)
+	for _, fifo := range []string{"fifo", "var/log/fifo"} {
+		if err := syscall.Mkfifo(filepath.Join(fsys.Root, filepath.FromSlash(fifo)), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, tc := range []struct {
 		path  string
@@ -99,14 +101,19 @@ func TestReadRefusals(t *testing.T) {
 		err   error
 		text  string
 	}{
-		{path: "/etc", err: fileapi.ErrNotRegular, text: "read /etc: not a regular file (directory)"},
-		{path: "/", err: fileapi.ErrNotRegular, text: "directory"},
-		{path: "/a/up", err: fileapi.ErrNotRegular, text: "read /a/up: not a regular file (directory)"},
-		{path: "/fifo", err: fileapi.ErrNotRegular, text: "named pipe"},
+		{path: "/etc", admin: true, err: fileapi.ErrNotRegular, text: "read /etc: not a regular file (directory)"},
+		{path: "/", admin: true, err: fileapi.ErrNotRegular, text: "directory"},
+		{path: "/a/up", admin: true, err: fileapi.ErrNotRegular, text: "read /a/up: not a regular file (directory)"},
+		{path: "/var/log/pods", err: fileapi.ErrNotRegular, text: "read /var/log/pods: not a regular file (directory)"},
+		{path: "/fifo", admin: true, err: fileapi.ErrNotRegular, text: "named pipe"},
+		{path: "/var/log/fifo", err: fileapi.ErrNotRegular, text: "named pipe"},
 		{path: "/system/secrets/key", err: fileapi.ErrRestricted, text: "/system/secrets/key"},
 		{path: "/link-to-secrets/key", err: fileapi.ErrRestricted, text: "os:admin"},
-		{path: "/missing", err: fs.ErrNotExist},
-		{path: "/loop1", err: fileapi.ErrTooManyLinks},
+		{path: "/a/up", err: fileapi.ErrRestricted, text: "read /a/up: restricted: needs os:admin"},
+		{path: "/fifo", err: fileapi.ErrRestricted, text: "os:admin"},
+		{path: "/missing", admin: true, err: fs.ErrNotExist},
+		{path: "/var/log/missing", err: fs.ErrNotExist},
+		{path: "/loop1", admin: true, err: fileapi.ErrTooManyLinks},
 		{path: "etc/hosts", err: fileapi.ErrNotAbsolute},
 	} {
 		_, _, err := read(t, fsys, tc.path, tc.admin, 0)
@@ -123,10 +130,13 @@ func TestReadRefusals(t *testing.T) {
 }
 
 func TestReadProcFile(t *testing.T) {
-	fsys := fileapi.FS{Root: "/"}
-	_, got, err := read(t, fsys, "/proc/self/status", false, 0)
+	fsys := fileapi.FS{Root: "/", Allowed: []string{"/etc/hostname"}}
+	_, got, err := read(t, fsys, "/proc/self/status", true, 0)
 	if err != nil || !bytes.Contains(got, []byte("Pid:")) {
 		t.Fatalf("reading a zero-size /proc file: %v, %q", err, got)
+	}
+	if _, got, err := read(t, fsys, "/proc/self/status", false, 0); !errors.Is(err, fileapi.ErrRestricted) || len(got) != 0 {
+		t.Fatalf("a reader read /proc/self/status: %v, %q", err, got)
 	}
 }
 
@@ -137,7 +147,7 @@ func TestReadCancelAndFnError(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	calls := 0
-	err := fsys.Read(ctx, "/blob", false, 1024, func([]byte) error {
+	err := fsys.Read(ctx, "/blob", true, 1024, func([]byte) error {
 		calls++
 		cancel()
 		return nil
@@ -145,18 +155,18 @@ func TestReadCancelAndFnError(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || calls != 1 {
 		t.Fatalf("cancel: %v after %d calls", err, calls)
 	}
-	if err := fsys.Read(ctx, "/blob", false, 1024, func([]byte) error { t.Error("called"); return nil }); !errors.Is(err, context.Canceled) {
+	if err := fsys.Read(ctx, "/blob", true, 1024, func([]byte) error { t.Error("called"); return nil }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled before: %v", err)
 	}
 	stop := errors.New("stop")
-	if err := fsys.Read(context.Background(), "/blob", false, 1024, func([]byte) error { return stop }); err != stop {
+	if err := fsys.Read(context.Background(), "/blob", true, 1024, func([]byte) error { return stop }); err != stop {
 		t.Fatalf("fn error: %v", err)
 	}
 }
 
 func BenchmarkRead64MiB(b *testing.B) {
 	const size = 64 << 20
-	fsys := fileapi.FS{Root: b.TempDir()}
+	fsys := fileapi.FS{Root: b.TempDir(), Allowed: []string{"/"}}
 	if err := os.WriteFile(filepath.Join(fsys.Root, "blob"), randomBytes(size), 0o600); err != nil {
 		b.Fatal(err)
 	}

@@ -5,124 +5,156 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
-// target is a client path located on the host: the start of a List, Read or Copy.
+// target is the file a client path names, opened and checked: the start of a List, Read
+// or Copy. Its file must be closed.
 type target struct {
-	r        *resolver
-	clean    string      // the client path as asked, cleaned
-	resolved string      // the client path with its links followed
-	host     string      // the host path
-	info     fs.FileInfo // Lstat of host
+	clean string      // the client path as asked, cleaned
+	file  *os.File    // the file opened with O_PATH, its symbolic links followed
+	info  fs.FileInfo // fstat of file
 }
 
-// locate resolves clientPath for a caller and stats what it names.
+// locate opens the file clientPath names, below Root, for a caller, and checks that the
+// caller may read it: first the client path, so that a refusal does not depend on what
+// exists, then the file actually opened.
 func (fsys FS) locate(op, clientPath string, admin bool) (*target, error) {
-	r, err := fsys.resolver(admin)
-	if err != nil {
-		return nil, err
-	}
-	resolved, err := r.resolve(clientPath, false)
-	if err != nil {
-		return nil, err
-	}
-	host, err := r.hostPath(clientPath, resolved)
-	if err != nil {
-		return nil, err
+	if !strings.HasPrefix(clientPath, "/") {
+		return nil, &fs.PathError{Op: op, Path: clientPath, Err: ErrNotAbsolute}
 	}
 	clean := path.Clean(clientPath)
-	info, err := os.Lstat(host)
+	trees := fsys.allowedTrees()
+	if !admin && !allowedClient(clean, trees) {
+		return nil, restricted(op, clean, trees)
+	}
+	root, err := fsys.openRoot()
 	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	f, err := openInRoot(root, clean)
+	if err != nil {
+		return nil, &fs.PathError{Op: op, Path: clean, Err: err}
+	}
+	if err := checkOpened(op, clean, root, f, admin, trees); err != nil {
+		f.Close()
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
 		return nil, &fs.PathError{Op: op, Path: clean, Err: cause(err)}
 	}
-	return &target{r: r, clean: clean, resolved: resolved, host: host, info: info}, nil
+	return &target{clean: clean, file: f, info: info}, nil
 }
 
 // walkNode is one entry met while walking a directory tree.
 type walkNode struct {
-	name     string      // base name
-	rel      string      // slash-separated path relative to the walk's root; "." for the root
-	resolved string      // resolved client path (walking never follows links)
-	host     string      // host path
-	info     fs.FileInfo // Lstat result; nil when restricted or when Lstat failed
-	link     string      // the target of a symbolic link
-	err      error       // why the entry, or the listing of a directory, could not be read
-	// restricted marks the top of a restricted tree met by a caller who is not admin:
-	// nothing is read from it and it is not descended.
-	restricted bool
+	name string // base name
+	rel  string // slash-separated path relative to the walk's root; "." for the root
+	// file is the entry opened with O_PATH, links not followed; nil when it could not
+	// be opened. It is valid only while the node is visited.
+	file *os.File
+	info fs.FileInfo // fstat of file; nil when it failed
+	link string      // the target of a symbolic link
+	err  error       // why the entry, or the listing of a directory, could not be read
 }
 
 // walker walks a directory tree depth first, each directory's entries in lexical
 // order, parents before their children, never following symbolic links.
+//
+// Every entry is opened relative to the descriptor of its directory, by its name alone,
+// without following links (openChild), and a directory is read and descended through
+// the descriptor so opened. Whatever is renamed or replaced meanwhile, the walk meets
+// only entries of the directory it started from, which was checked when it was opened:
+// a link swapped in is met as a link and never followed.
 type walker struct {
-	r        *resolver
 	maxDepth int // how many levels below the root to visit; 0 for all
 	// visit is called for every entry. Returning fs.SkipDir keeps the walk out of a
 	// directory; fs.SkipAll or any other error ends the walk.
 	visit func(walkNode) error
 }
 
-// children walks the entries kids of the directory dir, which sit at level (the root's
-// children are level 1).
-func (w *walker) children(ctx context.Context, dir walkNode, kids []fs.DirEntry, level int) error {
-	for _, de := range kids {
+// walkRoot walks the directory t from its children down.
+func (w *walker) walkRoot(ctx context.Context, op string, t *target) error {
+	dir, names, err := readDir(t.file)
+	if dir != nil {
+		defer dir.Close()
+	}
+	if err != nil {
+		return &fs.PathError{Op: op, Path: t.clean, Err: cause(err)}
+	}
+	err = w.children(ctx, dir, ".", names, 1)
+	if err == fs.SkipAll {
+		return nil
+	}
+	return err
+}
+
+// readDir opens the directory f (opened with O_PATH) for reading and returns it with
+// the names of its entries in lexical order. On an error the names read so far come
+// with it, and the directory if it could be opened.
+func readDir(f *os.File) (*os.File, []string, error) {
+	d, err := reopen(f, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, nil, err
+	}
+	names, err := d.Readdirnames(-1)
+	slices.Sort(names)
+	return d, names, err
+}
+
+// children walks the entries names of the directory dir, whose relative path is rel and
+// whose entries sit at level (the root's children are level 1).
+func (w *walker) children(ctx context.Context, dir *os.File, rel string, names []string, level int) error {
+	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		name := de.Name()
-		n := walkNode{
-			name:     name,
-			rel:      path.Join(dir.rel, name),
-			resolved: path.Join(dir.resolved, name),
-			host:     filepath.Join(dir.host, name),
-		}
-		if w.r.isRestricted(n.resolved) {
-			n.restricted = true
-			if err := w.visit(n); err != nil && err != fs.SkipDir {
-				return err
-			}
-			continue
-		}
-		var grandkids []fs.DirEntry
-		descend := false
-		n.info, n.err = os.Lstat(n.host)
-		if n.err == nil {
-			switch {
-			case n.info.Mode()&fs.ModeSymlink != 0:
-				n.link, n.err = os.Readlink(n.host)
-			case n.info.IsDir() && (w.maxDepth <= 0 || level < w.maxDepth):
-				// Read the directory before visiting it so that a failure is reported
-				// on its own entry. A partial listing is still walked.
-				grandkids, n.err = os.ReadDir(n.host)
-				descend = true
-			}
-		}
-		if err := w.visit(n); err != nil {
-			if err == fs.SkipDir {
-				continue
-			}
+		if err := w.child(ctx, dir, path.Join(rel, name), name, level); err != nil {
 			return err
-		}
-		if descend && len(grandkids) > 0 {
-			if err := w.children(ctx, n, grandkids, level+1); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
 }
 
-// walkRoot walks the directory t from its children down.
-func (w *walker) walkRoot(ctx context.Context, op string, t *target) error {
-	kids, err := os.ReadDir(t.host)
-	if err != nil {
-		return &fs.PathError{Op: op, Path: t.clean, Err: cause(err)}
+// child visits the entry name of dir and walks it if it is a directory to descend.
+func (w *walker) child(ctx context.Context, dir *os.File, rel, name string, level int) error {
+	n := walkNode{name: name, rel: rel}
+	n.file, n.err = openChild(dir, name)
+	if n.err == nil {
+		n.info, n.err = n.file.Stat()
 	}
-	root := walkNode{name: path.Base(t.clean), rel: ".", resolved: t.resolved, host: t.host, info: t.info}
-	err = w.children(ctx, root, kids, 1)
-	if err == fs.SkipAll {
+	var sub *os.File
+	var kids []string
+	if n.err == nil {
+		switch {
+		case n.info.Mode()&fs.ModeSymlink != 0:
+			n.link, n.err = readlinkFD(n.file)
+		case n.info.IsDir() && (w.maxDepth <= 0 || level < w.maxDepth):
+			// Read the directory before visiting it so that a failure is reported on
+			// its own entry. A partial listing is still walked.
+			sub, kids, n.err = readDir(n.file)
+		}
+	}
+	err := w.visit(n)
+	if n.file != nil {
+		n.file.Close()
+	}
+	if sub != nil {
+		defer sub.Close()
+	}
+	switch {
+	case err == fs.SkipDir:
 		return nil
+	case err != nil:
+		return err
+	case sub != nil && len(kids) > 0:
+		return w.children(ctx, sub, rel, kids, level+1)
 	}
-	return err
+	return nil
 }

@@ -312,7 +312,7 @@ func newEnvWith(t *testing.T, opts envOptions) *env {
 		System: System{
 			ProcRoot: "/proc",
 			KmsgPath: e.kmsgPath,
-			Files:    fileapi.FS{Root: e.filesRoot, Restricted: []string{"/secret"}},
+			Files:    fileapi.FS{Root: e.filesRoot, Allowed: []string{"/etc/hostname", "/var/log"}},
 		},
 	})
 	rpb.RegisterResourceServiceServer(gs, &ResourceServer{Store: e.store, Registry: e.registry})

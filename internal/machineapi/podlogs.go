@@ -5,8 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,13 +15,19 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/plinthos/plinth/internal/fileapi"
 	"github.com/plinthos/plinth/pkg/api/machine"
 )
 
-// podLogFile finds the current log file of a Kubernetes container under podsDir (kubelet's
-// /var/log/pods/NAMESPACE_POD_UID/CONTAINER/N.log), named NAMESPACE/POD/CONTAINER,
-// POD/CONTAINER or POD (a pod of one container).
-func podLogFile(podsDir, name string) (string, error) {
+// podsDir is where kubelet keeps the containers' logs, as a client path of the file API.
+const podsDir = "/var/log/pods"
+
+// podLogFile finds the current log file of a Kubernetes container in files, under
+// kubelet's /var/log/pods/NAMESPACE_POD_UID/CONTAINER/N.log, named NAMESPACE/POD/CONTAINER,
+// POD/CONTAINER or POD (a pod of one container), and returns its client path. It looks
+// with the caller's rights (admin or not) and only through the file API, so that what a
+// caller may read is decided in one place.
+func podLogFile(ctx context.Context, files fileapi.FS, admin bool, name string) (string, error) {
 	parts := strings.Split(name, "/")
 	var ns, pod, ctr string
 	switch len(parts) {
@@ -40,32 +45,58 @@ func podLogFile(podsDir, name string) (string, error) {
 	if nsGlob == "" {
 		nsGlob = "*"
 	}
-	pods, _ := filepath.Glob(filepath.Join(podsDir, nsGlob+"_"+pod+"_*"))
+	pods, err := dirNames(ctx, files, admin, podsDir, nsGlob+"_"+pod+"_*")
+	if err != nil {
+		return "", err
+	}
 	if len(pods) == 0 {
 		return "", status.Errorf(codes.NotFound, "no pod %q on this node (see plinthctl containers -k)", name)
 	}
 	if len(pods) > 1 && ns == "" {
 		return "", status.Errorf(codes.InvalidArgument, "pod %q exists in several namespaces: name it NAMESPACE/POD/CONTAINER", pod)
 	}
-	dir := pods[len(pods)-1]
+	dir := path.Join(podsDir, pods[len(pods)-1])
 	if ctr == "" {
-		ctrs, _ := os.ReadDir(dir)
+		ctrs, err := dirNames(ctx, files, admin, dir, "*")
+		if err != nil {
+			return "", err
+		}
 		if len(ctrs) != 1 {
 			return "", status.Errorf(codes.InvalidArgument, "pod %q has %d containers: name one as POD/CONTAINER", pod, len(ctrs))
 		}
-		ctr = ctrs[0].Name()
+		ctr = ctrs[0]
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, ctr, "*.log"))
-	if len(files) == 0 {
+	logs, err := dirNames(ctx, files, admin, path.Join(dir, ctr), "*.log")
+	if err != nil && status.Code(err) != codes.NotFound {
+		return "", err
+	}
+	if len(logs) == 0 {
 		return "", status.Errorf(codes.NotFound, "no log of container %q in pod %q", ctr, pod)
 	}
 	// N.log: the highest N is the current run of the container.
-	sort.Slice(files, func(i, j int) bool { return logNumber(files[i]) < logNumber(files[j]) })
-	return files[len(files)-1], nil
+	sort.Slice(logs, func(i, j int) bool { return logNumber(logs[i]) < logNumber(logs[j]) })
+	return path.Join(dir, ctr, logs[len(logs)-1]), nil
 }
 
-func logNumber(path string) int {
-	n, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(path), ".log"))
+// dirNames returns the names of the entries of the directory dir in files that match
+// pattern (as path.Match has it), in lexical order, or the file API's error as a status.
+func dirNames(ctx context.Context, files fileapi.FS, admin bool, dir, pattern string) ([]string, error) {
+	var names []string
+	err := files.List(ctx, dir, false, 0, admin, func(e fileapi.Entry) error {
+		if ok, _ := path.Match(pattern, e.Name); ok && e.RelativeName != "." {
+			names = append(names, e.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fileError(err)
+	}
+	return names, nil
+}
+
+// logNumber returns the N of a log file named N.log.
+func logNumber(name string) int {
+	n, _ := strconv.Atoi(strings.TrimSuffix(path.Base(name), ".log"))
 	return n
 }
 
@@ -78,16 +109,17 @@ func criMessage(line string) string {
 	return line
 }
 
-// kubernetesLogs streams a Kubernetes container's log: the last tail lines, then, with
-// follow, new lines as kubelet's log file grows.
-func kubernetesLogs(ctx context.Context, podsDir string, req *machine.LogsRequest, stream grpc.ServerStreamingServer[machine.LogsResponse]) error {
-	path, err := podLogFile(podsDir, req.GetService())
+// kubernetesLogs streams a Kubernetes container's log from files: the last tail lines,
+// then, with follow, new lines as kubelet's log file grows. The file is opened through
+// the file API, with its checks for the caller.
+func kubernetesLogs(ctx context.Context, files fileapi.FS, admin bool, req *machine.LogsRequest, stream grpc.ServerStreamingServer[machine.LogsResponse]) error {
+	logPath, err := podLogFile(ctx, files, admin, req.GetService())
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(path)
+	f, err := files.Open(logPath, admin)
 	if err != nil {
-		return status.Error(codes.NotFound, err.Error())
+		return fileError(err)
 	}
 	defer f.Close()
 	send := func(b []byte) error { return stream.Send(&machine.LogsResponse{Data: b}) }
@@ -124,7 +156,7 @@ func kubernetesLogs(ctx context.Context, podsDir string, req *machine.LogsReques
 			continue
 		}
 		if err != io.EOF {
-			return status.Error(codes.Internal, fmt.Sprintf("read %s: %v", path, err))
+			return status.Error(codes.Internal, fmt.Sprintf("read %s: %v", logPath, err))
 		}
 		select {
 		case <-ctx.Done():

@@ -20,7 +20,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/stats"
 
-	"github.com/plinthos/plinth/internal/fileapi"
 	"github.com/plinthos/plinth/pkg/api/machine"
 )
 
@@ -213,19 +212,15 @@ func TestList(t *testing.T) {
 		t.Errorf("list of a file = %v, %v", names, err)
 	}
 
-	// Reader: the restricted tree is listed with the marker and not descended.
-	byName, names, err = e.list(e.reader(), &machine.ListRequest{Root: "/", Recurse: true})
-	if err != nil {
-		t.Fatal(err)
+	// Reader: the allowed trees only; anything else is refused with what may be read.
+	_, names, err = e.list(e.reader(), &machine.ListRequest{Root: "/var/log", Recurse: true})
+	if err != nil || !slices.Equal(names, []string{"/var/log/messages"}) {
+		t.Errorf("/var/log for a reader = %v, %v", names, err)
 	}
-	if want := []string{"/etc", "/etc/hostname", "/secret", "/var", "/var/log", "/var/log/messages"}; !slices.Equal(names, want) {
-		t.Errorf("names for a reader = %v, want %v", names, want)
+	for _, root := range []string{"/", "", "/var", "/etc", "/secret"} {
+		_, _, err = e.list(e.reader(), &machine.ListRequest{Root: root, Recurse: true})
+		wantCode(t, err, codes.PermissionDenied, "restricted: needs os:admin; other roles may read only /etc/hostname, /var/log")
 	}
-	if s := byName["/secret"]; s.Error != fileapi.ErrRestricted.Error() || s.IsDir || s.Size != 0 || s.Mode != 0 {
-		t.Errorf("/secret for a reader = %v, want only the restricted marker", s)
-	}
-	_, _, err = e.list(e.reader(), &machine.ListRequest{Root: "/secret"})
-	wantCode(t, err, codes.PermissionDenied, "restricted")
 	// Without roles at all the caller is not admin either.
 	_, _, err = e.list(testCtx(t), &machine.ListRequest{Root: "/secret"})
 	wantCode(t, err, codes.PermissionDenied, "restricted")
@@ -264,19 +259,23 @@ func TestRead(t *testing.T) {
 		t.Errorf("/secret/token for an admin = %q", got)
 	}
 	// An empty file sends nothing.
-	mustWrite(t, filepath.Join(e.filesRoot, "empty"), "")
-	if msgs, err := e.read(e.reader(), "/empty"); err != nil || len(msgs) != 0 {
+	mustWrite(t, filepath.Join(e.filesRoot, "var", "log", "empty"), "")
+	if msgs, err := e.read(e.reader(), "/var/log/empty"); err != nil || len(msgs) != 0 {
 		t.Errorf("empty file = %v, %v", msgs, err)
 	}
-	// A link is followed inside the root.
-	if err := os.Symlink("/etc/hostname", filepath.Join(e.filesRoot, "var", "hn")); err != nil {
+	// A link is followed inside the root, from one allowed tree to another.
+	if err := os.Symlink("/etc/hostname", filepath.Join(e.filesRoot, "var", "log", "hn")); err != nil {
 		t.Fatal(err)
 	}
-	if msgs, err := e.read(e.reader(), "/var/hn"); err != nil || string(dataOf(msgs)) != testHostname+"\n" {
+	if msgs, err := e.read(e.reader(), "/var/log/hn"); err != nil || string(dataOf(msgs)) != testHostname+"\n" {
 		t.Errorf("through a link: %q, %v", dataOf(msgs), err)
 	}
-	// A link into the restricted tree does not open it to a reader.
+	// A link out of the allowed trees does not open what it leads to to a reader,
+	// whether its own name is allowed or not.
 	if err := os.Symlink("../secret/token", filepath.Join(e.filesRoot, "etc", "sneaky")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../secret/token", filepath.Join(e.filesRoot, "var", "log", "sneaky")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -289,6 +288,9 @@ func TestRead(t *testing.T) {
 		{e.reader(), "/secret/token", codes.PermissionDenied, "restricted: needs os:admin"},
 		{e.reader(), "/secret/nope", codes.PermissionDenied, "restricted"},
 		{e.reader(), "/etc/sneaky", codes.PermissionDenied, "restricted"},
+		{e.reader(), "/var/log/sneaky", codes.PermissionDenied, "read /var/log/sneaky: restricted: needs os:admin"},
+		{e.reader(), "/var/hn", codes.PermissionDenied, "restricted"},
+		{e.reader(), "/var/log/nope", codes.NotFound, ""},
 		{e.admin(), "/etc", codes.InvalidArgument, "not a regular file"},
 		{e.admin(), "/", codes.InvalidArgument, "not a regular file"},
 		{e.admin(), "/nope", codes.NotFound, ""},
@@ -328,8 +330,8 @@ func (e *env) bigFile(name string) []byte {
 
 func TestReadLargeFileIsChunked(t *testing.T) {
 	e := newEnv(t)
-	want := e.bigFile("big.bin")
-	msgs, err := e.read(e.reader(), "/big.bin")
+	want := e.bigFile("var/log/big.bin")
+	msgs, err := e.read(e.reader(), "/var/log/big.bin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,8 +378,8 @@ func (r *payloadRecorder) HandleRPC(_ context.Context, s stats.RPCStats) {
 func TestReadDoesNotModifySentMessages(t *testing.T) {
 	rec := &payloadRecorder{}
 	e := newEnvWith(t, envOptions{serverOpts: []grpc.ServerOption{grpc.StatsHandler(rec)}})
-	want := e.bigFile("big.bin")
-	msgs, err := e.read(e.reader(), "/big.bin")
+	want := e.bigFile("var/log/big.bin")
+	msgs, err := e.read(e.reader(), "/var/log/big.bin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,17 +466,18 @@ func TestCopy(t *testing.T) {
 	if !slices.Contains(names, "secret/token") || string(contents["secret/token"]) != "s3cr3t" {
 		t.Errorf("admin copy of / = %v", names)
 	}
-	msgs, err = e.copyTar(e.reader(), "/")
+	msgs, err = e.copyTar(e.reader(), "/var/log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, _, names = untar(t, dataOf(msgs))
-	if want := []string{"etc/", "etc/hostname", "var/", "var/log/", "var/log/messages"}; !slices.Equal(names, want) {
-		t.Errorf("reader copy of / = %v, want %v", names, want)
+	if want := []string{"log/", "log/messages"}; !slices.Equal(names, want) {
+		t.Errorf("reader copy of /var/log = %v, want %v", names, want)
 	}
-
-	_, err = e.copyTar(e.reader(), "/secret")
-	wantCode(t, err, codes.PermissionDenied, "restricted")
+	for _, root := range []string{"/", "/var", "/secret"} {
+		_, err = e.copyTar(e.reader(), root)
+		wantCode(t, err, codes.PermissionDenied, "restricted: needs os:admin; other roles may read only")
+	}
 	_, err = e.copyTar(e.admin(), "/nope")
 	wantCode(t, err, codes.NotFound, "")
 	_, err = e.copyTar(e.admin(), "var")

@@ -332,20 +332,21 @@ func (n *node) hostname() string {
 }
 
 // system is what the machine API shows of the machine. In local mode the file API is
-// confined to the state directory (nothing of the host is exposed) and the secrets in it
-// are for admins only.
+// confined to the state directory (nothing of the host is exposed). Callers without
+// os:admin read only an allow-list through the file API (List, Read, Copy); everything
+// else under the root (/proc, /sys, kubelet's, containerd's and etcd's state, the node's
+// secrets and configuration) is for admins only.
 func (n *node) system() machineapi.System {
 	if n.opts.Mode == ModeContainer {
-		return machineapi.System{ProcRoot: "/proc", KmsgPath: "/dev/kmsg", Files: fileapi.FS{Root: "/", Restricted: []string{
-			"/system/secrets", n.opts.StateDir, "/var/lib/etcd",
-		}}}
+		// The logs, pods' included (/var/log/containers/* are links into
+		// /var/log/pods), and the files of /etc that say what the node is.
+		allowed := []string{"/var/log", "/etc/os-release", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}
+		return machineapi.System{ProcRoot: "/proc", KmsgPath: "/dev/kmsg", Files: fileapi.FS{Root: "/", Allowed: allowed}}
 	}
 	return machineapi.System{
 		ProcRoot: "/proc",
 		KmsgPath: "/dev/kmsg",
-		Files: fileapi.FS{Root: n.opts.StateDir, Restricted: []string{
-			"/apid", "/config.yaml", "/config.staged.yaml",
-		}},
+		Files:    fileapi.FS{Root: n.opts.StateDir, Allowed: []string{"/log"}}, // the logs in the state directory
 	}
 }
 

@@ -270,13 +270,17 @@ func TestLocalNodes(t *testing.T) {
 		t.Error(err)
 	}
 	mustCtl(t, reader, "version")
-	out, err = ctl(t, reader, "cat", "/config.yaml")
-	if err == nil || contains(out, "needs os:admin") != nil {
-		t.Errorf("reader reading /config.yaml: %v\n%s", err, out)
+	// In local mode a reader may read the logs of the state directory, nothing else.
+	for _, args := range [][]string{{"ls", "/"}, {"ls", "/apid"}, {"cat", "/node-id"}, {"cat", "/config.yaml"}} {
+		out, err = ctl(t, reader, args...)
+		if err == nil || contains(out, "restricted: needs os:admin", "other roles may read only /log") != nil {
+			t.Errorf("reader: %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
-	if err := contains(mustCtl(t, reader, "ls", "/"), "apid  (restricted: needs os:admin)", "node-id"); err != nil {
+	if err := contains(mustCtl(t, reader, "ls", "/log"), "machined.log"); err != nil {
 		t.Error(err)
 	}
+	mustCtl(t, reader, "cat", "/log/machined.log")
 	out, err = ctl(t, reader, "reboot")
 	if err == nil || contains(out, "permission denied", "Reboot needs role os:operator") != nil {
 		t.Errorf("reader reboot: %v\n%s", err, out)

@@ -122,10 +122,17 @@ func (s *MachineServer) ServiceStart(_ context.Context, req *machine.ServiceStar
 	return &machine.ServiceStartResponse{Message: fmt.Sprintf("service %q started", req.GetId())}, nil
 }
 
-// protectedError is the refusal to stop or restart a service the node API depends on.
-func protectedError(id, verb string) error {
+// A protected service (apid, trustd) is how clients reach the node: the API never stops
+// it, since nothing could start it again, and only an admin may restart it, which cuts
+// every client off for a moment and then brings it back by itself.
+func protectedStopError(id string) error {
 	return status.Errorf(codes.FailedPrecondition,
-		"service %q cannot be %s through the node API: it is how clients reach this node, and nothing could bring it back; reboot the node instead (plinthctl reboot)", id, verb)
+		"service %q cannot be stopped through the node API: it is how clients reach this node and nothing could start it again; restart it (needs os:admin) or reboot the node", id)
+}
+
+func protectedRestartError(id string) error {
+	return status.Errorf(codes.PermissionDenied,
+		"service %q cannot be restarted by this client: restarting it cuts every client of the node off for a moment, so it needs os:admin", id)
 }
 
 // ServiceStop implements the ServiceStop RPC.
@@ -135,7 +142,7 @@ func (s *MachineServer) ServiceStop(ctx context.Context, req *machine.ServiceSto
 		return nil, err
 	}
 	if st.Protected {
-		return nil, protectedError(st.ID, "stopped")
+		return nil, protectedStopError(st.ID)
 	}
 	if err := s.Supervisor.Stop(ctx, req.GetId()); err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
@@ -149,8 +156,8 @@ func (s *MachineServer) ServiceRestart(ctx context.Context, req *machine.Service
 	if err != nil {
 		return nil, err
 	}
-	if st.Protected {
-		return nil, protectedError(st.ID, "restarted")
+	if st.Protected && !isAdmin(ctx) {
+		return nil, protectedRestartError(st.ID)
 	}
 	if err := s.Supervisor.Restart(ctx, req.GetId()); err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())

@@ -709,9 +709,11 @@ func TestLifecycle(t *testing.T) {
 }
 
 // TestProtectedServicesCannotBeStopped is the regression test of finding 5: an operator
-// (or anyone) stopping apid cut the node off its API until a power cycle. A protected
-// service cannot be stopped or restarted through the API, whatever the role.
+// stopping apid cut the node off its API until a power cycle. A protected service cannot
+// be stopped through the API by any role, and only an admin may restart it (it comes back
+// by itself).
 func TestProtectedServicesCannotBeStopped(t *testing.T) {
+	e := newEnv(t)
 	sup := service.New(clock.Real{}, nil, events.New(0, clock.Real{}), nil)
 	for _, id := range []string{"apid", "trustd"} {
 		if err := sup.Add(service.Service{ID: id, Protected: true, Runner: service.GoroutineRunner{Name: id, Func: func(ctx context.Context, _ io.Writer) error {
@@ -722,11 +724,14 @@ func TestProtectedServicesCannotBeStopped(t *testing.T) {
 		}
 	}
 	s := &MachineServer{Supervisor: sup}
-	ctx := context.Background()
 	for _, id := range []string{"apid", "trustd"} {
-		_, err := s.ServiceStop(ctx, &machine.ServiceStopRequest{Id: id})
-		wantCode(t, err, codes.FailedPrecondition, "cannot be stopped through the node API")
-		_, err = s.ServiceRestart(ctx, &machine.ServiceRestartRequest{Id: id})
-		wantCode(t, err, codes.FailedPrecondition, "cannot be restarted through the node API")
+		for name, ctx := range map[string]context.Context{"admin": e.admin(), "operator": e.operator()} {
+			_, err := s.ServiceStop(ctx, &machine.ServiceStopRequest{Id: id})
+			wantCode(t, err, codes.FailedPrecondition, "cannot be stopped through the node API")
+			if name == "operator" {
+				_, err = s.ServiceRestart(ctx, &machine.ServiceRestartRequest{Id: id})
+				wantCode(t, err, codes.PermissionDenied, "needs os:admin")
+			}
+		}
 	}
 }

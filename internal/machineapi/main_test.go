@@ -409,8 +409,9 @@ func asRole(ctx context.Context, roles ...string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, role.MetadataKey, strings.Join(roles, ","))
 }
 
-func (e *env) admin() context.Context  { return asRole(testCtx(e.t), role.Admin) }
-func (e *env) reader() context.Context { return asRole(testCtx(e.t), role.Reader) }
+func (e *env) admin() context.Context    { return asRole(testCtx(e.t), role.Admin) }
+func (e *env) reader() context.Context   { return asRole(testCtx(e.t), role.Reader) }
+func (e *env) operator() context.Context { return asRole(testCtx(e.t), role.Operator) }
 
 // wantCode checks that err is a gRPC status with code want and, when contains is not
 // empty, a message holding it.

@@ -21,6 +21,10 @@ type System struct {
 	ProcRoot string
 	KmsgPath string
 	Files    fileapi.FS
+	// ProcessTree, when set, limits Processes to this process and its descendants: in
+	// local mode machined shares the host's /proc, and the node's processes are its own
+	// tree, not every process of the developer's machine.
+	ProcessTree int32
 }
 
 // Processes implements the Processes RPC.
@@ -28,6 +32,9 @@ func (s *MachineServer) Processes(context.Context, *machine.ProcessesRequest) (*
 	procs, err := sysinfo.Processes(s.System.ProcRoot)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
+	}
+	if s.System.ProcessTree != 0 {
+		procs = subtree(procs, s.System.ProcessTree)
 	}
 	resp := &machine.ProcessesResponse{}
 	for _, p := range procs {
@@ -176,4 +183,22 @@ func (s *MachineServer) Stats(ctx context.Context, req *machine.StatsRequest) (*
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
 	return &machine.StatsResponse{Stats: stats}, nil
+}
+
+// subtree keeps root and its descendants.
+func subtree(procs []sysinfo.Process, root int32) []sysinfo.Process {
+	parent := make(map[int32]int32, len(procs))
+	for _, p := range procs {
+		parent[p.PID] = p.PPID
+	}
+	var out []sysinfo.Process
+	for _, p := range procs {
+		for pid, hops := p.PID, 0; pid != 0 && hops < len(procs); pid, hops = parent[pid], hops+1 {
+			if pid == root {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
 }

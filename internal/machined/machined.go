@@ -199,6 +199,11 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	updates := make(chan *config.MachineConfig, 1)
 	n.cfg.OnChange = func(c *config.MachineConfig) {
 		n.events.Publish(events.Event{Type: "config", Message: "configuration changed"})
+		if n.policy != nil {
+			if err := n.policy.SetRevoked(c.Machine.RevokedCertificates); err != nil {
+				log.Error("apid policy: revoked certificates", "error", err)
+			}
+		}
 		select {
 		case updates <- c:
 		case <-ctx.Done():
@@ -239,6 +244,9 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 		[]string{opts.Address, n.hostname()}, base.With("component", "apid-policy"))
 	if err != nil {
 		return err
+	}
+	if err := n.policy.SetRevoked(initial.Machine.RevokedCertificates); err != nil {
+		return fmt.Errorf("apid policy: %w", err)
 	}
 	if err := n.addServices(initial); err != nil {
 		return err
@@ -347,6 +355,8 @@ func (n *node) system() machineapi.System {
 		ProcRoot: "/proc",
 		KmsgPath: "/dev/kmsg",
 		Files:    fileapi.FS{Root: n.opts.StateDir, Allowed: []string{"/log"}}, // the logs in the state directory
+		// machined shares the host's /proc in local mode: show its own tree only.
+		ProcessTree: int32(os.Getpid()),
 	}
 }
 

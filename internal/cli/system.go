@@ -148,7 +148,8 @@ func newListCommand(g *globalFlags) *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List files on the nodes",
 		Long: `List a directory on the nodes. In local mode the node's file system is its state
-directory. Secrets (the API identity, the machine configuration) are listed only for os:admin.`,
+directory. os:admin sees everything; other roles see only the logs (/var/log on a node,
+/log in local mode) and /etc/os-release, /etc/hostname, /etc/hosts and /etc/resolv.conf.`,
 		Example: `  plinthctl ls /
   plinthctl ls -l -r --depth 2 /log`,
 		Args: cobra.MaximumNArgs(1),

@@ -43,12 +43,8 @@ type benchNode struct {
 // and waits until `plinthctl services` shows apid and trustd running and healthy.
 func startBenchNode(tb testing.TB) *benchNode {
 	tb.Helper()
-	dir := worldDir(tb)
-	apiPort, trustdPort := freePort(tb), freePort(tb)
-	mustRun(tb, dir, "gen", "config", "bench", "https://127.0.0.1:6443", "--output-dir", "cfg")
-	admin := filepath.Join(dir, "cfg", "plinthconfig")
-	n := startNode(tb, dir, "bench-1", "127.0.0.1", apiPort, trustdPort, filepath.Join(dir, "cfg", "controlplane.yaml"))
-	mustCtl(tb, admin, "config", "endpoint", n.endpoint())
+	c := startCluster(tb, "bench", "bench-1")
+	admin, n := c.admin, c.cp
 	eventually(tb, 60*time.Second, "services running", func() error {
 		out, err := ctl(tb, admin, "services")
 		if err != nil {

@@ -85,6 +85,31 @@ func startNode(t testing.TB, dir, name, addr, apiPort, trustdPort, config string
 
 func (n *localNode) endpoint() string { return net.JoinHostPort(n.addr, n.port) }
 
+// cluster is a generated cluster configuration (in dir/cfg) with its control plane
+// running in local mode on 127.0.0.1 and answering the admin client config.
+type cluster struct {
+	dir, admin, apiPort, trustdPort string
+	cp                              *localNode
+}
+
+// startCluster generates a cluster named name and starts its control plane node nodeName.
+func startCluster(t testing.TB, name, nodeName string) *cluster {
+	t.Helper()
+	c := &cluster{dir: worldDir(t), apiPort: freePort(t), trustdPort: freePort(t)}
+	mustRun(t, c.dir, "gen", "config", name, "https://127.0.0.1:6443", "--output-dir", "cfg")
+	c.admin = filepath.Join(c.dir, "cfg", "plinthconfig")
+	c.cp = startNode(t, c.dir, nodeName, "127.0.0.1", c.apiPort, c.trustdPort, filepath.Join(c.dir, "cfg", "controlplane.yaml"))
+	mustCtl(t, c.admin, "config", "endpoint", c.cp.endpoint())
+	eventually(t, 60*time.Second, "control plane answers", func() error {
+		out, err := ctl(t, c.admin, "version")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	})
+	return c
+}
+
 // ctl runs plinthctl with a client config and returns its output.
 func ctl(t testing.TB, cfg string, args ...string) (string, error) {
 	t.Helper()
@@ -138,20 +163,11 @@ func contains(out string, want ...string) error {
 // TestLocalNodes runs a control-plane node and a worker in local mode and drives them
 // through plinthctl over real mTLS, as the node-runtime issue's acceptance describes.
 func TestLocalNodes(t *testing.T) {
-	dir := worldDir(t)
-	apiPort, trustdPort := freePort(t), freePort(t)
-	mustRun(t, dir, "gen", "config", "demo", "https://127.0.0.1:6443", "--output-dir", "cfg")
-	admin := filepath.Join(dir, "cfg", "plinthconfig")
-	cp := startNode(t, dir, "cp-1", "127.0.0.1", apiPort, trustdPort, filepath.Join(dir, "cfg", "controlplane.yaml"))
-	mustCtl(t, admin, "config", "endpoint", cp.endpoint())
-
-	eventually(t, 30*time.Second, "control plane answers", func() error {
-		out, err := ctl(t, admin, "version")
-		if err != nil {
-			return fmt.Errorf("%v: %s", err, out)
-		}
-		return contains(out, "Hostname:  cp-1", "Platform:  local")
-	})
+	c := startCluster(t, "demo", "cp-1")
+	dir, admin, cp, apiPort, trustdPort := c.dir, c.admin, c.cp, c.apiPort, c.trustdPort
+	if err := contains(mustCtl(t, admin, "version"), "Hostname:  cp-1", "Platform:  local"); err != nil {
+		t.Error(err)
+	}
 	eventually(t, 30*time.Second, "services running", func() error {
 		out, err := ctl(t, admin, "services")
 		if err != nil {

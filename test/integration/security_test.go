@@ -18,19 +18,8 @@ import (
 // forwarded, while the admin's keeps working. It also checks the forwarding rules: a
 // control plane forwards only to members, and a worker does not forward at all.
 func TestRevocation(t *testing.T) {
-	dir := worldDir(t)
-	apiPort, trustdPort := freePort(t), freePort(t)
-	mustRun(t, dir, "gen", "config", "demo", "https://127.0.0.1:6443", "--output-dir", "cfg")
-	admin := filepath.Join(dir, "cfg", "plinthconfig")
-	cp := startNode(t, dir, "cp-1", "127.0.0.1", apiPort, trustdPort, filepath.Join(dir, "cfg", "controlplane.yaml"))
-	mustCtl(t, admin, "config", "endpoint", cp.endpoint())
-	eventually(t, 30*time.Second, "control plane answers", func() error {
-		out, err := ctl(t, admin, "version")
-		if err != nil {
-			return fmt.Errorf("%v: %s", err, out)
-		}
-		return nil
-	})
+	c := startCluster(t, "demo", "cp-1")
+	dir, admin, cp, apiPort, trustdPort := c.dir, c.admin, c.cp, c.apiPort, c.trustdPort
 
 	// A worker certified by the control plane's trustd is a member the control plane
 	// forwards to; the worker itself forwards to nobody.

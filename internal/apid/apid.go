@@ -77,6 +77,8 @@ type Server struct {
 type remoteConn struct {
 	conn     *grpc.ClientConn
 	lastUsed uint64
+	// active counts the calls using conn; only an idle connection is closed to make room.
+	active int
 }
 
 // New prepares a server; Serve starts it.
@@ -230,8 +232,8 @@ func (s *Server) verifyForwarded(v string) ([][]byte, *x509.Certificate, error) 
 	if _, err := certs[0].Verify(opts); err != nil {
 		return nil, nil, err
 	}
-	if isForwarder(certs[0]) {
-		return nil, nil, errors.New("a node certificate cannot be forwarded as a client's")
+	if isForwarder(certs[0]) || certs[0].IsCA {
+		return nil, nil, errors.New("a node or CA certificate cannot be forwarded as a client's")
 	}
 	return chain, certs[0], nil
 }
@@ -298,9 +300,11 @@ func (s *Server) forward(_ any, ss grpc.ServerStream) error {
 		}
 		if !slices.Contains(s.cfg.Self, nodes[0]) {
 			target = nodes[0]
-			if conn, err = s.remote(target); err != nil {
+			var done func()
+			if conn, done, err = s.remote(target); err != nil {
 				return err
 			}
+			defer done()
 			enc := make([]string, len(who.chain))
 			for i, der := range who.chain {
 				enc[i] = base64.StdEncoding.EncodeToString(der)
@@ -317,41 +321,62 @@ func (s *Server) forward(_ any, ss grpc.ServerStream) error {
 }
 
 // remote returns a connection to another node's apid, which must be a known member of
-// the cluster. The error is a gRPC status for the caller.
-func (s *Server) remote(node string) (*grpc.ClientConn, error) {
+// the cluster, and a function to call when the call using it ends. The error is a gRPC
+// status for the caller. At most Limits.Remotes connections are kept: the least recently
+// used idle one is closed to make room (a connection in use is never closed under a call;
+// while every one is busy the cache grows past the limit, bounded by the limit of calls).
+func (s *Server) remote(node string) (*grpc.ClientConn, func(), error) {
 	if !s.cfg.Forward {
-		return nil, status.Error(codes.FailedPrecondition, "this node is a worker: only control-plane nodes forward requests to other nodes; use a control plane as the endpoint")
+		return nil, nil, status.Error(codes.FailedPrecondition, "this node is a worker: only control-plane nodes forward requests to other nodes; use a control plane as the endpoint")
 	}
 	members, _ := s.policy.current()
 	if !slices.Contains(members, node) {
 		// Nothing is dialled: the answer is the same whether something listens there.
-		return nil, status.Errorf(codes.NotFound, "%q is not a node of this cluster that this control plane knows; name a node by the address it has in the cluster (nodes are known once they have their node certificate or are registered in Kubernetes)", node)
+		return nil, nil, status.Errorf(codes.NotFound, "%q is not a node of this cluster that this control plane knows; name a node by the address it has in the cluster (nodes are known once they have their node certificate or are registered in Kubernetes)", node)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tick++
-	if c, ok := s.remotes[node]; ok {
-		c.lastUsed = s.tick
-		return c.conn, nil
+	rc, ok := s.remotes[node]
+	if !ok {
+		s.evictIdleLocked()
+		c, err := grpc.NewClient(net.JoinHostPort(node, s.cfg.Port),
+			grpc.WithTransportCredentials(credentials.NewTLS(s.certs.clientTLS())),
+			grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{})))
+		if err != nil {
+			return nil, nil, status.Errorf(codes.Unavailable, "node %s: %v", node, err)
+		}
+		rc = &remoteConn{conn: c}
+		s.remotes[node] = rc
 	}
-	if len(s.remotes) >= s.cfg.Limits.Remotes {
+	rc.lastUsed = s.tick
+	rc.active++
+	var once sync.Once
+	return rc.conn, func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			rc.active--
+		})
+	}, nil
+}
+
+// evictIdleLocked closes least recently used idle connections until there is room for
+// one more; s.mu is held.
+func (s *Server) evictIdleLocked() {
+	for len(s.remotes) >= s.cfg.Limits.Remotes {
 		oldest := ""
 		for name, c := range s.remotes {
-			if oldest == "" || c.lastUsed < s.remotes[oldest].lastUsed {
+			if c.active == 0 && (oldest == "" || c.lastUsed < s.remotes[oldest].lastUsed) {
 				oldest = name
 			}
+		}
+		if oldest == "" {
+			return
 		}
 		_ = s.remotes[oldest].conn.Close()
 		delete(s.remotes, oldest)
 	}
-	c, err := grpc.NewClient(net.JoinHostPort(node, s.cfg.Port),
-		grpc.WithTransportCredentials(credentials.NewTLS(s.certs.clientTLS())),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{})))
-	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "node %s: %v", node, err)
-	}
-	s.remotes[node] = &remoteConn{conn: c, lastUsed: s.tick}
-	return c, nil
 }
 
 // pump copies messages between the caller's stream and a new stream to conn until either

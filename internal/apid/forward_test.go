@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -175,6 +176,35 @@ func TestRemoteConnectionsBounded(t *testing.T) {
 	cp.server.mu.Unlock()
 	if n > 2 {
 		t.Errorf("%d cached connections, limit 2", n)
+	}
+}
+
+// TestEvictionSparesConnectionsInUse: making room in the connection cache never closes a
+// connection that carries a call (another client's `logs -f` would die with it).
+func TestEvictionSparesConnectionsInUse(t *testing.T) {
+	p := newPKI(t)
+	lb := listen(t)
+	_, port, _ := net.SplitHostPort(lb.Addr().String())
+	startNode(t, p, "node-b", lb, port)
+	cp := startNodeWith(t, p, "cp", listen(t), port, nodeOptions{controlPlane: true,
+		policy: Policy{Members: []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"}}, limits: Limits{Remotes: 1}})
+	conn := clientConn(t, p, cp.addr, clientCert(t, p.ca, []string{role.Reader}, time.Time{}))
+	ctx := metadata.AppendToOutgoingContext(ctxTimeout(t), NodeMetadataKey, "127.0.0.1")
+	follow, err := machine.NewMachineServiceClient(conn).Logs(ctx, &machine.LogsRequest{Service: "x", Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := follow.Recv(); err != nil {
+		t.Fatalf("forwarded follow stream: %v", err)
+	}
+	for _, m := range []string{"127.0.0.2", "127.0.0.3"} {
+		_, _ = version(t, conn, NodeMetadataKey, m) // nothing listens there
+	}
+	cp.server.mu.Lock()
+	rc := cp.server.remotes["127.0.0.1"]
+	cp.server.mu.Unlock()
+	if rc == nil || rc.conn.GetState() == connectivity.Shutdown {
+		t.Fatal("the connection carrying a follow stream was closed to make room")
 	}
 }
 

@@ -22,7 +22,11 @@ type Limits struct {
 }
 
 // DefaultLimits are the limits apid runs with.
-var DefaultLimits = Limits{StreamsPerConnection: 128, StreamsPerCaller: 128, Streams: 1024, Remotes: 64}
+//
+// A control plane forwards every call for one node over one connection, so the limit per
+// connection equals the limit per node: a client that fills its own quota cannot fill a
+// forwarding connection and stall other clients' calls to that node.
+var DefaultLimits = Limits{StreamsPerConnection: 1024, StreamsPerCaller: 64, Streams: 1024, Remotes: 64}
 
 // streamCounter counts open calls per caller and in all.
 type streamCounter struct {

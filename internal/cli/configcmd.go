@@ -228,7 +228,7 @@ func newConfigInfoCommand(g *globalFlags) *cobra.Command {
 			fmt.Fprintf(w, "Nodes:\t%s\n", orNone(ctx.Nodes))
 			fmt.Fprintf(w, "Roles:\t%s\n", orNone(cert.Subject.Organization))
 			fmt.Fprintf(w, "Certificate fingerprint:\tSHA256:%s\n", hex.EncodeToString(sum[:]))
-			// The serial is what a revocation names (machine.api.revokedSerials).
+			// The serial is what a revocation names (machine.revokedCertificates).
 			fmt.Fprintf(w, "Certificate serial:\t%s\n", cert.SerialNumber.Text(16))
 			left := time.Until(cert.NotAfter).Round(time.Hour)
 			status := fmt.Sprintf("%s (in %s)", cert.NotAfter.UTC().Format(time.RFC3339), left)

@@ -67,7 +67,8 @@ func TestReaderCannotReadOutsideAllowed(t *testing.T) {
 // with a link to a secret tree (atomically, with renameat2 RENAME_EXCHANGE, as a process
 // that may write into /var/log could), a reader's Read, List and Copy through that
 // directory fail or give the public files, never the secret ones. On the code that
-// checked paths and then opened by path, about 2 to 4 reads in 100 gave the secret.
+// checked paths and then opened by path, 61 to 76 of 300 reads gave the secret (and more
+// of the listings and copies) with this swapper.
 func TestConcurrentSwapperReadsNoSecret(t *testing.T) {
 	root := t.TempDir()
 	for name, content := range map[string]string{

@@ -159,7 +159,10 @@ func (s *MachineServer) ServiceRestart(ctx context.Context, req *machine.Service
 	if st.Protected && !isAdmin(ctx) {
 		return nil, protectedRestartError(st.ID)
 	}
-	if err := s.Supervisor.Restart(ctx, req.GetId()); err != nil {
+	// The restart completes even when the caller goes away: restarting apid cuts the very
+	// call that asked for it, and a restart cancelled between its stop and its start
+	// would leave the service stopped.
+	if err := s.Supervisor.Restart(context.WithoutCancel(ctx), req.GetId()); err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
 	return &machine.ServiceRestartResponse{Message: fmt.Sprintf("service %q restarted", req.GetId())}, nil

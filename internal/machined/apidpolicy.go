@@ -22,7 +22,7 @@ import (
 // this node may forward requests to, and the revoked client certificates. Members come
 // from two sources: nodes that this control plane's trustd certified (kept on the state
 // directory across reboots) and, on Kubernetes nodes, the addresses and names of the
-// cluster's Node objects.
+// cluster's Node objects (their InternalIP and ExternalIP addresses).
 type apidPolicy struct {
 	path      string // the policy file apid reads
 	issuedLog string // where the addresses certified by trustd are kept
@@ -109,20 +109,19 @@ func (p *apidPolicy) writeLocked() error {
 	if slices.Equal(data, p.lastData) {
 		return nil
 	}
-	if err := atomicfile.Write(p.path, data, 0o600); err != nil {
-		return err
-	}
+	uid, gid := -1, -1
 	if p.owner != nil {
-		if err := os.Chown(p.path, p.owner[0], p.owner[1]); err != nil {
-			return fmt.Errorf("give %s to apid's user: %w", p.path, err)
-		}
+		uid, gid = p.owner[0], p.owner[1]
+	}
+	if err := atomicfile.WriteOwned(p.path, data, 0o600, uid, gid); err != nil {
+		return err
 	}
 	p.lastData = data
 	return nil
 }
 
 // runMembers keeps the members learnt from Kubernetes current on a control plane: every
-// 10 s, once the API server answers, the addresses and names of the Node objects.
+// 10 s, once the API server answers, the addresses of the Node objects.
 func (n *node) runMembers(ctx context.Context, logs io.Writer) error {
 	last := ""
 	for {
@@ -132,9 +131,12 @@ func (n *node) runMembers(ctx context.Context, logs io.Writer) error {
 			if nodes, err = csrapprove.ParseNodes(out); err == nil {
 				var members []string
 				for _, nd := range nodes {
-					members = append(members, nd.Name)
+					// Addresses only: a worker's node certificate names its address, not
+					// its name, so forwarding by name could not verify it.
 					for _, a := range nd.Addresses {
-						members = append(members, a.Address)
+						if a.Type == csrapprove.AddressInternalIP || a.Type == csrapprove.AddressExternalIP {
+							members = append(members, a.Address)
+						}
 					}
 				}
 				slices.Sort(members)

@@ -51,7 +51,7 @@ func TestRevocation(t *testing.T) {
 		t.Errorf("a worker asked to forward: %v\n%s", err, out)
 	}
 
-	// An operator cannot stop or restart apid; an admin may restart trustd.
+	// An operator cannot stop or restart apid, nor an admin stop it.
 	operator := filepath.Join(dir, "operator.plinthconfig")
 	mustCtl(t, admin, "config", "new", operator, "--roles", "os:operator")
 	mustCtl(t, operator, "config", "endpoint", cp.endpoint())
@@ -66,6 +66,15 @@ func TestRevocation(t *testing.T) {
 		t.Errorf("admin: service apid stop: %v\n%s", err, out)
 	}
 	mustCtl(t, operator, "version")
+	// An admin's restart of apid cuts the call that asked for it, and apid comes back.
+	_, _ = ctl(t, admin, "service", "apid", "restart")
+	eventually(t, 30*time.Second, "apid back after an admin restart", func() error {
+		out, err := ctl(t, admin, "service", "apid")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return contains(out, "Running")
+	})
 
 	// A reader works until its serial is revoked.
 	reader := filepath.Join(dir, "reader.plinthconfig")

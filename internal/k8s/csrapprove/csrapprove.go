@@ -17,6 +17,7 @@ package csrapprove
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -98,13 +99,26 @@ func Pending(r Request) bool {
 		strings.HasPrefix(r.Username, nodeUserPrefix)
 }
 
+// errNotYet marks a refusal that may turn into an approval once the Node object appears
+// or lists the address: a kubelet asks for its serving certificate as it registers.
+var errNotYet = errors.New("not yet")
+
 // Decide says whether to approve r, a kubelet serving certificate request, and why (or why
 // not). nodes are the cluster's Node objects.
 func Decide(r Request, nodes []Node, cluster ClusterInfo) (approve bool, reason string) {
+	approve, _, reason = verdict(r, nodes, cluster)
+	return approve, reason
+}
+
+// verdict is Decide, and also says whether a request that is not approved may be
+// approved later (wait): the node does not exist yet or does not list the address yet.
+// Such a request is left pending rather than denied; Kubernetes removes pending requests
+// after a day.
+func verdict(r Request, nodes []Node, cluster ClusterInfo) (approve, wait bool, reason string) {
 	if err := check(r, nodes, cluster); err != nil {
-		return false, err.Error()
+		return false, errors.Is(err, errNotYet), err.Error()
 	}
-	return true, "names and addresses are the node's own"
+	return true, false, "names and addresses are the node's own"
 }
 
 func check(r Request, nodes []Node, cluster ClusterInfo) error {
@@ -142,7 +156,7 @@ func check(r Request, nodes []Node, cluster ClusterInfo) error {
 	}
 	i := slices.IndexFunc(nodes, func(n Node) bool { return n.Name == name })
 	if i < 0 {
-		return fmt.Errorf("node %q does not exist", name)
+		return fmt.Errorf("node %q does not exist (%w)", name, errNotYet)
 	}
 	node, others := nodes[i], slices.Delete(slices.Clone(nodes), i, i+1)
 	for _, d := range csr.DNSNames {
@@ -302,15 +316,15 @@ func checkIP(a netip.Addr, node Node, others []Node, cluster ClusterInfo) error 
 			}
 		}
 	}
+	for _, o := range others {
+		if slices.ContainsFunc(o.Addresses, func(x Address) bool { return sameAddr(x.Address, a) }) {
+			return fmt.Errorf("IP address %s is an address of node %q", a, o.Name)
+		}
+	}
 	if !slices.ContainsFunc(node.Addresses, func(x Address) bool {
 		return (x.Type == AddressInternalIP || x.Type == AddressExternalIP) && sameAddr(x.Address, a)
 	}) {
-		return fmt.Errorf("IP address %s is not an address of node %q", a, node.Name)
-	}
-	for _, o := range others {
-		if slices.ContainsFunc(o.Addresses, func(x Address) bool { return sameAddr(x.Address, a) }) {
-			return fmt.Errorf("IP address %s is also an address of node %q", a, o.Name)
-		}
+		return fmt.Errorf("IP address %s is not an address of node %q (%w)", a, node.Name, errNotYet)
 	}
 	return nil
 }

@@ -187,9 +187,9 @@ func TestDecide(t *testing.T) {
 			req: request(t, "api.example.org", csrSpec{dns: []string{"api.example.org"}})},
 		{name: "foreign IP", reason: "not an address of node",
 			req: request(t, "worker-1", csrSpec{dns: []string{"worker-1"}, ips: []string{"172.20.0.3", "198.51.100.10"}})},
-		{name: "another node's IP", reason: "also an address of node \"worker-2\"",
+		{name: "another node's IP", reason: "is an address of node \"worker-2\"",
 			req: request(t, "rogue", csrSpec{ips: []string{"172.20.0.4"}})},
-		{name: "another node's IP it does not list", reason: "not an address of node",
+		{name: "another node's IP it does not list", reason: "is an address of node \"worker-2\"",
 			req: request(t, "worker-1", csrSpec{ips: []string{"172.20.0.4"}})},
 		{name: "service IP", reason: "Service network",
 			req: request(t, "rogue", csrSpec{ips: []string{"10.96.0.1"}})},
@@ -320,6 +320,23 @@ func TestSameHost(t *testing.T) {
 	} {
 		if got := sameHost(tt.a, tt.b); got != tt.want {
 			t.Errorf("sameHost(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+// An address the node does not list (yet) leaves the request pending; one that another
+// node lists, or a Service address, is a denial.
+func TestVerdictWaitOrDeny(t *testing.T) {
+	nodes := []Node{{Name: "worker-1", Addresses: addrs("worker-1", "10.5.0.3")}, {Name: "cp-1", Addresses: addrs("cp-1", "10.5.0.2")}}
+	cluster := ClusterInfo{ServiceCIDRs: []netip.Prefix{netip.MustParsePrefix("10.96.0.0/12")}}
+	for _, tc := range []struct {
+		ip         string
+		wait, deny bool
+	}{{"10.5.0.3", false, false}, {"10.5.0.9", true, false}, {"10.5.0.2", false, true}, {"10.96.0.1", false, true}} {
+		r := request(t, "worker-1", csrSpec{ips: []string{tc.ip}})
+		approve, wait, reason := verdict(r, nodes, cluster)
+		if wait != tc.wait || (!approve && !wait) != tc.deny {
+			t.Errorf("%s: approve %v, wait %v (%s)", tc.ip, approve, wait, reason)
 		}
 	}
 }

@@ -48,7 +48,10 @@ func Review(ctx context.Context, kubectl Kubectl, cluster ClusterInfo, logs io.W
 	}
 	var errs []error
 	for _, r := range pending {
-		approve, reason := Decide(r, nodes, cluster)
+		approve, wait, reason := verdict(r, nodes, cluster)
+		if wait {
+			continue // the node may not have registered its addresses yet
+		}
 		if approve {
 			if _, err := kubectl(ctx, "certificate", "approve", r.Name); err != nil {
 				errs = append(errs, fmt.Errorf("approve %s: %w", r.Name, err))

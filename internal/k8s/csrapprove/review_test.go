@@ -214,3 +214,16 @@ func TestClusterInfoFromConfig(t *testing.T) {
 		t.Errorf("bad pod subnet: err = %v", err)
 	}
 }
+
+// A request of a node that has not registered yet is left pending, not denied: the kubelet
+// asks for its serving certificate as it registers, and a denial would hold it back.
+func TestReviewWaitsForTheNode(t *testing.T) {
+	k := &fakeKubectl{csrs: readFixture(t, "csrs.json"), nodes: []byte(`{"apiVersion":"v1","items":[],"kind":"List"}`)}
+	var logs bytes.Buffer
+	if err := Review(context.Background(), k.run, fixtureCluster, &logs); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.commands(); !slices.Equal(got, []string{"get csr -o json", "get nodes -o json"}) {
+		t.Errorf("kubectl calls = %q, want no decision", got)
+	}
+}

@@ -1,0 +1,57 @@
+package machined
+
+import (
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/plinthos/plinth/internal/apid"
+)
+
+func readPolicy(t *testing.T, path string) apid.Policy {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p apid.Policy
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestAPIDPolicy: the members are the node itself, the nodes its trustd certified (kept
+// across restarts) and Kubernetes' nodes; the revoked serials follow the configuration.
+func TestAPIDPolicy(t *testing.T) {
+	dir := t.TempDir()
+	path, issued := filepath.Join(dir, "policy.json"), filepath.Join(dir, "certified.json")
+	p, err := newAPIDPolicy(path, issued, nil, []string{"10.5.0.2", "cp-1"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readPolicy(t, path); !slices.Equal(got.Members, []string{"10.5.0.2", "cp-1"}) || len(got.RevokedSerials) != 0 {
+		t.Errorf("initial policy %+v", got)
+	}
+	p.AddIssued("10.5.0.3")
+	if err := p.SetKubernetes([]string{"10.5.0.4", "10.5.0.2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetRevoked([]string{"1a2b"}); err != nil {
+		t.Fatal(err)
+	}
+	got := readPolicy(t, path)
+	if !slices.Equal(got.Members, []string{"10.5.0.2", "10.5.0.3", "10.5.0.4", "cp-1"}) || !slices.Equal(got.RevokedSerials, []string{"1a2b"}) {
+		t.Errorf("policy %+v", got)
+	}
+	// A restarted machined still knows the nodes its trustd certified.
+	if _, err := newAPIDPolicy(path, issued, nil, []string{"10.5.0.2"}, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readPolicy(t, path); !slices.Equal(got.Members, []string{"10.5.0.2", "10.5.0.3"}) {
+		t.Errorf("policy after a restart %+v", got)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -110,6 +111,8 @@ func New(cfg Config) (*Server, error) {
 		grpc.Creds(credentials.NewTLS(certs.serverTLS())),
 		grpc.ForceServerCodecV2(rawCodec{}),
 		grpc.MaxConcurrentStreams(cfg.Limits.StreamsPerConnection),
+		// A client that connects and never finishes its TLS handshake is dropped soon.
+		grpc.ConnectionTimeout(10*time.Second),
 		grpc.UnknownServiceHandler(s.forward),
 	)
 	return s, nil
@@ -129,13 +132,19 @@ func withDefaults(l Limits) Limits {
 	if l.Remotes == 0 {
 		l.Remotes = d.Remotes
 	}
+	if l.ConnectionsPerSource == 0 {
+		l.ConnectionsPerSource = d.ConnectionsPerSource
+	}
+	if l.Connections == 0 {
+		l.Connections = d.Connections
+	}
 	return l
 }
 
 // Serve accepts connections on l until Stop.
 func (s *Server) Serve(l net.Listener) error {
 	s.cfg.Log.Info("serving the node API", "address", l.Addr().String(), "forwards", s.cfg.Forward)
-	return s.grpc.Serve(l)
+	return s.grpc.Serve(newConnLimitListener(l, s.cfg.Limits.ConnectionsPerSource, s.cfg.Limits.Connections))
 }
 
 // Stop stops the server gracefully (in-flight calls are cancelled) and closes the backends.

@@ -277,3 +277,46 @@ func TestNormalizeSerial(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionsPerSourceBounded: connections over the limit of one source address are
+// closed at once, and a freed slot is usable again.
+func TestConnectionsPerSourceBounded(t *testing.T) {
+	p := newPKI(t)
+	n := startNodeWith(t, p, "node-a", listen(t), "", nodeOptions{controlPlane: true, limits: Limits{ConnectionsPerSource: 2}})
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", n.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	extra, err := net.Dial("tcp", n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = extra.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); err == nil {
+		t.Error("a third connection from the same address was served")
+	}
+	extra.Close()
+	held[0].Close()
+	reader := clientCert(t, p.ca, []string{role.Reader}, time.Time{})
+	eventuallyOK(t, func() error { _, err := version(t, clientConn(t, p, n.addr, reader)); return err })
+	held[1].Close()
+}
+
+func eventuallyOK(t *testing.T, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -19,6 +19,9 @@ type Limits struct {
 	// Remotes is how many connections to other nodes apid keeps; the least recently
 	// used one is closed to make room.
 	Remotes int
+	// ConnectionsPerSource and Connections bound the client connections apid holds, from
+	// one source address and in all; a connection over a limit is closed at once.
+	ConnectionsPerSource, Connections int
 }
 
 // DefaultLimits are the limits apid runs with.
@@ -26,7 +29,8 @@ type Limits struct {
 // A control plane forwards every call for one node over one connection, so the limit per
 // connection equals the limit per node: a client that fills its own quota cannot fill a
 // forwarding connection and stall other clients' calls to that node.
-var DefaultLimits = Limits{StreamsPerConnection: 1024, StreamsPerCaller: 64, Streams: 1024, Remotes: 64}
+var DefaultLimits = Limits{StreamsPerConnection: 1024, StreamsPerCaller: 64, Streams: 1024, Remotes: 64,
+	ConnectionsPerSource: 64, Connections: 1024}
 
 // streamCounter counts open calls per caller and in all.
 type streamCounter struct {

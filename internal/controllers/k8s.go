@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -146,12 +147,22 @@ func (c *KubeletFiles) Run(ctx context.Context, rt controller.Runtime, log *slog
 				return err
 			}
 		}
-		spec := resources.KubeletSpecSpec{Args: render.KubeletArgs(cfg, node, cp), ControlPlane: cp, Generation: gen}
+		args := render.KubeletArgs(cfg, node, cp)
+		// What each service reads, so that each runs again when, and only when, its own
+		// inputs change. The certificates are left out: they are issued anew at each
+		// change (the old ones stay valid), and a CA change needs a reboot anyway.
+		kubeletInputs := [][]byte{[]byte(strings.Join(args, "\x00")), kubeletCfg, resolv}
+		var ctrdInputs [][]byte
+		for _, p := range slices.Sorted(maps.Keys(ctrd)) {
+			ctrdInputs = append(ctrdInputs, []byte(p), ctrd[p])
+		}
+		spec := resources.KubeletSpecSpec{Args: args, ControlPlane: cp, Generation: digest(kubeletInputs...),
+			ContainerdGeneration: digest(ctrdInputs...)}
 		if err := set(ctx, rt, resources.NamespaceK8s, resources.KubeletSpecType, resources.DefaultID, spec); err != nil {
 			return err
 		}
 		last = gen
-		log.Info("kubelet and containerd files written", "generation", gen, "controlPlane", cp)
+		log.Info("kubelet and containerd files written", "kubelet", spec.Generation, "containerd", spec.ContainerdGeneration, "controlPlane", cp)
 	}
 }
 

@@ -54,7 +54,7 @@ func (n *node) addKubernetesServices() error {
 		{
 			ID:        "containerd",
 			Condition: func(ctx context.Context) error { return waitFiles(ctx, paths.ContainerdConfig) },
-			Runner:    &service.ProcessRunner{Path: "/usr/bin/containerd", Args: []string{"--config", paths.ContainerdConfig}, GracePeriod: 10 * time.Second},
+			Runner:    service.GoroutineRunner{Name: "containerd, run again when its configuration changes", Func: n.runContainerd},
 			Health:    &service.HealthCheck{InitialDelay: time.Second, Period: 5 * time.Second, Timeout: 2 * time.Second, Check: unixCheck(containerdSocket)},
 			Restart:   service.RestartForever,
 		},
@@ -137,23 +137,35 @@ func importBundle(ctx context.Context, logs io.Writer) error {
 	return nil
 }
 
-// runKubelet runs kubelet with the arguments of the current KubeletSpec.
+// watchKubeletSpec watches the node's KubeletSpec.
+func (n *node) watchKubeletSpec(ctx context.Context) (<-chan resource.Event, error) {
+	return n.store.WatchID(ctx, resources.NamespaceK8s, resources.KubeletSpecType, resources.DefaultID)
+}
+
+// runKubelet runs kubelet with the arguments of the current KubeletSpec, and again with
+// the new ones whenever what kubelet reads changes (a no-reboot apply of kubelet settings).
 func (n *node) runKubelet(ctx context.Context, logs io.Writer) error {
-	var spec resources.KubeletSpecSpec
-	for {
-		r, err := n.store.Get(resources.NamespaceK8s, resources.KubeletSpecType, resources.DefaultID)
-		if err == nil {
-			spec = *r.(*resource.Typed[resources.KubeletSpecSpec]).TypedSpec()
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-	runner := service.ProcessRunner{Path: "/usr/bin/kubelet", Args: spec.Args, GracePeriod: 10 * time.Second}
-	return runner.Run(ctx, logs)
+	return follower[resources.KubeletSpecSpec]{
+		name:  "kubelet",
+		watch: n.watchKubeletSpec,
+		key:   func(s resources.KubeletSpecSpec) string { return s.Generation },
+		run: func(ctx context.Context, s resources.KubeletSpecSpec) error {
+			return service.ProcessRunner{Path: "/usr/bin/kubelet", Args: s.Args, GracePeriod: 10 * time.Second}.Run(ctx, logs)
+		},
+	}.Run(ctx, logs)
+}
+
+// runContainerd runs containerd, and again whenever its configuration changes; the
+// containers it runs keep running meanwhile (their shims outlive it).
+func (n *node) runContainerd(ctx context.Context, logs io.Writer) error {
+	return follower[resources.KubeletSpecSpec]{
+		name:  "containerd",
+		watch: n.watchKubeletSpec,
+		key:   func(s resources.KubeletSpecSpec) string { return s.ContainerdGeneration },
+		run: func(ctx context.Context, _ resources.KubeletSpecSpec) error {
+			return service.ProcessRunner{Path: "/usr/bin/containerd", Args: []string{"--config", paths.ContainerdConfig}, GracePeriod: 10 * time.Second}.Run(ctx, logs)
+		},
+	}.Run(ctx, logs)
 }
 
 // Bootstrap starts etcd as a new cluster on this control-plane node, once.

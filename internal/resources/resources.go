@@ -103,8 +103,13 @@ type KubeletSpecSpec struct {
 	Args []string `yaml:"args"`
 	// ControlPlane is set on control-plane nodes.
 	ControlPlane bool `yaml:"controlPlane"`
-	// Generation changes whenever the files change.
+	// Generation changes whenever what kubelet reads changes: its arguments, its
+	// configuration file, its certificates and kubeconfigs, the pods' resolv.conf. kubelet
+	// runs again when it changes.
 	Generation string `yaml:"generation"`
+	// ContainerdGeneration changes whenever containerd's configuration changes; containerd
+	// runs again when it changes (running containers keep running).
+	ContainerdGeneration string `yaml:"containerdGeneration"`
 }
 
 // EtcdStateSpec says whether and how this node runs etcd.

@@ -22,7 +22,6 @@ type follower[T any] struct {
 	run func(ctx context.Context, spec T) error
 }
 
-
 // Run waits for the resource, runs the service with it, and restarts the service with the
 // new spec each time the key changes. It returns when ctx is cancelled (nil) or when the
 // service ends by itself (its result, for the supervisor's restart policy).

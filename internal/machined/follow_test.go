@@ -48,10 +48,12 @@ func TestFollowerRestartsOnNewSpec(t *testing.T) {
 	store := resource.NewStore(clock.Real{})
 	r := &runs{started: make(chan testSpec, 4), stopped: make(chan testSpec, 4)}
 	f := follower[testSpec]{
-		name:  "kubelet",
-		watch: func(ctx context.Context) (<-chan resource.Event, error) { return store.WatchID(ctx, "k8s", "KubeletSpecs", "default") },
-		key:   func(s testSpec) string { return s.Generation },
-		run:   r.run,
+		name: "kubelet",
+		watch: func(ctx context.Context) (<-chan resource.Event, error) {
+			return store.WatchID(ctx, "k8s", "KubeletSpecs", "default")
+		},
+		key: func(s testSpec) string { return s.Generation },
+		run: r.run,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs bytes.Buffer

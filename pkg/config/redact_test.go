@@ -118,10 +118,10 @@ func TestSecretFields(t *testing.T) {
 // textLeaf is one text value put in a configuration by fill: the parts Redact must keep
 // and those it must hide.
 type textLeaf struct {
-	field         string
-	shown, shown2 []string
-	hidden        []string
-	binary        bool
+	field  string
+	shown  []string
+	hidden []string
+	binary bool
 }
 
 // fill sets every text value reachable from v (one item in each list and map, every

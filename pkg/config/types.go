@@ -78,14 +78,18 @@ type MachineSpec struct {
 	Network NetworkSpec `yaml:"network,omitempty"`
 	// Time holds the time synchronisation settings.
 	Time TimeSpec `yaml:"time,omitempty"`
-	// Sysctls are kernel parameters to set at boot, by their dotted name
-	// (for example `net.ipv4.ip_forward: "1"`).
+	// Sysctls are kernel parameters to set at boot and whenever they change, by their
+	// dotted name (for example `net.ipv4.ip_forward: "1"`). In Docker only the sysctls of
+	// the node container's own namespaces may be set: `net.*`, `kernel.shm*`, `kernel.msg*`,
+	// `kernel.sem` and `fs.mqueue.*`.
 	Sysctls map[string]string `yaml:"sysctls,omitempty" plinth:"public"`
-	// Files are files written on the machine at boot, before services start. Only paths
-	// under `/var` and `/etc/cri/conf.d` may be written: the rest of the root file system is
-	// read-only.
+	// Files are files written on the machine at boot, before containerd and kubelet start,
+	// and whenever they change. Only paths under `/var` and `/etc/cri/conf.d` may be
+	// written: the rest of the root file system is read-only. containerd imports
+	// `/etc/cri/conf.d/*.toml`.
 	Files []File `yaml:"files,omitempty"`
-	// Env is the environment given to the machine's services (for example `HTTPS_PROXY`).
+	// Env is the environment given to the machine's services, containerd and kubelet (for
+	// example `HTTPS_PROXY`); a change restarts them.
 	Env map[string]string `yaml:"env,omitempty" plinth:"secret"`
 	// Registries configures how container images are pulled: mirrors per registry.
 	Registries RegistriesSpec `yaml:"registries,omitempty"`
@@ -125,7 +129,8 @@ type KubeletSpec struct {
 	// ExtraArgs are extra command-line flags for the kubelet, without the leading dashes
 	// (for example `max-pods: "150"`).
 	ExtraArgs map[string]string `yaml:"extraArgs,omitempty" plinth:"secret"`
-	// ExtraMounts are extra bind mounts made visible to the kubelet.
+	// ExtraMounts are extra bind mounts made visible to the kubelet. Refused in Docker,
+	// where kubelet runs as a process of the node container and sees all of it.
 	ExtraMounts []Mount `yaml:"extraMounts,omitempty"`
 	// NodeLabels are labels put on this machine's Kubernetes Node.
 	NodeLabels map[string]string `yaml:"nodeLabels,omitempty" plinth:"public"`
@@ -154,6 +159,7 @@ type NetworkSpec struct {
 	Hostname string `yaml:"hostname,omitempty" plinth:"public"`
 	// Interfaces configures network links: physical ones by name, bonds, and VLANs on
 	// top of them. Links not listed are brought up with DHCP when they have a carrier.
+	// Refused in Docker, which gives a node container its network.
 	Interfaces []Interface `yaml:"interfaces,omitempty"`
 	// Nameservers are the DNS servers used by the machine, as IP addresses. Empty means
 	// those learnt by DHCP.
@@ -224,7 +230,7 @@ type TimeSpec struct {
 	// Disabled turns time synchronisation off (for example when a hypervisor keeps time).
 	Disabled bool `yaml:"disabled,omitempty"`
 	// Servers are the NTP servers, as host names or IP addresses. Empty means
-	// `pool.ntp.org`.
+	// `pool.ntp.org`. Refused in Docker, where a node shares the host's clock.
 	Servers []string `yaml:"servers,omitempty" plinth:"public"`
 }
 
@@ -236,8 +242,9 @@ type File struct {
 	Content string `yaml:"content" plinth:"secret"`
 	// Permissions are the file's mode bits, in octal (for example `0o644`). Default `0o644`.
 	Permissions FileMode `yaml:"permissions,omitempty"`
-	// Op is what to do when the file exists: `create` (fail if it exists), `overwrite` or
-	// `append`. Default `create`.
+	// Op is what to do when the file exists: `create` (leave it as it is), `overwrite` or
+	// `append` (add the content unless the file already ends with it). Default `create`.
+	// Files are written at every boot and whenever the configuration changes.
 	Op string `yaml:"op,omitempty" plinth:"public"`
 }
 
@@ -259,7 +266,8 @@ type Mirror struct {
 
 // LoggingSpec configures log forwarding.
 type LoggingSpec struct {
-	// Destinations receive every service's and the kernel's log lines.
+	// Destinations receive every service's and the kernel's log lines. Not supported yet:
+	// refused in Docker.
 	Destinations []LogDestination `yaml:"destinations,omitempty"`
 }
 

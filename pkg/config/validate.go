@@ -96,6 +96,7 @@ func (v *validator) machine(m *MachineSpec) {
 			v.add(f, "has an empty value; give the value to set, quoted (for example \"1\")")
 		}
 	}
+	v.dockerOnly(m)
 	seenFiles := map[string]bool{}
 	for i, f := range m.Files {
 		v.file(fmt.Sprintf("machine.files[%d]", i), f, seenFiles)
@@ -631,4 +632,34 @@ func isSerial(s string) bool {
 		}
 	}
 	return true
+}
+
+// containerSysctlPrefixes are the sysctls a node container may set: those of the network
+// and IPC namespaces it owns (the same set Kubernetes calls namespaced). Any other sysctl
+// is the host's, shared with every container.
+var containerSysctlPrefixes = []string{"net.", "kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue."}
+
+// dockerOnly refuses, in Docker mode, the fields that mean nothing for a node container:
+// no field is accepted and then ignored.
+func (v *validator) dockerOnly(m *MachineSpec) {
+	if v.mode != ModeDocker {
+		return
+	}
+	for i := range m.Network.Interfaces {
+		v.add(fmt.Sprintf("machine.network.interfaces[%d]", i), "is not supported in Docker: Docker gives a node container its network; remove it (interfaces apply on metal)")
+	}
+	if len(m.Time.Servers) > 0 {
+		v.add("machine.time.servers", "is not supported in Docker: a container shares the host's clock; remove it (time servers apply on metal and in clouds)")
+	}
+	for i := range m.Kubelet.ExtraMounts {
+		v.add(fmt.Sprintf("machine.kubelet.extraMounts[%d]", i), "is not supported in Docker: kubelet runs as a process of the node container and sees its whole file system; remove it")
+	}
+	for i := range m.Logging.Destinations {
+		v.add(fmt.Sprintf("machine.logging.destinations[%d]", i), "is not supported yet: logs are kept on the node (plinthctl logs); remove it")
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.Sysctls)) {
+		if !slices.ContainsFunc(containerSysctlPrefixes, func(p string) bool { return strings.HasPrefix(k, p) }) {
+			v.add(mapPath("machine.sysctls", k), "%q is the host's, not the node container's: in Docker only the namespaced sysctls (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*) can be set", k)
+		}
+	}
 }

@@ -232,6 +232,25 @@ func TestValidateMachine(t *testing.T) {
 		{name: "install disk missing on a metal worker", worker: true, mutate: func(c *config.MachineConfig) { c.Machine.Install.Disk = "" },
 			want: one("machine.install.disk", "is required on bare metal")},
 		{name: "install disk missing in docker", mode: config.ModeDocker, mutate: func(c *config.MachineConfig) { c.Machine.Install = config.InstallSpec{} }},
+		// Fields that mean nothing for a node container are refused in Docker, not ignored.
+		{name: "interfaces in docker", mode: config.ModeDocker, mutate: func(c *config.MachineConfig) {
+			c.Machine.Network.Interfaces = []config.Interface{{Name: "eth0", DHCP: true}}
+		}, want: one("machine.network.interfaces[0]", "is not supported in Docker")},
+		{name: "time servers in docker", mode: config.ModeDocker, mutate: func(c *config.MachineConfig) {
+			c.Machine.Time.Servers = []string{"time.example.org"}
+		}, want: one("machine.time.servers", "a container shares the host's clock")},
+		{name: "kubelet extra mounts in docker", mode: config.ModeDocker, mutate: func(c *config.MachineConfig) {
+			c.Machine.Kubelet.ExtraMounts = []config.Mount{{Source: "/var/data", Destination: "/var/data"}}
+		}, want: one("machine.kubelet.extraMounts[0]", "is not supported in Docker")},
+		{name: "log destinations in docker", mode: config.ModeDocker, mutate: func(c *config.MachineConfig) {
+			c.Machine.Logging.Destinations = []config.LogDestination{{Endpoint: "tcp://10.5.0.9:5140"}}
+		}, want: one("machine.logging.destinations[0]", "is not supported yet")},
+		{name: "host sysctl in docker", mode: config.ModeDocker, mutate: func(c *config.MachineConfig) {
+			c.Machine.Sysctls = map[string]string{"net.ipv4.ip_forward": "1", "vm.max_map_count": "262144"}
+		}, want: one(`machine.sysctls["vm.max_map_count"]`, "is the host's, not the node container's")},
+		{name: "namespaced sysctls in docker", mode: config.ModeDocker, mutate: func(c *config.MachineConfig) {
+			c.Machine.Sysctls = map[string]string{"net.ipv4.ip_local_port_range": "32768 60999", "kernel.shmmax": "68719476736"}
+		}},
 		{name: "install disk missing in cloud", mode: config.ModeCloud, mutate: func(c *config.MachineConfig) { c.Machine.Install = config.InstallSpec{} }},
 		{name: "install disk by id", mutate: func(c *config.MachineConfig) { c.Machine.Install.Disk = "/dev/disk/by-id/nvme-Samsung_SSD_1" }},
 		{name: "install disk not under /dev", mutate: func(c *config.MachineConfig) { c.Machine.Install.Disk = "sda" },

@@ -20,10 +20,12 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/plinthos/plinth/internal/provision"
 	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/client"
 	"github.com/plinthos/plinth/pkg/clientconfig"
 	"github.com/plinthos/plinth/pkg/config"
 	"github.com/plinthos/plinth/pkg/pki"
@@ -471,13 +473,18 @@ func TestClusterCreateRefusals(t *testing.T) {
 	}
 }
 
-// fakeNode is a node API that answers Version and Bootstrap over mTLS.
+// fakeNode is a node API that answers Version, Bootstrap and Kubeconfig over mTLS.
 type fakeNode struct {
 	machine.UnimplementedMachineServiceServer
-	mu         sync.Mutex
-	bootstraps int
-	unready    int // Bootstrap answers Unavailable this many times first
-	already    bool
+	mu           sync.Mutex
+	bootstraps   int
+	unready      int // Bootstrap answers Unavailable this many times first
+	already      bool
+	bootstrapErr error // Bootstrap's answer after the unready ones, when set
+	// workers are the nodes (by the address a request is forwarded to) that hold no
+	// Kubernetes CA key, as workers; kubeconfigs records each Kubeconfig call's target.
+	workers     []string
+	kubeconfigs []string
 }
 
 func (n *fakeNode) Version(context.Context, *machine.VersionRequest) (*machine.VersionResponse, error) {
@@ -492,17 +499,59 @@ func (n *fakeNode) Bootstrap(context.Context, *machine.BootstrapRequest) (*machi
 		n.unready--
 		return nil, status.Error(codes.Unavailable, "not yet")
 	}
+	if n.bootstrapErr != nil {
+		return nil, n.bootstrapErr
+	}
 	if n.already {
 		return nil, status.Error(codes.AlreadyExists, "bootstrapped before")
 	}
 	return &machine.BootstrapResponse{Message: "etcd is starting"}, nil
 }
 
+// Kubeconfig answers as machined does: FailedPrecondition on a worker, else an admin
+// kubeconfig whose server names the node that answered.
+func (n *fakeNode) Kubeconfig(ctx context.Context, _ *machine.KubeconfigRequest) (*machine.KubeconfigResponse, error) {
+	target := "(endpoint)"
+	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(client.NodeMetadataKey)) > 0 {
+		target = md.Get(client.NodeMetadataKey)[0]
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.kubeconfigs = append(n.kubeconfigs, target)
+	if slices.Contains(n.workers, target) {
+		return nil, status.Error(codes.FailedPrecondition, "this node does not hold the Kubernetes CA key; ask a control-plane node")
+	}
+	return &machine.KubeconfigResponse{Kubeconfig: fakeKubeconfig("plinth", "https://"+target+":6443")}, nil
+}
+
+// fakeKubeconfig is an admin kubeconfig as a control plane hands out, for cluster.
+func fakeKubeconfig(cluster, server string) []byte {
+	return []byte(`apiVersion: v1
+kind: Config
+clusters:
+- name: ` + cluster + `
+  cluster:
+    server: ` + server + `
+    certificate-authority-data: Q0E=
+users:
+- name: admin@` + cluster + `
+  user:
+    client-certificate-data: Q1JU
+    client-key-data: S0VZ
+contexts:
+- name: admin@` + cluster + `
+  context:
+    cluster: ` + cluster + `
+    user: admin@` + cluster + `
+current-context: admin@` + cluster + `
+`)
+}
+
 // serveFakeNode serves n on addr after delay, with a certificate for 127.0.0.1 from the
-// bundle's node API CA, until the test ends.
-func serveFakeNode(t *testing.T, b *secrets.Bundle, addr string, delay time.Duration, n *fakeNode) {
+// node API CA (caCrt, caKey), until the test ends. Without delay, addr listens on return.
+func serveFakeNode(t *testing.T, caCrt, caKey []byte, addr string, delay time.Duration, n *fakeNode) {
 	t.Helper()
-	ca, err := pki.LoadCA(b.CAs.OS.Crt, b.CAs.OS.Key)
+	ca, err := pki.LoadCA(caCrt, caKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,22 +565,30 @@ func serveFakeNode(t *testing.T, b *secrets.Bundle, addr string, delay time.Dura
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(b.CAs.OS.Crt)
+	pool.AppendCertsFromPEM(caCrt)
 	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{
 		MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert})))
 	machine.RegisterMachineServiceServer(srv, n)
+	var l net.Listener
+	if delay == 0 {
+		if l, err = net.Listen("tcp", addr); err != nil {
+			t.Fatal(err)
+		}
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		select {
-		case <-time.After(delay):
-		case <-t.Context().Done():
-			return
-		}
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Errorf("listen: %v", err)
-			return
+		if l == nil {
+			select {
+			case <-time.After(delay):
+			case <-t.Context().Done():
+				return
+			}
+			var err error
+			if l, err = net.Listen("tcp", addr); err != nil {
+				t.Errorf("listen: %v", err)
+				return
+			}
 		}
 		_ = srv.Serve(l)
 	}()
@@ -567,7 +624,7 @@ func TestWaitAndBootstrap(t *testing.T) {
 
 	addr := freeAddr(t)
 	node := &fakeNode{unready: 2}
-	serveFakeNode(t, b, addr, 400*time.Millisecond, node)
+	serveFakeNode(t, b.CAs.OS.Crt, b.CAs.OS.Key, addr, 400*time.Millisecond, node)
 	var out bytes.Buffer
 	if err := waitAndBootstrap(t.Context(), &out, cc, addr, "plinth-controlplane-1", 30*time.Second); err != nil {
 		t.Fatalf("waitAndBootstrap: %v\n%s", err, out.String())
@@ -583,7 +640,7 @@ func TestWaitAndBootstrap(t *testing.T) {
 
 	// A node bootstrapped before is no failure.
 	addr = freeAddr(t)
-	serveFakeNode(t, b, addr, 0, &fakeNode{already: true})
+	serveFakeNode(t, b.CAs.OS.Crt, b.CAs.OS.Key, addr, 0, &fakeNode{already: true})
 	out.Reset()
 	if err := waitAndBootstrap(t.Context(), &out, cc, addr, "n", 30*time.Second); err != nil || !strings.Contains(out.String(), "bootstrapped before") {
 		t.Errorf("already bootstrapped: %v\n%s", err, out.String())

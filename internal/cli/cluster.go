@@ -8,10 +8,12 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -115,6 +117,7 @@ type clusterCreateFlags struct {
 	cidr              string
 	wait              bool
 	waitTimeout       time.Duration
+	retain            bool
 }
 
 func newClusterCreateCommand(g *globalFlags) *cobra.Command {
@@ -140,10 +143,19 @@ and bootstraps the cluster (etcd and the Kubernetes control plane start there), 
 waits until the cluster is healthy.
 
 The node image is not pulled: build and load it with 'make image-docker', or name another
-with --image. If a step fails, everything created so far is removed again.`,
+with --image.
+
+If a step fails, or Ctrl-C interrupts it, everything created so far is removed again. After
+the nodes have started (the wait, the bootstrap, the health wait), the last log lines of
+every node are printed first; then the containers, volumes and network go, with the state
+directory's files, the context merged into the client config (the context current before
+is current again) and the one merged into the kubeconfig (the entries it replaced come
+back). With --retain, a cluster whose wait, bootstrap or health wait failed is kept to be
+inspected; remove it with 'plinthctl cluster destroy'.`,
 		Example: `  plinthctl cluster create
   plinthctl cluster create --name demo --workers 2 --cpus 2 --memory 4096
   plinthctl cluster create --controlplanes 3 --workers 0 --cidr 10.6.0.0/24 --wait=false
+  plinthctl cluster create --retain --wait-timeout 5m
   plinthctl cluster create --config-patch-worker '{"machine": {"kubelet": {"nodeLabels": {"pool": "blue"}}}}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runClusterCreate(cmd, g, f) },
@@ -162,6 +174,7 @@ with --image. If a step fails, everything created so far is removed again.`,
 	fl.StringVar(&f.cidr, "cidr", provision.DefaultCIDR, "the cluster network; the gateway is its first address, the nodes follow")
 	fl.BoolVar(&f.wait, "wait", true, "wait for the first control plane's node API, then bootstrap the cluster")
 	fl.DurationVar(&f.waitTimeout, "wait-timeout", 10*time.Minute, "how long --wait waits")
+	fl.BoolVar(&f.retain, "retain", false, "keep the cluster when the wait, the bootstrap or the health wait fails, to inspect it; remove it with cluster destroy")
 	return cmd
 }
 
@@ -281,7 +294,10 @@ func removeStateFiles(dir string, out io.Writer) error {
 
 func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags) error {
 	out := cmd.OutOrStdout()
-	ctx := cmd.Context()
+	// Ctrl-C (or SIGTERM) cancels the step under way instead of killing plinthctl, so that
+	// what was made is removed again.
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	plan, err := provision.NewPlan(f.name, f.controlPlanes, f.workers, f.cidr)
 	if err != nil {
 		return err
@@ -339,9 +355,24 @@ func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags)
 		}
 		return err
 	}
+	made := &createdCluster{name: f.name, stateDir: stateDir, cluster: cluster}
+	if err := finishClusterCreate(ctx, cmd, g, f, cfgs, now, made); err != nil {
+		// A second Ctrl-C now kills plinthctl, in the middle of the removal.
+		stop()
+		return failedClusterCreate(ctx, out, g, f, prov, made, err)
+	}
+	return nil
+}
+
+// finishClusterCreate does the steps after the provisioner started the nodes: the client
+// context, then with --wait the bootstrap and the wait until the cluster is healthy. It
+// records in made what it changed, for failedClusterCreate.
+func finishClusterCreate(ctx context.Context, cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags, cfgs *clusterConfigs, now time.Time, made *createdCluster) error {
+	out := cmd.OutOrStdout()
+	cluster := made.cluster
 	first := cluster.FirstControlPlane()
 	if first == nil || first.APIPort == 0 {
-		return fmt.Errorf("cluster %q has no control plane with a published node API port (see plinthctl cluster show --name %s)", f.name, f.name)
+		return fmt.Errorf("cluster %q has no control plane with a published node API port", f.name)
 	}
 	// The context reaches the nodes through every control plane's published node API, the
 	// first control plane's first; bootstrap goes to that one.
@@ -361,13 +392,14 @@ func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags)
 	if err != nil {
 		return err
 	}
-	if err := writeOutputs([]outputFile{{filepath.Join(stateDir, statePlinthconfig), ccData, 0o600}}, false, reportCreated(cmd)); err != nil {
+	if err := writeOutputs([]outputFile{{filepath.Join(made.stateDir, statePlinthconfig), ccData, 0o600}}, false, reportCreated(cmd)); err != nil {
 		return err
 	}
-	contextName, configPath, err := mergeClusterContext(g, cc, out)
+	contextName, configPath, previous, err := mergeClusterContext(g, cc, out)
 	if err != nil {
 		return err
 	}
+	made.contextMerged, made.previousContext = true, previous
 	fmt.Fprintln(out)
 	if err := printClusterTable(out, cluster); err != nil {
 		return err
@@ -380,23 +412,19 @@ func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags)
 	}
 	cctx := cc.Contexts[f.name]
 	if err := waitAndBootstrap(ctx, out, cctx, apiEndpoint, first.Name, f.waitTimeout); err != nil {
-		logs, _ := prov.Logs(ctx, first.Name, docker.LogLines)
-		if logs = strings.TrimRight(logs, "\n"); logs != "" {
-			err = fmt.Errorf("%w\nlast %d log lines of %s:\n%s", err, docker.LogLines, first.Name, logs)
-		}
-		return fmt.Errorf("%w\nthe cluster is left as it is: inspect it with `plinthctl cluster show --name %s`, remove it with `plinthctl cluster destroy --name %s`", err, f.name, f.name)
+		return err
 	}
-	if err := waitHealthy(ctx, out, cctx, apiEndpoint, cluster.KubeHostPort(), f); err != nil {
-		return fmt.Errorf("%w\nthe cluster is left as it is: inspect it with `plinthctl cluster show --name %s` and `plinthctl health`, remove it with `plinthctl cluster destroy --name %s`", err, f.name, f.name)
+	if err := waitHealthy(ctx, out, cctx, apiEndpoint, cluster.KubeHostPort(), f, made); err != nil {
+		return err
 	}
 	printClusterUsage(out, f.name, contextName, configPath, cluster)
 	return nil
 }
 
 // waitHealthy merges an admin kubeconfig for the cluster (server: the Kubernetes API's
-// published port, kubePort) into the user's kubeconfig and waits until the cluster is
-// healthy.
-func waitHealthy(ctx context.Context, out io.Writer, cc *clientconfig.Context, endpoint string, kubePort int, f *clusterCreateFlags) error {
+// published port, kubePort) into the user's kubeconfig, recorded in made, and waits until
+// the cluster is healthy.
+func waitHealthy(ctx context.Context, out io.Writer, cc *clientconfig.Context, endpoint string, kubePort int, f *clusterCreateFlags, made *createdCluster) error {
 	c, err := client.New(cc, endpoint)
 	if err != nil {
 		return err
@@ -418,17 +446,13 @@ func waitHealthy(ctx context.Context, out io.Writer, cc *clientconfig.Context, e
 	if err != nil {
 		return err
 	}
-	if err := kubeconfig.Merge(path, data); err != nil {
+	if made.kubeconfig, err = mergeKubeconfig(path, data); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "merged kubeconfig context %q into %s\n", f.name, path)
-	hc, err := health.NewClient(data, server)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, f.waitTimeout)
 	defer cancel()
-	return health.Wait(ctx, hc.Checks(health.Expect{Nodes: f.controlPlanes + f.workers, ControlPlanes: f.controlPlanes, EtcdMembers: etcdMembersOf(c)}), out)
+	return checkHealth(ctx, data, server, health.Expect{Nodes: f.controlPlanes + f.workers, ControlPlanes: f.controlPlanes, EtcdMembers: etcdMembersOf(c)}, out)
 }
 
 // contextFlag is " --context NAME" when the cluster's context was renamed on merge.
@@ -440,17 +464,19 @@ func contextFlag(contextName, cluster string) string {
 }
 
 // mergeClusterContext adds the cluster's context to the user's client config and makes it
-// current; it returns the context's name there (renamed on a clash) and the config's path.
-func mergeClusterContext(g *globalFlags, cc *clientconfig.Config, out io.Writer) (string, string, error) {
+// current; it returns the context's name there (renamed on a clash), the config's path and
+// the context that was current before.
+func mergeClusterContext(g *globalFlags, cc *clientconfig.Config, out io.Writer) (name, path, previous string, err error) {
 	path, cfg, err := g.loadConfigFile()
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
+	previous = cfg.Context
 	renamed := cfg.Merge(cc)
 	if err := cfg.Save(path); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	name := cc.Context
+	name = cc.Context
 	if n, ok := renamed[name]; ok {
 		fmt.Fprintf(out, "context %q already existed in %s: added this cluster's as %q\n", name, path, n)
 		name = n
@@ -458,7 +484,7 @@ func mergeClusterContext(g *globalFlags, cc *clientconfig.Config, out io.Writer)
 		fmt.Fprintf(out, "added context %q to %s\n", name, path)
 	}
 	fmt.Fprintf(out, "current context is %q\n", cfg.Context)
-	return name, path, nil
+	return name, path, previous, nil
 }
 
 func printClusterUsage(out io.Writer, name, contextName, configPath string, c *provision.Cluster) {
@@ -556,7 +582,7 @@ a cluster that is already gone succeeds.`,
 			if err := prov.Destroy(cmd.Context(), f.name, out); err != nil {
 				return err
 			}
-			if err := removeClusterContexts(g, stateDir, out); err != nil {
+			if err := removeClusterContexts(g, stateDir, "", out); err != nil {
 				return err
 			}
 			return removeStateFiles(stateDir, out)
@@ -568,8 +594,9 @@ a cluster that is already gone succeeds.`,
 
 // removeClusterContexts removes from the user's client config every context that trusts the
 // CA of the cluster's own plinthconfig (in the state directory): that finds the context
-// even when it was renamed on merge, and never touches another cluster's.
-func removeClusterContexts(g *globalFlags, stateDir string, out io.Writer) error {
+// even when it was renamed on merge, and never touches another cluster's. When the current
+// context is removed, restore becomes current if it is still there, else none is.
+func removeClusterContexts(g *globalFlags, stateDir, restore string, out io.Writer) error {
 	own, err := clientconfig.Load(filepath.Join(stateDir, statePlinthconfig))
 	if err != nil {
 		return err
@@ -599,7 +626,12 @@ func removeClusterContexts(g *globalFlags, stateDir string, out io.Writer) error
 		fmt.Fprintf(out, "removed context %q from %s\n", name, path)
 		if cfg.Context == name {
 			cfg.Context = ""
-			fmt.Fprintln(out, "it was the current context: none is current now (pick one with `plinthctl config context NAME`)")
+			if _, ok := cfg.Contexts[restore]; ok && restore != name {
+				cfg.Context = restore
+				fmt.Fprintf(out, "it was the current context: %q is current again\n", restore)
+			} else {
+				fmt.Fprintln(out, "it was the current context: none is current now (pick one with `plinthctl config context NAME`)")
+			}
 		}
 	}
 	if !changed {

@@ -11,7 +11,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +25,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/plinthos/plinth/internal/health"
 	"github.com/plinthos/plinth/internal/provision"
 	"github.com/plinthos/plinth/pkg/api/machine"
 	"github.com/plinthos/plinth/pkg/client"
@@ -40,6 +43,17 @@ type fakeProvisioner struct {
 	requests []provision.Request
 	configs  map[string][]byte // node name -> config
 	failWith error
+	// onCreate, when set, sees (and may change) each cluster Create makes before it is kept.
+	onCreate func(req provision.Request, c *provision.Cluster)
+	// destroyed and logsRead record the calls of Destroy and Logs; ctxDone records whether
+	// a call came with a context that had ended already.
+	destroyed []fakeCall
+	logsRead  []fakeCall
+}
+
+type fakeCall struct {
+	name    string
+	ctxDone bool
 }
 
 func newFakeProvisioner(t *testing.T) *fakeProvisioner {
@@ -104,6 +118,9 @@ func (f *fakeProvisioner) Create(ctx context.Context, req provision.Request) (*p
 		}
 		c.Nodes = append(c.Nodes, node)
 	}
+	if f.onCreate != nil {
+		f.onCreate(req, c)
+	}
 	fmt.Fprintf(req.Progress, "fake: created %d nodes\n", len(c.Nodes))
 	f.clusters[req.Name] = c
 	return c, nil
@@ -119,9 +136,10 @@ func (f *fakeProvisioner) Show(_ context.Context, name string) (*provision.Clust
 	return c, nil
 }
 
-func (f *fakeProvisioner) Destroy(_ context.Context, name string, progress io.Writer) error {
+func (f *fakeProvisioner) Destroy(ctx context.Context, name string, progress io.Writer) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.destroyed = append(f.destroyed, fakeCall{name, ctx.Err() != nil})
 	if _, ok := f.clusters[name]; !ok {
 		fmt.Fprintf(progress, "nothing of cluster %q\n", name)
 		return nil
@@ -142,8 +160,11 @@ func (f *fakeProvisioner) List(context.Context) ([]string, error) {
 	return names, nil
 }
 
-func (f *fakeProvisioner) Logs(context.Context, string, int) (string, error) {
-	return "fake log line\n", nil
+func (f *fakeProvisioner) Logs(ctx context.Context, node string, _ int) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.logsRead = append(f.logsRead, fakeCall{node, ctx.Err() != nil})
+	return "fake log line of " + node + "\n", nil
 }
 
 // isolateHome points HOME and PLINTHCONFIG at a temporary directory.
@@ -436,6 +457,152 @@ func TestClusterCreateFailureRemovesStateFiles(t *testing.T) {
 	}
 }
 
+// failedCreateSetup isolates HOME, the client config (holding another cluster's context,
+// current) and the kubeconfig, and returns them with a fake provisioner.
+func failedCreateSetup(t *testing.T) (home, pc, kc string, f *fakeProvisioner) {
+	t.Helper()
+	home, pc = isolateHome(t)
+	kc = filepath.Join(home, "kube", "config")
+	t.Setenv("KUBECONFIG", kc)
+	other := &clientconfig.Config{Context: "other", Contexts: map[string]*clientconfig.Context{
+		"other": {Endpoints: []string{"192.0.2.1"}, CA: []byte("other CA")}}}
+	if err := other.Save(pc); err != nil {
+		t.Fatal(err)
+	}
+	fastWait(t)
+	return home, pc, kc, newFakeProvisioner(t)
+}
+
+// checkRemoved checks that a failed create removed the cluster "plinth" of two nodes:
+// each node's log was shown first, Destroy ran with a live context, and the state
+// directory and the context are gone, the earlier context current again.
+func checkRemoved(t *testing.T, f *fakeProvisioner, out, home, pc string) {
+	t.Helper()
+	for _, want := range []string{"fake log line of plinth-controlplane-1", "fake log line of plinth-worker-1", "fake: removed plinth",
+		`removed context "plinth"`, "removed the state directory"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "fake log line") > strings.Index(out, "fake: removed plinth") {
+		t.Errorf("the logs were read after the removal:\n%s", out)
+	}
+	if want := []fakeCall{{"plinth", false}}; !slices.Equal(f.destroyed, want) {
+		t.Errorf("Destroy calls %+v, want %+v (a context not ended)", f.destroyed, want)
+	}
+	if want := []fakeCall{{"plinth-controlplane-1", false}, {"plinth-worker-1", false}}; !slices.Equal(f.logsRead, want) {
+		t.Errorf("Logs calls %+v, want %+v", f.logsRead, want)
+	}
+	if _, err := os.Stat(filepath.Join(home, ".plinth", "clusters", "plinth")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state directory after a failed create: %v", err)
+	}
+	user := loadClient(t, pc)
+	if !slices.Equal(user.Names(), []string{"other"}) || user.Context != "other" {
+		t.Errorf("client config after a failed create: contexts %v, current %q", user.Names(), user.Context)
+	}
+}
+
+func TestClusterCreateFailedBootstrapRemovesCluster(t *testing.T) {
+	home, pc, kc, f := failedCreateSetup(t)
+	serveFirstControlPlane(t, f, &fakeNode{bootstrapErr: status.Error(codes.Internal, "etcd would not start")})
+	out, err := runCLI(t, "cluster", "create")
+	if err == nil || !strings.Contains(err.Error(), "etcd would not start") || !strings.Contains(err.Error(), "--retain") {
+		t.Errorf("create: %v, want the bootstrap's error and how to keep the cluster\n%s", err, out)
+	}
+	checkRemoved(t, f, out, home, pc)
+	if _, err := os.Stat(kc); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("kubeconfig after a create that failed before merging it: %v", err)
+	}
+}
+
+func TestClusterCreateInterruptedWaitRemovesCluster(t *testing.T) {
+	home, pc, _, f := failedCreateSetup(t)
+	// Ctrl-C right after the nodes started: the wait for the node API ends at once.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	f.onCreate = func(provision.Request, *provision.Cluster) { cancel() }
+	cmd := NewRootCommand()
+	var buf bytes.Buffer
+	cmd.SetArgs([]string{"cluster", "create"})
+	cmd.SetOut(&buf)
+	cmd.SetErr(&buf)
+	err := cmd.ExecuteContext(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("create: %v, want context.Canceled\n%s", err, buf.String())
+	}
+	checkRemoved(t, f, buf.String(), home, pc)
+}
+
+func TestClusterCreateFailedHealthWaitRemovesCluster(t *testing.T) {
+	home, pc, kc, f := failedCreateSetup(t)
+	// The kubeconfig holds another cluster's context, current, and entries of an earlier
+	// cluster "plinth" that the merge replaces.
+	before := "apiVersion: v1\nkind: Config\n" +
+		"clusters:\n- name: mine\n  cluster: {server: https://192.0.2.9:6443}\n- name: plinth\n  cluster: {server: https://old:6443}\n" +
+		"users:\n- name: admin@plinth\n  user: {token: old}\n- name: me\n  user: {token: mine}\n" +
+		"contexts:\n- name: plinth\n  context: {cluster: plinth, user: admin@plinth}\n- name: mine\n  context: {cluster: mine, user: me}\n" +
+		"current-context: mine\n"
+	if err := os.MkdirAll(filepath.Dir(kc), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kc, []byte(before), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	serveFirstControlPlane(t, f, &fakeNode{})
+	old := checkHealth
+	t.Cleanup(func() { checkHealth = old })
+	merged := ""
+	checkHealth = func(context.Context, []byte, string, health.Expect, io.Writer) error {
+		data, _ := os.ReadFile(kc)
+		merged = string(data)
+		return errors.New("CoreDNS is not ready")
+	}
+
+	out, err := runCLI(t, "cluster", "create")
+	if err == nil || !strings.Contains(err.Error(), "CoreDNS is not ready") {
+		t.Errorf("create: %v, want the health check's error\n%s", err, out)
+	}
+	if !strings.Contains(merged, "https://127.0.0.1:41002") {
+		t.Errorf("the kubeconfig was not merged before the health wait:\n%s", merged)
+	}
+	checkRemoved(t, f, out, home, pc)
+	if !strings.Contains(out, `removed kubeconfig context "plinth"`) {
+		t.Errorf("output lacks the kubeconfig's cleanup:\n%s", out)
+	}
+	got, err := readKubeconfig(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := parseKubeconfig([]byte(before))
+	if !reflect.DeepEqual(got, want) {
+		data, _ := os.ReadFile(kc)
+		t.Errorf("kubeconfig after a failed create:\n%s\nwant it as before:\n%s", data, before)
+	}
+}
+
+func TestClusterCreateRetainKeepsFailedCluster(t *testing.T) {
+	home, pc, _, f := failedCreateSetup(t)
+	serveFirstControlPlane(t, f, &fakeNode{bootstrapErr: status.Error(codes.Internal, "etcd would not start")})
+	out, err := runCLI(t, "cluster", "create", "--retain")
+	if err == nil || !strings.Contains(err.Error(), "etcd would not start") || !strings.Contains(err.Error(), "plinthctl cluster destroy --name plinth") {
+		t.Fatalf("create --retain: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "fake log line of plinth-controlplane-1") {
+		t.Errorf("create --retain does not show the logs:\n%s", out)
+	}
+	if len(f.destroyed) != 0 {
+		t.Errorf("create --retain destroyed the cluster: %+v", f.destroyed)
+	}
+	for _, file := range stateFiles {
+		if _, err := os.Stat(filepath.Join(home, ".plinth", "clusters", "plinth", file)); err != nil {
+			t.Error(err)
+		}
+	}
+	if user := loadClient(t, pc); user.Contexts["plinth"] == nil || user.Context != "plinth" {
+		t.Errorf("client config after create --retain: contexts %v, current %q", user.Names(), user.Context)
+	}
+}
+
 func TestClusterCreateRefusals(t *testing.T) {
 	home, _ := isolateHome(t)
 	f := newFakeProvisioner(t)
@@ -593,6 +760,30 @@ func serveFakeNode(t *testing.T, caCrt, caKey []byte, addr string, delay time.Du
 		_ = srv.Serve(l)
 	}()
 	t.Cleanup(func() { srv.Stop(); <-done })
+}
+
+// serveFirstControlPlane makes the fake provisioner publish the node API of a new
+// cluster's first control plane on a port where n answers, with a certificate of the
+// cluster's node API CA.
+func serveFirstControlPlane(t *testing.T, f *fakeProvisioner, n *fakeNode) {
+	t.Helper()
+	f.onCreate = func(req provision.Request, c *provision.Cluster) {
+		first := c.FirstControlPlane()
+		data, err := req.Configs(provision.NodeSpec{Name: first.Name, Role: first.Role, IP: first.IP})
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := config.Load(data, "controlplane.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := freeAddr(t)
+		serveFakeNode(t, doc.Config.Machine.CA.Crt, doc.Config.Machine.CA.Key, addr, 0, n)
+		_, port, _ := net.SplitHostPort(addr)
+		if first.APIPort, err = strconv.Atoi(port); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func freeAddr(t *testing.T) string {

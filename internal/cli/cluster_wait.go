@@ -51,6 +51,9 @@ func waitAndBootstrap(ctx context.Context, out io.Writer, cc *clientconfig.Conte
 	}, func(error) bool { return true })
 	if err != nil {
 		fmt.Fprintln(out)
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("interrupted while waiting for the node API of %s: %w", node, err)
+		}
 		return fmt.Errorf("the node API of %s did not answer within %s: %w", node, timeout, err)
 	}
 	fmt.Fprintf(out, " up after %s (%s %s)\n", time.Since(start).Round(time.Second), v.Hostname, v.Tag)

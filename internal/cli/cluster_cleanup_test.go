@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/plinthos/plinth/internal/yamlx"
+)
+
+func TestKubeconfigMergeUndo(t *testing.T) {
+	added := fakeKubeconfig("demo", "https://127.0.0.1:41002")
+	rename := func(data []byte) []byte { // as cluster create names the context
+		d, err := parseKubeconfig(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d["contexts"].([]any)[0].(map[string]any)["name"] = "demo"
+		d["current-context"] = "demo"
+		return mustMarshalKubeconfig(t, d)
+	}
+	added = rename(added)
+
+	// A kubeconfig that the merge created is removed again.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config")
+	m, err := mergeKubeconfig(path, added)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("merge wrote nothing: %v", err)
+	}
+	var out bytes.Buffer
+	if err := m.undo(&out); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("kubeconfig created by the merge is still there after undo: %v\n%s", err, out.String())
+	}
+
+	// In a kubeconfig of other contexts, the merged entries go, what they replaced comes
+	// back, and a context added after the merge stays; the current context is restored.
+	before := []byte("apiVersion: v1\nkind: Config\n" +
+		"clusters:\n- name: demo\n  cluster: {server: https://old:6443}\n- name: mine\n  cluster: {server: https://192.0.2.9:6443}\n" +
+		"users:\n- name: me\n  user: {token: t}\n" +
+		"contexts:\n- name: mine\n  context: {cluster: mine, user: me}\n" +
+		"current-context: mine\n")
+	if err := os.WriteFile(path, before, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if m, err = mergeKubeconfig(path, added); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := readKubeconfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur["current-context"] != "demo" || len(cur["contexts"].([]any)) != 2 {
+		t.Fatalf("merge: %v", cur)
+	}
+	later := map[string]any{"name": "later", "context": map[string]any{"cluster": "mine", "user": "me"}}
+	cur["contexts"] = append(cur["contexts"].([]any), later)
+	if err := os.WriteFile(path, mustMarshalKubeconfig(t, cur), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := m.undo(&out); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readKubeconfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := parseKubeconfig(before)
+	want["contexts"] = append(want["contexts"].([]any), later)
+	if !reflect.DeepEqual(got, want) {
+		data, _ := os.ReadFile(path)
+		t.Errorf("after undo:\n%s\nwant the file before the merge, with context later", data)
+	}
+	if fi, err := os.Stat(path); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("kubeconfig mode after undo: %v", fi.Mode().Perm())
+	}
+}
+
+func mustMarshalKubeconfig(t *testing.T, d map[string]any) []byte {
+	t.Helper()
+	data, err := yamlx.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}

@@ -38,21 +38,39 @@ var ErrInvalid = errors.New("invalid configuration")
 var ErrNeedsReboot = errors.New("the change needs a reboot")
 
 // Manager holds the active configuration.
+//
+// Every configuration that becomes active (at boot, by an apply without a reboot, by a
+// try, by the rollback of a try) gets the next version, taken under the manager's lock;
+// Active returns the configuration and its version together. Readers that must follow the
+// active configuration (the MachineConfig resource) read Active when OnChange tells them
+// something changed: the order in which concurrent applies and rollbacks call OnChange
+// then does not matter.
 type Manager struct {
 	dir   string
 	mode  config.Mode
 	clock clock.Clock
 	log   *slog.Logger
 
-	// OnChange is called (without locks held) with each newly active configuration.
-	OnChange func(*config.MachineConfig)
+	// OnChange is called after a configuration became active, with the active
+	// configuration and its version at the time of the call. The calls come one at a time
+	// and with growing versions: an activation overtaken by a newer one before its call is
+	// not reported, so the last call always has the active configuration. OnChange runs
+	// without m's lock, but an Apply from it would deadlock, and other Applies wait for it
+	// to return: it should be quick, e.g. a non-blocking send on a 1-buffered channel.
+	OnChange func(cfg *config.MachineConfig, version uint64)
 
 	mu       sync.Mutex
-	current  *config.MachineConfig
+	current  *config.MachineConfig // the stored configuration, returned by Current
 	raw      []byte
+	active   *config.MachineConfig // the running configuration, returned by Active
+	version  uint64                // active's version; 0 before Boot
 	tryTimer clock.Timer
 	tryPrev  []byte
 	stop     chan struct{}
+
+	// notifyMu serialises the calls of OnChange; notified is the last version reported.
+	notifyMu sync.Mutex
+	notified uint64
 }
 
 // New returns a manager that stores its files in dir and validates for mode.
@@ -96,7 +114,12 @@ func (m *Manager) Boot(seedPath string) (*config.MachineConfig, error) {
 	}
 	m.mu.Lock()
 	m.current, m.raw = cfg, data
+	version := m.activate(cfg)
 	m.mu.Unlock()
+	// The boot configuration is the caller's starting point, not a change to report.
+	m.notifyMu.Lock()
+	m.notified = max(m.notified, version)
+	m.notifyMu.Unlock()
 	m.log.Info("configuration loaded", "source", source)
 	return cfg, nil
 }
@@ -130,11 +153,47 @@ func (m *Manager) parse(data []byte, source string) (*config.MachineConfig, erro
 	return doc.Config, nil
 }
 
-// Current returns the active configuration and its bytes.
+// Current returns the active configuration and its bytes. After an apply that needs a
+// reboot it is the configuration stored for the next boot; Active is the running one.
 func (m *Manager) Current() (*config.MachineConfig, []byte) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.current, m.raw
+}
+
+// Active returns the configuration the node runs with and its version, read together
+// under the manager's lock. The version grows by one with each activation (boot, apply
+// without a reboot, try, rollback of a try); it is 0, with a nil configuration, before
+// Boot. Active equals Current except between an apply that needs a reboot and the reboot.
+func (m *Manager) Active() (*config.MachineConfig, uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.active, m.version
+}
+
+// activate makes cfg the running configuration under the next version; m.mu is held.
+func (m *Manager) activate(cfg *config.MachineConfig) uint64 {
+	m.version++
+	m.active = cfg
+	return m.version
+}
+
+// notify calls OnChange with the active configuration unless a call already reported it
+// (or a newer one). It is called after each activation, without m.mu: whichever call
+// comes last reads the last activation, so the calls end with the active configuration
+// whatever order concurrent activations reach here in.
+func (m *Manager) notify() {
+	if m.OnChange == nil {
+		return
+	}
+	m.notifyMu.Lock()
+	defer m.notifyMu.Unlock()
+	cfg, version := m.Active()
+	if version <= m.notified {
+		return
+	}
+	m.notified = version
+	m.OnChange(cfg, version)
 }
 
 // Result says what an apply did.
@@ -160,15 +219,15 @@ func (m *Manager) Apply(data []byte, mode string, dryRun bool, tryTimeout time.D
 	m.mu.Lock()
 	res, activated, err := m.apply(next, data, mode, dryRun, tryTimeout)
 	m.mu.Unlock()
-	if activated != nil && m.OnChange != nil {
-		m.OnChange(activated)
+	if activated {
+		m.notify()
 	}
 	return res, err
 }
 
-// apply does the work of Apply with m.mu held; it returns the configuration that became
-// active, if any, so that OnChange is called after the lock is released.
-func (m *Manager) apply(next *config.MachineConfig, data []byte, mode string, dryRun bool, tryTimeout time.Duration) (Result, *config.MachineConfig, error) {
+// apply does the work of Apply with m.mu held; it reports whether a configuration became
+// active, so that OnChange is called after the lock is released.
+func (m *Manager) apply(next *config.MachineConfig, data []byte, mode string, dryRun bool, tryTimeout time.Duration) (Result, bool, error) {
 	res := Result{Diff: diffConfigs(m.current, next)}
 	reason := rebootReason(m.current, next)
 	reboot := reason != ""
@@ -181,16 +240,16 @@ func (m *Manager) apply(next *config.MachineConfig, data []byte, mode string, dr
 	case ModeNoReboot, ModeTry:
 		res.Mode = mode
 		if reboot {
-			return res, nil, fmt.Errorf("%w (%s); apply it with --mode auto, or --mode staged and reboot later", ErrNeedsReboot, reason)
+			return res, false, fmt.Errorf("%w (%s); apply it with --mode auto, or --mode staged and reboot later", ErrNeedsReboot, reason)
 		}
 	case ModeStaged:
 		res.Mode = mode
 	default:
-		return Result{}, nil, fmt.Errorf("unknown mode %q: use auto, no-reboot, staged or try", mode)
+		return Result{}, false, fmt.Errorf("unknown mode %q: use auto, no-reboot, staged or try", mode)
 	}
 	if dryRun {
 		res.Message = "dry run: nothing was changed"
-		return res, nil, nil
+		return res, false, nil
 	}
 	if m.tryTimer != nil {
 		m.tryTimer.Stop()
@@ -200,19 +259,19 @@ func (m *Manager) apply(next *config.MachineConfig, data []byte, mode string, dr
 	switch res.Mode {
 	case ModeStaged:
 		if err := atomicfile.Write(m.stagedPath(), data, 0o600); err != nil {
-			return res, nil, err
+			return res, false, err
 		}
 		res.Message = "staged: the configuration applies at the next reboot"
-		return res, nil, nil
+		return res, false, nil
 	case ModeReboot:
 		// Written now, used after the reboot: the running services keep the old one.
 		if err := atomicfile.Write(m.activePath(), data, 0o600); err != nil {
-			return res, nil, err
+			return res, false, err
 		}
 		m.current, m.raw = next, data
 		res.RebootNeeded = true
 		res.Message = "applied; the node reboots to use it (" + reason + ")"
-		return res, nil, nil
+		return res, false, nil
 	case ModeTry:
 		if tryTimeout <= 0 {
 			tryTimeout = DefaultTryTimeout
@@ -221,17 +280,19 @@ func (m *Manager) apply(next *config.MachineConfig, data []byte, mode string, dr
 		// trial, it comes back with the previous one.
 		m.tryPrev = m.raw
 		m.current, m.raw = next, data
+		m.activate(next)
 		m.tryTimer = m.clock.NewTimer(tryTimeout)
 		go m.waitTry(m.tryTimer)
 		res.Message = fmt.Sprintf("applied on trial: it is rolled back in %s unless confirmed by another apply-config", tryTimeout)
-		return res, next, nil
+		return res, true, nil
 	}
 	if err := atomicfile.Write(m.activePath(), data, 0o600); err != nil {
-		return res, nil, err
+		return res, false, err
 	}
 	m.current, m.raw = next, data
+	m.activate(next)
 	res.Message = "applied without a reboot"
-	return res, next, nil
+	return res, true, nil
 }
 
 // waitTry rolls back the trial configuration when its timer fires, unless it was confirmed.
@@ -256,10 +317,9 @@ func (m *Manager) waitTry(t clock.Timer) {
 	}
 	m.log.Info("the configuration on trial was not confirmed: rolling back")
 	m.current, m.raw = cfg, prev
+	m.activate(cfg)
 	m.mu.Unlock()
-	if m.OnChange != nil {
-		m.OnChange(cfg)
-	}
+	m.notify()
 }
 
 // Close stops a pending trial timer's goroutine.

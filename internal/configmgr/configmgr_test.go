@@ -60,7 +60,7 @@ func newManager(t *testing.T) (*Manager, *clock.Fake, string, func() string) {
 	m := New(dir, config.ModeDocker, clk, slog.New(slog.DiscardHandler))
 	var mu sync.Mutex
 	var changes []string
-	m.OnChange = func(c *config.MachineConfig) {
+	m.OnChange = func(c *config.MachineConfig, _ uint64) {
 		mu.Lock()
 		defer mu.Unlock()
 		changes = append(changes, c.Machine.Network.Hostname)

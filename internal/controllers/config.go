@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/plinthos/plinth/internal/controller"
@@ -9,13 +10,23 @@ import (
 	"github.com/plinthos/plinth/pkg/config"
 )
 
-// MachineConfig publishes the active machine configuration, received from the
-// configuration manager, as the MachineConfig resource.
+// ConfigSource holds the node's active machine configuration (configmgr.Manager).
+type ConfigSource interface {
+	// Active returns the active configuration (nil when there is none) and its version,
+	// which grows with every activation.
+	Active() (*config.MachineConfig, uint64)
+}
+
+// MachineConfig publishes the configuration manager's active configuration as the
+// MachineConfig resource. It reads Source when it starts (a restart publishes the
+// configuration active then, not the one of the boot) and on every signal of Changed:
+// whatever order activations are signalled in, the last read is the active one.
 type MachineConfig struct {
-	// Updates delivers each newly active configuration.
-	Updates <-chan *config.MachineConfig
-	// Initial is the configuration at boot.
-	Initial *config.MachineConfig
+	// Source is the configuration manager.
+	Source ConfigSource
+	// Changed is signalled after each activation. A 1-buffered channel written without
+	// blocking is enough: a signal pending while others come stands for all of them.
+	Changed <-chan struct{}
 }
 
 // Name implements controller.Controller.
@@ -31,19 +42,20 @@ func (c *MachineConfig) Outputs() []controller.Output {
 
 // Run implements controller.Controller.
 func (c *MachineConfig) Run(ctx context.Context, rt controller.Runtime, log *slog.Logger) error {
-	current := c.Initial
+	var published uint64 // version of this run's last publication; 0 for none
 	for {
-		if current != nil {
+		if cfg, version := c.Source.Active(); cfg != nil && version != published {
 			if err := set(ctx, rt, resources.NamespaceConfig, resources.MachineConfigType, resources.ActiveID,
-				resources.MachineConfigSpec{Config: current}); err != nil {
-				return err
+				resources.MachineConfigSpec{Config: cfg}); err != nil {
+				return fmt.Errorf("publish machine configuration version %d: %w", version, err)
 			}
-			log.Debug("machine configuration published")
+			published = version
+			log.Debug("machine configuration published", "version", version)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case current = <-c.Updates:
+		case <-c.Changed:
 		}
 	}
 }

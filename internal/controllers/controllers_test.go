@@ -26,20 +26,30 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type harness struct {
-	store   *resource.Store
-	clk     *clock.Fake
-	updates chan *config.MachineConfig
-	stop    func()
+	store  *resource.Store
+	clk    *clock.Fake
+	config *testConfig // the configuration source, unless started by startWith
+	stop   func()
 }
 
+// start runs the controllers with a test configuration source holding initial (may be nil).
 func start(t *testing.T, initial *config.MachineConfig, extra ...controller.Controller) *harness {
+	t.Helper()
+	src := newTestConfig(initial)
+	h := startWith(t, src, src.changed, extra...)
+	h.config = src
+	return h
+}
+
+// startWith runs the controllers with the MachineConfig controller reading src.
+func startWith(t *testing.T, src ConfigSource, changed <-chan struct{}, extra ...controller.Controller) *harness {
 	t.Helper()
 	clk := clock.NewFake(time.Now())
 	store := resource.NewStore(clk)
 	eng := controller.NewEngine(store, clk, slog.New(slog.DiscardHandler))
-	h := &harness{store: store, clk: clk, updates: make(chan *config.MachineConfig)}
+	h := &harness{store: store, clk: clk}
 	all := append([]controller.Controller{
-		&MachineConfig{Initial: initial, Updates: h.updates},
+		&MachineConfig{Source: src, Changed: changed},
 		&Hostname{Default: "default-host"},
 		&Static[resources.NodeAddressSpec]{ControllerName: "network.NodeAddress", Namespace: resources.NamespaceNetwork,
 			Type: resources.NodeAddressType, ID: resources.DefaultID, Spec: resources.NodeAddressSpec{Addresses: []string{"127.0.0.1"}}},
@@ -96,7 +106,7 @@ func TestHostnameFollowsConfig(t *testing.T) {
 		func(s resources.HostnameSpec) bool { return s.Hostname == "default-host" })
 	next := *cs.ControlPlane
 	next.Machine.Network.Hostname = "cp-1.example.com"
-	h.updates <- &next
+	h.config.set(&next)
 	waitSpec(t, h, resources.NamespaceNetwork, resources.HostnameType, resources.HostnameID,
 		func(s resources.HostnameSpec) bool { return s.Hostname == "cp-1" && s.Domainname == "example.com" })
 }
@@ -148,7 +158,7 @@ func TestAPICertificateIssuedRenewedAndReissued(t *testing.T) {
 	// A new certSAN: reissued at once.
 	next := *cs.ControlPlane
 	next.Machine.CertSANs = []string{"api.example.com"}
-	h.updates <- &next
+	h.config.set(&next)
 	second := get(func(c *pkiCert) bool { return slices.Contains(c.dns, "api.example.com") })
 	if second.serial == first.serial {
 		t.Error("not reissued")

@@ -196,8 +196,10 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	updates := make(chan *config.MachineConfig, 1)
-	n.cfg.OnChange = func(c *config.MachineConfig) {
+	// OnChange calls come one at a time, newest configuration last (see configmgr); the
+	// MachineConfig controller reads the manager's active configuration on each signal.
+	updates := make(chan struct{}, 1)
+	n.cfg.OnChange = func(c *config.MachineConfig, _ uint64) {
 		n.events.Publish(events.Event{Type: "config", Message: "configuration changed"})
 		if n.policy != nil {
 			if err := n.policy.SetRevoked(c.Machine.RevokedCertificates); err != nil {
@@ -205,8 +207,8 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 			}
 		}
 		select {
-		case updates <- c:
-		case <-ctx.Done():
+		case updates <- struct{}{}:
+		default: // a signal is pending: the controller reads the newest configuration
 		}
 	}
 
@@ -218,7 +220,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	n.sup = service.New(clock.Real{}, logs, n.events, base.With("component", "supervisor"))
 	engine := controller.NewEngine(n.store, clock.Real{}, base.With("component", "controllers"))
 	ctrls := []controller.Controller{
-		&controllers.MachineConfig{Initial: initial, Updates: updates},
+		&controllers.MachineConfig{Source: n.cfg, Changed: updates},
 		&controllers.Hostname{Default: opts.Hostname},
 		&controllers.NodeIdentity{StateDir: opts.StateDir},
 		&controllers.Static[resources.NodeAddressSpec]{ControllerName: "network.NodeAddress", Namespace: resources.NamespaceNetwork,

@@ -64,7 +64,7 @@ func main() {
 	}
 	pid1 := os.Getpid() == 1
 	if reaper.Needed() {
-		go reaper.Run(ctx, "/proc", slog.Default())
+		go reaper.Run(ctx, slog.Default())
 	}
 	err := machined.Run(ctx, opts, os.Stderr)
 	if errors.Is(err, machined.ErrReboot) && opts.Mode == machined.ModeContainer {

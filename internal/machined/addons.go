@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,9 +16,9 @@ import (
 	"github.com/plinthos/plinth/internal/k8s/csrapprove"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
+	"github.com/plinthos/plinth/internal/reaper"
 	"github.com/plinthos/plinth/internal/resource"
 	"github.com/plinthos/plinth/internal/resources"
-	"github.com/plinthos/plinth/internal/service"
 	"github.com/plinthos/plinth/pkg/config"
 )
 
@@ -27,8 +26,7 @@ import (
 func kubectl(ctx context.Context, stdin []byte, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/usr/bin/kubectl", append([]string{"--kubeconfig", paths.PKIFile(paths.AdminKubeconfig)}, args...)...)
-	cmd.Env = service.MinimalEnv()
+	cmd := reaper.Command(ctx, "/usr/bin/kubectl", append([]string{"--kubeconfig", paths.PKIFile(paths.AdminKubeconfig)}, args...)...) // environment: reaper.MinimalEnv
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if stdin != nil {

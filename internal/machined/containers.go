@@ -6,12 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"strings"
 
 	"github.com/plinthos/plinth/internal/cgroupmetrics"
-	"github.com/plinthos/plinth/internal/service"
+	"github.com/plinthos/plinth/internal/reaper"
 	"github.com/plinthos/plinth/pkg/api/machine"
 )
 
@@ -20,9 +19,8 @@ type ctrLister struct{}
 
 // ctr runs ctr against the node's containerd in namespace ns.
 func ctr(ctx context.Context, ns string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, "/usr/bin/ctr", append([]string{"--address", containerdSocket, "--namespace", ns}, args...)...)
+	cmd := reaper.Command(ctx, "/usr/bin/ctr", append([]string{"--address", containerdSocket, "--namespace", ns}, args...)...) // environment: reaper.MinimalEnv
 	var out, errOut bytes.Buffer
-	cmd.Env = service.MinimalEnv()
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
 	"github.com/plinthos/plinth/internal/machineapi"
+	"github.com/plinthos/plinth/internal/reaper"
 	"github.com/plinthos/plinth/internal/resource"
 	"github.com/plinthos/plinth/internal/resources"
 	"github.com/plinthos/plinth/internal/service"
@@ -126,8 +126,7 @@ func importBundle(ctx context.Context, logs io.Writer) error {
 		return err
 	}
 	for _, a := range archives {
-		cmd := exec.CommandContext(ctx, "/usr/bin/ctr", "--address", containerdSocket, "--namespace", "k8s.io", "images", "import", "--no-unpack=false", a)
-		cmd.Env = service.MinimalEnv()
+		cmd := reaper.Command(ctx, "/usr/bin/ctr", "--address", containerdSocket, "--namespace", "k8s.io", "images", "import", "--no-unpack=false", a) // environment: reaper.MinimalEnv
 		cmd.Stdout, cmd.Stderr = logs, logs
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("import %s: %w", a, err)

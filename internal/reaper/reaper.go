@@ -1,6 +1,8 @@
-// Package reaper collects the exit status of orphaned processes when machined is PID 1 (or
-// a child subreaper), so that they do not linger as zombies. It never reaps a child that
-// another part of machined started and waits for itself: those register with Track.
+// Package reaper collects the exit status of every child of machined when it is PID 1 (or
+// a child subreaper), so that orphans do not linger as zombies, and it is the one way
+// machined starts a child process (Command): a child started that way is registered
+// before it can exit, and its Wait gets the exit status from the reaper instead of racing
+// the reaper for it.
 package reaper
 
 import (
@@ -14,31 +16,26 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/plinthos/plinth/internal/sysinfo"
 )
 
 var (
-	mu      sync.Mutex
-	tracked = map[int]bool{}
+	// mu orders starting a child against reaping: the reaper only waits for children with
+	// mu held, and a child started through Command is forked and registered in children
+	// under mu, so the reaper never collects one it does not know.
+	mu sync.Mutex
+	// children are the children started through Command whose status nobody took yet.
+	children = map[int]*child{}
+	// loops is the number of reaper loops running (Run).
+	loops int
+	// stopped is closed when the last running loop ends; nil while no loop runs.
+	stopped chan struct{}
 )
 
-// Lock must be held from just before starting a child that the caller will wait for until
-// Track has recorded it, so that the reaper cannot collect it in between. It returns the
-// unlock function.
-func Lock() func() {
-	mu.Lock()
-	return mu.Unlock
-}
-
-// TrackLocked records a child its starter will wait for; call it with Lock held.
-func TrackLocked(pid int) { tracked[pid] = true }
-
-// Untrack forgets a child once its starter has waited for it.
-func Untrack(pid int) {
-	mu.Lock()
-	defer mu.Unlock()
-	delete(tracked, pid)
+// child is the registration of a child started through Command.
+type child struct {
+	pid    int
+	done   chan struct{} // closed once a reaper loop has collected the child
+	status syscall.WaitStatus
 }
 
 // Needed reports whether this process must reap orphans: it is PID 1 or a child subreaper.
@@ -51,47 +48,166 @@ func Needed() bool {
 	return err == nil && flag != 0
 }
 
-// Run reaps orphaned zombies whenever a child exits, until ctx is cancelled.
-func Run(ctx context.Context, procRoot string, log *slog.Logger) {
-	ch := make(chan os.Signal, 16)
-	signal.Notify(ch, syscall.SIGCHLD)
-	defer signal.Stop(ch)
+// Run reaps every child of this process as it exits, until ctx is cancelled. The exit
+// status of a child started with Command goes to its Wait; that of any other child (an
+// orphan the kernel gave to this process) is discarded, with a debug line in log.
+func Run(ctx context.Context, log *slog.Logger) {
+	l := startLoop()
+	defer l.stop()
+	l.run(ctx, log)
+}
+
+// loop is a running reaper loop.
+type loop struct {
+	sigs chan os.Signal
+}
+
+// startLoop subscribes to SIGCHLD and counts the loop as running: from now on Wait of a
+// child started with Command expects its status from a loop.
+func startLoop() *loop {
+	l := &loop{sigs: make(chan os.Signal, 1)}
+	signal.Notify(l.sigs, syscall.SIGCHLD)
+	mu.Lock()
+	if loops == 0 {
+		stopped = make(chan struct{})
+	}
+	loops++
+	mu.Unlock()
+	return l
+}
+
+// run reaps until ctx is cancelled. A SIGCHLD that arrives while it reaps stays in the
+// channel's buffer, so an exit is never missed.
+func (l *loop) run(ctx context.Context, log *slog.Logger) {
 	for {
-		ReapOnce(procRoot, log)
+		reap(log)
 		select {
 		case <-ctx.Done():
 			return
-		case <-ch:
+		case <-l.sigs:
 		}
 	}
 }
 
-// ReapOnce collects every zombie child of this process that nobody tracks, and returns how
-// many it collected.
-func ReapOnce(procRoot string, log *slog.Logger) int {
-	procs, err := sysinfo.Processes(procRoot)
-	if err != nil {
-		log.Warn("reaper: cannot list processes", "error", err)
-		return 0
+// stop ends the subscription; when it was the last loop, the children still running are
+// waited for by their own Wait again.
+func (l *loop) stop() {
+	signal.Stop(l.sigs)
+	mu.Lock()
+	loops--
+	if loops == 0 {
+		close(stopped)
+		stopped = nil
 	}
-	self := int32(os.Getpid())
+	mu.Unlock()
+}
+
+// reap collects every child that has exited, hands the status of a registered one to its
+// waiter, and returns how many others (orphans) it collected.
+func reap(log *slog.Logger) (orphans int) {
 	mu.Lock()
 	defer mu.Unlock()
-	n := 0
-	for _, p := range procs {
-		if p.PPID != self || p.State != "Z" || tracked[int(p.PID)] {
-			continue
-		}
+	for {
 		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(int(p.PID), &ws, syscall.WNOHANG, nil)
-		if err != nil && !errors.Is(err, syscall.ECHILD) {
-			log.Warn("reaper: wait", "pid", p.PID, "error", err)
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG|unix.WALL, nil)
+		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
-		if pid > 0 {
-			n++
-			log.Debug("reaped an orphan", "pid", pid, "command", p.Command, "status", ws.ExitStatus())
+		if err != nil {
+			if !errors.Is(err, syscall.ECHILD) { // ECHILD: no child at all
+				log.Warn("reaper: wait", "error", err)
+			}
+			return orphans
 		}
+		if pid <= 0 {
+			return orphans // children left, none exited
+		}
+		if c := children[pid]; c != nil {
+			delete(children, pid)
+			c.status = ws
+			close(c.done)
+			continue
+		}
+		orphans++
+		log.Debug("reaped an orphan", "pid", pid, "status", describe(ws))
 	}
-	return n
+}
+
+// startChild runs start, which forks a child and returns its PID, and registers the
+// child, both with mu held: the reaper cannot collect the child before it is registered.
+func startChild(start func() (int, error)) (*child, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	pid, err := start()
+	if err != nil {
+		return nil, err
+	}
+	c := &child{pid: pid, done: make(chan struct{})}
+	children[pid] = c
+	return c, nil
+}
+
+// wait returns the exit status of c: from a reaper loop while one runs, else by waiting
+// for p directly (as os/exec does).
+func (c *child) wait(p *os.Process) (syscall.WaitStatus, error) {
+	for {
+		mu.Lock()
+		loopStopped := stopped
+		mu.Unlock()
+		if loopStopped != nil {
+			select {
+			case <-c.done:
+				return c.status, nil
+			case <-loopStopped:
+				continue // the last loop ended; wait directly
+			}
+		}
+		state, err := p.Wait()
+		if err == nil {
+			c.forget()
+			return state.Sys().(syscall.WaitStatus), nil
+		}
+		if errors.Is(err, syscall.ECHILD) {
+			// A loop that started meanwhile may have collected it; it closes done in the
+			// critical section in which it did.
+			mu.Lock()
+			collected := c.collected()
+			mu.Unlock()
+			if collected {
+				return c.status, nil
+			}
+		}
+		c.forget()
+		return 0, err
+	}
+}
+
+// forget removes the registration of a child waited for directly.
+func (c *child) forget() {
+	mu.Lock()
+	defer mu.Unlock()
+	if children[c.pid] == c {
+		delete(children, c.pid)
+	}
+}
+
+// kill sends SIGKILL to the child unless a reaper loop has collected it already (its PID
+// may belong to another process then). It reports whether the signal was sent.
+func (c *child) kill(p *os.Process) bool {
+	mu.Lock()
+	defer mu.Unlock()
+	if c.collected() {
+		return false
+	}
+	return p.Kill() == nil
+}
+
+// collected reports whether a reaper loop has collected the child.
+func (c *child) collected() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -31,12 +30,9 @@ const cgroupRoot = "/sys/fs/cgroup"
 // pipe open).
 const outputDrainTimeout = 2 * time.Second
 
-// MinimalEnv is the environment of a service that sets none: the search path only. A
-// child never inherits machined's environment, so nothing put there (by a provisioner, a
-// hypervisor or a developer's shell) reaches apid, containerd or kubelet.
-func MinimalEnv() []string {
-	return []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-}
+// MinimalEnv is the environment of a service that sets none: the search path only
+// (reaper.MinimalEnv, the default of every child of machined).
+func MinimalEnv() []string { return reaper.MinimalEnv() }
 
 // ProcessRunner runs a service as a child process.
 //
@@ -114,9 +110,9 @@ func (r ProcessRunner) Run(ctx context.Context, logs io.Writer) error {
 
 	cg := r.placeCgroup(logs)
 	defer cg.close()
+	// The child goes through the reaper's exec path: when machined is PID 1, the reaper
+	// hands its exit status to cmd.Wait below instead of collecting it as an orphan.
 	cmd := r.command(pw, cg.fd)
-	// The reaper (machined as PID 1) must not collect this child: it is waited for below.
-	release := reaper.Lock()
 	restored, err := cg.start(cmd, logs)
 	if err != nil && cg.fd >= 0 {
 		fmt.Fprintf(logs, "[plinth] cgroup %s: starting inside it failed: %v; running without it\n", cg.v2, err)
@@ -126,11 +122,6 @@ func (r ProcessRunner) Run(ctx context.Context, logs io.Writer) error {
 		ok, err = cg.start(cmd, logs)
 		restored = restored && ok
 	}
-	if err == nil {
-		reaper.TrackLocked(cmd.Process.Pid)
-		defer reaper.Untrack(cmd.Process.Pid)
-	}
-	release()
 	// A thread that could not leave the service's cgroups is discarded when this
 	// goroutine ends, after the child.
 	unlock = restored
@@ -138,7 +129,7 @@ func (r ProcessRunner) Run(ctx context.Context, logs io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("start %s: %w", r.Path, err)
 	}
-	pid := cmd.Process.Pid
+	pid := cmd.Pid()
 
 	copyDone := make(chan struct{})
 	go func() {
@@ -185,12 +176,11 @@ func (r ProcessRunner) Run(ctx context.Context, logs io.Writer) error {
 	}
 }
 
-func (r ProcessRunner) command(out *os.File, cgroupFD int) *exec.Cmd {
-	cmd := exec.Command(r.Path, r.Args...)
-	cmd.Env = r.Env
-	if cmd.Env == nil {
-		cmd.Env = MinimalEnv()
-	}
+// command returns the child to start; ProcessRunner handles the stop itself (process
+// group signals), so the command has no context that kills it.
+func (r ProcessRunner) command(out *os.File, cgroupFD int) *reaper.Cmd {
+	cmd := reaper.Command(context.Background(), r.Path, r.Args...)
+	cmd.Env = r.Env // nil: MinimalEnv
 	cmd.Dir = r.Dir
 	cmd.Stdout = out
 	cmd.Stderr = out
@@ -226,7 +216,7 @@ func (c *cgroupPlacement) close() {
 // cmd.SysProcAttr). The calling goroutine must be locked to its thread: the child is
 // forked by that thread and inherits its cgroups. restored reports whether the thread is
 // back in its own cgroups.
-func (c *cgroupPlacement) start(cmd *exec.Cmd, logs io.Writer) (restored bool, err error) {
+func (c *cgroupPlacement) start(cmd *reaper.Cmd, logs io.Writer) (restored bool, err error) {
 	if len(c.v1) == 0 {
 		return true, cmd.Start()
 	}

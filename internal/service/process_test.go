@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/plinthos/plinth/internal/clock"
 	"github.com/plinthos/plinth/internal/logstore"
+	"github.com/plinthos/plinth/internal/reaper"
 )
 
 // memLog returns a memory-only log.
@@ -89,7 +93,7 @@ func TestProcessOutputAndSIGTERM(t *testing.T) {
 		t.Fatalf("log %q", got)
 	}
 	took, err := stop()
-	var exit *exec.ExitError
+	var exit *reaper.ExitError
 	if !errors.As(err, &exit) || !strings.Contains(err.Error(), "signal: terminated") {
 		t.Fatalf("Run = %v", err)
 	}
@@ -115,7 +119,7 @@ func TestProcessTrappingTERMIsKilled(t *testing.T) {
 func TestProcessExitCode(t *testing.T) {
 	l := memLog(t)
 	err := ProcessRunner{Path: "/bin/sh", Args: []string{"-c", "echo bye; exit 3"}}.Run(context.Background(), l)
-	var exit *exec.ExitError
+	var exit *reaper.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 3 || !strings.Contains(err.Error(), "exit status 3") {
 		t.Fatalf("Run = %v", err)
 	}
@@ -339,5 +343,52 @@ func TestProcessDoesNotInheritEnvironment(t *testing.T) {
 	got := l.Tail(-1)
 	if !slices.Equal(got, MinimalEnv()) {
 		t.Errorf("the service's environment is %q, want %q", got, MinimalEnv())
+	}
+}
+
+// TestProcessUnderTheReaper runs many short services at once while the reaper collects
+// every child of the test process (made a child subreaper, as machined is PID 1): each
+// Run reports its own process's exit status, none loses it to the reaper.
+func TestProcessUnderTheReaper(t *testing.T) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Skipf("cannot become a child subreaper: %v", err)
+	}
+	defer func() { _ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	reaped := make(chan struct{})
+	go func() {
+		defer close(reaped)
+		reaper.Run(ctx, slog.New(slog.DiscardHandler))
+	}()
+	defer func() {
+		cancel()
+		<-reaped
+	}()
+
+	const runs = 60
+	errs := make(chan error, runs)
+	for i := range runs {
+		go func() {
+			if i%2 == 0 {
+				if err := (ProcessRunner{Path: "/bin/true"}).Run(context.Background(), nil); err != nil {
+					errs <- fmt.Errorf("true: %w", err)
+					return
+				}
+				errs <- nil
+				return
+			}
+			err := ProcessRunner{Path: "/bin/sh", Args: []string{"-c", "exit 3"}}.Run(context.Background(), nil)
+			var exit *reaper.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 3 {
+				errs <- fmt.Errorf("exit 3: Run = %v", err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range runs {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }

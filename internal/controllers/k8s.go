@@ -138,6 +138,11 @@ func (c *KubeletFiles) Run(ctx context.Context, rt controller.Runtime, log *slog
 		if err := writeFile(c.Layout.Host(paths.KubeletDir+"/config.yaml"), kubeletCfg, 0o644); err != nil {
 			return err
 		}
+		// machine.files come first: containerd imports the drop-ins among them.
+		criFiles, err := writeMachineFiles(c.Layout.Host("/"), cfg.Machine.Files, render.CRIConfDir+"/")
+		if err != nil {
+			log.Error("machine files", "error", err)
+		}
 		ctrd, err := render.ContainerdConfig(cfg, c.RestrictOOMScoreAdj)
 		if err != nil {
 			return err
@@ -151,8 +156,10 @@ func (c *KubeletFiles) Run(ctx context.Context, rt controller.Runtime, log *slog
 		// What each service reads, so that each runs again when, and only when, its own
 		// inputs change. The certificates are left out: they are issued anew at each
 		// change (the old ones stay valid), and a CA change needs a reboot anyway.
-		kubeletInputs := [][]byte{[]byte(strings.Join(args, "\x00")), kubeletCfg, resolv}
-		var ctrdInputs [][]byte
+		// machine.env is in both services' environment: a change runs both again.
+		env := []byte(strings.Join(render.ServiceEnv(cfg), "\x00"))
+		kubeletInputs := [][]byte{[]byte(strings.Join(args, "\x00")), kubeletCfg, resolv, env}
+		ctrdInputs := append([][]byte{env}, criFiles...)
 		for _, p := range slices.Sorted(maps.Keys(ctrd)) {
 			ctrdInputs = append(ctrdInputs, []byte(p), ctrd[p])
 		}

@@ -45,6 +45,7 @@ func (n *node) kubernetesControllers() []controller.Controller {
 		&controllers.KubeletFiles{Layout: layout, CgroupV1: err != nil, RestrictOOMScoreAdj: !render.CanLowerOOMScoreAdj()},
 		&controllers.EtcdState{Layout: layout, MarkerPath: n.bootstrapMarker(), JoinPath: n.etcdJoinFile(), Trigger: n.etcdTrigger},
 		&controllers.StaticPods{Layout: layout},
+		&controllers.Sysctls{ProcSys: "/proc/sys"},
 	}
 }
 
@@ -149,7 +150,7 @@ func (n *node) runKubelet(ctx context.Context, logs io.Writer) error {
 		watch: n.watchKubeletSpec,
 		key:   func(s resources.KubeletSpecSpec) string { return s.Generation },
 		run: func(ctx context.Context, s resources.KubeletSpecSpec) error {
-			return service.ProcessRunner{Path: "/usr/bin/kubelet", Args: s.Args, GracePeriod: 10 * time.Second}.Run(ctx, logs)
+			return service.ProcessRunner{Path: "/usr/bin/kubelet", Args: s.Args, Env: n.serviceEnv(), GracePeriod: 10 * time.Second}.Run(ctx, logs)
 		},
 	}.Run(ctx, logs)
 }
@@ -162,9 +163,17 @@ func (n *node) runContainerd(ctx context.Context, logs io.Writer) error {
 		watch: n.watchKubeletSpec,
 		key:   func(s resources.KubeletSpecSpec) string { return s.ContainerdGeneration },
 		run: func(ctx context.Context, _ resources.KubeletSpecSpec) error {
-			return service.ProcessRunner{Path: "/usr/bin/containerd", Args: []string{"--config", paths.ContainerdConfig}, GracePeriod: 10 * time.Second}.Run(ctx, logs)
+			return service.ProcessRunner{Path: "/usr/bin/containerd", Args: []string{"--config", paths.ContainerdConfig}, Env: n.serviceEnv(),
+				GracePeriod: 10 * time.Second}.Run(ctx, logs)
 		},
 	}.Run(ctx, logs)
+}
+
+// serviceEnv is the environment of containerd and kubelet: the minimal one and
+// machine.env of the active configuration.
+func (n *node) serviceEnv() []string {
+	cfg, _ := n.cfg.Active()
+	return append(service.MinimalEnv(), render.ServiceEnv(cfg)...)
 }
 
 // Bootstrap starts etcd as a new cluster on this control-plane node, once.

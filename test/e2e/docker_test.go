@@ -181,6 +181,9 @@ func TestDockerCluster(t *testing.T) {
 	// The security model holds on real nodes (docs/security.md).
 	checkLeastPrivilege(e, "10.5.77.2", "10.5.77.3")
 
+	// Settings applied without a reboot take effect (issue 8).
+	checkNoRebootApply(e, "10.5.77.3")
+
 	// etcd: the members are the control planes, and a snapshot passes etcdutl's check.
 	if out := e.must(time.Minute, e.plinthctl, "-n", "10.5.77.2", "etcd", "members"); !strings.Contains(out, e.name+"-controlplane-1") {
 		t.Errorf("etcd members:\n%s", out)

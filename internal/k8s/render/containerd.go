@@ -18,6 +18,10 @@ const (
 	criRuntimePlugin = "io.containerd.cri.v1.runtime"
 )
 
+// CRIConfDir is where machine.files may put containerd drop-in configuration files, which
+// the configuration imports.
+const CRIConfDir = "/etc/cri/conf.d"
+
 // ContainerdConfig returns containerd's configuration files by image path: the main file at
 // paths.ContainerdConfig (containerd v2, configuration version 3) and, for each registry in
 // machine.registries.mirrors, RegistryHostsDir/HOST/hosts.toml (`*` is containerd's
@@ -50,6 +54,8 @@ func ContainerdConfig(cfg *config.MachineConfig, restrictOOMScoreAdj bool) (map[
 	runc := runtime + ".containerd.runtimes.runc"
 	w(0, "# containerd configuration, written by machined: changes are overwritten.")
 	w(0, "version = 3")
+	// Drop-ins from machine.files, such as a runtime handler's settings.
+	w(0, "imports = [%s]", tomlString(CRIConfDir+"/*.toml"))
 	w(0, "root = %s", tomlString(paths.ContainerdDir))
 	w(0, "state = %s", tomlString(paths.ContainerdRunDir))
 	w(0, "")

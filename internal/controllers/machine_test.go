@@ -1,0 +1,71 @@
+package controllers
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/plinthos/plinth/pkg/config"
+)
+
+// TestWriteMachineFiles is the regression test of machine.files being accepted and
+// ignored: they are written, idempotently, with their mode, and the containerd drop-ins
+// among them are returned for containerd's generation.
+func TestWriteMachineFiles(t *testing.T) {
+	root := t.TempDir()
+	pre := filepath.Join(root, "var/lib/keep.txt")
+	if err := os.MkdirAll(filepath.Dir(pre), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pre, []byte("mine\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	files := []config.File{
+		{Path: "/var/lib/app/hello.txt", Content: "hello\n", Permissions: 0o640},
+		{Path: "/var/lib/keep.txt", Content: "theirs\n"},
+		{Path: "/var/lib/app/log.txt", Content: "line\n", Op: "append"},
+		{Path: "/etc/cri/conf.d/20-runtime.toml", Content: "# drop-in\n", Op: "overwrite"},
+	}
+	for range 2 { // the second run (a reboot, a change) changes nothing
+		cri, err := writeMachineFiles(root, files, "/etc/cri/conf.d/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cri) != 2 || string(cri[0]) != "/etc/cri/conf.d/20-runtime.toml" || string(cri[1]) != "# drop-in\n" {
+			t.Errorf("containerd drop-ins %q", cri)
+		}
+	}
+	for path, want := range map[string]string{"var/lib/app/hello.txt": "hello\n", "var/lib/keep.txt": "mine\n",
+		"var/lib/app/log.txt": "line\n", "etc/cri/conf.d/20-runtime.toml": "# drop-in\n"} {
+		got, err := os.ReadFile(filepath.Join(root, path))
+		if err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", path, got, err, want)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(root, "var/lib/app/hello.txt")); err != nil || st.Mode().Perm() != 0o640 {
+		t.Errorf("mode of hello.txt: %v %v", st.Mode(), err)
+	}
+}
+
+func TestSetSysctl(t *testing.T) {
+	procSys := t.TempDir()
+	p := filepath.Join(procSys, "net/ipv4/ip_local_port_range")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("32768\t60999\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := setSysctl(procSys, "net.ipv4.ip_local_port_range", "40000 50000"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "40000 50000" {
+		t.Errorf("sysctl file holds %q", got)
+	}
+	if err := setSysctl(procSys, "vm.nonexistent", "1"); err == nil {
+		t.Error("a sysctl that does not exist was set")
+	}
+	if err := setSysctl(procSys, "net/../../etc", "1"); err == nil {
+		t.Error("a path was taken for a sysctl name")
+	}
+}

@@ -91,6 +91,8 @@ func checkNoRebootApply(e *env, worker string) {
 		return nil
 	})
 
+	t.Logf("after a no-reboot apply: kubelet runs with --max-pods=77 and PLINTH_E2E=applied, the file and the sysctl are there, the container did not restart")
+
 	// A field that means nothing for a node container is refused, with its line.
 	bad := filepath.Join(e.home, "worker-bad.yaml")
 	e.must(time.Minute, e.plinthctl, "machineconfig", "patch", filepath.Join(e.home, ".plinth", "clusters", e.name, "worker.yaml"),

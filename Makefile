@@ -23,12 +23,12 @@ build: ## build plinthctl and machined into _out/
 test: ## unit tests, with the race detector
 	$(GO) test -race -count=1 ./...
 
-test-integration: build ## integration tests: the built plinthctl binary, driven as a user would
-	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl MACHINED=$(CURDIR)/$(OUT)/machined $(GO) test -race -count=1 -tags integration ./test/integration/...
+test-integration: build ## integration tests: the built plinthctl binary, driven as a user would; the Docker provisioner against the engine
+	PLINTH_REQUIRE_DOCKER=1 PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl MACHINED=$(CURDIR)/$(OUT)/machined $(GO) test -race -count=1 -tags integration ./test/integration/... ./internal/provision/docker/
 
 e2e: image-docker ## end-to-end tests: real clusters of node containers in Docker (needs a running Docker engine)
 	ln -sf kube $(OUT)/payload/bin/kubectl
-	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl NODE_IMAGE=$(NODE_IMAGE) \
+	PLINTH_REQUIRE_DOCKER=1 PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl NODE_IMAGE=$(NODE_IMAGE) \
 	  $(GO) test -tags e2e -count=1 -timeout 45m -v ./test/e2e/
 
 bench: build ## benchmarks (unit, then the node runtime's over real mTLS); they print figures and assert nothing

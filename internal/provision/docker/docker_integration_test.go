@@ -29,9 +29,15 @@ import (
 // testCIDR keeps the test's network away from a real cluster's 10.5.0.0/24.
 const testCIDR = "10.250.7.0/24"
 
-// needDocker skips the test when there is no usable Docker engine.
+// needDocker skips the test when there is no usable Docker engine, or fails it when
+// PLINTH_REQUIRE_DOCKER is set (make check sets it: CI must not skip silently).
 func needDocker(t *testing.T) {
 	t.Helper()
+	if os.Getenv("PLINTH_REQUIRE_DOCKER") != "" {
+		if out, err := exec.Command("docker", "info").CombinedOutput(); err != nil {
+			t.Fatalf("PLINTH_REQUIRE_DOCKER is set but the Docker engine is not usable: %v\n%s", err, out)
+		}
+	}
 	if _, err := exec.LookPath("docker"); err != nil {
 		t.Skip("docker is not installed")
 	}

@@ -67,9 +67,11 @@ func main() {
 		go reaper.Run(ctx, slog.Default())
 	}
 	err := machined.Run(ctx, opts, os.Stderr)
-	if errors.Is(err, machined.ErrReboot) && opts.Mode == machined.ModeContainer {
-		// The container's restart policy boots it again.
-		os.Exit(machined.RebootExitCode)
+	if errors.Is(err, machined.ErrReboot) {
+		if p, perr := machined.PlatformFor(opts.Mode); perr == nil && p.RebootExitCode() != 0 {
+			// The platform boots machined again (a container's restart policy).
+			os.Exit(p.RebootExitCode())
+		}
 	}
 	if errors.Is(err, machined.ErrReboot) {
 		stop()

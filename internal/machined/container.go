@@ -10,7 +10,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/plinthos/plinth/internal/fileapi"
 	"github.com/plinthos/plinth/internal/k8s/paths"
+	"github.com/plinthos/plinth/internal/machineapi"
+	"github.com/plinthos/plinth/pkg/config"
 )
 
 // ModeContainer runs machined as PID 1 of a node container (Docker): it prepares the
@@ -26,6 +29,53 @@ const ContainerConfigPath = "/etc/plinth/config.yaml"
 
 // RebootExitCode is machined's exit code for a reboot in a container.
 const RebootExitCode = 81
+
+// containerPlatform is machined as PID 1 of a node container.
+type containerPlatform struct{}
+
+func (containerPlatform) Name() string { return ModeContainer }
+
+// ConfigMode implements Platform.
+func (containerPlatform) ConfigMode() config.Mode { return config.ModeDocker }
+
+func (containerPlatform) Prepare() error { return prepareContainer() }
+
+func (containerPlatform) Defaults(o *Options) error {
+	if o.StateDir == "" {
+		o.StateDir = "/var/lib/plinth"
+	}
+	if o.ConfigPath == "" {
+		o.ConfigPath = ContainerConfigPath
+	}
+	if o.Address == "" {
+		addr, err := primaryAddress()
+		if err != nil {
+			return err
+		}
+		o.Address = addr
+	}
+	if o.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return err
+		}
+		o.Hostname = h
+	}
+	return nil
+}
+
+// System implements Platform: callers without os:admin read only the logs, pods' included
+// (/var/log/containers/* are links into /var/log/pods), and the files of /etc that say
+// what the node is; /proc, /sys, kubelet's, containerd's and etcd's state, the node's
+// secrets and configuration are for admins only.
+func (containerPlatform) System(Options) machineapi.System {
+	allowed := []string{"/var/log", "/etc/os-release", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}
+	return machineapi.System{ProcRoot: "/proc", KmsgPath: "/dev/kmsg", Files: fileapi.FS{Root: "/", Allowed: allowed}}
+}
+
+func (containerPlatform) Kubernetes() bool { return true }
+
+func (containerPlatform) RebootExitCode() int { return RebootExitCode }
 
 // prepareContainer sets up what a node container needs and Docker does not give:
 // shared mount propagation for kubelet, tmpfs for /run, /tmp and /system, and /dev/kmsg.

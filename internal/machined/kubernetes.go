@@ -178,8 +178,8 @@ func (n *node) serviceEnv() []string {
 
 // Bootstrap starts etcd as a new cluster on this control-plane node, once.
 func (n *node) Bootstrap(ctx context.Context) (string, error) {
-	if n.opts.Mode != ModeContainer {
-		return "", fmt.Errorf("%w: a node in %s mode runs no etcd", machineapi.ErrCannotBootstrap, n.opts.Mode)
+	if !n.platform.Kubernetes() {
+		return "", fmt.Errorf("%w: a node on the %s platform runs no etcd", machineapi.ErrCannotBootstrap, n.platform.Name())
 	}
 	cfg, _ := n.cfg.Current()
 	if cfg.Machine.Type != config.TypeControlPlane {

@@ -44,7 +44,7 @@ func (n *node) Reset(actorID string, graceful, reboot bool) error {
 	if err := os.RemoveAll(n.path("apid")); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
-	if n.opts.Mode == ModeContainer {
+	if n.platform.Kubernetes() {
 		// The node's etcd state goes too: after a reset it joins the cluster afresh (its
 		// old member, if still listed, is replaced) or may be bootstrapped again.
 		for _, p := range []string{n.bootstrapMarker(), n.etcdJoinFile(), paths.EtcdDataDir} {

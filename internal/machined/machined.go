@@ -26,7 +26,6 @@ import (
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/events"
-	"github.com/plinthos/plinth/internal/fileapi"
 	"github.com/plinthos/plinth/internal/logstore"
 	"github.com/plinthos/plinth/internal/machineapi"
 	"github.com/plinthos/plinth/internal/resource"
@@ -38,15 +37,9 @@ import (
 	"github.com/plinthos/plinth/pkg/config"
 )
 
-// The modes machined runs in.
-const (
-	// ModeLocal runs machined as an ordinary process for development and tests: no mounts,
-	// no network changes, nothing that touches the host; all state under StateDir.
-	ModeLocal = "local"
-)
-
 // Options configure a machined run.
 type Options struct {
+	// Mode names the platform (PlatformFor): local or container.
 	Mode string
 	// StateDir holds the configuration, identity, logs and sockets.
 	StateDir string
@@ -73,7 +66,8 @@ var ErrReboot = errors.New("reboot requested")
 
 // node holds a running node's parts.
 type node struct {
-	opts   Options
+	opts     Options
+	platform Platform
 	log    *slog.Logger
 	logs   *logstore.Store
 	events *events.Stream
@@ -92,41 +86,10 @@ type node struct {
 	etcdMu sync.Mutex
 }
 
-func (o *Options) defaults() error {
-	if o.Mode == "" {
-		o.Mode = ModeLocal
-	}
-	switch o.Mode {
-	case ModeLocal:
-		if o.StateDir == "" {
-			return errors.New("a state directory is required (--state-dir)")
-		}
-		if o.Address == "" {
-			o.Address = "127.0.0.1"
-		}
-	case ModeContainer:
-		if o.StateDir == "" {
-			o.StateDir = "/var/lib/plinth"
-		}
-		if o.ConfigPath == "" {
-			o.ConfigPath = ContainerConfigPath
-		}
-		if o.Address == "" {
-			addr, err := primaryAddress()
-			if err != nil {
-				return err
-			}
-			o.Address = addr
-		}
-		if o.Hostname == "" {
-			h, err := os.Hostname()
-			if err != nil {
-				return err
-			}
-			o.Hostname = h
-		}
-	default:
-		return fmt.Errorf("mode %q is not supported: use local or container", o.Mode)
+func (o *Options) defaults(p Platform) error {
+	o.Mode = p.Name()
+	if err := p.Defaults(o); err != nil {
+		return err
 	}
 	if o.APIPort == 0 {
 		o.APIPort = 50000
@@ -163,12 +126,14 @@ func (n *node) path(parts ...string) string {
 // Run boots the node and serves until ctx is cancelled (returns nil), a shutdown (nil) or
 // a reboot (ErrReboot) is requested.
 func Run(ctx context.Context, opts Options, stderr io.Writer) error {
-	if opts.Mode == ModeContainer {
-		if err := prepareContainer(); err != nil {
-			return err
-		}
+	platform, err := PlatformFor(opts.Mode)
+	if err != nil {
+		return err
 	}
-	if err := opts.defaults(); err != nil {
+	if err := platform.Prepare(); err != nil {
+		return err
+	}
+	if err := opts.defaults(platform); err != nil {
 		return err
 	}
 	for _, d := range []string{"", "log"} {
@@ -183,14 +148,13 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	defer logs.Close()
 	base := slog.New(slog.NewTextHandler(io.MultiWriter(stderr, logs.Log("machined")), nil))
 	log := base.With("component", "machined")
-	n := &node{opts: opts, log: log, logs: logs, events: events.New(0, clock.Real{}), etcdTrigger: make(chan struct{}, 1)}
+	n := &node{opts: opts, platform: platform, log: log, logs: logs, events: events.New(0, clock.Real{}), etcdTrigger: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	n.cancel = cancel
 	n.events.Publish(events.Event{Type: "sequence", Message: "boot started", Data: map[string]string{"sequence": "boot", "version": version.Tag}})
 
-	n.cfg = configmgr.New(opts.StateDir, config.ModeDocker, clock.Real{}, base.With("component", "config"))
-	// Container and local nodes are validated as Docker nodes: nothing is installed.
+	n.cfg = configmgr.New(opts.StateDir, platform.ConfigMode(), clock.Real{}, base.With("component", "config"))
 	defer n.cfg.Close()
 	initial, err := n.cfg.Boot(opts.ConfigPath)
 	if err != nil {
@@ -227,11 +191,11 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 			Type: resources.NodeAddressType, ID: resources.DefaultID, Spec: resources.NodeAddressSpec{Addresses: []string{opts.Address}}},
 		&controllers.Static[resources.VersionSpec]{ControllerName: "runtime.Version", Namespace: resources.NamespaceRuntime,
 			Type: resources.VersionType, ID: resources.VersionID, Spec: resources.VersionSpec{Tag: version.Tag, GoVersion: runtime.Version(),
-				OS: runtime.GOOS, Arch: runtime.GOARCH, Platform: opts.Mode}},
+				OS: runtime.GOOS, Arch: runtime.GOARCH, Platform: platform.Name()}},
 		&controllers.APICertificate{IdentityDir: n.path("apid"), TrustdEndpoints: opts.TrustdEndpoints, Owner: apidUser(), SourceAddress: opts.Address},
 		&controllers.ServiceStatus{Supervisor: n.sup},
 	}
-	if opts.Mode == ModeContainer {
+	if platform.Kubernetes() {
 		ctrls = append(ctrls, n.kubernetesControllers()...)
 	}
 	for _, c := range ctrls {
@@ -253,7 +217,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	if err := n.addServices(initial); err != nil {
 		return err
 	}
-	if opts.Mode == ModeContainer {
+	if platform.Kubernetes() {
 		if err := n.addKubernetesServices(); err != nil {
 			return err
 		}
@@ -276,17 +240,18 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	}
 	gs := grpc.NewServer()
 	var etcd machineapi.EtcdClient
-	if opts.Mode == ModeContainer {
-		etcd = etcdClient()
+	var ctrd machineapi.Containerd
+	if platform.Kubernetes() {
+		etcd, ctrd = etcdClient(), ctrLister{}
 	}
 	machine.RegisterMachineServiceServer(gs, &machineapi.MachineServer{
-		Supervisor: n.sup, LogStore: logs, EventStream: n.events, Config: n.cfg, Lifecycle: n, Platform: opts.Mode,
+		Supervisor: n.sup, LogStore: logs, EventStream: n.events, Config: n.cfg, Lifecycle: n, Platform: platform.Name(),
 		Hostname:     n.hostname,
 		Endpoints:    func() []string { return []string{net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort))} },
 		BootID:       events.NewActorID(),
-		System:       n.system(),
+		System:       platform.System(opts),
 		Bootstrapper: n,
-		Containerd:   n.containerd(),
+		Containerd:   ctrd,
 		Etcd:         etcd,
 	})
 	rpb.RegisterResourceServiceServer(gs, &machineapi.ResourceServer{Store: n.store, Registry: registry})
@@ -315,7 +280,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 		return err
 	}
 	n.events.Publish(events.Event{Type: "sequence", Message: "boot done", Data: map[string]string{"sequence": "boot"}})
-	log.Info("node is up", "mode", opts.Mode, "api", net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort)), "type", initial.Machine.Type)
+	log.Info("node is up", "platform", platform.Name(), "api", net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort)), "type", initial.Machine.Type)
 
 	<-ctx.Done()
 	log.Info("stopping")
@@ -339,33 +304,4 @@ func (n *node) hostname() string {
 		return n.opts.Hostname
 	}
 	return r.(*resource.Typed[resources.HostnameSpec]).TypedSpec().FQDN()
-}
-
-// system is what the machine API shows of the machine. In local mode the file API is
-// confined to the state directory (nothing of the host is exposed). Callers without
-// os:admin read only an allow-list through the file API (List, Read, Copy); everything
-// else under the root (/proc, /sys, kubelet's, containerd's and etcd's state, the node's
-// secrets and configuration) is for admins only.
-func (n *node) system() machineapi.System {
-	if n.opts.Mode == ModeContainer {
-		// The logs, pods' included (/var/log/containers/* are links into
-		// /var/log/pods), and the files of /etc that say what the node is.
-		allowed := []string{"/var/log", "/etc/os-release", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}
-		return machineapi.System{ProcRoot: "/proc", KmsgPath: "/dev/kmsg", Files: fileapi.FS{Root: "/", Allowed: allowed}}
-	}
-	return machineapi.System{
-		ProcRoot: "/proc",
-		KmsgPath: "/dev/kmsg",
-		Files:    fileapi.FS{Root: n.opts.StateDir, Allowed: []string{"/log"}}, // the logs in the state directory
-		// machined shares the host's /proc in local mode: show its own tree only.
-		ProcessTree: int32(os.Getpid()),
-	}
-}
-
-// containerd reads containerd's containers on Kubernetes nodes.
-func (n *node) containerd() machineapi.Containerd {
-	if n.opts.Mode != ModeContainer {
-		return nil
-	}
-	return ctrLister{}
 }

@@ -1,0 +1,50 @@
+package machined
+
+import (
+	"errors"
+	"os"
+
+	"github.com/plinthos/plinth/internal/fileapi"
+	"github.com/plinthos/plinth/internal/machineapi"
+	"github.com/plinthos/plinth/pkg/config"
+)
+
+// ModeLocal runs machined as an ordinary process for development and tests: no mounts, no
+// network changes, nothing that touches the host; all state under the state directory.
+const ModeLocal = "local"
+
+// localPlatform is machined as an ordinary process of a developer's machine.
+type localPlatform struct{}
+
+func (localPlatform) Name() string { return ModeLocal }
+
+// ConfigMode implements Platform: nothing is installed, as in Docker.
+func (localPlatform) ConfigMode() config.Mode { return config.ModeDocker }
+
+func (localPlatform) Prepare() error { return nil }
+
+func (localPlatform) Defaults(o *Options) error {
+	if o.StateDir == "" {
+		return errors.New("a state directory is required (--state-dir)")
+	}
+	if o.Address == "" {
+		o.Address = "127.0.0.1"
+	}
+	return nil
+}
+
+// System implements Platform: the file API is confined to the state directory (nothing of
+// the host is exposed) and callers without os:admin read only its logs; machined shares the
+// host's /proc, so the process list is its own tree.
+func (localPlatform) System(o Options) machineapi.System {
+	return machineapi.System{
+		ProcRoot:    "/proc",
+		KmsgPath:    "/dev/kmsg",
+		Files:       fileapi.FS{Root: o.StateDir, Allowed: []string{"/log"}},
+		ProcessTree: int32(os.Getpid()),
+	}
+}
+
+func (localPlatform) Kubernetes() bool { return false }
+
+func (localPlatform) RebootExitCode() int { return 0 }

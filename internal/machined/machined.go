@@ -68,13 +68,13 @@ var ErrReboot = errors.New("reboot requested")
 type node struct {
 	opts     Options
 	platform Platform
-	log    *slog.Logger
-	logs   *logstore.Store
-	events *events.Stream
-	cfg    *configmgr.Manager
-	store  *resource.Store
-	sup    *service.Supervisor
-	policy *apidPolicy
+	log      *slog.Logger
+	logs     *logstore.Store
+	events   *events.Stream
+	cfg      *configmgr.Manager
+	store    *resource.Store
+	sup      *service.Supervisor
+	policy   *apidPolicy
 
 	mu     sync.Mutex
 	exit   error // what Run returns after the stop

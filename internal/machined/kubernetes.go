@@ -73,6 +73,12 @@ func (n *node) addKubernetesServices() error {
 			Health: &service.HealthCheck{InitialDelay: 5 * time.Second, Period: 5 * time.Second, Timeout: 2 * time.Second,
 				Check: tcpCheck("127.0.0.1:10248")},
 		},
+		{
+			ID:        "node-labels",
+			DependsOn: []string{"kubelet"},
+			Runner:    service.GoroutineRunner{Name: "keep the Node's labels those of machine.kubelet.nodeLabels", Func: n.runNodeLabels},
+			Restart:   service.RestartForever,
+		},
 	}
 	svcs = append(svcs, service.Service{
 		ID:      "cni",

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -36,10 +37,11 @@ func processArgs(container, comm string) (cmdline, environ string, err error) {
 }
 
 // checkNoRebootApply applies, without a reboot, a worker configuration that adds a kubelet
-// argument, an environment variable for the services, a file and a sysctl, and checks each
-// on the running node: kubelet runs again with the new argument and variable (it read its
-// arguments once before), the file is written and the sysctl set, and the node was not
-// rebooted.
+// argument, a node label, an environment variable for the services, a file and a sysctl,
+// and checks each on the running node: kubelet runs again with the new argument and
+// variable (it read its arguments once before), the Node gets the label (kubelet applies
+// --node-labels only at registration), the file is written and the sysctl set, and the node
+// was not rebooted.
 func checkNoRebootApply(e *env, worker string) {
 	t := e.t
 	t.Helper()
@@ -54,7 +56,7 @@ func checkNoRebootApply(e *env, worker string) {
 	bootBefore := started()
 	patched := filepath.Join(e.home, "worker-applied.yaml")
 	e.must(time.Minute, e.plinthctl, "machineconfig", "patch", filepath.Join(e.home, ".plinth", "clusters", e.name, "worker.yaml"),
-		"--patch", `{"machine": {"kubelet": {"extraArgs": {"max-pods": "77"}}, "env": {"PLINTH_E2E": "applied"},
+		"--patch", `{"machine": {"kubelet": {"extraArgs": {"max-pods": "77"}, "nodeLabels": {"plinth.dev/e2e-pool": "blue"}}, "env": {"PLINTH_E2E": "applied"},
 		  "files": [{"path": "/var/lib/plinth-e2e/hello.txt", "content": "hello from the config\n"}],
 		  "sysctls": {"net.ipv4.ip_local_port_range": "40000 50000"}}}`, "-o", patched)
 	out := e.must(time.Minute, e.plinthctl, "-n", worker, "apply-config", "-f", patched, "--mode", "no-reboot")
@@ -90,8 +92,29 @@ func checkNoRebootApply(e *env, worker string) {
 		}
 		return nil
 	})
+	// kubelet applies --node-labels only when it registers the Node: the node-labels
+	// service puts the new label on the Node that is already there.
+	e.eventually(2*time.Minute, "the worker's Node has the label of the applied configuration", func() error {
+		out, err := e.run(time.Minute, e.kubectl, "get", "node", container, "-o", "json")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		var node struct {
+			Metadata struct {
+				Labels      map[string]string `json:"labels"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"metadata"`
+		}
+		if err := json.Unmarshal([]byte(out), &node); err != nil {
+			return fmt.Errorf("kubectl get node %s -o json: %v", container, err)
+		}
+		if got, ok := node.Metadata.Labels["plinth.dev/e2e-pool"]; !ok || got != "blue" {
+			return fmt.Errorf("labels %v, want plinth.dev/e2e-pool=blue; annotations %v", node.Metadata.Labels, node.Metadata.Annotations)
+		}
+		return nil
+	})
 
-	t.Logf("after a no-reboot apply: kubelet runs with --max-pods=77 and PLINTH_E2E=applied, the file and the sysctl are there, the container did not restart")
+	t.Logf("after a no-reboot apply: kubelet runs with --max-pods=77 and PLINTH_E2E=applied, the file and the sysctl are there, the Node has the label plinth.dev/e2e-pool=blue, the container did not restart")
 
 	// A field that means nothing for a node container is refused, with its line.
 	bad := filepath.Join(e.home, "worker-bad.yaml")

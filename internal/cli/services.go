@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/plinthos/plinth/pkg/api/machine"
 )
@@ -38,16 +39,24 @@ func newServicesCommand(g *globalFlags) *cobra.Command {
 }
 
 func newServiceCommand(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "service ID [status|start|stop|restart]",
 		Short: "Show or control one service",
 		Example: `  plinthctl service apid
+  plinthctl service apid -o json
   plinthctl service trustd restart`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			action := "status"
 			if len(args) == 2 {
 				action = args[1]
+			}
+			if output != "table" && output != "json" {
+				return fmt.Errorf("--output %q must be table or json", output)
+			}
+			if output == "json" && action != "status" {
+				return fmt.Errorf("--output json applies to the status, not to %s", action)
 			}
 			id := args[0]
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
@@ -58,6 +67,9 @@ func newServiceCommand(g *globalFlags) *cobra.Command {
 					resp, err := s.client.Machine.ServiceInfo(ctx, &machine.ServiceInfoRequest{Id: id})
 					if err != nil {
 						return describe(err)
+					}
+					if output == "json" {
+						return printServiceJSON(w, resp.Service)
 					}
 					printService(w, node, resp.Service)
 					return nil
@@ -87,6 +99,19 @@ func newServiceCommand(g *globalFlags) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format of the status: table or json")
+	return cmd
+}
+
+// printServiceJSON prints a service's state as one JSON document with every field, zero
+// values included (restarts: 0, health: "" when the service has no health check).
+func printServiceJSON(w io.Writer, sv *machine.ServiceState) error {
+	out, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}.Marshal(sv)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", out)
+	return err
 }
 
 func printService(w io.Writer, node string, sv *machine.ServiceState) {

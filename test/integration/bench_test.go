@@ -40,17 +40,17 @@ type benchNode struct {
 }
 
 // startBenchNode generates a cluster configuration, starts a control-plane node from it
-// and waits until `plinthctl services` shows apid and trustd running and healthy.
+// and waits until `plinthctl get services -o json` shows apid and trustd running and healthy.
 func startBenchNode(tb testing.TB) *benchNode {
 	tb.Helper()
 	c := startCluster(tb, "bench", "bench-1")
 	admin, n := c.admin, c.cp
-	eventually(tb, 60*time.Second, "services running", func() error {
-		out, err := ctl(tb, admin, "services")
+	eventually(tb, 60*time.Second, "apid and trustd running and healthy", func() error {
+		svcs, err := services(tb, admin)
 		if err != nil {
-			return fmt.Errorf("%v: %s", err, out)
+			return err
 		}
-		return contains(out, "apid     Running  healthy", "trustd   Running  healthy")
+		return runningAndHealthy(svcs, "apid", "trustd")
 	})
 	cc, err := clientconfig.Load(admin)
 	if err != nil {

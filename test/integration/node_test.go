@@ -168,13 +168,17 @@ func TestLocalNodes(t *testing.T) {
 	if err := contains(mustCtl(t, admin, "version"), "Hostname:  cp-1", "Platform:  local"); err != nil {
 		t.Error(err)
 	}
-	eventually(t, 30*time.Second, "services running", func() error {
-		out, err := ctl(t, admin, "services")
+	eventually(t, 30*time.Second, "apid and trustd running and healthy", func() error {
+		svcs, err := services(t, admin)
 		if err != nil {
 			return err
 		}
-		return contains(out, "apid     Running  healthy", "trustd   Running  healthy")
+		return runningAndHealthy(svcs, "apid", "trustd")
 	})
+	// The table shows them too.
+	if err := contains(mustCtl(t, admin, "services"), "apid", "trustd", "STATE", "HEALTH"); err != nil {
+		t.Error(err)
+	}
 
 	// Resources.
 	if err := contains(mustCtl(t, admin, "get", "rd"), "Hostnames.network.plinth.dev", "Services.runtime.plinth.dev"); err != nil {
@@ -183,8 +187,10 @@ func TestLocalNodes(t *testing.T) {
 	if err := contains(mustCtl(t, admin, "get", "hostname", "-o", "yaml"), "hostname: cp-1"); err != nil {
 		t.Error(err)
 	}
-	if err := contains(mustCtl(t, admin, "get", "services", "apid", "-o", "json"), `"running": true`); err != nil {
+	if svcs, err := decodeServices(mustCtl(t, admin, "get", "services", "apid", "-o", "json")); err != nil {
 		t.Error(err)
+	} else if len(svcs) != 1 || !svcs["apid"].Spec.Running || svcs["apid"].Spec.State != "Running" {
+		t.Errorf("get services apid -o json: %+v", svcs)
 	}
 	if err := contains(mustCtl(t, admin, "get", "mc", "-o", "yaml"), "type: controlplane"); err != nil {
 		t.Error(err)
@@ -194,6 +200,26 @@ func TestLocalNodes(t *testing.T) {
 	if err := contains(mustCtl(t, admin, "service", "trustd", "restart"), `service "trustd" restarted`); err != nil {
 		t.Error(err)
 	}
+	// The restart is counted and the history shows the stop, then the service running again.
+	eventually(t, 10*time.Second, "trustd running again after its restart", func() error {
+		st, err := decodeServiceStatus(mustCtl(t, admin, "service", "trustd", "-o", "json"))
+		if err != nil {
+			return err
+		}
+		stopping, running := -1, -1
+		for i, tr := range st.History {
+			switch tr.To {
+			case "Stopping":
+				stopping = i
+			case "Running":
+				running = i
+			}
+		}
+		if st.ID != "trustd" || st.State != "Running" || st.Restarts != 1 || stopping < 0 || running < stopping {
+			return fmt.Errorf("service trustd -o json: %+v", st)
+		}
+		return nil
+	})
 	if err := contains(mustCtl(t, admin, "service", "trustd"), "Stopping", "Running"); err != nil {
 		t.Error(err)
 	}
@@ -230,8 +256,11 @@ func TestLocalNodes(t *testing.T) {
 		t.Errorf("tar of /log: %v\n%s", err, out)
 	}
 
-	// Follow modes: a new event and a new log line reach running followers.
-	follow := func(args ...string) (*exec.Cmd, *syncBuffer) {
+	// Follow modes: a new event and a new log line reach running followers. Each follower
+	// asks for the last line first: once that has arrived its subscription exists on the
+	// node, and whatever is published after it reaches the follower. What was printed
+	// until then is left out of the checks.
+	follow := func(args ...string) (*syncBuffer, int) {
 		buf := &syncBuffer{}
 		cmd := exec.Command(os.Getenv("PLINTHCTL"), append([]string{"--plinthconfig", admin}, args...)...)
 		cmd.Stdout, cmd.Stderr = buf, buf
@@ -239,14 +268,22 @@ func TestLocalNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		return cmd, buf
+		var attached int
+		eventually(t, 10*time.Second, "plinthctl "+strings.Join(args, " ")+" prints the last line", func() error {
+			out := buf.String()
+			if !strings.Contains(out, "\n") {
+				return fmt.Errorf("no line yet: %q", out)
+			}
+			attached = len(out)
+			return nil
+		})
+		return buf, attached
 	}
-	_, events := follow("events", "-f", "--tail", "0")
-	_, logs := follow("logs", "machined", "-f", "--tail", "0")
-	time.Sleep(500 * time.Millisecond)
+	events, eventsFrom := follow("events", "-f", "--tail", "1")
+	logs, logsFrom := follow("logs", "machined", "-f", "--tail", "1")
 	mustCtl(t, admin, "service", "trustd", "restart")
-	eventually(t, 10*time.Second, "followed event", func() error { return contains(events.String(), "trustd: Stopping") })
-	eventually(t, 10*time.Second, "followed log line", func() error { return contains(logs.String(), "service=trustd") })
+	eventually(t, 10*time.Second, "followed event", func() error { return contains(events.String()[eventsFrom:], "trustd: Stopping") })
+	eventually(t, 10*time.Second, "followed log line", func() error { return contains(logs.String()[logsFrom:], "service=trustd") })
 
 	// apply-config: dry run, no-reboot, staged, refused invalid.
 	patched := filepath.Join(dir, "cp-patched.yaml")

@@ -1,14 +1,12 @@
 package machined
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/plinthos/plinth/internal/atomicfile"
@@ -16,7 +14,6 @@ import (
 	"github.com/plinthos/plinth/internal/k8s/csrapprove"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
-	"github.com/plinthos/plinth/internal/reaper"
 	"github.com/plinthos/plinth/internal/resource"
 	"github.com/plinthos/plinth/internal/resources"
 	"github.com/plinthos/plinth/pkg/config"
@@ -24,18 +21,7 @@ import (
 
 // kubectl runs the node's kubectl with the admin kubeconfig and returns its output.
 func kubectl(ctx context.Context, stdin []byte, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	cmd := reaper.Command(ctx, "/usr/bin/kubectl", append([]string{"--kubeconfig", paths.PKIFile(paths.AdminKubeconfig)}, args...)...) // environment: reaper.MinimalEnv
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	if err := cmd.Run(); err != nil {
-		return out.Bytes(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
-	}
-	return out.Bytes(), nil
+	return kubectlWith(ctx, paths.PKIFile(paths.AdminKubeconfig), stdin, args...)
 }
 
 // runAddons is the control plane's cluster keeper: once the API answers it applies the
@@ -96,7 +82,8 @@ func (n *node) labelSelf(ctx context.Context, cfg *config.MachineConfig) error {
 	if len(labels) == 0 {
 		return nil
 	}
-	args := []string{"label", "node", n.hostname(), "--overwrite"}
+	// The name kubelet registered the node under (the short host name).
+	args := []string{"label", "node", n.nodeName(), "--overwrite"}
 	for k, v := range labels {
 		args = append(args, k+"="+v)
 	}

@@ -143,8 +143,13 @@ func selfSettableLabel(key string) bool {
 }
 
 // kubectlAs runs the node's kubectl with the kubeconfig at kubeconfig and returns its
-// output (the sibling of kubectl, which uses the admin kubeconfig).
+// output.
 func kubectlAs(ctx context.Context, kubeconfig string, args ...string) ([]byte, error) {
+	return kubectlWith(ctx, kubeconfig, nil, args...)
+}
+
+// kubectlWith runs the node's kubectl with a kubeconfig and, when stdin is set, that input.
+func kubectlWith(ctx context.Context, kubeconfig string, stdin []byte, args ...string) ([]byte, error) {
 	if _, err := os.Stat(kubeconfig); err != nil {
 		return nil, fmt.Errorf("no kubeconfig yet: %w", err)
 	}
@@ -153,6 +158,9 @@ func kubectlAs(ctx context.Context, kubeconfig string, args ...string) ([]byte, 
 	cmd := reaper.Command(ctx, "/usr/bin/kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...) // environment: reaper.MinimalEnv
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	if err := cmd.Run(); err != nil {
 		return out.Bytes(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
 	}

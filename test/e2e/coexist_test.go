@@ -21,9 +21,8 @@ func TestTwoClustersCoexist(t *testing.T) {
 		t.Logf("cluster create %s:\n%s", e.name, out)
 	}
 	for _, e := range []*env{a, b} {
-		nodes := a.kube("--context", e.name, "get", "nodes", "--no-headers")
-		if !strings.Contains(nodes, e.name+"-controlplane-1") || strings.Contains(nodes, "NotReady") {
-			t.Errorf("cluster %s through its context:\n%s", e.name, nodes)
+		if err := a.checkNodesReady([]string{"--context", e.name}, e.name+"-controlplane-1"); err != nil {
+			t.Errorf("cluster %s through its context: %v", e.name, err)
 		}
 		if out := a.must(time.Minute, a.plinthctl, "--context", e.name, "version"); !strings.Contains(out, e.name+"-controlplane-1") {
 			t.Errorf("plinthctl version on %s:\n%s", e.name, out)
@@ -33,7 +32,7 @@ func TestTwoClustersCoexist(t *testing.T) {
 	if out, _ := exec.Command("docker", "ps", "-a", "--filter", "label=plinth.cluster="+a.name, "-q").Output(); strings.TrimSpace(string(out)) != "" {
 		t.Errorf("containers of %s left after destroy: %s", a.name, out)
 	}
-	if nodes := a.kube("--context", b.name, "get", "nodes", "--no-headers"); !strings.Contains(nodes, b.name+"-controlplane-1") || strings.Contains(nodes, "NotReady") {
-		t.Errorf("cluster %s after %s was destroyed:\n%s", b.name, a.name, nodes)
+	if err := a.checkNodesReady([]string{"--context", b.name}, b.name+"-controlplane-1"); err != nil {
+		t.Errorf("cluster %s after %s was destroyed: %v", b.name, a.name, err)
 	}
 }

@@ -143,14 +143,8 @@ func TestDockerCluster(t *testing.T) {
 	out := e.must(12*time.Minute, e.plinthctl, "cluster", "create", "--name", e.name, "--image", e.image, "--workers", "1", "--cidr", e.cidr, "--wait-timeout", "10m")
 	t.Logf("cluster create took %s:\n%s", time.Since(start).Round(time.Second), out)
 
-	nodes := e.kube("get", "nodes", "-o", "wide")
-	for _, n := range []string{e.name + "-controlplane-1", e.name + "-worker-1"} {
-		if !strings.Contains(nodes, n) {
-			t.Fatalf("node %s missing:\n%s", n, nodes)
-		}
-	}
-	if strings.Contains(nodes, "NotReady") {
-		t.Fatalf("a node is not Ready:\n%s", nodes)
+	if err := e.checkNodesReady(nil, e.name+"-controlplane-1", e.name+"-worker-1"); err != nil {
+		t.Fatalf("%v\n%s", err, e.kube("get", "nodes", "-o", "wide"))
 	}
 
 	// A pod on the worker resolves a Service through CoreDNS and reaches a pod on the
@@ -178,8 +172,10 @@ func TestDockerCluster(t *testing.T) {
 	if strings.Count(out, "Platform:  container") != 2 {
 		t.Errorf("version on both nodes:\n%s", out)
 	}
-	if !strings.Contains(e.must(time.Minute, e.plinthctl, "-n", "10.5.77.3", "services"), "kubelet") {
-		t.Error("worker services lack kubelet")
+	if st, err := decodeServiceStatus(e.must(time.Minute, e.plinthctl, "-n", "10.5.77.3", "service", "kubelet", "-o", "json")); err != nil {
+		t.Error(err)
+	} else if st.State != "Running" || st.Health != "healthy" {
+		t.Errorf("the worker's kubelet: state %s, health %q, message %q", st.State, st.Health, st.Message)
 	}
 	e.must(5*time.Minute, e.plinthctl, "-n", "10.5.77.2", "health")
 
@@ -231,11 +227,15 @@ func TestDockerCluster(t *testing.T) {
 	}
 	// The worker's services come back (its kubelet runs again and is healthy)...
 	e.eventually(4*time.Minute, "the worker's kubelet runs again", func() error {
-		out, err := e.run(time.Minute, e.plinthctl, "-n", "10.5.77.3", "service", "kubelet")
-		if err != nil || !strings.Contains(out, "Running") || !strings.Contains(out, "healthy") || !strings.Contains(out, "RESTARTS  0") {
+		out, err := e.run(time.Minute, e.plinthctl, "-n", "10.5.77.3", "service", "kubelet", "-o", "json")
+		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
 		}
-		return nil
+		st, err := decodeServiceStatus(out)
+		if err != nil {
+			return err
+		}
+		return runningHealthyNeverRestarted(st)
 	})
 	// ...and a new pod on it runs.
 	e.kube("delete", "pod", "client", "--wait=true")
@@ -247,8 +247,8 @@ func TestDockerCluster(t *testing.T) {
 		}
 		return nil
 	})
-	if out := e.kube("get", "node", e.name+"-worker-1", "--no-headers"); !strings.Contains(out, " Ready") {
-		t.Errorf("the worker is not Ready after its restart: %s", out)
+	if err := e.checkNodesReady(nil, e.name+"-controlplane-1", e.name+"-worker-1"); err != nil {
+		t.Errorf("after the worker's restart: %v", err)
 	}
 
 	// Destroy leaves nothing behind.

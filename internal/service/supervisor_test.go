@@ -112,6 +112,23 @@ func (h *harness) waitPending(n int) {
 	waitFor(h.t, fmt.Sprintf("%d pending timers", n), func() bool { return h.clk.Pending() == n })
 }
 
+// waitLoopEnd waits until the started life of service id has ended: its run loop has
+// returned, so no restart and no timer of it can come any more.
+func (h *harness) waitLoopEnd(id string) {
+	h.t.Helper()
+	h.sup.mu.Lock()
+	loop := h.sup.svcs[id].loop
+	h.sup.mu.Unlock()
+	if loop == nil {
+		return // already ended
+	}
+	select {
+	case <-loop.done:
+	case <-time.After(5 * time.Second):
+		h.t.Fatalf("the run loop of %s did not end", id)
+	}
+}
+
 // untilStopped is a runner that runs until stopped.
 func untilStopped(name string) Runner {
 	return GoroutineRunner{Name: name, Func: func(ctx context.Context, logs io.Writer) error {
@@ -295,11 +312,13 @@ func TestOneShotDependency(t *testing.T) {
 	if err := h.sup.StartAll(); err != nil {
 		t.Fatal(err)
 	}
-	// While the one-shot task runs, its dependent waits for it to finish.
+	// While the one-shot task runs, its dependent waits for it to finish: main has seen
+	// setup Running (its message says so) and still waits. It is woken again only by a
+	// state change, and none comes until release.
 	h.waitState("setup", Running, "")
-	time.Sleep(50 * time.Millisecond)
-	if st := h.status("main"); st.State == Running {
-		t.Fatal("main started while its one-shot dependency was still running")
+	h.waitState("main", Waiting, "waiting for setup (not healthy yet)")
+	if st := h.status("setup"); st.State != Running {
+		t.Fatalf("setup %s", st.State)
 	}
 	close(release)
 	h.waitState("main", Running, "")
@@ -496,7 +515,7 @@ func TestRestartOnce(t *testing.T) {
 	h.waitState("once", Running, "")
 	exits <- errors.New("exit status 2")
 	h.waitState("once", Failed, "exit status 2")
-	time.Sleep(10 * time.Millisecond)
+	h.waitLoopEnd("once")
 	if h.clk.Pending() != 0 || h.status("once").State != Failed {
 		t.Fatal("RestartOnce restarts")
 	}
@@ -529,8 +548,8 @@ func TestRestartUntilSuccess(t *testing.T) {
 	if st.Restarts != 2 {
 		t.Fatalf("Restarts = %d", st.Restarts)
 	}
-	time.Sleep(10 * time.Millisecond)
-	if h.clk.Pending() != 0 {
+	h.waitLoopEnd("job")
+	if h.clk.Pending() != 0 || h.status("job").State != Finished {
 		t.Fatal("restart scheduled after success")
 	}
 }

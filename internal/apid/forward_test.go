@@ -3,6 +3,7 @@ package apid
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -255,10 +256,14 @@ func TestRevokedCertificate(t *testing.T) {
 	}
 	serial := strings.ToUpper(SerialString(reader.Cert.SerialNumber))
 	writePolicy(t, n.dir+"/"+PolicyFileName, Policy{Members: []string{"127.0.0.1"}, RevokedSerials: []string{"0x" + serial}})
-	time.Sleep(1100 * time.Millisecond) // the policy is reread at most once per second
-	if _, err := version(t, conn); status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "revoked") {
-		t.Errorf("revoked certificate: Version = %v", err)
-	}
+	// The policy is reread at most once per second: the revocation takes effect within
+	// that, and once it has, it holds.
+	eventuallyOK(t, func() error {
+		if _, err := version(t, conn); status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "revoked") {
+			return fmt.Errorf("revoked certificate: Version = %v", err)
+		}
+		return nil
+	})
 	fwd := clientConn(t, p, n.addr, nodeCert(t, p.ca, []string{role.Forwarder}, pki.UsageServer|pki.UsageClient))
 	if _, err := version(t, fwd, role.ForwardedCertKey, chainValue(reader)); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("revoked certificate forwarded: Version = %v", err)

@@ -3,11 +3,15 @@ package sysinfo_test
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -107,7 +111,13 @@ func TestReadKernelLogFollowFile(t *testing.T) {
 	if _, err := f.WriteString("6,2,3000000,-;new "); err != nil { // half a line first
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// The reader reads the half line on its own (its offset reaches the end of the file)
+	// before the rest is written, so the record comes in two reads.
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the reader to read the half line", func() bool { return readerOffset(t, name) == size })
 	if _, err := f.WriteString("one\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -163,11 +173,82 @@ func TestReadKernelLogDevice(t *testing.T) {
 		cancel()
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Cancel only once the reader waits in its follow read, so that the cancel must wake it.
+	waitFor(t, "the reader to wait for a new record", func() bool { return readerWaitsInPoller() })
 	start := time.Now()
 	cancel()
 	collect(t, ch)
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("follow took %v to stop", d)
 	}
+}
+
+// waitFor polls cond until it holds, failing after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// readerOffset returns the file offset of the read-only descriptor this process holds on
+// path, the kernel log reader's, as /proc/self/fdinfo shows it; -1 when there is none.
+func readerOffset(t *testing.T, path string) int64 {
+	t.Helper()
+	path, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		if target, err := os.Readlink("/proc/self/fd/" + fd.Name()); err != nil || target != path {
+			continue
+		}
+		info, err := os.ReadFile("/proc/self/fdinfo/" + fd.Name())
+		if err != nil {
+			continue // closed meanwhile
+		}
+		pos, flags := int64(-1), int64(-1)
+		for l := range strings.Lines(string(info)) {
+			k, v, _ := strings.Cut(l, ":")
+			switch k {
+			case "pos":
+				pos, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			case "flags":
+				flags, _ = strconv.ParseInt(strings.TrimSpace(v), 8, 64)
+			}
+		}
+		if flags >= 0 && flags&syscall.O_ACCMODE == syscall.O_RDONLY {
+			return pos
+		}
+	}
+	return -1
+}
+
+// readerWaitsInPoller reports whether a goroutine of the kernel log reader is parked in
+// the runtime's network poller: its follow read of /dev/kmsg, waiting for a record.
+func readerWaitsInPoller() bool {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		header, _, _ := strings.Cut(g, "\n")
+		if strings.Contains(header, "[IO wait") && strings.Contains(g, "sysinfo.(*kmsgReader).run(") {
+			return true
+		}
+	}
+	return false
 }

@@ -32,12 +32,15 @@ func recv(t *testing.T, ch <-chan Event) Event {
 	return Event{}
 }
 
-func expectNone(t *testing.T, ch <-chan Event) {
+// expectNothingBefore publishes marker and checks that it is the next event of each
+// channel: a subscription delivers in order, so an event pending on it would come first.
+func expectNothingBefore(t *testing.T, s *Stream, marker Event, chs ...<-chan Event) {
 	t.Helper()
-	select {
-	case e := <-ch:
-		t.Fatalf("unexpected event %+v", e)
-	case <-time.After(20 * time.Millisecond):
+	m := s.Publish(marker)
+	for _, ch := range chs {
+		if got := recv(t, ch); got.ID != m.ID {
+			t.Fatalf("unexpected event %+v before the marker %q", got, m.Message)
+		}
 	}
 }
 
@@ -115,7 +118,8 @@ func TestTail(t *testing.T) {
 			}
 		}
 	}
-	expectNone(t, none)
+	// The live event is the first that each subscription receives after its tail: none
+	// receives nothing before it.
 	live := s.Publish(Event{Message: "live"})
 	for _, ch := range []<-chan Event{none, two, every, many} {
 		if got := recv(t, ch); got.ID != live.ID {
@@ -145,7 +149,8 @@ func TestActorFilter(t *testing.T) {
 	if got := recv(t, ch); got.ID != a3.ID {
 		t.Fatalf("got %q", got.Message)
 	}
-	expectNone(t, ch)
+	s.Publish(Event{ActorID: "b", Message: "b5"})
+	expectNothingBefore(t, s, Event{ActorID: "a", Message: "a marker"}, ch)
 }
 
 func TestSinceID(t *testing.T) {
@@ -159,10 +164,9 @@ func TestSinceID(t *testing.T) {
 			t.Fatalf("got %q want %q", got.Message, all[i].Message)
 		}
 	}
-	expectNone(t, ch)
 	// The newest ID: only live events.
 	latest := s.Subscribe(ctx, SubscribeOptions{SinceID: all[5].ID})
-	expectNone(t, latest)
+	expectNothingBefore(t, s, Event{Message: "marker"}, ch, latest)
 	// Older than everything buffered: all of them.
 	old := s.Subscribe(ctx, SubscribeOptions{SinceID: "0"})
 	if got := recv(t, old); got.ID != all[0].ID {

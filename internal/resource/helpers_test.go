@@ -61,13 +61,14 @@ func expectClosed(t testing.TB, ch <-chan Event) {
 	}
 }
 
-// expectQuiet checks that no event is ready right now.
-func expectQuiet(t testing.TB, ch <-chan Event) {
+// expectNothingBefore creates marker, which ch watches, and checks that the next event
+// of ch is its creation: a watch delivers in order, so an event pending on it would come
+// first.
+func expectNothingBefore(t testing.TB, s *Store, ch <-chan Event, marker Resource) {
 	t.Helper()
-	select {
-	case ev, ok := <-ch:
-		t.Fatalf("unexpected event %+v (open=%v)", ev, ok)
-	case <-time.After(20 * time.Millisecond):
+	mustCreate(t, s, marker)
+	if ev := recv(t, ch); ev.Type != Created || ev.Resource.Metadata().ID != marker.Metadata().ID {
+		t.Fatalf("unexpected event %+v before the creation of the marker %s", ev, marker.Metadata().ID)
 	}
 }
 

@@ -229,8 +229,17 @@ func (m *Manager) Apply(data []byte, mode string, dryRun bool, tryTimeout time.D
 // active, so that OnChange is called after the lock is released.
 func (m *Manager) apply(next *config.MachineConfig, data []byte, mode string, dryRun bool, tryTimeout time.Duration) (Result, bool, error) {
 	res := Result{Diff: diffConfigs(m.current, next)}
-	reason := rebootReason(m.current, next)
+	// Whether a reboot is needed is a question about the running configuration: after an
+	// apply that waits for a reboot, the stored one is not running yet.
+	running := m.active
+	if running == nil {
+		running = m.current
+	}
+	reason := rebootReason(running, next)
 	reboot := reason != ""
+	if mode == ModeTry && m.current != m.active {
+		return res, false, errors.New("a configuration applied earlier waits for a reboot; reboot first, or apply with --mode auto or no-reboot")
+	}
 	switch mode {
 	case "", ModeAuto:
 		res.Mode = ModeNoReboot

@@ -1,6 +1,7 @@
 package configmgr
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -211,4 +212,34 @@ func TestOnChangeConcurrentAppliesAndRollbacks(t *testing.T) {
 		return len(calls) > 0 && calls[len(calls)-1].version == v
 	})
 	checkConverged(t, m, rec.all())
+}
+
+// TestRebootNeedJudgedAgainstTheRunningConfig: after an apply that waits for a reboot, a
+// later no-reboot apply that keeps the same change still needs the reboot (it was judged
+// against the stored configuration, and went live without one).
+func TestRebootNeedJudgedAgainstTheRunningConfig(t *testing.T) {
+	m, _, _, _ := newManager(t)
+	cp := generated(t).ControlPlane
+	boot(t, m, withHostname(t, cp, "boot"))
+	running, _ := m.Active()
+	otherCluster := func(host string) []byte {
+		c := *cp
+		c.Cluster.ID = "another-cluster-id"
+		c.Machine.Network.Hostname = host
+		return marshal(t, &c)
+	}
+	res, err := m.Apply(otherCluster("boot"), ModeAuto, false, 0)
+	if err != nil || !res.RebootNeeded {
+		t.Fatalf("a cluster identity change: %+v, %v; want a reboot", res, err)
+	}
+	// The same change again, with a harmless edit, without a reboot: refused.
+	if _, err := m.Apply(otherCluster("renamed"), ModeNoReboot, false, 0); !errors.Is(err, ErrNeedsReboot) {
+		t.Fatalf("no-reboot apply of a change that waits for a reboot: %v", err)
+	}
+	if _, err := m.Apply(withHostname(t, cp, "boot"), ModeTry, false, 0); err == nil {
+		t.Fatal("a try while a reboot is pending was accepted")
+	}
+	if now, _ := m.Active(); now != running {
+		t.Error("the running configuration changed without a reboot")
+	}
 }

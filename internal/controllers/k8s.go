@@ -139,10 +139,9 @@ func (c *KubeletFiles) Run(ctx context.Context, rt controller.Runtime, log *slog
 			return err
 		}
 		// machine.files come first: containerd imports the drop-ins among them.
-		criFiles, err := writeMachineFiles(c.Layout.Host("/"), cfg.Machine.Files, render.CRIConfDir+"/")
-		if err != nil {
-			log.Error("machine files", "error", err)
-		}
+		// A file that cannot be written does not hold kubelet back; the controller fails
+		// after publishing the spec, and its restart (with back-off) tries again.
+		criFiles, filesErr := writeMachineFiles(c.Layout.Host("/"), cfg.Machine.Files, render.CRIConfDir+"/")
 		ctrd, err := render.ContainerdConfig(cfg, c.RestrictOOMScoreAdj)
 		if err != nil {
 			return err
@@ -170,6 +169,9 @@ func (c *KubeletFiles) Run(ctx context.Context, rt controller.Runtime, log *slog
 		}
 		last = gen
 		log.Info("kubelet and containerd files written", "kubelet", spec.Generation, "containerd", spec.ContainerdGeneration, "controlPlane", cp)
+		if filesErr != nil {
+			return fmt.Errorf("machine.files, tried again after a pause: %w", filesErr)
+		}
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/pkg/config"
 )
@@ -83,58 +82,167 @@ func setSysctl(procSys, name, value string) error {
 	return f.Close()
 }
 
+// machineFileRoots are the trees machine.files may write (as validation allows); each file
+// is written through an os.Root of its tree, so no symbolic link inside the tree (a pod's
+// hostPath may make one under /var) leads a write out of it.
+var machineFileRoots = []string{"/var", "/etc/cri/conf.d"}
+
 // writeMachineFiles writes machine.files under root (the node's / in production) and
 // returns the contents of those under prefix, for the generation of their consumer. It is
-// idempotent, so it runs at every boot and every change: `create` leaves an existing file
-// alone, `overwrite` replaces it atomically, `append` adds the content unless the file
-// already ends with it.
+// idempotent, so it runs at every boot and every change: `create` leaves an existing file's
+// content alone, `overwrite` replaces it atomically, `append` adds the content unless the
+// file already ends with it; the mode is set in every case. Files under prefix that the
+// configuration no longer lists are removed (prefix is a tree owned by machine.files:
+// containerd imports every drop-in there).
 func writeMachineFiles(root string, files []config.File, prefix string) ([][]byte, error) {
 	var consumed [][]byte
 	var errs []error
+	wanted := map[string]bool{}
 	for _, f := range files {
-		p := filepath.Join(root, filepath.FromSlash(f.Path))
-		perm := fs.FileMode(0o644)
-		if f.Permissions != 0 {
-			perm = fs.FileMode(f.Permissions)
+		if strings.HasPrefix(f.Path, prefix) {
+			wanted[f.Path] = true // kept even if writing it fails now
 		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		data, err := writeMachineFile(root, f)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("machine.files %s: %w", f.Path, err))
 			continue
-		}
-		old, err := os.ReadFile(p)
-		exists := err == nil
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("machine.files %s: %w", f.Path, err))
-			continue
-		}
-		var data []byte
-		switch f.Op {
-		case "", "create":
-			if exists {
-				data = old
-				break
-			}
-			data = []byte(f.Content)
-		case "overwrite":
-			data = []byte(f.Content)
-		case "append":
-			data = old
-			if !bytes.HasSuffix(old, []byte(f.Content)) {
-				data = append(slices.Clone(old), f.Content...)
-			}
-		default:
-			errs = append(errs, fmt.Errorf("machine.files %s: unknown op %q", f.Path, f.Op))
-			continue
-		}
-		if !exists || !bytes.Equal(data, old) {
-			if err := atomicfile.Write(p, data, perm); err != nil {
-				errs = append(errs, fmt.Errorf("machine.files: %w", err))
-				continue
-			}
 		}
 		if strings.HasPrefix(f.Path, prefix) {
 			consumed = append(consumed, []byte(f.Path), data)
 		}
 	}
+	if err := removeStale(root, strings.TrimSuffix(prefix, "/"), wanted); err != nil {
+		errs = append(errs, err)
+	}
 	return consumed, errors.Join(errs...)
+}
+
+// openTree opens the tree of machineFileRoots that holds path, and path relative to it.
+func openTree(root, path string) (*os.Root, string, error) {
+	for _, tree := range machineFileRoots {
+		rel, ok := strings.CutPrefix(path, tree+"/")
+		if !ok {
+			continue
+		}
+		dir := filepath.Join(root, filepath.FromSlash(tree))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, "", err
+		}
+		r, err := os.OpenRoot(dir)
+		if err != nil {
+			return nil, "", err
+		}
+		return r, filepath.FromSlash(rel), nil
+	}
+	return nil, "", fmt.Errorf("not under %s", strings.Join(machineFileRoots, " or "))
+}
+
+// fileMode maps machine.files permissions (octal, with the setuid, setgid and sticky
+// bits) to an fs.FileMode.
+func fileMode(p config.FileMode) fs.FileMode {
+	if p == 0 {
+		return 0o644
+	}
+	m := fs.FileMode(p & 0o777)
+	if p&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if p&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if p&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
+}
+
+// writeMachineFile writes one file and returns its content.
+func writeMachineFile(root string, f config.File) ([]byte, error) {
+	r, rel, err := openTree(root, f.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	if err := r.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
+		return nil, err
+	}
+	old, err := r.ReadFile(rel)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	var data []byte
+	switch f.Op {
+	case "", "create":
+		data = []byte(f.Content)
+		if exists {
+			data = old
+		}
+	case "overwrite":
+		data = []byte(f.Content)
+	case "append":
+		data = old
+		if !bytes.HasSuffix(old, []byte(f.Content)) {
+			data = append(slices.Clone(old), f.Content...)
+		}
+	default:
+		return nil, fmt.Errorf("unknown op %q", f.Op)
+	}
+	mode := fileMode(f.Permissions)
+	if !exists || !bytes.Equal(data, old) {
+		// A temporary file beside it, renamed over it: a reader sees the old or the new.
+		tmp := rel + ".plinth-tmp"
+		_ = r.Remove(tmp)
+		w, err := r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		_, werr := w.Write(data)
+		if cerr := w.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr == nil {
+			werr = r.Rename(tmp, rel)
+		}
+		if werr != nil {
+			_ = r.Remove(tmp)
+			return nil, werr
+		}
+	}
+	// The mode is set every time, so a change of permissions alone applies too.
+	if err := r.Chmod(rel, mode); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// removeStale removes the regular files directly in the tree dir (under root) that are not
+// wanted.
+func removeStale(root, dir string, wanted map[string]bool) error {
+	r, err := os.OpenRoot(filepath.Join(root, filepath.FromSlash(dir)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	d, err := r.Open(".")
+	if err != nil {
+		return err
+	}
+	entries, err := d.ReadDir(-1)
+	d.Close()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		if e.Type().IsRegular() && !wanted[dir+"/"+e.Name()] {
+			if err := r.Remove(e.Name()); err != nil {
+				errs = append(errs, fmt.Errorf("remove %s/%s, no longer in machine.files: %w", dir, e.Name(), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

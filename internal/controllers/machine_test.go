@@ -69,3 +69,48 @@ func TestSetSysctl(t *testing.T) {
 		t.Error("a path was taken for a sysctl name")
 	}
 }
+
+// TestMachineFilesStayInTheirTree: a symbolic link inside /var (a pod's hostPath can make
+// one) does not lead a write out of /var; a change of permissions alone applies; a
+// containerd drop-in the configuration no longer lists is removed.
+func TestMachineFilesStayInTheirTree(t *testing.T) {
+	root := t.TempDir()
+	outside := filepath.Join(root, "etc/secret")
+	for _, d := range []string{filepath.Join(root, "var/lib"), filepath.Dir(outside)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("/etc", filepath.Join(root, "var/lib/escape")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writeMachineFiles(root, []config.File{{Path: "/var/lib/escape/secret", Content: "x", Op: "overwrite"}}, "/etc/cri/conf.d/"); err == nil {
+		t.Error("a write through a link out of /var succeeded")
+	}
+	if _, err := os.Stat(outside); err == nil {
+		t.Error("a file was written outside /var")
+	}
+
+	f := config.File{Path: "/var/lib/app.conf", Content: "a\n", Permissions: 0o644}
+	if _, err := writeMachineFiles(root, []config.File{f}, "/etc/cri/conf.d/"); err != nil {
+		t.Fatal(err)
+	}
+	f.Permissions = 0o600
+	if _, err := writeMachineFiles(root, []config.File{f}, "/etc/cri/conf.d/"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(filepath.Join(root, "var/lib/app.conf")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("mode after a permissions-only change: %v %v", st.Mode(), err)
+	}
+
+	dropIn := config.File{Path: "/etc/cri/conf.d/10-old.toml", Content: "# old\n"}
+	if _, err := writeMachineFiles(root, []config.File{dropIn}, "/etc/cri/conf.d/"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writeMachineFiles(root, nil, "/etc/cri/conf.d/"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/cri/conf.d/10-old.toml")); err == nil {
+		t.Error("a drop-in no longer in the configuration is still there")
+	}
+}

@@ -90,6 +90,9 @@ through each node named, which must be a control plane.`,
 	return cmd
 }
 
+// nodeAskTimeout bounds the question to each node while looking for a control plane.
+const nodeAskTimeout = 15 * time.Second
+
 // controlPlaneKubeconfig asks the session's nodes in order for an admin kubeconfig and
 // returns the first one's, with the node that gave it and ctx directed at that node. It
 // skips workers (FailedPrecondition: no Kubernetes CA key) and nodes that fail otherwise,
@@ -106,7 +109,10 @@ func controlPlaneKubeconfig(ctx context.Context, s *session) (context.Context, s
 	var failures []string
 	for _, node := range s.nodes {
 		nctx := withNode(ctx, node)
-		resp, err := s.client.Machine.Kubeconfig(nctx, &machine.KubeconfigRequest{})
+		// A node that does not answer is skipped after a while, not waited for.
+		askCtx, cancel := context.WithTimeout(nctx, nodeAskTimeout)
+		resp, err := s.client.Machine.Kubeconfig(askCtx, &machine.KubeconfigRequest{})
+		cancel()
 		if err == nil {
 			return nctx, node, resp.Kubeconfig, nil
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/plinthos/plinth/internal/cgroupmetrics"
 	"github.com/plinthos/plinth/internal/reaper"
@@ -20,6 +21,8 @@ type ctrLister struct{}
 // ctr runs ctr against the node's containerd in namespace ns.
 func ctr(ctx context.Context, ns string, args ...string) ([]byte, error) {
 	cmd := reaper.Command(ctx, "/usr/bin/ctr", append([]string{"--address", containerdSocket, "--namespace", ns}, args...)...) // environment: reaper.MinimalEnv
+	// A grandchild that keeps the output open does not hold Wait once the context ends.
+	cmd.WaitDelay = 10 * time.Second
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {

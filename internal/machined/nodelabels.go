@@ -156,6 +156,8 @@ func kubectlWith(ctx context.Context, kubeconfig string, stdin []byte, args ...s
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	cmd := reaper.Command(ctx, "/usr/bin/kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...) // environment: reaper.MinimalEnv
+	// A grandchild that keeps the output open does not hold Wait once the context ends.
+	cmd.WaitDelay = 10 * time.Second
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if stdin != nil {

@@ -2,7 +2,10 @@ package controllers
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -47,12 +50,26 @@ func nodeFacts(rt controller.Runtime) (cfg *config.MachineConfig, node render.No
 	return cfg, render.Node{Name: host.Hostname, IP: addrs.Addresses[0], IPs: addrs.Addresses}, true, nil
 }
 
-// digest identifies the inputs a set of files was made from.
+// digestKey keys the digests for this boot. The generations are shown to readers (the
+// KubeletSpec resource) and some inputs are secret (machine.env): a keyed digest cannot be
+// checked against guesses, such as of a weak proxy password.
+var digestKey = func() []byte {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic(fmt.Sprintf("random key: %v", err))
+	}
+	return k
+}()
+
+// digest is a short keyed digest of parts, each length-prefixed so that no two different
+// lists of parts give the same input.
 func digest(parts ...[]byte) string {
-	h := sha256.New()
+	h := hmac.New(sha256.New, digestKey)
 	for _, p := range parts {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
 		h.Write(p)
-		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }

@@ -561,11 +561,14 @@ func newClusterDestroyCommand(g *globalFlags) *cobra.Command {
 	f := &clusterFlags{}
 	cmd := &cobra.Command{
 		Use:   "destroy",
-		Short: "Remove a local cluster: its containers, volumes, network, context and state directory",
-		Long: `Remove every container, volume and network labelled with the cluster's name, the
-cluster's context from the client config (found by the cluster's CA; if it was current, no
-context is current afterwards), and the cluster's files in its state directory. Destroying
-a cluster that is already gone succeeds.`,
+		Short: "Remove a local cluster: its containers, volumes, network, contexts and state directory",
+		Long: `Remove every container, volume and network labelled with the cluster's name, what
+cluster create merged into the kubeconfig (~/.kube/config, or the first file of
+$KUBECONFIG): the context and cluster NAME and the user admin@NAME (the cluster and user
+stay while another context refers to them), the cluster's context from the client config
+(found by the cluster's CA), and the cluster's files in its state directory. Where a
+removed context was current, no context is current afterwards. Destroying a cluster that
+is already gone succeeds.`,
 		Example: `  plinthctl cluster destroy
   plinthctl cluster destroy --name demo`,
 		Args: cobra.NoArgs,
@@ -581,6 +584,9 @@ a cluster that is already gone succeeds.`,
 			}
 			if err := prov.Destroy(cmd.Context(), f.name, out); err != nil {
 				return err
+			}
+			if err := removeClusterKubeconfig(f.name, out); err != nil {
+				return fmt.Errorf("remove the cluster's entries from the kubeconfig: %w", err)
 			}
 			if err := removeClusterContexts(g, stateDir, "", out); err != nil {
 				return err

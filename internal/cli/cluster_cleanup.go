@@ -234,3 +234,68 @@ func namedEntry(list any, name string) any {
 	}
 	return nil
 }
+
+// removeClusterKubeconfig takes out of the user's kubeconfig what cluster create merged for
+// the cluster name: the context name, the cluster name and the user admin@name (the
+// names the admin kubeconfig carries). The cluster and the user stay while another context
+// still refers to them; every other entry stays. If the removed context was current, none
+// is current afterwards. A missing file or missing entries are no error.
+func removeClusterKubeconfig(name string, out io.Writer) error {
+	path, err := kubeconfig.DefaultPath()
+	if err != nil {
+		return fmt.Errorf("find the kubeconfig: %w", err)
+	}
+	cur, err := readKubeconfig(path)
+	if err != nil || cur == nil {
+		return err
+	}
+	var removed []string
+	drop := func(key, entry string, keep func(name string) bool) {
+		kept := []any{}
+		for _, e := range asAnyList(cur[key]) {
+			if n, ok := entryName(e); ok && n == entry && !keep(n) {
+				removed = append(removed, fmt.Sprintf("%s %q", strings.TrimSuffix(key, "s"), n))
+				continue
+			}
+			kept = append(kept, e)
+		}
+		cur[key] = kept
+	}
+	never := func(string) bool { return false }
+	drop("contexts", name, never)
+	// referenced reports whether a remaining context refers to the entry n by field.
+	referenced := func(field string) func(string) bool {
+		return func(n string) bool {
+			for _, e := range asAnyList(cur["contexts"]) {
+				m, _ := e.(map[string]any)
+				c, _ := m["context"].(map[string]any)
+				if ref, _ := c[field].(string); ref == n {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	drop("clusters", name, referenced("cluster"))
+	drop("users", "admin@"+name, referenced("user"))
+	if len(removed) == 0 {
+		return nil
+	}
+	wasCurrent := false
+	if current, _ := cur["current-context"].(string); current == name {
+		delete(cur, "current-context")
+		wasCurrent = true
+	}
+	data, err := yamlx.Marshal(cur)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "removed %s from the kubeconfig %s\n", strings.Join(removed, ", "), path)
+	if wasCurrent {
+		fmt.Fprintln(out, "it held the current context: none is current now (pick one with `kubectl config use-context NAME`)")
+	}
+	return nil
+}

@@ -6,7 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/plinthos/plinth/internal/kubeconfig"
 
 	"github.com/plinthos/plinth/internal/yamlx"
 )
@@ -95,4 +99,104 @@ func mustMarshalKubeconfig(t *testing.T, d map[string]any) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+func TestClusterDestroyRemovesKubeconfigEntries(t *testing.T) {
+	home, _ := isolateHome(t)
+	newFakeProvisioner(t)
+	kc := filepath.Join(home, "kube", "config")
+	t.Setenv("KUBECONFIG", kc)
+	// What cluster create merged for "demo", next to another cluster's entries and a
+	// context of the user's own that shares the user admin@demo.
+	if err := kubeconfig.Merge(kc, fakeKubeconfig("other", "https://192.0.2.1:6443")); err != nil {
+		t.Fatal(err)
+	}
+	demo, err := kubeconfig.Rename(fakeKubeconfig("demo", "https://127.0.0.1:6443"), "demo", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kubeconfig.Merge(kc, demo); err != nil {
+		t.Fatal(err)
+	}
+	d, err := readKubeconfig(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d["contexts"] = append(asAnyList(d["contexts"]), map[string]any{"name": "mine",
+		"context": map[string]any{"cluster": "other", "user": "admin@demo"}})
+	data, err := yamlx.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kc, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out := mustCLI(t, "cluster", "destroy", "--name", "demo")
+	if !strings.Contains(out, `removed context "demo", cluster "demo" from the kubeconfig `+kc) ||
+		!strings.Contains(out, "none is current now") {
+		t.Errorf("destroy output:\n%s", out)
+	}
+	d, err = readKubeconfig(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(key string) []string {
+		var l []string
+		for _, e := range asAnyList(d[key]) {
+			n, _ := entryName(e)
+			l = append(l, n)
+		}
+		return l
+	}
+	for key, want := range map[string][]string{
+		"contexts": {"admin@other", "mine"},
+		"clusters": {"other"},
+		"users":    {"admin@other", "admin@demo"}, // "mine" still refers to admin@demo
+	} {
+		if got := names(key); !slices.Equal(got, want) {
+			t.Errorf("%s after destroy: %v, want %v", key, got, want)
+		}
+	}
+	if cur, ok := d["current-context"]; ok {
+		t.Errorf("current-context after destroy: %v, want none", cur)
+	}
+
+	// Without the sharing context the user goes too; a second destroy changes nothing.
+	d["contexts"] = []any{namedEntry(d["contexts"], "admin@other")}
+	d["current-context"] = "admin@other"
+	data, err = yamlx.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kc, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := kubeconfig.Merge(kc, demo); err != nil {
+		t.Fatal(err)
+	}
+	d, _ = readKubeconfig(kc)
+	d["current-context"] = "admin@other"
+	data, _ = yamlx.Marshal(d)
+	if err := os.WriteFile(kc, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = mustCLI(t, "cluster", "destroy", "--name", "demo")
+	if !strings.Contains(out, `removed context "demo", cluster "demo", user "admin@demo"`) || strings.Contains(out, "none is current") {
+		t.Errorf("destroy output:\n%s", out)
+	}
+	d, _ = readKubeconfig(kc)
+	if got := names("users"); !slices.Equal(got, []string{"admin@other"}) || d["current-context"] != "admin@other" {
+		t.Errorf("after the second destroy: users %v, current %v", got, d["current-context"])
+	}
+	before, err := os.ReadFile(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out = mustCLI(t, "cluster", "destroy", "--name", "demo"); strings.Contains(out, "kubeconfig") {
+		t.Errorf("destroy of a cluster already gone:\n%s", out)
+	}
+	if after, err := os.ReadFile(kc); err != nil || !bytes.Equal(after, before) {
+		t.Error("a destroy with nothing to remove rewrote the kubeconfig")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -44,7 +45,7 @@ func newServiceCommand(g *globalFlags) *cobra.Command {
 		Use:   "service ID [status|start|stop|restart]",
 		Short: "Show or control one service",
 		Example: `  plinthctl service apid
-  plinthctl service apid -o json
+  plinthctl -n 10.5.0.2 service apid -o json
   plinthctl service trustd restart`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -57,6 +58,11 @@ func newServiceCommand(g *globalFlags) *cobra.Command {
 			}
 			if output == "json" && action != "status" {
 				return fmt.Errorf("--output json applies to the status, not to %s", action)
+			}
+			if output == "json" {
+				if err := jsonNeedsOneNode(g); err != nil {
+					return err
+				}
 			}
 			id := args[0]
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
@@ -99,8 +105,25 @@ func newServiceCommand(g *globalFlags) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format of the status: table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format of the status: table, or json (of one node)")
 	return cmd
+}
+
+// jsonNeedsOneNode refuses more than one node (named with -n, else the context's): their
+// JSON documents, each under its NODE header, would not make one JSON document.
+func jsonNeedsOneNode(g *globalFlags) error {
+	nodes := g.nodes
+	if len(nodes) == 0 {
+		_, _, _, cc, err := loadClientConfig(g)
+		if err != nil {
+			return err
+		}
+		nodes = cc.Nodes
+	}
+	if len(nodes) > 1 {
+		return fmt.Errorf("-o json needs one node: name it with -n (%d nodes are selected: %s)", len(nodes), strings.Join(nodes, ", "))
+	}
+	return nil
 }
 
 // printServiceJSON prints a service's state as one JSON document with every field, zero

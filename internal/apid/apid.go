@@ -4,6 +4,7 @@
 package apid
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -120,24 +121,12 @@ func New(cfg Config) (*Server, error) {
 
 func withDefaults(l Limits) Limits {
 	d := DefaultLimits
-	if l.StreamsPerConnection == 0 {
-		l.StreamsPerConnection = d.StreamsPerConnection
-	}
-	if l.StreamsPerCaller == 0 {
-		l.StreamsPerCaller = d.StreamsPerCaller
-	}
-	if l.Streams == 0 {
-		l.Streams = d.Streams
-	}
-	if l.Remotes == 0 {
-		l.Remotes = d.Remotes
-	}
-	if l.ConnectionsPerSource == 0 {
-		l.ConnectionsPerSource = d.ConnectionsPerSource
-	}
-	if l.Connections == 0 {
-		l.Connections = d.Connections
-	}
+	l.StreamsPerConnection = cmp.Or(l.StreamsPerConnection, d.StreamsPerConnection)
+	l.StreamsPerCaller = cmp.Or(l.StreamsPerCaller, d.StreamsPerCaller)
+	l.Streams = cmp.Or(l.Streams, d.Streams)
+	l.Remotes = cmp.Or(l.Remotes, d.Remotes)
+	l.ConnectionsPerSource = cmp.Or(l.ConnectionsPerSource, d.ConnectionsPerSource)
+	l.Connections = cmp.Or(l.Connections, d.Connections)
 	return l
 }
 
@@ -186,8 +175,8 @@ func (s *Server) identify(ctx context.Context) (caller, error) {
 	}
 	_, revoked := s.policy.current()
 	peerCert := info.State.VerifiedChains[0][0]
-	if revoked[SerialString(peerCert.SerialNumber)] {
-		return caller{}, fmt.Errorf("the client certificate (serial %s) is revoked", SerialString(peerCert.SerialNumber))
+	if err := checkRevoked(peerCert, revoked); err != nil {
+		return caller{}, err
 	}
 	if !isForwarder(peerCert) {
 		var chain [][]byte
@@ -205,8 +194,8 @@ func (s *Server) identify(ctx context.Context) (caller, error) {
 	if err != nil {
 		return caller{}, fmt.Errorf("forwarded client certificate: %w", err)
 	}
-	if revoked[SerialString(leaf.SerialNumber)] {
-		return caller{}, fmt.Errorf("the client certificate (serial %s) is revoked", SerialString(leaf.SerialNumber))
+	if err := checkRevoked(leaf, revoked); err != nil {
+		return caller{}, err
 	}
 	return caller{roles: knownRoles(leaf.Subject.Organization), chain: chain, key: certKey(leaf), forwarded: true}, nil
 }
@@ -245,6 +234,14 @@ func (s *Server) verifyForwarded(v string) ([][]byte, *x509.Certificate, error) 
 		return nil, nil, errors.New("a node or CA certificate cannot be forwarded as a client's")
 	}
 	return chain, certs[0], nil
+}
+
+// checkRevoked refuses a certificate whose serial is in revoked.
+func checkRevoked(cert *x509.Certificate, revoked map[string]bool) error {
+	if serial := SerialString(cert.SerialNumber); revoked[serial] {
+		return fmt.Errorf("the client certificate (serial %s) is revoked", serial)
+	}
+	return nil
 }
 
 func isForwarder(cert *x509.Certificate) bool {

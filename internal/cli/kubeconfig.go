@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/plinthos/plinth/internal/kubeconfig"
 	"github.com/plinthos/plinth/pkg/api/machine"
@@ -91,12 +90,8 @@ func writeKubeconfig(w io.Writer, args []string, data []byte, name string, force
 
 // clusterNameOf returns the name of a kubeconfig's first cluster.
 func clusterNameOf(data []byte) string {
-	var kc struct {
-		Clusters []struct {
-			Name string `yaml:"name"`
-		} `yaml:"clusters"`
-	}
-	if err := yaml.Unmarshal(data, &kc); err != nil || len(kc.Clusters) == 0 {
+	kc, err := kubeconfig.Parse(data)
+	if err != nil || len(kc.Clusters) == 0 || kc.Clusters[0].Name == "" {
 		return "plinth"
 	}
 	return kc.Clusters[0].Name

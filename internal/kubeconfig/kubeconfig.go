@@ -1,6 +1,12 @@
-// Package kubeconfig merges kubeconfig files the way users expect from plinthctl
-// kubeconfig and cluster create: the cluster, user and context of a new kubeconfig replace
-// the entries of the same names, and its context becomes the current one.
+// Package kubeconfig is Plinth's kubeconfig type: it parses and writes kubeconfig files,
+// builds the one-cluster ones Plinth hands out, turns one into what a client needs to reach
+// the API server, and merges kubeconfigs the way users expect from plinthctl kubeconfig and
+// cluster create: the cluster, user and context of a new kubeconfig replace the entries of
+// the same names, and its context becomes the current one.
+//
+// Only the fields Plinth reads are typed; every other field (extensions, preferences, exec
+// credentials, proxy settings...) is kept in the Extra map next to them, so that a file
+// read and written again keeps it.
 package kubeconfig
 
 import (
@@ -9,12 +15,163 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/yamlx"
+	"github.com/plinthos/plinth/pkg/config"
 )
+
+type (
+	// Config is a kubeconfig file.
+	Config struct {
+		APIVersion     string         `yaml:"apiVersion,omitempty"`
+		Kind           string         `yaml:"kind,omitempty"`
+		Clusters       []NamedCluster `yaml:"clusters"`
+		Users          []NamedUser    `yaml:"users"`
+		Contexts       []NamedContext `yaml:"contexts"`
+		CurrentContext string         `yaml:"current-context"`
+		// Extra holds the fields not listed above (preferences, extensions...).
+		Extra map[string]any `yaml:",inline"`
+	}
+	NamedCluster struct {
+		Name    string         `yaml:"name"`
+		Cluster Cluster        `yaml:"cluster"`
+		Extra   map[string]any `yaml:",inline"`
+	}
+	// Cluster is how to reach and trust an API server. Certificate authority data wins
+	// over the file.
+	Cluster struct {
+		Server                   string         `yaml:"server"`
+		CertificateAuthorityData config.Base64  `yaml:"certificate-authority-data,omitempty"`
+		CertificateAuthority     string         `yaml:"certificate-authority,omitempty"`
+		TLSServerName            string         `yaml:"tls-server-name,omitempty"`
+		Extra                    map[string]any `yaml:",inline"`
+	}
+	NamedUser struct {
+		Name  string         `yaml:"name"`
+		User  User           `yaml:"user"`
+		Extra map[string]any `yaml:",inline"`
+	}
+	// User is a client's credentials: a client certificate and key (data, or files as
+	// kubelet writes them after its TLS bootstrap), or a bearer token.
+	User struct {
+		ClientCertificateData config.Base64  `yaml:"client-certificate-data,omitempty"`
+		ClientKeyData         config.Base64  `yaml:"client-key-data,omitempty"`
+		ClientCertificate     string         `yaml:"client-certificate,omitempty"`
+		ClientKey             string         `yaml:"client-key,omitempty"`
+		Token                 string         `yaml:"token,omitempty"`
+		Extra                 map[string]any `yaml:",inline"`
+	}
+	NamedContext struct {
+		Name    string         `yaml:"name"`
+		Context Context        `yaml:"context"`
+		Extra   map[string]any `yaml:",inline"`
+	}
+	Context struct {
+		Cluster   string         `yaml:"cluster"`
+		User      string         `yaml:"user"`
+		Namespace string         `yaml:"namespace,omitempty"`
+		Extra     map[string]any `yaml:",inline"`
+	}
+)
+
+// New returns a kubeconfig with one cluster, one user and one context, named
+// userName@clusterName and current.
+func New(clusterName string, cluster Cluster, userName string, user User) *Config {
+	ctxName := userName + "@" + clusterName
+	return &Config{
+		APIVersion:     "v1",
+		Kind:           "Config",
+		Clusters:       []NamedCluster{{Name: clusterName, Cluster: cluster}},
+		Users:          []NamedUser{{Name: userName, User: user}},
+		Contexts:       []NamedContext{{Name: ctxName, Context: Context{Cluster: clusterName, User: userName}}},
+		CurrentContext: ctxName,
+	}
+}
+
+// Parse reads a kubeconfig. Empty data is an empty kubeconfig.
+func Parse(data []byte) (*Config, error) {
+	c := &Config{}
+	if err := yaml.Unmarshal(data, c); err != nil {
+		return nil, fmt.Errorf("parse kubeconfig: %w", err)
+	}
+	return c, nil
+}
+
+// Load reads the kubeconfig at path. Relative certificate and key file names in it are
+// made relative to the file's directory, as kubectl reads them.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read kubeconfig: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	for i := range c.Clusters {
+		abs(&c.Clusters[i].Cluster.CertificateAuthority)
+	}
+	for i := range c.Users {
+		abs(&c.Users[i].User.ClientCertificate)
+		abs(&c.Users[i].User.ClientKey)
+	}
+	return c, nil
+}
+
+// Marshal writes the kubeconfig as YAML, the *-data fields in base64.
+func (c *Config) Marshal() ([]byte, error) {
+	return yamlx.Marshal(c)
+}
+
+// Selected returns the current context's cluster and user, or, without a current context,
+// those of the first context, or, without any context, the first cluster and user.
+func (c *Config) Selected() (*Cluster, *User, error) {
+	if len(c.Contexts) == 0 && c.CurrentContext == "" {
+		if len(c.Clusters) == 0 || len(c.Users) == 0 {
+			return nil, nil, errors.New("kubeconfig has no cluster or no user")
+		}
+		return &c.Clusters[0].Cluster, &c.Users[0].User, nil
+	}
+	var ctx *Context
+	for i := range c.Contexts {
+		if c.CurrentContext == "" || c.Contexts[i].Name == c.CurrentContext {
+			ctx = &c.Contexts[i].Context
+			break
+		}
+	}
+	if ctx == nil {
+		return nil, nil, fmt.Errorf("kubeconfig: current context %q not found", c.CurrentContext)
+	}
+	var cl *Cluster
+	for i := range c.Clusters {
+		if c.Clusters[i].Name == ctx.Cluster {
+			cl = &c.Clusters[i].Cluster
+			break
+		}
+	}
+	if cl == nil {
+		return nil, nil, fmt.Errorf("kubeconfig: cluster %q not found", ctx.Cluster)
+	}
+	u := &User{} // a context without a user is anonymous
+	if ctx.User != "" {
+		i := slices.IndexFunc(c.Users, func(u NamedUser) bool { return u.Name == ctx.User })
+		if i < 0 {
+			return nil, nil, fmt.Errorf("kubeconfig: user %q not found", ctx.User)
+		}
+		u = &c.Users[i].User
+	}
+	return cl, u, nil
+}
 
 // DefaultPath is the first entry of $KUBECONFIG, or ~/.kube/config.
 func DefaultPath() (string, error) {
@@ -28,85 +185,66 @@ func DefaultPath() (string, error) {
 	return filepath.Join(home, ".kube", "config"), nil
 }
 
-type doc = map[string]any
-
-func parse(data []byte) (doc, error) {
-	d := doc{}
-	if err := yaml.Unmarshal(data, &d); err != nil {
-		return nil, fmt.Errorf("parse kubeconfig: %w", err)
-	}
-	if d == nil {
-		d = doc{}
-	}
-	return d, nil
-}
-
-// Rename renames the (single) context of a kubeconfig and points its server at server when
-// server is not empty.
+// Rename renames the (single) context of a kubeconfig, makes it current and points its
+// clusters at server when server is not empty.
 func Rename(data []byte, context, server string) ([]byte, error) {
-	d, err := parse(data)
+	c, err := Parse(data)
 	if err != nil {
 		return nil, err
 	}
-	ctxs, _ := d["contexts"].([]any)
-	if len(ctxs) != 1 {
-		return nil, fmt.Errorf("expected one context, found %d", len(ctxs))
+	if len(c.Contexts) != 1 {
+		return nil, fmt.Errorf("expected one context, found %d", len(c.Contexts))
 	}
-	ctxs[0].(doc)["name"] = context
-	d["current-context"] = context
+	c.Contexts[0].Name = context
+	c.CurrentContext = context
 	if server != "" {
-		for _, c := range asList(d["clusters"]) {
-			if cl, ok := c.(doc)["cluster"].(doc); ok {
-				cl["server"] = server
-			}
+		for i := range c.Clusters {
+			c.Clusters[i].Cluster.Server = server
 		}
 	}
-	return yamlx.Marshal(d)
+	return c.Marshal()
 }
 
-func asList(v any) []any {
-	l, _ := v.([]any)
-	return l
-}
-
-// upsert replaces the entry of the same name in list, or appends it.
-func upsert(list []any, entry any) []any {
-	name := entry.(doc)["name"]
-	for i, e := range list {
-		if m, ok := e.(doc); ok && m["name"] == name {
-			list[i] = entry
+// upsert replaces the entry of list with the name of e, or appends e.
+func upsert[T any](list []T, e T, name func(T) string) []T {
+	for i := range list {
+		if name(list[i]) == name(e) {
+			list[i] = e
 			return list
 		}
 	}
-	return append(list, entry)
+	return append(list, e)
 }
 
 // Merge merges the kubeconfig data into the file at path (created if missing), atomically,
-// and makes data's current context current.
+// and makes data's current context current. Everything else in the file stays, fields
+// this package does not know included.
 func Merge(path string, data []byte) error {
-	add, err := parse(data)
+	add, err := Parse(data)
 	if err != nil {
 		return err
 	}
-	existing := doc{"apiVersion": "v1", "kind": "Config"}
+	existing := &Config{APIVersion: "v1", Kind: "Config"}
 	raw, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		if existing, err = parse(raw); err != nil {
+		if existing, err = Parse(raw); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
-	for _, key := range []string{"clusters", "users", "contexts"} {
-		list := asList(existing[key])
-		for _, e := range asList(add[key]) {
-			list = upsert(list, e)
-		}
-		existing[key] = list
+	for _, e := range add.Clusters {
+		existing.Clusters = upsert(existing.Clusters, e, func(e NamedCluster) string { return e.Name })
 	}
-	existing["current-context"] = add["current-context"]
-	out, err := yamlx.Marshal(existing)
+	for _, e := range add.Users {
+		existing.Users = upsert(existing.Users, e, func(e NamedUser) string { return e.Name })
+	}
+	for _, e := range add.Contexts {
+		existing.Contexts = upsert(existing.Contexts, e, func(e NamedContext) string { return e.Name })
+	}
+	existing.CurrentContext = add.CurrentContext
+	out, err := existing.Marshal()
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/plinthos/plinth/internal/k8s/paths"
+	"github.com/plinthos/plinth/internal/kubeconfig"
 	"github.com/plinthos/plinth/internal/yamlx"
 	"github.com/plinthos/plinth/pkg/config"
 	"github.com/plinthos/plinth/pkg/pki"
@@ -183,41 +184,11 @@ type Credentials struct {
 
 // Kubeconfig renders a kubeconfig with one cluster, user and context.
 func Kubeconfig(clusterName, server string, ca []byte, c Credentials) ([]byte, error) {
-	user := map[string]any{}
-	if c.Token != "" {
-		user["token"] = c.Token
-	} else {
-		user["client-certificate-data"] = c.Cert
-		user["client-key-data"] = c.Key
+	user := kubeconfig.User{Token: c.Token}
+	if c.Token == "" {
+		user.ClientCertificateData, user.ClientKeyData = c.Cert, c.Key
 	}
-	ctxName := c.User + "@" + clusterName
-	doc := map[string]any{
-		"apiVersion": "v1",
-		"kind":       "Config",
-		"clusters": []any{map[string]any{"name": clusterName, "cluster": map[string]any{
-			"server": server, "certificate-authority-data": ca}}},
-		"users":           []any{map[string]any{"name": c.User, "user": user}},
-		"contexts":        []any{map[string]any{"name": ctxName, "context": map[string]any{"cluster": clusterName, "user": c.User}}},
-		"current-context": ctxName,
-	}
-	return yamlx.Marshal(b64(doc))
-}
-
-// b64 turns the []byte values of *-data keys into base64 strings, as kubeconfig wants.
-func b64(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, x := range t {
-			t[k] = b64(x)
-		}
-	case []any:
-		for i, x := range t {
-			t[i] = b64(x)
-		}
-	case []byte:
-		return config.Base64(t)
-	}
-	return v
+	return kubeconfig.New(clusterName, kubeconfig.Cluster{Server: server, CertificateAuthorityData: ca}, c.User, user).Marshal()
 }
 
 // EncryptionConfig renders the API server's encryption configuration: Secrets encrypted

@@ -15,7 +15,7 @@ import (
 	"github.com/plinthos/plinth/internal/clock"
 	"github.com/plinthos/plinth/internal/configgen"
 	"github.com/plinthos/plinth/internal/controller"
-	"github.com/plinthos/plinth/internal/k8s/paths"
+	"github.com/plinthos/plinth/internal/etcdintent"
 	"github.com/plinthos/plinth/internal/resource"
 	"github.com/plinthos/plinth/internal/resources"
 	"github.com/plinthos/plinth/pkg/config"
@@ -183,40 +183,50 @@ type pkiCert struct {
 func TestEtcdStateFollowsBootstrapAndJoin(t *testing.T) {
 	cs := generated(t)
 	root := t.TempDir()
-	trigger := make(chan struct{}, 1)
-	marker, join := filepath.Join(root, "bootstrapped"), filepath.Join(root, "join")
-	h := start(t, cs.ControlPlane, &EtcdState{Layout: paths.Layout{Root: root}, MarkerPath: marker, JoinPath: join, Trigger: trigger})
+	keeper, err := etcdintent.Open(filepath.Join(root, "etcd-intent.json"), filepath.Join(root, "etcd"), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, cs.ControlPlane, &EtcdState{Intent: keeper})
+	waitSpec(t, h, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID,
+		func(s resources.EtcdStateSpec) bool { return !s.Run && s.Role == "" })
+
+	// A join: etcd starts as a member of the existing cluster, with the join's peers.
+	initial := "cp-1=https://10.5.0.3:2380,default-host=https://127.0.0.1:2380"
+	if err := keeper.Join(context.Background(), func(context.Context) (string, error) { return initial, nil }); err != nil {
+		t.Fatal(err)
+	}
+	waitSpec(t, h, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID,
+		func(s resources.EtcdStateSpec) bool {
+			return s.Run && s.Role == "join" && s.ClusterState == "existing" && s.InitialCluster == initial
+		})
+
+	// After a reset, data of an earlier run means "existing" with this member alone.
+	if err := keeper.Reset(); err != nil {
+		t.Fatal(err)
+	}
 	waitSpec(t, h, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID,
 		func(s resources.EtcdStateSpec) bool { return !s.Run })
-
-	// A join writes the initial cluster: etcd starts as a member of the existing cluster.
-	initial := "cp-1=https://10.5.0.3:2380,default-host=https://127.0.0.1:2380"
-	if err := os.WriteFile(join, []byte(initial+"\n"), 0o600); err != nil {
+	if err := os.MkdirAll(filepath.Join(root, "etcd", "member"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	trigger <- struct{}{}
-	waitSpec(t, h, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID,
+	member, err := etcdintent.Open(filepath.Join(root, "etcd-intent.json"), filepath.Join(root, "etcd"), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2 := start(t, cs.ControlPlane, &EtcdState{Intent: member})
+	waitSpec(t, h2, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID,
 		func(s resources.EtcdStateSpec) bool {
-			return s.Run && s.ClusterState == "existing" && s.InitialCluster == initial
+			return s.Run && s.Role == "member" && s.ClusterState == "existing" && s.InitialCluster == "default-host=https://127.0.0.1:2380"
 		})
 
-	// Without the join file, data of an earlier run still means "existing"; a bootstrap
-	// marker means "new".
-	if err := os.Remove(join); err != nil {
+	// A bootstrap (of a fresh node) means "new".
+	if err := os.RemoveAll(filepath.Join(root, "etcd")); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Join(root, paths.EtcdDataDir, "member"), 0o755); err != nil {
+	if err := keeper.Bootstrap(context.Background(), func(context.Context) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	trigger <- struct{}{}
 	waitSpec(t, h, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID,
-		func(s resources.EtcdStateSpec) bool {
-			return s.Run && s.ClusterState == "existing" && s.InitialCluster == "default-host=https://127.0.0.1:2380"
-		})
-	if err := os.WriteFile(marker, []byte("now\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	trigger <- struct{}{}
-	waitSpec(t, h, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID,
-		func(s resources.EtcdStateSpec) bool { return s.Run && s.ClusterState == "new" })
+		func(s resources.EtcdStateSpec) bool { return s.Run && s.Role == "bootstrap" && s.ClusterState == "new" })
 }

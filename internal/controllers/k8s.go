@@ -7,9 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"maps"
 	"net"
@@ -20,9 +18,11 @@ import (
 
 	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/controller"
+	"github.com/plinthos/plinth/internal/etcdintent"
 	"github.com/plinthos/plinth/internal/k8s/certs"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
+	"github.com/plinthos/plinth/internal/ports"
 	"github.com/plinthos/plinth/internal/resources"
 	"github.com/plinthos/plinth/pkg/config"
 )
@@ -231,20 +231,20 @@ func writeFile(path string, data []byte, mode os.FileMode) error {
 	return atomicfile.Write(path, data, mode)
 }
 
-// EtcdState decides whether this control-plane node runs etcd: once it was bootstrapped
-// here (a marker written by Bootstrap), once it joined the cluster's etcd (a file with
-// etcd's --initial-cluster, written by the join), or when it holds etcd data already.
-// The decision is the same before and after etcd first started, so the manifest stays
-// put and kubelet does not restart etcd for nothing.
+// EtcdIntent is where the EtcdState controller reads the node's etcd decision
+// (etcdintent.Keeper).
+type EtcdIntent interface {
+	Current() etcdintent.Intent
+	// Changed is signalled after each change of the decision.
+	Changed() <-chan struct{}
+}
+
+// EtcdState publishes how this control-plane node runs etcd, from the node's decision
+// (bootstrapped here, joined the cluster's etcd, or a member from before). The spec is the
+// same before and after etcd first started, so the manifest stays put and kubelet does
+// not restart etcd for nothing.
 type EtcdState struct {
-	Layout paths.Layout
-	// MarkerPath is written by the bootstrap; its presence means "run etcd as a new cluster".
-	MarkerPath string
-	// JoinPath is written by the join: etcd's --initial-cluster, to start as a member of
-	// the existing cluster.
-	JoinPath string
-	// Trigger wakes the controller after a bootstrap or a join.
-	Trigger <-chan struct{}
+	Intent EtcdIntent
 }
 
 // Name implements controller.Controller.
@@ -265,7 +265,7 @@ func (c *EtcdState) Run(ctx context.Context, rt controller.Runtime, _ *slog.Logg
 		case <-ctx.Done():
 			return nil
 		case <-rt.EventCh():
-		case <-c.Trigger:
+		case <-c.Intent.Changed():
 		}
 		cfg, node, ok, err := nodeFacts(rt)
 		if err != nil {
@@ -274,28 +274,21 @@ func (c *EtcdState) Run(ctx context.Context, rt controller.Runtime, _ *slog.Logg
 		if !ok || cfg.Machine.Type != config.TypeControlPlane {
 			continue
 		}
-		alone := node.Name + "=https://" + net.JoinHostPort(node.IP, "2380")
-		spec := resources.EtcdStateSpec{}
-		joined, err := os.ReadFile(c.JoinPath)
-		switch {
-		case err == nil && len(strings.TrimSpace(string(joined))) > 0:
-			spec = resources.EtcdStateSpec{Run: true, ClusterState: "existing", InitialCluster: strings.TrimSpace(string(joined))}
-		case err != nil && !errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("read the etcd join file: %w", err)
-		case exists(c.MarkerPath):
-			spec = resources.EtcdStateSpec{Run: true, ClusterState: "new", InitialCluster: alone}
-		case exists(c.Layout.Host(paths.EtcdDataDir + "/member")):
-			spec = resources.EtcdStateSpec{Run: true, ClusterState: "existing", InitialCluster: alone}
+		alone := node.Name + "=" + ports.EtcdPeerURL(node.IP)
+		in := c.Intent.Current()
+		spec := resources.EtcdStateSpec{Role: string(in.Role)}
+		switch in.Role {
+		case etcdintent.RoleJoin:
+			spec.Run, spec.ClusterState, spec.InitialCluster = true, "existing", in.InitialCluster
+		case etcdintent.RoleBootstrap:
+			spec.Run, spec.ClusterState, spec.InitialCluster = true, "new", alone
+		case etcdintent.RoleMember:
+			spec.Run, spec.ClusterState, spec.InitialCluster = true, "existing", alone
 		}
 		if err := set(ctx, rt, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID, spec); err != nil {
 			return err
 		}
 	}
-}
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil || !errors.Is(err, fs.ErrNotExist)
 }
 
 // StaticPods writes the control plane's static pod manifests once the node runs etcd.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/plinthos/plinth/internal/configgen"
 	"github.com/plinthos/plinth/internal/configmgr"
+	"github.com/plinthos/plinth/internal/etcdintent"
 	"github.com/plinthos/plinth/internal/events"
 	"github.com/plinthos/plinth/internal/k8s/certs"
 	"github.com/plinthos/plinth/internal/logstore"
@@ -401,11 +402,11 @@ type Bootstrapper interface {
 }
 
 // ErrAlreadyBootstrapped is returned by a Bootstrapper asked to bootstrap twice.
-var ErrAlreadyBootstrapped = errors.New("already bootstrapped")
+var ErrAlreadyBootstrapped = etcdintent.ErrAlreadyBootstrapped
 
 // ErrBootstrapUnsure is returned by a Bootstrapper that cannot tell yet whether the
 // cluster was bootstrapped elsewhere; the caller may try again.
-var ErrBootstrapUnsure = errors.New("cannot tell yet whether the cluster is bootstrapped")
+var ErrBootstrapUnsure = etcdintent.ErrUnsure
 
 // ErrCannotBootstrap is returned by a Bootstrapper on a node that cannot bootstrap (a
 // worker, or a node without etcd).

@@ -6,25 +6,16 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/etcdgw"
+	"github.com/plinthos/plinth/internal/etcdintent"
 	"github.com/plinthos/plinth/internal/etcdjoin"
-	"github.com/plinthos/plinth/internal/k8s/paths"
-	"github.com/plinthos/plinth/internal/k8s/render"
+	"github.com/plinthos/plinth/internal/ports"
 	"github.com/plinthos/plinth/internal/resource"
 	"github.com/plinthos/plinth/internal/resources"
 )
-
-// etcdJoinFile holds etcd's --initial-cluster once this node added itself to the
-// cluster's etcd; the EtcdState controller reads it.
-func (n *node) etcdJoinFile() string { return n.path("etcd-joined") }
 
 // joinRetry is how long the join waits between attempts.
 const joinRetry = 5 * time.Second
@@ -40,16 +31,14 @@ func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 		return nil // stopped before the node had a name and address
 	}
 	for {
-		if _, err := os.Stat(n.bootstrapMarker()); err == nil {
+		role := n.etcd.Current().Role
+		if role == etcdintent.RoleBootstrap {
 			fmt.Fprintln(logs, "this node was bootstrapped: it started the etcd cluster, nothing to join")
 			return nil
 		}
-		if _, err := os.Stat(n.etcdJoinFile()); err == nil {
-			break
-		}
-		if _, err := os.Stat(filepath.Join(paths.EtcdDataDir, "member")); err == nil {
-			// A member from before (its join file lost): etcd runs from its data; make sure
-			// it is a voter.
+		if role != etcdintent.RoleNone {
+			// Joined, or a member from before whose record was lost (etcd runs from its
+			// data): make sure it is a voter.
 			break
 		}
 		joined, err := n.joinOnce(ctx, self, logs)
@@ -74,8 +63,12 @@ func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 		}
 		var notStarted *etcdjoin.NotStartedError
 		if errors.As(err, &notStarted) {
-			if err := n.refreshJoinFile(notStarted.InitialCluster, logs); err != nil {
+			changed, err := n.etcd.UpdateJoin(notStarted.InitialCluster)
+			if err != nil {
 				return err
+			}
+			if changed {
+				fmt.Fprintf(logs, "the etcd members changed before this node's etcd started; it starts with --initial-cluster=%s\n", notStarted.InitialCluster)
 			}
 		}
 		fmt.Fprintf(logs, "not promoted yet: %v; retrying in %s\n", err, joinRetry)
@@ -85,40 +78,36 @@ func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 	}
 }
 
-// joinOnce makes one attempt to add this node to the cluster's etcd, unless a bootstrap
-// of this node got there first (then it stops with an error; the next run of the service
-// sees the marker). It holds etcdMu, so a bootstrap and a join never both decide.
+// joinOnce makes one attempt to add this node to the cluster's etcd. The node's etcd
+// keeper holds the decision, so a bootstrap of this node and a join never both win: a
+// bootstrap that got there first stops the join with an error (the next run of the
+// service sees it).
 func (n *node) joinOnce(ctx context.Context, self etcdjoin.Self, logs io.Writer) (bool, error) {
 	// Finding the members needs the cluster's API: before any bootstrap it fails here,
-	// without holding the lock a bootstrap of this node needs.
+	// before the keeper is asked.
 	peers, err := n.etcdPeers(ctx, self)
 	if err != nil {
 		fmt.Fprintf(logs, "%v; retrying in %s\n", err, joinRetry)
 		return false, nil
 	}
-	n.etcdMu.Lock()
-	defer n.etcdMu.Unlock()
-	if _, err := os.Stat(n.bootstrapMarker()); err == nil {
-		return false, errors.New("this node was bootstrapped meanwhile")
-	}
-	var initial string
-	err = callPeers(ctx, peers, func(ctx context.Context, c etcdjoin.Cluster) error {
-		var err error
-		initial, err = etcdjoin.AddSelf(ctx, c, self)
-		return err
+	var addErr error
+	err = n.etcd.Join(ctx, func(ctx context.Context) (string, error) {
+		var initial string
+		addErr = callPeers(ctx, peers, func(ctx context.Context, c etcdjoin.Cluster) error {
+			var err error
+			initial, err = etcdjoin.AddSelf(ctx, c, self)
+			return err
+		})
+		return initial, addErr
 	})
-	if err != nil {
-		fmt.Fprintf(logs, "%v; retrying in %s\n", err, joinRetry)
+	switch {
+	case addErr != nil:
+		fmt.Fprintf(logs, "%v; retrying in %s\n", addErr, joinRetry)
 		return false, nil
-	}
-	if err := atomicfile.Write(n.etcdJoinFile(), []byte(initial+"\n"), 0o600); err != nil {
+	case err != nil:
 		return false, err
 	}
-	fmt.Fprintf(logs, "added to the cluster's etcd as a learner; etcd starts with --initial-cluster=%s\n", initial)
-	select {
-	case n.etcdTrigger <- struct{}{}:
-	default:
-	}
+	fmt.Fprintf(logs, "added to the cluster's etcd as a learner; etcd starts with --initial-cluster=%s\n", n.etcd.Current().InitialCluster)
 	return true, nil
 }
 
@@ -131,7 +120,7 @@ func (n *node) etcdSelf(ctx context.Context) (etcdjoin.Self, error) {
 			name := host.(*resource.Typed[resources.HostnameSpec]).TypedSpec().Hostname
 			ips := addrs.(*resource.Typed[resources.NodeAddressSpec]).TypedSpec().Addresses
 			if name != "" && len(ips) > 0 {
-				return etcdjoin.Self{Name: name, PeerURL: "https://" + net.JoinHostPort(ips[0], strconv.Itoa(render.EtcdPeerPort))}, nil
+				return etcdjoin.Self{Name: name, PeerURL: ports.EtcdPeerURL(ips[0])}, nil
 			}
 		}
 		if !sleep(ctx, time.Second) {
@@ -187,25 +176,6 @@ func callPeers(ctx context.Context, peers []*etcdgw.Client, fn func(context.Cont
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// refreshJoinFile keeps the --initial-cluster of a node whose etcd has not started yet
-// in step with the members: if they changed since the join, it rewrites the join file, and
-// the etcd static pod follows.
-func (n *node) refreshJoinFile(initial string, logs io.Writer) error {
-	old, err := os.ReadFile(n.etcdJoinFile())
-	if err != nil || strings.TrimSpace(string(old)) == initial {
-		return nil // no join file (etcd runs from its data), or nothing changed
-	}
-	if err := atomicfile.Write(n.etcdJoinFile(), []byte(initial+"\n"), 0o600); err != nil {
-		return err
-	}
-	fmt.Fprintf(logs, "the etcd members changed before this node's etcd started; it starts with --initial-cluster=%s\n", initial)
-	select {
-	case n.etcdTrigger <- struct{}{}:
-	default:
-	}
-	return nil
 }
 
 func (n *node) promoteSelf(ctx context.Context, self etcdjoin.Self) (bool, error) {

@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/etcdgw"
@@ -33,17 +32,13 @@ import (
 // containerdSocket is where containerd serves its API.
 const containerdSocket = paths.ContainerdRunDir + "/containerd.sock"
 
-// bootstrapMarker is written by Bootstrap: its presence makes this node run etcd as a new
-// cluster, and refuses a second bootstrap.
-func (n *node) bootstrapMarker() string { return n.path("etcd-bootstrapped") }
-
 // kubernetesControllers are the controllers of a Kubernetes node (container mode).
 func (n *node) kubernetesControllers() []controller.Controller {
 	layout := paths.Layout{Root: "/"}
 	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
 	return []controller.Controller{
 		&controllers.KubeletFiles{Layout: layout, CgroupV1: err != nil, RestrictOOMScoreAdj: !render.CanLowerOOMScoreAdj()},
-		&controllers.EtcdState{Layout: layout, MarkerPath: n.bootstrapMarker(), JoinPath: n.etcdJoinFile(), Trigger: n.etcdTrigger},
+		&controllers.EtcdState{Intent: n.etcd},
 		&controllers.StaticPods{Layout: layout},
 		&controllers.Sysctls{ProcSys: "/proc/sys"},
 	}
@@ -191,38 +186,8 @@ func (n *node) Bootstrap(ctx context.Context) (string, error) {
 	if cfg.Machine.Type != config.TypeControlPlane {
 		return "", fmt.Errorf("%w: this is a worker; bootstrap one control-plane node", machineapi.ErrCannotBootstrap)
 	}
-	if !n.etcdMu.TryLock() {
-		return "", fmt.Errorf("%w: this node is adding itself to an etcd cluster it found through the cluster's API right now (see plinthctl logs etcd-join)", machineapi.ErrBootstrapUnsure)
-	}
-	defer n.etcdMu.Unlock()
-	if _, err := os.Stat(filepath.Join(paths.EtcdDataDir, "member")); err == nil {
-		return "", fmt.Errorf("%w: this node already holds etcd data (it is a member of a cluster); a cluster is bootstrapped once, and further control-plane nodes join it by themselves", machineapi.ErrAlreadyBootstrapped)
-	}
-	if _, err := os.Stat(n.etcdJoinFile()); err == nil {
-		return "", fmt.Errorf("%w: this node joined the cluster's etcd, which was bootstrapped on another control-plane node; a cluster is bootstrapped once", machineapi.ErrAlreadyBootstrapped)
-	}
-	if _, err := os.Stat(n.bootstrapMarker()); err == nil {
-		return "", fmt.Errorf("%w: this node was bootstrapped already; etcd is starting or running here (see plinthctl services and plinthctl logs kubelet)", machineapi.ErrAlreadyBootstrapped)
-	} else if !errors.Is(err, os.ErrNotExist) {
+	if err := n.etcd.Bootstrap(ctx, clusterAbsent(cfg)); err != nil {
 		return "", err
-	}
-	// A cluster whose API already answers was bootstrapped elsewhere: a second etcd
-	// cluster would split it in two. Go ahead only when nothing is there for sure.
-	switch err := apiServerAnswers(ctx, cfg); {
-	case err == nil:
-		return "", fmt.Errorf("%w: the cluster's Kubernetes API at %s already answers; this node joins that cluster's etcd by itself", machineapi.ErrAlreadyBootstrapped, cfg.Cluster.ControlPlane.Endpoint)
-	case !nothingListens(err):
-		return "", fmt.Errorf("%w: the cluster's endpoint %s: %v", machineapi.ErrBootstrapUnsure, cfg.Cluster.ControlPlane.Endpoint, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	if err := atomicfile.Write(n.bootstrapMarker(), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
-		return "", err
-	}
-	select {
-	case n.etcdTrigger <- struct{}{}:
-	default:
 	}
 	return "etcd is starting as a new cluster; the Kubernetes control plane follows", nil
 }
@@ -249,6 +214,21 @@ func etcdClient() machineapi.EtcdClient { return etcdClientAt("127.0.0.1") }
 func etcdClientAt(host string) *etcdgw.Client {
 	return etcdgw.New("https://"+net.JoinHostPort(host, strconv.Itoa(render.EtcdClientPort)),
 		paths.PKIFile(paths.EtcdCACert), paths.PKIFile(paths.EtcdHealthcheckCert), paths.PKIFile(paths.EtcdHealthcheckKey))
+}
+
+// clusterAbsent returns the bootstrap's check that no cluster exists yet: a cluster whose
+// API already answers was bootstrapped elsewhere, and a second etcd cluster would split it
+// in two. It passes only when nothing is there for sure.
+func clusterAbsent(cfg *config.MachineConfig) func(context.Context) error {
+	return func(ctx context.Context) error {
+		switch err := apiServerAnswers(ctx, cfg); {
+		case err == nil:
+			return fmt.Errorf("%w: the cluster's Kubernetes API at %s already answers; this node joins that cluster's etcd by itself", machineapi.ErrAlreadyBootstrapped, cfg.Cluster.ControlPlane.Endpoint)
+		case !nothingListens(err):
+			return fmt.Errorf("%w: the cluster's endpoint %s: %v", machineapi.ErrBootstrapUnsure, cfg.Cluster.ControlPlane.Endpoint, err)
+		}
+		return nil
+	}
 }
 
 // apiServerAnswers reports (nil) whether a Kubernetes API server answers at the cluster's

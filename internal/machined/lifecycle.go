@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/plinthos/plinth/internal/events"
-	"github.com/plinthos/plinth/internal/k8s/paths"
 )
 
 // stopWith ends Run with result, after publishing the sequence's events under actor.
@@ -44,13 +43,11 @@ func (n *node) Reset(actorID string, graceful, reboot bool) error {
 	if err := os.RemoveAll(n.path("apid")); err != nil {
 		return fmt.Errorf("reset: %w", err)
 	}
-	if n.platform.Kubernetes() {
+	if n.etcd != nil {
 		// The node's etcd state goes too: after a reset it joins the cluster afresh (its
 		// old member, if still listed, is replaced) or may be bootstrapped again.
-		for _, p := range []string{n.bootstrapMarker(), n.etcdJoinFile(), paths.EtcdDataDir} {
-			if err := os.RemoveAll(p); err != nil {
-				return fmt.Errorf("reset: %w", err)
-			}
+		if err := n.etcd.Reset(); err != nil {
+			return fmt.Errorf("reset: %w", err)
 		}
 	}
 	result := error(nil)

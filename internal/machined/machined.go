@@ -25,7 +25,9 @@ import (
 	"github.com/plinthos/plinth/internal/configmgr"
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/controllers"
+	"github.com/plinthos/plinth/internal/etcdintent"
 	"github.com/plinthos/plinth/internal/events"
+	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/logstore"
 	"github.com/plinthos/plinth/internal/machineapi"
 	"github.com/plinthos/plinth/internal/resource"
@@ -80,10 +82,9 @@ type node struct {
 	exit   error // what Run returns after the stop
 	cancel context.CancelFunc
 
-	etcdTrigger chan struct{}
-	// etcdMu makes a bootstrap and a join attempt of this node take turns: one decides
-	// the node's etcd, never both.
-	etcdMu sync.Mutex
+	// etcd decides, records and publishes how this control plane runs etcd (nil on a
+	// platform without Kubernetes).
+	etcd *etcdintent.Keeper
 }
 
 func (o *Options) defaults(p Platform) error {
@@ -148,7 +149,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	defer logs.Close()
 	base := slog.New(slog.NewTextHandler(io.MultiWriter(stderr, logs.Log("machined")), nil))
 	log := base.With("component", "machined")
-	n := &node{opts: opts, platform: platform, log: log, logs: logs, events: events.New(0, clock.Real{}), etcdTrigger: make(chan struct{}, 1)}
+	n := &node{opts: opts, platform: platform, log: log, logs: logs, events: events.New(0, clock.Real{})}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	n.cancel = cancel
@@ -196,6 +197,9 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 		&controllers.ServiceStatus{Supervisor: n.sup},
 	}
 	if platform.Kubernetes() {
+		if n.etcd, err = etcdintent.Open(n.path("etcd-intent.json"), paths.EtcdDataDir, time.Now); err != nil {
+			return err
+		}
 		ctrls = append(ctrls, n.kubernetesControllers()...)
 	}
 	for _, c := range ctrls {

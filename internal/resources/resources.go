@@ -114,6 +114,9 @@ type KubeletSpecSpec struct {
 
 // EtcdStateSpec says whether and how this node runs etcd.
 type EtcdStateSpec struct {
+	// Role is the node's decision: bootstrap (a new cluster started here), join (added to
+	// the cluster's etcd), member (holds etcd data from before), or empty (undecided).
+	Role string `yaml:"role,omitempty"`
 	// Run is set once the node should run etcd (bootstrapped here, or already a member).
 	Run bool `yaml:"run"`
 	// ClusterState is "new" for the bootstrap, "existing" otherwise.

@@ -1,0 +1,216 @@
+// Package etcdintent owns a control-plane node's decision about its etcd member: start a
+// new cluster here (bootstrap) or be added to the cluster's existing etcd (join). One
+// Keeper decides (a bootstrap and a join of the same node never both win), records the
+// decision in one file of the node's state directory so that it outlives a reboot, tells
+// its reader when it changed, and forgets it on reset. Nothing else writes or reads that
+// file: the node's controllers see the decision through the Keeper.
+package etcdintent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/plinthos/plinth/internal/atomicfile"
+)
+
+// Role is the node's part in the cluster's etcd.
+type Role string
+
+// The roles.
+const (
+	// RoleNone: nothing decided yet; the node waits for a bootstrap or a join.
+	RoleNone Role = ""
+	// RoleBootstrap: etcd starts here as a new, one-member cluster.
+	RoleBootstrap Role = "bootstrap"
+	// RoleJoin: this node was added to the cluster's etcd; it starts with the join's
+	// initial cluster.
+	RoleJoin Role = "join"
+	// RoleMember: no decision is recorded, yet the node holds etcd data (a member from
+	// before, whose record was lost): etcd runs from its data.
+	RoleMember Role = "member"
+)
+
+// Intent is the decision.
+type Intent struct {
+	Role Role `json:"role"`
+	// InitialCluster is etcd's --initial-cluster of a join: name=peerURL, comma-separated.
+	InitialCluster string `json:"initialCluster,omitempty"`
+	// Decided is when the role was decided (zero for RoleNone and RoleMember).
+	Decided time.Time `json:"decided,omitzero"`
+}
+
+// ErrAlreadyBootstrapped is returned (wrapped, with the reason) when a bootstrap comes
+// after this node's etcd was decided.
+var ErrAlreadyBootstrapped = errors.New("already bootstrapped")
+
+// ErrUnsure is returned (wrapped) when a bootstrap cannot tell yet whether the cluster
+// was bootstrapped elsewhere; the caller may try again.
+var ErrUnsure = errors.New("cannot tell yet whether the cluster is bootstrapped")
+
+// ErrDecided is returned (wrapped) by Join when the node's etcd was decided meanwhile.
+var ErrDecided = errors.New("this node's etcd is decided already")
+
+// Keeper decides, records and publishes the node's Intent.
+type Keeper struct {
+	path    string // the record
+	dataDir string // etcd's data directory on the host
+	now     func() time.Time
+	changed chan struct{}
+
+	// mu makes a bootstrap, a join and a reset take turns.
+	mu  sync.Mutex
+	cur Intent // the record's content (never RoleMember)
+}
+
+// Open reads the record at path (a missing one is RoleNone). dataDir is etcd's data
+// directory: a member there without a record reads as RoleMember.
+func Open(path, dataDir string, now func() time.Time) (*Keeper, error) {
+	k := &Keeper{path: path, dataDir: dataDir, now: now, changed: make(chan struct{}, 1)}
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return k, nil
+	case err != nil:
+		return nil, fmt.Errorf("read the etcd intent: %w", err)
+	}
+	if err := json.Unmarshal(data, &k.cur); err != nil {
+		return nil, fmt.Errorf("read the etcd intent %s: %w", path, err)
+	}
+	switch k.cur.Role {
+	case RoleBootstrap, RoleJoin:
+	default:
+		return nil, fmt.Errorf("read the etcd intent %s: unknown role %q", path, k.cur.Role)
+	}
+	if k.cur.Role == RoleJoin && k.cur.InitialCluster == "" {
+		return nil, fmt.Errorf("read the etcd intent %s: a join without its initial cluster", path)
+	}
+	return k, nil
+}
+
+// Current returns the decision.
+func (k *Keeper) Current() Intent {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.current()
+}
+
+func (k *Keeper) current() Intent {
+	if k.cur.Role == RoleNone && k.holdsData() {
+		return Intent{Role: RoleMember}
+	}
+	return k.cur
+}
+
+// Changed is signalled after each change of the decision; a reader calls Current then.
+// One signal may stand for several changes.
+func (k *Keeper) Changed() <-chan struct{} { return k.changed }
+
+func (k *Keeper) holdsData() bool {
+	_, err := os.Stat(filepath.Join(k.dataDir, "member"))
+	return err == nil
+}
+
+// set records in and signals the change; k.mu is held.
+func (k *Keeper) set(in Intent) error {
+	if in.Role == RoleNone {
+		if err := os.Remove(k.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("forget the etcd intent: %w", err)
+		}
+	} else {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
+			return err
+		}
+		if err := atomicfile.Write(k.path, append(data, '\n'), 0o600); err != nil {
+			return fmt.Errorf("record the etcd intent: %w", err)
+		}
+	}
+	k.cur = in
+	select {
+	case k.changed <- struct{}{}:
+	default: // a signal is pending: the reader sees the newest decision
+	}
+	return nil
+}
+
+// Bootstrap decides that etcd starts here as a new cluster, unless it was decided
+// already (ErrAlreadyBootstrapped), a join is deciding right now (ErrUnsure), or
+// clusterAbsent does not say for sure that no cluster exists yet (its error is returned:
+// wrap ErrAlreadyBootstrapped or ErrUnsure in it). clusterAbsent runs while no join can
+// decide.
+func (k *Keeper) Bootstrap(ctx context.Context, clusterAbsent func(context.Context) error) error {
+	if !k.mu.TryLock() {
+		return fmt.Errorf("%w: this node is adding itself to an etcd cluster it found through the cluster's API right now (see plinthctl logs etcd-join)", ErrUnsure)
+	}
+	defer k.mu.Unlock()
+	switch cur := k.current(); cur.Role {
+	case RoleMember:
+		return fmt.Errorf("%w: this node already holds etcd data (it is a member of a cluster); a cluster is bootstrapped once, and further control-plane nodes join it by themselves", ErrAlreadyBootstrapped)
+	case RoleJoin:
+		return fmt.Errorf("%w: this node joined the cluster's etcd, which was bootstrapped on another control-plane node; a cluster is bootstrapped once", ErrAlreadyBootstrapped)
+	case RoleBootstrap:
+		return fmt.Errorf("%w: this node was bootstrapped already; etcd is starting or running here (see plinthctl services and plinthctl logs kubelet)", ErrAlreadyBootstrapped)
+	}
+	if err := clusterAbsent(ctx); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return k.set(Intent{Role: RoleBootstrap, Decided: k.now().UTC()})
+}
+
+// Join decides that this node is a member of the cluster's existing etcd: add adds it
+// (as a learner) and returns etcd's initial cluster. It fails with ErrDecided, without
+// calling add, when the node's etcd was decided already. add runs while no bootstrap of
+// this node can decide.
+func (k *Keeper) Join(ctx context.Context, add func(context.Context) (initialCluster string, err error)) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if cur := k.current(); cur.Role != RoleNone {
+		return fmt.Errorf("%w (%s)", ErrDecided, cur.Role)
+	}
+	initial, err := add(ctx)
+	if err != nil {
+		return err
+	}
+	if initial == "" {
+		return errors.New("join: the cluster returned no initial cluster")
+	}
+	return k.set(Intent{Role: RoleJoin, InitialCluster: initial, Decided: k.now().UTC()})
+}
+
+// UpdateJoin replaces the initial cluster of a join whose etcd has not started yet (the
+// members changed meanwhile); it reports whether anything changed. It does nothing for
+// any other role.
+func (k *Keeper) UpdateJoin(initialCluster string) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cur.Role != RoleJoin || initialCluster == "" || k.cur.InitialCluster == initialCluster {
+		return false, nil
+	}
+	in := k.cur
+	in.InitialCluster = initialCluster
+	return true, k.set(in)
+}
+
+// Reset forgets the decision and removes etcd's data: the node may be bootstrapped or
+// join afresh.
+func (k *Keeper) Reset() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := os.RemoveAll(k.dataDir); err != nil {
+		return fmt.Errorf("remove etcd's data: %w", err)
+	}
+	return k.set(Intent{})
+}

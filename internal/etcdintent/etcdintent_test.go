@@ -1,0 +1,248 @@
+package etcdintent
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+var day = time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+
+func open(t *testing.T, dir string) *Keeper {
+	t.Helper()
+	k, err := Open(filepath.Join(dir, "etcd-intent.json"), filepath.Join(dir, "etcd"), func() time.Time { return day })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func absent(context.Context) error { return nil }
+
+func signalled(t *testing.T, k *Keeper) {
+	t.Helper()
+	select {
+	case <-k.Changed():
+	default:
+		t.Fatal("no change signalled")
+	}
+}
+
+func TestBootstrapIsOnceAndOutlivesAReboot(t *testing.T) {
+	dir := t.TempDir()
+	k := open(t, dir)
+	if got := k.Current(); got.Role != RoleNone {
+		t.Fatalf("fresh node: %+v", got)
+	}
+	if err := k.Bootstrap(context.Background(), absent); err != nil {
+		t.Fatal(err)
+	}
+	signalled(t, k)
+	if got := k.Current(); got.Role != RoleBootstrap || !got.Decided.Equal(day) {
+		t.Fatalf("after bootstrap: %+v", got)
+	}
+	err := k.Bootstrap(context.Background(), absent)
+	if !errors.Is(err, ErrAlreadyBootstrapped) {
+		t.Fatalf("second bootstrap: %v", err)
+	}
+	// A join after the bootstrap is refused without asking the cluster.
+	err = k.Join(context.Background(), func(context.Context) (string, error) {
+		t.Fatal("join asked the cluster on a bootstrapped node")
+		return "", nil
+	})
+	if !errors.Is(err, ErrDecided) {
+		t.Fatalf("join after bootstrap: %v", err)
+	}
+
+	// The decision outlives the process.
+	if got := open(t, dir).Current(); got.Role != RoleBootstrap {
+		t.Fatalf("after reopening: %+v", got)
+	}
+}
+
+func TestJoinThenBootstrapRefused(t *testing.T) {
+	dir := t.TempDir()
+	k := open(t, dir)
+	initial := "cp-1=https://10.5.0.2:2380,cp-2=https://10.5.0.3:2380"
+	if err := k.Join(context.Background(), func(context.Context) (string, error) { return initial, nil }); err != nil {
+		t.Fatal(err)
+	}
+	signalled(t, k)
+	if got := k.Current(); got.Role != RoleJoin || got.InitialCluster != initial {
+		t.Fatalf("after join: %+v", got)
+	}
+	err := k.Bootstrap(context.Background(), func(context.Context) error {
+		t.Fatal("bootstrap probed the cluster on a joined node")
+		return nil
+	})
+	if !errors.Is(err, ErrAlreadyBootstrapped) {
+		t.Fatalf("bootstrap after join: %v", err)
+	}
+	if got := open(t, dir).Current(); got.InitialCluster != initial {
+		t.Fatalf("after reopening: %+v", got)
+	}
+
+	// The members changed before etcd started: the initial cluster follows.
+	changed, err := k.UpdateJoin(initial + ",cp-3=https://10.5.0.4:2380")
+	if err != nil || !changed {
+		t.Fatalf("UpdateJoin = %v, %v", changed, err)
+	}
+	signalled(t, k)
+	if changed, _ := k.UpdateJoin(initial + ",cp-3=https://10.5.0.4:2380"); changed {
+		t.Fatal("the same initial cluster counted as a change")
+	}
+}
+
+func TestFailedJoinDecidesNothing(t *testing.T) {
+	k := open(t, t.TempDir())
+	boom := errors.New("no member answered")
+	if err := k.Join(context.Background(), func(context.Context) (string, error) { return "", boom }); !errors.Is(err, boom) {
+		t.Fatalf("join: %v", err)
+	}
+	if got := k.Current(); got.Role != RoleNone {
+		t.Fatalf("after a failed join: %+v", got)
+	}
+	if err := k.Bootstrap(context.Background(), absent); err != nil {
+		t.Fatalf("bootstrap after a failed join: %v", err)
+	}
+}
+
+func TestBootstrapAsksTheCluster(t *testing.T) {
+	k := open(t, t.TempDir())
+	answers := errors.New("the cluster's API answers")
+	if err := k.Bootstrap(context.Background(), func(context.Context) error { return answers }); !errors.Is(err, answers) {
+		t.Fatalf("bootstrap: %v", err)
+	}
+	if got := k.Current(); got.Role != RoleNone {
+		t.Fatalf("a refused bootstrap decided: %+v", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := k.Bootstrap(ctx, absent); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled bootstrap: %v", err)
+	}
+	if got := k.Current(); got.Role != RoleNone {
+		t.Fatalf("a cancelled bootstrap decided: %+v", got)
+	}
+}
+
+func TestBootstrapDuringJoinIsUnsure(t *testing.T) {
+	k := open(t, t.TempDir())
+	inAdd, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var joinErr error
+	go func() {
+		defer wg.Done()
+		joinErr = k.Join(context.Background(), func(context.Context) (string, error) {
+			close(inAdd)
+			<-release
+			return "cp-1=https://10.5.0.2:2380,cp-2=https://10.5.0.3:2380", nil
+		})
+	}()
+	<-inAdd
+	if err := k.Bootstrap(context.Background(), absent); !errors.Is(err, ErrUnsure) {
+		t.Fatalf("bootstrap during a join: %v", err)
+	}
+	close(release)
+	wg.Wait()
+	if joinErr != nil {
+		t.Fatal(joinErr)
+	}
+	if got := k.Current(); got.Role != RoleJoin {
+		t.Fatalf("after the join: %+v", got)
+	}
+}
+
+func TestConcurrentBootstrapAndJoinOneWins(t *testing.T) {
+	for range 50 {
+		k := open(t, t.TempDir())
+		var wg sync.WaitGroup
+		var bootErr, joinErr error
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			bootErr = k.Bootstrap(context.Background(), absent)
+		}()
+		go func() {
+			defer wg.Done()
+			joinErr = k.Join(context.Background(), func(context.Context) (string, error) { return "a=https://10.5.0.2:2380", nil })
+		}()
+		wg.Wait()
+		got := k.Current()
+		switch {
+		case bootErr == nil && joinErr == nil:
+			t.Fatalf("both won: %+v", got)
+		case bootErr == nil && got.Role != RoleBootstrap, joinErr == nil && got.Role != RoleJoin:
+			t.Fatalf("bootstrap %v, join %v, decided %+v", bootErr, joinErr, got)
+		}
+	}
+}
+
+func TestDataWithoutRecordIsAMember(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "etcd", "member"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	k := open(t, dir)
+	if got := k.Current(); got.Role != RoleMember {
+		t.Fatalf("node with etcd data: %+v", got)
+	}
+	if err := k.Bootstrap(context.Background(), absent); !errors.Is(err, ErrAlreadyBootstrapped) {
+		t.Fatalf("bootstrap of a member: %v", err)
+	}
+	if err := k.Join(context.Background(), func(context.Context) (string, error) { return "x", nil }); !errors.Is(err, ErrDecided) {
+		t.Fatalf("join of a member: %v", err)
+	}
+}
+
+func TestResetForgetsAndRemovesData(t *testing.T) {
+	dir := t.TempDir()
+	k := open(t, dir)
+	if err := k.Bootstrap(context.Background(), absent); err != nil {
+		t.Fatal(err)
+	}
+	signalled(t, k)
+	if err := os.MkdirAll(filepath.Join(dir, "etcd", "member", "wal"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	signalled(t, k)
+	if got := k.Current(); got.Role != RoleNone {
+		t.Fatalf("after reset: %+v", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etcd")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("etcd data after reset: %v", err)
+	}
+	if got := open(t, dir).Current(); got.Role != RoleNone {
+		t.Fatalf("after reset and reopening: %+v", got)
+	}
+	if err := k.Bootstrap(context.Background(), absent); err != nil {
+		t.Fatalf("bootstrap after reset: %v", err)
+	}
+}
+
+func TestOpenRefusesABadRecord(t *testing.T) {
+	for name, data := range map[string]string{
+		"not json":       "bootstrap\n",
+		"unknown role":   `{"role":"leader"}`,
+		"join, no peers": `{"role":"join"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "etcd-intent.json")
+			if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Open(path, filepath.Join(dir, "etcd"), time.Now); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}

@@ -1,5 +1,6 @@
 // Package objects is the subset of the Kubernetes API that Plinth writes itself: the
-// control plane's static pods and the cluster's add-on manifests. The fields are in the
+// control plane's static pods and the cluster's add-on manifests; and, read from the API
+// as JSON, the few fields of Nodes, CertificateSigningRequests and EndpointSlices it uses. The fields are in the
 // order kubectl shows them; optional ones are left out when empty, so that a document
 // holds only what is set. It avoids a dependency on k8s.io/api for a few dozen fields.
 package objects
@@ -26,10 +27,10 @@ type (
 		Spec       PodSpec    `yaml:"spec"`
 	}
 	ObjectMeta struct {
-		Name        string            `yaml:"name,omitempty"`
-		Namespace   string            `yaml:"namespace,omitempty"`
-		Labels      map[string]string `yaml:"labels,omitempty"`
-		Annotations map[string]string `yaml:"annotations,omitempty"`
+		Name        string            `yaml:"name,omitempty" json:"name,omitempty"`
+		Namespace   string            `yaml:"namespace,omitempty" json:"namespace,omitempty"`
+		Labels      map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
+		Annotations map[string]string `yaml:"annotations,omitempty" json:"annotations,omitempty"`
 	}
 
 	PolicyRule struct {
@@ -198,5 +199,57 @@ type (
 		Port       int    `yaml:"port"`
 		TargetPort int    `yaml:"targetPort"`
 		Protocol   string `yaml:"protocol"`
+	}
+)
+
+// The objects Plinth reads from the API (JSON), with only the fields it uses.
+type (
+	Node struct {
+		Metadata ObjectMeta `json:"metadata"`
+		Status   NodeStatus `json:"status"`
+	}
+	NodeStatus struct {
+		Addresses  []NodeAddress   `json:"addresses,omitempty"`
+		Conditions []NodeCondition `json:"conditions,omitempty"`
+	}
+	NodeAddress struct {
+		Type    string `json:"type"` // InternalIP, ExternalIP, Hostname...
+		Address string `json:"address"`
+	}
+	NodeCondition struct {
+		Type   string `json:"type"`   // Ready...
+		Status string `json:"status"` // True, False, Unknown
+	}
+
+	CertificateSigningRequest struct {
+		Metadata ObjectMeta                      `json:"metadata"`
+		Spec     CertificateSigningRequestSpec   `json:"spec"`
+		Status   CertificateSigningRequestStatus `json:"status"`
+	}
+	CertificateSigningRequestSpec struct {
+		SignerName string   `json:"signerName"`
+		Username   string   `json:"username"`
+		Groups     []string `json:"groups,omitempty"`
+		Usages     []string `json:"usages,omitempty"`
+		// Request is the PEM certificate request in base64, as the API serves it (left
+		// to decode so that one bad request does not hide the others).
+		Request string `json:"request"`
+	}
+	CertificateSigningRequestStatus struct {
+		Conditions []CertificateSigningRequestCondition `json:"conditions,omitempty"`
+	}
+	CertificateSigningRequestCondition struct {
+		Type    string `json:"type"` // Approved, Denied, Failed
+		Status  string `json:"status"`
+		Reason  string `json:"reason,omitempty"`
+		Message string `json:"message,omitempty"`
+	}
+
+	EndpointSlice struct {
+		Metadata  ObjectMeta `json:"metadata"`
+		Endpoints []Endpoint `json:"endpoints"`
+	}
+	Endpoint struct {
+		Addresses []string `json:"addresses"`
 	}
 )

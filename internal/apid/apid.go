@@ -12,15 +12,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
-	"time"
-
+	"github.com/plinthos/plinth/internal/authz"
+	"github.com/plinthos/plinth/internal/ports"
+	"github.com/plinthos/plinth/pkg/role"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -28,16 +22,19 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
-
-	"github.com/plinthos/plinth/internal/authz"
-	"github.com/plinthos/plinth/pkg/role"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 )
 
 // NodeMetadataKey is the metadata key naming the node a request is for.
 const NodeMetadataKey = "node"
-
-// DefaultPort is the node API port.
-const DefaultPort = "50000"
 
 // Config configures a Server.
 type Config struct {
@@ -86,7 +83,7 @@ type remoteConn struct {
 // New prepares a server; Serve starts it.
 func New(cfg Config) (*Server, error) {
 	if cfg.Port == "" {
-		cfg.Port = DefaultPort
+		cfg.Port = strconv.Itoa(ports.NodeAPI)
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()

@@ -7,7 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
+
+	"github.com/plinthos/plinth/internal/ports"
 )
 
 // Main is the entry point of the apid process (`machined apid ...`): it parses args, serves
@@ -16,9 +19,9 @@ func Main(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("apid", flag.ContinueOnError)
 	identityDir := fs.String("identity-dir", "", "directory with ca.crt, apid.crt and apid.key")
 	socket := fs.String("machined-socket", "", "machined's unix socket")
-	listen := fs.String("listen", ":"+DefaultPort, "address to serve the node API on")
+	listen := fs.String("listen", ":"+strconv.Itoa(ports.NodeAPI), "address to serve the node API on")
 	self := fs.String("self", "", "comma-separated names and addresses of this node")
-	port := fs.String("peer-port", DefaultPort, "apid port of other nodes")
+	port := fs.String("peer-port", strconv.Itoa(ports.NodeAPI), "apid port of other nodes")
 	forward := fs.Bool("forward", false, "forward requests that name another node (control planes only; needs a certificate with client usage)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -6,6 +6,18 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/plinthos/plinth/internal/atomicfile"
+	"github.com/plinthos/plinth/internal/clock"
+	"github.com/plinthos/plinth/internal/controller"
+	"github.com/plinthos/plinth/internal/ports"
+	"github.com/plinthos/plinth/internal/resources"
+	"github.com/plinthos/plinth/internal/trustd"
+	"github.com/plinthos/plinth/pkg/api/security"
+	"github.com/plinthos/plinth/pkg/config"
+	"github.com/plinthos/plinth/pkg/pki"
+	"github.com/plinthos/plinth/pkg/role"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"log/slog"
 	"net"
 	"net/url"
@@ -13,19 +25,6 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-
-	"github.com/plinthos/plinth/internal/atomicfile"
-	"github.com/plinthos/plinth/internal/clock"
-	"github.com/plinthos/plinth/internal/controller"
-	"github.com/plinthos/plinth/internal/resources"
-	"github.com/plinthos/plinth/internal/trustd"
-	"github.com/plinthos/plinth/pkg/api/security"
-	"github.com/plinthos/plinth/pkg/config"
-	"github.com/plinthos/plinth/pkg/pki"
-	"github.com/plinthos/plinth/pkg/role"
 )
 
 // APICertValidity is the lifetime of the node API certificate; it is renewed once two
@@ -195,7 +194,7 @@ func (c *APICertificate) fromTrustd(ctx context.Context, cfg *config.MachineConf
 		if err != nil {
 			return resources.APICertificateSpec{}, fmt.Errorf("control-plane endpoint: %w", err)
 		}
-		endpoints = []string{net.JoinHostPort(u.Hostname(), trustd.DefaultPort)}
+		endpoints = []string{ports.HostPort(u.Hostname(), ports.Trustd)}
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(cfg.Machine.CA.Crt) {

@@ -6,27 +6,26 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
-	"time"
-
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/etcdgw"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
 	"github.com/plinthos/plinth/internal/machineapi"
+	"github.com/plinthos/plinth/internal/ports"
 	"github.com/plinthos/plinth/internal/reaper"
 	"github.com/plinthos/plinth/internal/resource"
 	"github.com/plinthos/plinth/internal/resources"
 	"github.com/plinthos/plinth/internal/service"
 	"github.com/plinthos/plinth/pkg/config"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
 )
 
 // containerdSocket is where containerd serves its API.
@@ -66,7 +65,7 @@ func (n *node) addKubernetesServices() error {
 			Runner:    service.GoroutineRunner{Name: "kubelet", Func: n.runKubelet},
 			Restart:   service.RestartForever,
 			Health: &service.HealthCheck{InitialDelay: 5 * time.Second, Period: 5 * time.Second, Timeout: 2 * time.Second,
-				Check: tcpCheck("127.0.0.1:10248")},
+				Check: tcpCheck(ports.HostPort("127.0.0.1", ports.KubeletHealthz))},
 		},
 		{
 			ID:        "node-labels",
@@ -212,7 +211,7 @@ func etcdClient() machineapi.EtcdClient { return etcdClientAt("127.0.0.1") }
 // etcdClientAt returns a client of the etcd member at host's client port, with the node's
 // healthcheck client certificate.
 func etcdClientAt(host string) *etcdgw.Client {
-	return etcdgw.New("https://"+net.JoinHostPort(host, strconv.Itoa(render.EtcdClientPort)),
+	return etcdgw.New(ports.EtcdClientURL(host),
 		paths.PKIFile(paths.EtcdCACert), paths.PKIFile(paths.EtcdHealthcheckCert), paths.PKIFile(paths.EtcdHealthcheckKey))
 }
 

@@ -7,19 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
-	"os"
-	"path/filepath"
-	"runtime"
-	"strconv"
-	"strings"
-	"sync"
-	"time"
-
-	"google.golang.org/grpc"
-
 	"github.com/plinthos/plinth/internal/apid"
 	"github.com/plinthos/plinth/internal/clock"
 	"github.com/plinthos/plinth/internal/configmgr"
@@ -30,6 +17,7 @@ import (
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/logstore"
 	"github.com/plinthos/plinth/internal/machineapi"
+	"github.com/plinthos/plinth/internal/ports"
 	"github.com/plinthos/plinth/internal/resource"
 	"github.com/plinthos/plinth/internal/resources"
 	"github.com/plinthos/plinth/internal/service"
@@ -37,6 +25,17 @@ import (
 	"github.com/plinthos/plinth/pkg/api/machine"
 	rpb "github.com/plinthos/plinth/pkg/api/resource"
 	"github.com/plinthos/plinth/pkg/config"
+	"google.golang.org/grpc"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 )
 
 // Options configure a machined run.
@@ -54,7 +53,7 @@ type Options struct {
 	// PeerAPIPort is the apid port of other nodes (default: APIPort).
 	PeerAPIPort int
 	// TrustdEndpoints are where a worker asks for its certificate, tried in order
-	// (default: the control-plane endpoint's host on port 50001).
+	// (default: the control-plane endpoint's host on trustd's port).
 	TrustdEndpoints []string
 	// Executable is the machined binary, run again as `machined apid` (default: this one).
 	Executable string
@@ -93,10 +92,10 @@ func (o *Options) defaults(p Platform) error {
 		return err
 	}
 	if o.APIPort == 0 {
-		o.APIPort = 50000
+		o.APIPort = ports.NodeAPI
 	}
 	if o.TrustdPort == 0 {
-		o.TrustdPort = 50001
+		o.TrustdPort = ports.Trustd
 	}
 	if o.PeerAPIPort == 0 {
 		o.PeerAPIPort = o.APIPort

@@ -23,9 +23,6 @@ import (
 	"github.com/plinthos/plinth/pkg/pki"
 )
 
-// DefaultPort is trustd's port.
-const DefaultPort = "50001"
-
 // CertValidity is how long issued node certificates are valid; nodes renew them well
 // before they expire.
 const CertValidity = 24 * time.Hour

@@ -8,22 +8,18 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
-	"strings"
-
+	"github.com/plinthos/plinth/internal/ports"
+	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/api/resource"
+	"github.com/plinthos/plinth/pkg/clientconfig"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
-
-	"github.com/plinthos/plinth/pkg/api/machine"
-	"github.com/plinthos/plinth/pkg/api/resource"
-	"github.com/plinthos/plinth/pkg/clientconfig"
+	"net"
+	"strings"
 )
-
-// DefaultPort is the node API port used when an endpoint has none.
-const DefaultPort = "50000"
 
 // NodeMetadataKey names the node a request is for; the endpoint's apid forwards it there.
 const NodeMetadataKey = "node"
@@ -72,7 +68,7 @@ func NewWithEndpoints(cc *clientconfig.Context, endpoints []string, opts ...grpc
 	for _, e := range endpoints {
 		addr := e
 		if _, _, err := net.SplitHostPort(e); err != nil {
-			addr = net.JoinHostPort(strings.Trim(e, "[]"), DefaultPort)
+			addr = ports.HostPort(strings.Trim(e, "[]"), ports.NodeAPI)
 		}
 		host, _, _ := net.SplitHostPort(addr)
 		addrs = append(addrs, resolver.Address{Addr: addr, ServerName: host})

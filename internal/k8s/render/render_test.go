@@ -16,6 +16,7 @@ import (
 	"github.com/plinthos/plinth/internal/configgen"
 	"github.com/plinthos/plinth/internal/k8s/certs"
 	"github.com/plinthos/plinth/internal/k8s/paths"
+	"github.com/plinthos/plinth/internal/ports"
 	"github.com/plinthos/plinth/internal/yamlx"
 	"github.com/plinthos/plinth/pkg/config"
 	"github.com/plinthos/plinth/pkg/secrets"
@@ -675,8 +676,8 @@ func TestLocations(t *testing.T) {
 	if path.Dir(RegistryHostsDir) != path.Dir(paths.ContainerdConfig) {
 		t.Errorf("RegistryHostsDir %s is not next to %s", RegistryHostsDir, paths.ContainerdConfig)
 	}
-	if !strings.HasSuffix(certs.LocalAPIServer, ":"+strconv.Itoa(APIServerPort)) {
-		t.Errorf("components reach the API server at %s, it listens on %d", certs.LocalAPIServer, APIServerPort)
+	if !strings.HasSuffix(certs.LocalAPIServer, ":"+strconv.Itoa(ports.KubeAPI)) {
+		t.Errorf("components reach the API server at %s, it listens on %d", certs.LocalAPIServer, ports.KubeAPI)
 	}
 	if path.Dir(KubeletConfigFile) != paths.KubeletDir || path.Dir(WorkerKubeconfig) != paths.KubeletDir {
 		t.Errorf("kubelet files outside %s", paths.KubeletDir)

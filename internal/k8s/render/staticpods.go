@@ -2,12 +2,12 @@ package render
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 
 	"github.com/plinthos/plinth/internal/k8s/objects"
 	"github.com/plinthos/plinth/internal/k8s/paths"
+	"github.com/plinthos/plinth/internal/ports"
 	"github.com/plinthos/plinth/internal/yamlx"
 	"github.com/plinthos/plinth/pkg/config"
 )
@@ -27,16 +27,6 @@ const (
 	KubeBinary = "/usr/bin/kube"
 	// EtcdBinary is etcd in the etcd image.
 	EtcdBinary = "/usr/bin/etcd"
-)
-
-// The control-plane ports.
-const (
-	APIServerPort         = 6443
-	EtcdClientPort        = 2379
-	EtcdPeerPort          = 2380
-	EtcdMetricsPort       = 2381
-	ControllerManagerPort = 10257
-	SchedulerPort         = 10259
 )
 
 // Static pod manifest file names, in paths.ManifestsDir.
@@ -76,8 +66,6 @@ var (
 
 // localHost is where the components listen for local clients and probes.
 const localHost = "127.0.0.1"
-
-var localAddr = netip.MustParseAddr(localHost)
 
 func pkiFile(name string) string { return paths.PKIFile(name) }
 
@@ -136,11 +124,6 @@ func probes(get httpGet) (startup, liveness *probe) {
 		&probe{HTTPGet: get, PeriodSeconds: 10, TimeoutSeconds: 15, FailureThreshold: 4}
 }
 
-// hostPort joins an address and a port, bracketing IPv6 addresses.
-func hostPort(ip netip.Addr, port int) string {
-	return net.JoinHostPort(ip.String(), fmt.Sprint(port))
-}
-
 // StaticPods returns the control-plane static pod manifests by file name (EtcdManifest,
 // APIServerManifest, ControllerManagerManifest, SchedulerManifest), for kubelet to read
 // from paths.ManifestsDir. Flags set by the configuration's extraArgs replace the defaults of
@@ -182,8 +165,8 @@ func StaticPods(cfg *config.MachineConfig, node Node, etcd EtcdJoin) (map[string
 }
 
 func etcdPod(cl config.ClusterSpec, name string, ip netip.Addr, join EtcdJoin) (pod, error) {
-	peerURL := "https://" + hostPort(ip, EtcdPeerPort)
-	clientURL := "https://" + hostPort(ip, EtcdClientPort)
+	peerURL := ports.EtcdPeerURL(ip.String())
+	clientURL := ports.EtcdClientURL(ip.String())
 	initial := join.InitialCluster
 	if initial == "" {
 		initial = name + "=" + peerURL
@@ -198,7 +181,7 @@ func etcdPod(cl config.ClusterSpec, name string, ip netip.Addr, join EtcdJoin) (
 	f := flags{
 		"name":                        name,
 		"data-dir":                    paths.EtcdDataDir,
-		"listen-client-urls":          "https://" + hostPort(localAddr, EtcdClientPort) + "," + clientURL,
+		"listen-client-urls":          ports.EtcdClientURL(localHost) + "," + clientURL,
 		"advertise-client-urls":       clientURL,
 		"listen-peer-urls":            peerURL,
 		"initial-advertise-peer-urls": peerURL,
@@ -212,9 +195,9 @@ func etcdPod(cl config.ClusterSpec, name string, ip netip.Addr, join EtcdJoin) (
 		"key-file":                    pkiFile(paths.EtcdServerKey),
 		"peer-cert-file":              pkiFile(paths.EtcdPeerCert),
 		"peer-key-file":               pkiFile(paths.EtcdPeerKey),
-		"listen-metrics-urls":         "http://" + hostPort(localAddr, EtcdMetricsPort),
+		"listen-metrics-urls":         "http://" + ports.HostPort(localHost, ports.EtcdMetrics),
 	}.with(cl.Etcd.ExtraArgs)
-	get := httpGet{Host: localHost, Port: EtcdMetricsPort, Path: "/health?exclude=NOSPACE&serializable=true", Scheme: "HTTP"}
+	get := httpGet{Host: localHost, Port: ports.EtcdMetrics, Path: "/health?exclude=NOSPACE&serializable=true", Scheme: "HTTP"}
 	startup, liveness := probes(get)
 	return staticPod("etcd", cl.Etcd.Image, append([]string{EtcdBinary}, f.args()...), "100m",
 		[]hostMount{etcdMount, pkiMount}, startup, liveness, nil), nil
@@ -223,8 +206,8 @@ func etcdPod(cl config.ClusterSpec, name string, ip netip.Addr, join EtcdJoin) (
 func apiServerPod(cl config.ClusterSpec, ip netip.Addr) pod {
 	f := flags{
 		"advertise-address":                  ip.String(),
-		"secure-port":                        fmt.Sprint(APIServerPort),
-		"etcd-servers":                       "https://" + hostPort(localAddr, EtcdClientPort),
+		"secure-port":                        fmt.Sprint(ports.KubeAPI),
+		"etcd-servers":                       ports.EtcdClientURL(localHost),
 		"etcd-cafile":                        pkiFile(paths.EtcdCACert),
 		"etcd-certfile":                      pkiFile(paths.APIServerEtcdCert),
 		"etcd-keyfile":                       pkiFile(paths.APIServerEtcdKey),
@@ -251,8 +234,8 @@ func apiServerPod(cl config.ClusterSpec, ip netip.Addr) pod {
 		"proxy-client-cert-file":             pkiFile(paths.FrontProxyClientCert),
 		"proxy-client-key-file":              pkiFile(paths.FrontProxyClientKey),
 	}.with(cl.APIServer.ExtraArgs)
-	startup, liveness := probes(httpsProbe(APIServerPort, "/livez"))
-	readiness := &probe{HTTPGet: httpsProbe(APIServerPort, "/readyz"), PeriodSeconds: 1, TimeoutSeconds: 15, FailureThreshold: 3}
+	startup, liveness := probes(httpsProbe(ports.KubeAPI, "/livez"))
+	readiness := &probe{HTTPGet: httpsProbe(ports.KubeAPI, "/readyz"), PeriodSeconds: 1, TimeoutSeconds: 15, FailureThreshold: 3}
 	return staticPod("kube-apiserver", cl.APIServer.Image, append([]string{KubeBinary, "kube-apiserver"}, f.args()...), "250m",
 		[]hostMount{pkiMount, caMount}, startup, liveness, readiness)
 }
@@ -278,7 +261,7 @@ func controllerManagerPod(cl config.ClusterSpec) pod {
 		"service-cluster-ip-range":         strings.Join(cl.Network.ServiceSubnets, ","),
 		"requestheader-client-ca-file":     pkiFile(paths.FrontProxyCACert),
 	}.with(cl.ControllerManager.ExtraArgs)
-	startup, liveness := probes(httpsProbe(ControllerManagerPort, "/healthz"))
+	startup, liveness := probes(httpsProbe(ports.ControllerManager, "/healthz"))
 	return staticPod("kube-controller-manager", cl.ControllerManager.Image, append([]string{KubeBinary, "kube-controller-manager"}, f.args()...), "200m",
 		[]hostMount{pkiMount, caMount}, startup, liveness, nil)
 }
@@ -292,7 +275,7 @@ func schedulerPod(cl config.ClusterSpec) pod {
 		"bind-address":              localHost,
 		"leader-elect":              "true",
 	}.with(cl.Scheduler.ExtraArgs)
-	startup, liveness := probes(httpsProbe(SchedulerPort, "/healthz"))
+	startup, liveness := probes(httpsProbe(ports.Scheduler, "/healthz"))
 	return staticPod("kube-scheduler", cl.Scheduler.Image, append([]string{KubeBinary, "kube-scheduler"}, f.args()...), "100m",
 		[]hostMount{pkiMount}, startup, liveness, nil)
 }

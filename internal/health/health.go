@@ -7,91 +7,31 @@ package health
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/plinthos/plinth/internal/k8s/kubeclient"
+	"github.com/plinthos/plinth/internal/k8s/objects"
 	"github.com/plinthos/plinth/internal/k8s/render"
 )
 
-// Client talks to the Kubernetes API with a kubeconfig's first cluster and user.
+// Client talks to the Kubernetes API with a kubeconfig's current context.
 type Client struct {
-	server string
-	http   *http.Client
+	kube *kubeclient.Client
 }
 
 // NewClient builds a client from kubeconfig bytes; server, when set, replaces the
 // kubeconfig's server URL.
 func NewClient(kubeconfig []byte, server string) (*Client, error) {
-	var kc struct {
-		Clusters []struct {
-			Cluster struct {
-				Server string `yaml:"server"`
-				CA     string `yaml:"certificate-authority-data"`
-			} `yaml:"cluster"`
-		} `yaml:"clusters"`
-		Users []struct {
-			User struct {
-				Cert string `yaml:"client-certificate-data"`
-				Key  string `yaml:"client-key-data"`
-			} `yaml:"user"`
-		} `yaml:"users"`
-	}
-	if err := yaml.Unmarshal(kubeconfig, &kc); err != nil {
-		return nil, fmt.Errorf("kubeconfig: %w", err)
-	}
-	if len(kc.Clusters) == 0 || len(kc.Users) == 0 {
-		return nil, errors.New("kubeconfig has no cluster or user")
-	}
-	dec := func(s string) []byte { b, _ := base64.StdEncoding.DecodeString(s); return b }
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(dec(kc.Clusters[0].Cluster.CA)) {
-		return nil, errors.New("kubeconfig: no CA certificate")
-	}
-	cert, err := tls.X509KeyPair(dec(kc.Users[0].User.Cert), dec(kc.Users[0].User.Key))
+	kube, err := kubeclient.New(kubeconfig, server)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig client certificate: %w", err)
+		return nil, err
 	}
-	if server == "" {
-		server = kc.Clusters[0].Cluster.Server
-	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, Certificates: []tls.Certificate{cert}}}
-	return &Client{server: strings.TrimSuffix(server, "/"), http: &http.Client{Transport: tr, Timeout: 10 * time.Second}}, nil
-}
-
-// get fetches a path and decodes JSON into v (v nil: only the status matters).
-func (c *Client) get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.server+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
-	}
-	if v == nil {
-		return nil
-	}
-	return json.Unmarshal(body, v)
+	return &Client{kube: kube}, nil
 }
 
 // Check is one named condition.
@@ -121,8 +61,8 @@ type EtcdMember struct {
 // Checks returns the cluster's checks, in the order they become true on a new cluster.
 func (c *Client) Checks(e Expect) []Check {
 	checks := []Check{
-		{"etcd is healthy", func(ctx context.Context) error { return c.get(ctx, "/readyz/etcd", nil) }},
-		{"the API server is ready", func(ctx context.Context) error { return c.get(ctx, "/readyz", nil) }},
+		{"etcd is healthy", func(ctx context.Context) error { return c.kube.Get(ctx, "/readyz/etcd", nil) }},
+		{"the API server is ready", c.kube.Readyz},
 	}
 	if e.EtcdMembers != nil {
 		checks = append(checks, Check{"etcd members are the control-plane nodes, all voting", c.etcdMembers(e.EtcdMembers, e.ControlPlanes)})
@@ -141,27 +81,14 @@ func (c *Client) Checks(e Expect) []Check {
 	return checks
 }
 
-type meta struct {
-	Name      string            `json:"name"`
-	Namespace string            `json:"namespace"`
-	Labels    map[string]string `json:"labels"`
-}
-
 func (c *Client) nodesReady(want int) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		var list struct {
-			Items []struct {
-				Metadata meta `json:"metadata"`
-				Status   struct {
-					Conditions []struct{ Type, Status string } `json:"conditions"`
-				} `json:"status"`
-			} `json:"items"`
-		}
-		if err := c.get(ctx, "/api/v1/nodes", &list); err != nil {
+		nodes, err := c.kube.ListNodes(ctx, "")
+		if err != nil {
 			return err
 		}
 		var notReady []string
-		for _, n := range list.Items {
+		for _, n := range nodes {
 			ready := false
 			for _, cond := range n.Status.Conditions {
 				if cond.Type == "Ready" && cond.Status == "True" {
@@ -175,9 +102,9 @@ func (c *Client) nodesReady(want int) func(ctx context.Context) error {
 		switch {
 		case len(notReady) > 0:
 			return fmt.Errorf("not Ready: %s", strings.Join(notReady, ", "))
-		case want > 0 && len(list.Items) < want:
-			return fmt.Errorf("%d of %d nodes registered", len(list.Items), want)
-		case len(list.Items) == 0:
+		case want > 0 && len(nodes) < want:
+			return fmt.Errorf("%d of %d nodes registered", len(nodes), want)
+		case len(nodes) == 0:
 			return errors.New("no node registered yet")
 		}
 		return nil
@@ -192,16 +119,12 @@ func (c *Client) etcdMembers(list func(ctx context.Context) ([]EtcdMember, error
 		if err != nil {
 			return err
 		}
-		var nodes struct {
-			Items []struct {
-				Metadata meta `json:"metadata"`
-			} `json:"items"`
-		}
-		if err := c.get(ctx, "/api/v1/nodes?labelSelector="+url.QueryEscape(render.ControlPlaneRoleLabel), &nodes); err != nil {
+		nodes, err := c.kube.ListNodes(ctx, render.ControlPlaneRoleLabel)
+		if err != nil {
 			return err
 		}
 		cps := map[string]bool{}
-		for _, n := range nodes.Items {
+		for _, n := range nodes {
 			cps[n.Metadata.Name] = true
 		}
 		var learners, strangers, missing []string
@@ -242,14 +165,14 @@ func (c *Client) staticPods(wantCP int) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		var list struct {
 			Items []struct {
-				Metadata meta `json:"metadata"`
+				Metadata objects.ObjectMeta `json:"metadata"`
 				Status   struct {
 					Phase      string                          `json:"phase"`
 					Conditions []struct{ Type, Status string } `json:"conditions"`
 				} `json:"status"`
 			} `json:"items"`
 		}
-		if err := c.get(ctx, "/api/v1/namespaces/kube-system/pods?labelSelector=tier%3Dcontrol-plane", &list); err != nil {
+		if err := c.kube.Get(ctx, "/api/v1/namespaces/kube-system/pods?labelSelector=tier%3Dcontrol-plane", &list); err != nil {
 			return err
 		}
 		counts := map[string]int{}
@@ -288,7 +211,7 @@ func (c *Client) daemonSetReady(ns, name string) func(ctx context.Context) error
 				Ready   int `json:"numberReady"`
 			} `json:"status"`
 		}
-		if err := c.get(ctx, "/apis/apps/v1/namespaces/"+ns+"/daemonsets/"+name, &ds); err != nil {
+		if err := c.kube.Get(ctx, "/apis/apps/v1/namespaces/"+ns+"/daemonsets/"+name, &ds); err != nil {
 			return err
 		}
 		if ds.Status.Desired == 0 || ds.Status.Ready < ds.Status.Desired {
@@ -308,7 +231,7 @@ func (c *Client) deploymentReady(ns, name string) func(ctx context.Context) erro
 				Available int `json:"availableReplicas"`
 			} `json:"status"`
 		}
-		if err := c.get(ctx, "/apis/apps/v1/namespaces/"+ns+"/deployments/"+name, &d); err != nil {
+		if err := c.kube.Get(ctx, "/apis/apps/v1/namespaces/"+ns+"/deployments/"+name, &d); err != nil {
 			return err
 		}
 		if d.Status.Available < max(d.Spec.Replicas, 1) {

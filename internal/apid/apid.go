@@ -12,16 +12,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/plinthos/plinth/internal/authz"
-	"github.com/plinthos/plinth/internal/ports"
-	"github.com/plinthos/plinth/pkg/role"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 	"io"
 	"log/slog"
 	"net"
@@ -31,6 +21,18 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/plinthos/plinth/internal/authz"
+	"github.com/plinthos/plinth/internal/ports"
+	"github.com/plinthos/plinth/pkg/role"
 )
 
 // NodeMetadataKey is the metadata key naming the node a request is for.

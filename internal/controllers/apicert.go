@@ -6,6 +6,17 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
 	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/clock"
 	"github.com/plinthos/plinth/internal/controller"
@@ -16,15 +27,6 @@ import (
 	"github.com/plinthos/plinth/pkg/config"
 	"github.com/plinthos/plinth/pkg/pki"
 	"github.com/plinthos/plinth/pkg/role"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"log/slog"
-	"net"
-	"net/url"
-	"os"
-	"path/filepath"
-	"slices"
-	"time"
 )
 
 // APICertValidity is the lifetime of the node API certificate; it is renewed once two

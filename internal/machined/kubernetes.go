@@ -6,6 +6,15 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/etcdgw"
@@ -18,14 +27,6 @@ import (
 	"github.com/plinthos/plinth/internal/resources"
 	"github.com/plinthos/plinth/internal/service"
 	"github.com/plinthos/plinth/pkg/config"
-	"io"
-	"net"
-	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
-	"syscall"
-	"time"
 )
 
 // containerdSocket is where containerd serves its API.

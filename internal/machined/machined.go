@@ -7,6 +7,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
 	"github.com/plinthos/plinth/internal/apid"
 	"github.com/plinthos/plinth/internal/clock"
 	"github.com/plinthos/plinth/internal/configmgr"
@@ -25,17 +38,6 @@ import (
 	"github.com/plinthos/plinth/pkg/api/machine"
 	rpb "github.com/plinthos/plinth/pkg/api/resource"
 	"github.com/plinthos/plinth/pkg/config"
-	"google.golang.org/grpc"
-	"io"
-	"log/slog"
-	"net"
-	"os"
-	"path/filepath"
-	"runtime"
-	"strconv"
-	"strings"
-	"sync"
-	"time"
 )
 
 // Options configure a machined run.

@@ -8,17 +8,19 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/plinthos/plinth/internal/ports"
-	"github.com/plinthos/plinth/pkg/api/machine"
-	"github.com/plinthos/plinth/pkg/api/resource"
-	"github.com/plinthos/plinth/pkg/clientconfig"
+	"net"
+	"strings"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
-	"net"
-	"strings"
+
+	"github.com/plinthos/plinth/internal/ports"
+	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/api/resource"
+	"github.com/plinthos/plinth/pkg/clientconfig"
 )
 
 // NodeMetadataKey names the node a request is for; the endpoint's apid forwards it there.

@@ -1,27 +1,61 @@
 package machined
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/k8s/addons"
 	"github.com/plinthos/plinth/internal/k8s/csrapprove"
+	"github.com/plinthos/plinth/internal/k8s/kubeclient"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
+	"github.com/plinthos/plinth/internal/reaper"
 	"github.com/plinthos/plinth/internal/resource"
 	"github.com/plinthos/plinth/internal/resources"
 	"github.com/plinthos/plinth/pkg/config"
 )
 
-// kubectl runs the node's kubectl with the admin kubeconfig and returns its output.
+// kubectl runs the node's kubectl with the admin kubeconfig and, when stdin is set, that
+// input, and returns its output.
 func kubectl(ctx context.Context, stdin []byte, args ...string) ([]byte, error) {
-	return kubectlWith(ctx, paths.PKIFile(paths.AdminKubeconfig), stdin, args...)
+	kubeconfig := paths.PKIFile(paths.AdminKubeconfig)
+	if _, err := os.Stat(kubeconfig); err != nil {
+		return nil, fmt.Errorf("no kubeconfig yet: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := reaper.Command(ctx, "/usr/bin/kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...) // environment: reaper.MinimalEnv
+	// A grandchild that keeps the output open does not hold Wait once the context ends.
+	cmd.WaitDelay = 10 * time.Second
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	if err := cmd.Run(); err != nil {
+		return out.Bytes(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+	}
+	return out.Bytes(), nil
+}
+
+// adminClient returns a client of the API with the admin kubeconfig, read now: the node
+// writes it once the cluster's certificates are there.
+func adminClient() (*kubeclient.Client, error) {
+	c, err := kubeclient.NewFromFile(paths.PKIFile(paths.AdminKubeconfig), "")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no admin kubeconfig yet: %w", err)
+	}
+	return c, err
 }
 
 // runAddons is the control plane's cluster keeper: once the API answers it applies the
@@ -42,7 +76,12 @@ func (n *node) runAddons(ctx context.Context, logs io.Writer) error {
 }
 
 func (n *node) addonsOnce(ctx context.Context, logs io.Writer, applied *bool) error {
-	if _, err := kubectl(ctx, nil, "get", "--raw", "/readyz"); err != nil {
+	kube, err := adminClient()
+	if err != nil {
+		return err
+	}
+	defer kube.Close()
+	if err := kube.Readyz(ctx); err != nil {
 		return fmt.Errorf("the API server is not ready yet: %w", err)
 	}
 	cfg, _ := n.cfg.Current()
@@ -70,31 +109,26 @@ func (n *node) addonsOnce(ctx context.Context, logs io.Writer, applied *bool) er
 		}
 		*applied = true
 	}
-	if err := n.labelSelf(ctx, cfg); err != nil {
+	if err := n.labelSelf(ctx, kube, cfg); err != nil {
 		fmt.Fprintf(logs, "label node: %v\n", err)
 	}
-	return approveServingCSRs(ctx, cfg, n.nodeName(), logs)
+	return approveServingCSRs(ctx, kube, cfg, n.nodeName(), logs)
 }
 
 // labelSelf puts the labels kubelet may not set itself (the control-plane role) on this node.
-func (n *node) labelSelf(ctx context.Context, cfg *config.MachineConfig) error {
+func (n *node) labelSelf(ctx context.Context, kube *kubeclient.Client, cfg *config.MachineConfig) error {
 	labels := render.APINodeLabels(cfg, true)
 	if len(labels) == 0 {
 		return nil
 	}
 	// The name kubelet registered the node under (the short host name).
-	args := []string{"label", "node", n.nodeName(), "--overwrite"}
-	for k, v := range labels {
-		args = append(args, k+"="+v)
-	}
-	_, err := kubectl(ctx, nil, args...)
-	return err
+	return kube.LabelNode(ctx, n.nodeName(), labels)
 }
 
 // approveServingCSRs approves the pending kubelet serving certificate requests in which a
 // node asks for its own names and addresses, and denies the other ones (see csrapprove
 // for the checks and their residual risk).
-func approveServingCSRs(ctx context.Context, cfg *config.MachineConfig, self string, logs io.Writer) error {
+func approveServingCSRs(ctx context.Context, api csrapprove.API, cfg *config.MachineConfig, self string, logs io.Writer) error {
 	if cfg == nil {
 		return fmt.Errorf("kubelet serving certificates: no machine configuration")
 	}
@@ -102,8 +136,7 @@ func approveServingCSRs(ctx context.Context, cfg *config.MachineConfig, self str
 	if err != nil {
 		return fmt.Errorf("kubelet serving certificates: %w", err)
 	}
-	run := func(ctx context.Context, args ...string) ([]byte, error) { return kubectl(ctx, nil, args...) }
-	return csrapprove.Review(ctx, run, cluster, logs)
+	return csrapprove.Review(ctx, api, cluster, logs)
 }
 
 // nodeName is the name under which this node's kubelet registers (--hostname-override):

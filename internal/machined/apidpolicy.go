@@ -16,6 +16,7 @@ import (
 	"github.com/plinthos/plinth/internal/apid"
 	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/k8s/csrapprove"
+	"github.com/plinthos/plinth/internal/k8s/objects"
 )
 
 // apidPolicy keeps apid's policy file (internal/apid.Policy) current: the cluster members
@@ -125,27 +126,12 @@ func (p *apidPolicy) writeLocked() error {
 func (n *node) runMembers(ctx context.Context, logs io.Writer) error {
 	last := ""
 	for {
-		out, err := kubectl(ctx, nil, "get", "nodes", "-o", "json")
+		members, err := kubernetesMembers(ctx)
 		if err == nil {
-			var nodes []csrapprove.Node
-			if nodes, err = csrapprove.ParseNodes(out); err == nil {
-				var members []string
-				for _, nd := range nodes {
-					// Addresses only: a worker's node certificate names its address, not
-					// its name, so forwarding by name could not verify it.
-					for _, a := range nd.Addresses {
-						if a.Type == csrapprove.AddressInternalIP || a.Type == csrapprove.AddressExternalIP {
-							members = append(members, a.Address)
-						}
-					}
-				}
-				slices.Sort(members)
-				members = slices.Compact(members)
-				if err = n.policy.SetKubernetes(members); err == nil {
-					if s := fmt.Sprint(members); s != last {
-						fmt.Fprintf(logs, "cluster members from Kubernetes: %v\n", members)
-						last = s
-					}
+			if err = n.policy.SetKubernetes(members); err == nil {
+				if s := fmt.Sprint(members); s != last {
+					fmt.Fprintf(logs, "cluster members from Kubernetes: %v\n", members)
+					last = s
 				}
 			}
 		}
@@ -159,4 +145,34 @@ func (n *node) runMembers(ctx context.Context, logs io.Writer) error {
 		case <-time.After(10 * time.Second):
 		}
 	}
+}
+
+// kubernetesMembers lists the Nodes with the admin kubeconfig and returns their members.
+func kubernetesMembers(ctx context.Context) ([]string, error) {
+	kube, err := adminClient()
+	if err != nil {
+		return nil, err
+	}
+	defer kube.Close()
+	nodes, err := kube.ListNodes(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	return nodeMembers(nodes), nil
+}
+
+// nodeMembers returns the InternalIP and ExternalIP addresses of nodes, sorted, each once.
+// Addresses only: a worker's node certificate names its address, not its name, so
+// forwarding by name could not verify it.
+func nodeMembers(nodes []objects.Node) []string {
+	var members []string
+	for _, nd := range nodes {
+		for _, a := range nd.Status.Addresses {
+			if a.Type == csrapprove.AddressInternalIP || a.Type == csrapprove.AddressExternalIP {
+				members = append(members, a.Address)
+			}
+		}
+	}
+	slices.Sort(members)
+	return slices.Compact(members)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/plinthos/plinth/internal/apid"
+	"github.com/plinthos/plinth/internal/k8s/objects"
 )
 
 func readPolicy(t *testing.T, path string) apid.Policy {
@@ -53,5 +54,23 @@ func TestAPIDPolicy(t *testing.T) {
 	}
 	if got := readPolicy(t, path); !slices.Equal(got.Members, []string{"10.5.0.2", "10.5.0.3"}) {
 		t.Errorf("policy after a restart %+v", got)
+	}
+}
+
+// TestNodeMembers: the members from Kubernetes are the nodes' internal and external
+// addresses, sorted, each once; not their host names.
+func TestNodeMembers(t *testing.T) {
+	node := func(name string, addrs ...objects.NodeAddress) objects.Node {
+		return objects.Node{Metadata: objects.ObjectMeta{Name: name}, Status: objects.NodeStatus{Addresses: addrs}}
+	}
+	got := nodeMembers([]objects.Node{
+		node("w-1", objects.NodeAddress{Type: "InternalIP", Address: "10.5.0.3"}, objects.NodeAddress{Type: "Hostname", Address: "w-1"}),
+		node("cp-1", objects.NodeAddress{Type: "ExternalIP", Address: "203.0.113.7"}, objects.NodeAddress{Type: "InternalIP", Address: "10.5.0.2"},
+			objects.NodeAddress{Type: "InternalDNS", Address: "cp-1.internal"}),
+		node("cp-1-again", objects.NodeAddress{Type: "InternalIP", Address: "10.5.0.2"}),
+		node("new"),
+	})
+	if want := []string{"10.5.0.2", "10.5.0.3", "203.0.113.7"}; !slices.Equal(got, want) {
+		t.Errorf("members = %q, want %q", got, want)
 	}
 }

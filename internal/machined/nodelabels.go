@@ -1,20 +1,19 @@
 package machined
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/plinthos/plinth/internal/k8s/kubeclient"
+	"github.com/plinthos/plinth/internal/k8s/objects"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
-	"github.com/plinthos/plinth/internal/reaper"
 	"github.com/plinthos/plinth/internal/resource"
 	"github.com/plinthos/plinth/internal/resources"
 	"github.com/plinthos/plinth/pkg/config"
@@ -142,31 +141,16 @@ func selfSettableLabel(key string) bool {
 	return len(render.APINodeLabels(&cfg, false)) == 0
 }
 
-// kubectlAs runs the node's kubectl with the kubeconfig at kubeconfig and returns its
-// output.
-func kubectlAs(ctx context.Context, kubeconfig string, args ...string) ([]byte, error) {
-	return kubectlWith(ctx, kubeconfig, nil, args...)
+// nodeAPI is the part of the Kubernetes API the node-labels service uses.
+type nodeAPI interface {
+	GetNode(ctx context.Context, name string) (*objects.Node, error)
+	MergePatchNode(ctx context.Context, name string, patch []byte) error
+	Close()
 }
 
-// kubectlWith runs the node's kubectl with a kubeconfig and, when stdin is set, that input.
-func kubectlWith(ctx context.Context, kubeconfig string, stdin []byte, args ...string) ([]byte, error) {
-	if _, err := os.Stat(kubeconfig); err != nil {
-		return nil, fmt.Errorf("no kubeconfig yet: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	cmd := reaper.Command(ctx, "/usr/bin/kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...) // environment: reaper.MinimalEnv
-	// A grandchild that keeps the output open does not hold Wait once the context ends.
-	cmd.WaitDelay = 10 * time.Second
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	if err := cmd.Run(); err != nil {
-		return out.Bytes(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
-	}
-	return out.Bytes(), nil
+// clientAt returns a client of the API with the kubeconfig at path.
+func clientAt(path string) (nodeAPI, error) {
+	return kubeclient.NewFromFile(path, "")
 }
 
 // nodeLabeler keeps the labels of this node's Node object those of
@@ -178,8 +162,8 @@ type nodeLabeler struct {
 	store *resource.Store
 	// nodeName returns the name kubelet registers the node under.
 	nodeName func() string
-	// kubectl runs kubectl with a kubeconfig.
-	kubectl func(ctx context.Context, kubeconfig string, args ...string) ([]byte, error)
+	// client returns a client of the API with the kubeconfig at a path.
+	client func(kubeconfig string) (nodeAPI, error)
 	// retry is how long to wait after a failure (the node not registered yet, the API
 	// down) or, when the resource cannot be watched, between two passes.
 	retry time.Duration
@@ -193,7 +177,7 @@ func (n *node) runNodeLabels(ctx context.Context, logs io.Writer) error {
 	return nodeLabeler{
 		store:    n.store,
 		nodeName: n.nodeName,
-		kubectl:  kubectlAs,
+		client:   clientAt,
 		retry:    10 * time.Second,
 		resync:   5 * time.Minute,
 	}.Run(ctx, logs)
@@ -301,21 +285,17 @@ func (l nodeLabeler) once(ctx context.Context) (did, note string, err error) {
 		note = fmt.Sprintf("machine.kubelet.nodeLabels %s: left alone: with its own credentials a worker may not set labels in the kubernetes.io and k8s.io namespaces on its Node (NodeRestriction), except the few kubelet sets itself; set them with kubectl", strings.Join(refused, ", "))
 	}
 	name := l.nodeName()
-	out, err := l.kubectl(ctx, kubeconfig, "get", "node", name, "-o", "json")
+	api, err := l.client(kubeconfig)
 	if err != nil {
-		if strings.Contains(err.Error(), "NotFound") {
+		return "", "", fmt.Errorf("node %s: %w", name, err)
+	}
+	defer api.Close()
+	obj, err := api.GetNode(ctx, name)
+	if err != nil {
+		if kubeclient.IsNotFound(err) {
 			return "", "", fmt.Errorf("node %s: kubelet has not registered it yet", name)
 		}
 		return "", "", fmt.Errorf("node %s: %w", name, err)
-	}
-	var obj struct {
-		Metadata struct {
-			Labels      map[string]string `json:"labels"`
-			Annotations map[string]string `json:"annotations"`
-		} `json:"metadata"`
-	}
-	if err := json.Unmarshal(out, &obj); err != nil {
-		return "", "", fmt.Errorf("node %s: read kubectl's answer: %w", name, err)
 	}
 	change := planNodeLabels(obj.Metadata.Labels, obj.Metadata.Annotations, wanted, settable)
 	if change.empty() {
@@ -325,7 +305,7 @@ func (l nodeLabeler) once(ctx context.Context) (did, note string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	if _, err := l.kubectl(ctx, kubeconfig, "patch", "node", name, "--type", "merge", "-p", string(patch)); err != nil {
+	if err := api.MergePatchNode(ctx, name, patch); err != nil {
 		return "", "", fmt.Errorf("node %s: %w", name, err)
 	}
 	return fmt.Sprintf("node %s: %s", name, change), note, nil

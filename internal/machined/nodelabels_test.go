@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"reflect"
 	"strings"
 	"sync"
@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/plinthos/plinth/internal/clock"
+	"github.com/plinthos/plinth/internal/k8s/kubeclient"
+	"github.com/plinthos/plinth/internal/k8s/objects"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
 	"github.com/plinthos/plinth/internal/resource"
@@ -190,43 +192,56 @@ func TestSelfSettableLabel(t *testing.T) {
 	}
 }
 
-// fakeNode is a Node object behind a fake kubectl.
+// fakeNode is a Node object behind a fake API.
 type fakeNode struct {
 	mu          sync.Mutex
 	registered  bool
 	labels      map[string]string
 	annotations map[string]string
-	kubeconfigs []string
+	kubeconfigs []string // of each request
 	patches     int
 }
 
-func (f *fakeNode) kubectl(t *testing.T) func(ctx context.Context, kubeconfig string, args ...string) ([]byte, error) {
-	return func(ctx context.Context, kubeconfig string, args ...string) ([]byte, error) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.kubeconfigs = append(f.kubeconfigs, kubeconfig)
-		switch {
-		case len(args) == 5 && args[0] == "get" && args[1] == "node" && args[2] == "w1" && args[4] == "json":
-			if !f.registered {
-				return nil, errors.New(`kubectl get node w1: exit status 1: Error from server (NotFound): nodes "w1" not found`)
-			}
-			var node struct {
-				Metadata struct {
-					Name        string            `json:"name"`
-					Labels      map[string]string `json:"labels,omitempty"`
-					Annotations map[string]string `json:"annotations,omitempty"`
-				} `json:"metadata"`
-			}
-			node.Metadata.Name, node.Metadata.Labels, node.Metadata.Annotations = "w1", f.labels, f.annotations
-			return json.Marshal(node)
-		case len(args) == 7 && strings.Join(args[:5], " ") == "patch node w1 --type merge" && args[5] == "-p":
-			applyMergePatch(t, []byte(args[6]), f.labels, f.annotations)
-			f.patches++
-			return nil, nil
-		}
-		return nil, fmt.Errorf("unexpected kubectl %v", args)
+// client is the nodeLabeler's client factory: clients of f with a kubeconfig.
+func (f *fakeNode) client(t *testing.T) func(kubeconfig string) (nodeAPI, error) {
+	return func(kubeconfig string) (nodeAPI, error) {
+		return &fakeNodeClient{t: t, node: f, kubeconfig: kubeconfig}, nil
 	}
 }
+
+// fakeNodeClient is a client of a fakeNode with a kubeconfig.
+type fakeNodeClient struct {
+	t          *testing.T
+	node       *fakeNode
+	kubeconfig string
+}
+
+func (c *fakeNodeClient) GetNode(_ context.Context, name string) (*objects.Node, error) {
+	f := c.node
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.kubeconfigs = append(f.kubeconfigs, c.kubeconfig)
+	if name != "w1" || !f.registered {
+		return nil, &kubeclient.APIError{Method: "GET", Path: "/api/v1/nodes/" + name, StatusCode: http.StatusNotFound, Reason: "NotFound", Message: `nodes "` + name + `" not found`}
+	}
+	// A copy, as a client decodes it.
+	return &objects.Node{Metadata: objects.ObjectMeta{Name: name, Labels: maps.Clone(f.labels), Annotations: maps.Clone(f.annotations)}}, nil
+}
+
+func (c *fakeNodeClient) MergePatchNode(_ context.Context, name string, patch []byte) error {
+	f := c.node
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.kubeconfigs = append(f.kubeconfigs, c.kubeconfig)
+	if name != "w1" || !f.registered {
+		return fmt.Errorf("patch of node %s that is not there", name)
+	}
+	applyMergePatch(c.t, patch, f.labels, f.annotations)
+	f.patches++
+	return nil
+}
+
+func (c *fakeNodeClient) Close() {}
 
 func (f *fakeNode) state() (map[string]string, map[string]string) {
 	f.mu.Lock()
@@ -240,7 +255,7 @@ func (f *fakeNode) state() (map[string]string, map[string]string) {
 func TestNodeLabelerFollowsConfig(t *testing.T) {
 	store := resource.NewStore(clock.Real{})
 	node := &fakeNode{labels: map[string]string{"kubernetes.io/hostname": "w1"}, annotations: map[string]string{}}
-	l := nodeLabeler{store: store, nodeName: func() string { return "w1" }, kubectl: node.kubectl(t),
+	l := nodeLabeler{store: store, nodeName: func() string { return "w1" }, client: node.client(t),
 		retry: 10 * time.Millisecond, resync: time.Hour}
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs syncBuffer
@@ -325,7 +340,7 @@ func TestNodeLabelerFollowsConfig(t *testing.T) {
 func TestNodeLabelerControlPlaneUsesAdmin(t *testing.T) {
 	store := resource.NewStore(clock.Real{})
 	node := &fakeNode{registered: true, labels: map[string]string{}, annotations: map[string]string{}}
-	l := nodeLabeler{store: store, nodeName: func() string { return "w1" }, kubectl: node.kubectl(t), retry: 10 * time.Millisecond, resync: time.Hour}
+	l := nodeLabeler{store: store, nodeName: func() string { return "w1" }, client: node.client(t), retry: 10 * time.Millisecond, resync: time.Hour}
 	cfg := &config.MachineConfig{}
 	cfg.Machine.Type = config.TypeControlPlane
 	cfg.Machine.Kubelet.NodeLabels = map[string]string{"node-role.kubernetes.io/ingress": ""}

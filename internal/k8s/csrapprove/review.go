@@ -3,48 +3,49 @@ package csrapprove
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"net/url"
 
+	"github.com/plinthos/plinth/internal/k8s/objects"
 	"github.com/plinthos/plinth/pkg/config"
 )
 
-// Kubectl runs kubectl (with a kubeconfig that may read nodes and CSRs and approve and deny
-// CSRs) with args and returns its standard output.
-type Kubectl func(ctx context.Context, args ...string) ([]byte, error)
+// API is the part of the Kubernetes API a review uses, with credentials that may read
+// nodes and CSRs and approve and deny CSRs (kubeclient.Client has it).
+type API interface {
+	ListCSRs(ctx context.Context) ([]objects.CertificateSigningRequest, error)
+	ListNodes(ctx context.Context, selector string) ([]objects.Node, error)
+	ApproveCSR(ctx context.Context, name, message string) error
+	DenyCSR(ctx context.Context, name, message string) error
+}
 
 // Review lists the certificate signing requests, approves the pending kubelet serving
 // requests Decide accepts and denies the others, so that none waits for ever. It logs one
 // line per request it approves or denies.
-func Review(ctx context.Context, kubectl Kubectl, cluster ClusterInfo, logs io.Writer) error {
-	out, err := kubectl(ctx, "get", "csr", "-o", "json")
+func Review(ctx context.Context, api API, cluster ClusterInfo, logs io.Writer) error {
+	csrs, err := api.ListCSRs(ctx)
 	if err != nil {
 		return fmt.Errorf("list certificate signing requests: %w", err)
 	}
-	reqs, err := ParseRequests(out)
-	if err != nil {
-		return err
-	}
 	var pending []Request
-	for _, r := range reqs {
-		if Pending(r) {
+	for _, o := range csrs {
+		if r := requestOf(o); Pending(r) {
 			pending = append(pending, r)
 		}
 	}
 	if len(pending) == 0 {
 		return nil
 	}
-	out, err = kubectl(ctx, "get", "nodes", "-o", "json")
+	objs, err := api.ListNodes(ctx, "")
 	if err != nil {
 		return fmt.Errorf("list nodes: %w", err)
 	}
-	nodes, err := ParseNodes(out)
-	if err != nil {
-		return err
+	nodes := make([]Node, 0, len(objs))
+	for _, o := range objs {
+		nodes = append(nodes, nodeOf(o))
 	}
 	var errs []error
 	for _, r := range pending {
@@ -53,14 +54,14 @@ func Review(ctx context.Context, kubectl Kubectl, cluster ClusterInfo, logs io.W
 			continue // the node may not have registered its addresses yet
 		}
 		if approve {
-			if _, err := kubectl(ctx, "certificate", "approve", r.Name); err != nil {
+			if err := api.ApproveCSR(ctx, r.Name, "Plinth: a node's own names and addresses"); err != nil {
 				errs = append(errs, fmt.Errorf("approve %s: %w", r.Name, err))
 				continue
 			}
 			fmt.Fprintf(logs, "approved kubelet serving certificate %s for %s\n", r.Name, r.Username)
 			continue
 		}
-		if _, err := kubectl(ctx, "certificate", "deny", r.Name); err != nil {
+		if err := api.DenyCSR(ctx, r.Name, "Plinth: "+reason); err != nil {
 			errs = append(errs, fmt.Errorf("deny %s (%s): %w", r.Name, reason, err))
 			continue
 		}
@@ -69,78 +70,32 @@ func Review(ctx context.Context, kubectl Kubectl, cluster ClusterInfo, logs io.W
 	return errors.Join(errs...)
 }
 
-// ParseRequests reads the output of `kubectl get csr -o json`.
-func ParseRequests(data []byte) ([]Request, error) {
-	var list struct {
-		Items []struct {
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-			Spec struct {
-				SignerName string   `json:"signerName"`
-				Username   string   `json:"username"`
-				Groups     []string `json:"groups"`
-				Usages     []string `json:"usages"`
-				Request    string   `json:"request"`
-			} `json:"spec"`
-			Status struct {
-				Conditions []struct {
-					Type string `json:"type"`
-				} `json:"conditions"`
-			} `json:"status"`
-		} `json:"items"`
+// requestOf is the part of a CertificateSigningRequest the approver looks at.
+func requestOf(o objects.CertificateSigningRequest) Request {
+	r := Request{
+		Name:       o.Metadata.Name,
+		SignerName: o.Spec.SignerName,
+		Username:   o.Spec.Username,
+		Groups:     o.Spec.Groups,
+		Usages:     o.Spec.Usages,
 	}
-	if err := json.Unmarshal(data, &list); err != nil {
-		return nil, fmt.Errorf("decode certificate signing requests: %w", err)
+	// A request that is not base64 keeps a nil PEM, which Decide refuses.
+	if p, err := base64.StdEncoding.DecodeString(o.Spec.Request); err == nil {
+		r.PEM = p
 	}
-	out := make([]Request, 0, len(list.Items))
-	for _, it := range list.Items {
-		r := Request{
-			Name:       it.Metadata.Name,
-			SignerName: it.Spec.SignerName,
-			Username:   it.Spec.Username,
-			Groups:     it.Spec.Groups,
-			Usages:     it.Spec.Usages,
-		}
-		// A request that is not base64 keeps a nil PEM, which Decide refuses.
-		if p, err := base64.StdEncoding.DecodeString(it.Spec.Request); err == nil {
-			r.PEM = p
-		}
-		for _, c := range it.Status.Conditions {
-			r.Conditions = append(r.Conditions, c.Type)
-		}
-		out = append(out, r)
+	for _, c := range o.Status.Conditions {
+		r.Conditions = append(r.Conditions, c.Type)
 	}
-	return out, nil
+	return r
 }
 
-// ParseNodes reads the output of `kubectl get nodes -o json`.
-func ParseNodes(data []byte) ([]Node, error) {
-	var list struct {
-		Items []struct {
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-			Status struct {
-				Addresses []struct {
-					Type    string `json:"type"`
-					Address string `json:"address"`
-				} `json:"addresses"`
-			} `json:"status"`
-		} `json:"items"`
+// nodeOf is the part of a Node the approver looks at.
+func nodeOf(o objects.Node) Node {
+	n := Node{Name: o.Metadata.Name}
+	for _, a := range o.Status.Addresses {
+		n.Addresses = append(n.Addresses, Address{Type: a.Type, Address: a.Address})
 	}
-	if err := json.Unmarshal(data, &list); err != nil {
-		return nil, fmt.Errorf("decode nodes: %w", err)
-	}
-	out := make([]Node, 0, len(list.Items))
-	for _, it := range list.Items {
-		n := Node{Name: it.Metadata.Name}
-		for _, a := range it.Status.Addresses {
-			n.Addresses = append(n.Addresses, Address{Type: a.Type, Address: a.Address})
-		}
-		out = append(out, n)
-	}
-	return out, nil
+	return n
 }
 
 // ClusterInfoFromConfig reads the cluster's networks, DNS domain and API server names from

@@ -3,18 +3,25 @@ package csrapprove
 import (
 	"bytes"
 	"context"
-	"errors"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/plinthos/plinth/internal/k8s/kubeclient"
+	"github.com/plinthos/plinth/internal/k8s/objects"
+	"github.com/plinthos/plinth/internal/kubeconfig"
 	"github.com/plinthos/plinth/pkg/config"
 )
 
-// testdata/csrs.json and testdata/nodes.json are `kubectl get csr -o json` and `kubectl get
-// nodes -o json` of a two-node cluster (cp-1 at 172.20.0.2, worker-1 at 172.20.0.3). The
+// testdata/csrs.json and testdata/nodes.json are the lists of CSRs and nodes (`kubectl get
+// csr -o json`, `kubectl get nodes -o json`) of a two-node cluster (cp-1 at 172.20.0.2, worker-1 at 172.20.0.3). The
 // requests in them were generated with crypto/x509 (ECDSA P-256, keys thrown away):
 //   - csr-h5v8t: worker-2's bootstrap client request, approved (another signer);
 //   - csr-p3n6w: cp-1's serving request, approved;
@@ -31,10 +38,10 @@ func readFixture(t *testing.T, name string) []byte {
 	return data
 }
 
-func TestParseRequests(t *testing.T) {
-	reqs, err := ParseRequests(readFixture(t, "csrs.json"))
-	if err != nil {
-		t.Fatal(err)
+func TestRequestOf(t *testing.T) {
+	var reqs []Request
+	for _, o := range decodeFixture[objects.CertificateSigningRequest](t, "csrs.json") {
+		reqs = append(reqs, requestOf(o))
 	}
 	var names []string
 	for _, r := range reqs {
@@ -64,20 +71,17 @@ func TestParseRequests(t *testing.T) {
 	}
 }
 
-func TestParseRequestsBadBase64(t *testing.T) {
-	reqs, err := ParseRequests([]byte(`{"items":[{"metadata":{"name":"csr-x"},"spec":{"request":"%%%"}}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(reqs) != 1 || reqs[0].PEM != nil {
-		t.Fatalf("requests = %+v, want one without PEM", reqs)
+func TestRequestOfBadBase64(t *testing.T) {
+	r := requestOf(objects.CertificateSigningRequest{Metadata: objects.ObjectMeta{Name: "csr-x"}, Spec: objects.CertificateSigningRequestSpec{Request: "%%%"}})
+	if r.Name != "csr-x" || r.PEM != nil {
+		t.Fatalf("request = %+v, want one without PEM", r)
 	}
 }
 
-func TestParseNodes(t *testing.T) {
-	nodes, err := ParseNodes(readFixture(t, "nodes.json"))
-	if err != nil {
-		t.Fatal(err)
+func TestNodeOf(t *testing.T) {
+	var nodes []Node
+	for _, o := range decodeFixture[objects.Node](t, "nodes.json") {
+		nodes = append(nodes, nodeOf(o))
 	}
 	want := []Node{
 		{Name: "cp-1", Addresses: []Address{{AddressInternalIP, "172.20.0.2"}, {AddressHostname, "cp-1"}}},
@@ -88,42 +92,92 @@ func TestParseNodes(t *testing.T) {
 	}
 }
 
-func TestParseErrors(t *testing.T) {
-	if _, err := ParseRequests([]byte("<html>")); err == nil {
-		t.Error("ParseRequests accepted garbage")
+// decodeFixture reads the items of a list fixture.
+func decodeFixture[T any](t *testing.T, name string) []T {
+	t.Helper()
+	var list struct {
+		Items []T `json:"items"`
 	}
-	if _, err := ParseNodes([]byte("<html>")); err == nil {
-		t.Error("ParseNodes accepted garbage")
+	if err := json.Unmarshal(readFixture(t, name), &list); err != nil {
+		t.Fatal(err)
 	}
+	return list.Items
 }
 
-// fakeKubectl answers get csr and get nodes from the fixtures and records the rest.
-type fakeKubectl struct {
+// fakeAPI is an API server (over TLS, through kubeclient) that serves the fixtures and
+// records the calls: "list csrs", "list nodes", "approve NAME" and "deny NAME".
+type fakeAPI struct {
 	csrs, nodes []byte
-	calls       [][]string
-	fail        string // a command (joined args) that fails
+	fail        string // a call that the API forbids
+
+	mu       sync.Mutex
+	calls    []string
+	messages []string // of the approvals and denials
 }
 
-func (f *fakeKubectl) run(_ context.Context, args ...string) ([]byte, error) {
-	f.calls = append(f.calls, args)
-	cmd := strings.Join(args, " ")
-	switch {
-	case cmd == f.fail:
-		return nil, errors.New("forbidden")
-	case cmd == "get csr -o json":
-		return f.csrs, nil
-	case cmd == "get nodes -o json":
-		return f.nodes, nil
+func (f *fakeAPI) client(t *testing.T) *kubeclient.Client {
+	t.Helper()
+	const csrPath = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		call, answer := "", []byte(nil)
+		switch name, sub, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, csrPath), "/"), "/"); {
+		case r.Method == "GET" && r.URL.Path == csrPath:
+			call, answer = "list csrs", f.csrs
+		case r.Method == "GET" && r.URL.Path == "/api/v1/nodes":
+			call, answer = "list nodes", f.nodes
+		case r.Method == "GET" && strings.HasPrefix(r.URL.Path, csrPath+"/"):
+			var list struct{ Items []json.RawMessage }
+			_ = json.Unmarshal(f.csrs, &list)
+			for _, it := range list.Items {
+				if strings.Contains(string(it), `"name": "`+name+`"`) {
+					answer = it
+				}
+			}
+		case r.Method == "PUT" && sub == "approval":
+			var csr objects.CertificateSigningRequest
+			if err := json.NewDecoder(r.Body).Decode(&csr); err != nil || csr.Metadata.Name != name || len(csr.Status.Conditions) == 0 {
+				http.Error(w, "bad approval", http.StatusBadRequest)
+				return
+			}
+			c := csr.Status.Conditions[len(csr.Status.Conditions)-1]
+			call, answer = map[string]string{"Approved": "approve ", "Denied": "deny "}[c.Type]+name, []byte(`{}`)
+			f.mu.Lock()
+			f.messages = append(f.messages, c.Message)
+			f.mu.Unlock()
+		}
+		if call != "" {
+			f.mu.Lock()
+			f.calls = append(f.calls, call)
+			f.mu.Unlock()
+		}
+		switch {
+		case call != "" && call == f.fail:
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte(`{"kind":"Status","reason":"Forbidden","message":"forbidden"}`))
+		case answer == nil:
+			http.NotFound(w, r)
+		default:
+			_, _ = w.Write(answer)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	kc, err := kubeconfig.New("test", kubeconfig.Cluster{Server: srv.URL, CertificateAuthorityData: ca}, "approver", kubeconfig.User{Token: "t"}).Marshal()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return nil, nil
+	c, err := kubeclient.New(kc, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }
 
-func (f *fakeKubectl) commands() []string {
-	var out []string
-	for _, c := range f.calls {
-		out = append(out, strings.Join(c, " "))
-	}
-	return out
+func (f *fakeAPI) commands() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
 }
 
 var fixtureCluster = ClusterInfo{
@@ -135,14 +189,19 @@ var fixtureCluster = ClusterInfo{
 }
 
 func TestReview(t *testing.T) {
-	k := &fakeKubectl{csrs: readFixture(t, "csrs.json"), nodes: readFixture(t, "nodes.json")}
+	k := &fakeAPI{csrs: readFixture(t, "csrs.json"), nodes: readFixture(t, "nodes.json")}
 	var logs bytes.Buffer
-	if err := Review(context.Background(), k.run, fixtureCluster, &logs); err != nil {
+	if err := Review(context.Background(), k.client(t), fixtureCluster, &logs); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"get csr -o json", "get nodes -o json", "certificate approve csr-2kq7d", "certificate deny csr-9zx4m"}
+	want := []string{"list csrs", "list nodes", "approve csr-2kq7d", "deny csr-9zx4m"}
 	if got := k.commands(); !slices.Equal(got, want) {
-		t.Errorf("kubectl calls = %q, want %q", got, want)
+		t.Errorf("API calls = %q, want %q", got, want)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.messages) != 2 || !strings.Contains(k.messages[1], "10.96.0.1 is in the Service network") {
+		t.Errorf("condition messages = %q, want the denial's reason in the second", k.messages)
 	}
 	wantLogs := "approved kubelet serving certificate csr-2kq7d for system:node:worker-1\n" +
 		"denied kubelet serving certificate csr-9zx4m for system:node:worker-1: IP address 10.96.0.1 is in the Service network 10.96.0.0/12\n"
@@ -152,35 +211,35 @@ func TestReview(t *testing.T) {
 }
 
 func TestReviewNothingPending(t *testing.T) {
-	k := &fakeKubectl{csrs: []byte(`{"apiVersion":"v1","items":[],"kind":"List"}`)}
-	if err := Review(context.Background(), k.run, fixtureCluster, &bytes.Buffer{}); err != nil {
+	k := &fakeAPI{csrs: []byte(`{"apiVersion":"v1","items":[],"kind":"List"}`)}
+	if err := Review(context.Background(), k.client(t), fixtureCluster, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := k.commands(); !slices.Equal(got, []string{"get csr -o json"}) {
-		t.Errorf("kubectl calls = %q, want only the CSR list", got)
+	if got := k.commands(); !slices.Equal(got, []string{"list csrs"}) {
+		t.Errorf("API calls = %q, want only the CSR list", got)
 	}
 }
 
 // A failed approval is reported, and the next request is still decided.
 func TestReviewKeepsGoingAfterAnError(t *testing.T) {
-	k := &fakeKubectl{csrs: readFixture(t, "csrs.json"), nodes: readFixture(t, "nodes.json"), fail: "certificate approve csr-2kq7d"}
+	k := &fakeAPI{csrs: readFixture(t, "csrs.json"), nodes: readFixture(t, "nodes.json"), fail: "approve csr-2kq7d"}
 	var logs bytes.Buffer
-	err := Review(context.Background(), k.run, fixtureCluster, &logs)
-	if err == nil || !strings.Contains(err.Error(), "csr-2kq7d") {
-		t.Fatalf("Review error = %v, want one about csr-2kq7d", err)
+	err := Review(context.Background(), k.client(t), fixtureCluster, &logs)
+	if err == nil || !strings.Contains(err.Error(), "approve csr-2kq7d") || !strings.Contains(err.Error(), "403 Forbidden: forbidden") {
+		t.Fatalf("Review error = %v, want the API's refusal to approve csr-2kq7d", err)
 	}
-	if !slices.Contains(k.commands(), "certificate deny csr-9zx4m") {
+	if !slices.Contains(k.commands(), "deny csr-9zx4m") {
 		t.Errorf("csr-9zx4m was not decided after the error: %q", k.commands())
 	}
 }
 
 func TestReviewListErrors(t *testing.T) {
-	for _, fail := range []string{"get csr -o json", "get nodes -o json"} {
-		k := &fakeKubectl{csrs: readFixture(t, "csrs.json"), nodes: readFixture(t, "nodes.json"), fail: fail}
-		if err := Review(context.Background(), k.run, fixtureCluster, &bytes.Buffer{}); err == nil {
+	for _, fail := range []string{"list csrs", "list nodes"} {
+		k := &fakeAPI{csrs: readFixture(t, "csrs.json"), nodes: readFixture(t, "nodes.json"), fail: fail}
+		if err := Review(context.Background(), k.client(t), fixtureCluster, &bytes.Buffer{}); err == nil {
 			t.Errorf("%s failing: Review returned no error", fail)
 		}
-		if slices.ContainsFunc(k.commands(), func(c string) bool { return strings.HasPrefix(c, "certificate") }) {
+		if slices.ContainsFunc(k.commands(), func(c string) bool { return strings.HasPrefix(c, "approve") || strings.HasPrefix(c, "deny") }) {
 			t.Errorf("%s failing: Review approved or denied: %q", fail, k.commands())
 		}
 	}
@@ -218,12 +277,12 @@ func TestClusterInfoFromConfig(t *testing.T) {
 // A request of a node that has not registered yet is left pending, not denied: the kubelet
 // asks for its serving certificate as it registers, and a denial would hold it back.
 func TestReviewWaitsForTheNode(t *testing.T) {
-	k := &fakeKubectl{csrs: readFixture(t, "csrs.json"), nodes: []byte(`{"apiVersion":"v1","items":[],"kind":"List"}`)}
+	k := &fakeAPI{csrs: readFixture(t, "csrs.json"), nodes: []byte(`{"apiVersion":"v1","items":[],"kind":"List"}`)}
 	var logs bytes.Buffer
-	if err := Review(context.Background(), k.run, fixtureCluster, &logs); err != nil {
+	if err := Review(context.Background(), k.client(t), fixtureCluster, &logs); err != nil {
 		t.Fatal(err)
 	}
-	if got := k.commands(); !slices.Equal(got, []string{"get csr -o json", "get nodes -o json"}) {
-		t.Errorf("kubectl calls = %q, want no decision", got)
+	if got := k.commands(); !slices.Equal(got, []string{"list csrs", "list nodes"}) {
+		t.Errorf("API calls = %q, want no decision", got)
 	}
 }

@@ -47,23 +47,33 @@ func parseMemberID(s string) (uint64, error) {
 }
 
 func newEtcdMembersCommand(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "members",
 		Short: "List the etcd cluster's members (* marks the member of the node asked)",
 		Example: `  plinthctl -n 10.5.0.2 etcd members
-  plinthctl -n 10.5.0.2,10.5.0.3 etcd members`,
+  plinthctl -n 10.5.0.2,10.5.0.3 etcd members
+  plinthctl -n 10.5.0.2 etcd members -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(g, output); err != nil {
+				return err
+			}
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.EtcdMembers(ctx, &machine.EtcdMembersRequest{})
 				if err != nil {
 					return describe(err)
+				}
+				if output == "json" {
+					return printJSON(w, resp)
 				}
 				printMembers(w, resp.Members, resp.MemberId)
 				return nil
 			})
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, or json (of one node)")
+	return cmd
 }
 
 func printMembers(w io.Writer, members []*machine.EtcdMember, self uint64) {
@@ -81,17 +91,25 @@ func printMembers(w io.Writer, members []*machine.EtcdMember, self uint64) {
 }
 
 func newEtcdStatusCommand(g *globalFlags) *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the status of the nodes' etcd members: size, leader, raft indexes, alarms",
 		Example: `  plinthctl -n 10.5.0.2 etcd status
-  plinthctl -n 10.5.0.2,10.5.0.3,10.5.0.4 etcd status`,
+  plinthctl -n 10.5.0.2,10.5.0.3,10.5.0.4 etcd status
+  plinthctl -n 10.5.0.2 etcd status -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(g, output); err != nil {
+				return err
+			}
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				st, err := s.client.Machine.EtcdStatus(ctx, &machine.EtcdStatusRequest{})
 				if err != nil {
 					return describe(err)
+				}
+				if output == "json" {
+					return printJSON(w, st)
 				}
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NODE\tMEMBER\tLEADER\tDB-SIZE\tIN-USE\tREVISION\tRAFT-TERM\tRAFT-INDEX\tAPPLIED\tLEARNER\tVERSION\tERRORS")
@@ -102,6 +120,8 @@ func newEtcdStatusCommand(g *globalFlags) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, or json (of one node)")
+	return cmd
 }
 
 func newEtcdSnapshotCommand(g *globalFlags) *cobra.Command {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/plinthos/plinth/pkg/api/machine"
 )
@@ -53,16 +54,11 @@ func newServiceCommand(g *globalFlags) *cobra.Command {
 			if len(args) == 2 {
 				action = args[1]
 			}
-			if output != "table" && output != "json" {
-				return fmt.Errorf("--output %q must be table or json", output)
-			}
 			if output == "json" && action != "status" {
 				return fmt.Errorf("--output json applies to the status, not to %s", action)
 			}
-			if output == "json" {
-				if err := jsonNeedsOneNode(g); err != nil {
-					return err
-				}
+			if err := checkOutput(g, output); err != nil {
+				return err
 			}
 			id := args[0]
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
@@ -75,7 +71,7 @@ func newServiceCommand(g *globalFlags) *cobra.Command {
 						return describe(err)
 					}
 					if output == "json" {
-						return printServiceJSON(w, resp.Service)
+						return printJSON(w, resp.Service)
 					}
 					printService(w, node, resp.Service)
 					return nil
@@ -126,10 +122,22 @@ func jsonNeedsOneNode(g *globalFlags) error {
 	return nil
 }
 
-// printServiceJSON prints a service's state as one JSON document with every field, zero
-// values included (restarts: 0, health: "" when the service has no health check).
-func printServiceJSON(w io.Writer, sv *machine.ServiceState) error {
-	out, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}.Marshal(sv)
+// checkOutput checks an --output value of a command that prints a table or, for one node,
+// JSON; for json it refuses more than one node.
+func checkOutput(g *globalFlags, output string) error {
+	switch output {
+	case "table":
+		return nil
+	case "json":
+		return jsonNeedsOneNode(g)
+	}
+	return fmt.Errorf("--output %q must be table or json", output)
+}
+
+// printJSON prints an API message as one JSON document with every field, zero values
+// included (a service's restarts: 0, health: "" when it has no health check).
+func printJSON(w io.Writer, m proto.Message) error {
+	out, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}.Marshal(m)
 	if err != nil {
 		return err
 	}

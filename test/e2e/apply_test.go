@@ -129,3 +129,52 @@ func checkNoRebootApply(e *env, worker string) {
 		t.Errorf("apply-config of time servers in Docker: %v\n%s", err, out)
 	}
 }
+
+// checkRebootApply applies the control-plane configuration to a worker: a change of
+// machine type, which needs a reboot. In no-reboot mode it is refused with the reason and
+// the node keeps running as it was; in auto mode the node says so and reboots (its
+// container starts again), comes back as a control plane and joins etcd as a voter.
+func checkRebootApply(e *env, firstCP, worker, container string) {
+	t := e.t
+	t.Helper()
+	started := func() string {
+		out, err := exec.Command("docker", "inspect", "--format", "{{.State.StartedAt}}", container).Output()
+		if err != nil {
+			t.Fatalf("docker inspect %s: %v", container, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	bootBefore := started()
+	cp := filepath.Join(e.home, ".plinth", "clusters", e.name, "controlplane.yaml")
+	out, err := e.run(time.Minute, e.plinthctl, "-n", worker, "apply-config", "-f", cp, "--mode", "no-reboot")
+	if err == nil || !strings.Contains(out, "needs a reboot") || !strings.Contains(out, "machine.type changed") {
+		t.Errorf("apply-config --mode no-reboot of a new machine type: %v\n%s", err, out)
+	}
+	if after := started(); after != bootBefore {
+		t.Fatalf("a refused apply restarted the node: started %s, now %s", bootBefore, after)
+	}
+
+	out = e.must(time.Minute, e.plinthctl, "-n", worker, "apply-config", "-f", cp, "--mode", "auto")
+	if !strings.Contains(out, "reboots") || !strings.Contains(out, "machine.type changed") {
+		t.Errorf("apply-config --mode auto of a new machine type:\n%s", out)
+	}
+	e.eventually(2*time.Minute, "the node container starts again (the reboot)", func() error {
+		if after := started(); after == bootBefore {
+			return fmt.Errorf("still the boot of %s", bootBefore)
+		}
+		return nil
+	})
+	e.eventually(8*time.Minute, "the promoted node is a voting etcd member", func() error {
+		members, err := readEtcdMembers(e, firstCP)
+		switch m, ok := members[container]; {
+		case err != nil:
+			return err
+		case !ok:
+			return fmt.Errorf("%s is no member yet: %+v", container, members)
+		case m.IsLearner:
+			return fmt.Errorf("%s is still a learner", container)
+		}
+		return nil
+	})
+	t.Logf("apply of a new machine type: refused in no-reboot mode; in auto mode the node rebooted and joined etcd as a voter")
+}

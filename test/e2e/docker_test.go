@@ -186,8 +186,8 @@ func TestDockerCluster(t *testing.T) {
 	checkNoRebootApply(e, "10.5.77.3")
 
 	// etcd: the members are the control planes, and a snapshot passes etcdutl's check.
-	if out := e.must(time.Minute, e.plinthctl, "-n", "10.5.77.2", "etcd", "members"); !strings.Contains(out, e.name+"-controlplane-1") {
-		t.Errorf("etcd members:\n%s", out)
+	if members := etcdMembers(e, "10.5.77.2"); len(members) != 1 || members[e.name+"-controlplane-1"].Name == "" {
+		t.Errorf("etcd members: %+v", members)
 	}
 	snap := filepath.Join(e.home, "etcd.db")
 	e.must(2*time.Minute, e.plinthctl, "-n", "10.5.77.2", "etcd", "snapshot", snap)

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -11,28 +12,29 @@ import (
 )
 
 // TestThreeControlPlanes creates a cluster of three control planes behind the load
-// balancer, stops one, checks that the Kubernetes API and etcd keep serving, starts it
-// again and checks that it rejoins.
+// balancer and a worker, promotes the worker to a fourth control plane (a change that
+// needs a reboot), stops the first control plane, checks that the Kubernetes API and etcd
+// keep serving, starts it again and checks that it rejoins.
 func TestThreeControlPlanes(t *testing.T) {
 	e := setup(t, "e2e-ha", "10.5.79.0/24")
-	// The gateway is .1, the load balancer .2, the control planes .3 to .5.
+	// The gateway is .1, the load balancer .2, the control planes .3 to .5, the worker .6.
 	cp1, cp2 := "10.5.79.3", "10.5.79.4"
 	start := time.Now()
 	out := e.must(20*time.Minute, e.plinthctl, "cluster", "create", "--name", e.name, "--image", e.image,
-		"--controlplanes", "3", "--workers", "0", "--cidr", e.cidr, "--wait-timeout", "15m")
+		"--controlplanes", "3", "--workers", "1", "--cidr", e.cidr, "--wait-timeout", "15m")
 	t.Logf("cluster create took %s:\n%s", time.Since(start).Round(time.Second), out)
 
 	// Three voting etcd members, the three control planes.
-	members := e.must(time.Minute, e.plinthctl, "etcd", "members")
-	t.Logf("etcd members:\n%s", members)
+	members := etcdMembers(e, cp1)
+	t.Logf("etcd members: %+v", members)
 	for i := 1; i <= 3; i++ {
-		if n := fmt.Sprintf("%s-controlplane-%d", e.name, i); !strings.Contains(members, n) {
-			t.Errorf("etcd member %s missing", n)
+		n := fmt.Sprintf("%s-controlplane-%d", e.name, i)
+		if m, ok := members[n]; !ok || m.IsLearner {
+			t.Errorf("etcd member %s missing or a learner", n)
 		}
 	}
-	if strings.Contains(members, "true") {
-		t.Errorf("a learner is left:\n%s", members)
-	}
+
+	checkRebootApply(e, cp1, "10.5.79.6", e.name+"-worker-1")
 
 	// Stop the first control plane: the one that was bootstrapped, and the first node API
 	// endpoint of the context.
@@ -52,11 +54,10 @@ func TestThreeControlPlanes(t *testing.T) {
 	}
 	// etcd keeps serving: plinthctl fails over to the next endpoint, and etcd there has a
 	// leader and two of three members up.
-	status := e.must(time.Minute, e.plinthctl, "-n", cp2, "etcd", "status")
-	t.Logf("etcd status with %s down:\n%s", cp1, status)
-	if lines := strings.Split(strings.TrimSpace(status), "\n"); len(lines) != 2 || len(strings.Fields(lines[1])) < 3 ||
-		strings.Fields(lines[1])[2] == "0" || strings.Fields(lines[1])[2] == "-" {
-		t.Errorf("etcd through %s has no leader:\n%s", cp2, status)
+	status := etcdStatus(e, cp2)
+	t.Logf("etcd status with %s down: %+v", cp1, status)
+	if status.Leader == "" || status.Leader == "0" {
+		t.Errorf("etcd through %s has no leader: %+v", cp2, status)
 	}
 	e.eventually(2*time.Minute, "the API server through the load balancer is ready", func() error {
 		out, err := e.run(30*time.Second, e.kubectl, "get", "--raw", "/readyz")
@@ -71,19 +72,76 @@ func TestThreeControlPlanes(t *testing.T) {
 		t.Fatalf("docker start: %v\n%s", err, out)
 	}
 	e.eventually(6*time.Minute, "the restarted control plane's etcd follows the leader again", func() error {
-		out, err := e.run(30*time.Second, e.plinthctl, "-n", cp1, "etcd", "status")
+		out, err := e.run(30*time.Second, e.plinthctl, "-n", cp1, "etcd", "status", "-o", "json")
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
 		}
-		// NODE MEMBER LEADER DB-SIZE IN-USE REVISION RAFT-TERM RAFT-INDEX APPLIED LEARNER VERSION ERRORS
-		lines := strings.Split(strings.TrimSpace(out), "\n")
-		if f := strings.Fields(lines[len(lines)-1]); len(f) < 12 || f[2] == "0" || f[9] != "false" || f[11] != "-" {
+		var st etcdStatusJSON
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			return fmt.Errorf("etcd status -o json: %v: %s", err, out)
+		}
+		if st.Leader == "" || st.Leader == "0" || st.IsLearner || len(st.Errors) > 0 {
 			return fmt.Errorf("no leader, a learner or errors: %s", out)
 		}
 		return nil
 	})
-	e.must(8*time.Minute, e.plinthctl, "-n", cp1, "health", "--expect-control-planes", "3", "--expect-nodes", "3", "--wait-timeout", "7m")
+	e.must(8*time.Minute, e.plinthctl, "-n", cp1, "health", "--expect-control-planes", "4", "--expect-nodes", "4", "--wait-timeout", "7m")
 	if out := e.kube("get", "configmap", "written-with-one-down", "-o", "jsonpath={.data.k}"); out != "v" {
 		t.Errorf("after the rejoin the configmap reads %q", out)
 	}
+}
+
+// etcdStatusJSON is what the e2e reads of `plinthctl etcd status -o json` (protojson:
+// 64-bit integers are strings).
+type etcdStatusJSON struct {
+	MemberID  string   `json:"memberId"`
+	Leader    string   `json:"leader"`
+	IsLearner bool     `json:"isLearner"`
+	Errors    []string `json:"errors"`
+}
+
+// etcdStatus reads the etcd status of node's member.
+func etcdStatus(e *env, node string) etcdStatusJSON {
+	e.t.Helper()
+	out := e.must(time.Minute, e.plinthctl, "-n", node, "etcd", "status", "-o", "json")
+	var st etcdStatusJSON
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		e.t.Fatalf("etcd status -o json: %v: %s", err, out)
+	}
+	return st
+}
+
+// etcdMemberJSON is what the e2e reads of a member in `plinthctl etcd members -o json`.
+type etcdMemberJSON struct {
+	Name      string `json:"name"`
+	IsLearner bool   `json:"isLearner"`
+}
+
+// etcdMembers reads the etcd members, by name, through node.
+func etcdMembers(e *env, node string) map[string]etcdMemberJSON {
+	e.t.Helper()
+	members, err := readEtcdMembers(e, node)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return members
+}
+
+// readEtcdMembers reads the etcd members, by name, through node.
+func readEtcdMembers(e *env, node string) (map[string]etcdMemberJSON, error) {
+	out, err := e.run(time.Minute, e.plinthctl, "-n", node, "etcd", "members", "-o", "json")
+	if err != nil {
+		return nil, fmt.Errorf("etcd members: %v: %s", err, out)
+	}
+	var resp struct {
+		Members []etcdMemberJSON `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(out), &resp); err != nil {
+		return nil, fmt.Errorf("etcd members -o json: %v: %s", err, out)
+	}
+	byName := map[string]etcdMemberJSON{}
+	for _, m := range resp.Members {
+		byName[m.Name] = m
+	}
+	return byName, nil
 }

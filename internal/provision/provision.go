@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+
+	"github.com/plinthos/plinth/pkg/config"
 )
 
 // The node roles, and the role of a cluster's load balancer.
@@ -193,8 +195,12 @@ func SortKey(a, b Node) int {
 	return 0
 }
 
-// Provisioner creates, shows and destroys local clusters.
+// Provisioner creates, shows and destroys local clusters: it is all a local cluster needs
+// from what runs its nodes (internal/localcluster does the rest), so a new kind of node
+// (QEMU) is one more implementation of it.
 type Provisioner interface {
+	// ConfigMode is the platform the nodes' machine configurations are validated for.
+	ConfigMode() config.Mode
 	// Preflight checks, without changing anything, that Create can succeed: the engine is
 	// reachable, the image exists, and nothing of a cluster with that name exists.
 	Preflight(ctx context.Context, req Request) error

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/plinthos/plinth/internal/provision"
+	"github.com/plinthos/plinth/pkg/config"
 )
 
 // Types shared with the other provisioners.
@@ -459,6 +460,10 @@ func (p *Provisioner) lastLogs(ctx context.Context, container string) string {
 	}
 	return strings.TrimRight(out, "\n")
 }
+
+// ConfigMode implements provision.Provisioner: node containers take configurations valid
+// for Docker.
+func (p *Provisioner) ConfigMode() config.Mode { return config.ModeDocker }
 
 // Logs implements provision.Provisioner: the container's last output lines, both streams.
 func (p *Provisioner) Logs(ctx context.Context, node string, lines int) (string, error) {

@@ -142,29 +142,19 @@ func (c *Config) Selected() (*Cluster, *User, error) {
 		}
 		return &c.Clusters[0].Cluster, &c.Users[0].User, nil
 	}
-	var ctx *Context
-	for i := range c.Contexts {
-		if c.CurrentContext == "" || c.Contexts[i].Name == c.CurrentContext {
-			ctx = &c.Contexts[i].Context
-			break
-		}
-	}
-	if ctx == nil {
+	i := slices.IndexFunc(c.Contexts, func(e NamedContext) bool { return c.CurrentContext == "" || e.Name == c.CurrentContext })
+	if i < 0 {
 		return nil, nil, fmt.Errorf("kubeconfig: current context %q not found", c.CurrentContext)
 	}
-	var cl *Cluster
-	for i := range c.Clusters {
-		if c.Clusters[i].Name == ctx.Cluster {
-			cl = &c.Clusters[i].Cluster
-			break
-		}
-	}
-	if cl == nil {
+	ctx := c.Contexts[i].Context
+	i = slices.IndexFunc(c.Clusters, func(e NamedCluster) bool { return e.Name == ctx.Cluster })
+	if i < 0 {
 		return nil, nil, fmt.Errorf("kubeconfig: cluster %q not found", ctx.Cluster)
 	}
+	cl := &c.Clusters[i].Cluster
 	u := &User{} // a context without a user is anonymous
 	if ctx.User != "" {
-		i := slices.IndexFunc(c.Users, func(u NamedUser) bool { return u.Name == ctx.User })
+		i = slices.IndexFunc(c.Users, func(e NamedUser) bool { return e.Name == ctx.User })
 		if i < 0 {
 			return nil, nil, fmt.Errorf("kubeconfig: user %q not found", ctx.User)
 		}

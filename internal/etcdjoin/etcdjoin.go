@@ -9,7 +9,6 @@ package etcdjoin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -127,39 +126,4 @@ func Promote(ctx context.Context, c Cluster, self Self) (bool, error) {
 		return false, fmt.Errorf("promote learner %x: %w", m.ID, err)
 	}
 	return true, nil
-}
-
-// APIServerAddresses reads the addresses of the Kubernetes API servers from the
-// EndpointSlices of the default/kubernetes Service (kubectl's JSON of a list or of one
-// slice). On Plinth every API server runs next to an etcd member, so these are the
-// addresses where etcd can be reached.
-func APIServerAddresses(data []byte) ([]string, error) {
-	type slice struct {
-		Endpoints []struct {
-			Addresses []string `json:"addresses"`
-		} `json:"endpoints"`
-	}
-	var list struct {
-		Kind  string  `json:"kind"`
-		Items []slice `json:"items"`
-		slice
-	}
-	if err := json.Unmarshal(data, &list); err != nil {
-		return nil, fmt.Errorf("read the API servers' EndpointSlices: %w", err)
-	}
-	all := list.Items
-	if !strings.HasSuffix(list.Kind, "List") {
-		all = append(all, list.slice)
-	}
-	var out []string
-	for _, s := range all {
-		for _, e := range s.Endpoints {
-			for _, a := range e.Addresses {
-				if !slices.Contains(out, a) {
-					out = append(out, a)
-				}
-			}
-		}
-	}
-	return out, nil
 }

@@ -163,23 +163,3 @@ func TestPromote(t *testing.T) {
 		t.Errorf("Promote of a voter = %v, %v, calls %v; want true without a promote call", done, err, f.calls)
 	}
 }
-
-func TestAPIServerAddresses(t *testing.T) {
-	list := []byte(`{"apiVersion":"v1","kind":"List","items":[
-		{"kind":"EndpointSlice","endpoints":[{"addresses":["10.5.0.3"]},{"addresses":["10.5.0.4"]}]},
-		{"kind":"EndpointSlice","endpoints":[{"addresses":["10.5.0.4"]}]}]}`)
-	got, err := APIServerAddresses(list)
-	if err != nil || !slices.Equal(got, []string{"10.5.0.3", "10.5.0.4"}) {
-		t.Errorf("from a list: %v, %v", got, err)
-	}
-	one := []byte(`{"kind":"EndpointSlice","endpoints":[{"addresses":["10.5.0.3"]}]}`)
-	if got, err := APIServerAddresses(one); err != nil || !slices.Equal(got, []string{"10.5.0.3"}) {
-		t.Errorf("from one slice: %v, %v", got, err)
-	}
-	if got, err := APIServerAddresses([]byte(`{"kind":"List","items":[]}`)); err != nil || len(got) != 0 {
-		t.Errorf("from an empty list: %v, %v", got, err)
-	}
-	if _, err := APIServerAddresses([]byte(`<html>`)); err == nil {
-		t.Error("no error for a non-JSON answer")
-	}
-}

@@ -12,6 +12,8 @@ import (
 	"github.com/plinthos/plinth/internal/etcdgw"
 	"github.com/plinthos/plinth/internal/etcdintent"
 	"github.com/plinthos/plinth/internal/etcdjoin"
+	"github.com/plinthos/plinth/internal/k8s/kubeclient"
+	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/ports"
 	"github.com/plinthos/plinth/internal/resource"
 	"github.com/plinthos/plinth/internal/resources"
@@ -134,14 +136,11 @@ func (n *node) etcdSelf(ctx context.Context) (etcdjoin.Self, error) {
 func (n *node) etcdPeers(ctx context.Context, self etcdjoin.Self) ([]*etcdgw.Client, error) {
 	cfg, _ := n.cfg.Current()
 	endpoint := cfg.Cluster.ControlPlane.Endpoint
-	out, err := kubectl(ctx, nil, "--server", endpoint, "--request-timeout", "10s",
-		"get", "endpointslices", "--namespace", "default", "--selector", "kubernetes.io/service-name=kubernetes", "--output", "json")
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	addrs, err := kubeclient.APIServerAddresses(actx, paths.PKIFile(paths.AdminKubeconfig), endpoint)
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("find the etcd members through the Kubernetes API at %s (it answers once a control-plane node was bootstrapped): %w", endpoint, err)
-	}
-	addrs, err := etcdjoin.APIServerAddresses(out)
-	if err != nil {
-		return nil, err
 	}
 	selfHost := ""
 	if h, _, err := net.SplitHostPort(self.PeerURL[len("https://"):]); err == nil {

@@ -40,10 +40,10 @@ func main() {
 	}
 	var opts machined.Options
 	fs := flag.NewFlagSet("machined", flag.ExitOnError)
-	fs.StringVar(&opts.Mode, "mode", machined.ModeLocal, "how machined runs: local (an ordinary process, all state under --state-dir) or container (PID 1 of a node container)")
-	fs.StringVar(&opts.StateDir, "state-dir", "", "directory for the configuration, identity, logs and sockets (container mode: /var/lib/plinth)")
-	fs.StringVar(&opts.ConfigPath, "config", "", "machine configuration file, used when none is stored yet (container mode: "+machined.ContainerConfigPath+")")
-	fs.StringVar(&opts.Address, "address", "", "the node's address; apid and trustd listen on it (local mode: 127.0.0.1; container mode: the first address of its interfaces)")
+	fs.StringVar(&opts.Mode, "mode", machined.ModeLocal, "how machined runs: local (an ordinary process, all state under --state-dir) or docker (PID 1 of a node container; the same names as plinthctl validate --mode)")
+	fs.StringVar(&opts.StateDir, "state-dir", "", "directory for the configuration, identity, logs and sockets (docker mode: /var/lib/plinth)")
+	fs.StringVar(&opts.ConfigPath, "config", "", "machine configuration file, used when none is stored yet (docker mode: "+machined.ContainerConfigPath+")")
+	fs.StringVar(&opts.Address, "address", "", "the node's address; apid and trustd listen on it (local mode: 127.0.0.1; docker mode: the first address of its interfaces)")
 	fs.IntVar(&opts.APIPort, "api-port", 50000, "node API (apid) port")
 	fs.IntVar(&opts.TrustdPort, "trustd-port", 50001, "trustd port (control-plane nodes)")
 	fs.IntVar(&opts.PeerAPIPort, "peer-api-port", 0, "apid port of other nodes (default: --api-port)")

@@ -117,7 +117,7 @@ func node(args []string) error {
 	img, err := imagebuild.Image(imagebuild.ImageSpec{
 		Rootfs:     r.Dir,
 		Tags:       []string{*tag},
-		Entrypoint: []string{"/usr/bin/machined", "--mode", "container"},
+		Entrypoint: []string{"/usr/bin/machined", "--mode", "docker"},
 		Env:        []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
 		Volumes:    []string{"/var"},
 	})

@@ -152,7 +152,7 @@ func (s *MachineServer) Copy(req *machine.CopyRequest, stream grpc.ServerStreami
 }
 
 // errNoContainerd answers container calls on a node that runs no containerd.
-var errNoContainerd = status.Error(codes.FailedPrecondition, "this node runs no containerd (containers exist on Kubernetes nodes, in container mode)")
+var errNoContainerd = status.Error(codes.FailedPrecondition, "this node runs no containerd (containers exist on Kubernetes nodes, in docker mode)")
 
 // Containers implements the Containers RPC.
 func (s *MachineServer) Containers(ctx context.Context, req *machine.ContainersRequest) (*machine.ContainersResponse, error) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -84,6 +85,7 @@ func apiServer(t *testing.T, ca *pki.KeyPair) string {
 		http.Error(w, "forbidden", http.StatusForbidden) // any answer counts
 	}))
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the client refusing another CA is expected
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv.URL

@@ -60,7 +60,7 @@ func closedEndpoint(t *testing.T) string {
 
 func TestBootstrapDecides(t *testing.T) {
 	cfg := controlPlaneConfig(t, closedEndpoint(t))
-	n, _ := testNode(t, containerPlatform{}, cfg)
+	n, _ := testNode(t, dockerPlatform{}, cfg)
 	if _, err := n.Bootstrap(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestBootstrapRefusedWhereNoEtcdRuns(t *testing.T) {
 		platform Platform
 		cfg      *config.MachineConfig
 	}{
-		"worker":         {containerPlatform{}, cs.Worker},
+		"worker":         {dockerPlatform{}, cs.Worker},
 		"local platform": {localPlatform{}, cs.ControlPlane},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -95,7 +95,7 @@ func TestBootstrapRefusedWhereNoEtcdRuns(t *testing.T) {
 
 func TestResetForgetsTheNode(t *testing.T) {
 	cfg := controlPlaneConfig(t, closedEndpoint(t))
-	n, cancelled := testNode(t, containerPlatform{}, cfg)
+	n, cancelled := testNode(t, dockerPlatform{}, cfg)
 	if _, err := n.Bootstrap(context.Background()); err != nil {
 		t.Fatal(err)
 	}

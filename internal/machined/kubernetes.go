@@ -32,7 +32,7 @@ import (
 // containerdSocket is where containerd serves its API.
 const containerdSocket = paths.ContainerdRunDir + "/containerd.sock"
 
-// kubernetesControllers are the controllers of a Kubernetes node (container mode).
+// kubernetesControllers are the controllers of a Kubernetes node (docker mode).
 func (n *node) kubernetesControllers() []controller.Controller {
 	layout := paths.Layout{Root: "/"}
 	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")

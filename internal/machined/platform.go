@@ -36,7 +36,7 @@ type Platform interface {
 }
 
 // platforms lists the platforms by name.
-var platforms = []Platform{localPlatform{}, containerPlatform{}}
+var platforms = []Platform{localPlatform{}, dockerPlatform{}}
 
 // PlatformFor returns the platform of a --mode value.
 func PlatformFor(name string) (Platform, error) {

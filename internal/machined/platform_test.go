@@ -8,13 +8,13 @@ import (
 )
 
 func TestPlatformFor(t *testing.T) {
-	for name, want := range map[string]string{"": ModeLocal, "local": ModeLocal, "container": ModeContainer} {
+	for name, want := range map[string]string{"": ModeLocal, "local": ModeLocal, "docker": ModeDocker} {
 		p, err := PlatformFor(name)
 		if err != nil || p.Name() != want {
 			t.Errorf("PlatformFor(%q) = %v, %v; want %s", name, p, err, want)
 		}
 	}
-	if _, err := PlatformFor("metal"); err == nil || !strings.Contains(err.Error(), "use local or container") {
+	if _, err := PlatformFor("metal"); err == nil || !strings.Contains(err.Error(), "use local or docker") {
 		t.Errorf("PlatformFor(metal) = %v", err)
 	}
 }
@@ -22,9 +22,9 @@ func TestPlatformFor(t *testing.T) {
 // TestPlatforms checks what each platform decides, which machined's core no longer
 // decides by the mode's name.
 func TestPlatforms(t *testing.T) {
-	local, container := localPlatform{}, containerPlatform{}
+	local, container := localPlatform{}, dockerPlatform{}
 	if local.Kubernetes() || !container.Kubernetes() {
-		t.Error("only the container platform runs Kubernetes")
+		t.Error("only the docker platform runs Kubernetes")
 	}
 	if local.RebootExitCode() != 0 || container.RebootExitCode() != RebootExitCode {
 		t.Error("reboot: local re-executes itself, a container exits for its restart policy")

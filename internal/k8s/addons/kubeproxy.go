@@ -42,7 +42,7 @@ type (
 //
 // conntrack.maxPerCore is 0, which makes kube-proxy leave nf_conntrack_max (and the
 // conntrack hash size) alone. Otherwise it raises nf_conntrack_max to 32768 per CPU at
-// start, and fails if it cannot: inside a Docker container (a node in container mode) it
+// start, and fails if it cannot: inside a Docker container (a node in docker mode) it
 // cannot, since nf_conntrack_max is read-only outside the host's initial network namespace
 // and the hash size is a module parameter under /sys, which Docker mounts read-only. Both
 // are host-wide settings anyway, which a node that is a container has no business changing.

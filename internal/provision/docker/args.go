@@ -36,7 +36,7 @@ const MachinedPath = "/usr/bin/machined"
 const nobody = "65534:65534"
 
 // ConfigPath is where a node container finds its machine configuration at its first boot
-// (machined's default --config in container mode). The provisioner copies the file into
+// (machined's default --config in docker mode). The provisioner copies the file into
 // the created container before starting it: the configuration holds the cluster's keys, so
 // it never travels in the container's environment, its command line or anything else that
 // `docker inspect` shows.
@@ -67,7 +67,7 @@ type NodeContainer struct {
 	// picks again at every start of the container, so Create chooses them itself).
 	PublishAPI, PublishKube   bool
 	APIHostPort, KubeHostPort int
-	// Args are machined flags, after the image's entrypoint (machined --mode container).
+	// Args are machined flags, after the image's entrypoint (machined --mode docker).
 	Args []string
 }
 

@@ -16,11 +16,11 @@ import (
 	"github.com/plinthos/plinth/pkg/config"
 )
 
-// ModeContainer runs machined as PID 1 of a node container (Docker): it prepares the
+// ModeDocker runs machined as PID 1 of a node container (Docker): it prepares the
 // container's mounts and devices, runs containerd and kubelet, and on control planes the
 // Kubernetes control plane as static pods. Reboot ends the container with RebootExitCode
 // (its restart policy brings it back); shutdown ends it with 0.
-const ModeContainer = "container"
+const ModeDocker = string(config.ModeDocker)
 
 // ContainerConfigPath is where a node container finds its configuration at first boot
 // (the provisioner copies it there, root-only, before the container starts). Nothing
@@ -30,17 +30,17 @@ const ContainerConfigPath = "/etc/plinth/config.yaml"
 // RebootExitCode is machined's exit code for a reboot in a container.
 const RebootExitCode = 81
 
-// containerPlatform is machined as PID 1 of a node container.
-type containerPlatform struct{}
+// dockerPlatform is machined as PID 1 of a node container.
+type dockerPlatform struct{}
 
-func (containerPlatform) Name() string { return ModeContainer }
+func (dockerPlatform) Name() string { return ModeDocker }
 
 // ConfigMode implements Platform.
-func (containerPlatform) ConfigMode() config.Mode { return config.ModeDocker }
+func (dockerPlatform) ConfigMode() config.Mode { return config.ModeDocker }
 
-func (containerPlatform) Prepare() error { return prepareContainer() }
+func (dockerPlatform) Prepare() error { return prepareContainer() }
 
-func (containerPlatform) Defaults(o *Options) error {
+func (dockerPlatform) Defaults(o *Options) error {
 	if o.StateDir == "" {
 		o.StateDir = "/var/lib/plinth"
 	}
@@ -68,14 +68,14 @@ func (containerPlatform) Defaults(o *Options) error {
 // (/var/log/containers/* are links into /var/log/pods), and the files of /etc that say
 // what the node is; /proc, /sys, kubelet's, containerd's and etcd's state, the node's
 // secrets and configuration are for admins only.
-func (containerPlatform) System(Options) machineapi.System {
+func (dockerPlatform) System(Options) machineapi.System {
 	allowed := []string{"/var/log", "/etc/os-release", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}
 	return machineapi.System{ProcRoot: "/proc", KmsgPath: "/dev/kmsg", Files: fileapi.FS{Root: "/", Allowed: allowed}}
 }
 
-func (containerPlatform) Kubernetes() bool { return true }
+func (dockerPlatform) Kubernetes() bool { return true }
 
-func (containerPlatform) RebootExitCode() int { return RebootExitCode }
+func (dockerPlatform) RebootExitCode() int { return RebootExitCode }
 
 // prepareContainer sets up what a node container needs and Docker does not give:
 // shared mount propagation for kubelet, tmpfs for /run, /tmp and /system, and /dev/kmsg.

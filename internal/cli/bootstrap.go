@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/client"
 )
 
 func newBootstrapCommand(g *globalFlags) *cobra.Command {
@@ -27,7 +28,7 @@ refused, with the reason, on a node or cluster that was bootstrapped already.
 				}
 				resp, err := s.client.Machine.Bootstrap(ctx, &machine.BootstrapRequest{})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				fmt.Fprintf(w, "%s: %s\n", node, resp.Message)
 				return nil

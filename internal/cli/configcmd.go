@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"github.com/plinthos/plinth/internal/configgen"
+	"github.com/plinthos/plinth/pkg/client"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -282,7 +283,7 @@ see docs/security.md.`,
 			}
 			resp, err := s.client.Machine.GenerateClientConfiguration(ctx, &machine.GenerateClientConfigurationRequest{Roles: parsed, CrtTtl: durationpb.New(crtTTL)})
 			if err != nil {
-				return describe(err)
+				return client.Describe(err)
 			}
 			return writeOutputs([]outputFile{{args[0], resp.Plinthconfig, 0o600}}, force, reportCreated(cmd))
 		},

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/client"
 )
 
 func newEtcdCommand(g *globalFlags) *cobra.Command {
@@ -62,7 +63,7 @@ func newEtcdMembersCommand(g *globalFlags) *cobra.Command {
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.EtcdMembers(ctx, &machine.EtcdMembersRequest{})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				if output == "json" {
 					return printJSON(w, resp)
@@ -106,7 +107,7 @@ func newEtcdStatusCommand(g *globalFlags) *cobra.Command {
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				st, err := s.client.Machine.EtcdStatus(ctx, &machine.EtcdStatusRequest{})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				if output == "json" {
 					return printJSON(w, st)
@@ -176,7 +177,7 @@ func saveSnapshot(ctx context.Context, c machine.MachineServiceClient, path stri
 	defer cancel()
 	stream, err := c.EtcdSnapshot(ctx, &machine.EtcdSnapshotRequest{})
 	if err != nil {
-		return 0, describe(err)
+		return 0, client.Describe(err)
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -197,7 +198,7 @@ func saveSnapshot(ctx context.Context, c machine.MachineServiceClient, path stri
 			break
 		}
 		if err != nil {
-			return n, describe(err)
+			return n, client.Describe(err)
 		}
 		k, err := f.Write(msg.Chunk)
 		n += int64(k)
@@ -237,7 +238,7 @@ control-plane node for good. The last member cannot leave.`,
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.EtcdLeave(ctx, &machine.EtcdLeaveRequest{})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				fmt.Fprintf(w, "%s: %s\n", node, resp.Message)
 				return nil
@@ -267,7 +268,7 @@ func newEtcdRemoveMemberCommand(g *globalFlags) *cobra.Command {
 				}
 				resp, err := s.client.Machine.EtcdRemoveMember(ctx, &machine.EtcdRemoveMemberRequest{MemberId: id})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				fmt.Fprintln(w, resp.Message)
 				printMembers(w, resp.Members, 0)
@@ -287,7 +288,7 @@ func newEtcdForfeitLeadershipCommand(g *globalFlags) *cobra.Command {
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.EtcdForfeitLeadership(ctx, &machine.EtcdForfeitLeadershipRequest{})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				fmt.Fprintf(w, "%s: %s\n", node, resp.Message)
 				return nil

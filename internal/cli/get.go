@@ -15,6 +15,7 @@ import (
 
 	"github.com/plinthos/plinth/internal/yamlx"
 	rpb "github.com/plinthos/plinth/pkg/api/resource"
+	"github.com/plinthos/plinth/pkg/client"
 )
 
 func newGetCommand(g *globalFlags) *cobra.Command {
@@ -81,7 +82,7 @@ func isDefinitions(typ string) bool {
 func printDefinitions(ctx context.Context, s *session, w io.Writer) error {
 	resp, err := s.client.Resource.Definitions(ctx, &rpb.DefinitionsRequest{})
 	if err != nil {
-		return describe(err)
+		return client.Describe(err)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TYPE\tALIASES\tNAMESPACE\tSENSITIVE")
@@ -96,13 +97,13 @@ func getResources(ctx context.Context, s *session, w io.Writer, node, ns, typ, i
 	if id != "" {
 		resp, err := s.client.Resource.Get(ctx, &rpb.GetRequest{Namespace: ns, Type: typ, Id: id})
 		if err != nil {
-			return describe(err)
+			return client.Describe(err)
 		}
 		items = append(items, resp.Resource)
 	} else {
 		stream, err := s.client.Resource.List(ctx, &rpb.ListRequest{Namespace: ns, Type: typ})
 		if err != nil {
-			return describe(err)
+			return client.Describe(err)
 		}
 		for {
 			resp, err := stream.Recv()
@@ -110,7 +111,7 @@ func getResources(ctx context.Context, s *session, w io.Writer, node, ns, typ, i
 				break
 			}
 			if err != nil {
-				return describe(err)
+				return client.Describe(err)
 			}
 			items = append(items, resp.Resource)
 		}
@@ -127,7 +128,7 @@ func getResources(ctx context.Context, s *session, w io.Writer, node, ns, typ, i
 func watchResources(ctx context.Context, s *session, w io.Writer, node, ns, typ, id, output string) error {
 	stream, err := s.client.Resource.Watch(ctx, &rpb.WatchRequest{Namespace: ns, Type: typ, Id: id})
 	if err != nil {
-		return describe(err)
+		return client.Describe(err)
 	}
 	p := &resourcePrinter{w: w, node: node, output: output, event: true}
 	for {
@@ -136,7 +137,7 @@ func watchResources(ctx context.Context, s *session, w io.Writer, node, ns, typ,
 			if ctx.Err() != nil {
 				return nil
 			}
-			return describe(err)
+			return client.Describe(err)
 		}
 		if resp.EventType == rpb.EventType_EVENT_TYPE_BOOTSTRAPPED {
 			continue

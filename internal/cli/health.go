@@ -59,7 +59,7 @@ through each node named, which must be a control plane.`,
 						return fmt.Errorf("%s is a worker: health needs a control-plane node; name one with -n (the node says: %s)", node, status.Convert(err).Message())
 					}
 					if err != nil {
-						return describe(err)
+						return client.Describe(err)
 					}
 					return check(ctx, s, resp.Kubeconfig, w)
 				})
@@ -102,7 +102,7 @@ func controlPlaneKubeconfig(ctx context.Context, s *session) (context.Context, s
 	if len(s.nodes) == 0 {
 		resp, err := s.client.Machine.Kubeconfig(ctx, &machine.KubeconfigRequest{})
 		if err != nil {
-			return nil, "", nil, describe(err)
+			return nil, "", nil, client.Describe(err)
 		}
 		return ctx, "", resp.Kubeconfig, nil
 	}
@@ -119,7 +119,7 @@ func controlPlaneKubeconfig(ctx context.Context, s *session) (context.Context, s
 		if ctx.Err() != nil {
 			return nil, "", nil, ctx.Err()
 		}
-		msg := describe(err).Error()
+		msg := client.Describe(err).Error()
 		if status.Code(err) == codes.FailedPrecondition {
 			msg = "a worker (" + msg + ")"
 		}
@@ -145,7 +145,7 @@ func etcdMembersOf(c *client.Client) func(ctx context.Context) ([]health.EtcdMem
 	return func(ctx context.Context) ([]health.EtcdMember, error) {
 		resp, err := c.Machine.EtcdMembers(ctx, &machine.EtcdMembersRequest{})
 		if err != nil {
-			return nil, describe(err)
+			return nil, client.Describe(err)
 		}
 		var out []health.EtcdMember
 		for _, m := range resp.GetMembers() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/plinthos/plinth/internal/kubeconfig"
 	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/client"
 )
 
 func newKubeconfigCommand(g *globalFlags) *cobra.Command {
@@ -36,7 +37,7 @@ kubeconfig (refused if it exists, unless --force).`,
 				}
 				resp, err := s.client.Machine.Kubeconfig(ctx, &machine.KubeconfigRequest{})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				name := contextName
 				if name == "" {

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/client"
 )
 
 type waitFlags struct {
@@ -53,7 +54,7 @@ func waitBoot(ctx context.Context, s *session, w io.Writer, before string, timeo
 		select {
 		case <-ctx.Done():
 			if last != nil {
-				return fmt.Errorf("the node did not come back within %s: %v", timeout, describe(last))
+				return fmt.Errorf("the node did not come back within %s: %v", timeout, client.Describe(last))
 			}
 			return fmt.Errorf("the node did not reboot within %s", timeout)
 		case <-time.After(300 * time.Millisecond):
@@ -93,13 +94,13 @@ func newRebootCommand(g *globalFlags) *cobra.Command {
 				if wf.wait {
 					id, err := bootID(ctx, s)
 					if err != nil {
-						return describe(err)
+						return client.Describe(err)
 					}
 					before = id
 				}
 				resp, err := s.client.Machine.Reboot(ctx, &machine.RebootRequest{})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				fmt.Fprintf(w, "%s: reboot started (actor %s)\n", node, resp.ActorId)
 				if wf.wait {
@@ -127,7 +128,7 @@ func newShutdownCommand(g *globalFlags) *cobra.Command {
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.Shutdown(ctx, &machine.ShutdownRequest{Force: force})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				fmt.Fprintf(w, "%s: shutdown started (actor %s)\n", node, resp.ActorId)
 				if wf.wait {
@@ -159,13 +160,13 @@ func newResetCommand(g *globalFlags) *cobra.Command {
 				if wf.wait && reboot {
 					id, err := bootID(ctx, s)
 					if err != nil {
-						return describe(err)
+						return client.Describe(err)
 					}
 					before = id
 				}
 				resp, err := s.client.Machine.Reset(ctx, &machine.ResetRequest{Graceful: graceful, Reboot: reboot})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				fmt.Fprintf(w, "%s: reset started (actor %s)\n", node, resp.ActorId)
 				switch {
@@ -214,7 +215,7 @@ is refused with the validation messages, and the running one stays.`,
 				resp, err := s.client.Machine.ApplyConfiguration(ctx, &machine.ApplyConfigurationRequest{
 					Data: data, Mode: mode, DryRun: dryRun, TryTimeout: durationpb.New(tryTimeout)})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				if resp.Diff != "" {
 					fmt.Fprint(w, resp.Diff)

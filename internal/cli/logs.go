@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/client"
 )
 
 func newLogsCommand(g *globalFlags) *cobra.Command {
@@ -29,7 +30,7 @@ so --previous shows the log of the previous boot, after a reboot.`,
 			return g.onNodes(cmd, true, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				stream, err := s.client.Machine.Logs(ctx, &machine.LogsRequest{Service: args[0], Follow: follow, TailLines: tail, Previous: previous, Kubernetes: kubernetes})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				return copyChunks(ctx, w, func() ([]byte, error) {
 					m, err := stream.Recv()
@@ -56,7 +57,7 @@ func copyChunks(ctx context.Context, w io.Writer, recv func() ([]byte, error)) e
 			if ctx.Err() != nil {
 				return nil
 			}
-			return describe(err)
+			return client.Describe(err)
 		}
 		if _, err := w.Write(data); err != nil {
 			return err
@@ -82,7 +83,7 @@ func newEventsCommand(g *globalFlags) *cobra.Command {
 			return g.onNodes(cmd, true, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				stream, err := s.client.Machine.Events(ctx, &machine.EventsRequest{TailEvents: tail, ActorId: actorID, SinceId: sinceID, Follow: follow})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				for {
 					ev, err := stream.Recv()
@@ -93,7 +94,7 @@ func newEventsCommand(g *globalFlags) *cobra.Command {
 						if ctx.Err() != nil {
 							return nil
 						}
-						return describe(err)
+						return client.Describe(err)
 					}
 					actor := ev.ActorId
 					if actor == "" {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/client"
 )
 
 func newServicesCommand(g *globalFlags) *cobra.Command {
@@ -26,7 +27,7 @@ func newServicesCommand(g *globalFlags) *cobra.Command {
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.ServiceList(ctx, &machine.ServiceListRequest{})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NODE\tSERVICE\tSTATE\tHEALTH\tSINCE\tRESTARTS\tMESSAGE")
@@ -68,7 +69,7 @@ func newServiceCommand(g *globalFlags) *cobra.Command {
 				case "status":
 					resp, err := s.client.Machine.ServiceInfo(ctx, &machine.ServiceInfoRequest{Id: id})
 					if err != nil {
-						return describe(err)
+						return client.Describe(err)
 					}
 					if output == "json" {
 						return printJSON(w, resp.Service)
@@ -94,7 +95,7 @@ func newServiceCommand(g *globalFlags) *cobra.Command {
 					return fmt.Errorf("unknown action %q: use status, start, stop or restart", action)
 				}
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				fmt.Fprintf(w, "%s: %s\n", node, msg)
 				return nil

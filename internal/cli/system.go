@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/client"
 )
 
 func newProcessesCommand(g *globalFlags) *cobra.Command {
@@ -31,7 +32,7 @@ PSS of several processes adds up to what they use together).`,
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.Processes(ctx, &machine.ProcessesRequest{})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				procs := resp.Processes
 				switch sortBy {
@@ -73,7 +74,7 @@ func newMemoryCommand(g *globalFlags) *cobra.Command {
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				m, err := s.client.Machine.Memory(ctx, &machine.MemoryRequest{})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NODE\tTOTAL\tUSED\tFREE\tAVAILABLE\tBUFFERS\tCACHED\tSWAP-TOTAL\tSWAP-FREE")
@@ -96,7 +97,7 @@ func newMountsCommand(g *globalFlags) *cobra.Command {
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.Mounts(ctx, &machine.MountsRequest{})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "FILESYSTEM\tSIZE\tAVAILABLE\tTYPE\tMOUNTED ON")
@@ -124,7 +125,7 @@ func newDmesgCommand(g *globalFlags) *cobra.Command {
 			return g.onNodes(cmd, true, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				stream, err := s.client.Machine.Dmesg(ctx, &machine.DmesgRequest{Follow: follow, TailLines: tail})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				return copyChunks(ctx, w, func() ([]byte, error) {
 					m, err := stream.Recv()
@@ -161,7 +162,7 @@ directory. os:admin sees everything; other roles see only the logs (/var/log on 
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				stream, err := s.client.Machine.List(ctx, &machine.ListRequest{Root: root, Recurse: recurse, RecursionDepth: depth})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				if long {
@@ -174,7 +175,7 @@ directory. os:admin sees everything; other roles see only the logs (/var/log on 
 					}
 					if err != nil {
 						_ = tw.Flush()
-						return describe(err)
+						return client.Describe(err)
 					}
 					name := e.RelativeName
 					if e.Link != "" {
@@ -210,7 +211,7 @@ func newReadCommand(g *globalFlags) *cobra.Command {
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				stream, err := s.client.Machine.Read(ctx, &machine.ReadRequest{Path: args[0]})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				return copyChunks(ctx, w, func() ([]byte, error) {
 					m, err := stream.Recv()
@@ -253,7 +254,7 @@ func newCopyCommand(g *globalFlags) *cobra.Command {
 			}
 			stream, err := s.client.Machine.Copy(ctx, &machine.CopyRequest{RootPath: args[0]})
 			if err != nil {
-				return describe(err)
+				return client.Describe(err)
 			}
 			return copyChunks(ctx, out, func() ([]byte, error) {
 				m, err := stream.Recv()
@@ -289,7 +290,7 @@ func newContainersCommand(g *globalFlags) *cobra.Command {
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.Containers(ctx, &machine.ContainersRequest{Kubernetes: kubernetes})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAMESPACE\tID\tIMAGE\tPID\tSTATUS\tPOD")
@@ -320,7 +321,7 @@ see plinthctl processes).`,
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.Stats(ctx, &machine.StatsRequest{Kubernetes: kubernetes})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAMESPACE\tID\tMEMORY\tCPU-TIME\tPOD")

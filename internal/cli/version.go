@@ -10,6 +10,7 @@ import (
 
 	"github.com/plinthos/plinth/internal/version"
 	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/client"
 )
 
 func newVersionCommand(g *globalFlags) *cobra.Command {
@@ -36,7 +37,7 @@ func newVersionCommand(g *globalFlags) *cobra.Command {
 			return s.each(cmd.Context(), out, func(ctx context.Context, node string, w io.Writer) error {
 				v, err := s.client.Machine.Version(ctx, &machine.VersionRequest{})
 				if err != nil {
-					return describe(err)
+					return client.Describe(err)
 				}
 				fmt.Fprintf(w, "  Node:      %s\n  Hostname:  %s\n  Tag:       %s\n  Go:        %s\n  OS:        %s/%s\n  Platform:  %s\n",
 					node, v.Hostname, v.Tag, v.GoVersion, v.Os, v.Arch, v.Platform)

@@ -134,7 +134,7 @@ func waitAndBootstrap(ctx context.Context, out io.Writer, cc *clientconfig.Conte
 		return nil
 	case err != nil:
 		fmt.Fprintln(out)
-		return fmt.Errorf("bootstrap %s: %w", node, describe(err))
+		return fmt.Errorf("bootstrap %s: %w", node, client.Describe(err))
 	}
 	fmt.Fprintf(out, "\n%s: %s\n", node, resp.Message)
 	return nil
@@ -163,7 +163,7 @@ func retry(ctx context.Context, out io.Writer, start time.Time, fn func(context.
 			if errors.Is(ctx.Err(), context.Canceled) {
 				return ctx.Err()
 			}
-			return describe(err)
+			return client.Describe(err)
 		case <-t.C:
 		}
 	}
@@ -180,7 +180,7 @@ func waitHealthy(ctx context.Context, out io.Writer, cluster *provision.Cluster,
 	defer c.Close()
 	resp, err := c.Machine.Kubeconfig(ctx, &machine.KubeconfigRequest{})
 	if err != nil {
-		return describe(err)
+		return client.Describe(err)
 	}
 	kubePort := cluster.KubeHostPort()
 	if kubePort == 0 {
@@ -214,32 +214,12 @@ func etcdMembersOf(c *client.Client) func(ctx context.Context) ([]health.EtcdMem
 	return func(ctx context.Context) ([]health.EtcdMember, error) {
 		resp, err := c.Machine.EtcdMembers(ctx, &machine.EtcdMembersRequest{})
 		if err != nil {
-			return nil, describe(err)
+			return nil, client.Describe(err)
 		}
 		var members []health.EtcdMember
 		for _, m := range resp.GetMembers() {
 			members = append(members, health.EtcdMember{Name: m.GetName(), IsLearner: m.GetIsLearner()})
 		}
 		return members, nil
-	}
-}
-
-// describe turns a gRPC error of a node into a message for people: the node's own
-// message, with a hint for an unreachable or refusing node. (plinthctl's commands say the
-// same of the errors they get.)
-func describe(err error) error {
-	st, ok := status.FromError(err)
-	if !ok {
-		return err
-	}
-	switch st.Code() {
-	case codes.PermissionDenied:
-		return errors.New("permission denied: " + st.Message() + " (ask an admin for a client config with that role: plinthctl config new)")
-	case codes.Unavailable:
-		return errors.New("node unreachable: " + st.Message() + " (is the node up, and are the endpoints right? see plinthctl config info)")
-	case codes.Unauthenticated:
-		return errors.New("not authenticated: " + st.Message())
-	default:
-		return errors.New(st.Message())
 	}
 }

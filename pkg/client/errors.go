@@ -1,4 +1,4 @@
-package cli
+package client
 
 import (
 	"errors"
@@ -7,9 +7,10 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// describe turns a gRPC error into a message for people: the server's own message, with a
-// hint for the failures users can fix.
-func describe(err error) error {
+// Describe turns a gRPC error of the node API into a message for people: the node's own
+// message, with a hint for the failures users can fix (a refusing, unreachable or
+// unauthenticating node). An error that is not a gRPC status is returned as it is.
+func Describe(err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return err

@@ -235,7 +235,7 @@ func (m *Manager) apply(next *config.MachineConfig, data []byte, mode string, dr
 	if running == nil {
 		running = m.current
 	}
-	reason := rebootReason(running, next)
+	reason := rebootReason(m.mode, running, next)
 	reboot := reason != ""
 	if mode == ModeTry && m.current != m.active {
 		return res, false, errors.New("a configuration applied earlier waits for a reboot; reboot first, or apply with --mode auto or no-reboot")
@@ -340,18 +340,18 @@ func (m *Manager) Close() {
 	}
 }
 
-// NeedsReboot reports whether moving from a to b needs a reboot: a change of machine type,
-// install settings, or cluster identity and CAs.
-func NeedsReboot(a, b *config.MachineConfig) bool { return rebootReason(a, b) != "" }
-
-func rebootReason(a, b *config.MachineConfig) string {
+// rebootReason says why moving from a to b on a platform validated as mode needs a reboot
+// (empty: it does not): a change of machine type, of the install settings where the OS is
+// installed (not in Docker: the node image is the installed OS, and nothing there reads
+// machine.install), or of the cluster's identity and CAs.
+func rebootReason(mode config.Mode, a, b *config.MachineConfig) string {
 	if a == nil || b == nil {
 		return "machine type, install settings or cluster identity changed"
 	}
 	switch {
 	case a.Machine.Type != b.Machine.Type:
 		return "machine.type changed"
-	case !equalYAML(a.Machine.Install, b.Machine.Install):
+	case mode != config.ModeDocker && !equalYAML(a.Machine.Install, b.Machine.Install):
 		return "machine.install changed"
 	case a.Cluster.ID != b.Cluster.ID || a.Cluster.Secret != b.Cluster.Secret:
 		return "the cluster identity changed"

@@ -239,3 +239,32 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestRebootReasons checks which changes need a reboot on which platform: an install
+// change does where the OS is installed, not in Docker, where nothing reads it.
+func TestRebootReasons(t *testing.T) {
+	a := &config.MachineConfig{}
+	a.Machine.Type = config.TypeWorker
+	a.Machine.Install.Disk = "/dev/sda"
+	install := *a
+	install.Machine.Install.Disk = "/dev/vda"
+	typ := *a
+	typ.Machine.Type = config.TypeControlPlane
+	hostname := *a
+	hostname.Machine.Network.Hostname = "other"
+	for _, tc := range []struct {
+		name string
+		mode config.Mode
+		b    *config.MachineConfig
+		want string
+	}{
+		{"install, metal", config.ModeMetal, &install, "machine.install changed"},
+		{"install, docker", config.ModeDocker, &install, ""},
+		{"type, docker", config.ModeDocker, &typ, "machine.type changed"},
+		{"hostname, metal", config.ModeMetal, &hostname, ""},
+	} {
+		if got := rebootReason(tc.mode, a, tc.b); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -69,8 +69,9 @@ type MachineSpec struct {
 	// connect to it directly or reach it forwarded by another node. Put the same list on
 	// every machine of the cluster; a change takes effect without a reboot.
 	RevokedCertificates []string `yaml:"revokedCertificates,omitempty" plinth:"public"`
-	// Install says where and how the OS is installed. Required in `metal` mode; ignored in
-	// Docker, where nothing is installed.
+	// Install says where and how the OS is installed: the installer reads it. Required in
+	// `metal` mode. In Docker the node image is the installed OS: nothing reads it there,
+	// and a change of it applies without a reboot (elsewhere it needs one).
 	Install InstallSpec `yaml:"install,omitempty"`
 	// Kubelet holds the settings of the kubelet on this machine.
 	Kubelet KubeletSpec `yaml:"kubelet,omitempty"`

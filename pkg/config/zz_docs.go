@@ -113,7 +113,7 @@ var fieldDocs = map[string]string{
 	"MachineSpec.ca":                             "CA is the certificate authority of the node API (apid). Control-plane machines hold the certificate and the key; workers hold only the certificate.",
 	"MachineSpec.certSANs":                       "CertSANs are extra DNS names and IP addresses put in the node API server certificate, besides the machine's own hostname and addresses.",
 	"MachineSpec.revokedCertificates":            "RevokedCertificates are the serial numbers, in hexadecimal as `plinthctl config info` prints them, of node API client certificates that this machine refuses, whether they connect to it directly or reach it forwarded by another node. Put the same list on every machine of the cluster; a change takes effect without a reboot.",
-	"MachineSpec.install":                        "Install says where and how the OS is installed. Required in `metal` mode; ignored in Docker, where nothing is installed.",
+	"MachineSpec.install":                        "Install says where and how the OS is installed: the installer reads it. Required in `metal` mode. In Docker the node image is the installed OS: nothing reads it there, and a change of it applies without a reboot (elsewhere it needs one).",
 	"MachineSpec.kubelet":                        "Kubelet holds the settings of the kubelet on this machine.",
 	"MachineSpec.network":                        "Network holds the machine's host name, interfaces, routes and name servers.",
 	"MachineSpec.time":                           "Time holds the time synchronisation settings.",

@@ -114,7 +114,7 @@ func TestMarshalWithDocs(t *testing.T) {
 		"# MachineConfig is the whole configuration of one machine",
 		"# APIVersion is the version of this document's schema.",
 		"  # Type is the role of the machine",
-		"  # Install says where and how the OS is installed.",
+		"  # Install says where and how the OS is installed: the installer reads it.",
 		"    # Disk is the block device the OS is installed to",
 		"  # Network holds the cluster's subnets, DNS domain and CNI.",
 		"# Name is the link name",                     // first item of a list is annotated

@@ -2,7 +2,8 @@
 // builds the one-cluster ones Plinth hands out, turns one into what a client needs to reach
 // the API server, and merges kubeconfigs the way users expect from plinthctl kubeconfig and
 // cluster create: the cluster, user and context of a new kubeconfig replace the entries of
-// the same names, and its context becomes the current one.
+// the same names, and its context becomes the current one. It takes such a merge back
+// (Unmerge) and a cluster's entries out (Remove) as cluster create and destroy need.
 //
 // Only the fields Plinth reads are typed; every other field (extensions, preferences, exec
 // credentials, proxy settings...) is kept in the Extra map next to them, so that a file
@@ -195,6 +196,40 @@ func Rename(data []byte, context, server string) ([]byte, error) {
 	return c.Marshal()
 }
 
+// ReadFile reads the kubeconfig at path to change it and write it back: unlike Load, it
+// leaves relative file names as they are. A file that does not exist is nil, and no error.
+func ReadFile(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// WriteFile writes the kubeconfig to path atomically, with mode 0600, creating the
+// directory (mode 0700) if missing.
+func (c *Config) WriteFile(path string) error {
+	data, err := c.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return atomicfile.Write(path, data, 0o600)
+}
+
+func clusterName(e NamedCluster) string { return e.Name }
+func userName(e NamedUser) string       { return e.Name }
+func contextName(e NamedContext) string { return e.Name }
+
 // upsert replaces the entry of list with the name of e, or appends e.
 func upsert[T any](list []T, e T, name func(T) string) []T {
 	for i := range list {
@@ -214,32 +249,86 @@ func Merge(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	existing := &Config{APIVersion: "v1", Kind: "Config"}
-	raw, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		if existing, err = Parse(raw); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-	case !errors.Is(err, fs.ErrNotExist):
-		return err
-	}
-	for _, e := range add.Clusters {
-		existing.Clusters = upsert(existing.Clusters, e, func(e NamedCluster) string { return e.Name })
-	}
-	for _, e := range add.Users {
-		existing.Users = upsert(existing.Users, e, func(e NamedUser) string { return e.Name })
-	}
-	for _, e := range add.Contexts {
-		existing.Contexts = upsert(existing.Contexts, e, func(e NamedContext) string { return e.Name })
-	}
-	existing.CurrentContext = add.CurrentContext
-	out, err := existing.Marshal()
+	existing, err := ReadFile(path)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
+	if existing == nil {
+		existing = &Config{APIVersion: "v1", Kind: "Config"}
 	}
-	return atomicfile.Write(path, out, 0o600)
+	for _, e := range add.Clusters {
+		existing.Clusters = upsert(existing.Clusters, e, clusterName)
+	}
+	for _, e := range add.Users {
+		existing.Users = upsert(existing.Users, e, userName)
+	}
+	for _, e := range add.Contexts {
+		existing.Contexts = upsert(existing.Contexts, e, contextName)
+	}
+	existing.CurrentContext = add.CurrentContext
+	return existing.WriteFile(path)
+}
+
+// unmerge takes out of list the entries named as one of added, and puts in their place the
+// entry of the same name in before, if any.
+func unmerge[T any](list, added, before []T, name func(T) string) []T {
+	kept := []T{}
+	for _, e := range list {
+		n := name(e)
+		if !slices.ContainsFunc(added, func(a T) bool { return name(a) == n }) {
+			kept = append(kept, e)
+		} else if i := slices.IndexFunc(before, func(b T) bool { return name(b) == n }); i >= 0 {
+			kept = append(kept, before[i])
+		}
+	}
+	return kept
+}
+
+// Unmerge undoes in c a Merge of added into before (nil when there was no file): the
+// clusters, users and contexts named as those of added go, the entries of the same names
+// in before come back in their place, and if added's current context is still current,
+// before's is current again. Everything else in c (entries added since, fields this package
+// does not know) stays as it is.
+func (c *Config) Unmerge(added, before *Config) {
+	if before == nil {
+		before = &Config{}
+	}
+	c.Clusters = unmerge(c.Clusters, added.Clusters, before.Clusters, clusterName)
+	c.Users = unmerge(c.Users, added.Users, before.Users, userName)
+	c.Contexts = unmerge(c.Contexts, added.Contexts, before.Contexts, contextName)
+	if c.CurrentContext == added.CurrentContext {
+		c.CurrentContext = before.CurrentContext
+	}
+}
+
+// Remove takes out of c the context named context, and the cluster named cluster and the
+// user named user unless a context that stays refers to them; if context was current, none
+// is. Every other entry stays. It returns what it removed, as `context "NAME"`,
+// `cluster "NAME"` and `user "NAME"`, in that order; nothing when c holds none of them.
+func (c *Config) Remove(context, cluster, user string) []string {
+	var removed []string
+	var ok bool
+	if c.Contexts, ok = without(c.Contexts, context, contextName); ok {
+		removed = append(removed, fmt.Sprintf("context %q", context))
+	}
+	if !slices.ContainsFunc(c.Contexts, func(e NamedContext) bool { return e.Context.Cluster == cluster }) {
+		if c.Clusters, ok = without(c.Clusters, cluster, clusterName); ok {
+			removed = append(removed, fmt.Sprintf("cluster %q", cluster))
+		}
+	}
+	if !slices.ContainsFunc(c.Contexts, func(e NamedContext) bool { return e.Context.User == user }) {
+		if c.Users, ok = without(c.Users, user, userName); ok {
+			removed = append(removed, fmt.Sprintf("user %q", user))
+		}
+	}
+	if c.CurrentContext == context {
+		c.CurrentContext = ""
+	}
+	return removed
+}
+
+// without returns list without the entries named n, and whether there were any.
+func without[T any](list []T, n string, name func(T) string) ([]T, bool) {
+	kept := slices.DeleteFunc(slices.Clone(list), func(e T) bool { return name(e) == n })
+	return kept, len(kept) < len(list)
 }

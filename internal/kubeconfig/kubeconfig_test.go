@@ -229,3 +229,139 @@ func TestRenameNeedsOneContext(t *testing.T) {
 		t.Errorf("no context: %v", err)
 	}
 }
+
+// untyped parses a kubeconfig as a plain YAML document, to compare files field by field,
+// the fields this package does not type included.
+func untyped(t *testing.T, data []byte) map[string]any {
+	t.Helper()
+	var d map[string]any
+	if err := yaml.Unmarshal(data, &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func mustParse(t *testing.T, data string) *Config {
+	t.Helper()
+	c, err := Parse([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestReadFileWriteFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kube", "config")
+	if c, err := ReadFile(path); c != nil || err != nil {
+		t.Fatalf("ReadFile of a missing file: %v, %v; want nil, nil", c, err)
+	}
+	// Relative file names stay relative (Load would make them absolute).
+	withFiles := strings.Replace(userConfig, "    exec:\n", "    client-certificate: certs/me.crt\n    exec:\n", 1)
+	if err := mustParse(t, withFiles).WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("written: %v, %v", st, err)
+	}
+	c, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Users[0].User.ClientCertificate != "certs/me.crt" {
+		t.Errorf("client-certificate read back as %q", c.Users[0].User.ClientCertificate)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(untyped(t, data), untyped(t, []byte(withFiles))) {
+		t.Errorf("written and read back:\n%s\nwant the fields of:\n%s", data, withFiles)
+	}
+	if err := os.WriteFile(path, []byte("clusters: {"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("ReadFile of a broken file: %v, want an error naming the file", err)
+	}
+}
+
+func TestUnmerge(t *testing.T) {
+	// The user's kubeconfig holds an entry "demo" of each kind that the merge replaces.
+	before := strings.Replace(userConfig, "current-context: prod\n",
+		"- name: admin@demo\n  context: {cluster: demo, user: admin, namespace: old}\ncurrent-context: prod\n", 1)
+	before = strings.Replace(before, "users:\n", "users:\n- name: admin\n  user: {token: old, username: kept}\n", 1)
+	before = strings.Replace(before, "clusters:\n", "clusters:\n- name: demo\n  cluster: {server: https://old:6443, proxy-url: http://proxy:3128}\n", 1)
+	path := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(path, []byte(before), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Merge(path, []byte(sample)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CurrentContext != "admin@demo" || c.Clusters[0].Cluster.Server != "https://10.5.0.2:6443" {
+		t.Fatalf("merged: %+v", c)
+	}
+	c.Unmerge(mustParse(t, sample), mustParse(t, before))
+	data, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(untyped(t, data), untyped(t, []byte(before))) {
+		t.Errorf("unmerged:\n%s\nwant as before:\n%s", data, before)
+	}
+
+	// Entries added since stay; a context made current since stays current. Without a
+	// file before, the merged entries just go.
+	c = mustParse(t, sample)
+	c.Contexts = append(c.Contexts, NamedContext{Name: "later", Context: Context{Cluster: "demo", User: "admin"}})
+	c.CurrentContext = "later"
+	c.Unmerge(mustParse(t, sample), nil)
+	if len(c.Clusters) != 0 || len(c.Users) != 0 || len(c.Contexts) != 1 || c.Contexts[0].Name != "later" || c.CurrentContext != "later" {
+		t.Errorf("unmerged from nothing: %+v", c)
+	}
+	c.CurrentContext = "admin@demo"
+	c.Unmerge(mustParse(t, sample), nil)
+	if c.CurrentContext != "" {
+		t.Errorf("current context %q, want none", c.CurrentContext)
+	}
+}
+
+func TestRemove(t *testing.T) {
+	c := mustParse(t, userConfig)
+	add := mustParse(t, sample)
+	c.Clusters = append(c.Clusters, add.Clusters...)
+	c.Users = append(c.Users, add.Users...)
+	c.Contexts = append(c.Contexts, add.Contexts...)
+	c.CurrentContext = "admin@demo"
+	// A context of the user's own shares the user admin.
+	c.Contexts = append(c.Contexts, NamedContext{Name: "mine", Context: Context{Cluster: "prod", User: "admin"}})
+
+	removed := c.Remove("admin@demo", "demo", "admin")
+	if want := []string{`context "admin@demo"`, `cluster "demo"`}; !slices.Equal(removed, want) {
+		t.Errorf("removed %q, want %q", removed, want)
+	}
+	if c.CurrentContext != "" || len(c.Contexts) != 2 || len(c.Clusters) != 1 || len(c.Users) != 2 {
+		t.Errorf("after Remove: %+v", c)
+	}
+	// Without the sharing context the user goes too; removing again removes nothing.
+	c.Contexts = c.Contexts[:1]
+	c.CurrentContext = "prod"
+	if removed := c.Remove("admin@demo", "demo", "admin"); !slices.Equal(removed, []string{`user "admin"`}) || c.CurrentContext != "prod" {
+		t.Errorf("removed %q, current %q", removed, c.CurrentContext)
+	}
+	if removed := c.Remove("admin@demo", "demo", "admin"); len(removed) != 0 {
+		t.Errorf("removed %q from a kubeconfig without them", removed)
+	}
+	// What is left is the user's kubeconfig, unknown fields and all.
+	data, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(untyped(t, data), untyped(t, []byte(userConfig))) {
+		t.Errorf("left:\n%s\nwant:\n%s", data, userConfig)
+	}
+}

@@ -11,21 +11,33 @@ import (
 	"testing"
 
 	"github.com/plinthos/plinth/internal/kubeconfig"
-	"github.com/plinthos/plinth/internal/yamlx"
 )
 
-func TestKubeconfigMergeUndo(t *testing.T) {
-	added := fakeKubeconfig("demo", "https://127.0.0.1:41002")
-	rename := func(data []byte) []byte { // as Create names the context
-		d, err := parseKubeconfig(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d["contexts"].([]any)[0].(map[string]any)["name"] = "demo"
-		d["current-context"] = "demo"
-		return mustMarshalKubeconfig(t, d)
+// readKubeconfigFile reads the kubeconfig at path, which must exist.
+func readKubeconfigFile(t *testing.T, path string) *kubeconfig.Config {
+	t.Helper()
+	c, err := kubeconfig.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	added = rename(added)
+	if c == nil {
+		t.Fatalf("%s: no such file", path)
+	}
+	return c
+}
+
+func writeKubeconfigFile(t *testing.T, path string, c *kubeconfig.Config) {
+	t.Helper()
+	if err := c.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKubeconfigMergeUndo(t *testing.T) {
+	added, err := kubeconfig.Rename(fakeKubeconfig("demo", "https://127.0.0.1:41002"), "demo", "") // as Create names the context
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// A kubeconfig that the merge created is removed again.
 	dir := t.TempDir()
@@ -44,6 +56,9 @@ func TestKubeconfigMergeUndo(t *testing.T) {
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("kubeconfig created by the merge is still there after undo: %v\n%s", err, out.String())
 	}
+	if want := `removed ` + path + ` (it held only context "demo")`; !strings.Contains(out.String(), want) {
+		t.Errorf("undo output:\n%s\nwant %q", out.String(), want)
+	}
 
 	// In a kubeconfig of other contexts, the merged entries go, what they replaced comes
 	// back, and a context added after the merge stays; the current context is restored.
@@ -58,28 +73,26 @@ func TestKubeconfigMergeUndo(t *testing.T) {
 	if m, err = mergeKubeconfig(path, added); err != nil {
 		t.Fatal(err)
 	}
-	cur, err := readKubeconfig(path)
-	if err != nil {
-		t.Fatal(err)
+	cur := readKubeconfigFile(t, path)
+	if cur.CurrentContext != "demo" || len(cur.Contexts) != 2 {
+		t.Fatalf("merge: %+v", cur)
 	}
-	if cur["current-context"] != "demo" || len(cur["contexts"].([]any)) != 2 {
-		t.Fatalf("merge: %v", cur)
-	}
-	later := map[string]any{"name": "later", "context": map[string]any{"cluster": "mine", "user": "me"}}
-	cur["contexts"] = append(cur["contexts"].([]any), later)
-	if err := os.WriteFile(path, mustMarshalKubeconfig(t, cur), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	later := kubeconfig.NamedContext{Name: "later", Context: kubeconfig.Context{Cluster: "mine", User: "me"}}
+	cur.Contexts = append(cur.Contexts, later)
+	writeKubeconfigFile(t, path, cur)
 	out.Reset()
 	if err := m.undo(&out); err != nil {
 		t.Fatal(err)
 	}
-	got, err := readKubeconfig(path)
+	if want := `removed kubeconfig context "demo" from ` + path; !strings.Contains(out.String(), want) {
+		t.Errorf("undo output:\n%s\nwant %q", out.String(), want)
+	}
+	got := readKubeconfigFile(t, path)
+	want, err := kubeconfig.Parse(before)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := parseKubeconfig(before)
-	want["contexts"] = append(want["contexts"].([]any), later)
+	want.Contexts = append(want.Contexts, later)
 	if !reflect.DeepEqual(got, want) {
 		data, _ := os.ReadFile(path)
 		t.Errorf("after undo:\n%s\nwant the file before the merge, with context later", data)
@@ -89,15 +102,6 @@ func TestKubeconfigMergeUndo(t *testing.T) {
 	} else if fi.Mode().Perm() != 0o600 {
 		t.Errorf("kubeconfig mode after undo: %v", fi.Mode().Perm())
 	}
-}
-
-func mustMarshalKubeconfig(t *testing.T, d map[string]any) []byte {
-	t.Helper()
-	data, err := yamlx.Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 func TestDestroyRemovesKubeconfigEntries(t *testing.T) {
@@ -126,36 +130,25 @@ func TestDestroyRemovesKubeconfigEntries(t *testing.T) {
 	if err := kubeconfig.Merge(kc, demo); err != nil {
 		t.Fatal(err)
 	}
-	d, err := readKubeconfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d["contexts"] = append(asAnyList(d["contexts"]), map[string]any{"name": "mine",
-		"context": map[string]any{"cluster": "other", "user": "admin@demo"}})
-	data, err := yamlx.Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(kc, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	d := readKubeconfigFile(t, kc)
+	d.Contexts = append(d.Contexts, kubeconfig.NamedContext{Name: "mine", Context: kubeconfig.Context{Cluster: "other", User: "admin@demo"}})
+	writeKubeconfigFile(t, kc, d)
 
 	out := destroy()
 	if !strings.Contains(out, `removed context "demo", cluster "demo" from the kubeconfig `+kc) ||
 		!strings.Contains(out, "none is current now") {
 		t.Errorf("destroy output:\n%s", out)
 	}
-	d, err = readKubeconfig(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d = readKubeconfigFile(t, kc)
 	names := func(key string) []string {
-		var l []string
-		for _, e := range asAnyList(d[key]) {
-			n, _ := entryName(e)
-			l = append(l, n)
+		switch key {
+		case "contexts":
+			return entryNames(d.Contexts, func(e kubeconfig.NamedContext) string { return e.Name })
+		case "clusters":
+			return entryNames(d.Clusters, func(e kubeconfig.NamedCluster) string { return e.Name })
+		default:
+			return entryNames(d.Users, func(e kubeconfig.NamedUser) string { return e.Name })
 		}
-		return l
 	}
 	for key, want := range map[string][]string{
 		"contexts": {"admin@other", "mine"},
@@ -166,36 +159,26 @@ func TestDestroyRemovesKubeconfigEntries(t *testing.T) {
 			t.Errorf("%s after destroy: %v, want %v", key, got, want)
 		}
 	}
-	if cur, ok := d["current-context"]; ok {
-		t.Errorf("current-context after destroy: %v, want none", cur)
+	if d.CurrentContext != "" {
+		t.Errorf("current-context after destroy: %v, want none", d.CurrentContext)
 	}
 
 	// Without the sharing context the user goes too; a second destroy changes nothing.
-	d["contexts"] = []any{namedEntry(d["contexts"], "admin@other")}
-	d["current-context"] = "admin@other"
-	data, err = yamlx.Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(kc, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	d.Contexts = d.Contexts[:1] // admin@other
+	writeKubeconfigFile(t, kc, d)
 	if err := kubeconfig.Merge(kc, demo); err != nil {
 		t.Fatal(err)
 	}
-	d, _ = readKubeconfig(kc)
-	d["current-context"] = "admin@other"
-	data, _ = yamlx.Marshal(d)
-	if err := os.WriteFile(kc, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	d = readKubeconfigFile(t, kc)
+	d.CurrentContext = "admin@other"
+	writeKubeconfigFile(t, kc, d)
 	out = destroy()
 	if !strings.Contains(out, `removed context "demo", cluster "demo", user "admin@demo"`) || strings.Contains(out, "none is current") {
 		t.Errorf("destroy output:\n%s", out)
 	}
-	d, _ = readKubeconfig(kc)
-	if got := names("users"); !slices.Equal(got, []string{"admin@other"}) || d["current-context"] != "admin@other" {
-		t.Errorf("after the second destroy: users %v, current %v", got, d["current-context"])
+	d = readKubeconfigFile(t, kc)
+	if got := names("users"); !slices.Equal(got, []string{"admin@other"}) || d.CurrentContext != "admin@other" {
+		t.Errorf("after the second destroy: users %v, current %v", got, d.CurrentContext)
 	}
 	before, err := os.ReadFile(kc)
 	if err != nil {
@@ -207,4 +190,12 @@ func TestDestroyRemovesKubeconfigEntries(t *testing.T) {
 	if after, err := os.ReadFile(kc); err != nil || !bytes.Equal(after, before) {
 		t.Error("a destroy with nothing to remove rewrote the kubeconfig")
 	}
+}
+
+func entryNames[T any](list []T, name func(T) string) []string {
+	var l []string
+	for _, e := range list {
+		l = append(l, name(e))
+	}
+	return l
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/plinthos/plinth/internal/health"
+	"github.com/plinthos/plinth/internal/kubeconfig"
 	"github.com/plinthos/plinth/internal/provision"
 	"github.com/plinthos/plinth/pkg/clientconfig"
 	"github.com/plinthos/plinth/pkg/config"
@@ -350,8 +351,8 @@ func TestCreateWait(t *testing.T) {
 				t.Errorf("progress lacks the logs:\n%s", s)
 			}
 			user := loadClient(t, e.clientConfig)
-			got, _ := readKubeconfig(e.kubeconfig)
-			want, _ := parseKubeconfig([]byte(userKubeconfig))
+			got, _ := kubeconfig.ReadFile(e.kubeconfig)
+			want, _ := kubeconfig.Parse([]byte(userKubeconfig))
 			if tc.wantCreated {
 				if len(prov.destroyed) != 0 || user.Context != "plinth" || strings.Contains(s, "removing cluster") {
 					t.Errorf("a retained cluster was removed: %v, context %q\n%s", prov.destroyed, user.Context, s)

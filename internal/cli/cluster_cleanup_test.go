@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/plinthos/plinth/internal/kubeconfig"
+	"github.com/plinthos/plinth/internal/provision/provisiontest"
 )
 
 // readYAML parses the YAML file at path into a map.
@@ -45,10 +46,10 @@ func TestClusterDestroyRemovesKubeconfigEntries(t *testing.T) {
 	newFakeProvisioner(t)
 	kc := filepath.Join(home, "kube", "config")
 	t.Setenv("KUBECONFIG", kc)
-	if err := kubeconfig.Merge(kc, fakeKubeconfig("other", "https://192.0.2.1:6443")); err != nil {
+	if err := kubeconfig.Merge(kc, provisiontest.Kubeconfig("other", "https://192.0.2.1:6443")); err != nil {
 		t.Fatal(err)
 	}
-	demo, err := kubeconfig.Rename(fakeKubeconfig("demo", "https://127.0.0.1:6443"), "demo", "")
+	demo, err := kubeconfig.Rename(provisiontest.Kubeconfig("demo", "https://127.0.0.1:6443"), "demo", "")
 	if err != nil {
 		t.Fatal(err)
 	}

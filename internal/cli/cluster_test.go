@@ -3,34 +3,24 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"go.yaml.in/yaml/v3"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/plinthos/plinth/internal/health"
 	"github.com/plinthos/plinth/internal/localcluster"
 	"github.com/plinthos/plinth/internal/provision"
-	"github.com/plinthos/plinth/pkg/api/machine"
-	"github.com/plinthos/plinth/pkg/client"
+	"github.com/plinthos/plinth/internal/provision/provisiontest"
 	"github.com/plinthos/plinth/pkg/clientconfig"
 	"github.com/plinthos/plinth/pkg/config"
 	"github.com/plinthos/plinth/pkg/pki"
@@ -38,29 +28,10 @@ import (
 	"github.com/plinthos/plinth/pkg/secrets"
 )
 
-// fakeProvisioner keeps clusters in memory.
-type fakeProvisioner struct {
-	mu       sync.Mutex
-	clusters map[string]*provision.Cluster
-	requests []provision.Request
-	configs  map[string][]byte // node name -> config
-	failWith error
-	// onCreate, when set, sees (and may change) each cluster Create makes before it is kept.
-	onCreate func(req provision.Request, c *provision.Cluster)
-	// destroyed and logsRead record the calls of Destroy and Logs; ctxDone records whether
-	// a call came with a context that had ended already.
-	destroyed []fakeCall
-	logsRead  []fakeCall
-}
-
-type fakeCall struct {
-	name    string
-	ctxDone bool
-}
-
-func newFakeProvisioner(t *testing.T) *fakeProvisioner {
+// newFakeProvisioner makes a fake provisioner the docker provisioner until the test ends.
+func newFakeProvisioner(t *testing.T) *provisiontest.Provisioner {
 	t.Helper()
-	f := &fakeProvisioner{clusters: map[string]*provision.Cluster{}, configs: map[string][]byte{}}
+	f := provisiontest.New()
 	old := newProvisioner
 	newProvisioner = func(name string) (provision.Provisioner, error) {
 		if name != provisionerDocker {
@@ -70,105 +41,6 @@ func newFakeProvisioner(t *testing.T) *fakeProvisioner {
 	}
 	t.Cleanup(func() { newProvisioner = old })
 	return f
-}
-
-func (f *fakeProvisioner) ConfigMode() config.Mode { return config.ModeDocker }
-
-func (f *fakeProvisioner) Preflight(_ context.Context, req provision.Request) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.clusters[req.Name]; ok {
-		return fmt.Errorf("a cluster named %q exists already: destroy it", req.Name)
-	}
-	return nil
-}
-
-func (f *fakeProvisioner) Create(ctx context.Context, req provision.Request) (*provision.Cluster, error) {
-	if err := f.Preflight(ctx, req); err != nil {
-		return nil, err
-	}
-	plan, err := provision.NewPlan(req.Name, req.ControlPlanes, req.Workers, req.CIDR)
-	if err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests = append(f.requests, req)
-	if f.failWith != nil {
-		return nil, f.failWith
-	}
-	c := &provision.Cluster{Name: req.Name, Network: "plinth-" + req.Name, CIDR: plan.CIDR}
-	// Ports as the docker provisioner publishes them: the node API of every control plane
-	// (41001, then 41003...), the Kubernetes API on the only control plane (41002) or on
-	// the load balancer (41010).
-	if lb := plan.LoadBalancer; lb != nil {
-		c.LoadBalancer = &provision.Node{Name: lb.Name, Role: lb.Role, IP: lb.IP, State: "running", Container: "c" + lb.Name, KubePort: 41010}
-	}
-	for i, n := range plan.Nodes {
-		data, err := req.Configs(n)
-		if err != nil {
-			return nil, err
-		}
-		f.configs[n.Name] = data
-		node := provision.Node{Name: n.Name, Role: n.Role, IP: n.IP, State: "running", Container: "c" + n.Name}
-		switch {
-		case i == 0:
-			node.APIPort = 41001
-			if plan.LoadBalancer == nil {
-				node.KubePort = 41002
-			}
-		case n.Role == provision.RoleControlPlane:
-			node.APIPort = 41002 + i
-		}
-		c.Nodes = append(c.Nodes, node)
-	}
-	if f.onCreate != nil {
-		f.onCreate(req, c)
-	}
-	fmt.Fprintf(req.Progress, "fake: created %d nodes\n", len(c.Nodes))
-	f.clusters[req.Name] = c
-	return c, nil
-}
-
-func (f *fakeProvisioner) Show(_ context.Context, name string) (*provision.Cluster, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c, ok := f.clusters[name]
-	if !ok {
-		return nil, provision.NotFound("no cluster named %q", name)
-	}
-	return c, nil
-}
-
-func (f *fakeProvisioner) Destroy(ctx context.Context, name string, progress io.Writer) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.destroyed = append(f.destroyed, fakeCall{name, ctx.Err() != nil})
-	if _, ok := f.clusters[name]; !ok {
-		fmt.Fprintf(progress, "nothing of cluster %q\n", name)
-		return nil
-	}
-	delete(f.clusters, name)
-	fmt.Fprintf(progress, "fake: removed %s\n", name)
-	return nil
-}
-
-func (f *fakeProvisioner) List(context.Context) ([]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var names []string
-	for n := range f.clusters {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names, nil
-}
-
-func (f *fakeProvisioner) Logs(ctx context.Context, node string, _ int) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.logsRead = append(f.logsRead, fakeCall{node, ctx.Err() != nil})
-	return "fake log line of " + node + "\n", nil
 }
 
 // isolateHome points HOME and PLINTHCONFIG at a temporary directory.
@@ -242,10 +114,10 @@ func TestClusterCreateShowDestroy(t *testing.T) {
 	if !hasRow(out, "NODE ROLE IP STATE PORTS") || !hasRow(out, "plinth-controlplane-1 controlplane 10.5.0.2 running 127.0.0.1:41001->50000, 127.0.0.1:41002->6443") {
 		t.Errorf("create output has no node table:\n%s", out)
 	}
-	if len(f.requests) != 1 {
-		t.Fatalf("%d requests", len(f.requests))
+	if len(f.Requests) != 1 {
+		t.Fatalf("%d requests", len(f.Requests))
 	}
-	req := f.requests[0]
+	req := f.Requests[0]
 	if req.Name != "plinth" || req.Image != "plinth/node:dev" || req.ControlPlanes != 1 || req.Workers != 2 ||
 		req.CPUs != 1.5 || req.MemoryMB != 2048 || req.CIDR != provision.DefaultCIDR {
 		t.Errorf("request %+v", req)
@@ -274,7 +146,7 @@ func TestClusterCreateShowDestroy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(data, f.configs[tc.node]) {
+		if !bytes.Equal(data, f.Configs[tc.node]) {
 			t.Errorf("%s got another config than %s", tc.node, tc.file)
 		}
 		doc, err := config.Load(data, tc.file)
@@ -369,7 +241,7 @@ func TestClusterCreateWithLoadBalancer(t *testing.T) {
 	if !strings.Contains(out, "plinthctl -n 10.5.0.3 bootstrap") {
 		t.Errorf("create output does not bootstrap the first control plane:\n%s", out)
 	}
-	if req := f.requests[0]; req.ControlPlanes != 3 || req.Workers != 1 {
+	if req := f.Requests[0]; req.ControlPlanes != 3 || req.Workers != 1 {
 		t.Errorf("request %+v", req)
 	}
 	// The Kubernetes endpoint is the load balancer; the apiserver certificate gets its
@@ -448,7 +320,7 @@ func TestClusterCreateRenamedContext(t *testing.T) {
 func TestClusterCreateFailureRemovesStateFiles(t *testing.T) {
 	home, pc := isolateHome(t)
 	f := newFakeProvisioner(t)
-	f.failWith = errors.New("docker run: no luck")
+	f.FailWith = errors.New("docker run: no luck")
 	_, err := runCLI(t, "cluster", "create")
 	if err == nil || !strings.Contains(err.Error(), "no luck") {
 		t.Fatalf("create: %v", err)
@@ -463,7 +335,7 @@ func TestClusterCreateFailureRemovesStateFiles(t *testing.T) {
 
 // failedCreateSetup isolates HOME, the client config (holding another cluster's context,
 // current) and the kubeconfig, and returns them with a fake provisioner.
-func failedCreateSetup(t *testing.T) (home, pc, kc string, f *fakeProvisioner) {
+func failedCreateSetup(t *testing.T) (home, pc, kc string, f *provisiontest.Provisioner) {
 	t.Helper()
 	home, pc = isolateHome(t)
 	kc = filepath.Join(home, "kube", "config")
@@ -479,7 +351,7 @@ func failedCreateSetup(t *testing.T) (home, pc, kc string, f *fakeProvisioner) {
 // checkRemoved checks that a failed create removed the cluster "plinth" of two nodes:
 // each node's log was shown first, Destroy ran with a live context, and the state
 // directory and the context are gone, the earlier context current again.
-func checkRemoved(t *testing.T, f *fakeProvisioner, out, home, pc string) {
+func checkRemoved(t *testing.T, f *provisiontest.Provisioner, out, home, pc string) {
 	t.Helper()
 	for _, want := range []string{"fake log line of plinth-controlplane-1", "fake log line of plinth-worker-1", "fake: removed plinth",
 		`removed context "plinth"`, "removed the state directory"} {
@@ -490,11 +362,11 @@ func checkRemoved(t *testing.T, f *fakeProvisioner, out, home, pc string) {
 	if strings.Index(out, "fake log line") > strings.Index(out, "fake: removed plinth") {
 		t.Errorf("the logs were read after the removal:\n%s", out)
 	}
-	if want := []fakeCall{{"plinth", false}}; !slices.Equal(f.destroyed, want) {
-		t.Errorf("Destroy calls %+v, want %+v (a context not ended)", f.destroyed, want)
+	if want := []provisiontest.Call{{Name: "plinth"}}; !slices.Equal(f.Destroyed, want) {
+		t.Errorf("Destroy calls %+v, want %+v (a context not ended)", f.Destroyed, want)
 	}
-	if want := []fakeCall{{"plinth-controlplane-1", false}, {"plinth-worker-1", false}}; !slices.Equal(f.logsRead, want) {
-		t.Errorf("Logs calls %+v, want %+v", f.logsRead, want)
+	if want := []provisiontest.Call{{Name: "plinth-controlplane-1"}, {Name: "plinth-worker-1"}}; !slices.Equal(f.LogsRead, want) {
+		t.Errorf("Logs calls %+v, want %+v", f.LogsRead, want)
 	}
 	if _, err := os.Stat(filepath.Join(home, ".plinth", "clusters", "plinth")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state directory after a failed create: %v", err)
@@ -507,7 +379,7 @@ func checkRemoved(t *testing.T, f *fakeProvisioner, out, home, pc string) {
 
 func TestClusterCreateFailedBootstrapRemovesCluster(t *testing.T) {
 	home, pc, kc, f := failedCreateSetup(t)
-	serveFirstControlPlane(t, f, &fakeNode{bootstrapErr: status.Error(codes.Internal, "etcd would not start")})
+	provisiontest.ServeFirstControlPlane(t, f, &provisiontest.Node{BootstrapErr: status.Error(codes.Internal, "etcd would not start")})
 	out, err := runCLI(t, "cluster", "create")
 	if err == nil || !strings.Contains(err.Error(), "etcd would not start") || !strings.Contains(err.Error(), "--retain") {
 		t.Errorf("create: %v, want the bootstrap's error and how to keep the cluster\n%s", err, out)
@@ -523,7 +395,7 @@ func TestClusterCreateInterruptedWaitRemovesCluster(t *testing.T) {
 	// Ctrl-C right after the nodes started: the wait for the node API ends at once.
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	f.onCreate = func(provision.Request, *provision.Cluster) { cancel() }
+	f.OnCreate = func(provision.Request, *provision.Cluster) { cancel() }
 	cmd := NewRootCommand()
 	var buf bytes.Buffer
 	cmd.SetArgs([]string{"cluster", "create"})
@@ -551,7 +423,7 @@ func TestClusterCreateFailedHealthWaitRemovesCluster(t *testing.T) {
 	if err := os.WriteFile(kc, []byte(before), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	serveFirstControlPlane(t, f, &fakeNode{})
+	provisiontest.ServeFirstControlPlane(t, f, &provisiontest.Node{})
 	old := checkHealth
 	t.Cleanup(func() { checkHealth = old })
 	merged := ""
@@ -585,7 +457,7 @@ func TestClusterCreateFailedHealthWaitRemovesCluster(t *testing.T) {
 
 func TestClusterCreateRetainKeepsFailedCluster(t *testing.T) {
 	home, pc, _, f := failedCreateSetup(t)
-	serveFirstControlPlane(t, f, &fakeNode{bootstrapErr: status.Error(codes.Internal, "etcd would not start")})
+	provisiontest.ServeFirstControlPlane(t, f, &provisiontest.Node{BootstrapErr: status.Error(codes.Internal, "etcd would not start")})
 	out, err := runCLI(t, "cluster", "create", "--retain")
 	if err == nil || !strings.Contains(err.Error(), "etcd would not start") || !strings.Contains(err.Error(), "plinthctl cluster destroy --name plinth") {
 		t.Fatalf("create --retain: %v\n%s", err, out)
@@ -593,8 +465,8 @@ func TestClusterCreateRetainKeepsFailedCluster(t *testing.T) {
 	if !strings.Contains(out, "fake log line of plinth-controlplane-1") {
 		t.Errorf("create --retain does not show the logs:\n%s", out)
 	}
-	if len(f.destroyed) != 0 {
-		t.Errorf("create --retain destroyed the cluster: %+v", f.destroyed)
+	if len(f.Destroyed) != 0 {
+		t.Errorf("create --retain destroyed the cluster: %+v", f.Destroyed)
 	}
 	for _, file := range localcluster.StateFiles {
 		if _, err := os.Stat(filepath.Join(home, ".plinth", "clusters", "plinth", file)); err != nil {
@@ -635,178 +507,10 @@ func TestClusterCreateRefusals(t *testing.T) {
 			t.Errorf("create %v: %v, want %q", tc.args, err, tc.want)
 		}
 	}
-	if len(f.requests) != 0 {
-		t.Errorf("refused creates reached the provisioner: %d", len(f.requests))
+	if len(f.Requests) != 0 {
+		t.Errorf("refused creates reached the provisioner: %d", len(f.Requests))
 	}
 	if data, _ := os.ReadFile(filepath.Join(stale, localcluster.StateSecrets)); string(data) != "old" {
 		t.Error("a refused create overwrote a stale state directory")
 	}
-}
-
-// fakeNode is a node API that answers Version, Bootstrap and Kubeconfig over mTLS.
-type fakeNode struct {
-	machine.UnimplementedMachineServiceServer
-	mu           sync.Mutex
-	bootstraps   int
-	unready      int // Bootstrap answers Unavailable this many times first
-	already      bool
-	bootstrapErr error // Bootstrap's answer after the unready ones, when set
-	// workers are the nodes (by the address a request is forwarded to) that hold no
-	// Kubernetes CA key, as workers; kubeconfigs records each Kubeconfig call's target.
-	workers     []string
-	kubeconfigs []string
-}
-
-func (n *fakeNode) Version(context.Context, *machine.VersionRequest) (*machine.VersionResponse, error) {
-	return &machine.VersionResponse{Hostname: "plinth-controlplane-1", Tag: "v9"}, nil
-}
-
-func (n *fakeNode) Bootstrap(context.Context, *machine.BootstrapRequest) (*machine.BootstrapResponse, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.bootstraps++
-	if n.unready > 0 {
-		n.unready--
-		return nil, status.Error(codes.Unavailable, "not yet")
-	}
-	if n.bootstrapErr != nil {
-		return nil, n.bootstrapErr
-	}
-	if n.already {
-		return nil, status.Error(codes.AlreadyExists, "bootstrapped before")
-	}
-	return &machine.BootstrapResponse{Message: "etcd is starting"}, nil
-}
-
-// Kubeconfig answers as machined does: FailedPrecondition on a worker, else an admin
-// kubeconfig whose server names the node that answered.
-func (n *fakeNode) Kubeconfig(ctx context.Context, _ *machine.KubeconfigRequest) (*machine.KubeconfigResponse, error) {
-	target := "(endpoint)"
-	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(client.NodeMetadataKey)) > 0 {
-		target = md.Get(client.NodeMetadataKey)[0]
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.kubeconfigs = append(n.kubeconfigs, target)
-	if slices.Contains(n.workers, target) {
-		return nil, status.Error(codes.FailedPrecondition, "this node does not hold the Kubernetes CA key; ask a control-plane node")
-	}
-	return &machine.KubeconfigResponse{Kubeconfig: fakeKubeconfig("plinth", "https://"+target+":6443")}, nil
-}
-
-// fakeKubeconfig is an admin kubeconfig as a control plane hands out, for cluster.
-func fakeKubeconfig(cluster, server string) []byte {
-	return []byte(`apiVersion: v1
-kind: Config
-clusters:
-- name: ` + cluster + `
-  cluster:
-    server: ` + server + `
-    certificate-authority-data: Q0E=
-users:
-- name: admin@` + cluster + `
-  user:
-    client-certificate-data: Q1JU
-    client-key-data: S0VZ
-contexts:
-- name: admin@` + cluster + `
-  context:
-    cluster: ` + cluster + `
-    user: admin@` + cluster + `
-current-context: admin@` + cluster + `
-`)
-}
-
-// serveFakeNode serves n on addr after delay, with a certificate for 127.0.0.1 from the
-// node API CA (caCrt, caKey), until the test ends. Without delay, addr listens on return.
-func serveFakeNode(t *testing.T, caCrt, caKey []byte, addr string, delay time.Duration, n *fakeNode) {
-	t.Helper()
-	ca, err := pki.LoadCA(caCrt, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := pki.Issue(ca, pki.CertOptions{CommonName: "node", IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		Usage: pki.UsageServer, Validity: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(kp.CertPEM, kp.KeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caCrt)
-	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{
-		MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert})))
-	machine.RegisterMachineServiceServer(srv, n)
-	var l net.Listener
-	if delay == 0 {
-		if l, err = net.Listen("tcp", addr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if l == nil {
-			select {
-			case <-time.After(delay):
-			case <-t.Context().Done():
-				return
-			}
-			var err error
-			if l, err = net.Listen("tcp", addr); err != nil {
-				t.Errorf("listen: %v", err)
-				return
-			}
-		}
-		_ = srv.Serve(l)
-	}()
-	t.Cleanup(func() { srv.Stop(); <-done })
-}
-
-// serveFirstControlPlane makes the fake provisioner publish the node API of a new
-// cluster's first control plane on a port where n answers, with a certificate of the
-// cluster's node API CA.
-func serveFirstControlPlane(t *testing.T, f *fakeProvisioner, n *fakeNode) {
-	t.Helper()
-	f.onCreate = func(req provision.Request, c *provision.Cluster) {
-		first := c.FirstControlPlane()
-		data, err := req.Configs(provision.NodeSpec{Name: first.Name, Role: first.Role, IP: first.IP})
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc, err := config.Load(data, "controlplane.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := freeAddr(t)
-		serveFakeNode(t, doc.Config.Machine.CA.Crt, doc.Config.Machine.CA.Key, addr, 0, n)
-		_, port, _ := net.SplitHostPort(addr)
-		if first.APIPort, err = strconv.Atoi(port); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func clientConfigFor(b *secrets.Bundle) (*clientconfig.Context, error) {
-	ca, err := pki.LoadCA(b.CAs.OS.Crt, b.CAs.OS.Key)
-	if err != nil {
-		return nil, err
-	}
-	kp, err := pki.Issue(ca, pki.CertOptions{CommonName: "admin", Organization: []string{role.Admin}, Usage: pki.UsageClient, Validity: time.Hour})
-	if err != nil {
-		return nil, err
-	}
-	return &clientconfig.Context{CA: b.CAs.OS.Crt, Crt: kp.CertPEM, Key: kp.KeyPEM}, nil
 }

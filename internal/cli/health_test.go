@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/plinthos/plinth/internal/health"
+	"github.com/plinthos/plinth/internal/provision/provisiontest"
 	"github.com/plinthos/plinth/pkg/client"
 	"github.com/plinthos/plinth/pkg/clientconfig"
 	"github.com/plinthos/plinth/pkg/secrets"
@@ -86,13 +87,10 @@ func TestHealthPicksAControlPlane(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, pc := isolateHome(t)
 			checks := fakeHealth(t)
-			addr := freeAddr(t)
-			node := &fakeNode{workers: []string{w1, w2}}
-			serveFakeNode(t, b.CAs.OS.Crt, b.CAs.OS.Key, addr, 0, node)
-			cc, err := clientConfigFor(b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			addr := provisiontest.FreeAddr(t)
+			node := &provisiontest.Node{Workers: []string{w1, w2}}
+			provisiontest.ServeNode(t, b.CAs.OS.Crt, b.CAs.OS.Key, addr, 0, node)
+			cc := provisiontest.AdminContext(t, b)
 			cc.Endpoints, cc.Nodes = []string{addr}, tc.nodes
 			if err := (&clientconfig.Config{Context: "c", Contexts: map[string]*clientconfig.Context{"c": cc}}).Save(pc); err != nil {
 				t.Fatal(err)
@@ -108,9 +106,7 @@ func TestHealthPicksAControlPlane(t *testing.T) {
 			if tc.wantInOutput != "" && !strings.Contains(out, tc.wantInOutput) {
 				t.Errorf("output lacks %q:\n%s", tc.wantInOutput, out)
 			}
-			node.mu.Lock()
-			asked := slices.Clone(node.kubeconfigs)
-			node.mu.Unlock()
+			asked := node.KubeconfigTargets()
 			want := tc.wantAsked
 			if len(tc.args) > 0 {
 				// The nodes named are asked at once; the context's, in order.

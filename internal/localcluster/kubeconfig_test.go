@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/plinthos/plinth/internal/kubeconfig"
+	"github.com/plinthos/plinth/internal/provision/provisiontest"
 )
 
 // readKubeconfigFile reads the kubeconfig at path, which must exist.
@@ -34,7 +35,7 @@ func writeKubeconfigFile(t *testing.T, path string, c *kubeconfig.Config) {
 }
 
 func TestKubeconfigMergeUndo(t *testing.T) {
-	added, err := kubeconfig.Rename(fakeKubeconfig("demo", "https://127.0.0.1:41002"), "demo", "") // as Create names the context
+	added, err := kubeconfig.Rename(provisiontest.Kubeconfig("demo", "https://127.0.0.1:41002"), "demo", "") // as Create names the context
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestKubeconfigMergeUndo(t *testing.T) {
 func TestDestroyRemovesKubeconfigEntries(t *testing.T) {
 	dir := t.TempDir()
 	kc := filepath.Join(dir, "kube", "config")
-	prov := newFakeProvisioner()
+	prov := provisiontest.New()
 	destroy := func() string {
 		t.Helper()
 		var out bytes.Buffer
@@ -120,10 +121,10 @@ func TestDestroyRemovesKubeconfigEntries(t *testing.T) {
 	}
 	// What Create merged for "demo", next to another cluster's entries and a
 	// context of the user's own that shares the user admin@demo.
-	if err := kubeconfig.Merge(kc, fakeKubeconfig("other", "https://192.0.2.1:6443")); err != nil {
+	if err := kubeconfig.Merge(kc, provisiontest.Kubeconfig("other", "https://192.0.2.1:6443")); err != nil {
 		t.Fatal(err)
 	}
-	demo, err := kubeconfig.Rename(fakeKubeconfig("demo", "https://127.0.0.1:6443"), "demo", "")
+	demo, err := kubeconfig.Rename(provisiontest.Kubeconfig("demo", "https://127.0.0.1:6443"), "demo", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/plinthos/plinth/internal/health"
 	"github.com/plinthos/plinth/internal/kubeconfig"
 	"github.com/plinthos/plinth/internal/provision"
+	"github.com/plinthos/plinth/internal/provision/provisiontest"
 	"github.com/plinthos/plinth/pkg/clientconfig"
 	"github.com/plinthos/plinth/pkg/config"
 	"github.com/plinthos/plinth/pkg/config/patch"
@@ -62,7 +63,7 @@ func loadClient(t *testing.T, path string) *clientconfig.Config {
 
 func TestCreateAndDestroy(t *testing.T) {
 	e := newEnv(t)
-	prov := newFakeProvisioner()
+	prov := provisiontest.New()
 	var out bytes.Buffer
 	opts := e.createOptions(&out)
 	opts.Workers, opts.CPUs, opts.MemoryMB = 2, 1.5, 2048
@@ -84,7 +85,7 @@ func TestCreateAndDestroy(t *testing.T) {
 			t.Errorf("progress lacks %q:\n%s", want, out.String())
 		}
 	}
-	req := prov.requests[0]
+	req := prov.Requests[0]
 	if req.Image != "plinth/node:test" || req.ControlPlanes != 1 || req.Workers != 2 || req.CPUs != 1.5 || req.MemoryMB != 2048 || req.CIDR != provision.DefaultCIDR {
 		t.Errorf("request %+v", req)
 	}
@@ -109,7 +110,7 @@ func TestCreateAndDestroy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(data, prov.configs[tc.node]) {
+		if !bytes.Equal(data, prov.Configs[tc.node]) {
 			t.Errorf("%s got another config than %s", tc.node, tc.file)
 		}
 		doc, err := config.Load(data, tc.file)
@@ -172,7 +173,7 @@ func TestCreateWithoutWorkersSchedulesOnControlPlanes(t *testing.T) {
 	e := newEnv(t)
 	opts := e.createOptions(io.Discard)
 	opts.ControlPlanes, opts.Workers = 3, 0
-	res, err := Create(t.Context(), newFakeProvisioner(), opts)
+	res, err := Create(t.Context(), provisiontest.New(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +200,7 @@ func TestCreateRefusals(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(e.stateDir, StateWorker), []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	prov := newFakeProvisioner()
+	prov := provisiontest.New()
 	for _, tc := range []struct {
 		change func(*CreateOptions)
 		want   string
@@ -219,8 +220,8 @@ func TestCreateRefusals(t *testing.T) {
 			t.Errorf("Create: %v, want %q", err, tc.want)
 		}
 	}
-	if len(prov.requests) != 0 {
-		t.Errorf("refused creates reached the provisioner: %d", len(prov.requests))
+	if len(prov.Requests) != 0 {
+		t.Errorf("refused creates reached the provisioner: %d", len(prov.Requests))
 	}
 	if data, _ := os.ReadFile(filepath.Join(e.stateDir, StateWorker)); string(data) != "old" {
 		t.Error("a refused create overwrote a stale state directory")
@@ -238,8 +239,8 @@ func mustPatch(t *testing.T, s string) patch.Patch {
 
 func TestCreateProvisionerFailureRemovesStateFiles(t *testing.T) {
 	e := newEnv(t)
-	prov := newFakeProvisioner()
-	prov.failWith = errors.New("docker run: no luck")
+	prov := provisiontest.New()
+	prov.FailWith = errors.New("docker run: no luck")
 	var out bytes.Buffer
 	_, err := Create(t.Context(), prov, e.createOptions(&out))
 	if err == nil || !strings.Contains(err.Error(), "no luck") {
@@ -268,18 +269,18 @@ const userKubeconfig = "apiVersion: v1\nkind: Config\n" +
 func TestCreateWait(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
-		node        *fakeNode
+		node        *provisiontest.Node
 		healthErr   error
 		retain      bool
 		interrupt   bool
 		wantErr     string
 		wantCreated bool // the cluster stays
 	}{
-		{name: "healthy", node: &fakeNode{}, wantCreated: true},
-		{name: "bootstrap fails", node: &fakeNode{bootstrapErr: status.Error(codes.Internal, "etcd would not start")}, wantErr: "bootstrap plinth-controlplane-1: etcd would not start"},
-		{name: "bootstrap fails, retained", node: &fakeNode{bootstrapErr: status.Error(codes.Internal, "etcd would not start")}, retain: true,
+		{name: "healthy", node: &provisiontest.Node{}, wantCreated: true},
+		{name: "bootstrap fails", node: &provisiontest.Node{BootstrapErr: status.Error(codes.Internal, "etcd would not start")}, wantErr: "bootstrap plinth-controlplane-1: etcd would not start"},
+		{name: "bootstrap fails, retained", node: &provisiontest.Node{BootstrapErr: status.Error(codes.Internal, "etcd would not start")}, retain: true,
 			wantErr: "etcd would not start", wantCreated: true},
-		{name: "unhealthy", node: &fakeNode{}, healthErr: errors.New("CoreDNS is not ready"), wantErr: "CoreDNS is not ready"},
+		{name: "unhealthy", node: &provisiontest.Node{}, healthErr: errors.New("CoreDNS is not ready"), wantErr: "CoreDNS is not ready"},
 		{name: "interrupted", interrupt: true, wantErr: context.Canceled.Error()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -291,14 +292,14 @@ func TestCreateWait(t *testing.T) {
 			if err := os.WriteFile(e.kubeconfig, []byte(userKubeconfig), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			prov := newFakeProvisioner()
+			prov := provisiontest.New()
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			if tc.interrupt {
 				// Ctrl-C right after the nodes started: the wait for the node API ends at once.
-				prov.onCreate = func(provision.Request, *provision.Cluster) { cancel() }
+				prov.OnCreate = func(provision.Request, *provision.Cluster) { cancel() }
 			} else {
-				serveFirstControlPlane(t, prov, tc.node)
+				provisiontest.ServeFirstControlPlane(t, prov, tc.node)
 			}
 			var out bytes.Buffer
 			opts := e.createOptions(&out)
@@ -328,8 +329,8 @@ func TestCreateWait(t *testing.T) {
 				if !strings.Contains(merged, "https://127.0.0.1:41002") || !strings.Contains(merged, "current-context: plinth") || !strings.Contains(merged, "name: mine") {
 					t.Errorf("merged kubeconfig:\n%s", merged)
 				}
-				if failures != 0 || len(prov.logsRead) != 0 {
-					t.Errorf("a healthy create failed %d times, read logs %v", failures, prov.logsRead)
+				if failures != 0 || len(prov.LogsRead) != 0 {
+					t.Errorf("a healthy create failed %d times, read logs %v", failures, prov.LogsRead)
 				}
 				return
 			}
@@ -343,8 +344,8 @@ func TestCreateWait(t *testing.T) {
 			if failures != 1 {
 				t.Errorf("OnFailure called %d times", failures)
 			}
-			if want := []fakeCall{{"plinth-controlplane-1", false}, {"plinth-worker-1", false}}; !slices.Equal(prov.logsRead, want) {
-				t.Errorf("Logs calls %+v, want %+v (a context not ended)", prov.logsRead, want)
+			if want := []provisiontest.Call{{Name: "plinth-controlplane-1"}, {Name: "plinth-worker-1"}}; !slices.Equal(prov.LogsRead, want) {
+				t.Errorf("Logs calls %+v, want %+v (a context not ended)", prov.LogsRead, want)
 			}
 			s := out.String()
 			if !strings.Contains(s, "last 50 log lines of plinth-worker-1:\nfake log line of plinth-worker-1") {
@@ -354,8 +355,8 @@ func TestCreateWait(t *testing.T) {
 			got, _ := kubeconfig.ReadFile(e.kubeconfig)
 			want, _ := kubeconfig.Parse([]byte(userKubeconfig))
 			if tc.wantCreated {
-				if len(prov.destroyed) != 0 || user.Context != "plinth" || strings.Contains(s, "removing cluster") {
-					t.Errorf("a retained cluster was removed: %v, context %q\n%s", prov.destroyed, user.Context, s)
+				if len(prov.Destroyed) != 0 || user.Context != "plinth" || strings.Contains(s, "removing cluster") {
+					t.Errorf("a retained cluster was removed: %v, context %q\n%s", prov.Destroyed, user.Context, s)
 				}
 				for _, file := range StateFiles {
 					if _, err := os.Stat(filepath.Join(e.stateDir, file)); err != nil {
@@ -367,8 +368,8 @@ func TestCreateWait(t *testing.T) {
 			if !strings.Contains(s, "removing cluster \"plinth\" (finish it with destroy)") || strings.Index(s, "fake log line") > strings.Index(s, "fake: removed plinth") {
 				t.Errorf("progress of the removal:\n%s", s)
 			}
-			if want := []fakeCall{{"plinth", false}}; !slices.Equal(prov.destroyed, want) {
-				t.Errorf("Destroy calls %+v, want %+v (a context not ended)", prov.destroyed, want)
+			if want := []provisiontest.Call{{Name: "plinth"}}; !slices.Equal(prov.Destroyed, want) {
+				t.Errorf("Destroy calls %+v, want %+v (a context not ended)", prov.Destroyed, want)
 			}
 			if _, err := os.Stat(e.stateDir); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("state directory after a failed create: %v", err)
@@ -387,9 +388,9 @@ func TestCreateWait(t *testing.T) {
 func TestWait(t *testing.T) {
 	fastWait(t)
 	e := newEnv(t)
-	prov := newFakeProvisioner()
-	node := &fakeNode{already: true}
-	serveFirstControlPlane(t, prov, node)
+	prov := provisiontest.New()
+	node := &provisiontest.Node{Already: true}
+	provisiontest.ServeFirstControlPlane(t, prov, node)
 	res, err := Create(t.Context(), prov, e.createOptions(io.Discard))
 	if err != nil {
 		t.Fatal(err)
@@ -402,8 +403,8 @@ func TestWait(t *testing.T) {
 	checked := false
 	err = Wait(t.Context(), res.Cluster, cc, WaitOptions{KubeconfigPath: e.kubeconfig, Progress: &out,
 		CheckHealth: func(context.Context, []byte, string, health.Expect, io.Writer) error { checked = true; return nil }})
-	if err != nil || !checked || node.bootstraps != 1 {
-		t.Fatalf("Wait: %v, health checked %v, %d bootstraps\n%s", err, checked, node.bootstraps, out.String())
+	if err != nil || !checked || node.Bootstraps() != 1 {
+		t.Fatalf("Wait: %v, health checked %v, %d bootstraps\n%s", err, checked, node.Bootstraps(), out.String())
 	}
 	if !strings.Contains(out.String(), "bootstrapped before") || !strings.Contains(out.String(), `merged kubeconfig context "plinth" into `+e.kubeconfig) {
 		t.Errorf("progress:\n%s", out.String())
@@ -411,11 +412,11 @@ func TestWait(t *testing.T) {
 }
 
 func TestListAndLogs(t *testing.T) {
-	prov := newFakeProvisioner()
-	prov.clusters["b"] = &provision.Cluster{Name: "b", CIDR: "10.6.0.0/24",
+	prov := provisiontest.New()
+	prov.Clusters["b"] = &provision.Cluster{Name: "b", CIDR: "10.6.0.0/24",
 		Nodes:        []provision.Node{{Name: "b-controlplane-1", State: "running"}, {Name: "broken", State: "exited"}},
 		LoadBalancer: &provision.Node{Name: "b-lb"}}
-	prov.clusters["a"] = &provision.Cluster{Name: "a", CIDR: "10.5.0.0/24", Nodes: []provision.Node{{Name: "a-controlplane-1", State: "running"}}}
+	prov.Clusters["a"] = &provision.Cluster{Name: "a", CIDR: "10.5.0.0/24", Nodes: []provision.Node{{Name: "a-controlplane-1", State: "running"}}}
 	list, err := List(t.Context(), prov)
 	if err != nil {
 		t.Fatal(err)
@@ -425,7 +426,7 @@ func TestListAndLogs(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	WriteLogs(t.Context(), &out, prov, prov.clusters["b"], 7)
+	WriteLogs(t.Context(), &out, prov, prov.Clusters["b"], 7)
 	want := "\nlast 7 log lines of b-controlplane-1:\nfake log line of b-controlplane-1\n" +
 		"\nthe log of broken cannot be read: no such container\n" +
 		"\nlast 7 log lines of b-lb:\nfake log line of b-lb\n"

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plinthos/plinth/internal/provision/provisiontest"
 	"github.com/plinthos/plinth/pkg/secrets"
 )
 
@@ -15,11 +16,11 @@ func TestWaitAndBootstrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := clientContextFor(t, b)
+	cc := provisiontest.AdminContext(t, b)
 
-	addr := freeAddr(t)
-	node := &fakeNode{unready: 2}
-	serveFakeNode(t, b.CAs.OS.Crt, b.CAs.OS.Key, addr, 400*time.Millisecond, node)
+	addr := provisiontest.FreeAddr(t)
+	node := &provisiontest.Node{Unready: 2}
+	provisiontest.ServeNode(t, b.CAs.OS.Crt, b.CAs.OS.Key, addr, 400*time.Millisecond, node)
 	var out bytes.Buffer
 	if err := waitAndBootstrap(t.Context(), &out, cc, addr, "plinth-controlplane-1", 30*time.Second); err != nil {
 		t.Fatalf("waitAndBootstrap: %v\n%s", err, out.String())
@@ -29,13 +30,13 @@ func TestWaitAndBootstrap(t *testing.T) {
 		!strings.Contains(s, "plinth-controlplane-1: etcd is starting") {
 		t.Errorf("output:\n%s", s)
 	}
-	if node.bootstraps != 3 {
-		t.Errorf("%d bootstrap calls, want 3 (two unready)", node.bootstraps)
+	if node.Bootstraps() != 3 {
+		t.Errorf("%d bootstrap calls, want 3 (two unready)", node.Bootstraps())
 	}
 
 	// A node bootstrapped before is no failure.
-	addr = freeAddr(t)
-	serveFakeNode(t, b.CAs.OS.Crt, b.CAs.OS.Key, addr, 0, &fakeNode{already: true})
+	addr = provisiontest.FreeAddr(t)
+	provisiontest.ServeNode(t, b.CAs.OS.Crt, b.CAs.OS.Key, addr, 0, &provisiontest.Node{Already: true})
 	out.Reset()
 	if err := waitAndBootstrap(t.Context(), &out, cc, addr, "n", 30*time.Second); err != nil || !strings.Contains(out.String(), "bootstrapped before") {
 		t.Errorf("already bootstrapped: %v\n%s", err, out.String())
@@ -43,8 +44,15 @@ func TestWaitAndBootstrap(t *testing.T) {
 
 	// Nobody answers: the timeout says so.
 	out.Reset()
-	err = waitAndBootstrap(t.Context(), &out, cc, freeAddr(t), "n", 500*time.Millisecond)
+	err = waitAndBootstrap(t.Context(), &out, cc, provisiontest.FreeAddr(t), "n", 500*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "did not answer within 500ms") {
 		t.Errorf("no node: %v", err)
 	}
+}
+
+// fastWait makes the waits of the test short.
+func fastWait(t *testing.T) {
+	oldInterval, oldAttempt := waitInterval, attemptTimeout
+	waitInterval, attemptTimeout = 50*time.Millisecond, time.Second
+	t.Cleanup(func() { waitInterval, attemptTimeout = oldInterval, oldAttempt })
 }

@@ -169,7 +169,7 @@ func TestDockerCluster(t *testing.T) {
 
 	// plinthctl reaches both nodes through the control-plane endpoint.
 	out = e.must(time.Minute, e.plinthctl, "-n", "10.5.77.2,10.5.77.3", "version")
-	if strings.Count(out, "Platform:  container") != 2 {
+	if strings.Count(out, "Platform:  docker") != 2 {
 		t.Errorf("version on both nodes:\n%s", out)
 	}
 	if st, err := decodeServiceStatus(e.must(time.Minute, e.plinthctl, "-n", "10.5.77.3", "service", "kubelet", "-o", "json")); err != nil {

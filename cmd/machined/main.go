@@ -67,29 +67,25 @@ func main() {
 		go reaper.Run(ctx, slog.Default())
 	}
 	err := machined.Run(ctx, opts, os.Stderr)
-	if errors.Is(err, machined.ErrReboot) {
-		if p, perr := machined.PlatformFor(opts.Mode); perr == nil && p.RebootExitCode() != 0 {
-			// The platform boots machined again (a container's restart policy).
-			os.Exit(p.RebootExitCode())
+	if err == nil || errors.Is(err, machined.ErrReboot) {
+		p, perr := machined.PlatformFor(opts.Mode)
+		if perr != nil {
+			fmt.Fprintln(os.Stderr, "machined:", perr)
+			os.Exit(1)
 		}
-	}
-	if errors.Is(err, machined.ErrReboot) {
 		stop()
-		exe, xerr := os.Executable()
-		if xerr == nil {
-			xerr = syscall.Exec(exe, os.Args, os.Environ())
+		herr := p.Halt(errors.Is(err, machined.ErrReboot))
+		if herr == nil {
+			return
 		}
-		fmt.Fprintln(os.Stderr, "machined: reboot failed:", xerr)
-		os.Exit(1)
+		err = herr
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "machined:", err)
-		if pid1 {
-			// PID 1 must not exit (the kernel would panic): show the reason and wait to be
-			// stopped or rebooted.
-			fmt.Fprintln(os.Stderr, "machined: cannot go on; waiting to be stopped")
-			<-ctx.Done()
-		}
-		os.Exit(1)
+	fmt.Fprintln(os.Stderr, "machined:", err)
+	if pid1 {
+		// PID 1 must not exit (the kernel would panic): show the reason and wait to be
+		// stopped or rebooted.
+		fmt.Fprintln(os.Stderr, "machined: cannot go on; waiting to be stopped")
+		<-ctx.Done()
 	}
+	os.Exit(1)
 }

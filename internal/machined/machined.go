@@ -42,7 +42,7 @@ import (
 
 // Options configure a machined run.
 type Options struct {
-	// Mode names the platform (PlatformFor): local or container.
+	// Mode names the platform (PlatformFor): local, docker or metal.
 	Mode string
 	// StateDir holds the configuration, identity, logs and sockets.
 	StateDir string
@@ -109,9 +109,6 @@ func (o *Options) defaults(p Platform) error {
 		}
 		o.Executable = exe
 	}
-	if o.Hostname == "" {
-		o.Hostname = "plinth-" + strings.NewReplacer(".", "-", ":", "-").Replace(o.Address)
-	}
 	abs, err := filepath.Abs(o.StateDir)
 	if err != nil {
 		return err
@@ -162,6 +159,13 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := platform.Network(initial, &opts); err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	if opts.Hostname == "" {
+		opts.Hostname = "plinth-" + strings.NewReplacer(".", "-", ":", "-").Replace(opts.Address)
+	}
+	n.opts = opts
 	// OnChange calls come one at a time, newest configuration last (see configmgr); the
 	// MachineConfig controller reads the manager's active configuration on each signal.
 	updates := make(chan struct{}, 1)

@@ -10,9 +10,10 @@ import (
 )
 
 // Platform is what differs between the places a node runs: an ordinary process (local),
-// PID 1 of a node container (container); bare metal and VMs come next. machined's core asks
-// its platform and never branches on a mode name, so a new platform is a new file that
-// implements this interface and one line in platforms.
+// PID 1 of a node container (docker), PID 1 of a machine booted from the Plinth image
+// (metal, VMs included). machined's core asks its platform and never branches on a mode
+// name, so a new platform is a new file that implements this interface and one line in
+// platforms.
 type Platform interface {
 	// Name is the platform's name, as --mode takes it and the Version API reports it.
 	Name() string
@@ -21,22 +22,27 @@ type Platform interface {
 	ConfigMode() config.Mode
 	// Prepare readies the machine before anything else runs: mounts, cgroups, devices.
 	Prepare() error
-	// Defaults fills in the options this platform decides: state directory, address,
-	// host name, where the first configuration is.
+	// Defaults fills in the options this platform decides before the configuration is
+	// read: state directory, where the first configuration is, and, where the platform
+	// knows them already, the address and host name.
 	Defaults(o *Options) error
+	// Network brings up the machine's network from the first configuration where the
+	// platform owns it, and fills in the address when Defaults could not.
+	Network(cfg *config.MachineConfig, o *Options) error
 	// System is what the machine API shows of the machine: /proc, the kernel log, and the
 	// files a caller may read.
 	System(o Options) machineapi.System
 	// Kubernetes is set on platforms whose nodes run containerd, kubelet and, on control
 	// planes, etcd and the control plane.
 	Kubernetes() bool
-	// RebootExitCode is the exit code by which machined reboots the node (the container's
-	// restart policy starts it again); 0 means machined re-executes itself.
-	RebootExitCode() int
+	// Halt ends the node once machined's services stopped: it reboots the node (reboot)
+	// or powers it off. It returns only when the caller should simply exit (a local
+	// shutdown) or on failure.
+	Halt(reboot bool) error
 }
 
 // platforms lists the platforms by name.
-var platforms = []Platform{localPlatform{}, dockerPlatform{}}
+var platforms = []Platform{localPlatform{}, dockerPlatform{}, metalPlatform{}}
 
 // PlatformFor returns the platform of a --mode value.
 func PlatformFor(name string) (Platform, error) {
@@ -49,7 +55,7 @@ func PlatformFor(name string) (Platform, error) {
 		for _, p := range platforms {
 			names = append(names, p.Name())
 		}
-		return nil, fmt.Errorf("mode %q is not supported: use %s", name, strings.Join(names, " or "))
+		return nil, fmt.Errorf("mode %q is not supported: use one of %s", name, strings.Join(names, ", "))
 	}
 	return platforms[i], nil
 }

@@ -75,7 +75,17 @@ func (dockerPlatform) System(Options) machineapi.System {
 
 func (dockerPlatform) Kubernetes() bool { return true }
 
-func (dockerPlatform) RebootExitCode() int { return RebootExitCode }
+func (dockerPlatform) Network(*config.MachineConfig, *Options) error { return nil }
+
+// Halt implements Platform: the container ends, with RebootExitCode for a reboot (its
+// restart policy starts it again) and 0 for a shutdown (it stays stopped).
+func (dockerPlatform) Halt(reboot bool) error {
+	if reboot {
+		os.Exit(RebootExitCode)
+	}
+	os.Exit(0)
+	return nil
+}
 
 // prepareContainer sets up what a node container needs and Docker does not give:
 // shared mount propagation for kubelet, tmpfs for /run, /tmp and /system, and /dev/kmsg.

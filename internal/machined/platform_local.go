@@ -2,7 +2,9 @@ package machined
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"syscall"
 
 	"github.com/plinthos/plinth/internal/fileapi"
 	"github.com/plinthos/plinth/internal/machineapi"
@@ -47,4 +49,17 @@ func (localPlatform) System(o Options) machineapi.System {
 
 func (localPlatform) Kubernetes() bool { return false }
 
-func (localPlatform) RebootExitCode() int { return 0 }
+func (localPlatform) Network(*config.MachineConfig, *Options) error { return nil }
+
+// Halt implements Platform: a reboot runs machined anew in this process; a shutdown
+// returns, and the caller exits.
+func (localPlatform) Halt(reboot bool) error {
+	if !reboot {
+		return nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("reboot: %w", err)
+	}
+	return fmt.Errorf("reboot: %w", syscall.Exec(exe, os.Args, os.Environ()))
+}

@@ -1,21 +1,25 @@
 package machined
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/plinthos/plinth/pkg/config"
 )
 
 func TestPlatformFor(t *testing.T) {
-	for name, want := range map[string]string{"": ModeLocal, "local": ModeLocal, "docker": ModeDocker} {
+	for name, want := range map[string]string{"": ModeLocal, "local": ModeLocal, "docker": ModeDocker, "metal": ModeMetal} {
 		p, err := PlatformFor(name)
 		if err != nil || p.Name() != want {
 			t.Errorf("PlatformFor(%q) = %v, %v; want %s", name, p, err, want)
 		}
 	}
-	if _, err := PlatformFor("metal"); err == nil || !strings.Contains(err.Error(), "use local or docker") {
-		t.Errorf("PlatformFor(metal) = %v", err)
+	if _, err := PlatformFor("container"); err == nil || !strings.Contains(err.Error(), "use one of local, docker, metal") {
+		t.Errorf("PlatformFor(container) = %v", err)
 	}
 }
 
@@ -26,11 +30,16 @@ func TestPlatforms(t *testing.T) {
 	if local.Kubernetes() || !container.Kubernetes() {
 		t.Error("only the docker platform runs Kubernetes")
 	}
-	if local.RebootExitCode() != 0 || container.RebootExitCode() != RebootExitCode {
-		t.Error("reboot: local re-executes itself, a container exits for its restart policy")
-	}
 	if local.ConfigMode() != config.ModeDocker || container.ConfigMode() != config.ModeDocker {
 		t.Error("local and container nodes validate as Docker nodes")
+	}
+	metal := metalPlatform{}
+	if metal.ConfigMode() != config.ModeMetal || metal.Kubernetes() {
+		t.Error("a metal node validates as metal and runs no Kubernetes yet (OS-only image)")
+	}
+	var mo Options
+	if err := metal.Defaults(&mo); err != nil || mo.StateDir != "/var/lib/plinth" || mo.Address != "" {
+		t.Errorf("metal defaults: %+v, %v (the address comes from the configuration)", mo, err)
 	}
 	var o Options
 	if err := local.Defaults(&o); err == nil {
@@ -47,5 +56,30 @@ func TestPlatforms(t *testing.T) {
 	sys = container.System(o)
 	if sys.Files.Root != "/" || sys.ProcessTree != 0 || sys.Files.Allowed[0] != "/var/log" {
 		t.Errorf("container system %+v", sys)
+	}
+}
+
+// TestWritableEtc puts a tmpfs over a directory keeping its files. It needs root.
+func TestWritableEtc(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "os-release"), []byte("NAME=Plinth\n"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := writableEtc(dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	if data, err := os.ReadFile(filepath.Join(dir, "os-release")); err != nil || string(data) != "NAME=Plinth\n" {
+		t.Errorf("os-release after the tmpfs: %q, %v", data, err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil || st.Type != unix.TMPFS_MAGIC {
+		t.Errorf("%s is not a tmpfs: %v", dir, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hostname"), []byte("node-1\n"), 0o644); err != nil {
+		t.Errorf("write to the new /etc: %v", err)
 	}
 }

@@ -1,0 +1,227 @@
+package machined
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/plinthos/plinth/internal/fileapi"
+	"github.com/plinthos/plinth/internal/machineapi"
+	"github.com/plinthos/plinth/internal/netconf"
+	"github.com/plinthos/plinth/pkg/config"
+)
+
+// ModeMetal runs machined as PID 1 of a machine booted from the Plinth image (bare metal
+// or a VM): stage 0 mounted the root file system and moved /dev, /proc and /sys into it;
+// machined mounts the rest, brings up the network from the configuration, and on reboot or
+// shutdown stops everything, unmounts and calls reboot(2).
+const ModeMetal = string(config.ModeMetal)
+
+// FirmwareConfigPath is where QEMU's firmware configuration device shows the machine
+// configuration the provisioner handed to the VM (-fw_cfg name=opt/plinth/config,...).
+const FirmwareConfigPath = "/sys/firmware/qemu_fw_cfg/by_name/opt/plinth/config/raw"
+
+// metalPlatform is machined as PID 1 of a booted machine.
+type metalPlatform struct{}
+
+func (metalPlatform) Name() string { return ModeMetal }
+
+// ConfigMode implements Platform.
+func (metalPlatform) ConfigMode() config.Mode { return config.ModeMetal }
+
+func (metalPlatform) Prepare() error { return prepareMetal("/") }
+
+// Defaults implements Platform: the state lives under /var/lib/plinth; the first
+// configuration comes from the firmware configuration device when there is one. The
+// address comes from the configuration (Network).
+func (metalPlatform) Defaults(o *Options) error {
+	if o.StateDir == "" {
+		o.StateDir = "/var/lib/plinth"
+	}
+	if o.ConfigPath == "" {
+		if _, err := os.Stat(FirmwareConfigPath); err == nil {
+			o.ConfigPath = FirmwareConfigPath
+		}
+	}
+	return nil
+}
+
+// Network implements Platform: the links, addresses and routes of machine.network; the
+// node's address is its first static address.
+func (metalPlatform) Network(cfg *config.MachineConfig, o *Options) error {
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	defer h.Close()
+	res, err := netconf.Apply(h, cfg.Machine.Network.Interfaces)
+	if err != nil {
+		return err
+	}
+	if o.Address == "" {
+		if len(res.Addresses) == 0 {
+			return errors.New("machine.network.interfaces gives this machine no static address: the node API needs one (DHCP comes later)")
+		}
+		o.Address = res.Addresses[0].String()
+	}
+	if cfg.Machine.Network.Hostname != "" {
+		if err := unix.Sethostname([]byte(cfg.Machine.Network.Hostname)); err != nil {
+			return fmt.Errorf("set the host name: %w", err)
+		}
+	}
+	return nil
+}
+
+// System implements Platform: as in Docker, callers without os:admin read only the logs
+// and the files of /etc that say what the node is.
+func (metalPlatform) System(Options) machineapi.System {
+	allowed := []string{"/var/log", "/etc/os-release", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}
+	return machineapi.System{ProcRoot: "/proc", KmsgPath: "/dev/kmsg", Files: fileapi.FS{Root: "/", Allowed: allowed}}
+}
+
+// Kubernetes implements Platform: the OS image has no Kubernetes payload yet.
+func (metalPlatform) Kubernetes() bool { return false }
+
+// Halt implements Platform: every process left gets SIGTERM, then SIGKILL; the file
+// systems are unmounted (read-only when busy) and synced; then reboot(2).
+func (metalPlatform) Halt(reboot bool) error {
+	killAll(5 * time.Second)
+	unmountAll()
+	unix.Sync()
+	cmd := unix.LINUX_REBOOT_CMD_POWER_OFF
+	if reboot {
+		cmd = unix.LINUX_REBOOT_CMD_RESTART
+	}
+	return fmt.Errorf("reboot(2): %w", unix.Reboot(cmd))
+}
+
+// prepareMetal mounts what a booted machine needs beyond /dev, /proc and /sys (which
+// stage 0 moved into the root): pseudo-terminals, shared memory, cgroup v2, tmpfs for
+// /run, /tmp, /system and /var (the disk comes later), and a writable /etc holding the
+// root's files. root is "/" except in tests.
+func prepareMetal(root string) error {
+	at := func(p string) string { return filepath.Join(root, p) }
+	mounts := []struct {
+		source, target, fstype string
+		flags                  uintptr
+		data                   string
+	}{
+		{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "gid=5,mode=620,ptmxmode=666"},
+		{"tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
+		{"cgroup2", "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "nsdelegate"},
+		{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=755"},
+		{"tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
+		{"tmpfs", "/system", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=755"},
+		{"tmpfs", "/var", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=755"},
+	}
+	for _, m := range mounts {
+		if err := os.MkdirAll(at(m.target), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("create %s: %w", m.target, err)
+		}
+		if err := unix.Mount(m.source, at(m.target), m.fstype, m.flags, m.data); err != nil && !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
+		}
+	}
+	if err := writableEtc(at("/etc")); err != nil {
+		return err
+	}
+	// Volumes that kubelet mounts for pods must propagate between its namespaces.
+	if err := unix.Mount("", at("/"), "", unix.MS_REC|unix.MS_SHARED, ""); err != nil {
+		return fmt.Errorf("make / shared: %w", err)
+	}
+	return nil
+}
+
+// writableEtc puts a tmpfs over dir (the read-only root's /etc) holding a copy of its
+// files, so that the host name, hosts and resolver files can be written.
+func writableEtc(dir string) error {
+	files := map[string][]byte{}
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue // the image's /etc holds plain files only
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return fmt.Errorf("read %s: %w", e.Name(), err)
+		}
+		files[e.Name()] = data
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755"); err != nil {
+		return fmt.Errorf("mount tmpfs on %s: %w", dir, err)
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// killAll sends SIGTERM to every other process, waits up to grace for them to end, then
+// sends SIGKILL to what is left. Zombies are reaped by the reaper meanwhile.
+func killAll(grace time.Duration) {
+	_ = unix.Kill(-1, unix.SIGTERM)
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) && othersAlive() {
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = unix.Kill(-1, unix.SIGKILL)
+}
+
+// othersAlive reports whether a process other than this one and kernel threads runs.
+func othersAlive() bool {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	self := fmt.Sprint(os.Getpid())
+	for _, e := range entries {
+		if e.Name() == self || strings.TrimLeft(e.Name(), "0123456789") != "" {
+			continue
+		}
+		// Kernel threads have an empty command line.
+		if cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil && len(cmdline) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// unmountAll unmounts every file system but the pseudo ones, deepest first; a busy one is
+// remounted read-only instead.
+func unmountAll() {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var targets []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		t := f[4]
+		if t == "/" || t == "/proc" || t == "/sys" || t == "/dev" || strings.HasPrefix(t, "/proc/") || strings.HasPrefix(t, "/sys/") || strings.HasPrefix(t, "/dev/") {
+			continue
+		}
+		targets = append(targets, t)
+	}
+	slices.SortFunc(targets, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
+	for _, t := range targets {
+		if err := unix.Unmount(t, 0); err != nil {
+			_ = unix.Mount("", t, "", unix.MS_REMOUNT|unix.MS_RDONLY, "")
+		}
+	}
+}

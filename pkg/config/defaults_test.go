@@ -111,11 +111,11 @@ func TestApplyDefaultsIsIdempotentAndValid(t *testing.T) {
 		c.Machine.Files = []config.File{{Path: "/var/lib/x", Content: "x"}}
 		c.Machine.Kubelet.ExtraMounts = []config.Mount{{Source: "/var/lib/y", Destination: "/var/lib/y"}}
 		c.Machine.Logging.Destinations = []config.LogDestination{{Endpoint: "tcp://10.0.0.1:5044"}}
-		if ps := config.Validate(c, config.ModeMetal); len(ps) != 0 {
+		if ps := config.Validate(c, config.ModeCloud); len(ps) != 0 {
 			t.Errorf("%s config without defaults: %v", c.Machine.Type, ps)
 		}
 		config.ApplyDefaults(c)
-		if ps := config.Validate(c, config.ModeMetal); len(ps) != 0 {
+		if ps := config.Validate(c, config.ModeCloud); len(ps) != 0 {
 			t.Errorf("%s config with defaults: %v", c.Machine.Type, ps)
 		}
 		once := deepCopy(c)

@@ -62,7 +62,7 @@ func richConfig(t *testing.T) *config.MachineConfig {
 	cl.InlineManifests = []config.InlineManifest{{Name: "ns", Contents: "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n---\nkind: Y\n"}}
 	cl.AllowSchedulingOnControlPlanes = true
 	cl.Network.CNI = config.CNISpec{Name: "custom", URLs: []string{"https://example.com/cni.yaml"}}
-	if ps := config.Validate(c, config.ModeMetal); len(ps) != 0 {
+	if ps := config.Validate(c, config.ModeCloud); len(ps) != 0 {
 		t.Fatalf("richConfig is not valid: %v", ps)
 	}
 	return c
@@ -94,7 +94,7 @@ func TestRoundTrip(t *testing.T) {
 				if !bytes.Equal(again, out) {
 					t.Errorf("second Marshal differs from the first:\n--- first\n%s\n--- second\n%s", out, again)
 				}
-				if ps := config.Validate(d.Config, config.ModeMetal); name != "empty" && len(ps) != 0 {
+				if ps := config.Validate(d.Config, config.ModeCloud); name != "empty" && len(ps) != 0 {
 					t.Errorf("round-tripped config does not validate: %v", ps)
 				}
 			})

@@ -97,6 +97,7 @@ func (v *validator) machine(m *MachineSpec) {
 		}
 	}
 	v.dockerOnly(m)
+	v.metalNotYet(m)
 	seenFiles := map[string]bool{}
 	for i, f := range m.Files {
 		v.file(fmt.Sprintf("machine.files[%d]", i), f, seenFiles)
@@ -661,5 +662,33 @@ func (v *validator) dockerOnly(m *MachineSpec) {
 		if !slices.ContainsFunc(containerSysctlPrefixes, func(p string) bool { return strings.HasPrefix(k, p) }) {
 			v.add(mapPath("machine.sysctls", k), "%q is the host's, not the node container's: in Docker only the namespaced sysctls (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*) can be set", k)
 		}
+	}
+}
+
+// metalNotYet refuses, in metal mode, the fields the metal platform does not act on yet:
+// validation accepts nothing that the platform then ignores.
+func (v *validator) metalNotYet(m *MachineSpec) {
+	if v.mode != ModeMetal {
+		return
+	}
+	for i, in := range m.Network.Interfaces {
+		f := fmt.Sprintf("machine.network.interfaces[%d]", i)
+		if in.DHCP {
+			v.add(f+".dhcp", "is not supported on metal yet: give the link static addresses and routes")
+		}
+		if in.Bond != nil {
+			v.add(f+".bond", "is not supported on metal yet; remove it")
+		}
+		for j, vl := range in.VLANs {
+			if vl.DHCP {
+				v.add(fmt.Sprintf("%s.vlans[%d].dhcp", f, j), "is not supported on metal yet: give the VLAN static addresses")
+			}
+		}
+	}
+	if len(m.Time.Servers) > 0 {
+		v.add("machine.time.servers", "is not supported on metal yet: the machine keeps the clock its firmware gave it; remove it")
+	}
+	for i := range m.Logging.Destinations {
+		v.add(fmt.Sprintf("machine.logging.destinations[%d]", i), "is not supported yet: logs are kept on the node (plinthctl logs); remove it")
 	}
 }

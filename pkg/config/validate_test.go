@@ -132,7 +132,7 @@ func runValidationCases(t *testing.T, tests []validationCase) {
 			tt.mutate(c)
 			mode := tt.mode
 			if mode == "" {
-				mode = config.ModeMetal
+				mode = config.ModeCloud
 			}
 			checkFields(t, config.Validate(c, mode), tt.want)
 		})
@@ -227,9 +227,9 @@ func TestValidateMachine(t *testing.T) {
 		}},
 
 		// Install.
-		{name: "install disk missing on metal", mutate: func(c *config.MachineConfig) { c.Machine.Install.Disk = "" },
+		{name: "install disk missing on metal", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) { c.Machine.Install.Disk = "" },
 			want: one("machine.install.disk", "is required on bare metal")},
-		{name: "install disk missing on a metal worker", worker: true, mutate: func(c *config.MachineConfig) { c.Machine.Install.Disk = "" },
+		{name: "install disk missing on a metal worker", mode: config.ModeMetal, worker: true, mutate: func(c *config.MachineConfig) { c.Machine.Install.Disk = "" },
 			want: one("machine.install.disk", "is required on bare metal")},
 		{name: "install disk missing in docker", mode: config.ModeDocker, mutate: func(c *config.MachineConfig) { c.Machine.Install = config.InstallSpec{} }},
 		// Fields that mean nothing for a node container are refused in Docker, not ignored.
@@ -245,6 +245,15 @@ func TestValidateMachine(t *testing.T) {
 		{name: "log destinations in docker", mode: config.ModeDocker, mutate: func(c *config.MachineConfig) {
 			c.Machine.Logging.Destinations = []config.LogDestination{{Endpoint: "tcp://10.5.0.9:5140"}}
 		}, want: one("machine.logging.destinations[0]", "is not supported yet")},
+		{name: "dhcp on metal, not yet", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
+			c.Machine.Network.Interfaces = []config.Interface{{Name: "eth0", DHCP: true, VLANs: []config.VLAN{{VLANID: 5, DHCP: true}}}}
+		}, want: []wantField{{"machine.network.interfaces[0].dhcp", "not supported on metal yet"}, {"machine.network.interfaces[0].vlans[0].dhcp", "not supported on metal yet"}}},
+		{name: "static interfaces on metal", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
+			c.Machine.Network.Interfaces = []config.Interface{{Name: "eth0", Addresses: []string{"10.0.2.15/24"}, Routes: []config.Route{{Gateway: "10.0.2.2"}}}}
+		}},
+		{name: "time servers on metal, not yet", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
+			c.Machine.Time.Servers = []string{"time.example.org"}
+		}, want: one("machine.time.servers", "not supported on metal yet")},
 		{name: "host sysctl in docker", mode: config.ModeDocker, mutate: func(c *config.MachineConfig) {
 			c.Machine.Sysctls = map[string]string{"net.ipv4.ip_forward": "1", "vm.max_map_count": "262144"}
 		}, want: one(`machine.sysctls["vm.max_map_count"]`, "is the host's, not the node container's")},

@@ -78,7 +78,7 @@ func TestEndpointsFailOver(t *testing.T) {
 	}
 	cc := &clientconfig.Context{CA: ca.CertPEM, Crt: admin.CertPEM, Key: admin.KeyPEM}
 	first, stopFirst := serve(t, ca, "first")
-	second, _ := serve(t, ca, "second")
+	second, stopSecond := serve(t, ca, "second")
 
 	c, err := NewWithEndpoints(cc, []string{closedPort(t), first, second})
 	if err != nil {
@@ -95,20 +95,29 @@ func TestEndpointsFailOver(t *testing.T) {
 		}
 		return resp.GetTag()
 	}
-	if got := version(); got != "first" {
-		t.Errorf("answered by %q, want the first endpoint that listens", got)
+	// pick_first tries the endpoints in order, but starts the next attempt when one is slow
+	// to connect (gRPC's "happy eyeballs" delay, 250 ms): under load either listening
+	// endpoint may win. Whichever answered, stopping it moves the client to the other.
+	answered := version()
+	stop, other := stopFirst, "second"
+	switch answered {
+	case "first":
+	case "second":
+		stop, other = stopSecond, "first"
+	default:
+		t.Fatalf("answered by %q", answered)
 	}
-	stopFirst()
+	stop()
 	// The call in flight when the connection breaks may fail (gRPC does not resend it);
-	// the next ones go to the second endpoint.
+	// the next ones go to the other endpoint.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		resp, err := c.Machine.Version(ctx, &machine.VersionRequest{}, grpc.WaitForReady(true))
 		cancel()
 		if err == nil {
-			if got := resp.GetTag(); got != "second" {
-				t.Errorf("after the first endpoint stopped, answered by %q, want second", got)
+			if got := resp.GetTag(); got != other {
+				t.Errorf("after %s stopped, answered by %q, want %s", answered, got, other)
 			}
 			break
 		}

@@ -11,7 +11,7 @@ TOOLS := $(OUT)/tools
 # BenchmarkIdleRSS idles, so that it measures once. -v shows the figures next to their aims.
 BENCHTIME ?= 3s
 
-.PHONY: setup cluster images image-docker local-node help tools payload build test test-integration e2e bench lint fuzz generate check-generate check demo clean
+.PHONY: setup cluster images image-docker image-os kernel-bump local-node help tools payload build test test-integration e2e bench lint fuzz generate check-generate check demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -107,6 +107,19 @@ image-docker: images ## build the node image and load it into the local Docker e
 	hack/start-docker.sh
 	$(OUT)/imager node -bin $(OUT)/payload/bin -machined $(OUT)/machined -bundle $(OUT)/images/bundle.tar -tag $(NODE_IMAGE) -out $(OUT)/images/node.tar
 	docker load -i $(OUT)/images/node.tar
+
+OS_OUT := $(OUT)/os
+
+image-os: ## build the OS image a VM boots into _out/os: vmlinuz, initramfs.img, rootfs.squashfs, disk.raw, manifest.json (kernel pinned in boot/kernel.lock)
+	@[ -d cmd/plinth-init ] || { echo "image-os: cmd/plinth-init does not exist: the initramfs needs the stage-0 init" >&2; exit 1; }
+	@echo "image-os: building the stage-0 init, machined and osbuild"
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(OUT)/plinth-init ./cmd/plinth-init
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(OUT)/machined ./cmd/machined
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(OUT)/osbuild ./hack/osbuild
+	$(OUT)/osbuild -lock boot/kernel.lock -cache $(OUT)/cache -out $(OS_OUT) -init $(OUT)/plinth-init -machined $(OUT)/machined -version $(VERSION)
+
+kernel-bump: ## pin the newest Debian kernel apt offers in boot/kernel.lock (run apt-get update first)
+	CGO_ENABLED=0 $(GO) run ./hack/osbuild -bump -lock boot/kernel.lock
 
 CLUSTER_ARGS ?=
 

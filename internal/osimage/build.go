@@ -1,0 +1,268 @@
+// Package osimage builds what a VM boots Plinth from, out of pinned inputs: the kernel
+// (vmlinuz) from the Debian package pinned in boot/kernel.lock, the initramfs (stage-0 init
+// and the kernel modules it loads), the root filesystem (squashfs holding machined) and a
+// raw GPT disk image with the root filesystem in slot A, plus a manifest of what was built.
+//
+// The parts live in subpackages, one job each: kernellock (the pin), apt (fetching), deb
+// (unpacking), kmod (module dependencies), initramfs, rootfs, diskimage.
+package osimage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/plinthos/plinth/internal/atomicfile"
+	"github.com/plinthos/plinth/internal/osimage/diskimage"
+	"github.com/plinthos/plinth/internal/osimage/initramfs"
+	"github.com/plinthos/plinth/internal/osimage/kernellock"
+	"github.com/plinthos/plinth/internal/osimage/kmod"
+	"github.com/plinthos/plinth/internal/osimage/rootfs"
+)
+
+// Output file names, in Options.OutDir.
+const (
+	VmlinuzFile   = "vmlinuz"
+	InitramfsFile = "initramfs.img"
+	RootfsFile    = "rootfs.squashfs"
+	DiskFile      = "disk.raw"
+	ManifestFile  = "manifest.json"
+)
+
+// Profiles of the root filesystem.
+const (
+	// ProfileOS is the OS alone: machined, no Kubernetes payload.
+	ProfileOS = "os"
+	// ProfileK8s will add the Kubernetes payload (not implemented yet).
+	ProfileK8s = "k8s"
+)
+
+// DefaultModules are the modules the initramfs loads on a QEMU (virtio) machine: the disk,
+// network, entropy and console devices, the root filesystem, fw_cfg (where QEMU hands the
+// machine config) and ext4 for STATE and EPHEMERAL. Built-in ones are skipped.
+var DefaultModules = []string{"virtio_pci", "virtio_blk", "virtio_net", "virtio_rng", "virtio_console", "squashfs", "qemu_fw_cfg", "ext4"}
+
+// Options say what to build from what.
+type Options struct {
+	Lock     string // path of boot/kernel.lock
+	CacheDir string // where downloaded and unpacked packages are kept between builds
+	OutDir   string // where the outputs are written
+	Init     string // the stage-0 init binary
+	Machined string // the machined binary
+	Version  string // the OS version
+	Profile  string // ProfileOS
+	Modules  []string
+	CABundle string // PEM CA bundle for the root filesystem; empty leaves it out
+	RootSize int64  // size of each root slot on the disk
+	Log      *slog.Logger
+}
+
+// File is one output in the manifest.
+type File struct {
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Manifest describes a build. It holds no timestamps or paths, so equal inputs give an
+// equal manifest.
+type Manifest struct {
+	Version string `json:"version"`
+	Profile string `json:"profile"`
+	Kernel  struct {
+		Package   string `json:"package"`
+		Version   string `json:"version"`
+		Release   string `json:"release"`
+		DebSHA256 string `json:"debSHA256"`
+	} `json:"kernel"`
+	// Modules are the initramfs's modules in load order; Builtin the wanted ones compiled in.
+	Modules     []string            `json:"modules"`
+	Builtin     []string            `json:"builtin,omitempty"`
+	Executables []string            `json:"executables"`
+	Partitions  []ManifestPartition `json:"partitions"`
+	Files       map[string]File     `json:"files"`
+}
+
+// ManifestPartition is one partition of disk.raw.
+type ManifestPartition struct {
+	Name  string `json:"name"`
+	Start int64  `json:"start"`
+	Size  int64  `json:"size"`
+	GUID  string `json:"guid"`
+}
+
+// Build makes vmlinuz, initramfs.img, rootfs.squashfs, disk.raw and manifest.json in
+// o.OutDir.
+func Build(ctx context.Context, o Options) (Manifest, error) {
+	var m Manifest
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	switch o.Profile {
+	case ProfileOS:
+	case ProfileK8s:
+		return m, fmt.Errorf("profile %s: the Kubernetes payload is not in the OS image yet; use -profile %s", ProfileK8s, ProfileOS)
+	default:
+		return m, fmt.Errorf("unknown profile %q (want %s)", o.Profile, ProfileOS)
+	}
+	if o.RootSize == 0 {
+		o.RootSize = diskimage.DefaultRootSize
+	}
+	if o.Modules == nil {
+		o.Modules = DefaultModules
+	}
+	m.Version, m.Profile = o.Version, o.Profile
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return m, fmt.Errorf("output directory: %w", err)
+	}
+
+	lock, err := kernellock.Read(o.Lock)
+	if err != nil {
+		return m, err
+	}
+	log.Info("kernel", "package", lock.Package, "version", lock.Version)
+	k, err := FetchKernel(ctx, lock, o.CacheDir)
+	if err != nil {
+		return m, err
+	}
+	m.Kernel.Package, m.Kernel.Version, m.Kernel.Release, m.Kernel.DebSHA256 = lock.Package, lock.Version, lock.ABI(), lock.SHA256
+	if err := copyFile(k.Vmlinuz, filepath.Join(o.OutDir, VmlinuzFile)); err != nil {
+		return m, err
+	}
+
+	ix, err := kmod.ScanTree(k.ModulesDir)
+	if err != nil {
+		return m, err
+	}
+	load, builtin, err := ix.Closure(o.Modules)
+	if err != nil {
+		return m, fmt.Errorf("initramfs modules: %w", err)
+	}
+	spec := initramfs.Spec{}
+	if spec.Init, err = os.ReadFile(o.Init); err != nil {
+		return m, fmt.Errorf("stage-0 init: %w", err)
+	}
+	for _, mod := range load {
+		data, err := kmod.ReadFile(filepath.Join(k.ModulesDir, mod.Path))
+		if err != nil {
+			return m, fmt.Errorf("initramfs modules: %w", err)
+		}
+		spec.Modules = append(spec.Modules, initramfs.Module{Name: mod.Name, Data: data})
+		m.Modules = append(m.Modules, mod.Name)
+	}
+	m.Builtin = builtin
+	if err := writeWith(filepath.Join(o.OutDir, InitramfsFile), func(w io.Writer) error { return initramfs.Write(w, spec) }); err != nil {
+		return m, err
+	}
+	log.Info("initramfs", "modules", len(m.Modules), "builtin", builtin)
+
+	stage, err := os.MkdirTemp(o.OutDir, ".rootfs-")
+	if err != nil {
+		return m, fmt.Errorf("rootfs staging: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	if err := rootfs.Stage(stage, rootfs.Spec{Machined: o.Machined, Version: o.Version, CABundle: o.CABundle}); err != nil {
+		return m, err
+	}
+	if m.Executables, err = rootfs.Executables(stage); err != nil {
+		return m, err
+	}
+	squash := filepath.Join(o.OutDir, RootfsFile)
+	if err := rootfs.Squash(ctx, stage, squash); err != nil {
+		return m, err
+	}
+	log.Info("root filesystem", "executables", m.Executables)
+
+	squashSum, err := fileSHA256(squash)
+	if err != nil {
+		return m, err
+	}
+	seed := sha256.Sum256(fmt.Appendf(nil, "plinth disk\x00%s\x00%s\x00%s", o.Version, lock.SHA256, squashSum))
+	layout, err := diskimage.NewLayout(o.RootSize, seed[:])
+	if err != nil {
+		return m, err
+	}
+	if err := diskimage.Write(ctx, filepath.Join(o.OutDir, DiskFile), layout, map[string]string{diskimage.RootA: squash}); err != nil {
+		return m, err
+	}
+	for _, p := range layout.Partitions {
+		m.Partitions = append(m.Partitions, ManifestPartition{Name: p.Name, Start: p.Start, Size: p.Size, GUID: p.GUID})
+	}
+	log.Info("disk image", "size", layout.Size)
+
+	m.Files = map[string]File{}
+	for _, name := range FileNames() {
+		f, err := describe(filepath.Join(o.OutDir, name))
+		if err != nil {
+			return m, err
+		}
+		m.Files[name] = f
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return m, fmt.Errorf("manifest: %w", err)
+	}
+	if err := atomicfile.Write(filepath.Join(o.OutDir, ManifestFile), append(b, '\n'), 0o644); err != nil {
+		return m, fmt.Errorf("manifest: %w", err)
+	}
+	return m, nil
+}
+
+// FileNames are the outputs in the order they are built.
+func FileNames() []string {
+	return slices.Clone([]string{VmlinuzFile, InitramfsFile, RootfsFile, DiskFile})
+}
+
+func describe(path string) (File, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return File{}, fmt.Errorf("manifest: %w", err)
+	}
+	sum, err := fileSHA256(path)
+	if err != nil {
+		return File{}, err
+	}
+	return File{Size: info.Size(), SHA256: sum}, nil
+}
+
+func copyFile(src, dst string) error {
+	return writeWith(dst, func(w io.Writer) error {
+		in, err := os.Open(src)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		_, err = io.Copy(w, in)
+		return err
+	})
+}
+
+// writeWith writes dst through fill, atomically (a temporary file renamed into place).
+func writeWith(dst string, fill func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	defer os.Remove(f.Name())
+	if err := fill(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	if err := os.Rename(f.Name(), dst); err != nil {
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	return nil
+}

@@ -11,7 +11,7 @@ TOOLS := $(OUT)/tools
 # BenchmarkIdleRSS idles, so that it measures once. -v shows the figures next to their aims.
 BENCHTIME ?= 3s
 
-.PHONY: setup cluster images image-docker image-os kernel-bump local-node help tools payload build test test-integration e2e bench lint fuzz generate check-generate check demo clean
+.PHONY: setup cluster images image-docker image-os kernel-bump local-node help tools payload build test test-integration e2e e2e-qemu bench lint fuzz generate check-generate check demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -56,6 +56,8 @@ lint: tools ## gofmt, go vet, staticcheck
 	$(TOOLS)/staticcheck ./...
 	$(TOOLS)/staticcheck -tags integration ./test/...
 	$(TOOLS)/staticcheck -tags e2e ./test/e2e/
+	$(GO) vet -tags qemu ./test/qemu/
+	$(TOOLS)/staticcheck -tags qemu ./test/qemu/
 
 # Fuzz budgets are execution counts (about 20 s each on 2 cores), not durations:
 # a duration -fuzztime races Go 1.26's fuzz coordinator at the deadline and fails
@@ -78,7 +80,7 @@ check-generate: generate ## fail when generated files are out of date
 	@git diff --exit-code -- pkg/api pkg/config/zz_docs.go docs/reference/config.md docs/cli.md || \
 	  { echo "generated files are out of date: run make generate and commit"; exit 1; }
 
-check: setup lint check-generate test test-integration fuzz e2e ## everything CI runs
+check: setup lint check-generate test test-integration fuzz e2e e2e-qemu ## everything CI runs
 
 demo: build ## generate and validate a demo cluster's configuration in _out/demo (no cluster is started)
 	@mkdir -p $(OUT)/demo
@@ -117,6 +119,9 @@ image-os: ## build the OS image a VM boots into _out/os: vmlinuz, initramfs.img,
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(OUT)/machined ./cmd/machined
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(OUT)/osbuild ./hack/osbuild
 	$(OUT)/osbuild -lock boot/kernel.lock -cache $(OUT)/cache -out $(OS_OUT) -init $(OUT)/plinth-init -machined $(OUT)/machined -version $(VERSION)
+
+e2e-qemu: build image-os ## boot the OS image in QEMU VMs and drive them through the node API (needs qemu-system-x86)
+	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl OS_IMAGE=$(CURDIR)/$(OS_OUT) $(GO) test -tags qemu -count=1 -timeout 30m -v ./test/qemu/
 
 kernel-bump: ## pin the newest Debian kernel apt offers in boot/kernel.lock (run apt-get update first)
 	CGO_ENABLED=0 $(GO) run ./hack/osbuild -bump -lock boot/kernel.lock

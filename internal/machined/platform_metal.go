@@ -57,7 +57,7 @@ func (metalPlatform) Defaults(o *Options) error {
 // Network implements Platform: the links, addresses and routes of machine.network; the
 // node's address is its first static address.
 func (metalPlatform) Network(cfg *config.MachineConfig, o *Options) error {
-	h, err := netlink.NewHandle()
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netlink: %w", err)
 	}
@@ -128,6 +128,13 @@ func prepareMetal(root string) error {
 		}
 		if err := unix.Mount(m.source, at(m.target), m.fstype, m.flags, m.data); err != nil && !errors.Is(err, unix.EBUSY) {
 			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
+		}
+	}
+	// The directories under /var that others must be able to search (apid runs as
+	// nobody and reaches its directory in the state directory).
+	for _, d := range []string{"/var/lib", "/var/log"} {
+		if err := os.MkdirAll(at(d), 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
 		}
 	}
 	if err := writableEtc(at("/etc")); err != nil {

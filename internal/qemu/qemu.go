@@ -1,0 +1,212 @@
+// Package qemu runs a Plinth VM with qemu-system-x86_64: direct kernel boot of the OS
+// image's kernel and initramfs with its disk, the machine configuration handed over
+// through the firmware configuration device, the serial console written to a file, and a
+// user-mode network that cannot reach anything off the machine (restrict=on) with ports
+// of 127.0.0.1 forwarded to the VM.
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Binary is the emulator.
+const Binary = "qemu-system-x86_64"
+
+// GuestAddress is the VM's address on QEMU's user-mode network; the host is GuestGateway.
+const (
+	GuestAddress = "10.0.2.15"
+	GuestGateway = "10.0.2.2"
+	GuestPrefix  = 24
+)
+
+// Forward publishes a TCP port of 127.0.0.1 to a port of the VM.
+type Forward struct {
+	HostPort, GuestPort int
+}
+
+// Options describe a VM.
+type Options struct {
+	// Kernel, Initrd and Disk are the OS image's files (Disk is used with snapshot=on when
+	// Snapshot is set: the image stays untouched).
+	Kernel, Initrd, Disk string
+	Snapshot             bool
+	// Append is added to the kernel command line after the console settings.
+	Append string
+	// MemoryMB and CPUs size the VM (defaults 1024 and 1).
+	MemoryMB, CPUs int
+	// FirmwareFiles are files handed to the VM through fw_cfg, by name (such as
+	// opt/plinth/config).
+	FirmwareFiles map[string]string
+	// Forwards are the published ports.
+	Forwards []Forward
+	// ConsoleLog receives the serial console.
+	ConsoleLog string
+	// KVM uses hardware acceleration; otherwise TCG (software emulation).
+	KVM bool
+}
+
+// Args returns the emulator's arguments for o.
+func (o Options) Args() ([]string, error) {
+	if o.Kernel == "" || o.Initrd == "" || o.Disk == "" {
+		return nil, errors.New("a VM needs a kernel, an initramfs and a disk")
+	}
+	mem, cpus := o.MemoryMB, o.CPUs
+	if mem == 0 {
+		mem = 1024
+	}
+	if cpus == 0 {
+		cpus = 1
+	}
+	accel := "tcg"
+	if o.KVM {
+		accel = "kvm"
+	}
+	cmdline := "console=ttyS0 panic=10"
+	if o.Append != "" {
+		cmdline += " " + o.Append
+	}
+	drive := "file=" + o.Disk + ",format=raw,if=virtio,cache=unsafe"
+	if o.Snapshot {
+		drive += ",snapshot=on"
+	}
+	netdev := "user,id=net0,restrict=on"
+	for _, f := range o.Forwards {
+		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.HostPort, f.GuestPort)
+	}
+	args := []string{
+		"-machine", "q35,accel=" + accel,
+		"-m", strconv.Itoa(mem),
+		"-smp", strconv.Itoa(cpus),
+		"-nographic", "-nodefaults", "-no-user-config",
+		"-no-reboot",
+		"-kernel", o.Kernel,
+		"-initrd", o.Initrd,
+		"-append", cmdline,
+		"-drive", drive,
+		"-netdev", netdev,
+		"-device", "virtio-net-pci,netdev=net0",
+		"-device", "virtio-rng-pci",
+	}
+	if o.ConsoleLog != "" {
+		args = append(args, "-serial", "file:"+o.ConsoleLog)
+	} else {
+		args = append(args, "-serial", "null")
+	}
+	names := make([]string, 0, len(o.FirmwareFiles))
+	for name := range o.FirmwareFiles {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if strings.Contains(o.FirmwareFiles[name], ",") || strings.Contains(name, ",") {
+			return nil, fmt.Errorf("fw_cfg file %s: a comma in the name or path cannot be passed to QEMU", name)
+		}
+		args = append(args, "-fw_cfg", "name="+name+",file="+o.FirmwareFiles[name])
+	}
+	return args, nil
+}
+
+// VM is a running emulator.
+type VM struct {
+	cmd    *exec.Cmd
+	done   chan struct{}
+	mu     sync.Mutex
+	err    error
+	output *lockedWriter
+}
+
+// Start starts the VM. Its emulator's own messages (not the console) are kept for Err.
+func Start(ctx context.Context, o Options) (*VM, error) {
+	args, err := o.Args()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := exec.LookPath(Binary); err != nil {
+		return nil, fmt.Errorf("%s is not installed (Debian: apt-get install qemu-system-x86): %w", Binary, err)
+	}
+	cmd := exec.Command(Binary, args...)
+	w := &lockedWriter{}
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", Binary, err)
+	}
+	vm := &VM{cmd: cmd, done: make(chan struct{}), output: w}
+	go func() {
+		err := cmd.Wait()
+		vm.mu.Lock()
+		vm.err = err
+		vm.mu.Unlock()
+		close(vm.done)
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			vm.Kill()
+		case <-vm.done:
+		}
+	}()
+	return vm, nil
+}
+
+// Done is closed when the emulator ended (the VM powered off, or was killed).
+func (vm *VM) Done() <-chan struct{} { return vm.done }
+
+// Wait waits for the emulator to end, up to timeout, and returns how it ended.
+func (vm *VM) Wait(timeout time.Duration) error {
+	select {
+	case <-vm.done:
+	case <-time.After(timeout):
+		return fmt.Errorf("the VM is still running after %s", timeout)
+	}
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	if vm.err != nil {
+		return fmt.Errorf("%s: %w: %s", Binary, vm.err, strings.TrimSpace(vm.output.String()))
+	}
+	return nil
+}
+
+// Kill stops the emulator at once.
+func (vm *VM) Kill() {
+	if vm.cmd.Process != nil {
+		_ = vm.cmd.Process.Kill()
+	}
+}
+
+// lockedWriter keeps the emulator's own output.
+type lockedWriter struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// ReadConsole returns the console log so far (empty if there is none yet).
+func ReadConsole(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return string(data)
+}

@@ -1,0 +1,146 @@
+//go:build qemu
+
+// Package qemu_test boots the OS image in QEMU VMs and drives the node through its API,
+// as a user would. It needs qemu-system-x86_64 and the image of `make image-os`; run it
+// with `make e2e-qemu`.
+package qemu_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plinthos/plinth/internal/qemu"
+)
+
+type env struct {
+	t         *testing.T
+	dir       string
+	plinthctl string
+	image     string
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), plinthctl: os.Getenv("PLINTHCTL"), image: os.Getenv("OS_IMAGE")}
+	if e.plinthctl == "" || e.image == "" {
+		t.Fatal("PLINTHCTL and OS_IMAGE must be set: run `make e2e-qemu`")
+	}
+	return e
+}
+
+func (e *env) run(timeout time.Duration, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.plinthctl, args...)
+	cmd.Env = append(os.Environ(), "HOME="+e.dir)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (e *env) must(timeout time.Duration, args ...string) string {
+	e.t.Helper()
+	out, err := e.run(timeout, args...)
+	if err != nil {
+		e.t.Fatalf("plinthctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestBootOSImage boots the OS-only image with a control-plane configuration handed over
+// through fw_cfg, reaches the node API through a forwarded port, reads what the node shows,
+// and powers it off through the API.
+func TestBootOSImage(t *testing.T) {
+	e := setup(t)
+	cfgDir := filepath.Join(e.dir, "cfg")
+	e.must(time.Minute, "gen", "config", "vm", "https://"+qemu.GuestAddress+":6443", "--install-disk", "/dev/vda", "--output-dir", cfgDir)
+	config := filepath.Join(e.dir, "controlplane.yaml")
+	e.must(time.Minute, "machineconfig", "patch", filepath.Join(cfgDir, "controlplane.yaml"), "-o", config, "--patch",
+		fmt.Sprintf(`{"machine":{"network":{"hostname":"vm-1","interfaces":[{"name":"eth0","addresses":["%s/%d"]}]}}}`, qemu.GuestAddress, qemu.GuestPrefix))
+	e.must(time.Minute, "validate", "--config", config, "--mode", "metal")
+
+	port := freePort(t)
+	console := filepath.Join(e.dir, "console.log")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	vm, err := qemu.Start(ctx, qemu.Options{
+		Kernel: filepath.Join(e.image, "vmlinuz"), Initrd: filepath.Join(e.image, "initramfs.img"),
+		Disk: filepath.Join(e.image, "disk.raw"), Snapshot: true,
+		FirmwareFiles: map[string]string{"opt/plinth/config": config},
+		Forwards:      []qemu.Forward{{HostPort: port, GuestPort: 50000}},
+		ConsoleLog:    console,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		vm.Kill()
+		if t.Failed() {
+			t.Logf("console:\n%s", qemu.ReadConsole(console))
+		}
+	})
+
+	endpoint := "127.0.0.1:" + strconv.Itoa(port)
+	pc := filepath.Join(cfgDir, "plinthconfig")
+	ctl := func(args ...string) []string {
+		return append([]string{"--plinthconfig", pc, "-e", endpoint, "-n", qemu.GuestAddress}, args...)
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	var version string
+	for {
+		out, err := e.run(30*time.Second, ctl("version")...)
+		if err == nil {
+			version = out
+			break
+		}
+		select {
+		case <-vm.Done():
+			t.Fatalf("the VM stopped before its API answered: %v", vm.Wait(0))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node API did not answer within 5 minutes: %v\n%s", err, out)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	t.Logf("power-on to node API answering: %s\n%s", time.Since(start).Round(time.Second), version)
+	if !strings.Contains(version, "Platform:  metal") || !strings.Contains(version, "Hostname:  vm-1") {
+		t.Errorf("version:\n%s", version)
+	}
+	services := e.must(time.Minute, ctl("services")...)
+	for _, s := range []string{"apid", "trustd"} {
+		if !strings.Contains(services, s) {
+			t.Errorf("services lack %s:\n%s", s, services)
+		}
+	}
+	if dmesg := e.must(time.Minute, ctl("dmesg")...); !strings.Contains(dmesg, "plinth-init") {
+		t.Errorf("dmesg does not show stage 0:\n%s", dmesg)
+	}
+
+	e.must(time.Minute, ctl("shutdown")...)
+	if err := vm.Wait(3 * time.Minute); err != nil {
+		t.Fatalf("after shutdown: %v", err)
+	}
+	if c := qemu.ReadConsole(console); !strings.Contains(c, "reboot: Power down") {
+		t.Errorf("the console does not show a clean power-off:\n%s", c)
+	}
+	t.Logf("powered off %s after power-on", time.Since(start).Round(time.Second))
+}

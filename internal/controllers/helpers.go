@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/resource"
@@ -51,3 +53,17 @@ func machineConfig(rt controller.Runtime) (*config.MachineConfig, error) {
 }
 
 var machineConfigInput = controller.Input{Namespace: resources.NamespaceConfig, Type: resources.MachineConfigType}
+
+// mirror makes the controller's resources of ns/typ exactly specs: it writes every entry
+// (unchanged ones are skipped by Modify) and destroys the resources whose IDs are gone.
+func mirror[S any](ctx context.Context, rt controller.Runtime, ns, typ string, specs map[string]S) error {
+	for _, id := range slices.Sorted(maps.Keys(specs)) {
+		if err := set(ctx, rt, ns, typ, id, specs[id]); err != nil {
+			return err
+		}
+	}
+	return rt.Cleanup(ns, typ, func(r resource.Resource) bool {
+		_, keep := specs[r.Metadata().ID]
+		return keep
+	})
+}

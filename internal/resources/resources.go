@@ -16,6 +16,7 @@ const (
 	NamespaceCluster = "cluster"
 	NamespaceK8s     = "k8s"
 	NamespaceEtcd    = "etcd"
+	NamespaceBlock   = "block"
 )
 
 // Type names.
@@ -30,6 +31,10 @@ const (
 	KubeletSpecType    = "KubeletSpecs.k8s.plinth.dev"
 	EtcdStateType      = "EtcdStates.etcd.plinth.dev"
 	StaticPodsType     = "StaticPodSets.k8s.plinth.dev"
+	LinkStatusType     = "LinkStatuses.network.plinth.dev"
+	AddressStatusType  = "AddressStatuses.network.plinth.dev"
+	RouteStatusType    = "RouteStatuses.network.plinth.dev"
+	DiskStatusType     = "DiskStatuses.block.plinth.dev"
 )
 
 // Well-known ids.
@@ -130,6 +135,106 @@ type StaticPodSetSpec struct {
 	Pods []string `yaml:"pods"`
 }
 
+// LinkStatusSpec is a network link as the kernel sees it. Its ID is the link's name.
+type LinkStatusSpec struct {
+	// Index is the kernel's interface index.
+	Index int `yaml:"index"`
+	// Type is the link layer: ether, loopback, none, ...
+	Type string `yaml:"type"`
+	// Kind is the driver kind of virtual links (veth, vlan, bond, bridge, dummy, ...); it is
+	// empty for hardware devices and the loopback.
+	Kind string `yaml:"kind,omitempty"`
+	// HardwareAddr is the MAC address, when the link has one.
+	HardwareAddr string `yaml:"hardwareAddr,omitempty"`
+	// MTU in bytes.
+	MTU int `yaml:"mtu"`
+	// OperationalState is the RFC 2863 state: up, down, lower-layer-down, dormant, unknown, ...
+	OperationalState string `yaml:"operationalState"`
+	// Up is set when the link is administratively up.
+	Up bool `yaml:"up"`
+	// Parent is the link this one stacks on (the parent of a VLAN).
+	Parent string `yaml:"parent,omitempty"`
+	// Master is the bond or bridge the link is enslaved to.
+	Master string `yaml:"master,omitempty"`
+	// VLANID is the VLAN id of VLAN links.
+	VLANID int `yaml:"vlanId,omitempty"`
+}
+
+// AddressStatusSpec is an address assigned to a link. Its ID is "link/address/prefix".
+type AddressStatusSpec struct {
+	// Link is the name of the link holding the address.
+	Link string `yaml:"link"`
+	// LinkIndex is the link's interface index.
+	LinkIndex int `yaml:"linkIndex"`
+	// Address with its prefix length, for example 10.5.0.2/24.
+	Address string `yaml:"address"`
+	// Family is ipv4 or ipv6.
+	Family string `yaml:"family"`
+	// Scope is global, site, link or host.
+	Scope string `yaml:"scope"`
+	// Flags are the kernel's address flags of note: permanent, tentative, deprecated,
+	// dadfailed, ...
+	Flags []string `yaml:"flags,omitempty"`
+}
+
+// RouteStatusSpec is a route of one of the kernel's routing tables. Its ID is unique per
+// route: "family/table/destination/gateway/link/metric", with "-" for a missing part.
+type RouteStatusSpec struct {
+	// Table is the routing table: main, local, default or its number.
+	Table string `yaml:"table"`
+	// Family is ipv4 or ipv6.
+	Family string `yaml:"family"`
+	// Type is unicast, local, broadcast, multicast, anycast, blackhole, unreachable, ...
+	Type string `yaml:"type"`
+	// Destination is the destination prefix, "default" for a default route.
+	Destination string `yaml:"destination"`
+	// Gateway is the next hop (nexthops of multipath routes are comma-separated).
+	Gateway string `yaml:"gateway,omitempty"`
+	// Link is the name of the output link (comma-separated for multipath routes).
+	Link string `yaml:"link,omitempty"`
+	// Source is the preferred source address.
+	Source string `yaml:"source,omitempty"`
+	// Metric is the route's priority; lower wins.
+	Metric int `yaml:"metric"`
+	// Scope is universe, site, link, host or nowhere.
+	Scope string `yaml:"scope"`
+	// Protocol is what installed the route: kernel, boot, static, dhcp, ra, ...
+	Protocol string `yaml:"protocol"`
+}
+
+// DiskStatusSpec is a block device as sysfs shows it. Its ID is the device name (vda,
+// nvme0n1, sda).
+type DiskStatusSpec struct {
+	// Size in bytes.
+	Size uint64 `yaml:"size"`
+	// Model and Serial, when the device reports them.
+	Model  string `yaml:"model,omitempty"`
+	Serial string `yaml:"serial,omitempty"`
+	// Rotational is set for spinning disks.
+	Rotational bool `yaml:"rotational"`
+	// ReadOnly is set when the kernel refuses writes to the device.
+	ReadOnly bool `yaml:"readOnly"`
+	// Removable is set for removable media.
+	Removable bool `yaml:"removable"`
+	// Transport is the bus the device hangs off, when known: virtio, nvme, ata, scsi, usb,
+	// mmc, virtual.
+	Transport string `yaml:"transport,omitempty"`
+	// Partitions in partition-number order.
+	Partitions []DiskPartition `yaml:"partitions,omitempty"`
+}
+
+// DiskPartition is one partition of a disk.
+type DiskPartition struct {
+	// Name is the partition's device name, for example vda1.
+	Name string `yaml:"name"`
+	// Number is the partition number.
+	Number int `yaml:"number"`
+	// Label is the partition's name in its table (GPT PARTNAME), when it has one.
+	Label string `yaml:"label,omitempty"`
+	// Size in bytes.
+	Size uint64 `yaml:"size"`
+}
+
 // Definitions registers every type of this package.
 func Definitions() (*resource.Registry, error) {
 	r := resource.NewRegistry()
@@ -149,6 +254,17 @@ func Definitions() (*resource.Registry, error) {
 		{Type: KubeletSpecType, Aliases: []string{"kubeletspec", "kubeletspecs"}, DefaultNamespace: NamespaceK8s},
 		{Type: EtcdStateType, Aliases: []string{"etcdstate", "etcdstates"}, DefaultNamespace: NamespaceEtcd},
 		{Type: StaticPodsType, Aliases: []string{"staticpods", "staticpodset", "staticpodsets"}, DefaultNamespace: NamespaceK8s},
+		{Type: LinkStatusType, Aliases: []string{"links", "link", "linkstatus", "linkstatuses"}, DefaultNamespace: NamespaceNetwork,
+			PrintColumns: []resource.Column{{Name: "Kind", JSONPath: "{.kind}"}, {Name: "MAC", JSONPath: "{.hardwareAddr}"},
+				{Name: "MTU", JSONPath: "{.mtu}"}, {Name: "State", JSONPath: "{.operationalState}"}}},
+		{Type: AddressStatusType, Aliases: []string{"addresses", "address", "addr", "addressstatus", "addressstatuses"}, DefaultNamespace: NamespaceNetwork,
+			PrintColumns: []resource.Column{{Name: "Address", JSONPath: "{.address}"}, {Name: "Link", JSONPath: "{.link}"}, {Name: "Scope", JSONPath: "{.scope}"}}},
+		{Type: RouteStatusType, Aliases: []string{"routes", "route", "routestatus", "routestatuses"}, DefaultNamespace: NamespaceNetwork,
+			PrintColumns: []resource.Column{{Name: "Table", JSONPath: "{.table}"}, {Name: "Destination", JSONPath: "{.destination}"},
+				{Name: "Gateway", JSONPath: "{.gateway}"}, {Name: "Link", JSONPath: "{.link}"}, {Name: "Metric", JSONPath: "{.metric}"}}},
+		{Type: DiskStatusType, Aliases: []string{"disks", "disk", "diskstatus", "diskstatuses"}, DefaultNamespace: NamespaceBlock,
+			PrintColumns: []resource.Column{{Name: "Size", JSONPath: "{.size}"}, {Name: "Model", JSONPath: "{.model}"},
+				{Name: "Transport", JSONPath: "{.transport}"}, {Name: "Rotational", JSONPath: "{.rotational}"}}},
 	}
 	for _, d := range defs {
 		if err := r.Register(d); err != nil {

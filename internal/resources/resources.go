@@ -170,7 +170,7 @@ type AddressStatusSpec struct {
 	Address string `yaml:"address"`
 	// Family is ipv4 or ipv6.
 	Family string `yaml:"family"`
-	// Scope is global, site, link or host.
+	// Scope is universe (global), site, link or host.
 	Scope string `yaml:"scope"`
 	// Flags are the kernel's address flags of note: permanent, tentative, deprecated,
 	// dadfailed, ...

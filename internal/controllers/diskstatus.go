@@ -63,10 +63,12 @@ func (c *DiskStatus) Run(ctx context.Context, rt controller.Runtime, _ *slog.Log
 		if err := mirror(ctx, rt, resources.NamespaceBlock, resources.DiskStatusType, disks); err != nil {
 			return err
 		}
+		timer := rt.Clock().NewTimer(period)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return nil
-		case <-rt.Clock().After(period):
+		case <-timer.C():
 		}
 	}
 }

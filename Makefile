@@ -11,7 +11,7 @@ TOOLS := $(OUT)/tools
 # BenchmarkIdleRSS idles, so that it measures once. -v shows the figures next to their aims.
 BENCHTIME ?= 3s
 
-.PHONY: setup cluster images image-docker image-os kernel-bump local-node help tools payload build test test-integration e2e e2e-qemu bench lint fuzz generate check-generate check demo clean
+.PHONY: setup cluster images images-lock images-repro image-docker image-os kernel-bump local-node help tools payload build test test-integration e2e e2e-qemu bench lint fuzz generate check-generate check demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -99,15 +99,24 @@ IMAGE_TAG ?= $(VERSION)
 NODE_IMAGE ?= plinth/node:$(IMAGE_TAG)
 payload_version = $(shell cd payload && $(GO) list -m -f '{{.Version}}' $(1))
 
-images: build payload ## build the image bundle (_out/images/bundle.tar, digests in payload/images.lock)
-	CGO_ENABLED=0 $(GO) build -o $(OUT)/imager ./hack/imager
-	$(OUT)/imager bundle -bin $(OUT)/payload/bin -out $(OUT)/images/bundle.tar -lock payload/images.lock \
+# IMAGES_LOCK=update records this build in payload/images.lock instead of checking it.
+IMAGES_LOCK ?= check
+
+images: build payload ## build the image bundle (_out/images/bundle.tar); fails if it differs from payload/images.lock
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(OUT)/imager ./hack/imager
+	$(OUT)/imager bundle -bin $(OUT)/payload/bin -out $(OUT)/images/bundle.tar -lock payload/images.lock $(if $(filter update,$(IMAGES_LOCK)),-update-lock) \
 	  -kubernetes $(call payload_version,k8s.io/kubernetes) -etcd $(call payload_version,go.etcd.io/etcd/server/v3) \
 	  -coredns $(call payload_version,github.com/coredns/coredns) -flannel $(call payload_version,github.com/flannel-io/flannel)
 
+images-lock: ## deliberately rewrite payload/images.lock (host inputs and image digests) from a build of the bundle
+	$(MAKE) images IMAGES_LOCK=update VERSION=$(VERSION)
+
+images-repro: ## build the bundle and node image in two git worktrees of HEAD at different paths and compare digests (docs/os-image.md)
+	hack/images-repro.sh
+
 image-docker: images ## build the node image and load it into the local Docker engine as $(NODE_IMAGE)
 	hack/start-docker.sh
-	$(OUT)/imager node -bin $(OUT)/payload/bin -machined $(OUT)/machined -bundle $(OUT)/images/bundle.tar -tag $(NODE_IMAGE) -out $(OUT)/images/node.tar
+	$(OUT)/imager node -bin $(OUT)/payload/bin -machined $(OUT)/machined -bundle $(OUT)/images/bundle.tar -lock payload/images.lock -tag $(NODE_IMAGE) -out $(OUT)/images/node.tar
 	docker load -i $(OUT)/images/node.tar
 
 OS_OUT := $(OUT)/os

@@ -1,8 +1,13 @@
 // Command imager builds Plinth's images from the payload: the image bundle every cluster
-// runs (docker-save archive plus a lock file of digests) and the node image for Docker.
+// runs (docker-save archive) and the node image for Docker.
 //
-//	imager bundle -bin _out/payload/bin -out _out/images/bundle.tar -lock payload/images.lock
-//	imager node -bin _out/payload/bin -machined _out/machined -bundle _out/images/bundle.tar -tag plinth/node:dev -out _out/images/node.tar
+//	imager bundle -bin _out/payload/bin -out _out/images/bundle.tar -lock payload/images.lock [-update-lock]
+//	imager node -bin _out/payload/bin -machined _out/machined -bundle _out/images/bundle.tar -lock payload/images.lock -tag plinth/node:dev -out _out/images/node.tar
+//
+// The lock (payload/images.lock) records the host inputs of the images (Go toolchain,
+// Debian packages of the programs copied from the build machine) and the bundle's image
+// digests. Both commands check what they build against it and fail, leaving it untouched,
+// when they differ; bundle -update-lock (make images-lock) rewrites it deliberately.
 package main
 
 import (
@@ -11,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -43,7 +49,8 @@ func bundle(args []string) error {
 	fs := flag.NewFlagSet("bundle", flag.ExitOnError)
 	bin := fs.String("bin", "_out/payload/bin", "payload binaries")
 	out := fs.String("out", "_out/images/bundle.tar", "archive to write")
-	lock := fs.String("lock", "payload/images.lock", "lock file recording each image's digest")
+	lockPath := fs.String("lock", "payload/images.lock", "lock file: host inputs and image digests the build must match")
+	update := fs.Bool("update-lock", false, "write the lock from this build instead of checking the build against it")
 	var v imagebuild.Versions
 	fs.StringVar(&v.Kubernetes, "kubernetes", "", "Kubernetes version tag")
 	fs.StringVar(&v.Etcd, "etcd", "", "etcd version tag")
@@ -57,41 +64,94 @@ func bundle(args []string) error {
 			return fmt.Errorf("-%s is required", n)
 		}
 	}
+	ctx := context.Background()
 	work, err := os.MkdirTemp("", "imager-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	images, err := imagebuild.BundleImages(context.Background(), *bin, work, v)
-	if err != nil {
-		return err
-	}
-	return save(*out, *lock, images)
-}
-
-func save(out, lock string, images map[string]v1.Image) error {
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
-	}
-	saved, err := imagebuild.Save(out+".tmp", images)
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(out+".tmp", out); err != nil {
-		return err
-	}
-	var b strings.Builder
-	b.WriteString("# Image digests of the bundle, written by hack/imager. Same sources give the same digests.\n")
-	for _, s := range saved {
-		fmt.Fprintf(&b, "%s %s\n", s.Digest, strings.Join(s.Tags, " "))
-	}
-	if lock != "" {
-		if err := atomicfile.Write(lock, []byte(b.String()), 0o644); err != nil {
+	var locked imagebuild.Lock
+	if !*update {
+		if locked, err = readLock(*lockPath); err != nil {
 			return err
 		}
 	}
-	fmt.Print(b.String())
+	// Host inputs first: when they differ, the digests will too, and this says why.
+	nodeFiles, err := imagebuild.NodeHostFiles(ctx, work)
+	if err != nil {
+		return err
+	}
+	images, bundleFiles, err := imagebuild.BundleImages(ctx, *bin, work, v)
+	if err != nil {
+		return err
+	}
+	cgoFiles, err := imagebuild.CgoToolchainFiles(ctx)
+	if err != nil {
+		return err
+	}
+	got, err := hostLock(ctx, append(append(bundleFiles, nodeFiles...), cgoFiles...))
+	if err != nil {
+		return err
+	}
+	if !*update {
+		if diffs := locked.HostDiff(got, false); len(diffs) > 0 {
+			return lockMismatch(*lockPath, "the build machine differs from the lock, so the images would too", diffs)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		return err
+	}
+	tmp := *out + ".tmp"
+	defer os.Remove(tmp)
+	if got.Images, err = imagebuild.Save(tmp, images); err != nil {
+		return err
+	}
+	if *update {
+		if err := atomicfile.Write(*lockPath, got.Format(), 0o644); err != nil {
+			return err
+		}
+		fmt.Printf("imager: wrote %s\n", *lockPath)
+	} else if diffs := locked.ImageDiff(got); len(diffs) > 0 {
+		return lockMismatch(*lockPath, "the images built differ from the lock", diffs)
+	}
+	if err := os.Rename(tmp, *out); err != nil {
+		return err
+	}
+	for _, s := range got.Images {
+		fmt.Printf("%s %s\n", s.Digest, strings.Join(s.Tags, " "))
+	}
 	return nil
+}
+
+// hostLock is the host part of a lock for the given host files: the Go toolchain that built
+// this program (the same one builds the payload: make uses one $(GO)) and the Debian packages
+// the files come from.
+func hostLock(ctx context.Context, files []string) (imagebuild.Lock, error) {
+	pkgs, unowned, err := imagebuild.HostPackages(ctx, files)
+	if err != nil {
+		return imagebuild.Lock{}, err
+	}
+	return imagebuild.Lock{Toolchain: runtime.Version(), Packages: pkgs, Files: unowned}, nil
+}
+
+func readLock(path string) (imagebuild.Lock, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return imagebuild.Lock{}, fmt.Errorf("%w (make images-lock writes it)", err)
+	}
+	l, err := imagebuild.ParseLock(data)
+	if err != nil {
+		return imagebuild.Lock{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return l, nil
+}
+
+func lockMismatch(lockPath, what string, diffs []string) error {
+	return fmt.Errorf("%s (%s is left as it is):\n  %s\n"+
+		"Either build on a machine that matches the lock (hack/setup.sh; the Go release and the Debian package versions above),\n"+
+		"or, if the change is intended (a new payload version, a Debian update), record it deliberately with\n"+
+		"  make images-lock     (or IMAGES_LOCK=update make images)\n"+
+		"and commit %s", what, lockPath, strings.Join(diffs, "\n  "), lockPath)
 }
 
 func node(args []string) error {
@@ -99,6 +159,7 @@ func node(args []string) error {
 	bin := fs.String("bin", "_out/payload/bin", "payload binaries")
 	machined := fs.String("machined", "_out/machined", "machined binary")
 	bundlePath := fs.String("bundle", "_out/images/bundle.tar", "image bundle archive")
+	lockPath := fs.String("lock", "payload/images.lock", "lock file whose host inputs (toolchain, Debian packages) the node image must match; empty: no check")
 	tag := fs.String("tag", "plinth/node:dev", "node image name")
 	out := fs.String("out", "_out/images/node.tar", "archive to write (load it with docker load)")
 	_ = fs.Parse(args)
@@ -111,8 +172,22 @@ func node(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := imagebuild.NodeRootfs(context.Background(), r, *bin, *machined, *bundlePath); err != nil {
+	ctx := context.Background()
+	if err := imagebuild.NodeRootfs(ctx, r, *bin, *machined, *bundlePath); err != nil {
 		return err
+	}
+	if *lockPath != "" {
+		locked, err := readLock(*lockPath)
+		if err != nil {
+			return err
+		}
+		got, err := hostLock(ctx, r.HostFiles())
+		if err != nil {
+			return err
+		}
+		if diffs := locked.HostDiff(got, true); len(diffs) > 0 {
+			return lockMismatch(*lockPath, "the build machine differs from the lock, so the node image would too", diffs)
+		}
 	}
 	img, err := imagebuild.Image(imagebuild.ImageSpec{
 		Rootfs:     r.Dir,
@@ -124,5 +199,16 @@ func node(args []string) error {
 	if err != nil {
 		return err
 	}
-	return save(*out, "", map[string]v1.Image{*tag: img})
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		return err
+	}
+	saved, err := imagebuild.Save(*out+".tmp", map[string]v1.Image{*tag: img})
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(*out+".tmp", *out); err != nil {
+		return err
+	}
+	fmt.Printf("%s %s\n", saved[0].Digest, *tag)
+	return nil
 }

@@ -1,7 +1,9 @@
 package imagebuild
 
 import (
+	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -69,16 +71,17 @@ type Saved struct {
 }
 
 // Save writes images to path as one docker-save style archive, which `docker load` and
-// containerd's image import both read, and returns each image's manifest digest.
+// containerd's image import both read, and returns each image's manifest digest. The
+// archive is the same bytes for the same images: images in the order of their first tag,
+// each one's config then its layers (a layer shared with an earlier image is not written
+// again), then manifest.json; every entry owned by root, mode 0644, time Epoch.
 func Save(path string, images map[string]v1.Image) ([]Saved, error) {
-	refs := map[name.Reference]v1.Image{}
 	byDigest := map[string]*Saved{}
+	imgOf := map[string]v1.Image{}
 	for tag, img := range images {
-		ref, err := name.NewTag(tag, name.WithDefaultRegistry(""))
-		if err != nil {
+		if _, err := name.NewTag(tag, name.WithDefaultRegistry("")); err != nil {
 			return nil, fmt.Errorf("tag %q: %w", tag, err)
 		}
-		refs[ref] = img
 		d, err := img.Digest()
 		if err != nil {
 			return nil, err
@@ -87,19 +90,9 @@ func Save(path string, images map[string]v1.Image) ([]Saved, error) {
 		if s == nil {
 			s = &Saved{Digest: d.String()}
 			byDigest[d.String()] = s
+			imgOf[d.String()] = img
 		}
 		s.Tags = append(s.Tags, tag)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := tarball.MultiRefWrite(refs, f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
 	}
 	var out []Saved
 	for _, s := range byDigest {
@@ -107,5 +100,100 @@ func Save(path string, images map[string]v1.Image) ([]Saved, error) {
 		out = append(out, *s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Tags[0] < out[j].Tags[0] })
+
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeArchive(f, out, imgOf); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// archiveEntry is one image of a docker-save archive's manifest.json.
+type archiveEntry struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
+func writeArchive(w io.Writer, saved []Saved, imgOf map[string]v1.Image) error {
+	tw := tar.NewWriter(w)
+	put := func(name string, size int64, r io.Reader) error {
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644, ModTime: Epoch, Format: tar.FormatPAX}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		n, err := io.Copy(tw, r)
+		if err != nil {
+			return err
+		}
+		if n != size {
+			return fmt.Errorf("%s: wrote %d bytes of %d", name, n, size)
+		}
+		return nil
+	}
+	written := map[string]bool{}
+	var manifest []archiveEntry
+	for _, s := range saved {
+		img := imgOf[s.Digest]
+		cfgName, err := img.ConfigName()
+		if err != nil {
+			return err
+		}
+		cfg, err := img.RawConfigFile()
+		if err != nil {
+			return err
+		}
+		entry := archiveEntry{Config: cfgName.String(), RepoTags: s.Tags}
+		if !written[entry.Config] {
+			if err := put(entry.Config, int64(len(cfg)), bytes.NewReader(cfg)); err != nil {
+				return err
+			}
+			written[entry.Config] = true
+		}
+		layers, err := img.Layers()
+		if err != nil {
+			return err
+		}
+		for _, l := range layers {
+			d, err := l.Digest()
+			if err != nil {
+				return err
+			}
+			size, err := l.Size()
+			if err != nil {
+				return err
+			}
+			file := d.Hex + ".tar.gz"
+			entry.Layers = append(entry.Layers, file)
+			if written[file] {
+				continue
+			}
+			rc, err := l.Compressed()
+			if err != nil {
+				return err
+			}
+			err = put(file, size, rc)
+			rc.Close()
+			if err != nil {
+				return fmt.Errorf("layer %s: %w", d, err)
+			}
+			written[file] = true
+		}
+		manifest = append(manifest, entry)
+	}
+	m, err := json.Marshal(manifest)
+	if err != nil {
+		return err
+	}
+	if err := put("manifest.json", int64(len(m)), bytes.NewReader(m)); err != nil {
+		return err
+	}
+	return tw.Close()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -20,8 +21,10 @@ type Versions struct {
 // Repository prefixes every bundled image: the images are built here, not pulled.
 const Repository = "plinth.local"
 
-// hostPrograms are taken from the build machine (Debian packages installed by
-// hack/setup.sh): runc needs cgo and libseccomp, iptables and mount are C programs.
+// iptables, runc and mount are taken from the build machine (Debian packages installed by
+// hack/setup.sh): runc needs cgo and libseccomp, iptables and mount are C programs. They and
+// the shared libraries they load are the images' host inputs; payload/images.lock records
+// the Debian packages they come from (see HostPackages).
 var iptablesLinks = []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"}
 
 // addIptables copies iptables (nft and legacy back ends) with its extension modules.
@@ -69,17 +72,16 @@ func addBase(r *Rootfs) error {
 			return err
 		}
 	}
-	if err := r.CopyFile("/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/certs/ca-certificates.crt"); err != nil {
-		return fmt.Errorf("CA roots: %w (install ca-certificates)", err)
-	}
-	return nil
+	return r.WriteFile(CABundlePath, CABundle(), 0o644)
 }
 
 // BundleImages builds the images every cluster runs, from the payload binaries in bin and
 // the programs in tools (pause, testbin): the Kubernetes components and etcd share one
-// image (the multicall binary), CoreDNS, flannel, pause and the e2e test image.
-func BundleImages(ctx context.Context, bin, work string, v Versions) (map[string]v1.Image, error) {
+// image (the multicall binary), CoreDNS, flannel, pause and the e2e test image. It also
+// returns the host files the images took from the build machine (Rootfs.HostFiles).
+func BundleImages(ctx context.Context, bin, work string, v Versions) (map[string]v1.Image, []string, error) {
 	images := map[string]v1.Image{}
+	hostFiles := map[string]bool{}
 	build := func(dir string, spec ImageSpec, fill func(*Rootfs) error) error {
 		r, err := NewRootfs(filepath.Join(work, dir))
 		if err != nil {
@@ -87,6 +89,9 @@ func BundleImages(ctx context.Context, bin, work string, v Versions) (map[string
 		}
 		if err := fill(r); err != nil {
 			return fmt.Errorf("image %s: %w", dir, err)
+		}
+		for _, f := range r.HostFiles() {
+			hostFiles[f] = true
 		}
 		spec.Rootfs = r.Dir
 		img, err := Image(spec)
@@ -123,7 +128,7 @@ func BundleImages(ctx context.Context, bin, work string, v Versions) (map[string
 		return addIptables(ctx, r)
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	err = build("coredns", ImageSpec{Tags: []string{tag("coredns", v.CoreDNS)}, Entrypoint: []string{"/usr/bin/coredns"}}, func(r *Rootfs) error {
 		if err := addBase(r); err != nil {
@@ -132,7 +137,7 @@ func BundleImages(ctx context.Context, bin, work string, v Versions) (map[string
 		return r.CopyFile(filepath.Join(bin, "coredns"), "/usr/bin/coredns")
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	err = build("flannel", ImageSpec{Tags: []string{tag("flannel", v.Flannel)}, Entrypoint: []string{"/usr/bin/flanneld"}}, func(r *Rootfs) error {
 		if err := addBase(r); err != nil {
@@ -144,17 +149,22 @@ func BundleImages(ctx context.Context, bin, work string, v Versions) (map[string
 		return addIptables(ctx, r)
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, small := range []struct{ name, ver, file string }{{"pause", v.Pause, "pause"}, {"testbin", v.Testbin, "testbin"}} {
 		err = build(small.name, ImageSpec{Tags: []string{tag(small.name, small.ver)}, Entrypoint: []string{"/" + small.file}}, func(r *Rootfs) error {
 			return r.CopyFile(filepath.Join(bin, small.file), "/"+small.file)
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return images, nil
+	files := make([]string, 0, len(hostFiles))
+	for f := range hostFiles {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	return images, files, nil
 }
 
 // NodeRootfs fills the node image's root: machined, containerd and runc, the kubelet (the
@@ -190,6 +200,19 @@ func NodeRootfs(ctx context.Context, r *Rootfs, bin, machined, bundle string) er
 			return err
 		}
 	}
+	if err := addNodeHostPrograms(ctx, r); err != nil {
+		return err
+	}
+	for _, d := range []string{"/var", "/run", "/tmp", "/system", "/etc/kubernetes", "/proc", "/sys", "/dev"} {
+		if err := r.Mkdir(d, 0o755); err != nil {
+			return err
+		}
+	}
+	return r.WriteFile("/etc/os-release", []byte("NAME=Plinth\nID=plinth\nPRETTY_NAME=\"Plinth\"\n"), 0o644)
+}
+
+// addNodeHostPrograms copies the node image's host programs: runc, mount and iptables.
+func addNodeHostPrograms(ctx context.Context, r *Rootfs) error {
 	for _, p := range []struct{ host, image string }{{"/usr/sbin/runc", "/usr/bin/runc"}, {"/usr/bin/mount", "/usr/bin/mount"}, {"/usr/bin/umount", "/usr/bin/umount"}} {
 		if err := r.CopyProgram(ctx, p.host, p.image); err != nil {
 			return fmt.Errorf("%w (hack/setup.sh installs runc and mount)", err)
@@ -200,13 +223,19 @@ func NodeRootfs(ctx context.Context, r *Rootfs, bin, machined, bundle string) er
 			return err
 		}
 	}
-	if err := addIptables(ctx, r); err != nil {
-		return err
+	return addIptables(ctx, r)
+}
+
+// NodeHostFiles lists the host files the node image takes from the build machine, by
+// copying them into a scratch root under work (so that the image bundle's lock can record
+// the node image's host inputs too).
+func NodeHostFiles(ctx context.Context, work string) ([]string, error) {
+	r, err := NewRootfs(filepath.Join(work, "node-host"))
+	if err != nil {
+		return nil, err
 	}
-	for _, d := range []string{"/var", "/run", "/tmp", "/system", "/etc/kubernetes", "/proc", "/sys", "/dev"} {
-		if err := r.Mkdir(d, 0o755); err != nil {
-			return err
-		}
+	if err := addNodeHostPrograms(ctx, r); err != nil {
+		return nil, err
 	}
-	return r.WriteFile("/etc/os-release", []byte("NAME=Plinth\nID=plinth\nPRETTY_NAME=\"Plinth\"\n"), 0o644)
+	return r.HostFiles(), nil
 }

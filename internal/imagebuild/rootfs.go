@@ -15,12 +15,55 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 )
 
-// Rootfs is a directory being filled as an image's root file system.
+// Rootfs is a directory being filled as an image's root file system. Modes are set
+// explicitly (never left to the umask) so that the tree, and the archive written from it,
+// depend only on what was put in.
 type Rootfs struct {
 	Dir string
+	// hostFiles are the build machine's own files copied in (programs, libraries and their
+	// symlinks, trees): inputs that the payload's go.mod does not pin (see HostFiles).
+	hostFiles map[string]bool
+}
+
+// HostFiles lists, sorted, the host paths copied in by CopyProgram, CopyLibraries and
+// CopyTree (payload binaries copied with CopyFile are not host files: go.mod pins them).
+func (r *Rootfs) HostFiles() []string {
+	out := make([]string, 0, len(r.hostFiles))
+	for p := range r.hostFiles {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (r *Rootfs) addHostFile(p string) {
+	if r.hostFiles == nil {
+		r.hostFiles = map[string]bool{}
+	}
+	r.hostFiles[p] = true
+}
+
+// mkdirAll creates dir and its missing parents with mode 0755, whatever the umask.
+func mkdirAll(dir string) error {
+	if st, err := os.Stat(dir); err == nil {
+		if !st.IsDir() {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		return nil
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := mkdirAll(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+		return err
+	}
+	return os.Chmod(dir, 0o755)
 }
 
 // NewRootfs creates an empty root in dir (which must not exist or be empty).
@@ -46,7 +89,7 @@ func (r *Rootfs) host(imagePath string) string {
 // WriteFile writes data at imagePath with mode.
 func (r *Rootfs) WriteFile(imagePath string, data []byte, mode os.FileMode) error {
 	p := r.host(imagePath)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	if err := mkdirAll(filepath.Dir(p)); err != nil {
 		return err
 	}
 	if err := os.WriteFile(p, data, mode); err != nil {
@@ -58,7 +101,7 @@ func (r *Rootfs) WriteFile(imagePath string, data []byte, mode os.FileMode) erro
 // Mkdir creates a directory at imagePath.
 func (r *Rootfs) Mkdir(imagePath string, mode os.FileMode) error {
 	p := r.host(imagePath)
-	if err := os.MkdirAll(p, mode); err != nil {
+	if err := mkdirAll(p); err != nil {
 		return err
 	}
 	return os.Chmod(p, mode)
@@ -67,15 +110,16 @@ func (r *Rootfs) Mkdir(imagePath string, mode os.FileMode) error {
 // Symlink creates imagePath pointing at target (as written, relative or absolute).
 func (r *Rootfs) Symlink(target, imagePath string) error {
 	p := r.host(imagePath)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	if err := mkdirAll(filepath.Dir(p)); err != nil {
 		return err
 	}
 	_ = os.Remove(p)
 	return os.Symlink(target, p)
 }
 
-// CopyFile copies a host file to imagePath, keeping its mode. Symlinks on the host path
-// are followed.
+// CopyFile copies a host file to imagePath. Symlinks on the host path are followed. The
+// mode is normalized, so that the umask the file was built or installed under does not
+// show: 0755 when the host file is executable by anyone, 0644 otherwise (no setuid).
 func (r *Rootfs) CopyFile(hostPath, imagePath string) error {
 	src, err := os.Open(hostPath)
 	if err != nil {
@@ -89,11 +133,15 @@ func (r *Rootfs) CopyFile(hostPath, imagePath string) error {
 	if !st.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file", hostPath)
 	}
+	mode := os.FileMode(0o644)
+	if st.Mode().Perm()&0o111 != 0 {
+		mode = 0o755
+	}
 	p := r.host(imagePath)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	if err := mkdirAll(filepath.Dir(p)); err != nil {
 		return err
 	}
-	dst, err := os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, st.Mode().Perm())
+	dst, err := os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
 	if err != nil {
 		return err
 	}
@@ -104,7 +152,7 @@ func (r *Rootfs) CopyFile(hostPath, imagePath string) error {
 	if err := dst.Close(); err != nil {
 		return err
 	}
-	return os.Chmod(p, st.Mode().Perm())
+	return os.Chmod(p, mode)
 }
 
 // CopyTree copies a host directory tree to imagePath, keeping symlinks as links.
@@ -118,6 +166,9 @@ func (r *Rootfs) CopyTree(hostDir, imagePath string) error {
 			return err
 		}
 		dest := path.Join(imagePath, filepath.ToSlash(rel))
+		if !d.IsDir() {
+			r.addHostFile(p)
+		}
 		switch {
 		case d.Type()&fs.ModeSymlink != 0:
 			target, err := os.Readlink(p)
@@ -141,6 +192,7 @@ func (r *Rootfs) CopyProgram(ctx context.Context, hostPath, imagePath string) er
 	if err := r.CopyFile(hostPath, imagePath); err != nil {
 		return err
 	}
+	r.addHostFile(hostPath)
 	return r.CopyLibraries(ctx, hostPath)
 }
 
@@ -167,6 +219,7 @@ func (r *Rootfs) copyKeepingLinks(hostPath string) error {
 		if err != nil {
 			return err
 		}
+		r.addHostFile(hostPath)
 		if st.Mode()&fs.ModeSymlink == 0 {
 			return r.CopyFile(hostPath, hostPath)
 		}

@@ -46,6 +46,8 @@ type Options struct {
 	Mode string
 	// StateDir holds the configuration, identity, logs and sockets.
 	StateDir string
+	// LogDir holds the services' logs (default: StateDir/log).
+	LogDir string
 	// ConfigPath is the configuration file used when none is stored yet.
 	ConfigPath string
 	// Address is the node's address (local mode: a loopback address such as 127.0.0.1).
@@ -114,6 +116,9 @@ func (o *Options) defaults(p Platform) error {
 		return err
 	}
 	o.StateDir = abs
+	if o.LogDir == "" {
+		o.LogDir = filepath.Join(o.StateDir, "log")
+	}
 	return nil
 }
 
@@ -135,12 +140,12 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	if err := opts.defaults(platform); err != nil {
 		return err
 	}
-	for _, d := range []string{"", "log"} {
-		if err := os.MkdirAll(filepath.Join(opts.StateDir, d), 0o700); err != nil {
-			return fmt.Errorf("create state directory: %w", err)
+	for _, d := range []string{opts.StateDir, opts.LogDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("create the state and log directories: %w", err)
 		}
 	}
-	logs, err := logstore.Open(filepath.Join(opts.StateDir, "log"), logstore.Options{})
+	logs, err := logstore.Open(opts.LogDir, logstore.Options{})
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/plinthos/plinth/internal/fileapi"
 	"github.com/plinthos/plinth/internal/machineapi"
 	"github.com/plinthos/plinth/internal/netconf"
+	"github.com/plinthos/plinth/internal/storage"
 	"github.com/plinthos/plinth/pkg/config"
 )
 
@@ -37,14 +38,56 @@ func (metalPlatform) Name() string { return ModeMetal }
 // ConfigMode implements Platform.
 func (metalPlatform) ConfigMode() config.Mode { return config.ModeMetal }
 
-func (metalPlatform) Prepare() error { return prepareMetal("/") }
+func (metalPlatform) Prepare() error {
+	if err := prepareMetal("/"); err != nil {
+		return err
+	}
+	return mountDisk()
+}
 
-// Defaults implements Platform: the state lives under /var/lib/plinth; the first
-// configuration comes from the firmware configuration device when there is one. The
-// address comes from the configuration (Network).
+// StateMount is where the STATE partition (configuration, identity) is mounted; the
+// EPHEMERAL partition is /var.
+const StateMount = "/system/state"
+
+// mountDisk mounts STATE and EPHEMERAL of the boot disk and grows EPHEMERAL to the disk's
+// end (the image ships it small; the machine's disk is larger).
+func mountDisk() error {
+	state, err := storage.Find("/sys/class/block", "STATE")
+	if err != nil {
+		return err
+	}
+	eph, err := storage.Find("/sys/class/block", "EPHEMERAL")
+	if err != nil {
+		return err
+	}
+	if state.Disk != eph.Disk {
+		return fmt.Errorf("STATE is on %s and EPHEMERAL on %s: they must be on the boot disk", state.Disk, eph.Disk)
+	}
+	if err := storage.Mount(state, StateMount); err != nil {
+		return err
+	}
+	if err := storage.Mount(eph, "/var"); err != nil {
+		return err
+	}
+	size, err := storage.GrowToDisk(eph, "/var")
+	if err != nil {
+		return fmt.Errorf("grow EPHEMERAL: %w", err)
+	}
+	if size > 0 {
+		fmt.Fprintf(os.Stderr, "machined: EPHEMERAL grown to %d MiB\n", size>>20)
+	}
+	return nil
+}
+
+// Defaults implements Platform: the configuration and identity live on STATE, the logs
+// on EPHEMERAL; the first configuration comes from the firmware configuration device when
+// there is one. The address comes from the configuration (Network).
 func (metalPlatform) Defaults(o *Options) error {
 	if o.StateDir == "" {
-		o.StateDir = "/var/lib/plinth"
+		o.StateDir = StateMount
+	}
+	if o.LogDir == "" {
+		o.LogDir = "/var/log/plinth"
 	}
 	if o.ConfigPath == "" {
 		if _, err := os.Stat(FirmwareConfigPath); err == nil {
@@ -105,8 +148,8 @@ func (metalPlatform) Halt(reboot bool) error {
 
 // prepareMetal mounts what a booted machine needs beyond /dev, /proc and /sys (which
 // stage 0 moved into the root): pseudo-terminals, shared memory, cgroup v2, tmpfs for
-// /run, /tmp, /system and /var (the disk comes later), and a writable /etc holding the
-// root's files. root is "/" except in tests.
+// /run, /tmp and /system, and a writable /etc holding the root's files. root is "/"
+// except in tests. The disk's partitions come next (mountDisk).
 func prepareMetal(root string) error {
 	at := func(p string) string { return filepath.Join(root, p) }
 	mounts := []struct {
@@ -120,7 +163,6 @@ func prepareMetal(root string) error {
 		{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=755"},
 		{"tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
 		{"tmpfs", "/system", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=755"},
-		{"tmpfs", "/var", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=755"},
 	}
 	for _, m := range mounts {
 		if err := os.MkdirAll(at(m.target), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -128,13 +170,6 @@ func prepareMetal(root string) error {
 		}
 		if err := unix.Mount(m.source, at(m.target), m.fstype, m.flags, m.data); err != nil && !errors.Is(err, unix.EBUSY) {
 			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err)
-		}
-	}
-	// The directories under /var that others must be able to search (apid runs as
-	// nobody and reaches its directory in the state directory).
-	for _, d := range []string{"/var/lib", "/var/log"} {
-		if err := os.MkdirAll(at(d), 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", d, err)
 		}
 	}
 	if err := writableEtc(at("/etc")); err != nil {

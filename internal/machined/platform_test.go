@@ -38,7 +38,7 @@ func TestPlatforms(t *testing.T) {
 		t.Error("a metal node validates as metal and runs no Kubernetes yet (OS-only image)")
 	}
 	var mo Options
-	if err := metal.Defaults(&mo); err != nil || mo.StateDir != "/var/lib/plinth" || mo.Address != "" {
+	if err := metal.Defaults(&mo); err != nil || mo.StateDir != StateMount || mo.LogDir != "/var/log/plinth" || mo.Address != "" {
 		t.Errorf("metal defaults: %+v, %v (the address comes from the configuration)", mo, err)
 	}
 	var o Options

@@ -20,6 +20,7 @@ import (
 
 	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/osimage/diskimage"
+	"github.com/plinthos/plinth/internal/osimage/ext4img"
 	"github.com/plinthos/plinth/internal/osimage/initramfs"
 	"github.com/plinthos/plinth/internal/osimage/kernellock"
 	"github.com/plinthos/plinth/internal/osimage/kmod"
@@ -188,7 +189,16 @@ func Build(ctx context.Context, o Options) (Manifest, error) {
 	if err != nil {
 		return m, err
 	}
-	if err := diskimage.Write(ctx, filepath.Join(o.OutDir, DiskFile), layout, map[string]string{diskimage.RootA: squash}); err != nil {
+	contents := map[string]string{diskimage.RootA: squash}
+	for _, name := range []string{diskimage.State, diskimage.Ephemeral} {
+		p, _ := layout.Find(name)
+		fs := filepath.Join(stage, name+".ext4")
+		if err := ext4img.Make(ctx, fs, name, p.Size, diskimage.GUID(seed[:], name+"/fs")); err != nil {
+			return m, err
+		}
+		contents[name] = fs
+	}
+	if err := diskimage.Write(ctx, filepath.Join(o.OutDir, DiskFile), layout, contents); err != nil {
 		return m, err
 	}
 	for _, p := range layout.Partitions {

@@ -70,7 +70,7 @@ func TestBuildFromCachedKernel(t *testing.T) {
 	if !slices.Equal(m.Builtin, []string{"ext4"}) || !slices.Equal(m.Executables, []string{"usr/bin/machined"}) {
 		t.Errorf("builtin %v, executables %v", m.Builtin, m.Executables)
 	}
-	if m.Kernel.Release != fakeLock.ABI() || len(m.Files) != 4 || len(m.Partitions) != 4 {
+	if m.Kernel.Release != fakeLock.ABI() || len(m.Files) != 4 || len(m.Partitions) != 6 {
 		t.Errorf("manifest %+v", m)
 	}
 	if b, _ := os.ReadFile(filepath.Join(o.OutDir, VmlinuzFile)); string(b) != "bzImage" {

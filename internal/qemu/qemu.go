@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,10 +37,17 @@ type Forward struct {
 
 // Options describe a VM.
 type Options struct {
-	// Kernel, Initrd and Disk are the OS image's files (Disk is used with snapshot=on when
-	// Snapshot is set: the image stays untouched).
+	// Kernel, Initrd and Disk are the OS image's files. With Overlay set, the VM's disk is a
+	// qcow2 file there of OverlaySize bytes backed by Disk (which stays untouched; the VM
+	// sees a larger disk and its writes persist across its reboots); with Snapshot, writes
+	// are thrown away when the emulator ends.
 	Kernel, Initrd, Disk string
+	Overlay              string
+	OverlaySize          int64
 	Snapshot             bool
+	// AllowReboot lets the guest reboot; otherwise a reboot (or a kernel panic) ends the
+	// emulator.
+	AllowReboot bool
 	// Append is added to the kernel command line after the console settings.
 	Append string
 	// MemoryMB and CPUs size the VM (defaults 1024 and 1).
@@ -76,6 +84,9 @@ func (o Options) Args() ([]string, error) {
 		cmdline += " " + o.Append
 	}
 	drive := "file=" + o.Disk + ",format=raw,if=virtio,cache=unsafe"
+	if o.Overlay != "" {
+		drive = "file=" + o.Overlay + ",format=qcow2,if=virtio,cache=unsafe"
+	}
 	if o.Snapshot {
 		drive += ",snapshot=on"
 	}
@@ -88,7 +99,6 @@ func (o Options) Args() ([]string, error) {
 		"-m", strconv.Itoa(mem),
 		"-smp", strconv.Itoa(cpus),
 		"-nographic", "-nodefaults", "-no-user-config",
-		"-no-reboot",
 		"-kernel", o.Kernel,
 		"-initrd", o.Initrd,
 		"-append", cmdline,
@@ -96,6 +106,9 @@ func (o Options) Args() ([]string, error) {
 		"-netdev", netdev,
 		"-device", "virtio-net-pci,netdev=net0",
 		"-device", "virtio-rng-pci",
+	}
+	if !o.AllowReboot {
+		args = append(args, "-no-reboot")
 	}
 	if o.ConsoleLog != "" {
 		args = append(args, "-serial", "file:"+o.ConsoleLog)
@@ -116,6 +129,24 @@ func (o Options) Args() ([]string, error) {
 	return args, nil
 }
 
+// CreateOverlay creates a qcow2 file at path of size bytes (0: the base's size) whose
+// unwritten blocks read from the raw image base.
+func CreateOverlay(ctx context.Context, path, base string, size int64) error {
+	abs, err := filepath.Abs(base)
+	if err != nil {
+		return err
+	}
+	args := []string{"create", "-q", "-f", "qcow2", "-F", "raw", "-b", abs, path}
+	if size > 0 {
+		args = append(args, strconv.FormatInt(size, 10))
+	}
+	out, err := exec.CommandContext(ctx, "qemu-img", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("qemu-img create (Debian: qemu-utils): %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
 // VM is a running emulator.
 type VM struct {
 	cmd    *exec.Cmd
@@ -133,6 +164,11 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 	}
 	if _, err := exec.LookPath(Binary); err != nil {
 		return nil, fmt.Errorf("%s is not installed (Debian: apt-get install qemu-system-x86): %w", Binary, err)
+	}
+	if o.Overlay != "" {
+		if err := CreateOverlay(ctx, o.Overlay, o.Disk, o.OverlaySize); err != nil {
+			return nil, err
+		}
 	}
 	cmd := exec.Command(Binary, args...)
 	w := &lockedWriter{}

@@ -43,3 +43,14 @@ func TestArgsRefuse(t *testing.T) {
 		t.Error("a comma in a fw_cfg path")
 	}
 }
+
+func TestArgsOverlayAndReboot(t *testing.T) {
+	args, err := Options{Kernel: "k", Initrd: "i", Disk: "/os/disk.raw", Overlay: "/tmp/vm.qcow2", AllowReboot: true}.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(args, " ")
+	if !strings.Contains(joined, "-drive file=/tmp/vm.qcow2,format=qcow2,if=virtio,cache=unsafe") || strings.Contains(joined, "-no-reboot") {
+		t.Errorf("args: %s", joined)
+	}
+}

@@ -66,7 +66,8 @@ func freePort(t *testing.T) int {
 
 // TestBootOSImage boots the OS-only image with a control-plane configuration handed over
 // through fw_cfg, reaches the node API through a forwarded port, reads what the node shows,
-// and powers it off through the API.
+// applies a change, reboots and finds the change, the grown EPHEMERAL and the previous
+// boot's logs, and powers it off through the API.
 func TestBootOSImage(t *testing.T) {
 	e := setup(t)
 	cfgDir := filepath.Join(e.dir, "cfg")
@@ -83,7 +84,8 @@ func TestBootOSImage(t *testing.T) {
 	start := time.Now()
 	vm, err := qemu.Start(ctx, qemu.Options{
 		Kernel: filepath.Join(e.image, "vmlinuz"), Initrd: filepath.Join(e.image, "initramfs.img"),
-		Disk: filepath.Join(e.image, "disk.raw"), Snapshot: true,
+		Disk: filepath.Join(e.image, "disk.raw"), Overlay: filepath.Join(e.dir, "vm.qcow2"), OverlaySize: 6 << 30,
+		AllowReboot:   true,
 		FirmwareFiles: map[string]string{"opt/plinth/config": config},
 		Forwards:      []qemu.Forward{{HostPort: port, GuestPort: 50000}},
 		ConsoleLog:    console,
@@ -103,24 +105,26 @@ func TestBootOSImage(t *testing.T) {
 	ctl := func(args ...string) []string {
 		return append([]string{"--plinthconfig", pc, "-e", endpoint, "-n", qemu.GuestAddress}, args...)
 	}
-	deadline := time.Now().Add(5 * time.Minute)
-	var version string
-	for {
-		out, err := e.run(30*time.Second, ctl("version")...)
-		if err == nil {
-			version = out
-			break
+	waitAPI := func(what string, ok func(version string) bool) string {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Minute)
+		for {
+			out, err := e.run(30*time.Second, ctl("version")...)
+			if err == nil && ok(out) {
+				return out
+			}
+			select {
+			case <-vm.Done():
+				t.Fatalf("the VM stopped before %s: %v", what, vm.Wait(0))
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 5 minutes: %v\n%s", what, err, out)
+			}
+			time.Sleep(2 * time.Second)
 		}
-		select {
-		case <-vm.Done():
-			t.Fatalf("the VM stopped before its API answered: %v", vm.Wait(0))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the node API did not answer within 5 minutes: %v\n%s", err, out)
-		}
-		time.Sleep(2 * time.Second)
 	}
+	version := waitAPI("the node API answered", func(string) bool { return true })
 	t.Logf("power-on to node API answering: %s\n%s", time.Since(start).Round(time.Second), version)
 	if !strings.Contains(version, "Platform:  metal") || !strings.Contains(version, "Hostname:  vm-1") {
 		t.Errorf("version:\n%s", version)
@@ -133,6 +137,27 @@ func TestBootOSImage(t *testing.T) {
 	}
 	if dmesg := e.must(time.Minute, ctl("dmesg")...); !strings.Contains(dmesg, "plinth-init") {
 		t.Errorf("dmesg does not show stage 0:\n%s", dmesg)
+	}
+	// EPHEMERAL (256 MiB in the image) was grown to the 6 GiB disk's end.
+	if mounts := e.must(time.Minute, ctl("mounts")...); !strings.Contains(mounts, "/var") || !strings.Contains(mounts, "/system/state") {
+		t.Errorf("mounts:\n%s", mounts)
+	} else {
+		t.Logf("mounts:\n%s", mounts)
+	}
+
+	// A change applied now is stored on STATE: after a reboot the node runs with it, not
+	// with the configuration fw_cfg still offers.
+	changed := filepath.Join(e.dir, "changed.yaml")
+	e.must(time.Minute, "machineconfig", "patch", config, "-o", changed, "--patch", `{"machine":{"network":{"hostname":"vm-2"}}}`)
+	e.must(time.Minute, ctl("apply-config", "-f", changed, "--mode", "no-reboot")...)
+	rebootStart := time.Now()
+	t.Logf("reboot --wait:\n%s", e.must(6*time.Minute, ctl("reboot", "--wait", "--timeout", "5m")...))
+	t.Logf("reboot to node API answering: %s", time.Since(rebootStart).Round(time.Second))
+	if version = e.must(time.Minute, ctl("version")...); !strings.Contains(version, "Hostname:  vm-2") {
+		t.Errorf("after the reboot the node does not run the stored configuration:\n%s", version)
+	}
+	if prev := e.must(time.Minute, ctl("logs", "machined", "--previous")...); !strings.Contains(prev, "node is up") {
+		t.Errorf("logs --previous of machined:\n%s", prev)
 	}
 
 	e.must(time.Minute, ctl("shutdown")...)

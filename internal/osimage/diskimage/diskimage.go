@@ -1,14 +1,17 @@
 // Package diskimage lays out and writes the raw GPT disk image of a Plinth node:
 //
-//	EFI     128 MiB  EFI system partition (left empty: the boot loader comes later)
-//	ROOT-A  slot A   the root squashfs, written raw
-//	ROOT-B  slot B   empty; upgrades write the inactive slot
-//	META    1 MiB    boot state (slot, trial, install progress), written by machined
+//	EFI        128 MiB  EFI system partition (left empty: the boot loader comes later)
+//	ROOT-A     slot A   the root squashfs, written raw
+//	ROOT-B     slot B   empty; upgrades write the inactive slot
+//	META       1 MiB    boot state (slot, trial, install progress), written by machined
+//	STATE      64 MiB   ext4: the configuration and the node's identity
+//	EPHEMERAL  256 MiB  ext4 at /var; machined grows it to the disk's end at boot
 //
 // Partitions are 1 MiB aligned and named exactly as above (GPT partition names), since
-// stage 0 finds the root by PARTNAME. STATE and EPHEMERAL are added by machined on first
-// boot, after META. Disk and partition GUIDs are derived from a seed (a digest of the
-// image's inputs), so equal inputs give byte-identical images.
+// stage 0 and machined find them by PARTNAME. STATE and EPHEMERAL hold empty ext4 file
+// systems made at build time (package ext4img): the node never formats. Disk and partition
+// GUIDs are derived from a seed (a digest of the image's inputs), so equal inputs give
+// byte-identical images.
 package diskimage
 
 import (
@@ -24,18 +27,22 @@ import (
 
 // Partition names, as stage 0 and machined look them up.
 const (
-	EFI   = "EFI"
-	RootA = "ROOT-A"
-	RootB = "ROOT-B"
-	Meta  = "META"
+	EFI       = "EFI"
+	RootA     = "ROOT-A"
+	RootB     = "ROOT-B"
+	Meta      = "META"
+	State     = "STATE"
+	Ephemeral = "EPHEMERAL"
 )
 
 const (
 	MiB        = int64(1) << 20
 	sectorSize = 512
 	// EFISize and MetaSize are the fixed sizes of the EFI and META partitions.
-	EFISize  = 128 * MiB
-	MetaSize = 1 * MiB
+	EFISize       = 128 * MiB
+	MetaSize      = 1 * MiB
+	StateSize     = 64 * MiB
+	EphemeralSize = 256 * MiB
 	// DefaultRootSize is the size of each root slot: room for the Kubernetes profile, and the
 	// same in every release so that any release fits the inactive slot.
 	DefaultRootSize = 1024 * MiB
@@ -73,8 +80,8 @@ func GUID(seed []byte, what string) string {
 	return uuid.NewSHA1(namespace, append(append([]byte{}, seed...), "/"+what...)).String()
 }
 
-// NewLayout places EFI, ROOT-A, ROOT-B and META, each 1 MiB aligned from 1 MiB, and sizes
-// the disk to end 1 MiB after META (room for the backup GPT).
+// NewLayout places EFI, ROOT-A, ROOT-B, META, STATE and EPHEMERAL, each 1 MiB aligned from
+// 1 MiB, and sizes the disk to end 1 MiB after EPHEMERAL (room for the backup GPT).
 func NewLayout(rootSize int64, seed []byte) (Layout, error) {
 	if rootSize <= 0 || rootSize%MiB != 0 {
 		return Layout{}, fmt.Errorf("disk layout: root slot size %d is not a positive multiple of 1 MiB", rootSize)
@@ -85,7 +92,8 @@ func NewLayout(rootSize int64, seed []byte) (Layout, error) {
 		name string
 		typ  gpt.Type
 		size int64
-	}{{EFI, typeEFI, EFISize}, {RootA, typeRoot, rootSize}, {RootB, typeRoot, rootSize}, {Meta, typeData, MetaSize}} {
+	}{{EFI, typeEFI, EFISize}, {RootA, typeRoot, rootSize}, {RootB, typeRoot, rootSize}, {Meta, typeData, MetaSize},
+		{State, typeData, StateSize}, {Ephemeral, typeData, EphemeralSize}} {
 		l.Partitions = append(l.Partitions, Partition{Name: p.name, Type: p.typ, Start: next, Size: p.size, GUID: GUID(seed, p.name)})
 		next += p.size
 	}

@@ -18,14 +18,15 @@ func TestLayout(t *testing.T) {
 	want := []struct {
 		name        string
 		start, size int64
-	}{{EFI, MiB, 128 * MiB}, {RootA, 129 * MiB, 64 * MiB}, {RootB, 193 * MiB, 64 * MiB}, {Meta, 257 * MiB, MiB}}
+	}{{EFI, MiB, 128 * MiB}, {RootA, 129 * MiB, 64 * MiB}, {RootB, 193 * MiB, 64 * MiB}, {Meta, 257 * MiB, MiB},
+		{State, 258 * MiB, 64 * MiB}, {Ephemeral, 322 * MiB, 256 * MiB}}
 	for i, w := range want {
 		p := l.Partitions[i]
 		if p.Name != w.name || p.Start != w.start || p.Size != w.size {
 			t.Errorf("partition %d: %+v, want %+v", i, p, w)
 		}
 	}
-	if l.Size != 259*MiB {
+	if l.Size != 579*MiB {
 		t.Errorf("disk size %d MiB", l.Size/MiB)
 	}
 	l2, _ := NewLayout(64*MiB, []byte("seed"))
@@ -81,7 +82,7 @@ func TestWrite(t *testing.T) {
 	if table.GUID != l.GUID && !equalFold(table.GUID, l.GUID) {
 		t.Errorf("disk GUID %s, want %s", table.GUID, l.GUID)
 	}
-	if len(table.Partitions) != 4 {
+	if len(table.Partitions) != 6 {
 		t.Fatalf("%d partitions", len(table.Partitions))
 	}
 	for i, p := range table.Partitions {

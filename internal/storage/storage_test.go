@@ -1,0 +1,142 @@
+package storage
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/diskfs/go-diskfs/partition/gpt"
+)
+
+// fakeSys builds /sys/class/block links into a /sys/devices tree: disk vda with the named
+// partitions, numbered from 1.
+func fakeSys(t *testing.T, disk string, names ...string) string {
+	t.Helper()
+	root := t.TempDir()
+	class := filepath.Join(root, "class", "block")
+	devs := filepath.Join(root, "devices", "pci0000:00", disk)
+	for _, d := range []string{class, devs} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := func(name, target, uevent string) {
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(target, "uevent"), []byte(uevent), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(class, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link(disk, devs, "MAJOR=254\nMINOR=0\nDEVNAME="+disk+"\nDEVTYPE=disk\n")
+	for i, n := range names {
+		dev := disk + string(rune('1'+i))
+		link(dev, filepath.Join(devs, dev), "MAJOR=254\nDEVNAME="+dev+"\nDEVTYPE=partition\nPARTN="+string(rune('1'+i))+"\nPARTNAME="+n+"\n")
+	}
+	return class
+}
+
+func TestFind(t *testing.T) {
+	sys := fakeSys(t, "vda", "EFI", "ROOT-A", "ROOT-B", "META", "STATE", "EPHEMERAL")
+	p, err := Find(sys, "EPHEMERAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p != (Partition{Name: "EPHEMERAL", Dev: "vda6", Disk: "vda", Number: 6}) || p.DevPath() != "/dev/vda6" {
+		t.Errorf("found %+v", p)
+	}
+	_, err = Find(sys, "STAT")
+	if err == nil || !strings.Contains(err.Error(), "vda5=STATE") {
+		t.Errorf("a missing partition: %v", err)
+	}
+}
+
+func TestFindRefusesTwo(t *testing.T) {
+	sys := fakeSys(t, "vda", "STATE", "STATE")
+	if _, err := Find(sys, "STATE"); err == nil || !strings.Contains(err.Error(), "2 partitions are named STATE") {
+		t.Errorf("two partitions of one name: %v", err)
+	}
+}
+
+// writeDisk writes a GPT to a sparse file of size bytes: 1 MiB EFI, 4 MiB STATE and 8 MiB
+// EPHEMERAL (last).
+func writeDisk(t *testing.T, size int64) *os.File {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "disk.raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	table := &gpt.Table{LogicalSectorSize: 512, PhysicalSectorSize: 512, ProtectiveMBR: true, GUID: "3f1c2b4a-1111-4222-8333-944455566677"}
+	start := uint64(MiB / 512)
+	for i, p := range []struct {
+		name string
+		size int64
+	}{{"EFI", MiB}, {"STATE", 4 * MiB}, {"EPHEMERAL", 8 * MiB}} {
+		end := start + uint64(p.size/512) - 1
+		table.Partitions = append(table.Partitions, &gpt.Partition{Index: i + 1, Start: start, End: end, Size: uint64(p.size), Type: gpt.LinuxFilesystem, Name: p.name})
+		start = end + 1
+	}
+	if err := table.Write(f, size); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestGrowTable(t *testing.T) {
+	f := writeDisk(t, 16*MiB)
+	// The disk grows from 16 MiB to 64 MiB (a larger VM disk, or the image on a larger
+	// disk): EPHEMERAL ends 1 MiB before the disk's end, the backup GPT moves there.
+	if err := f.Truncate(64 * MiB); err != nil {
+		t.Fatal(err)
+	}
+	g, grown, err := growTable(f, 3, 64*MiB)
+	if err != nil || !grown {
+		t.Fatalf("growTable = %+v, %v, %v", g, grown, err)
+	}
+	if g.OldEnd != 14*MiB || g.End != 63*MiB {
+		t.Errorf("growth %+v", g)
+	}
+	table, err := gpt.Read(f, 512, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if table.RecoveredFromBackup {
+		t.Error("the primary table is not valid")
+	}
+	byName := map[string]*gpt.Partition{}
+	for _, p := range table.Partitions {
+		byName[p.Name] = p
+	}
+	if e := byName["EPHEMERAL"]; e == nil || int64(e.End+1)*512 != 63*MiB || int64(e.Start)*512 != 6*MiB {
+		t.Errorf("EPHEMERAL after growth: %+v", e)
+	}
+	if s := byName["STATE"]; s == nil || int64(s.End+1)*512 != 6*MiB || s.GUID == "" {
+		t.Errorf("STATE after growth: %+v", s)
+	}
+	// Again: nothing to gain.
+	if _, grown, err := growTable(f, 3, 64*MiB); err != nil || grown {
+		t.Errorf("a second growth: %v, %v", grown, err)
+	}
+	// Only the last partition grows.
+	if _, grown, err := growTable(f, 2, 64*MiB); err != nil || grown {
+		t.Errorf("growth of a partition that is not the last: %v, %v", grown, err)
+	}
+}
+
+func TestKernelStructs(t *testing.T) {
+	if n := unsafe.Sizeof(blkpgPartition{}); n != 152 {
+		t.Errorf("struct blkpg_partition is %d bytes, want 152", n)
+	}
+	if n := unsafe.Sizeof(blkpgIoctlArg{}); n != 24 {
+		t.Errorf("struct blkpg_ioctl_arg is %d bytes, want 24", n)
+	}
+}

@@ -206,6 +206,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 		&controllers.APICertificate{IdentityDir: n.path("apid"), TrustdEndpoints: opts.TrustdEndpoints, Owner: apidUser(), SourceAddress: opts.Address},
 		&controllers.ServiceStatus{Supervisor: n.sup},
 	}
+	ctrls = append(ctrls, platform.Controllers()...)
 	if platform.Kubernetes() {
 		if n.etcd, err = etcdintent.Open(n.path("etcd-intent.json"), paths.EtcdDataDir, time.Now); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/machineapi"
 	"github.com/plinthos/plinth/pkg/config"
 )
@@ -32,6 +33,9 @@ type Platform interface {
 	// System is what the machine API shows of the machine: /proc, the kernel log, and the
 	// files a caller may read.
 	System(o Options) machineapi.System
+	// Controllers are the platform's own controllers, such as those that show the
+	// machine's links and disks where the machine is the node's own.
+	Controllers() []controller.Controller
 	// Kubernetes is set on platforms whose nodes run containerd, kubelet and, on control
 	// planes, etcd and the control plane.
 	Kubernetes() bool

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/fileapi"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/machineapi"
@@ -72,6 +73,9 @@ func (dockerPlatform) System(Options) machineapi.System {
 	allowed := []string{"/var/log", "/etc/os-release", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}
 	return machineapi.System{ProcRoot: "/proc", KmsgPath: "/dev/kmsg", Files: fileapi.FS{Root: "/", Allowed: allowed}}
 }
+
+// Controllers implements Platform: the links and disks are the host's, not the node's.
+func (dockerPlatform) Controllers() []controller.Controller { return nil }
 
 func (dockerPlatform) Kubernetes() bool { return true }
 

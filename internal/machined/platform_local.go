@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/fileapi"
 	"github.com/plinthos/plinth/internal/machineapi"
 	"github.com/plinthos/plinth/pkg/config"
@@ -46,6 +47,9 @@ func (localPlatform) System(o Options) machineapi.System {
 		ProcessTree: int32(os.Getpid()),
 	}
 }
+
+// Controllers implements Platform: the links and disks are the host's, not the node's.
+func (localPlatform) Controllers() []controller.Controller { return nil }
 
 func (localPlatform) Kubernetes() bool { return false }
 

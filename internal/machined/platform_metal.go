@@ -13,6 +13,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/plinthos/plinth/internal/controller"
+	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/fileapi"
 	"github.com/plinthos/plinth/internal/machineapi"
 	"github.com/plinthos/plinth/internal/netconf"
@@ -128,6 +130,11 @@ func (metalPlatform) Network(cfg *config.MachineConfig, o *Options) error {
 func (metalPlatform) System(Options) machineapi.System {
 	allowed := []string{"/var/log", "/etc/os-release", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}
 	return machineapi.System{ProcRoot: "/proc", KmsgPath: "/dev/kmsg", Files: fileapi.FS{Root: "/", Allowed: allowed}}
+}
+
+// Controllers implements Platform: the machine's links, addresses, routes and disks.
+func (metalPlatform) Controllers() []controller.Controller {
+	return []controller.Controller{&controllers.NetworkStatus{}, &controllers.DiskStatus{}}
 }
 
 // Kubernetes implements Platform: the OS image has no Kubernetes payload yet.

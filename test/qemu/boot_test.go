@@ -7,6 +7,7 @@ package qemu_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -145,6 +146,34 @@ func TestBootOSImage(t *testing.T) {
 		t.Logf("mounts:\n%s", mounts)
 	}
 
+	// What the node sees: its links, addresses, routes and disks, as resources.
+	links := getSpecs(t, e, ctl("get", "links", "-o", "json"))
+	if eth0 := links["eth0"]; eth0 == nil || eth0["up"] != true || eth0["operationalState"] != "up" {
+		t.Errorf("get links: eth0 is %v (all: %v)", eth0, links)
+	}
+	addrs := getSpecs(t, e, ctl("get", "addresses", "-o", "json"))
+	if a := addrs["eth0/"+qemu.GuestAddress+"/24"]; a == nil || a["family"] != "ipv4" {
+		t.Errorf("get addresses: %v", addrs)
+	}
+	if routes := getSpecs(t, e, ctl("get", "routes", "-o", "json")); len(routes) == 0 {
+		t.Error("get routes: none")
+	}
+	disks := getSpecs(t, e, ctl("get", "disks", "-o", "json"))
+	vda := disks["vda"]
+	if vda == nil || vda["size"] != float64(6<<30) {
+		t.Fatalf("get disks: vda is %v", vda)
+	}
+	var ephemeral float64
+	for _, p := range vda["partitions"].([]any) {
+		if p := p.(map[string]any); p["label"] == "EPHEMERAL" {
+			ephemeral = p["size"].(float64)
+		}
+	}
+	// The image's EPHEMERAL is 256 MiB; on a 6 GiB disk it was grown to the disk's end.
+	if ephemeral < 3<<30 {
+		t.Errorf("EPHEMERAL is %.0f bytes on a 6 GiB disk: not grown (%v)", ephemeral, vda["partitions"])
+	}
+
 	// A change applied now is stored on STATE: after a reboot the node runs with it, not
 	// with the configuration fw_cfg still offers.
 	changed := filepath.Join(e.dir, "changed.yaml")
@@ -168,4 +197,25 @@ func TestBootOSImage(t *testing.T) {
 		t.Errorf("the console does not show a clean power-off:\n%s", c)
 	}
 	t.Logf("powered off %s after power-on", time.Since(start).Round(time.Second))
+}
+
+// getSpecs runs `plinthctl get ... -o json` and returns the resources' specs by ID.
+func getSpecs(t *testing.T, e *env, args []string) map[string]map[string]any {
+	t.Helper()
+	out := e.must(time.Minute, args...)
+	dec := json.NewDecoder(strings.NewReader(out))
+	specs := map[string]map[string]any{}
+	for dec.More() {
+		var doc struct {
+			Metadata struct {
+				ID string `json:"id"`
+			} `json:"metadata"`
+			Spec map[string]any `json:"spec"`
+		}
+		if err := dec.Decode(&doc); err != nil {
+			t.Fatalf("plinthctl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		specs[doc.Metadata.ID] = doc.Spec
+	}
+	return specs
 }

@@ -148,7 +148,7 @@ func readLock(path string) (imagebuild.Lock, error) {
 
 func lockMismatch(lockPath, what string, diffs []string) error {
 	return fmt.Errorf("%s (%s is left as it is):\n  %s\n"+
-		"Either build on a machine that matches the lock (hack/setup.sh; the Go release and the Debian package versions above),\n"+
+		"Either build on a machine that matches the lock (hack/setup.sh; the lock's toolchain and deb lines),\n"+
 		"or, if the change is intended (a new payload version, a Debian update), record it deliberately with\n"+
 		"  make images-lock     (or IMAGES_LOCK=update make images)\n"+
 		"and commit %s", what, lockPath, strings.Join(diffs, "\n  "), lockPath)

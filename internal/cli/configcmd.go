@@ -4,17 +4,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/plinthos/plinth/internal/configgen"
-	"github.com/plinthos/plinth/pkg/client"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/plinthos/plinth/internal/configgen"
+	"github.com/plinthos/plinth/internal/maintenance"
 	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/client"
 	"github.com/plinthos/plinth/pkg/clientconfig"
 	"github.com/plinthos/plinth/pkg/pki"
 	"github.com/plinthos/plinth/pkg/role"
@@ -237,6 +237,10 @@ func newConfigInfoCommand(g *globalFlags) *cobra.Command {
 				status = fmt.Sprintf("%s (EXPIRED; ask an admin for a new client config)", cert.NotAfter.UTC().Format(time.RFC3339))
 			}
 			fmt.Fprintf(w, "Certificate expires:\t%s\n", status)
+			// What a machine in maintenance mode is given to trust this context's CA.
+			if anchor, err := maintenance.AnchorOfPEM(ctx.CA); err == nil {
+				fmt.Fprintf(w, "Trust anchor:\tplinth.trust=%s\n", anchor)
+			}
 			return w.Flush()
 		},
 	}

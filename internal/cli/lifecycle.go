@@ -2,14 +2,22 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/plinthos/plinth/internal/maintenance"
+	"github.com/plinthos/plinth/internal/ports"
 	"github.com/plinthos/plinth/pkg/api/machine"
 	"github.com/plinthos/plinth/pkg/client"
 )
@@ -187,9 +195,11 @@ func newResetCommand(g *globalFlags) *cobra.Command {
 
 func newApplyConfigCommand(g *globalFlags) *cobra.Command {
 	var (
-		file, mode string
-		dryRun     bool
-		tryTimeout time.Duration
+		file, mode  string
+		dryRun      bool
+		tryTimeout  time.Duration
+		maint       bool
+		fingerprint string
 	)
 	cmd := &cobra.Command{
 		Use:     "apply-config",
@@ -201,15 +211,29 @@ func newApplyConfigCommand(g *globalFlags) *cobra.Command {
   staged     store it; it applies at the next reboot
   try        apply now and roll back after --timeout unless another apply-config confirms it
 --dry-run shows the difference (secrets masked) and changes nothing. An invalid configuration
-is refused with the validation messages, and the running one stays.`,
+is refused with the validation messages, and the running one stays.
+
+--maintenance configures a machine that has none yet (it booted without a configuration and
+its console says "maintenance mode"). It takes the configuration only from an os:admin of the
+CA given to it as its trust anchor (plinth.trust=, which 'plinthctl config info' prints), and
+plinthctl sends it only to the machine whose certificate fingerprint its console shows
+(--fingerprint): the configuration holds the cluster's keys. Give the machine's address
+with -e; the machine stores the configuration and reboots into it.`,
 		Example: `  plinthctl apply-config -f controlplane.yaml --dry-run
   plinthctl -n 10.5.0.3 apply-config -f worker.yaml --mode no-reboot
-  plinthctl apply-config -f cp.yaml --mode try --timeout 2m`,
+  plinthctl apply-config -f cp.yaml --mode try --timeout 2m
+  plinthctl apply-config --maintenance -e 10.0.2.15 --fingerprint sha256:9f86d0... -f controlplane.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			data, err := os.ReadFile(file)
 			if err != nil {
 				return fmt.Errorf("read configuration: %w", err)
+			}
+			if maint {
+				return applyMaintenance(cmd, g, data, fingerprint)
+			}
+			if fingerprint != "" {
+				return errors.New("--fingerprint is for --maintenance: a configured node is verified by its CA")
 			}
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
 				resp, err := s.client.Machine.ApplyConfiguration(ctx, &machine.ApplyConfigurationRequest{
@@ -231,7 +255,45 @@ is refused with the validation messages, and the running one stays.`,
 	cmd.Flags().StringVarP(&mode, "mode", "m", "auto", "auto, no-reboot, staged or try")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show the difference and change nothing")
 	cmd.Flags().DurationVar(&tryTimeout, "timeout", time.Minute, "with --mode try: how long until the rollback")
+	cmd.Flags().BoolVar(&maint, "maintenance", false, "configure a machine in maintenance mode (no configuration yet), at the endpoint given with -e")
+	cmd.Flags().StringVar(&fingerprint, "fingerprint", "", "with --maintenance: the machine's certificate fingerprint, as its console shows it (sha256:...)")
 	_ = cmd.MarkFlagRequired("file")
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"auto", "no-reboot", "staged", "try"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// applyMaintenance sends data to the machine in maintenance mode at the one endpoint given,
+// with the context's admin certificate and CA, trusting the machine only by fingerprint.
+func applyMaintenance(cmd *cobra.Command, g *globalFlags, data []byte, fingerprint string) error {
+	if fingerprint == "" {
+		return errors.New("--maintenance needs --fingerprint: the machine's console shows it (the configuration holds the cluster's keys: it goes only to the machine you can see)")
+	}
+	if len(g.endpoints) != 1 || len(g.nodes) > 0 {
+		return errors.New("--maintenance needs the machine's address as the one endpoint (-e ADDRESS), and no -n: a machine in maintenance mode forwards nothing")
+	}
+	_, _, _, cc, err := loadClientConfig(g)
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := maintenance.ClientTLS(cc.CA, cc.Crt, cc.Key, fingerprint)
+	if err != nil {
+		return err
+	}
+	endpoint := g.endpoints[0]
+	if _, _, err := net.SplitHostPort(endpoint); err != nil {
+		endpoint = net.JoinHostPort(strings.Trim(endpoint, "[]"), strconv.Itoa(ports.NodeAPI))
+	}
+	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+	defer cancel()
+	resp, err := machine.NewMachineServiceClient(conn).ApplyConfiguration(ctx, &machine.ApplyConfigurationRequest{Data: data})
+	if err != nil {
+		return client.Describe(err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", g.endpoints[0], resp.Message)
+	return nil
 }

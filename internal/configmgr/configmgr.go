@@ -34,6 +34,9 @@ const DefaultTryTimeout = time.Minute
 // ErrInvalid marks a configuration refused by decoding or validation.
 var ErrInvalid = errors.New("invalid configuration")
 
+// ErrNoConfig is returned (wrapped) by Boot when there is no configuration at all.
+var ErrNoConfig = errors.New("no configuration")
+
 // ErrNeedsReboot marks a no-reboot apply of a change that needs a reboot.
 var ErrNeedsReboot = errors.New("the change needs a reboot")
 
@@ -133,13 +136,30 @@ func (m *Manager) seed(seedPath string) ([]byte, string, error) {
 		return nil, "", fmt.Errorf("read stored configuration: %w", err)
 	}
 	if seedPath == "" {
-		return nil, "", fmt.Errorf("no configuration: none stored in %s and no --config file was given", m.dir)
+		return nil, "", fmt.Errorf("%w: none stored in %s and no --config file was given", ErrNoConfig, m.dir)
 	}
 	data, err = os.ReadFile(seedPath)
 	if err != nil {
 		return nil, "", fmt.Errorf("read configuration: %w", err)
 	}
 	return data, seedPath, nil
+}
+
+// StoreFirst validates data and stores it as the configuration the next boot uses, on a
+// machine that has none (maintenance mode); it refuses when one is stored already.
+func (m *Manager) StoreFirst(data []byte) error {
+	if _, err := m.parse(data, "the configuration"); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := os.Stat(m.activePath()); err == nil {
+		return errors.New("a configuration is stored already")
+	}
+	if err := os.MkdirAll(m.dir, 0o700); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	return atomicfile.Write(m.activePath(), data, 0o600)
 }
 
 func (m *Manager) parse(data []byte, source string) (*config.MachineConfig, error) {

@@ -268,3 +268,29 @@ func TestRebootReasons(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreFirst: a machine without a configuration stores a valid one for its next boot,
+// refuses an invalid one, and refuses to replace one.
+func TestStoreFirst(t *testing.T) {
+	m, _, dir, _ := newManager(t)
+	if _, err := m.Boot(""); !errors.Is(err, ErrNoConfig) {
+		t.Fatalf("Boot without any configuration: %v", err)
+	}
+	if err := m.StoreFirst([]byte("machine: {type: nonsense}\n")); err == nil {
+		t.Error("stored an invalid configuration")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused configuration was written: %v", err)
+	}
+	good := marshal(t, generated(t).ControlPlane)
+	if err := m.StoreFirst(good); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.StoreFirst(good); err == nil {
+		t.Error("replaced a stored configuration")
+	}
+	cfg, err := m.Boot("")
+	if err != nil || cfg == nil {
+		t.Fatalf("Boot after StoreFirst: %v", err)
+	}
+}

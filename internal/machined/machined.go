@@ -161,6 +161,17 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	n.cfg = configmgr.New(opts.StateDir, platform.ConfigMode(), clock.Real{}, base.With("component", "config"))
 	defer n.cfg.Close()
 	initial, err := n.cfg.Boot(opts.ConfigPath)
+	if errors.Is(err, configmgr.ErrNoConfig) {
+		anchor, uerr := platform.Unconfigured(&opts)
+		switch {
+		case errors.Is(uerr, ErrNeedsConfig):
+			return err
+		case uerr != nil:
+			return fmt.Errorf("maintenance mode: %w", uerr)
+		}
+		n.opts = opts
+		return runMaintenance(ctx, n, anchor, stderr, log)
+	}
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/machineapi"
+	"github.com/plinthos/plinth/internal/maintenance"
 	"github.com/plinthos/plinth/pkg/config"
 )
 
@@ -27,6 +28,11 @@ type Platform interface {
 	// read: state directory, where the first configuration is, and, where the platform
 	// knows them already, the address and host name.
 	Defaults(o *Options) error
+	// Unconfigured prepares a machine without any configuration for maintenance mode
+	// (the network the kernel command line gives, o.Address) and returns the trust anchor
+	// of the clients that may configure it (nil: none). Platforms where a configuration
+	// is required return ErrNeedsConfig.
+	Unconfigured(o *Options) (*maintenance.Anchor, error)
 	// Network brings up the machine's network from the first configuration where the
 	// platform owns it, and fills in the address when Defaults could not.
 	Network(cfg *config.MachineConfig, o *Options) error

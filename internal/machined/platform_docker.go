@@ -14,6 +14,7 @@ import (
 	"github.com/plinthos/plinth/internal/fileapi"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/machineapi"
+	"github.com/plinthos/plinth/internal/maintenance"
 	"github.com/plinthos/plinth/pkg/config"
 )
 
@@ -78,6 +79,9 @@ func (dockerPlatform) System(Options) machineapi.System {
 func (dockerPlatform) Controllers() []controller.Controller { return nil }
 
 func (dockerPlatform) Kubernetes() bool { return true }
+
+// Unconfigured implements Platform: a configuration is required.
+func (dockerPlatform) Unconfigured(*Options) (*maintenance.Anchor, error) { return nil, ErrNeedsConfig }
 
 func (dockerPlatform) Network(*config.MachineConfig, *Options) error { return nil }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/fileapi"
 	"github.com/plinthos/plinth/internal/machineapi"
+	"github.com/plinthos/plinth/internal/maintenance"
 	"github.com/plinthos/plinth/pkg/config"
 )
 
@@ -52,6 +53,9 @@ func (localPlatform) System(o Options) machineapi.System {
 func (localPlatform) Controllers() []controller.Controller { return nil }
 
 func (localPlatform) Kubernetes() bool { return false }
+
+// Unconfigured implements Platform: a configuration is required.
+func (localPlatform) Unconfigured(*Options) (*maintenance.Anchor, error) { return nil, ErrNeedsConfig }
 
 func (localPlatform) Network(*config.MachineConfig, *Options) error { return nil }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/fileapi"
 	"github.com/plinthos/plinth/internal/machineapi"
+	"github.com/plinthos/plinth/internal/maintenance"
 	"github.com/plinthos/plinth/internal/netconf"
 	"github.com/plinthos/plinth/internal/storage"
 	"github.com/plinthos/plinth/pkg/config"
@@ -97,6 +99,78 @@ func (metalPlatform) Defaults(o *Options) error {
 		}
 	}
 	return nil
+}
+
+// Unconfigured implements Platform: the kernel command line gives the maintenance
+// network (plinth.net=LINK:ADDRESS/PREFIX[:GATEWAY]) and the trust anchor (plinth.trust=).
+func (metalPlatform) Unconfigured(o *Options) (*maintenance.Anchor, error) {
+	data, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return nil, fmt.Errorf("read the kernel command line: %w", err)
+	}
+	args, err := parseKernelArgs(string(data))
+	if err != nil {
+		return nil, err
+	}
+	if args.iface == nil {
+		return nil, errors.New("maintenance mode needs an address: give plinth.net=LINK:ADDRESS/PREFIX[:GATEWAY] on the kernel command line (DHCP comes later)")
+	}
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("netlink: %w", err)
+	}
+	defer h.Close()
+	res, err := netconf.Apply(h, []config.Interface{*args.iface})
+	if err != nil {
+		return nil, err
+	}
+	o.Address = res.Addresses[0].String()
+	if o.Hostname == "" {
+		o.Hostname = "plinth-maintenance"
+	}
+	return args.anchor, nil
+}
+
+// kernelArgs are the plinth.* keys machined reads from the kernel command line.
+type kernelArgs struct {
+	anchor *maintenance.Anchor
+	iface  *config.Interface
+}
+
+// parseKernelArgs reads plinth.trust= and plinth.net= from a kernel command line.
+func parseKernelArgs(cmdline string) (kernelArgs, error) {
+	var out kernelArgs
+	for _, field := range strings.Fields(cmdline) {
+		if field == "--" {
+			break
+		}
+		key, value, _ := strings.Cut(field, "=")
+		switch key {
+		case "plinth.trust":
+			a, err := maintenance.ParseAnchor(value)
+			if err != nil {
+				return out, fmt.Errorf("plinth.trust: %w", err)
+			}
+			out.anchor = &a
+		case "plinth.net":
+			parts := strings.Split(value, ":")
+			if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
+				return out, fmt.Errorf("plinth.net=%s: want LINK:ADDRESS/PREFIX[:GATEWAY], such as eth0:10.0.2.15/24:10.0.2.2", value)
+			}
+			if _, err := netip.ParsePrefix(parts[1]); err != nil {
+				return out, fmt.Errorf("plinth.net=%s: %w", value, err)
+			}
+			in := &config.Interface{Name: parts[0], Addresses: []string{parts[1]}}
+			if len(parts) == 3 {
+				if _, err := netip.ParseAddr(parts[2]); err != nil {
+					return out, fmt.Errorf("plinth.net=%s: gateway: %w", value, err)
+				}
+				in.Routes = []config.Route{{Gateway: parts[2]}}
+			}
+			out.iface = in
+		}
+	}
+	return out, nil
 }
 
 // Network implements Platform: the links, addresses and routes of machine.network; the

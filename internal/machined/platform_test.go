@@ -83,3 +83,25 @@ func TestWritableEtc(t *testing.T) {
 		t.Errorf("write to the new /etc: %v", err)
 	}
 }
+
+func TestParseKernelArgs(t *testing.T) {
+	anchor := "sha256:" + strings.Repeat("ab", 32)
+	args, err := parseKernelArgs("console=ttyS0 plinth.net=eth0:10.0.2.15/24:10.0.2.2 plinth.trust=" + anchor + " quiet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if args.anchor == nil || args.anchor.String() != anchor {
+		t.Errorf("anchor %v", args.anchor)
+	}
+	if in := args.iface; in == nil || in.Name != "eth0" || in.Addresses[0] != "10.0.2.15/24" || len(in.Routes) != 1 || in.Routes[0].Gateway != "10.0.2.2" {
+		t.Errorf("interface %+v", args.iface)
+	}
+	if args, err := parseKernelArgs("console=ttyS0"); err != nil || args.anchor != nil || args.iface != nil {
+		t.Errorf("no plinth keys: %+v, %v", args, err)
+	}
+	for _, bad := range []string{"plinth.net=eth0", "plinth.net=eth0:10.0.2.15", "plinth.net=eth0:10.0.2.15/24:gw", "plinth.trust=abc"} {
+		if _, err := parseKernelArgs(bad); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}

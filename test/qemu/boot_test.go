@@ -219,3 +219,104 @@ func getSpecs(t *testing.T, e *env, args []string) map[string]map[string]any {
 	}
 	return specs
 }
+
+// TestMaintenanceMode boots the image without a configuration: the machine waits in
+// maintenance mode, refuses another cluster's admin and is refused by a client that was
+// given another fingerprint, takes the configuration from this cluster's admin with the
+// fingerprint its console shows, and reboots into it.
+func TestMaintenanceMode(t *testing.T) {
+	e := setup(t)
+	cfgDir := filepath.Join(e.dir, "cfg")
+	e.must(time.Minute, "gen", "config", "vm", "https://"+qemu.GuestAddress+":6443", "--install-disk", "/dev/vda", "--output-dir", cfgDir)
+	config := filepath.Join(e.dir, "controlplane.yaml")
+	e.must(time.Minute, "machineconfig", "patch", filepath.Join(cfgDir, "controlplane.yaml"), "-o", config, "--patch",
+		fmt.Sprintf(`{"machine":{"network":{"hostname":"vm-1","interfaces":[{"name":"eth0","addresses":["%s/%d"]}]}}}`, qemu.GuestAddress, qemu.GuestPrefix))
+	pc := filepath.Join(cfgDir, "plinthconfig")
+	info := e.must(time.Minute, "--plinthconfig", pc, "config", "info")
+	anchor := ""
+	for _, f := range strings.Fields(info) {
+		if strings.HasPrefix(f, "plinth.trust=") {
+			anchor = f
+		}
+	}
+	if anchor == "" {
+		t.Fatalf("config info shows no trust anchor:\n%s", info)
+	}
+	// Another cluster, whose admin must not configure this machine.
+	otherDir := filepath.Join(e.dir, "other")
+	e.must(time.Minute, "gen", "config", "other", "https://"+qemu.GuestAddress+":6443", "--install-disk", "/dev/vda", "--output-dir", otherDir)
+
+	port := freePort(t)
+	console := filepath.Join(e.dir, "console.log")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	vm, err := qemu.Start(ctx, qemu.Options{
+		Kernel: filepath.Join(e.image, "vmlinuz"), Initrd: filepath.Join(e.image, "initramfs.img"),
+		Disk: filepath.Join(e.image, "disk.raw"), Overlay: filepath.Join(e.dir, "vm.qcow2"), AllowReboot: true,
+		Append:     fmt.Sprintf("plinth.net=eth0:%s/%d %s", qemu.GuestAddress, qemu.GuestPrefix, anchor),
+		Forwards:   []qemu.Forward{{HostPort: port, GuestPort: 50000}},
+		ConsoleLog: console,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		vm.Kill()
+		if t.Failed() {
+			t.Logf("console:\n%s", qemu.ReadConsole(console))
+		}
+	})
+	// The console says how to configure the machine, with its certificate's fingerprint.
+	var fingerprint string
+	deadline := time.Now().Add(5 * time.Minute)
+	for fingerprint == "" {
+		for _, line := range strings.Split(qemu.ReadConsole(console), "\n") {
+			if i := strings.Index(line, "--fingerprint "); i >= 0 {
+				fingerprint = strings.Fields(line[i+len("--fingerprint "):])[0]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the console shows no maintenance mode within 5 minutes")
+		}
+		time.Sleep(time.Second)
+	}
+	t.Logf("maintenance mode %s after power-on, fingerprint %s", time.Since(start).Round(time.Second), fingerprint)
+	endpoint := "127.0.0.1:" + strconv.Itoa(port)
+	apply := func(plinthconfig, fp string) (string, error) {
+		return e.run(time.Minute, "--plinthconfig", plinthconfig, "apply-config", "--maintenance", "--fingerprint", fp, "-e", endpoint, "-f", config)
+	}
+	if out, err := apply(filepath.Join(otherDir, "plinthconfig"), fingerprint); err == nil {
+		t.Fatalf("another cluster's admin configured the machine:\n%s", out)
+	} else {
+		t.Logf("another cluster's admin: %v: %s", err, strings.TrimSpace(out))
+	}
+	if out, err := apply(pc, "sha256:"+strings.Repeat("0", 64)); err == nil || !strings.Contains(out, "fingerprint") {
+		t.Fatalf("a client given another fingerprint sent the configuration: %v\n%s", err, out)
+	}
+	if out, err := e.run(time.Minute, "--plinthconfig", pc, "-e", endpoint, "-n", qemu.GuestAddress, "services"); err == nil {
+		t.Errorf("services answered in maintenance mode:\n%s", out)
+	}
+	out, err := apply(pc, fingerprint)
+	if err != nil || !strings.Contains(out, "reboots") {
+		t.Fatalf("the cluster's admin: %v\n%s", err, out)
+	}
+	// The machine reboots into its configuration: the regular node API answers, with the
+	// cluster's CA.
+	deadline = time.Now().Add(5 * time.Minute)
+	for {
+		out, err := e.run(30*time.Second, "--plinthconfig", pc, "-e", endpoint, "-n", qemu.GuestAddress, "version")
+		if err == nil && strings.Contains(out, "Hostname:  vm-1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the configured machine's API did not answer within 5 minutes: %v\n%s", err, out)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	t.Logf("configured and rebooted %s after power-on", time.Since(start).Round(time.Second))
+	e.must(time.Minute, "--plinthconfig", pc, "-e", endpoint, "-n", qemu.GuestAddress, "shutdown")
+	if err := vm.Wait(3 * time.Minute); err != nil {
+		t.Fatalf("after shutdown: %v", err)
+	}
+}

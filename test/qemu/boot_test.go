@@ -315,8 +315,19 @@ func TestMaintenanceMode(t *testing.T) {
 		time.Sleep(2 * time.Second)
 	}
 	t.Logf("configured and rebooted %s after power-on", time.Since(start).Round(time.Second))
-	e.must(time.Minute, "--plinthconfig", pc, "-e", endpoint, "-n", qemu.GuestAddress, "shutdown")
-	if err := vm.Wait(3 * time.Minute); err != nil {
-		t.Fatalf("after shutdown: %v", err)
+
+	// reset forgets the configuration and the identity: the machine is back in
+	// maintenance mode, with a new certificate.
+	e.must(time.Minute, "--plinthconfig", pc, "-e", endpoint, "-n", qemu.GuestAddress, "reset", "--reboot")
+	deadline = time.Now().Add(5 * time.Minute)
+	for strings.Count(qemu.ReadConsole(console), "plinthctl apply-config --maintenance") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the machine is not in maintenance mode again within 5 minutes of reset")
+		}
+		time.Sleep(time.Second)
 	}
+	if out, err := apply(pc, fingerprint); err == nil || !strings.Contains(out, "fingerprint") {
+		t.Errorf("the previous boot's fingerprint was accepted after the reset: %v\n%s", err, out)
+	}
+	t.Logf("reset: maintenance mode again %s after power-on", time.Since(start).Round(time.Second))
 }

@@ -26,7 +26,7 @@ type EtcdClient interface {
 	MoveLeader(ctx context.Context, targetID uint64) error
 }
 
-var errNoEtcd = status.Error(codes.FailedPrecondition, "this node runs no etcd: etcd runs on control-plane nodes in container or metal mode")
+var errNoEtcd = status.Error(codes.FailedPrecondition, "this node runs no etcd: etcd runs on the control-plane nodes of a Kubernetes cluster")
 
 // etcd returns the etcd client when this node runs etcd: a control plane with a client.
 func (s *MachineServer) etcd() (EtcdClient, error) {
@@ -236,4 +236,35 @@ func (s *MachineServer) EtcdLeave(ctx context.Context, _ *machine.EtcdLeaveReque
 		return nil, etcdError(err)
 	}
 	return &machine.EtcdLeaveResponse{Message: fmt.Sprintf("member %s left the etcd cluster (%d members left); this node's etcd stops: reset or shut the node down", MemberID(self), len(left))}, nil
+}
+
+// leaveBeforeReset is the graceful part of a reset: a control plane's etcd member leaves
+// the cluster (leadership handed on first), so that the cluster does not keep a member that
+// will never come back and count it in its quorum. Nodes without an etcd member have
+// nothing to leave.
+func (s *MachineServer) leaveBeforeReset(ctx context.Context) error {
+	c, err := s.etcd()
+	if errors.Is(err, errNoEtcd) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	h, ms, err := c.MemberList(ctx)
+	if err != nil {
+		return status.Errorf(codes.FailedPrecondition, "reset --graceful: this control plane's etcd does not answer (%v), so its member cannot leave the cluster; if it never joined one, or to wipe it anyway, reset with --graceful=false", err)
+	}
+	if !hasMember(ms, h.MemberID) {
+		return nil // removed already
+	}
+	if len(ms) == 1 {
+		return status.Error(codes.FailedPrecondition, "reset --graceful: this node holds the only etcd member: leaving would destroy the cluster; take a snapshot (plinthctl etcd snapshot) and reset with --graceful=false")
+	}
+	if _, err := forfeit(ctx, c); err != nil {
+		return etcdError(err)
+	}
+	if _, err := c.RemoveMember(ctx, h.MemberID); err != nil {
+		return etcdError(err)
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -215,5 +216,47 @@ func TestEtcdErrors(t *testing.T) {
 		if got := s.EtcdSnapshot(&machine.EtcdSnapshotRequest{}, &snapshotStream{}); status.Code(got) != want {
 			t.Errorf("snapshot %v: %v, want %s", err, got, want)
 		}
+	}
+}
+
+// TestResetGracefulLeavesEtcd: a graceful reset of a control plane removes its etcd
+// member (after handing on leadership) before wiping; it is refused, and nothing is
+// wiped, when the node holds the only member or its etcd does not answer; --graceful=false
+// and nodes without a member wipe at once.
+func TestResetGracefulLeavesEtcd(t *testing.T) {
+	ctx := context.Background()
+	configs := generatedConfigs(t)
+
+	f := newFakeEtcd()
+	f.leader = 1
+	lc := &fakeLifecycle{}
+	s := &MachineServer{Config: configManager(t, configs.ControlPlane), Etcd: f, Lifecycle: lc}
+	if _, err := s.Reset(ctx, &machine.ResetRequest{Graceful: true, Reboot: true}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.moved) != 1 || !slices.Equal(f.removed, []uint64{1}) {
+		t.Errorf("graceful reset: moved %v, removed %v", f.moved, f.removed)
+	}
+	if calls := lc.Calls(); len(calls) != 1 || calls[0].Op != "reset" {
+		t.Errorf("lifecycle calls %v", calls)
+	}
+
+	// The only member: refused, nothing removed, nothing wiped.
+	f, lc = newFakeEtcd(), &fakeLifecycle{}
+	f.members = f.members[:1]
+	s = &MachineServer{Config: configManager(t, configs.ControlPlane), Etcd: f, Lifecycle: lc}
+	_, err := s.Reset(ctx, &machine.ResetRequest{Graceful: true})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "only etcd member") || len(f.removed) != 0 || len(lc.Calls()) != 0 {
+		t.Errorf("graceful reset of the only member: %v, removed %v, calls %v", err, f.removed, lc.Calls())
+	}
+	// Not graceful: wiped at once, etcd untouched.
+	if _, err := s.Reset(ctx, &machine.ResetRequest{Graceful: false}); err != nil || len(f.removed) != 0 || len(lc.Calls()) != 1 {
+		t.Errorf("reset --graceful=false: %v, removed %v, calls %v", err, f.removed, lc.Calls())
+	}
+	// A worker has no member to leave.
+	lc = &fakeLifecycle{}
+	s = &MachineServer{Config: configManager(t, configs.Worker), Etcd: newFakeEtcd(), Lifecycle: lc}
+	if _, err := s.Reset(ctx, &machine.ResetRequest{Graceful: true}); err != nil || len(lc.Calls()) != 1 {
+		t.Errorf("graceful reset of a worker: %v, calls %v", err, lc.Calls())
 	}
 }

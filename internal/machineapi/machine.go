@@ -388,7 +388,12 @@ func (s *MachineServer) Shutdown(context.Context, *machine.ShutdownRequest) (*ma
 }
 
 // Reset implements the Reset RPC.
-func (s *MachineServer) Reset(_ context.Context, req *machine.ResetRequest) (*machine.ResetResponse, error) {
+func (s *MachineServer) Reset(ctx context.Context, req *machine.ResetRequest) (*machine.ResetResponse, error) {
+	if req.GetGraceful() {
+		if err := s.leaveBeforeReset(ctx); err != nil {
+			return nil, err
+		}
+	}
 	actor := events.NewActorID()
 	if err := s.Lifecycle.Reset(actor, req.GetGraceful(), req.GetReboot()); err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())

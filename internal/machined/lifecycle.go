@@ -33,7 +33,7 @@ func (n *node) Shutdown(actorID string) error {
 // Reset wipes the node's state (configuration, identity, logs) and shuts down or, with
 // reboot, boots again into an unconfigured node.
 func (n *node) Reset(actorID string, graceful, reboot bool) error {
-	_ = graceful // local mode has no cluster membership to leave yet
+	_ = graceful // the API left etcd first when asked to (MachineServer.Reset)
 	n.events.Publish(events.Event{ActorID: actorID, Type: "sequence", Message: "reset: wiping the state directory", Data: map[string]string{"sequence": "reset"}})
 	for _, name := range []string{"config.yaml", "config.staged.yaml", "node-id", "certified-nodes.json"} {
 		if err := os.Remove(n.path(name)); err != nil && !os.IsNotExist(err) {

@@ -73,7 +73,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "machined:", perr)
 			os.Exit(1)
 		}
-		stop()
+		// The reaper (ctx) keeps reaping while the platform stops what is left.
 		herr := p.Halt(errors.Is(err, machined.ErrReboot))
 		if herr == nil {
 			return

@@ -230,6 +230,11 @@ with -e; the machine stores the configuration and reboots into it.`,
 				return fmt.Errorf("read configuration: %w", err)
 			}
 			if maint {
+				for _, f := range []string{"dry-run", "mode", "timeout"} {
+					if cmd.Flags().Changed(f) {
+						return fmt.Errorf("--%s does not apply with --maintenance: the machine has no configuration to compare with or keep; it stores this one and reboots into it", f)
+					}
+				}
 				return applyMaintenance(cmd, g, data, fingerprint)
 			}
 			if fingerprint != "" {

@@ -162,7 +162,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	defer n.cfg.Close()
 	initial, err := n.cfg.Boot(opts.ConfigPath)
 	if errors.Is(err, configmgr.ErrNoConfig) {
-		anchor, uerr := platform.Unconfigured(&opts)
+		trust, uerr := platform.Unconfigured(&opts)
 		switch {
 		case errors.Is(uerr, ErrNeedsConfig):
 			return err
@@ -170,7 +170,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 			return fmt.Errorf("maintenance mode: %w", uerr)
 		}
 		n.opts = opts
-		return runMaintenance(ctx, n, anchor, stderr, log)
+		return runMaintenance(ctx, n, trust, stderr, log)
 	}
 	if err != nil {
 		return err

@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"time"
+	"sync"
 
 	"github.com/plinthos/plinth/internal/events"
 	"github.com/plinthos/plinth/internal/machineapi"
@@ -23,7 +23,8 @@ var ErrNeedsConfig = errors.New("a configuration is required on this platform")
 // runMaintenance serves the maintenance API of a machine without a configuration until a
 // client with the trust anchor's admin certificate stores one; then the machine reboots
 // into it (ErrReboot). console receives what an operator at the console needs.
-func runMaintenance(ctx context.Context, n *node, anchor *maintenance.Anchor, console io.Writer, log *slog.Logger) error {
+func runMaintenance(ctx context.Context, n *node, trust maintenance.Trust, console io.Writer, log *slog.Logger) error {
+	anchor := trust.Anchor
 	addr := net.JoinHostPort(n.opts.Address, strconv.Itoa(n.opts.APIPort))
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -32,10 +33,12 @@ func runMaintenance(ctx context.Context, n *node, anchor *maintenance.Anchor, co
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stored := make(chan struct{})
+	var storedOnce sync.Once
 	api := &machineapi.MachineServer{Platform: n.platform.Name(), Hostname: func() string { return n.opts.Hostname },
 		BootID: events.NewActorID(), System: n.platform.System(n.opts)}
 	srv := &maintenance.Server{
 		Anchor:    anchor,
+		Revoked:   trust.Revoked,
 		KernelLog: api.Dmesg,
 		VersionInfo: func() *machine.VersionResponse {
 			v, _ := api.Version(ctx, nil)
@@ -46,8 +49,8 @@ func runMaintenance(ctx context.Context, n *node, anchor *maintenance.Anchor, co
 				return "", err
 			}
 			log.Info("maintenance: a configuration was stored; rebooting into it")
-			// Answer first, then reboot.
-			time.AfterFunc(300*time.Millisecond, func() { close(stored) })
+			// The server stops gracefully: this reply goes out before the reboot.
+			storedOnce.Do(func() { close(stored) })
 			return "stored; the machine reboots into its configuration", nil
 		},
 	}

@@ -29,10 +29,10 @@ type Platform interface {
 	// knows them already, the address and host name.
 	Defaults(o *Options) error
 	// Unconfigured prepares a machine without any configuration for maintenance mode
-	// (the network the kernel command line gives, o.Address) and returns the trust anchor
-	// of the clients that may configure it (nil: none). Platforms where a configuration
+	// (the network the kernel command line gives, o.Address) and returns whom it trusts to
+	// configure it (no anchor: nobody over the network). Platforms where a configuration
 	// is required return ErrNeedsConfig.
-	Unconfigured(o *Options) (*maintenance.Anchor, error)
+	Unconfigured(o *Options) (maintenance.Trust, error)
 	// Network brings up the machine's network from the first configuration where the
 	// platform owns it, and fills in the address when Defaults could not.
 	Network(cfg *config.MachineConfig, o *Options) error

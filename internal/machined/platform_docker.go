@@ -81,7 +81,9 @@ func (dockerPlatform) Controllers() []controller.Controller { return nil }
 func (dockerPlatform) Kubernetes() bool { return true }
 
 // Unconfigured implements Platform: a configuration is required.
-func (dockerPlatform) Unconfigured(*Options) (*maintenance.Anchor, error) { return nil, ErrNeedsConfig }
+func (dockerPlatform) Unconfigured(*Options) (maintenance.Trust, error) {
+	return maintenance.Trust{}, ErrNeedsConfig
+}
 
 func (dockerPlatform) Network(*config.MachineConfig, *Options) error { return nil }
 

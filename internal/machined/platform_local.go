@@ -55,7 +55,9 @@ func (localPlatform) Controllers() []controller.Controller { return nil }
 func (localPlatform) Kubernetes() bool { return false }
 
 // Unconfigured implements Platform: a configuration is required.
-func (localPlatform) Unconfigured(*Options) (*maintenance.Anchor, error) { return nil, ErrNeedsConfig }
+func (localPlatform) Unconfigured(*Options) (maintenance.Trust, error) {
+	return maintenance.Trust{}, ErrNeedsConfig
+}
 
 func (localPlatform) Network(*config.MachineConfig, *Options) error { return nil }
 

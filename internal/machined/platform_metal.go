@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/big"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -53,19 +54,25 @@ func (metalPlatform) Prepare() error {
 // EPHEMERAL partition is /var.
 const StateMount = "/system/state"
 
-// mountDisk mounts STATE and EPHEMERAL of the boot disk and grows EPHEMERAL to the disk's
-// end (the image ships it small; the machine's disk is larger).
+// mountDisk mounts STATE and EPHEMERAL of the boot disk (the disk of the root file
+// system) and grows EPHEMERAL to the disk's end (the image ships it small; the machine's
+// disk is larger). A failed growth leaves EPHEMERAL at its size and the boot goes on.
 func mountDisk() error {
-	state, err := storage.Find("/sys/class/block", "STATE")
+	var st unix.Stat_t
+	if err := unix.Stat("/", &st); err != nil {
+		return fmt.Errorf("the root file system: %w", err)
+	}
+	disk, err := storage.DiskOf("/sys/dev/block", st.Dev)
+	if err != nil {
+		return fmt.Errorf("find the boot disk: %w", err)
+	}
+	state, err := storage.FindOn("/sys/class/block", disk, "STATE")
 	if err != nil {
 		return err
 	}
-	eph, err := storage.Find("/sys/class/block", "EPHEMERAL")
+	eph, err := storage.FindOn("/sys/class/block", disk, "EPHEMERAL")
 	if err != nil {
 		return err
-	}
-	if state.Disk != eph.Disk {
-		return fmt.Errorf("STATE is on %s and EPHEMERAL on %s: they must be on the boot disk", state.Disk, eph.Disk)
 	}
 	if err := storage.Mount(state, StateMount); err != nil {
 		return err
@@ -74,10 +81,10 @@ func mountDisk() error {
 		return err
 	}
 	size, err := storage.GrowToDisk(eph, "/var")
-	if err != nil {
-		return fmt.Errorf("grow EPHEMERAL: %w", err)
-	}
-	if size > 0 {
+	switch {
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "machined: warning: EPHEMERAL keeps its size: %v\n", err)
+	case size > 0:
 		fmt.Fprintf(os.Stderr, "machined: EPHEMERAL grown to %d MiB\n", size>>20)
 	}
 	return nil
@@ -103,41 +110,44 @@ func (metalPlatform) Defaults(o *Options) error {
 
 // Unconfigured implements Platform: the kernel command line gives the maintenance
 // network (plinth.net=LINK:ADDRESS/PREFIX[:GATEWAY]) and the trust anchor (plinth.trust=).
-func (metalPlatform) Unconfigured(o *Options) (*maintenance.Anchor, error) {
+func (metalPlatform) Unconfigured(o *Options) (maintenance.Trust, error) {
+	var none maintenance.Trust
 	data, err := os.ReadFile("/proc/cmdline")
 	if err != nil {
-		return nil, fmt.Errorf("read the kernel command line: %w", err)
+		return none, fmt.Errorf("read the kernel command line: %w", err)
 	}
 	args, err := parseKernelArgs(string(data))
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	if args.iface == nil {
-		return nil, errors.New("maintenance mode needs an address: give plinth.net=LINK:ADDRESS/PREFIX[:GATEWAY] on the kernel command line (DHCP comes later)")
+		return none, errors.New("maintenance mode needs an address: give plinth.net=LINK:ADDRESS/PREFIX[:GATEWAY] on the kernel command line (DHCP comes later)")
 	}
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
-		return nil, fmt.Errorf("netlink: %w", err)
+		return none, fmt.Errorf("netlink: %w", err)
 	}
 	defer h.Close()
 	res, err := netconf.Apply(h, []config.Interface{*args.iface})
 	if err != nil {
-		return nil, err
+		return none, err
 	}
 	o.Address = res.Addresses[0].String()
 	if o.Hostname == "" {
 		o.Hostname = "plinth-maintenance"
 	}
-	return args.anchor, nil
+	return maintenance.Trust{Anchor: args.anchor, Revoked: args.revoked}, nil
 }
 
 // kernelArgs are the plinth.* keys machined reads from the kernel command line.
 type kernelArgs struct {
-	anchor *maintenance.Anchor
-	iface  *config.Interface
+	anchor  *maintenance.Anchor
+	revoked []string
+	iface   *config.Interface
 }
 
-// parseKernelArgs reads plinth.trust= and plinth.net= from a kernel command line.
+// parseKernelArgs reads plinth.trust=, plinth.revoked= and plinth.net= from a kernel
+// command line.
 func parseKernelArgs(cmdline string) (kernelArgs, error) {
 	var out kernelArgs
 	for _, field := range strings.Fields(cmdline) {
@@ -152,6 +162,13 @@ func parseKernelArgs(cmdline string) (kernelArgs, error) {
 				return out, fmt.Errorf("plinth.trust: %w", err)
 			}
 			out.anchor = &a
+		case "plinth.revoked":
+			for _, serial := range strings.Split(value, ",") {
+				if _, ok := new(big.Int).SetString(serial, 16); !ok {
+					return out, fmt.Errorf("plinth.revoked: %q is not a certificate serial in hex (plinthctl config info shows it)", serial)
+				}
+				out.revoked = append(out.revoked, serial)
+			}
 		case "plinth.net":
 			parts := strings.Split(value, ":")
 			if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
@@ -264,43 +281,95 @@ func prepareMetal(root string) error {
 }
 
 // writableEtc puts a tmpfs over dir (the read-only root's /etc) holding a copy of its
-// files, so that the host name, hosts and resolver files can be written.
+// tree (files with their modes, directories, symbolic links), so that the host name, hosts
+// and resolver files can be written.
 func writableEtc(dir string) error {
-	files := map[string][]byte{}
-	entries, err := os.ReadDir(dir)
+	type entry struct {
+		rel    string
+		mode   fs.FileMode
+		data   []byte
+		target string
+	}
+	var tree []entry
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		e := entry{rel: rel, mode: info.Mode()}
+		switch {
+		case info.Mode().IsRegular():
+			if e.data, err = os.ReadFile(p); err != nil {
+				return err
+			}
+		case info.Mode()&fs.ModeSymlink != 0:
+			if e.target, err = os.Readlink(p); err != nil {
+				return err
+			}
+		case info.IsDir():
+		default:
+			return nil // devices, sockets: none in the image
+		}
+		tree = append(tree, e)
+		return nil
+	})
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("read %s: %w", dir, err)
-	}
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue // the image's /etc holds plain files only
-		}
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return fmt.Errorf("read %s: %w", e.Name(), err)
-		}
-		files[e.Name()] = data
 	}
 	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755"); err != nil {
 		return fmt.Errorf("mount tmpfs on %s: %w", dir, err)
 	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
+	for _, e := range tree { // WalkDir lists a directory before its contents
+		p := filepath.Join(dir, e.rel)
+		var err error
+		switch {
+		case e.mode.IsDir():
+			err = os.Mkdir(p, e.mode.Perm())
+		case e.mode&fs.ModeSymlink != 0:
+			err = os.Symlink(e.target, p)
+		default:
+			if err = os.WriteFile(p, e.data, e.mode.Perm()); err == nil {
+				err = os.Chmod(p, e.mode.Perm()) // WriteFile's mode passes through the umask
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("copy %s into the writable /etc: %w", e.rel, err)
 		}
 	}
 	return nil
 }
 
 // killAll sends SIGTERM to every other process, waits up to grace for them to end, then
-// sends SIGKILL to what is left. Zombies are reaped by the reaper meanwhile.
+// sends SIGKILL to what is left and waits for it to be gone (a process that the kernel has
+// not finished with keeps its files open). Zombies are reaped by the reaper meanwhile.
 func killAll(grace time.Duration) {
 	_ = unix.Kill(-1, unix.SIGTERM)
-	deadline := time.Now().Add(grace)
-	for time.Now().Before(deadline) && othersAlive() {
+	waitOthers(grace)
+	if othersAlive() {
+		_ = unix.Kill(-1, unix.SIGKILL)
+		if !waitOthers(5 * time.Second) {
+			fmt.Fprintln(os.Stderr, "machined: processes are left after SIGKILL; unmounting anyway")
+		}
+	}
+}
+
+// waitOthers waits up to d for every other process to end; it reports whether they did.
+func waitOthers(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for othersAlive() {
+		if time.Now().After(deadline) {
+			return false
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	_ = unix.Kill(-1, unix.SIGKILL)
+	return true
 }
 
 // othersAlive reports whether a process other than this one and kernel threads runs.
@@ -344,7 +413,9 @@ func unmountAll() {
 	slices.SortFunc(targets, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
 	for _, t := range targets {
 		if err := unix.Unmount(t, 0); err != nil {
-			_ = unix.Mount("", t, "", unix.MS_REMOUNT|unix.MS_RDONLY, "")
+			if rerr := unix.Mount("", t, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); rerr != nil {
+				fmt.Fprintf(os.Stderr, "machined: %s stays mounted read-write (unmount: %v; read-only: %v)\n", t, err, rerr)
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package machined
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -68,12 +69,28 @@ func TestWritableEtc(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "os-release"), []byte("NAME=Plinth\n"), 0o444); err != nil {
 		t.Fatal(err)
 	}
+	// The image's /etc has a tree: the CA bundle lives in ssl/certs.
+	if err := os.MkdirAll(filepath.Join(dir, "ssl", "certs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ssl", "certs", "ca-certificates.crt"), []byte("roots\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("ssl/certs/ca-certificates.crt", filepath.Join(dir, "ca.pem")); err != nil {
+		t.Fatal(err)
+	}
 	if err := writableEtc(dir); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
 	if data, err := os.ReadFile(filepath.Join(dir, "os-release")); err != nil || string(data) != "NAME=Plinth\n" {
 		t.Errorf("os-release after the tmpfs: %q, %v", data, err)
+	}
+	if st, err := os.Stat(filepath.Join(dir, "os-release")); err != nil || st.Mode().Perm() != 0o444 {
+		t.Errorf("os-release lost its mode: %v, %v", st, err)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "ca.pem")); err != nil || string(data) != "roots\n" {
+		t.Errorf("the CA bundle through its link after the tmpfs: %q, %v", data, err)
 	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil || st.Type != unix.TMPFS_MAGIC {
@@ -86,9 +103,12 @@ func TestWritableEtc(t *testing.T) {
 
 func TestParseKernelArgs(t *testing.T) {
 	anchor := "sha256:" + strings.Repeat("ab", 32)
-	args, err := parseKernelArgs("console=ttyS0 plinth.net=eth0:10.0.2.15/24:10.0.2.2 plinth.trust=" + anchor + " quiet")
+	args, err := parseKernelArgs("console=ttyS0 plinth.net=eth0:10.0.2.15/24:10.0.2.2 plinth.trust=" + anchor + " plinth.revoked=1f,a0b1 quiet")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Equal(args.revoked, []string{"1f", "a0b1"}) {
+		t.Errorf("revoked %v", args.revoked)
 	}
 	if args.anchor == nil || args.anchor.String() != anchor {
 		t.Errorf("anchor %v", args.anchor)
@@ -99,7 +119,7 @@ func TestParseKernelArgs(t *testing.T) {
 	if args, err := parseKernelArgs("console=ttyS0"); err != nil || args.anchor != nil || args.iface != nil {
 		t.Errorf("no plinth keys: %+v, %v", args, err)
 	}
-	for _, bad := range []string{"plinth.net=eth0", "plinth.net=eth0:10.0.2.15", "plinth.net=eth0:10.0.2.15/24:gw", "plinth.trust=abc"} {
+	for _, bad := range []string{"plinth.net=eth0", "plinth.net=eth0:10.0.2.15", "plinth.net=eth0:10.0.2.15/24:gw", "plinth.trust=abc", "plinth.revoked=xyz"} {
 		if _, err := parseKernelArgs(bad); err == nil {
 			t.Errorf("%s accepted", bad)
 		}

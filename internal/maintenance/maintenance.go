@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -82,8 +83,11 @@ func Fingerprint(der []byte) string {
 
 // VerifyClient checks a client's certificate chain (leaf first, then its CA) against the
 // anchor at now: the CA is a CA whose public key is the anchor, the leaf is signed by it,
-// valid, for client authentication, and carries the os:admin role. It returns the leaf.
-func VerifyClient(anchor Anchor, rawCerts [][]byte, now time.Time) (*x509.Certificate, error) {
+// valid, for client authentication, not a CA, not revoked (its serial, in hex as
+// `plinthctl config info` shows it, is not in revoked), and carries the os:admin role. The
+// anchor pins a key: the CA certificate the client sends is not itself checked beyond
+// carrying that key. It returns the leaf.
+func VerifyClient(anchor Anchor, revoked []string, rawCerts [][]byte, now time.Time) (*x509.Certificate, error) {
 	if len(rawCerts) < 2 {
 		return nil, errors.New("the client sent no CA certificate with its own: a maintenance node knows only its CA's public key hash (plinthctl sends both)")
 	}
@@ -113,11 +117,32 @@ func VerifyClient(anchor Anchor, rawCerts [][]byte, now time.Time) (*x509.Certif
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		return nil, fmt.Errorf("client certificate: %w", err)
 	}
+	if leaf.IsCA {
+		return nil, errors.New("client certificate: a CA certificate is not a client's")
+	}
+	if slices.ContainsFunc(revoked, func(r string) bool { return strings.EqualFold(strings.TrimLeft(r, "0"), leaf.SerialNumber.Text(16)) }) {
+		return nil, fmt.Errorf("client certificate %s is revoked (plinth.revoked)", leaf.SerialNumber.Text(16))
+	}
 	if !slices.Contains(leaf.Subject.Organization, role.Admin) {
 		return nil, fmt.Errorf("client certificate: configuring a node in maintenance needs the %s role (it has %v)", role.Admin, leaf.Subject.Organization)
 	}
 	return leaf, nil
 }
+
+// Trust is what a machine without a configuration trusts, from its kernel command line:
+// the anchor (plinth.trust=) and the revoked client certificates (plinth.revoked=).
+type Trust struct {
+	Anchor  *Anchor
+	Revoked []string
+}
+
+// Bounds of the maintenance API: whoever reaches the machine may connect, so connections,
+// handshakes and calls are bounded (the API runs in PID 1).
+const (
+	MaxConnections = 16
+	HandshakeLimit = 10 * time.Second
+	MaxStreams     = 8
+)
 
 // Server is the maintenance API.
 type Server struct {
@@ -125,6 +150,10 @@ type Server struct {
 	// Anchor is the trust anchor; nil refuses every configuration (there is no way to tell
 	// a legitimate client).
 	Anchor *Anchor
+	// Revoked are the serials (hex) of client certificates refused although the anchor's
+	// CA issued them (plinth.revoked=): a machine without a configuration knows no
+	// machine.revokedCertificates.
+	Revoked []string
 	// VersionInfo answers Version.
 	VersionInfo func() *machine.VersionResponse
 	// KernelLog streams the kernel log (Dmesg).
@@ -195,6 +224,7 @@ func identity(names []string, now time.Time) (tls.Certificate, error) {
 func (s *Server) Serve(ctx context.Context, l net.Listener, names []string, ready func(fingerprint string)) error {
 	cert, err := identity(names, time.Now())
 	if err != nil {
+		l.Close()
 		return fmt.Errorf("maintenance identity: %w", err)
 	}
 	tlsCfg := &tls.Config{
@@ -206,18 +236,27 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, names []string, read
 			if s.Anchor == nil {
 				return errors.New("this node has no trust anchor (plinth.trust=): it accepts no client over the network")
 			}
-			_, err := VerifyClient(*s.Anchor, raw, time.Now())
+			_, err := VerifyClient(*s.Anchor, s.Revoked, raw, time.Now())
 			return err
 		},
 	}
-	gs := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsCfg)))
+	gs := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsCfg)),
+		grpc.ConnectionTimeout(HandshakeLimit), grpc.MaxConcurrentStreams(MaxStreams))
 	machine.RegisterMachineServiceServer(gs, s)
 	ready(Fingerprint(cert.Certificate[0]))
 	errc := make(chan error, 1)
-	go func() { errc <- gs.Serve(l) }()
+	go func() { errc <- gs.Serve(netutil.LimitListener(l, MaxConnections)) }()
 	select {
 	case <-ctx.Done():
-		gs.GracefulStop()
+		// Calls in flight finish (the reply to the apply that stored the configuration);
+		// a stream that does not end by itself (dmesg --follow) is cut after a while.
+		stopped := make(chan struct{})
+		go func() { gs.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(5 * time.Second):
+			gs.Stop()
+		}
 		<-errc
 		return nil
 	case err := <-errc:

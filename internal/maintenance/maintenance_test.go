@@ -51,31 +51,42 @@ func TestAnchor(t *testing.T) {
 	}
 }
 
+func TestVerifyClientRevoked(t *testing.T) {
+	ca := newCA(t)
+	admin := issue(t, ca, role.Admin, pki.UsageClient)
+	serial := admin.Cert.SerialNumber.Text(16)
+	_, err := VerifyClient(AnchorOf(ca.Cert), []string{"deadbeef", strings.ToUpper(serial)}, [][]byte{admin.Cert.Raw, ca.Cert.Raw}, time.Now())
+	if err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Errorf("a revoked admin: %v", err)
+	}
+}
+
 func TestVerifyClient(t *testing.T) {
 	ca, other := newCA(t), newCA(t)
 	anchor := AnchorOf(ca.Cert)
 	admin := issue(t, ca, role.Admin, pki.UsageClient)
 	now := time.Now()
-	if _, err := VerifyClient(anchor, [][]byte{admin.Cert.Raw, ca.Cert.Raw}, now); err != nil {
+	if _, err := VerifyClient(anchor, nil, [][]byte{admin.Cert.Raw, ca.Cert.Raw}, now); err != nil {
 		t.Fatalf("the cluster's admin: %v", err)
 	}
 	for name, tc := range map[string]struct {
 		chain [][]byte
 		want  string
 	}{
-		"no CA sent":        {[][]byte{admin.Cert.Raw}, "no CA certificate"},
-		"another CA":        {[][]byte{issue(t, other, role.Admin, pki.UsageClient).Cert.Raw, other.Cert.Raw}, "not from the CA this node trusts"},
-		"the CA, forged":    {[][]byte{issue(t, other, role.Admin, pki.UsageClient).Cert.Raw, ca.Cert.Raw}, "client certificate"},
-		"a reader":          {[][]byte{issue(t, ca, role.Reader, pki.UsageClient).Cert.Raw, ca.Cert.Raw}, "needs the os:admin role"},
-		"a server cert":     {[][]byte{issue(t, ca, role.Admin, pki.UsageServer).Cert.Raw, ca.Cert.Raw}, "client certificate"},
-		"expired (an hour)": {[][]byte{admin.Cert.Raw, ca.Cert.Raw}, "client certificate"},
+		"no CA sent":         {[][]byte{admin.Cert.Raw}, "no CA certificate"},
+		"another CA":         {[][]byte{issue(t, other, role.Admin, pki.UsageClient).Cert.Raw, other.Cert.Raw}, "not from the CA this node trusts"},
+		"the CA, forged":     {[][]byte{issue(t, other, role.Admin, pki.UsageClient).Cert.Raw, ca.Cert.Raw}, "client certificate"},
+		"a reader":           {[][]byte{issue(t, ca, role.Reader, pki.UsageClient).Cert.Raw, ca.Cert.Raw}, "needs the os:admin role"},
+		"a server cert":      {[][]byte{issue(t, ca, role.Admin, pki.UsageServer).Cert.Raw, ca.Cert.Raw}, "client certificate"},
+		"expired (an hour)":  {[][]byte{admin.Cert.Raw, ca.Cert.Raw}, "client certificate"},
+		"the CA as the leaf": {[][]byte{ca.Cert.Raw, ca.Cert.Raw}, "client certificate"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			at := now
 			if name == "expired (an hour)" {
 				at = now.Add(2 * time.Hour)
 			}
-			_, err := VerifyClient(anchor, tc.chain, at)
+			_, err := VerifyClient(anchor, []string{"abc123"}, tc.chain, at)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error with %q", err, tc.want)
 			}

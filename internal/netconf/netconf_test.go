@@ -132,7 +132,7 @@ func TestApplyVLAN(t *testing.T) {
 	h := newNamespace(t)
 	probe := &netlink.Vlan{LinkAttrs: netlink.LinkAttrs{Name: "probe.9", ParentIndex: mustLink(t, h, "eth0").Attrs().Index}, VlanId: 9}
 	if err := h.LinkAdd(probe); err != nil {
-		t.Skipf("this kernel cannot create VLAN links (%v): VLANs are tested in the QEMU e2e", err)
+		t.Skipf("this kernel cannot create VLAN links (%v): VLANs are tested in a VM (the QEMU e2e TestBootOSImage)", err)
 	}
 	ifaces := []config.Interface{{Name: "eth0", VLANs: []config.VLAN{{VLANID: 42, Addresses: []string{"10.42.0.2/24"}, MTU: 1300}}}}
 	for round := range 2 {

@@ -6,6 +6,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -37,6 +38,33 @@ type Partition struct {
 
 // DevPath is the partition's device node.
 func (p Partition) DevPath() string { return "/dev/" + p.Dev }
+
+// DiskOf returns the disk that holds the block device dev (a stat's st_dev), looked up
+// in sysDevBlock (/sys/dev/block): the disk of the root file system is the boot disk.
+func DiskOf(sysDevBlock string, dev uint64) (string, error) {
+	link := filepath.Join(sysDevBlock, fmt.Sprintf("%d:%d", unix.Major(dev), unix.Minor(dev)))
+	real, err := filepath.EvalSymlinks(link)
+	if err != nil {
+		return "", fmt.Errorf("the block device %d:%d: %w", unix.Major(dev), unix.Minor(dev), err)
+	}
+	if _, err := os.Stat(filepath.Join(real, "partition")); err == nil {
+		return filepath.Base(filepath.Dir(real)), nil
+	}
+	return filepath.Base(real), nil
+}
+
+// FindOn looks for the partition named name on disk among the block devices of sysBlock
+// (/sys/class/block). More than one partition with the name on the disk is an error.
+func FindOn(sysBlock, disk, name string) (Partition, error) {
+	p, err := Find(sysBlock, name)
+	if err != nil {
+		return p, err
+	}
+	if p.Disk != disk {
+		return Partition{}, fmt.Errorf("partition %s is on %s, not on the boot disk %s: the boot disk lacks it", name, p.Disk, disk)
+	}
+	return p, nil
+}
 
 // Find looks for the partition named name among the block devices of sysBlock
 // (/sys/class/block). More than one partition with the name is an error: which disk the
@@ -169,33 +197,94 @@ func growTable(f *os.File, number int, diskSize int64) (Growth, bool, error) {
 }
 
 // GrowToDisk grows p, the last partition of its disk, to the disk's end and then the ext4
-// file system mounted at mountpoint to the partition's new size. It reports the new size
-// in bytes, or 0 when there was nothing to gain.
+// file system mounted at mountpoint to the partition's size. Each step is repeated at the
+// next boot if it did not happen (a power loss between them): the file system is grown
+// whenever it is smaller than its partition. It reports the file system's new size in
+// bytes, or 0 when there was nothing to grow.
 func GrowToDisk(p Partition, mountpoint string) (int64, error) {
 	f, err := os.OpenFile("/dev/"+p.Disk, os.O_RDWR, 0)
 	if err != nil {
 		return 0, fmt.Errorf("open the boot disk: %w", err)
 	}
 	defer f.Close()
+	if ssz, err := unix.IoctlGetInt(int(f.Fd()), unix.BLKSSZGET); err == nil && ssz != sectorSize {
+		return 0, fmt.Errorf("/dev/%s has %d-byte sectors: the image's partition table is for 512-byte sectors", p.Disk, ssz)
+	}
 	size, err := f.Seek(0, 2)
 	if err != nil {
 		return 0, fmt.Errorf("size of /dev/%s: %w", p.Disk, err)
 	}
 	g, grown, err := growTable(f, p.Number, size)
-	if err != nil || !grown {
+	if err != nil {
 		return 0, err
 	}
 	start, err := partitionStart(p)
 	if err != nil {
 		return 0, err
 	}
-	if err := resizePartition(f, p, start, g.End-start); err != nil {
+	partSize := int64(0)
+	if grown {
+		partSize = g.End - start
+		if err := resizePartition(f, p, start, partSize); err != nil {
+			return 0, err
+		}
+	} else if partSize, err = sysSize(p); err != nil {
 		return 0, err
 	}
-	if err := resizeExt4(mountpoint, uint64(g.End-start)/4096); err != nil {
+	blockSize, blocks, err := ext4Size(p.DevPath())
+	if err != nil {
 		return 0, err
 	}
-	return g.End - start, nil
+	want := uint64(partSize) / blockSize
+	if want <= blocks {
+		return 0, nil
+	}
+	if err := resizeExt4(mountpoint, want); err != nil {
+		return 0, err
+	}
+	return int64(want * blockSize), nil
+}
+
+// sysSize is the partition's size as the kernel knows it.
+func sysSize(p Partition) (int64, error) {
+	data, err := os.ReadFile(filepath.Join("/sys/class/block", p.Dev, "size"))
+	if err != nil {
+		return 0, fmt.Errorf("size of %s: %w", p.Dev, err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size of %s: %w", p.Dev, err)
+	}
+	return n * sectorSize, nil // sysfs counts 512-byte sectors
+}
+
+// ext4Size reads the block size and block count of the ext4 file system on dev from its
+// superblock.
+func ext4Size(dev string) (blockSize, blocks uint64, err error) {
+	f, err := os.Open(dev)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sb := make([]byte, 1024)
+	if _, err := f.ReadAt(sb, 1024); err != nil {
+		return 0, 0, fmt.Errorf("read the superblock of %s: %w", dev, err)
+	}
+	return parseSuperblock(sb)
+}
+
+// parseSuperblock reads the block size and count of an ext4 superblock.
+func parseSuperblock(sb []byte) (blockSize, blocks uint64, err error) {
+	if len(sb) < 0x160 || binary.LittleEndian.Uint16(sb[0x38:]) != 0xEF53 {
+		return 0, 0, errors.New("no ext4 file system")
+	}
+	blockSize = 1024 << binary.LittleEndian.Uint32(sb[0x18:])
+	blocks = uint64(binary.LittleEndian.Uint32(sb[0x04:]))
+	const incompat64bit = 0x80
+	if binary.LittleEndian.Uint32(sb[0x60:])&incompat64bit != 0 {
+		blocks |= uint64(binary.LittleEndian.Uint32(sb[0x150:])) << 32
+	}
+	return blockSize, blocks, nil
 }
 
 // partitionStart reads the partition's start from sysfs (in 512-byte sectors).
@@ -251,7 +340,7 @@ func resizePartition(disk *os.File, p Partition, start, length int64) error {
 // ext4ResizeFS is EXT4_IOC_RESIZE_FS, _IOW('f', 16, __u64).
 const ext4ResizeFS = 0x40086610
 
-// resizeExt4 grows the ext4 file system mounted at mountpoint to blocks 4 KiB blocks.
+// resizeExt4 grows the ext4 file system mounted at mountpoint to blocks of its blocks.
 func resizeExt4(mountpoint string, blocks uint64) error {
 	f, err := os.Open(mountpoint)
 	if err != nil {

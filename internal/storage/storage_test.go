@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
+	"golang.org/x/sys/unix"
 )
 
 // fakeSys builds /sys/class/block links into a /sys/devices tree: disk vda with the named
@@ -138,5 +139,51 @@ func TestKernelStructs(t *testing.T) {
 	}
 	if n := unsafe.Sizeof(blkpgIoctlArg{}); n != 24 {
 		t.Errorf("struct blkpg_ioctl_arg is %d bytes, want 24", n)
+	}
+}
+
+func TestParseSuperblock(t *testing.T) {
+	sb := make([]byte, 1024)
+	sb[0x38], sb[0x39] = 0x53, 0xEF
+	sb[0x18] = 2    // 4096-byte blocks
+	sb[0x06] = 0x01 // 65536 blocks
+	sb[0x60] = 0x80 // 64bit
+	sb[0x150] = 1   // and 2^32 more
+	bs, n, err := parseSuperblock(sb)
+	if err != nil || bs != 4096 || n != 1<<32+65536 {
+		t.Errorf("parseSuperblock = %d, %d, %v", bs, n, err)
+	}
+	if _, _, err := parseSuperblock(make([]byte, 1024)); err == nil {
+		t.Error("no magic accepted")
+	}
+}
+
+func TestDiskOf(t *testing.T) {
+	root := t.TempDir()
+	devs := filepath.Join(root, "devices", "vda")
+	if err := os.MkdirAll(filepath.Join(devs, "vda2"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(devs, "vda2", "partition"), []byte("2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	devBlock := filepath.Join(root, "dev", "block")
+	if err := os.MkdirAll(devBlock, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(devs, "vda2"), filepath.Join(devBlock, "254:2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(devs, filepath.Join(devBlock, "254:0")); err != nil {
+		t.Fatal(err)
+	}
+	for dev, want := range map[uint64]string{unix.Mkdev(254, 2): "vda", unix.Mkdev(254, 0): "vda"} {
+		if got, err := DiskOf(devBlock, dev); err != nil || got != want {
+			t.Errorf("DiskOf(%d:%d) = %q, %v", unix.Major(dev), unix.Minor(dev), got, err)
+		}
+	}
+	sys := fakeSys(t, "vdb", "STATE")
+	if _, err := FindOn(sys, "vda", "STATE"); err == nil || !strings.Contains(err.Error(), "not on the boot disk vda") {
+		t.Errorf("a STATE on another disk: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/plinthos/plinth/internal/controller"
+	"github.com/plinthos/plinth/internal/k8s/render"
 	"github.com/plinthos/plinth/pkg/config"
 )
 
@@ -80,6 +81,45 @@ func setSysctl(procSys, name, value string) error {
 		return fmt.Errorf("sysctl %s = %q: %w", name, value, err)
 	}
 	return f.Close()
+}
+
+// MachineFiles writes machine.files at boot and whenever they change, on platforms where
+// no other controller does (on Kubernetes nodes KubeletFiles writes them, since containerd
+// reads the drop-ins among them).
+type MachineFiles struct {
+	// Root is the node's root, normally /.
+	Root string
+}
+
+// Name implements controller.Controller.
+func (c *MachineFiles) Name() string { return "runtime.MachineFiles" }
+
+// Inputs implements controller.Controller.
+func (c *MachineFiles) Inputs() []controller.Input { return []controller.Input{machineConfigInput} }
+
+// Outputs implements controller.Controller: the files are its only output.
+func (c *MachineFiles) Outputs() []controller.Output { return nil }
+
+// Run implements controller.Controller. A file that cannot be written is logged and tried
+// again at the next change; the others are written.
+func (c *MachineFiles) Run(ctx context.Context, rt controller.Runtime, log *slog.Logger) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-rt.EventCh():
+		}
+		cfg, err := machineConfig(rt)
+		if err != nil {
+			return err
+		}
+		if cfg == nil {
+			continue
+		}
+		if _, err := writeMachineFiles(c.Root, cfg.Machine.Files, render.CRIConfDir+"/"); err != nil {
+			log.Error("machine.files", "error", err)
+		}
+	}
 }
 
 // machineFileRoots are the trees machine.files may write (as validation allows); each file

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/plinthos/plinth/pkg/config"
 )
@@ -113,4 +114,32 @@ func TestMachineFilesStayInTheirTree(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "etc/cri/conf.d/10-old.toml")); err == nil {
 		t.Error("a drop-in no longer in the configuration is still there")
 	}
+}
+
+// TestMachineFilesController: machine.files are written at boot and again after a change,
+// by the controller that platforms without Kubernetes run.
+func TestMachineFilesController(t *testing.T) {
+	root := t.TempDir()
+	cfg := generated(t).ControlPlane
+	cfg.Machine.Files = []config.File{{Path: "/var/lib/app/a.txt", Content: "one\n", Op: "overwrite"}}
+	h := start(t, cfg, &MachineFiles{Root: root})
+	waitFile := func(path, want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, err := os.ReadFile(filepath.Join(root, path))
+			if err == nil && string(got) == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s = %q, %v; want %q", path, got, err, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFile("var/lib/app/a.txt", "one\n")
+	next := *cfg
+	next.Machine.Files = []config.File{{Path: "/var/lib/app/a.txt", Content: "two\n", Op: "overwrite"}}
+	h.config.set(&next)
+	waitFile("var/lib/app/a.txt", "two\n")
 }

@@ -223,9 +223,12 @@ func (metalPlatform) System(Options) machineapi.System {
 	return machineapi.System{ProcRoot: "/proc", KmsgPath: "/dev/kmsg", Files: fileapi.FS{Root: "/", Allowed: allowed}}
 }
 
-// Controllers implements Platform: the machine's links, addresses, routes and disks.
+// Controllers implements Platform: the machine's links, addresses, routes and disks, and
+// machine.sysctls and machine.files (which Kubernetes nodes set through their own
+// controllers).
 func (metalPlatform) Controllers() []controller.Controller {
-	return []controller.Controller{&controllers.NetworkStatus{}, &controllers.DiskStatus{}}
+	return []controller.Controller{&controllers.NetworkStatus{}, &controllers.DiskStatus{},
+		&controllers.Sysctls{ProcSys: "/proc/sys"}, &controllers.MachineFiles{Root: "/"}}
 }
 
 // Kubernetes implements Platform: the OS image has no Kubernetes payload yet.

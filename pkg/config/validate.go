@@ -691,4 +691,7 @@ func (v *validator) metalNotYet(m *MachineSpec) {
 	for i := range m.Logging.Destinations {
 		v.add(fmt.Sprintf("machine.logging.destinations[%d]", i), "is not supported yet: logs are kept on the node (plinthctl logs); remove it")
 	}
+	for _, k := range slices.Sorted(maps.Keys(m.Env)) {
+		v.add(mapPath("machine.env", k), "is not supported on metal yet: it is the environment of containerd and kubelet, which the OS image does not run yet; remove it")
+	}
 }

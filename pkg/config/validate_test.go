@@ -251,6 +251,9 @@ func TestValidateMachine(t *testing.T) {
 		{name: "static interfaces on metal", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
 			c.Machine.Network.Interfaces = []config.Interface{{Name: "eth0", Addresses: []string{"10.0.2.15/24"}, Routes: []config.Route{{Gateway: "10.0.2.2"}}}}
 		}},
+		{name: "env on metal, not yet", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
+			c.Machine.Env = map[string]string{"HTTP_PROXY": "http://proxy:3128"}
+		}, want: one("machine.env.HTTP_PROXY", "not supported on metal yet")},
 		{name: "time servers on metal, not yet", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
 			c.Machine.Time.Servers = []string{"time.example.org"}
 		}, want: one("machine.time.servers", "not supported on metal yet")},

@@ -75,7 +75,9 @@ func TestBootOSImage(t *testing.T) {
 	e.must(time.Minute, "gen", "config", "vm", "https://"+qemu.GuestAddress+":6443", "--install-disk", "/dev/vda", "--output-dir", cfgDir)
 	config := filepath.Join(e.dir, "controlplane.yaml")
 	e.must(time.Minute, "machineconfig", "patch", filepath.Join(cfgDir, "controlplane.yaml"), "-o", config, "--patch",
-		fmt.Sprintf(`{"machine":{"network":{"hostname":"vm-1","interfaces":[{"name":"eth0","addresses":["%s/%d"],"vlans":[{"vlanId":42,"addresses":["192.168.42.2/24"],"mtu":1400}]}]}}}`, qemu.GuestAddress, qemu.GuestPrefix))
+		fmt.Sprintf(`{"machine":{"network":{"hostname":"vm-1","interfaces":[{"name":"eth0","addresses":["%s/%d"],"vlans":[{"vlanId":42,"addresses":["192.168.42.2/24"],"mtu":1400}]}]},
+		  "sysctls":{"vm.max_map_count":"262144"},"files":[{"path":"/var/lib/plinth-e2e/hello.txt","content":"hello from the config\n"}]}}`,
+			qemu.GuestAddress, qemu.GuestPrefix))
 	e.must(time.Minute, "validate", "--config", config, "--mode", "metal")
 
 	port := freePort(t)
@@ -144,6 +146,14 @@ func TestBootOSImage(t *testing.T) {
 		t.Errorf("mounts:\n%s", mounts)
 	} else {
 		t.Logf("mounts:\n%s", mounts)
+	}
+
+	// machine.sysctls and machine.files act on metal too.
+	if got := strings.TrimSpace(e.must(time.Minute, ctl("read", "/proc/sys/vm/max_map_count")...)); got != "262144" {
+		t.Errorf("vm.max_map_count is %q", got)
+	}
+	if got := e.must(time.Minute, ctl("read", "/var/lib/plinth-e2e/hello.txt")...); got != "hello from the config\n" {
+		t.Errorf("the file from the configuration holds %q", got)
 	}
 
 	// What the node sees: its links, addresses, routes and disks, as resources.

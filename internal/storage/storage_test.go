@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,7 +84,8 @@ func writeDisk(t *testing.T, size int64) *os.File {
 		size int64
 	}{{"EFI", MiB}, {"STATE", 4 * MiB}, {"EPHEMERAL", 8 * MiB}} {
 		end := start + uint64(p.size/512) - 1
-		table.Partitions = append(table.Partitions, &gpt.Partition{Index: i + 1, Start: start, End: end, Size: uint64(p.size), Type: gpt.LinuxFilesystem, Name: p.name})
+		table.Partitions = append(table.Partitions, &gpt.Partition{Index: i + 1, Start: start, End: end, Size: uint64(p.size), Type: gpt.LinuxFilesystem, Name: p.name,
+			GUID: fmt.Sprintf("3f1c2b4a-1111-4222-8333-94445556667%d", i), Attributes: uint64(i) << 48})
 		start = end + 1
 	}
 	if err := table.Write(f, size); err != nil {
@@ -120,8 +122,22 @@ func TestGrowTable(t *testing.T) {
 	if e := byName["EPHEMERAL"]; e == nil || int64(e.End+1)*512 != 63*MiB || int64(e.Start)*512 != 6*MiB {
 		t.Errorf("EPHEMERAL after growth: %+v", e)
 	}
-	if s := byName["STATE"]; s == nil || int64(s.End+1)*512 != 6*MiB || s.GUID == "" {
+	for i, name := range []string{"EFI", "STATE", "EPHEMERAL"} {
+		p := byName[name]
+		if p == nil || !strings.EqualFold(p.GUID, fmt.Sprintf("3f1c2b4a-1111-4222-8333-94445556667%d", i)) || p.Attributes != uint64(i)<<48 || p.Index != i+1 {
+			t.Errorf("%s lost its identity in the rewrite: %+v", name, p)
+		}
+	}
+	if s := byName["STATE"]; s == nil || int64(s.End+1)*512 != 6*MiB {
 		t.Errorf("STATE after growth: %+v", s)
+	}
+	if !strings.EqualFold(table.GUID, "3f1c2b4a-1111-4222-8333-944455566677") {
+		t.Errorf("disk GUID %s", table.GUID)
+	}
+	// The backup header is at the disk's new last sector.
+	backup := make([]byte, 8)
+	if _, err := f.ReadAt(backup, 64*MiB-512); err != nil || string(backup) != "EFI PART" {
+		t.Errorf("no backup GPT header at the new end: %q, %v", backup, err)
 	}
 	// Again: nothing to gain.
 	if _, grown, err := growTable(f, 3, 64*MiB); err != nil || grown {
@@ -130,6 +146,15 @@ func TestGrowTable(t *testing.T) {
 	// Only the last partition grows.
 	if _, grown, err := growTable(f, 2, 64*MiB); err != nil || grown {
 		t.Errorf("growth of a partition that is not the last: %v, %v", grown, err)
+	}
+}
+
+// TestGrowTableLeavesAPartitionAfter: when another partition follows EPHEMERAL, the table
+// is left alone.
+func TestGrowTableLeavesAPartitionAfter(t *testing.T) {
+	f := writeDisk(t, 16*MiB)
+	if _, grown, err := growTable(f, 2, 64*MiB); err != nil || grown {
+		t.Errorf("STATE, followed by EPHEMERAL, grew: %v, %v", grown, err)
 	}
 }
 

@@ -116,7 +116,7 @@ func getResources(ctx context.Context, s *session, w io.Writer, node, ns, typ, i
 			items = append(items, resp.Resource)
 		}
 	}
-	p := &resourcePrinter{w: w, node: node, output: output}
+	p := &resourcePrinter{w: w, node: node, output: output, columns: typeColumns(ctx, s, typ)}
 	for _, r := range items {
 		if err := p.print("", r); err != nil {
 			return err
@@ -130,7 +130,7 @@ func watchResources(ctx context.Context, s *session, w io.Writer, node, ns, typ,
 	if err != nil {
 		return client.Describe(err)
 	}
-	p := &resourcePrinter{w: w, node: node, output: output, event: true}
+	p := &resourcePrinter{w: w, node: node, output: output, event: true, columns: typeColumns(ctx, s, typ)}
 	for {
 		resp, err := stream.Recv()
 		if err != nil {
@@ -159,6 +159,52 @@ type resourcePrinter struct {
 	output string
 	event  bool
 	tw     *tabwriter.Writer
+	// columns are the type's table columns; without any, the table shows a summary of
+	// the spec.
+	columns []*rpb.Column
+}
+
+// typeColumns returns the table columns of the type named typ (a type or an alias), as the
+// node defines them; none when the node does not say (an older node).
+func typeColumns(ctx context.Context, s *session, typ string) []*rpb.Column {
+	resp, err := s.client.Resource.Definitions(ctx, &rpb.DefinitionsRequest{})
+	if err != nil {
+		return nil
+	}
+	for _, d := range resp.Definitions {
+		if strings.EqualFold(d.Type, typ) || slices.ContainsFunc(d.Aliases, func(a string) bool { return strings.EqualFold(a, typ) }) {
+			return d.PrintColumns
+		}
+	}
+	return nil
+}
+
+// columnValue evaluates a column's path ({.a.b}) in spec; lists are joined with commas.
+func columnValue(spec map[string]any, path string) string {
+	path = strings.TrimSuffix(strings.TrimPrefix(path, "{"), "}")
+	var v any = spec
+	for _, k := range strings.Split(strings.TrimPrefix(path, "."), ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return "-"
+		}
+		if v, ok = m[k]; !ok {
+			return "-"
+		}
+	}
+	switch t := v.(type) {
+	case nil:
+		return "-"
+	case []any:
+		parts := make([]string, 0, len(t))
+		for _, x := range t {
+			parts = append(parts, fmt.Sprint(x))
+		}
+		return orDash(strings.Join(parts, ","))
+	case map[string]any:
+		return summarize(t)
+	}
+	return orDash(fmt.Sprint(v))
 }
 
 func (p *resourcePrinter) print(event string, r *rpb.Resource) error {
@@ -198,13 +244,25 @@ func (p *resourcePrinter) print(event string, r *rpb.Resource) error {
 		if p.event {
 			header = "EVENT\t" + header
 		}
-		fmt.Fprintln(p.tw, header+"\tSPEC")
+		if len(p.columns) == 0 {
+			header += "\tSPEC"
+		}
+		for _, c := range p.columns {
+			header += "\t" + strings.ToUpper(c.Name)
+		}
+		fmt.Fprintln(p.tw, header)
 	}
 	row := fmt.Sprintf("%s\t%s\t%s\t%s\t%d", p.node, md.Namespace, md.Type, md.Id, md.Version)
 	if p.event {
 		row = event + "\t" + row
 	}
-	fmt.Fprintf(p.tw, "%s\t%s\n", row, summarize(spec))
+	if len(p.columns) == 0 {
+		row += "\t" + summarize(spec)
+	}
+	for _, c := range p.columns {
+		row += "\t" + columnValue(spec, c.JsonPath)
+	}
+	fmt.Fprintln(p.tw, row)
 	return nil
 }
 

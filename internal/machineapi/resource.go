@@ -153,7 +153,11 @@ func (s *ResourceServer) Watch(req *rpb.WatchRequest, stream grpc.ServerStreamin
 func (s *ResourceServer) Definitions(context.Context, *rpb.DefinitionsRequest) (*rpb.DefinitionsResponse, error) {
 	resp := &rpb.DefinitionsResponse{}
 	for _, d := range s.Registry.List() {
-		resp.Definitions = append(resp.Definitions, &rpb.Definition{Type: d.Type, Aliases: d.Aliases, DefaultNamespace: d.DefaultNamespace, Sensitive: d.Sensitive})
+		def := &rpb.Definition{Type: d.Type, Aliases: d.Aliases, DefaultNamespace: d.DefaultNamespace, Sensitive: d.Sensitive}
+		for _, c := range d.PrintColumns {
+			def.PrintColumns = append(def.PrintColumns, &rpb.Column{Name: c.Name, JsonPath: c.JSONPath})
+		}
+		resp.Definitions = append(resp.Definitions, def)
 	}
 	return resp, nil
 }

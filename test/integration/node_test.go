@@ -184,6 +184,10 @@ func TestLocalNodes(t *testing.T) {
 	if err := contains(mustCtl(t, admin, "get", "rd"), "Hostnames.network.plinth.dev", "Services.runtime.plinth.dev"); err != nil {
 		t.Error(err)
 	}
+	// The table shows a type's own columns.
+	if err := contains(mustCtl(t, admin, "get", "hostname"), "HOSTNAME", "DOMAINNAME", "cp-1"); err != nil {
+		t.Error(err)
+	}
 	if err := contains(mustCtl(t, admin, "get", "hostname", "-o", "yaml"), "hostname: cp-1"); err != nil {
 		t.Error(err)
 	}
@@ -294,11 +298,11 @@ func TestLocalNodes(t *testing.T) {
 	}
 	mustCtl(t, admin, "apply-config", "-f", patched, "--mode", "no-reboot")
 	eventually(t, 10*time.Second, "hostname follows the applied config", func() error {
-		out, err := ctl(t, admin, "get", "hostname")
+		out, err := ctl(t, admin, "get", "hostname", "-o", "yaml")
 		if err != nil {
 			return err
 		}
-		return contains(out, "hostname=cp-renamed")
+		return contains(out, "hostname: cp-renamed")
 	})
 	bad := filepath.Join(dir, "bad.yaml")
 	if err := os.WriteFile(bad, []byte("apiVersion: plinth.dev/v1alpha1\nkind: MachineConfig\nmachine:\n  tpye: worker\n"), 0o600); err != nil {
@@ -308,7 +312,7 @@ func TestLocalNodes(t *testing.T) {
 	if err == nil || contains(out, `did you mean "type"`) != nil {
 		t.Errorf("an invalid config was not refused with its problem: %v\n%s", err, out)
 	}
-	if err := contains(mustCtl(t, admin, "get", "hostname"), "hostname=cp-renamed"); err != nil {
+	if err := contains(mustCtl(t, admin, "get", "hostname", "-o", "yaml"), "hostname: cp-renamed"); err != nil {
 		t.Errorf("the refused config changed the running one: %v", err)
 	}
 	if err := contains(mustCtl(t, admin, "apply-config", "-f", patched, "--mode", "staged"), "next reboot"); err != nil {
@@ -354,8 +358,8 @@ func TestLocalNodes(t *testing.T) {
 		}
 		return contains(out, "Hostname:  worker-1")
 	})
-	out = mustCtl(t, admin, "-n", "127.0.0.1,"+w.addr, "get", "hostname")
-	if err := contains(out, "hostname=cp-renamed", "hostname=worker-1"); err != nil {
+	out = mustCtl(t, admin, "-n", "127.0.0.1,"+w.addr, "get", "hostname", "-o", "yaml")
+	if err := contains(out, "hostname: cp-renamed", "hostname: worker-1"); err != nil {
 		t.Error(err)
 	}
 

@@ -592,19 +592,75 @@ func (*DefinitionsRequest) Descriptor() ([]byte, []int) {
 	return file_plinth_resource_v1alpha1_resource_proto_rawDescGZIP(), []int{8}
 }
 
+// Column is a column of the table output of a type: its header and the path of its value
+// in the spec, such as {.address}.
+type Column struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	JsonPath      string                 `protobuf:"bytes,2,opt,name=json_path,json=jsonPath,proto3" json:"json_path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Column) Reset() {
+	*x = Column{}
+	mi := &file_plinth_resource_v1alpha1_resource_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Column) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Column) ProtoMessage() {}
+
+func (x *Column) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_resource_v1alpha1_resource_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Column.ProtoReflect.Descriptor instead.
+func (*Column) Descriptor() ([]byte, []int) {
+	return file_plinth_resource_v1alpha1_resource_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Column) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Column) GetJsonPath() string {
+	if x != nil {
+		return x.JsonPath
+	}
+	return ""
+}
+
 type Definition struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Type             string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
 	Aliases          []string               `protobuf:"bytes,2,rep,name=aliases,proto3" json:"aliases,omitempty"`
 	DefaultNamespace string                 `protobuf:"bytes,3,opt,name=default_namespace,json=defaultNamespace,proto3" json:"default_namespace,omitempty"`
 	Sensitive        bool                   `protobuf:"varint,4,opt,name=sensitive,proto3" json:"sensitive,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// PrintColumns are the columns of the type's table output.
+	PrintColumns  []*Column `protobuf:"bytes,5,rep,name=print_columns,json=printColumns,proto3" json:"print_columns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Definition) Reset() {
 	*x = Definition{}
-	mi := &file_plinth_resource_v1alpha1_resource_proto_msgTypes[9]
+	mi := &file_plinth_resource_v1alpha1_resource_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -616,7 +672,7 @@ func (x *Definition) String() string {
 func (*Definition) ProtoMessage() {}
 
 func (x *Definition) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_resource_v1alpha1_resource_proto_msgTypes[9]
+	mi := &file_plinth_resource_v1alpha1_resource_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -629,7 +685,7 @@ func (x *Definition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Definition.ProtoReflect.Descriptor instead.
 func (*Definition) Descriptor() ([]byte, []int) {
-	return file_plinth_resource_v1alpha1_resource_proto_rawDescGZIP(), []int{9}
+	return file_plinth_resource_v1alpha1_resource_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Definition) GetType() string {
@@ -660,6 +716,13 @@ func (x *Definition) GetSensitive() bool {
 	return false
 }
 
+func (x *Definition) GetPrintColumns() []*Column {
+	if x != nil {
+		return x.PrintColumns
+	}
+	return nil
+}
+
 type DefinitionsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Definitions   []*Definition          `protobuf:"bytes,1,rep,name=definitions,proto3" json:"definitions,omitempty"`
@@ -669,7 +732,7 @@ type DefinitionsResponse struct {
 
 func (x *DefinitionsResponse) Reset() {
 	*x = DefinitionsResponse{}
-	mi := &file_plinth_resource_v1alpha1_resource_proto_msgTypes[10]
+	mi := &file_plinth_resource_v1alpha1_resource_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -681,7 +744,7 @@ func (x *DefinitionsResponse) String() string {
 func (*DefinitionsResponse) ProtoMessage() {}
 
 func (x *DefinitionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_resource_v1alpha1_resource_proto_msgTypes[10]
+	mi := &file_plinth_resource_v1alpha1_resource_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +757,7 @@ func (x *DefinitionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DefinitionsResponse.ProtoReflect.Descriptor instead.
 func (*DefinitionsResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_resource_v1alpha1_resource_proto_rawDescGZIP(), []int{10}
+	return file_plinth_resource_v1alpha1_resource_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DefinitionsResponse) GetDefinitions() []*Definition {
@@ -745,13 +808,17 @@ const file_plinth_resource_v1alpha1_resource_proto_rawDesc = "" +
 	"\n" +
 	"event_type\x18\x01 \x01(\x0e2#.plinth.resource.v1alpha1.EventTypeR\teventType\x12>\n" +
 	"\bresource\x18\x02 \x01(\v2\".plinth.resource.v1alpha1.ResourceR\bresource\"\x14\n" +
-	"\x12DefinitionsRequest\"\x85\x01\n" +
+	"\x12DefinitionsRequest\"9\n" +
+	"\x06Column\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\tjson_path\x18\x02 \x01(\tR\bjsonPath\"\xcc\x01\n" +
 	"\n" +
 	"Definition\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n" +
 	"\aaliases\x18\x02 \x03(\tR\aaliases\x12+\n" +
 	"\x11default_namespace\x18\x03 \x01(\tR\x10defaultNamespace\x12\x1c\n" +
-	"\tsensitive\x18\x04 \x01(\bR\tsensitive\"]\n" +
+	"\tsensitive\x18\x04 \x01(\bR\tsensitive\x12E\n" +
+	"\rprint_columns\x18\x05 \x03(\v2 .plinth.resource.v1alpha1.ColumnR\fprintColumns\"]\n" +
 	"\x13DefinitionsResponse\x12F\n" +
 	"\vdefinitions\x18\x01 \x03(\v2$.plinth.resource.v1alpha1.DefinitionR\vdefinitions*\x8e\x01\n" +
 	"\tEventType\x12\x1a\n" +
@@ -779,7 +846,7 @@ func file_plinth_resource_v1alpha1_resource_proto_rawDescGZIP() []byte {
 }
 
 var file_plinth_resource_v1alpha1_resource_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plinth_resource_v1alpha1_resource_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_plinth_resource_v1alpha1_resource_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_plinth_resource_v1alpha1_resource_proto_goTypes = []any{
 	(EventType)(0),                // 0: plinth.resource.v1alpha1.EventType
 	(*Metadata)(nil),              // 1: plinth.resource.v1alpha1.Metadata
@@ -791,34 +858,36 @@ var file_plinth_resource_v1alpha1_resource_proto_goTypes = []any{
 	(*WatchRequest)(nil),          // 7: plinth.resource.v1alpha1.WatchRequest
 	(*WatchResponse)(nil),         // 8: plinth.resource.v1alpha1.WatchResponse
 	(*DefinitionsRequest)(nil),    // 9: plinth.resource.v1alpha1.DefinitionsRequest
-	(*Definition)(nil),            // 10: plinth.resource.v1alpha1.Definition
-	(*DefinitionsResponse)(nil),   // 11: plinth.resource.v1alpha1.DefinitionsResponse
-	nil,                           // 12: plinth.resource.v1alpha1.Metadata.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*Column)(nil),                // 10: plinth.resource.v1alpha1.Column
+	(*Definition)(nil),            // 11: plinth.resource.v1alpha1.Definition
+	(*DefinitionsResponse)(nil),   // 12: plinth.resource.v1alpha1.DefinitionsResponse
+	nil,                           // 13: plinth.resource.v1alpha1.Metadata.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
 }
 var file_plinth_resource_v1alpha1_resource_proto_depIdxs = []int32{
-	12, // 0: plinth.resource.v1alpha1.Metadata.labels:type_name -> plinth.resource.v1alpha1.Metadata.LabelsEntry
-	13, // 1: plinth.resource.v1alpha1.Metadata.created:type_name -> google.protobuf.Timestamp
-	13, // 2: plinth.resource.v1alpha1.Metadata.updated:type_name -> google.protobuf.Timestamp
+	13, // 0: plinth.resource.v1alpha1.Metadata.labels:type_name -> plinth.resource.v1alpha1.Metadata.LabelsEntry
+	14, // 1: plinth.resource.v1alpha1.Metadata.created:type_name -> google.protobuf.Timestamp
+	14, // 2: plinth.resource.v1alpha1.Metadata.updated:type_name -> google.protobuf.Timestamp
 	1,  // 3: plinth.resource.v1alpha1.Resource.metadata:type_name -> plinth.resource.v1alpha1.Metadata
 	2,  // 4: plinth.resource.v1alpha1.GetResponse.resource:type_name -> plinth.resource.v1alpha1.Resource
 	2,  // 5: plinth.resource.v1alpha1.ListResponse.resource:type_name -> plinth.resource.v1alpha1.Resource
 	0,  // 6: plinth.resource.v1alpha1.WatchResponse.event_type:type_name -> plinth.resource.v1alpha1.EventType
 	2,  // 7: plinth.resource.v1alpha1.WatchResponse.resource:type_name -> plinth.resource.v1alpha1.Resource
-	10, // 8: plinth.resource.v1alpha1.DefinitionsResponse.definitions:type_name -> plinth.resource.v1alpha1.Definition
-	3,  // 9: plinth.resource.v1alpha1.ResourceService.Get:input_type -> plinth.resource.v1alpha1.GetRequest
-	5,  // 10: plinth.resource.v1alpha1.ResourceService.List:input_type -> plinth.resource.v1alpha1.ListRequest
-	7,  // 11: plinth.resource.v1alpha1.ResourceService.Watch:input_type -> plinth.resource.v1alpha1.WatchRequest
-	9,  // 12: plinth.resource.v1alpha1.ResourceService.Definitions:input_type -> plinth.resource.v1alpha1.DefinitionsRequest
-	4,  // 13: plinth.resource.v1alpha1.ResourceService.Get:output_type -> plinth.resource.v1alpha1.GetResponse
-	6,  // 14: plinth.resource.v1alpha1.ResourceService.List:output_type -> plinth.resource.v1alpha1.ListResponse
-	8,  // 15: plinth.resource.v1alpha1.ResourceService.Watch:output_type -> plinth.resource.v1alpha1.WatchResponse
-	11, // 16: plinth.resource.v1alpha1.ResourceService.Definitions:output_type -> plinth.resource.v1alpha1.DefinitionsResponse
-	13, // [13:17] is the sub-list for method output_type
-	9,  // [9:13] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	10, // 8: plinth.resource.v1alpha1.Definition.print_columns:type_name -> plinth.resource.v1alpha1.Column
+	11, // 9: plinth.resource.v1alpha1.DefinitionsResponse.definitions:type_name -> plinth.resource.v1alpha1.Definition
+	3,  // 10: plinth.resource.v1alpha1.ResourceService.Get:input_type -> plinth.resource.v1alpha1.GetRequest
+	5,  // 11: plinth.resource.v1alpha1.ResourceService.List:input_type -> plinth.resource.v1alpha1.ListRequest
+	7,  // 12: plinth.resource.v1alpha1.ResourceService.Watch:input_type -> plinth.resource.v1alpha1.WatchRequest
+	9,  // 13: plinth.resource.v1alpha1.ResourceService.Definitions:input_type -> plinth.resource.v1alpha1.DefinitionsRequest
+	4,  // 14: plinth.resource.v1alpha1.ResourceService.Get:output_type -> plinth.resource.v1alpha1.GetResponse
+	6,  // 15: plinth.resource.v1alpha1.ResourceService.List:output_type -> plinth.resource.v1alpha1.ListResponse
+	8,  // 16: plinth.resource.v1alpha1.ResourceService.Watch:output_type -> plinth.resource.v1alpha1.WatchResponse
+	12, // 17: plinth.resource.v1alpha1.ResourceService.Definitions:output_type -> plinth.resource.v1alpha1.DefinitionsResponse
+	14, // [14:18] is the sub-list for method output_type
+	10, // [10:14] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_plinth_resource_v1alpha1_resource_proto_init() }
@@ -832,7 +901,7 @@ func file_plinth_resource_v1alpha1_resource_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plinth_resource_v1alpha1_resource_proto_rawDesc), len(file_plinth_resource_v1alpha1_resource_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

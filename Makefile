@@ -38,6 +38,8 @@ bench: build ## benchmarks (unit, then the node runtime's over real mTLS); they 
 	ln -sf kube $(OUT)/payload/bin/kubectl
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl NODE_IMAGE=$(NODE_IMAGE) \
 	  $(GO) test -v -tags e2e -run=NONE -bench=ClusterCreate -benchtime=1x -timeout 40m ./test/e2e/
+	$(MAKE) image-os VERSION=$(VERSION)
+	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl OS_IMAGE=$(CURDIR)/$(OS_OUT) $(GO) test -v -tags qemu -run=NONE -bench=Boot -benchtime=3x -timeout 30m ./test/qemu/
 
 tools: ## build the pinned developer tools (hack/tools/go.mod) into _out/tools
 	cd hack/tools && $(GO) build -o ../../$(TOOLS)/ \

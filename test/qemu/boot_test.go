@@ -22,13 +22,13 @@ import (
 )
 
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	dir       string
 	plinthctl string
 	image     string
 }
 
-func setup(t *testing.T) *env {
+func setup(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), plinthctl: os.Getenv("PLINTHCTL"), image: os.Getenv("OS_IMAGE")}
 	if e.plinthctl == "" || e.image == "" {
@@ -55,7 +55,7 @@ func (e *env) must(timeout time.Duration, args ...string) string {
 	return out
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -24,6 +24,35 @@ import (
 type Sysctls struct {
 	// ProcSys is where the sysctls are, normally /proc/sys.
 	ProcSys string
+	// Defaults are set first; machine.sysctls may override each (the metal platform's
+	// hardening defaults, HardeningSysctls).
+	Defaults map[string]string
+}
+
+// HardeningSysctls are the kernel settings a machine that Plinth boots starts with, before
+// machine.sysctls: kernel pointers and the kernel log hidden from unprivileged processes,
+// no unprivileged BPF, a hardened BPF JIT, no kexec, protected links and files in
+// world-writable directories, no ICMP redirects or source routing.
+var HardeningSysctls = map[string]string{
+	"kernel.kptr_restrict":                       "1",
+	"kernel.dmesg_restrict":                      "1",
+	"kernel.perf_event_paranoid":                 "2",
+	"kernel.unprivileged_bpf_disabled":           "1",
+	"net.core.bpf_jit_harden":                    "2",
+	"kernel.kexec_load_disabled":                 "1",
+	"fs.protected_symlinks":                      "1",
+	"fs.protected_hardlinks":                     "1",
+	"fs.protected_fifos":                         "2",
+	"fs.protected_regular":                       "2",
+	"net.ipv4.conf.all.accept_redirects":         "0",
+	"net.ipv4.conf.default.accept_redirects":     "0",
+	"net.ipv4.conf.all.send_redirects":           "0",
+	"net.ipv4.conf.all.accept_source_route":      "0",
+	"net.ipv6.conf.all.accept_redirects":         "0",
+	"net.ipv6.conf.default.accept_redirects":     "0",
+	"net.ipv4.conf.all.rp_filter":                "1",
+	"net.ipv4.icmp_echo_ignore_broadcasts":       "1",
+	"net.ipv4.icmp_ignore_bogus_error_responses": "1",
 }
 
 // Name implements controller.Controller.
@@ -51,8 +80,13 @@ func (c *Sysctls) Run(ctx context.Context, rt controller.Runtime, log *slog.Logg
 		if cfg == nil {
 			continue
 		}
-		for _, k := range slices.Sorted(maps.Keys(cfg.Machine.Sysctls)) {
-			v := cfg.Machine.Sysctls[k]
+		want := maps.Clone(c.Defaults)
+		if want == nil {
+			want = map[string]string{}
+		}
+		maps.Copy(want, cfg.Machine.Sysctls)
+		for _, k := range slices.Sorted(maps.Keys(want)) {
+			v := want[k]
 			if applied[k] == v {
 				continue
 			}

@@ -143,3 +143,32 @@ func TestMachineFilesController(t *testing.T) {
 	h.config.set(&next)
 	waitFile("var/lib/app/a.txt", "two\n")
 }
+
+// TestSysctlsDefaultsThenConfig: the platform's defaults are set, and machine.sysctls
+// overrides one of them.
+func TestSysctlsDefaultsThenConfig(t *testing.T) {
+	procSys := t.TempDir()
+	for _, p := range []string{"kernel/kptr_restrict", "kernel/dmesg_restrict"} {
+		if err := os.MkdirAll(filepath.Join(procSys, filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(procSys, p), []byte("0\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := generated(t).ControlPlane
+	cfg.Machine.Sysctls = map[string]string{"kernel.kptr_restrict": "2"}
+	start(t, cfg, &Sysctls{ProcSys: procSys, Defaults: map[string]string{"kernel.kptr_restrict": "1", "kernel.dmesg_restrict": "1"}})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		kptr, _ := os.ReadFile(filepath.Join(procSys, "kernel/kptr_restrict"))
+		dmesg, _ := os.ReadFile(filepath.Join(procSys, "kernel/dmesg_restrict"))
+		if string(kptr) == "2" && string(dmesg) == "1" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kptr_restrict %q (want the config's 2), dmesg_restrict %q (want the default 1)", kptr, dmesg)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -223,12 +223,12 @@ func (metalPlatform) System(Options) machineapi.System {
 	return machineapi.System{ProcRoot: "/proc", KmsgPath: "/dev/kmsg", Files: fileapi.FS{Root: "/", Allowed: allowed}}
 }
 
-// Controllers implements Platform: the machine's links, addresses, routes and disks, and
-// machine.sysctls and machine.files (which Kubernetes nodes set through their own
-// controllers).
+// Controllers implements Platform: the machine's links, addresses, routes and disks, the
+// hardening sysctls then machine.sysctls, and machine.files (which Kubernetes nodes set
+// through their own controllers).
 func (metalPlatform) Controllers() []controller.Controller {
 	return []controller.Controller{&controllers.NetworkStatus{}, &controllers.DiskStatus{},
-		&controllers.Sysctls{ProcSys: "/proc/sys"}, &controllers.MachineFiles{Root: "/"}}
+		&controllers.Sysctls{ProcSys: "/proc/sys", Defaults: controllers.HardeningSysctls}, &controllers.MachineFiles{Root: "/"}}
 }
 
 // Kubernetes implements Platform: the OS image has no Kubernetes payload yet.

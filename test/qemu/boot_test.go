@@ -148,6 +148,10 @@ func TestBootOSImage(t *testing.T) {
 		t.Logf("mounts:\n%s", mounts)
 	}
 
+	// The hardening defaults are set (machine.sysctls may override them).
+	if got := strings.TrimSpace(e.must(time.Minute, ctl("read", "/proc/sys/kernel/kptr_restrict")...)); got != "1" {
+		t.Errorf("kernel.kptr_restrict is %q, want the hardening default 1", got)
+	}
 	// machine.sysctls and machine.files act on metal too.
 	if got := strings.TrimSpace(e.must(time.Minute, ctl("read", "/proc/sys/vm/max_map_count")...)); got != "262144" {
 		t.Errorf("vm.max_map_count is %q", got)

@@ -305,6 +305,12 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 		wg.Wait()
 		return err
 	}
+	wg.Go(func() {
+		platform.Watch(ctx, func() {
+			log.Info("the power button was pressed: shutting down")
+			_ = n.Shutdown("power-button")
+		})
+	})
 	n.events.Publish(events.Event{Type: "sequence", Message: "boot done", Data: map[string]string{"sequence": "boot"}})
 	log.Info("node is up", "platform", platform.Name(), "api", net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort)), "type", initial.Machine.Type)
 

@@ -1,6 +1,7 @@
 package machined
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -45,6 +46,9 @@ type Platform interface {
 	// Kubernetes is set on platforms whose nodes run containerd, kubelet and, on control
 	// planes, etcd and the control plane.
 	Kubernetes() bool
+	// Watch runs until ctx ends and calls shutdown when the machine's own controls ask
+	// for one (a power button, a hypervisor's power-down).
+	Watch(ctx context.Context, shutdown func())
 	// Halt ends the node once machined's services stopped: it reboots the node (reboot)
 	// or powers it off. It returns only when the caller should simply exit (a local
 	// shutdown) or on failure.

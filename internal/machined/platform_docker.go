@@ -1,6 +1,7 @@
 package machined
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -84,6 +85,9 @@ func (dockerPlatform) Kubernetes() bool { return true }
 func (dockerPlatform) Unconfigured(*Options) (maintenance.Trust, error) {
 	return maintenance.Trust{}, ErrNeedsConfig
 }
+
+// Watch implements Platform: the machine's controls are the host's.
+func (dockerPlatform) Watch(context.Context, func()) {}
 
 func (dockerPlatform) Network(*config.MachineConfig, *Options) error { return nil }
 

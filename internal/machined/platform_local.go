@@ -1,6 +1,7 @@
 package machined
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -58,6 +59,9 @@ func (localPlatform) Kubernetes() bool { return false }
 func (localPlatform) Unconfigured(*Options) (maintenance.Trust, error) {
 	return maintenance.Trust{}, ErrNeedsConfig
 }
+
+// Watch implements Platform: the machine's controls are the host's.
+func (localPlatform) Watch(context.Context, func()) {}
 
 func (localPlatform) Network(*config.MachineConfig, *Options) error { return nil }
 

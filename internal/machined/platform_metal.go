@@ -1,6 +1,7 @@
 package machined
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,6 +22,7 @@ import (
 	"github.com/plinthos/plinth/internal/machineapi"
 	"github.com/plinthos/plinth/internal/maintenance"
 	"github.com/plinthos/plinth/internal/netconf"
+	"github.com/plinthos/plinth/internal/powerbutton"
 	"github.com/plinthos/plinth/internal/storage"
 	"github.com/plinthos/plinth/pkg/config"
 )
@@ -233,6 +235,14 @@ func (metalPlatform) Controllers() []controller.Controller {
 
 // Kubernetes implements Platform: the OS image has no Kubernetes payload yet.
 func (metalPlatform) Kubernetes() bool { return false }
+
+// Watch implements Platform: a press of the ACPI power button (or QEMU's system_powerdown)
+// shuts the node down.
+func (metalPlatform) Watch(ctx context.Context, shutdown func()) {
+	if err := powerbutton.Watch(ctx, "/sys/class/input", shutdown); err != nil {
+		fmt.Fprintf(os.Stderr, "machined: the power button is not watched: %v\n", err)
+	}
+}
 
 // Halt implements Platform: every process left gets SIGTERM, then SIGKILL; the file
 // systems are unmounted (read-only when busy) and synced; then reboot(2).

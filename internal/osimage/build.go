@@ -46,10 +46,10 @@ const (
 
 // DefaultModules are the modules the initramfs loads on a QEMU (virtio) machine: the disk,
 // network, entropy and console devices, the root filesystem, fw_cfg (where QEMU hands the
-// machine config), ext4 for STATE and EPHEMERAL, and 8021q for machine.network's VLANs
-// (the node has no modprobe yet: what machined needs is loaded here). Built-in ones are
-// skipped.
-var DefaultModules = []string{"virtio_pci", "virtio_blk", "virtio_net", "virtio_rng", "virtio_console", "squashfs", "qemu_fw_cfg", "ext4", "8021q"}
+// machine config), ext4 for STATE and EPHEMERAL, 8021q for machine.network's VLANs, and the
+// ACPI button and evdev for the power button (the node has no modprobe yet: what machined
+// needs is loaded here). Built-in ones are skipped.
+var DefaultModules = []string{"virtio_pci", "virtio_blk", "virtio_net", "virtio_rng", "virtio_console", "squashfs", "qemu_fw_cfg", "ext4", "8021q", "button", "evdev"}
 
 // Options say what to build from what.
 type Options struct {

@@ -7,8 +7,10 @@ package qemu
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,6 +63,8 @@ type Options struct {
 	ConsoleLog string
 	// KVM uses hardware acceleration; otherwise TCG (software emulation).
 	KVM bool
+	// QMP is the path of the emulator's control socket (QMP), for PowerDown; empty: none.
+	QMP string
 }
 
 // Args returns the emulator's arguments for o.
@@ -110,6 +114,9 @@ func (o Options) Args() ([]string, error) {
 	if !o.AllowReboot {
 		args = append(args, "-no-reboot")
 	}
+	if o.QMP != "" {
+		args = append(args, "-qmp", "unix:"+o.QMP+",server=on,wait=off")
+	}
 	if o.ConsoleLog != "" {
 		args = append(args, "-serial", "file:"+o.ConsoleLog)
 	} else {
@@ -154,6 +161,47 @@ type VM struct {
 	mu     sync.Mutex
 	err    error
 	output *lockedWriter
+	qmp    string
+}
+
+// PowerDown presses the VM's ACPI power button (QMP system_powerdown), as a hypervisor's
+// "shut down" does. The VM needs Options.QMP.
+func (vm *VM) PowerDown(ctx context.Context) error {
+	if vm.qmp == "" {
+		return errors.New("the VM has no QMP socket (Options.QMP)")
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", vm.qmp)
+	if err != nil {
+		return fmt.Errorf("QMP: %w", err)
+	}
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
+	}
+	dec := json.NewDecoder(conn)
+	var greeting map[string]any
+	if err := dec.Decode(&greeting); err != nil {
+		return fmt.Errorf("QMP greeting: %w", err)
+	}
+	for _, cmd := range []string{"qmp_capabilities", "system_powerdown"} {
+		if _, err := fmt.Fprintf(conn, `{"execute":%q}`+"\n", cmd); err != nil {
+			return fmt.Errorf("QMP %s: %w", cmd, err)
+		}
+		for { // skip events until the command's answer
+			var resp map[string]any
+			if err := dec.Decode(&resp); err != nil {
+				return fmt.Errorf("QMP %s: %w", cmd, err)
+			}
+			if e, ok := resp["error"]; ok {
+				return fmt.Errorf("QMP %s: %v", cmd, e)
+			}
+			if _, ok := resp["return"]; ok {
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // Start starts the VM. Its emulator's own messages (not the console) are kept for Err.
@@ -177,7 +225,7 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", Binary, err)
 	}
-	vm := &VM{cmd: cmd, done: make(chan struct{}), output: w}
+	vm := &VM{cmd: cmd, done: make(chan struct{}), output: w, qmp: o.QMP}
 	go func() {
 		err := cmd.Wait()
 		vm.mu.Lock()

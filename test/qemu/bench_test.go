@@ -43,7 +43,8 @@ func BenchmarkBoot(b *testing.B) {
 		}
 		endpoint := "127.0.0.1:" + strconv.Itoa(port)
 		for {
-			if _, err := e.run(30*time.Second, "--plinthconfig", pc, "-e", endpoint, "-n", qemu.GuestAddress, "version"); err == nil {
+			// A short try: QEMU accepts the forwarded connection before the guest listens.
+			if _, err := e.run(3*time.Second, "--plinthconfig", pc, "-e", endpoint, "-n", qemu.GuestAddress, "version"); err == nil {
 				break
 			}
 			if time.Since(start) > 5*time.Minute {

@@ -64,9 +64,9 @@ func (c *Sysctls) Inputs() []controller.Input { return []controller.Input{machin
 // Outputs implements controller.Controller: the kernel is its only output.
 func (c *Sysctls) Outputs() []controller.Output { return nil }
 
-// Run implements controller.Controller.
-func (c *Sysctls) Run(ctx context.Context, rt controller.Runtime, log *slog.Logger) error {
-	applied := map[string]string{}
+// followConfig calls apply with the machine configuration at each event of rt, once there
+// is one, until ctx ends.
+func followConfig(ctx context.Context, rt controller.Runtime, apply func(*config.MachineConfig)) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -77,9 +77,16 @@ func (c *Sysctls) Run(ctx context.Context, rt controller.Runtime, log *slog.Logg
 		if err != nil {
 			return err
 		}
-		if cfg == nil {
-			continue
+		if cfg != nil {
+			apply(cfg)
 		}
+	}
+}
+
+// Run implements controller.Controller.
+func (c *Sysctls) Run(ctx context.Context, rt controller.Runtime, log *slog.Logger) error {
+	applied := map[string]string{}
+	return followConfig(ctx, rt, func(cfg *config.MachineConfig) {
 		want := maps.Clone(c.Defaults)
 		if want == nil {
 			want = map[string]string{}
@@ -97,7 +104,7 @@ func (c *Sysctls) Run(ctx context.Context, rt controller.Runtime, log *slog.Logg
 			applied[k] = v
 			log.Info("sysctl set", "name", k, "value", v)
 		}
-	}
+	})
 }
 
 // setSysctl writes value to the sysctl name (dotted) under procSys.
@@ -137,23 +144,11 @@ func (c *MachineFiles) Outputs() []controller.Output { return nil }
 // Run implements controller.Controller. A file that cannot be written is logged and tried
 // again at the next change; the others are written.
 func (c *MachineFiles) Run(ctx context.Context, rt controller.Runtime, log *slog.Logger) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-rt.EventCh():
-		}
-		cfg, err := machineConfig(rt)
-		if err != nil {
-			return err
-		}
-		if cfg == nil {
-			continue
-		}
+	return followConfig(ctx, rt, func(cfg *config.MachineConfig) {
 		if _, err := writeMachineFiles(c.Root, cfg.Machine.Files, render.CRIConfDir+"/"); err != nil {
 			log.Error("machine.files", "error", err)
 		}
-	}
+	})
 }
 
 // machineFileRoots are the trees machine.files may write (as validation allows); each file

@@ -20,10 +20,10 @@ func event(typ, code uint16, value int32) []byte {
 func TestPresses(t *testing.T) {
 	var in bytes.Buffer
 	in.Write(event(evKey, keyPower, 1)) // press
-	in.Write(event(0, 0, 0))             // sync
-	in.Write(event(evKey, keyPower, 0))  // release
-	in.Write(event(evKey, 30, 1))        // another key
-	in.Write(event(evKey, keyPower, 1))  // press again
+	in.Write(event(0, 0, 0))            // sync
+	in.Write(event(evKey, keyPower, 0)) // release
+	in.Write(event(evKey, 30, 1))       // another key
+	in.Write(event(evKey, keyPower, 1)) // press again
 	n := 0
 	if err := Presses(&in, func() { n++ }); err != nil {
 		t.Fatal(err)

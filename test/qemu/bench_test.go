@@ -3,12 +3,10 @@
 package qemu_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -20,42 +18,25 @@ import (
 // count from its manifest. It prints figures and asserts nothing (make bench).
 func BenchmarkBoot(b *testing.B) {
 	e := setup(b)
-	cfgDir := filepath.Join(e.dir, "cfg")
-	e.must(time.Minute, "gen", "config", "vm", "https://"+qemu.GuestAddress+":6443", "--install-disk", "/dev/vda", "--output-dir", cfgDir)
-	config := filepath.Join(e.dir, "controlplane.yaml")
-	e.must(time.Minute, "machineconfig", "patch", filepath.Join(cfgDir, "controlplane.yaml"), "-o", config, "--patch",
-		fmt.Sprintf(`{"machine":{"network":{"interfaces":[{"name":"eth0","addresses":["%s/%d"]}]}}}`, qemu.GuestAddress, qemu.GuestPrefix))
+	cfgDir, config := e.clusterConfig("vm", fmt.Sprintf(`{"machine":{"network":{"interfaces":[{"name":"eth0","addresses":["%s/%d"]}]}}}`, qemu.GuestAddress, qemu.GuestPrefix))
 	pc := filepath.Join(cfgDir, "plinthconfig")
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
-		port := freePort(b)
-		ctx, cancel := context.WithCancel(context.Background())
 		start := time.Now()
-		vm, err := qemu.Start(ctx, qemu.Options{
-			Kernel: filepath.Join(e.image, "vmlinuz"), Initrd: filepath.Join(e.image, "initramfs.img"),
-			Disk: filepath.Join(e.image, "disk.raw"), Overlay: filepath.Join(e.dir, fmt.Sprintf("vm-%d.qcow2", i)), OverlaySize: 4 << 30,
-			FirmwareFiles: map[string]string{"opt/plinth/config": config},
-			Forwards:      []qemu.Forward{{HostPort: port, GuestPort: 50000}},
-		})
-		if err != nil {
-			cancel()
-			b.Fatal(err)
-		}
-		endpoint := "127.0.0.1:" + strconv.Itoa(port)
+		vm, endpoint, _ := e.startVM(fmt.Sprintf("bench-%d", i), qemu.Options{OverlaySize: 4 << 30,
+			FirmwareFiles: map[string]string{"opt/plinth/config": config}})
 		for {
 			// A short try: QEMU accepts the forwarded connection before the guest listens.
 			if _, err := e.run(3*time.Second, "--plinthconfig", pc, "-e", endpoint, "-n", qemu.GuestAddress, "version"); err == nil {
 				break
 			}
 			if time.Since(start) > 5*time.Minute {
-				cancel()
 				b.Fatal("the node API did not answer within 5 minutes")
 			}
 			time.Sleep(250 * time.Millisecond)
 		}
 		total += time.Since(start)
 		vm.Kill()
-		cancel()
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "s-to-api")
 	data, err := os.ReadFile(filepath.Join(e.image, "manifest.json"))

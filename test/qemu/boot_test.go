@@ -65,45 +65,57 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// clusterConfig generates a cluster's configurations named name in e.dir/name and patches
+// the control plane's with patch (JSON), returning the directory and the patched file.
+func (e *env) clusterConfig(name, patch string) (dir, config string) {
+	e.t.Helper()
+	dir = filepath.Join(e.dir, name)
+	e.must(time.Minute, "gen", "config", name, "https://"+qemu.GuestAddress+":6443", "--install-disk", "/dev/vda", "--output-dir", dir)
+	config = filepath.Join(e.dir, name+"-controlplane.yaml")
+	e.must(time.Minute, "machineconfig", "patch", filepath.Join(dir, "controlplane.yaml"), "-o", config, "--patch", patch)
+	return dir, config
+}
+
+// startVM boots the image with o (the image's files, the node API forwarded to a free port,
+// the console in e.dir) and returns the VM and the node API endpoint; the VM is killed at
+// the end of the test, its console printed if the test failed.
+func (e *env) startVM(name string, o qemu.Options) (*qemu.VM, string, string) {
+	e.t.Helper()
+	port := freePort(e.t)
+	o.Kernel, o.Initrd, o.Disk = filepath.Join(e.image, "vmlinuz"), filepath.Join(e.image, "initramfs.img"), filepath.Join(e.image, "disk.raw")
+	o.Overlay = filepath.Join(e.dir, name+".qcow2")
+	o.Forwards = []qemu.Forward{{HostPort: port, GuestPort: 50000}}
+	o.ConsoleLog = filepath.Join(e.dir, name+"-console.log")
+	ctx, cancel := context.WithCancel(context.Background())
+	vm, err := qemu.Start(ctx, o)
+	if err != nil {
+		cancel()
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		vm.Kill()
+		cancel()
+		if e.t.Failed() {
+			e.t.Logf("console of %s:\n%s", name, qemu.ReadConsole(o.ConsoleLog))
+		}
+	})
+	return vm, "127.0.0.1:" + strconv.Itoa(port), o.ConsoleLog
+}
+
 // TestBootOSImage boots the OS-only image with a control-plane configuration handed over
 // through fw_cfg, reaches the node API through a forwarded port, reads what the node shows,
 // applies a change, reboots and finds the change, the grown EPHEMERAL and the previous
 // boot's logs, and powers it off through the API.
 func TestBootOSImage(t *testing.T) {
 	e := setup(t)
-	cfgDir := filepath.Join(e.dir, "cfg")
-	e.must(time.Minute, "gen", "config", "vm", "https://"+qemu.GuestAddress+":6443", "--install-disk", "/dev/vda", "--output-dir", cfgDir)
-	config := filepath.Join(e.dir, "controlplane.yaml")
-	e.must(time.Minute, "machineconfig", "patch", filepath.Join(cfgDir, "controlplane.yaml"), "-o", config, "--patch",
-		fmt.Sprintf(`{"machine":{"network":{"hostname":"vm-1","interfaces":[{"name":"eth0","addresses":["%s/%d"],"vlans":[{"vlanId":42,"addresses":["192.168.42.2/24"],"mtu":1400}]}]},
+	cfgDir, config := e.clusterConfig("vm", fmt.Sprintf(`{"machine":{"network":{"hostname":"vm-1","interfaces":[{"name":"eth0","addresses":["%s/%d"],"vlans":[{"vlanId":42,"addresses":["192.168.42.2/24"],"mtu":1400}]}]},
 		  "sysctls":{"vm.max_map_count":"262144"},"files":[{"path":"/var/lib/plinth-e2e/hello.txt","content":"hello from the config\n"}]}}`,
-			qemu.GuestAddress, qemu.GuestPrefix))
+		qemu.GuestAddress, qemu.GuestPrefix))
 	e.must(time.Minute, "validate", "--config", config, "--mode", "metal")
 
-	port := freePort(t)
-	console := filepath.Join(e.dir, "console.log")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	start := time.Now()
-	vm, err := qemu.Start(ctx, qemu.Options{
-		Kernel: filepath.Join(e.image, "vmlinuz"), Initrd: filepath.Join(e.image, "initramfs.img"),
-		Disk: filepath.Join(e.image, "disk.raw"), Overlay: filepath.Join(e.dir, "vm.qcow2"), OverlaySize: 6 << 30,
-		AllowReboot: true, QMP: filepath.Join(e.dir, "qmp.sock"),
-		FirmwareFiles: map[string]string{"opt/plinth/config": config},
-		Forwards:      []qemu.Forward{{HostPort: port, GuestPort: 50000}},
-		ConsoleLog:    console,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		vm.Kill()
-		if t.Failed() {
-			t.Logf("console:\n%s", qemu.ReadConsole(console))
-		}
-	})
-
-	endpoint := "127.0.0.1:" + strconv.Itoa(port)
+	vm, endpoint, console := e.startVM("vm", qemu.Options{OverlaySize: 6 << 30, AllowReboot: true, QMP: filepath.Join(e.dir, "qmp.sock"),
+		FirmwareFiles: map[string]string{"opt/plinth/config": config}})
 	pc := filepath.Join(cfgDir, "plinthconfig")
 	ctl := func(args ...string) []string {
 		return append([]string{"--plinthconfig", pc, "-e", endpoint, "-n", qemu.GuestAddress}, args...)
@@ -254,11 +266,7 @@ func getSpecs(t *testing.T, e *env, args []string) map[string]map[string]any {
 // fingerprint its console shows, and reboots into it.
 func TestMaintenanceMode(t *testing.T) {
 	e := setup(t)
-	cfgDir := filepath.Join(e.dir, "cfg")
-	e.must(time.Minute, "gen", "config", "vm", "https://"+qemu.GuestAddress+":6443", "--install-disk", "/dev/vda", "--output-dir", cfgDir)
-	config := filepath.Join(e.dir, "controlplane.yaml")
-	e.must(time.Minute, "machineconfig", "patch", filepath.Join(cfgDir, "controlplane.yaml"), "-o", config, "--patch",
-		fmt.Sprintf(`{"machine":{"network":{"hostname":"vm-1","interfaces":[{"name":"eth0","addresses":["%s/%d"]}]}}}`, qemu.GuestAddress, qemu.GuestPrefix))
+	cfgDir, config := e.clusterConfig("vm", fmt.Sprintf(`{"machine":{"network":{"hostname":"vm-1","interfaces":[{"name":"eth0","addresses":["%s/%d"]}]}}}`, qemu.GuestAddress, qemu.GuestPrefix))
 	pc := filepath.Join(cfgDir, "plinthconfig")
 	info := e.must(time.Minute, "--plinthconfig", pc, "config", "info")
 	anchor := ""
@@ -271,30 +279,11 @@ func TestMaintenanceMode(t *testing.T) {
 		t.Fatalf("config info shows no trust anchor:\n%s", info)
 	}
 	// Another cluster, whose admin must not configure this machine.
-	otherDir := filepath.Join(e.dir, "other")
-	e.must(time.Minute, "gen", "config", "other", "https://"+qemu.GuestAddress+":6443", "--install-disk", "/dev/vda", "--output-dir", otherDir)
+	otherDir, _ := e.clusterConfig("other", "{}")
 
-	port := freePort(t)
-	console := filepath.Join(e.dir, "console.log")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	start := time.Now()
-	vm, err := qemu.Start(ctx, qemu.Options{
-		Kernel: filepath.Join(e.image, "vmlinuz"), Initrd: filepath.Join(e.image, "initramfs.img"),
-		Disk: filepath.Join(e.image, "disk.raw"), Overlay: filepath.Join(e.dir, "vm.qcow2"), AllowReboot: true,
-		Append:     fmt.Sprintf("plinth.net=eth0:%s/%d %s", qemu.GuestAddress, qemu.GuestPrefix, anchor),
-		Forwards:   []qemu.Forward{{HostPort: port, GuestPort: 50000}},
-		ConsoleLog: console,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		vm.Kill()
-		if t.Failed() {
-			t.Logf("console:\n%s", qemu.ReadConsole(console))
-		}
-	})
+	_, endpoint, console := e.startVM("vm", qemu.Options{AllowReboot: true,
+		Append: fmt.Sprintf("plinth.net=eth0:%s/%d %s", qemu.GuestAddress, qemu.GuestPrefix, anchor)})
 	// The console says how to configure the machine, with its certificate's fingerprint.
 	var fingerprint string
 	deadline := time.Now().Add(5 * time.Minute)
@@ -310,7 +299,6 @@ func TestMaintenanceMode(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	t.Logf("maintenance mode %s after power-on, fingerprint %s", time.Since(start).Round(time.Second), fingerprint)
-	endpoint := "127.0.0.1:" + strconv.Itoa(port)
 	apply := func(plinthconfig, fp string) (string, error) {
 		return e.run(time.Minute, "--plinthconfig", plinthconfig, "apply-config", "--maintenance", "--fingerprint", fp, "-e", endpoint, "-f", config)
 	}

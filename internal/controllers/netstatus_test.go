@@ -2,47 +2,15 @@ package controllers
 
 import (
 	"net"
-	"os"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/plinthos/plinth/internal/netnstest"
 	"github.com/plinthos/plinth/internal/resources"
 )
-
-// newNetNamespace returns a new, empty network namespace and a netlink handle in it. It
-// needs root (CAP_NET_ADMIN), and skips saying so without it.
-func newNetNamespace(t *testing.T) (netns.NsHandle, *netlink.Handle) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace")
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		t.Fatalf("create a network namespace: %v", err)
-	}
-	if err := netns.Set(orig); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	return ns, h
-}
 
 func waitGone(t *testing.T, h *harness, ns, typ, id string) {
 	t.Helper()
@@ -59,7 +27,7 @@ func waitGone(t *testing.T, h *harness, ns, typ, id string) {
 }
 
 func TestNetworkStatusMirrorsKernel(t *testing.T) {
-	ns, nh := newNetNamespace(t)
+	ns, nh := netnstest.New(t)
 	// The fake clock never advances: every change below is seen through the subscriptions.
 	h := start(t, nil, &NetworkStatus{Handle: nh, Namespace: &ns})
 	net0 := resources.NamespaceNetwork

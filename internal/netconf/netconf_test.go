@@ -3,46 +3,22 @@ package netconf
 import (
 	"net"
 	"net/netip"
-	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
+	"github.com/plinthos/plinth/internal/netnstest"
 	"github.com/plinthos/plinth/pkg/config"
 )
 
-// newNamespace returns a netlink handle in a new, empty network namespace with a dummy
+// newNamespace returns a netlink handle in a new, empty network namespace with a veth
 // link named eth0. It needs root (CAP_NET_ADMIN), and skips saying so without it.
 func newNamespace(t *testing.T) *Handle {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace")
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		t.Fatalf("create a network namespace: %v", err)
-	}
-	if err := netns.Set(orig); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
+	_, h := netnstest.New(t)
 	// A veth pair: dummy links need a module that some kernels (such as the sandbox's
 	// that runs CI) lack.
 	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "peer0"}); err != nil {

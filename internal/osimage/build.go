@@ -20,6 +20,7 @@ import (
 
 	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/osimage/diskimage"
+	"github.com/plinthos/plinth/internal/osimage/esp"
 	"github.com/plinthos/plinth/internal/osimage/ext4img"
 	"github.com/plinthos/plinth/internal/osimage/initramfs"
 	"github.com/plinthos/plinth/internal/osimage/kernellock"
@@ -53,17 +54,19 @@ var DefaultModules = []string{"virtio_pci", "virtio_blk", "virtio_net", "virtio_
 
 // Options say what to build from what.
 type Options struct {
-	Lock     string // path of boot/kernel.lock
-	CacheDir string // where downloaded and unpacked packages are kept between builds
-	OutDir   string // where the outputs are written
-	Init     string // the stage-0 init binary
-	Machined string // the machined binary
-	Version  string // the OS version
-	Profile  string // ProfileOS
-	Modules  []string
-	CABundle string // PEM CA bundle for the root filesystem; empty leaves it out
-	RootSize int64  // size of each root slot on the disk
-	Log      *slog.Logger
+	Lock string // path of boot/kernel.lock
+	// BootloaderLock is the path of boot/bootloader.lock (systemd-boot).
+	BootloaderLock string
+	CacheDir       string // where downloaded and unpacked packages are kept between builds
+	OutDir         string // where the outputs are written
+	Init           string // the stage-0 init binary
+	Machined       string // the machined binary
+	Version        string // the OS version
+	Profile        string // ProfileOS
+	Modules        []string
+	CABundle       string // PEM CA bundle for the root filesystem; empty leaves it out
+	RootSize       int64  // size of each root slot on the disk
+	Log            *slog.Logger
 }
 
 // File is one output in the manifest.
@@ -191,7 +194,12 @@ func Build(ctx context.Context, o Options) (Manifest, error) {
 	if err != nil {
 		return m, err
 	}
-	contents := map[string]string{diskimage.RootA: squash}
+	efiPart, _ := layout.Find(diskimage.EFI)
+	efiImg := filepath.Join(stage, "efi.img")
+	if err := writeESP(ctx, o, efiImg, efiPart.Size); err != nil {
+		return m, err
+	}
+	contents := map[string]string{diskimage.RootA: squash, diskimage.EFI: efiImg}
 	for _, name := range []string{diskimage.State, diskimage.Ephemeral} {
 		p, _ := layout.Find(name)
 		fs := filepath.Join(stage, name+".ext4")
@@ -224,6 +232,55 @@ func Build(ctx context.Context, o Options) (Manifest, error) {
 		return m, fmt.Errorf("manifest: %w", err)
 	}
 	return m, nil
+}
+
+// KernelArgs is the kernel command line of an installed slot: the slot to mount, the
+// consoles (the last one is /dev/console), and a reboot 10 s after a panic (so that a
+// failed trial boot falls back to the other slot).
+func KernelArgs(slot string) string {
+	return "plinth.slot=" + slot + " console=tty0 console=ttyS0 panic=10"
+}
+
+// writeESP makes the EFI system partition's file system at path: systemd-boot (pinned in
+// o.BootloaderLock) and slot A's entry with the kernel and initramfs just built.
+func writeESP(ctx context.Context, o Options, path string, size int64) error {
+	lock, err := kernellock.ReadPin(o.BootloaderLock)
+	if err != nil {
+		return err
+	}
+	loaderPath, err := FetchBootloader(ctx, lock, o.CacheDir)
+	if err != nil {
+		return err
+	}
+	spec := esp.Spec{Entries: []esp.Entry{{Slot: "A", Title: "Plinth " + o.Version, Version: o.Version, Options: KernelArgs("A")}}}
+	for dst, src := range map[*[]byte]string{
+		&spec.Loader:               loaderPath,
+		&spec.Entries[0].Kernel:    filepath.Join(o.OutDir, VmlinuzFile),
+		&spec.Entries[0].Initramfs: filepath.Join(o.OutDir, InitramfsFile),
+	} {
+		if *dst, err = os.ReadFile(src); err != nil {
+			return fmt.Errorf("EFI partition: %w", err)
+		}
+	}
+	// The FAT library stamps directories with the time it reads from SOURCE_DATE_EPOCH,
+	// the reproducible-builds convention, or the clock: fix it unless the caller did.
+	if os.Getenv("SOURCE_DATE_EPOCH") == "" {
+		if err := os.Setenv("SOURCE_DATE_EPOCH", "315532800"); err != nil { // 1980-01-01
+			return fmt.Errorf("EFI partition: %w", err)
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("EFI partition: %w", err)
+	}
+	err = f.Truncate(size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("EFI partition: %w", err)
+	}
+	return esp.Write(path, 0, size, spec)
 }
 
 // FileNames are the outputs in the order they are built.

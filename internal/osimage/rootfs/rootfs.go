@@ -161,6 +161,8 @@ func Squash(ctx context.Context, dir, out string) error {
 		return fmt.Errorf("rootfs: %w", err)
 	}
 	cmd := exec.CommandContext(ctx, "mksquashfs", SquashArgs(dir, out)...)
+	// The arguments fix every time; mksquashfs refuses SOURCE_DATE_EPOCH beside them.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "SOURCE_DATE_EPOCH=") })
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Run(); err != nil {

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/diskfs/go-diskfs/backend/file"
+	"github.com/diskfs/go-diskfs/filesystem"
+	"github.com/diskfs/go-diskfs/filesystem/fat16"
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
 )
 
@@ -90,6 +92,17 @@ func (s Spec) Validate() error {
 	return nil
 }
 
+// KernelArgs is the kernel command line of an installed slot: the slot to mount, the
+// consoles (the last one is /dev/console), and a reboot 10 s after a panic (so that a
+// failed trial boot falls back to the other slot).
+func KernelArgs(slot string) string {
+	return "plinth.slot=" + slot + " console=tty0 console=ttyS0 panic=10"
+}
+
+// LiveKernelArgs is the kernel command line of the boot media (the ISO): the root file
+// system is the media's, and machined installs from it.
+const LiveKernelArgs = "plinth.live console=tty0 console=ttyS0 panic=10"
+
 // EntryName is the file name of slot's boot entry.
 func EntryName(slot string) string { return "plinth-" + strings.ToLower(slot) + ".conf" }
 
@@ -121,9 +134,14 @@ func Write(dev string, offset, size int64, s Spec) error {
 		return fmt.Errorf("EFI partition: %w", err)
 	}
 	defer f.Close()
-	fs, err := fat32.Create(file.New(f, false), size, offset, 512, Label, true)
+	var fs fatFS
+	if size < MinFAT32 {
+		fs, err = fat16.Create(file.New(f, false), size, offset, 512, Label, true)
+	} else {
+		fs, err = fat32.Create(file.New(f, false), size, offset, 512, Label, true)
+	}
 	if err != nil {
-		return fmt.Errorf("EFI partition: create FAT32 on %s: %w", dev, err)
+		return fmt.Errorf("EFI partition: create a FAT file system on %s: %w", dev, err)
 	}
 	files := []espFile{{LoaderPath, s.Loader}, {ConfigPath, []byte(s.LoaderConfig())}}
 	for _, e := range s.Entries {
@@ -160,7 +178,20 @@ func Write(dev string, offset, size int64, s Spec) error {
 	return f.Close()
 }
 
-func writeFile(fs *fat32.FileSystem, p string, data []byte) error {
+// MinFAT32 is the smallest size Write makes FAT32 (at least 65525 clusters of 512 bytes,
+// or firmware reads it as FAT16); below it, FAT16. A CD's El Torito boot image, which
+// holds only a kernel and an initramfs, is FAT16 (and its size fits El Torito's 16-bit
+// count of 512-byte sectors: under 32 MiB).
+const MinFAT32 = 33 << 20
+
+// fatFS is what Write uses of a FAT16 or FAT32 file system.
+type fatFS interface {
+	Mkdir(p string) error
+	OpenFile(p string, flag int) (filesystem.File, error)
+	Chtimes(p string, ctime, atime, mtime time.Time) error
+}
+
+func writeFile(fs fatFS, p string, data []byte) error {
 	w, err := fs.OpenFile(p, os.O_CREATE|os.O_RDWR|os.O_TRUNC)
 	if err != nil {
 		return fmt.Errorf("EFI partition: create %s: %w", p, err)
@@ -175,16 +206,23 @@ func writeFile(fs *fat32.FileSystem, p string, data []byte) error {
 	return nil
 }
 
-// ReadFile reads the file at p of the FAT32 file system at offset of dev.
+// ReadFile reads the file at p of the FAT file system Write made at offset of dev.
 func ReadFile(dev string, offset, size int64, p string) ([]byte, error) {
 	f, err := os.Open(dev)
 	if err != nil {
 		return nil, fmt.Errorf("EFI partition: %w", err)
 	}
 	defer f.Close()
-	fs, err := fat32.Read(file.New(f, true), size, offset, 512)
+	var fs interface {
+		OpenFile(p string, flag int) (filesystem.File, error)
+	}
+	if size < MinFAT32 {
+		fs, err = fat16.Read(file.New(f, true), size, offset, 512)
+	} else {
+		fs, err = fat32.Read(file.New(f, true), size, offset, 512)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("EFI partition: read FAT32 of %s: %w", dev, err)
+		return nil, fmt.Errorf("EFI partition: read the FAT file system of %s: %w", dev, err)
 	}
 	r, err := fs.OpenFile(p, os.O_RDONLY)
 	if err != nil {

@@ -65,6 +65,23 @@ func TestWriteReadBack(t *testing.T) {
 	}
 }
 
+func TestSmallIsFAT16(t *testing.T) {
+	const size = 24 << 20
+	img := image(t, 0, size)
+	s := spec()
+	if err := Write(img, 0, size, s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadFile(img, 0, size, "/plinth/A/vmlinuz")
+	if err != nil || !bytes.Equal(got, s.Entries[0].Kernel) {
+		t.Fatalf("read back: %d bytes, %v", len(got), err)
+	}
+	data, _ := os.ReadFile(img)
+	if string(data[54:62]) != "FAT16   " {
+		t.Fatalf("file system type %q, want FAT16", data[54:62])
+	}
+}
+
 func TestReproducible(t *testing.T) {
 	const size = 40 << 20
 	a, b := image(t, 0, size), image(t, 0, size)

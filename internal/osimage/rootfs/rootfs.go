@@ -34,6 +34,7 @@ type Spec struct {
 var Dirs = map[string]fs.FileMode{
 	"dev": 0o755, "proc": 0o555, "sys": 0o555, "run": 0o755, "tmp": 0o1777, "var": 0o755,
 	"etc": 0o755, "system": 0o755, "usr": 0o755, "usr/bin": 0o755,
+	"media": 0o755, // where stage 0 moves the install media's mount, on the live system
 }
 
 // OSRelease is the /etc/os-release of version.

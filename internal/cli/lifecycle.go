@@ -218,7 +218,9 @@ its console says "maintenance mode"). It takes the configuration only from an os
 CA given to it as its trust anchor (plinth.trust=, which 'plinthctl config info' prints), and
 plinthctl sends it only to the machine whose certificate fingerprint its console shows
 (--fingerprint): the configuration holds the cluster's keys. Give the machine's address
-with -e; the machine stores the configuration and reboots into it.`,
+with -e; the machine stores the configuration and reboots into it. A machine booted from the
+install media (plinth.iso) first installs Plinth to machine.install.disk (everything on that
+disk is lost), stores the configuration there and reboots from the disk.`,
 		Example: `  plinthctl apply-config -f controlplane.yaml --dry-run
   plinthctl -n 10.5.0.3 apply-config -f worker.yaml --mode no-reboot
   plinthctl apply-config -f cp.yaml --mode try --timeout 2m
@@ -293,8 +295,10 @@ func applyMaintenance(cmd *cobra.Command, g *globalFlags, data []byte, fingerpri
 		return err
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+	// Long enough for an install from the media on a slow (emulated) machine.
+	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
 	defer cancel()
+	fmt.Fprintf(cmd.ErrOrStderr(), "sending the configuration to %s (a machine booted from the install media installs first)...\n", g.endpoints[0])
 	resp, err := machine.NewMachineServiceClient(conn).ApplyConfiguration(ctx, &machine.ApplyConfigurationRequest{Data: data})
 	if err != nil {
 		return client.Describe(err)

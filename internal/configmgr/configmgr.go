@@ -162,6 +162,11 @@ func (m *Manager) StoreFirst(data []byte) error {
 	return atomicfile.Write(m.activePath(), data, 0o600)
 }
 
+// Check parses and validates a configuration without storing it.
+func (m *Manager) Check(data []byte) (*config.MachineConfig, error) {
+	return m.parse(data, "the configuration")
+}
+
 func (m *Manager) parse(data []byte, source string) (*config.MachineConfig, error) {
 	doc, err := config.Load(data, source)
 	if err != nil {

@@ -10,15 +10,25 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/plinthos/plinth/internal/clock"
+	"github.com/plinthos/plinth/internal/configmgr"
 	"github.com/plinthos/plinth/internal/events"
 	"github.com/plinthos/plinth/internal/machineapi"
 	"github.com/plinthos/plinth/internal/maintenance"
 	"github.com/plinthos/plinth/pkg/api/machine"
+	"github.com/plinthos/plinth/pkg/config"
 )
 
 // ErrNeedsConfig is returned by Platform.Unconfigured on platforms that cannot wait for a
 // configuration: the node does not start without one.
 var ErrNeedsConfig = errors.New("a configuration is required on this platform")
+
+// mediaInstaller is a platform that can boot from install media: there, a configuration is
+// installed with the OS onto the machine's disk instead of being stored.
+type mediaInstaller interface {
+	Live() bool
+	Install(ctx context.Context, cfg *config.MachineConfig, store func(dir string) error, log *slog.Logger) (string, error)
+}
 
 // runMaintenance serves the maintenance API of a machine without a configuration until a
 // client with the trust anchor's admin certificate stores one; then the machine reboots
@@ -34,6 +44,9 @@ func runMaintenance(ctx context.Context, n *node, trust maintenance.Trust, conso
 	defer cancel()
 	stored := make(chan struct{})
 	var storedOnce sync.Once
+	// One install at a time, and none after one succeeded (the machine is rebooting).
+	var installMu sync.Mutex
+	installed := false
 	api := &machineapi.MachineServer{Platform: n.platform.Name(), Hostname: func() string { return n.opts.Hostname },
 		BootID: events.NewActorID(), System: n.platform.System(n.opts)}
 	srv := &maintenance.Server{
@@ -44,14 +57,35 @@ func runMaintenance(ctx context.Context, n *node, trust maintenance.Trust, conso
 			v, _ := api.Version(ctx, nil)
 			return v
 		},
-		Apply: func(_ context.Context, data []byte) (string, error) {
-			if err := n.cfg.StoreFirst(data); err != nil {
-				return "", err
+		Apply: func(ctx context.Context, data []byte) (string, error) {
+			msg := "stored; the machine reboots into its configuration"
+			if inst, ok := n.platform.(mediaInstaller); ok && inst.Live() {
+				cfg, err := n.cfg.Check(data)
+				if err != nil {
+					return "", err
+				}
+				store := func(dir string) error {
+					return configmgr.New(dir, n.platform.ConfigMode(), clock.Real{}, log).StoreFirst(data)
+				}
+				installMu.Lock()
+				defer installMu.Unlock()
+				if installed {
+					return "", errors.New("installed already: the machine is rebooting from its disk")
+				}
+				if msg, err = inst.Install(ctx, cfg, store, log); err != nil {
+					return "", err
+				}
+				installed = true
+				log.Info("maintenance: installed; rebooting from the disk")
+			} else {
+				if err := n.cfg.StoreFirst(data); err != nil {
+					return "", err
+				}
+				log.Info("maintenance: a configuration was stored; rebooting into it")
 			}
-			log.Info("maintenance: a configuration was stored; rebooting into it")
 			// The server stops gracefully: this reply goes out before the reboot.
 			storedOnce.Do(func() { close(stored) })
-			return "stored; the machine reboots into its configuration", nil
+			return msg, nil
 		},
 	}
 	errc := make(chan error, 1)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math/big"
 	"net/netip"
 	"os"
@@ -19,10 +20,12 @@ import (
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/fileapi"
+	"github.com/plinthos/plinth/internal/install"
 	"github.com/plinthos/plinth/internal/machineapi"
 	"github.com/plinthos/plinth/internal/maintenance"
 	"github.com/plinthos/plinth/internal/netconf"
 	"github.com/plinthos/plinth/internal/powerbutton"
+	"github.com/plinthos/plinth/internal/stage0"
 	"github.com/plinthos/plinth/internal/storage"
 	"github.com/plinthos/plinth/pkg/config"
 )
@@ -54,7 +57,48 @@ func (metalPlatform) Prepare() error {
 	if err := prepareMetal("/"); err != nil {
 		return err
 	}
+	if liveBoot() {
+		// The install media: nothing is kept; the configuration goes to the disk installed.
+		for _, dir := range []string{StateMount, "/var"} {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return fmt.Errorf("create %s: %w", dir, err)
+			}
+			if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755"); err != nil {
+				return fmt.Errorf("mount tmpfs on %s: %w", dir, err)
+			}
+		}
+		return nil
+	}
 	return mountDisk()
+}
+
+// MediaDir is where the live system finds the installer's files: stage 0 moved the
+// install media's mount to /media.
+const MediaDir = "/media/plinth"
+
+// liveBoot says whether this boot is from the install media (plinth.live).
+func liveBoot() bool {
+	data, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return false
+	}
+	cl, _ := stage0.ParseCmdline(string(data))
+	return cl.Live
+}
+
+// Live implements mediaInstaller.
+func (metalPlatform) Live() bool { return liveBoot() }
+
+// Install implements mediaInstaller: the OS from the install media, and the configuration,
+// onto machine.install.disk.
+func (metalPlatform) Install(ctx context.Context, cfg *config.MachineConfig, store func(dir string) error, log *slog.Logger) (string, error) {
+	disk := cfg.Machine.Install.Disk
+	err := install.Run(ctx, install.Options{Disk: disk, MediaDir: MediaDir, ExtraKernelArgs: cfg.Machine.Install.ExtraKernelArgs,
+		Store: store, Log: log})
+	if err != nil {
+		return "", err
+	}
+	return "installed to " + disk + "; the machine reboots from it into its configuration (remove the install media)", nil
 }
 
 // StateMount is where the STATE partition (configuration, identity) is mounted; the

@@ -50,7 +50,8 @@ type Options struct {
 	Overlay              string
 	OverlaySize          int64
 	Snapshot             bool
-	// CDROM is an ISO image attached as a CD-ROM (AHCI), booted when the disk is not
+	// CDROM is an ISO image attached as a CD-ROM (virtio-scsi: Debian's cloud kernel has no
+	// AHCI driver), booted when the disk is not
 	// bootable.
 	CDROM string
 	// Vars is the VM's own copy of the firmware's variable store, made from OVMF's template
@@ -131,7 +132,7 @@ func (o Options) Args() ([]string, error) {
 	args = append(args, "-drive", drive, "-device", "virtio-blk-pci,drive=disk0,bootindex=1")
 	if o.CDROM != "" {
 		args = append(args, "-drive", "file="+o.CDROM+",format=raw,if=none,id=cd0,media=cdrom,readonly=on",
-			"-device", "ide-cd,drive=cd0,bootindex=2")
+			"-device", "virtio-scsi-pci,id=scsi0", "-device", "scsi-cd,bus=scsi0.0,drive=cd0,bootindex=2")
 	}
 	args = append(args,
 		"-netdev", netdev,

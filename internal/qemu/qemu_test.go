@@ -60,7 +60,7 @@ func TestArgsFirmwareBoot(t *testing.T) {
 	}
 	joined := strings.Join(args, " ")
 	for _, want := range []string{"if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/", "-drive if=pflash,format=raw,file=/vm/vars.fd",
-		"-drive file=/os/plinth.iso,format=raw,if=none,id=cd0,media=cdrom,readonly=on -device ide-cd,drive=cd0,bootindex=2"} {
+		"-drive file=/os/plinth.iso,format=raw,if=none,id=cd0,media=cdrom,readonly=on -device virtio-scsi-pci,id=scsi0 -device scsi-cd,bus=scsi0.0,drive=cd0,bootindex=2"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("args lack %q:\n%s", want, joined)
 		}

@@ -31,7 +31,7 @@ const (
 	// directory), and MediaRoot the root file system on it.
 	Media     = "/media"
 	MediaRoot = "/media/plinth/rootfs.squashfs"
-	Machined   = "/usr/bin/machined"
+	Machined  = "/usr/bin/machined"
 )
 
 // DefaultPoll is the time between two scans for the root partition.

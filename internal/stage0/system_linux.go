@@ -130,8 +130,9 @@ func removeSameDevice(dir string, dev uint64, devOf func(string) (uint64, error)
 	return errors.Join(errs...)
 }
 
-// AttachLoop attaches the file at path, read-only, to a free loop device (LOOP_CONFIGURE;
-// the device detaches itself when its last user, the mount, goes away).
+// AttachLoop attaches the file at path, read-only, to a free loop device (LOOP_CONFIGURE).
+// Not with LO_FLAGS_AUTOCLEAR: closing the device here, before the mount opens it, would
+// detach it; the live system keeps it to the end.
 func (LinuxSystem) AttachLoop(path string) (string, error) {
 	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
 	if err != nil {
@@ -154,7 +155,7 @@ func (LinuxSystem) AttachLoop(path string) (string, error) {
 	}
 	defer f.Close()
 	cfg := unix.LoopConfig{Fd: uint32(f.Fd())}
-	cfg.Info.Flags = unix.LO_FLAGS_READ_ONLY | unix.LO_FLAGS_AUTOCLEAR
+	cfg.Info.Flags = unix.LO_FLAGS_READ_ONLY
 	copy(cfg.Info.File_name[:], path)
 	if err := unix.IoctlLoopConfigure(int(loop.Fd()), &cfg); err != nil {
 		return "", fmt.Errorf("configure %s: %w", dev, err)

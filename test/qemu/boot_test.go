@@ -360,3 +360,115 @@ func TestMaintenanceMode(t *testing.T) {
 	}
 	t.Logf("reset: maintenance mode again %s after power-on", time.Since(start).Round(time.Second))
 }
+
+// waitFingerprint waits for the n-th maintenance-mode banner on the console and returns the
+// certificate fingerprint it shows.
+func waitFingerprint(t *testing.T, console string, n int) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		var fps []string
+		for _, line := range strings.Split(qemu.ReadConsole(console), "\n") {
+			if i := strings.Index(line, "--fingerprint "); i >= 0 && strings.Contains(line, "apply-config --maintenance") {
+				fps = append(fps, strings.Fields(line[i+len("--fingerprint "):])[0])
+			}
+		}
+		if len(fps) >= n {
+			return fps[n-1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the console shows no maintenance mode (%d) within 5 minutes", n)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// TestInstallFromISO boots a machine with a blank disk from the install media: maintenance
+// mode; another cluster's admin is refused; the cluster's admin's configuration installs
+// Plinth to /dev/vda; the machine reboots from the disk (its kernel command line is the
+// installed entry's) into its configuration; reset returns it to maintenance mode, still
+// from the disk.
+func TestInstallFromISO(t *testing.T) {
+	e := setup(t)
+	cfgDir, config := e.clusterConfig("vm", fmt.Sprintf(`{"machine":{"install":{"extraKernelArgs":["plinth.e2e=installed"]},"network":{"hostname":"vm-1","interfaces":[{"name":"eth0","addresses":["%s/%d"]}]}}}`, qemu.GuestAddress, qemu.GuestPrefix))
+	pc := filepath.Join(cfgDir, "plinthconfig")
+	anchor := ""
+	for _, f := range strings.Fields(e.must(time.Minute, "--plinthconfig", pc, "config", "info")) {
+		if strings.HasPrefix(f, "plinth.trust=") {
+			anchor = f
+		}
+	}
+	otherDir, _ := e.clusterConfig("other", "{}")
+	blank := filepath.Join(e.dir, "blank.raw")
+	if err := os.WriteFile(blank, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(blank, 4<<30); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	_, endpoint, console := e.startVM("vm", qemu.Options{AllowReboot: true, Disk: blank, CDROM: filepath.Join(e.image, "plinth.iso"),
+		FirmwareFiles: map[string]string{"opt/plinth/args": e.bootArgs("args", anchor)}})
+	fingerprint := waitFingerprint(t, console, 1)
+	if !strings.Contains(qemu.ReadConsole(console), "found the install media") {
+		t.Fatalf("the machine did not boot the install media")
+	}
+	t.Logf("install media in maintenance mode %s after power-on", time.Since(start).Round(time.Second))
+	apply := func(plinthconfig, fp string) (string, error) {
+		return e.run(6*time.Minute, "--plinthconfig", plinthconfig, "apply-config", "--maintenance", "--fingerprint", fp, "-e", endpoint, "-f", config)
+	}
+	if out, err := apply(filepath.Join(otherDir, "plinthconfig"), fingerprint); err == nil || !strings.Contains(out, "bad certificate") {
+		t.Fatalf("another cluster's admin was not refused: %v\n%s", err, out)
+	}
+	installStart := time.Now()
+	out, err := apply(pc, fingerprint)
+	if err != nil || !strings.Contains(out, "installed to /dev/vda") {
+		t.Fatalf("install: %v\n%s", err, out)
+	}
+	t.Logf("installed in %s: %s", time.Since(installStart).Round(time.Second), strings.TrimSpace(out))
+
+	ctl := func(args ...string) []string {
+		return append([]string{"--plinthconfig", pc, "-e", endpoint, "-n", qemu.GuestAddress}, args...)
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		out, err := e.run(30*time.Second, ctl("version")...)
+		if err == nil && strings.Contains(out, "Hostname:  vm-1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the installed machine's API did not answer within 5 minutes: %v\n%s", err, out)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	t.Logf("booted from the disk into its configuration %s after power-on", time.Since(start).Round(time.Second))
+	dmesg := e.must(time.Minute, ctl("dmesg")...)
+	if !strings.Contains(dmesg, "plinth.slot=A") || !strings.Contains(dmesg, "plinth.e2e=installed") || strings.Contains(dmesg, "plinth.live") {
+		t.Errorf("the machine did not boot the installed entry (with machine.install.extraKernelArgs):\n%s", firstLines(dmesg, 20))
+	}
+	if out := e.must(time.Minute, ctl("services")...); !strings.Contains(out, "apid") {
+		t.Errorf("services:\n%s", out)
+	}
+	if out := e.must(time.Minute, ctl("get", "links")...); !strings.Contains(out, "eth0") {
+		t.Errorf("get links:\n%s", out)
+	}
+	if out := e.must(time.Minute, ctl("get", "disks")...); !strings.Contains(out, "vda") {
+		t.Errorf("get disks:\n%s", out)
+	}
+
+	e.must(time.Minute, ctl("reset", "--reboot")...)
+	next := waitFingerprint(t, console, 2)
+	if next == fingerprint {
+		t.Error("the machine kept its maintenance certificate across the reset")
+	}
+	if strings.Count(qemu.ReadConsole(console), "found the install media") != 1 {
+		t.Error("after the reset the machine booted the install media, not its disk")
+	}
+	t.Logf("reset: maintenance mode again, from the disk, %s after power-on", time.Since(start).Round(time.Second))
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	return strings.Join(lines[:min(n, len(lines))], "\n")
+}

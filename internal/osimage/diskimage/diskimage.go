@@ -112,7 +112,8 @@ func (l Layout) Find(name string) (Partition, bool) {
 	return Partition{}, false
 }
 
-func (l Layout) table() *gpt.Table {
+// Table is the layout's GPT partition table.
+func (l Layout) Table() *gpt.Table {
 	t := &gpt.Table{LogicalSectorSize: sectorSize, PhysicalSectorSize: sectorSize, ProtectiveMBR: true, GUID: l.GUID}
 	for i, p := range l.Partitions {
 		t.Partitions = append(t.Partitions, &gpt.Partition{
@@ -154,7 +155,7 @@ func Write(ctx context.Context, path string, l Layout, contents map[string]strin
 	if err != nil {
 		return fmt.Errorf("disk image: create %s: %w", tmp, err)
 	}
-	err = d.Partition(l.table())
+	err = d.Partition(l.Table())
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}

@@ -226,11 +226,12 @@ func (metalPlatform) System(Options) machineapi.System {
 }
 
 // Controllers implements Platform: the machine's links, addresses, routes and disks, the
-// hardening sysctls then machine.sysctls, and machine.files (which Kubernetes nodes set
-// through their own controllers).
+// hardening sysctls then machine.sysctls, machine.files (which Kubernetes nodes set
+// through their own controllers), and the clock's synchronisation (machine.time).
 func (metalPlatform) Controllers() []controller.Controller {
 	return []controller.Controller{&controllers.NetworkStatus{}, &controllers.DiskStatus{},
-		&controllers.Sysctls{ProcSys: "/proc/sys", Defaults: controllers.HardeningSysctls}, &controllers.MachineFiles{Root: "/"}}
+		&controllers.Sysctls{ProcSys: "/proc/sys", Defaults: controllers.HardeningSysctls}, &controllers.MachineFiles{Root: "/"},
+		&controllers.TimeSync{}}
 }
 
 // Kubernetes implements Platform: the OS image has no Kubernetes payload yet.

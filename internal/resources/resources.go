@@ -35,6 +35,7 @@ const (
 	AddressStatusType  = "AddressStatuses.network.plinth.dev"
 	RouteStatusType    = "RouteStatuses.network.plinth.dev"
 	DiskStatusType     = "DiskStatuses.block.plinth.dev"
+	TimeStatusType     = "TimeStatuses.runtime.plinth.dev"
 )
 
 // Well-known ids.
@@ -235,6 +236,33 @@ type DiskPartition struct {
 	Size uint64 `yaml:"size"`
 }
 
+// Time synchronisation states of TimeStatusSpec.
+const (
+	TimeSynced   = "synced"
+	TimeSyncing  = "syncing"
+	TimeDisabled = "disabled"
+)
+
+// TimeStatusSpec says whether the system clock follows NTP servers. Its ID is "default".
+type TimeStatusSpec struct {
+	// State is synced (the last poll steered the clock), syncing (no server has answered
+	// the last poll yet) or disabled (machine.time.disabled).
+	State string `yaml:"state"`
+	// Servers are the servers polled, in order.
+	Servers []string `yaml:"servers,omitempty"`
+	// Server is the server whose answer last steered the clock.
+	Server string `yaml:"server,omitempty"`
+	// Offset is how far off the clock was at that poll, before the correction (positive:
+	// the clock was behind), as a Go duration such as 1.2ms.
+	Offset string `yaml:"offset,omitempty"`
+	// Stepped is set when that correction was a step rather than a slew.
+	Stepped bool `yaml:"stepped,omitempty"`
+	// LastSync is when that was, in RFC 3339.
+	LastSync string `yaml:"lastSync,omitempty"`
+	// Error says why the last poll failed.
+	Error string `yaml:"error,omitempty"`
+}
+
 // Definitions registers every type of this package.
 func Definitions() (*resource.Registry, error) {
 	r := resource.NewRegistry()
@@ -265,6 +293,9 @@ func Definitions() (*resource.Registry, error) {
 		{Type: DiskStatusType, Aliases: []string{"disks", "disk", "diskstatus", "diskstatuses"}, DefaultNamespace: NamespaceBlock,
 			PrintColumns: []resource.Column{{Name: "Size", JSONPath: "{.size}"}, {Name: "Model", JSONPath: "{.model}"},
 				{Name: "Transport", JSONPath: "{.transport}"}, {Name: "Rotational", JSONPath: "{.rotational}"}}},
+		{Type: TimeStatusType, Aliases: []string{"timestatus", "timestatuses", "time"}, DefaultNamespace: NamespaceRuntime,
+			PrintColumns: []resource.Column{{Name: "State", JSONPath: "{.state}"}, {Name: "Server", JSONPath: "{.server}"},
+				{Name: "Offset", JSONPath: "{.offset}"}, {Name: "LastSync", JSONPath: "{.lastSync}"}}},
 	}
 	for _, d := range defs {
 		if err := r.Register(d); err != nil {

@@ -226,12 +226,14 @@ type Bond struct {
 	LACPRate string `yaml:"lacpRate,omitempty" plinth:"public"`
 }
 
-// TimeSpec holds the time synchronisation settings.
+// TimeSpec holds the time synchronisation settings. On metal the servers are polled over
+// NTP: a clock off by more than 0.5 s is stepped, a nearer one slewed by the kernel;
+// `plinthctl get timestatus` shows the state.
 type TimeSpec struct {
 	// Disabled turns time synchronisation off (for example when a hypervisor keeps time).
 	Disabled bool `yaml:"disabled,omitempty"`
-	// Servers are the NTP servers, as host names or IP addresses. Empty means
-	// `pool.ntp.org`. Refused in Docker, where a node shares the host's clock.
+	// Servers are the NTP servers, as host names or IP addresses, tried in order. Empty
+	// means `pool.ntp.org`. Refused in Docker, where a node shares the host's clock.
 	Servers []string `yaml:"servers,omitempty" plinth:"public"`
 }
 

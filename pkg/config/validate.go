@@ -685,9 +685,6 @@ func (v *validator) metalNotYet(m *MachineSpec) {
 			}
 		}
 	}
-	if len(m.Time.Servers) > 0 {
-		v.add("machine.time.servers", "is not supported on metal yet: the machine keeps the clock its firmware gave it; remove it")
-	}
 	for i := range m.Logging.Destinations {
 		v.add(fmt.Sprintf("machine.logging.destinations[%d]", i), "is not supported yet: logs are kept on the node (plinthctl logs); remove it")
 	}

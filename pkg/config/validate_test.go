@@ -254,9 +254,9 @@ func TestValidateMachine(t *testing.T) {
 		{name: "env on metal, not yet", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
 			c.Machine.Env = map[string]string{"HTTP_PROXY": "http://proxy:3128"}
 		}, want: one("machine.env.HTTP_PROXY", "not supported on metal yet")},
-		{name: "time servers on metal, not yet", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
-			c.Machine.Time.Servers = []string{"time.example.org"}
-		}, want: one("machine.time.servers", "not supported on metal yet")},
+		{name: "time servers on metal", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
+			c.Machine.Time.Servers = []string{"time.example.org", "192.0.2.123"}
+		}},
 		{name: "host sysctl in docker", mode: config.ModeDocker, mutate: func(c *config.MachineConfig) {
 			c.Machine.Sysctls = map[string]string{"net.ipv4.ip_forward": "1", "vm.max_map_count": "262144"}
 		}, want: one(`machine.sysctls["vm.max_map_count"]`, "is the host's, not the node container's")},

@@ -30,7 +30,7 @@ var typeDocs = map[string]string{
 	"RegistriesSpec":     "RegistriesSpec configures image pulls.",
 	"Route":              "Route is a static route.",
 	"ServiceAccountSpec": "ServiceAccountSpec holds the service account signing key.",
-	"TimeSpec":           "TimeSpec holds the time synchronisation settings.",
+	"TimeSpec":           "TimeSpec holds the time synchronisation settings. On metal the servers are polled over NTP: a clock off by more than 0.5 s is stepped, a nearer one slewed by the kernel; `plinthctl get timestatus` shows the state.",
 	"VLAN":               "VLAN is a VLAN link on top of an interface.",
 }
 
@@ -142,7 +142,7 @@ var fieldDocs = map[string]string{
 	"Route.metric":                               "Metric is the route's priority; lower wins. Zero means the default of 1024.",
 	"ServiceAccountSpec.key":                     "Key is the PEM private key (base64) that signs service account tokens.",
 	"TimeSpec.disabled":                          "Disabled turns time synchronisation off (for example when a hypervisor keeps time).",
-	"TimeSpec.servers":                           "Servers are the NTP servers, as host names or IP addresses. Empty means `pool.ntp.org`. Refused in Docker, where a node shares the host's clock.",
+	"TimeSpec.servers":                           "Servers are the NTP servers, as host names or IP addresses, tried in order. Empty means `pool.ntp.org`. Refused in Docker, where a node shares the host's clock.",
 	"VLAN.vlanId":                                "VLANID is the VLAN identifier, 1 to 4094.",
 	"VLAN.dhcp":                                  "DHCP enables DHCP on the VLAN link.",
 	"VLAN.addresses":                             "Addresses are static addresses in CIDR notation.",

@@ -472,3 +472,6 @@ func AcquireAll(ctx context.Context, links []string, dir string, log *slog.Logge
 	}
 	return leases, errors.Join(errs...)
 }
+
+// BootTimeout bounds how long the boot waits for the leases of AcquireAll.
+const BootTimeout = time.Minute

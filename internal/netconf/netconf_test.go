@@ -137,7 +137,6 @@ func TestApplyRefusesWhatItCannotDo(t *testing.T) {
 	h := newNamespace(t)
 	for name, in := range map[string]config.Interface{
 		"missing link": {Name: "eth9", Addresses: []string{"10.5.0.2/24"}},
-		"dhcp":         {Name: "eth0", DHCP: true},
 		"bond":         {Name: "bond0", Bond: &config.Bond{Interfaces: []string{"eth0"}}},
 		"bad route":    {Name: "eth0", Routes: []config.Route{{Network: "10.9.0.0/16", Gateway: "fd00::1"}}},
 	} {
@@ -154,5 +153,31 @@ func TestApplyRefusesWhatItCannotDo(t *testing.T) {
 	// An ignored link is left alone, even if it does not exist.
 	if _, err := Apply(h, []config.Interface{{Name: "eth9", Ignore: true}}); err != nil {
 		t.Errorf("ignored link: %v", err)
+	}
+}
+
+func TestApplyBringsDHCPLinksUp(t *testing.T) {
+	h := newNamespace(t)
+	res, err := Apply(h, []config.Interface{{Name: "eth0", DHCP: true, MTU: 1450}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Addresses) != 0 {
+		t.Errorf("static addresses %v", res.Addresses)
+	}
+	eth0 := mustLink(t, h, "eth0")
+	if eth0.Attrs().Flags&net.FlagUp == 0 || eth0.Attrs().MTU != 1450 {
+		t.Errorf("eth0: flags %v, MTU %d", eth0.Attrs().Flags, eth0.Attrs().MTU)
+	}
+}
+
+func TestDHCPLinks(t *testing.T) {
+	got := DHCPLinks([]config.Interface{
+		{Name: "eth0", DHCP: true, VLANs: []config.VLAN{{VLANID: 5, DHCP: true}, {VLANID: 6}}},
+		{Name: "eth1", Addresses: []string{"10.0.0.2/24"}, VLANs: []config.VLAN{{VLANID: 7, DHCP: true}}},
+		{Name: "eth2", Ignore: true},
+	})
+	if want := []string{"eth0", "eth0.5", "eth1.7"}; !slices.Equal(got, want) {
+		t.Errorf("DHCP links %v, want %v", got, want)
 	}
 }

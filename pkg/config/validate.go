@@ -672,17 +672,8 @@ func (v *validator) metalNotYet(m *MachineSpec) {
 		return
 	}
 	for i, in := range m.Network.Interfaces {
-		f := fmt.Sprintf("machine.network.interfaces[%d]", i)
-		if in.DHCP {
-			v.add(f+".dhcp", "is not supported on metal yet: give the link static addresses and routes")
-		}
 		if in.Bond != nil {
-			v.add(f+".bond", "is not supported on metal yet; remove it")
-		}
-		for j, vl := range in.VLANs {
-			if vl.DHCP {
-				v.add(fmt.Sprintf("%s.vlans[%d].dhcp", f, j), "is not supported on metal yet: give the VLAN static addresses")
-			}
+			v.add(fmt.Sprintf("machine.network.interfaces[%d].bond", i), "is not supported on metal yet; remove it")
 		}
 	}
 	for i := range m.Logging.Destinations {

@@ -245,9 +245,12 @@ func TestValidateMachine(t *testing.T) {
 		{name: "log destinations in docker", mode: config.ModeDocker, mutate: func(c *config.MachineConfig) {
 			c.Machine.Logging.Destinations = []config.LogDestination{{Endpoint: "tcp://10.5.0.9:5140"}}
 		}, want: one("machine.logging.destinations[0]", "is not supported yet")},
-		{name: "dhcp on metal, not yet", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
+		{name: "dhcp on metal", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
 			c.Machine.Network.Interfaces = []config.Interface{{Name: "eth0", DHCP: true, VLANs: []config.VLAN{{VLANID: 5, DHCP: true}}}}
-		}, want: []wantField{{"machine.network.interfaces[0].dhcp", "not supported on metal yet"}, {"machine.network.interfaces[0].vlans[0].dhcp", "not supported on metal yet"}}},
+		}},
+		{name: "bond on metal, not yet", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
+			c.Machine.Network.Interfaces = []config.Interface{{Name: "bond0", Bond: &config.Bond{Interfaces: []string{"eth0", "eth1"}, Mode: "active-backup"}}}
+		}, want: one("machine.network.interfaces[0].bond", "not supported on metal yet")},
 		{name: "static interfaces on metal", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
 			c.Machine.Network.Interfaces = []config.Interface{{Name: "eth0", Addresses: []string{"10.0.2.15/24"}, Routes: []config.Route{{Gateway: "10.0.2.2"}}}}
 		}},

@@ -32,10 +32,11 @@ type Result struct {
 
 // Apply brings the loopback link up, then each configured interface: it waits for
 // nothing (links are present at boot once their drivers are loaded) and returns the first
-// error of each link joined. Links and VLANs with DHCP are brought up (with their static
-// addresses and routes, if any); their leases are internal/dhcpclient's. Bonds are
-// refused: they are not supported yet on this platform, and validation refuses them
-// before.
+// error of each link joined. Bonds are created (or adjusted) with their members, where the
+// kernel has the bonding driver (validation refuses bonds on metal until the OS image
+// ships it). Links and
+// VLANs with DHCP are brought up (with their static addresses and routes, if any); their
+// leases are internal/dhcpclient's.
 func Apply(h *Handle, ifaces []config.Interface) (Result, error) {
 	var res Result
 	lo, err := h.LinkByName("lo")
@@ -60,12 +61,15 @@ func Apply(h *Handle, ifaces []config.Interface) (Result, error) {
 }
 
 func applyInterface(h *Handle, in config.Interface) ([]netip.Addr, error) {
+	var link netlink.Link
+	var err error
 	if in.Bond != nil {
-		return nil, errors.New("bonds are not supported on this platform yet")
+		link, err = ensureBond(h, in.Name, in.Bond)
+	} else if link, err = h.LinkByName(in.Name); err != nil {
+		err = fmt.Errorf("no such link (the links are %s): %w", linkNames(h), err)
 	}
-	link, err := h.LinkByName(in.Name)
 	if err != nil {
-		return nil, fmt.Errorf("no such link (the links are %s): %w", linkNames(h), err)
+		return nil, err
 	}
 	addrs, err := configureLink(h, link, in.MTU, in.Addresses, in.Routes)
 	if err != nil {

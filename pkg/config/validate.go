@@ -673,7 +673,7 @@ func (v *validator) metalNotYet(m *MachineSpec) {
 	}
 	for i, in := range m.Network.Interfaces {
 		if in.Bond != nil {
-			v.add(fmt.Sprintf("machine.network.interfaces[%d].bond", i), "is not supported on metal yet; remove it")
+			v.add(fmt.Sprintf("machine.network.interfaces[%d].bond", i), "is not supported on metal yet: the OS image does not ship the bonding driver; remove it")
 		}
 	}
 	for i := range m.Logging.Destinations {

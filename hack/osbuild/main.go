@@ -26,6 +26,7 @@ func main() {
 	var rootMiB int64
 	bump := flag.Bool("bump", false, "rewrite the kernel lock to the newest kernel apt offers (run apt-get update first), then exit")
 	flag.StringVar(&o.Lock, "lock", "boot/kernel.lock", "the kernel lock file")
+	flag.StringVar(&o.BootloaderLock, "bootloader-lock", "boot/bootloader.lock", "the boot loader (systemd-boot) lock file")
 	flag.StringVar(&o.CacheDir, "cache", "_out/cache", "download and unpack cache")
 	flag.StringVar(&o.OutDir, "out", "_out/os", "output directory")
 	flag.StringVar(&o.Init, "init", "_out/plinth-init", "the stage-0 init binary (static)")

@@ -38,6 +38,11 @@ const ModeMetal = string(config.ModeMetal)
 // configuration the provisioner handed to the VM (-fw_cfg name=opt/plinth/config,...).
 const FirmwareConfigPath = "/sys/firmware/qemu_fw_cfg/by_name/opt/plinth/config/raw"
 
+// FirmwareArgsPath is where QEMU's firmware configuration device shows kernel-style
+// plinth.* arguments the provisioner gives a VM that boots through its firmware (and so
+// has no kernel command line of the provisioner's choosing): opt/plinth/args.
+const FirmwareArgsPath = "/sys/firmware/qemu_fw_cfg/by_name/opt/plinth/args/raw"
+
 // metalPlatform is machined as PID 1 of a booted machine.
 type metalPlatform struct{}
 
@@ -111,20 +116,21 @@ func (metalPlatform) Defaults(o *Options) error {
 	return nil
 }
 
-// Unconfigured implements Platform: the kernel command line gives the maintenance
-// network (plinth.net=LINK:ADDRESS/PREFIX[:GATEWAY]) and the trust anchor (plinth.trust=).
+// Unconfigured implements Platform: the kernel command line, then the arguments of the
+// firmware configuration device, give the maintenance network
+// (plinth.net=LINK:ADDRESS/PREFIX[:GATEWAY]) and the trust anchor (plinth.trust=).
 func (metalPlatform) Unconfigured(o *Options) (maintenance.Trust, error) {
 	var none maintenance.Trust
-	data, err := os.ReadFile("/proc/cmdline")
+	cmdline, err := bootArgs("/proc/cmdline", FirmwareArgsPath)
 	if err != nil {
-		return none, fmt.Errorf("read the kernel command line: %w", err)
+		return none, err
 	}
-	args, err := parseKernelArgs(string(data))
+	args, err := parseKernelArgs(cmdline)
 	if err != nil {
 		return none, err
 	}
 	if args.iface == nil {
-		return none, errors.New("maintenance mode needs an address: give plinth.net=LINK:ADDRESS/PREFIX[:GATEWAY] on the kernel command line (DHCP comes later)")
+		return none, errors.New("maintenance mode needs an address: give plinth.net=LINK:ADDRESS/PREFIX[:GATEWAY] on the kernel command line or in the VM's fw_cfg opt/plinth/args (DHCP comes later)")
 	}
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
@@ -140,6 +146,27 @@ func (metalPlatform) Unconfigured(o *Options) (maintenance.Trust, error) {
 		o.Hostname = "plinth-maintenance"
 	}
 	return maintenance.Trust{Anchor: args.anchor, Revoked: args.revoked}, nil
+}
+
+// bootArgs is the kernel command line at cmdline followed by the arguments in the file
+// extra, when it exists: a later key wins over an earlier one.
+func bootArgs(cmdline, extra string) (string, error) {
+	data, err := os.ReadFile(cmdline)
+	if err != nil {
+		return "", fmt.Errorf("read the kernel command line: %w", err)
+	}
+	line := strings.TrimSpace(string(data))
+	if before, _, found := strings.Cut(" "+line+" ", " -- "); found {
+		line = strings.TrimSpace(before) // what follows -- is init's, not ours
+	}
+	more, err := os.ReadFile(extra)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return line, nil
+	case err != nil:
+		return "", fmt.Errorf("read the firmware's boot arguments: %w", err)
+	}
+	return line + " " + strings.Join(strings.Fields(string(more)), " "), nil
 }
 
 // kernelArgs are the plinth.* keys machined reads from the kernel command line.

@@ -125,3 +125,25 @@ func TestParseKernelArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestBootArgs(t *testing.T) {
+	dir := t.TempDir()
+	cmdline, extra := filepath.Join(dir, "cmdline"), filepath.Join(dir, "args")
+	os.WriteFile(cmdline, []byte("console=ttyS0 plinth.net=eth0:10.0.0.1/24 -- init-arg\n"), 0o644)
+	got, err := bootArgs(cmdline, extra)
+	if err != nil || got != "console=ttyS0 plinth.net=eth0:10.0.0.1/24" {
+		t.Fatalf("without firmware arguments: %q, %v", got, err)
+	}
+	os.WriteFile(extra, []byte("plinth.net=eth0:10.0.2.15/24\n  plinth.debug\n"), 0o644)
+	got, err = bootArgs(cmdline, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args, err := parseKernelArgs(got)
+	if err != nil || args.iface == nil || args.iface.Addresses[0] != "10.0.2.15/24" {
+		t.Fatalf("the firmware's plinth.net does not win: %q %+v %v", got, args.iface, err)
+	}
+	if _, err := bootArgs(filepath.Join(dir, "none"), extra); err == nil {
+		t.Fatal("no kernel command line, no error")
+	}
+}

@@ -18,10 +18,14 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/osimage/diskimage"
+	"github.com/plinthos/plinth/internal/osimage/esp"
 	"github.com/plinthos/plinth/internal/osimage/ext4img"
 	"github.com/plinthos/plinth/internal/osimage/initramfs"
+	"github.com/plinthos/plinth/internal/osimage/iso"
 	"github.com/plinthos/plinth/internal/osimage/kernellock"
 	"github.com/plinthos/plinth/internal/osimage/kmod"
 	"github.com/plinthos/plinth/internal/osimage/rootfs"
@@ -33,6 +37,7 @@ const (
 	InitramfsFile = "initramfs.img"
 	RootfsFile    = "rootfs.squashfs"
 	DiskFile      = "disk.raw"
+	ISOFile       = "plinth.iso"
 	ManifestFile  = "manifest.json"
 )
 
@@ -48,22 +53,26 @@ const (
 // network, entropy and console devices, the root filesystem, fw_cfg (where QEMU hands the
 // machine config), ext4 for STATE and EPHEMERAL, 8021q for machine.network's VLANs, and the
 // ACPI button and evdev for the power button (the node has no modprobe yet: what machined
-// needs is loaded here). Built-in ones are skipped.
-var DefaultModules = []string{"virtio_pci", "virtio_blk", "virtio_net", "virtio_rng", "virtio_console", "squashfs", "qemu_fw_cfg", "ext4", "8021q", "button", "evdev"}
+// needs is loaded here), and the CD-ROM (virtio-scsi), ISO 9660 and loop devices that boot
+// the install media. Built-in ones are skipped.
+var DefaultModules = []string{"virtio_pci", "virtio_blk", "virtio_net", "virtio_rng", "virtio_console", "squashfs", "qemu_fw_cfg", "ext4", "8021q", "button", "evdev",
+	"virtio_scsi", "sr_mod", "isofs", "loop"}
 
 // Options say what to build from what.
 type Options struct {
-	Lock     string // path of boot/kernel.lock
-	CacheDir string // where downloaded and unpacked packages are kept between builds
-	OutDir   string // where the outputs are written
-	Init     string // the stage-0 init binary
-	Machined string // the machined binary
-	Version  string // the OS version
-	Profile  string // ProfileOS
-	Modules  []string
-	CABundle string // PEM CA bundle for the root filesystem; empty leaves it out
-	RootSize int64  // size of each root slot on the disk
-	Log      *slog.Logger
+	Lock string // path of boot/kernel.lock
+	// BootloaderLock is the path of boot/bootloader.lock (systemd-boot).
+	BootloaderLock string
+	CacheDir       string // where downloaded and unpacked packages are kept between builds
+	OutDir         string // where the outputs are written
+	Init           string // the stage-0 init binary
+	Machined       string // the machined binary
+	Version        string // the OS version
+	Profile        string // ProfileOS
+	Modules        []string
+	CABundle       string // PEM CA bundle for the root filesystem; empty leaves it out
+	RootSize       int64  // size of each root slot on the disk
+	Log            *slog.Logger
 }
 
 // File is one output in the manifest.
@@ -191,7 +200,12 @@ func Build(ctx context.Context, o Options) (Manifest, error) {
 	if err != nil {
 		return m, err
 	}
-	contents := map[string]string{diskimage.RootA: squash}
+	efiPart, _ := layout.Find(diskimage.EFI)
+	efiImg := filepath.Join(stage, "efi.img")
+	if err := writeESP(ctx, o, efiImg, efiPart.Size); err != nil {
+		return m, err
+	}
+	contents := map[string]string{diskimage.RootA: squash, diskimage.EFI: efiImg}
 	for _, name := range []string{diskimage.State, diskimage.Ephemeral} {
 		p, _ := layout.Find(name)
 		fs := filepath.Join(stage, name+".ext4")
@@ -203,6 +217,10 @@ func Build(ctx context.Context, o Options) (Manifest, error) {
 	if err := diskimage.Write(ctx, filepath.Join(o.OutDir, DiskFile), layout, contents); err != nil {
 		return m, err
 	}
+	if err := writeISO(ctx, o, stage, contents, layout); err != nil {
+		return m, err
+	}
+	log.Info("install media", "file", ISOFile)
 	for _, p := range layout.Partitions {
 		m.Partitions = append(m.Partitions, ManifestPartition{Name: p.Name, Start: p.Start, Size: p.Size, GUID: p.GUID})
 	}
@@ -226,9 +244,118 @@ func Build(ctx context.Context, o Options) (Manifest, error) {
 	return m, nil
 }
 
+// writeISO makes the install media from the built files: the live system boots the
+// kernel and initramfs with the squashfs as its root, and installs these with the empty
+// STATE and EPHEMERAL file systems (compressed: they are mostly zeros).
+func writeISO(ctx context.Context, o Options, work string, contents map[string]string, layout diskimage.Layout) error {
+	lock, err := kernellock.ReadPin(o.BootloaderLock)
+	if err != nil {
+		return err
+	}
+	loader, err := FetchBootloader(ctx, lock, o.CacheDir)
+	if err != nil {
+		return err
+	}
+	root, _ := layout.Find(diskimage.RootA)
+	media, err := json.Marshal(iso.Media{Version: o.Version, RootSize: root.Size})
+	if err != nil {
+		return fmt.Errorf("ISO: %w", err)
+	}
+	mediaPath := filepath.Join(work, iso.MediaManifest)
+	if err := os.WriteFile(mediaPath, media, 0o644); err != nil {
+		return fmt.Errorf("ISO: %w", err)
+	}
+	files := map[string]string{
+		iso.MediaKernel:    filepath.Join(o.OutDir, VmlinuzFile),
+		iso.MediaInitramfs: filepath.Join(o.OutDir, InitramfsFile),
+		iso.MediaLoader:    loader,
+		iso.MediaRootfs:    contents[diskimage.RootA],
+		iso.MediaManifest:  mediaPath,
+	}
+	for name, part := range map[string]string{iso.MediaState: diskimage.State, iso.MediaEphemeral: diskimage.Ephemeral} {
+		dst := filepath.Join(work, name)
+		if err := compress(contents[part], dst); err != nil {
+			return err
+		}
+		files[name] = dst
+	}
+	spec := iso.Spec{Version: o.Version, Files: map[string]string{}}
+	for dst, src := range map[*[]byte]string{&spec.Loader: loader, &spec.Kernel: files[iso.MediaKernel], &spec.Initramfs: files[iso.MediaInitramfs]} {
+		if *dst, err = os.ReadFile(src); err != nil {
+			return fmt.Errorf("ISO: %w", err)
+		}
+	}
+	for name, src := range files {
+		spec.Files["/plinth/"+name] = src
+	}
+	return iso.Write(filepath.Join(o.OutDir, ISOFile), work, spec)
+}
+
+// compress writes src zstd-compressed to dst, reproducibly (one encoder thread).
+func compress(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("compress: %w", err)
+	}
+	defer in.Close()
+	return writeWith(dst, func(w io.Writer) error {
+		enc, err := zstd.NewWriter(w, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(enc, in); err != nil {
+			enc.Close()
+			return err
+		}
+		return enc.Close()
+	})
+}
+
+// writeESP makes the EFI system partition's file system at path: systemd-boot (pinned in
+// o.BootloaderLock) and slot A's entry with the kernel and initramfs just built.
+func writeESP(ctx context.Context, o Options, path string, size int64) error {
+	lock, err := kernellock.ReadPin(o.BootloaderLock)
+	if err != nil {
+		return err
+	}
+	loaderPath, err := FetchBootloader(ctx, lock, o.CacheDir)
+	if err != nil {
+		return err
+	}
+	spec := esp.Spec{Entries: []esp.Entry{{Slot: "A", Title: "Plinth " + o.Version, Version: o.Version, Options: esp.KernelArgs("A")}}}
+	for dst, src := range map[*[]byte]string{
+		&spec.Loader:               loaderPath,
+		&spec.Entries[0].Kernel:    filepath.Join(o.OutDir, VmlinuzFile),
+		&spec.Entries[0].Initramfs: filepath.Join(o.OutDir, InitramfsFile),
+	} {
+		if *dst, err = os.ReadFile(src); err != nil {
+			return fmt.Errorf("EFI partition: %w", err)
+		}
+	}
+	// The FAT library stamps directories with the time it reads from SOURCE_DATE_EPOCH,
+	// the reproducible-builds convention, or the clock: fix it unless the caller did.
+	if os.Getenv("SOURCE_DATE_EPOCH") == "" {
+		if err := os.Setenv("SOURCE_DATE_EPOCH", "315532800"); err != nil { // 1980-01-01
+			return fmt.Errorf("EFI partition: %w", err)
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("EFI partition: %w", err)
+	}
+	err = f.Truncate(size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("EFI partition: %w", err)
+	}
+	return esp.Write(path, 0, size, spec)
+}
+
 // FileNames are the outputs in the order they are built.
 func FileNames() []string {
-	return slices.Clone([]string{VmlinuzFile, InitramfsFile, RootfsFile, DiskFile})
+	return slices.Clone([]string{VmlinuzFile, InitramfsFile, RootfsFile, DiskFile, ISOFile})
 }
 
 func describe(path string) (File, error) {

@@ -36,36 +36,8 @@ type Kernel struct {
 // into cacheDir/<package>_<version>/ (once: a later call reuses it).
 func FetchKernel(ctx context.Context, lock kernellock.Lock, cacheDir string) (Kernel, error) {
 	abi := lock.ABI()
-	dir := filepath.Join(cacheDir, lock.Package+"_"+lock.Version)
-	k := Kernel{
-		Lock:       lock,
-		Vmlinuz:    filepath.Join(dir, "boot", "vmlinuz-"+abi),
-		ModulesDir: filepath.Join(dir, "lib", "modules", abi),
-	}
-	marker := filepath.Join(dir, ".sha256")
-	if b, err := os.ReadFile(marker); err == nil && strings.TrimSpace(string(b)) == lock.SHA256 {
-		return k, nil
-	}
-	debPath, err := apt.Download(ctx, lock.Package, lock.Version, arch, cacheDir)
-	if errors.Is(err, apt.ErrNotAvailable) {
-		return Kernel{}, fmt.Errorf("pinned kernel %s=%s is no longer offered by apt (%v). %s", lock.Package, lock.Version, err, bumpHint)
-	}
-	if err != nil {
-		return Kernel{}, fmt.Errorf("fetch pinned kernel: %w", err)
-	}
-	sum, err := fileSHA256(debPath)
-	if err != nil {
-		return Kernel{}, err
-	}
-	if sum != lock.SHA256 {
-		return Kernel{}, fmt.Errorf("%s has sha256 %s but boot/kernel.lock pins %s: delete it and retry; if apt keeps serving it, the pin is wrong (make kernel-bump rewrites it)", debPath, sum, lock.SHA256)
-	}
-	tmp := dir + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
-		return Kernel{}, fmt.Errorf("kernel cache: %w", err)
-	}
 	modPrefix := "lib/modules/" + abi + "/"
-	_, err = deb.Extract(ctx, debPath, tmp, func(name string) bool {
+	dir, err := fetchPackage(ctx, lock, cacheDir, "boot/vmlinuz-"+abi, bumpHint, func(name string) bool {
 		if name == "boot/vmlinuz-"+abi {
 			return true
 		}
@@ -74,23 +46,70 @@ func FetchKernel(ctx context.Context, lock kernellock.Lock, cacheDir string) (Ke
 			strings.HasPrefix(rest, "kernel/"))
 	})
 	if err != nil {
-		os.RemoveAll(tmp)
-		return Kernel{}, fmt.Errorf("unpack kernel: %w", err)
+		return Kernel{}, err
 	}
-	if _, err := os.Stat(filepath.Join(tmp, "boot", "vmlinuz-"+abi)); err != nil {
+	return Kernel{Lock: lock, Vmlinuz: filepath.Join(dir, "boot", "vmlinuz-"+abi), ModulesDir: filepath.Join(dir, "lib", "modules", abi)}, nil
+}
+
+// BootloaderPath is where the systemd-boot-efi package has the boot loader.
+const BootloaderPath = "usr/lib/systemd/boot/efi/systemd-bootx64.efi"
+
+// FetchBootloader fetches the pinned boot loader package (boot/bootloader.lock) like
+// FetchKernel and returns the path of systemd-bootx64.efi in the cache.
+func FetchBootloader(ctx context.Context, lock kernellock.Lock, cacheDir string) (string, error) {
+	hint := "pin a version apt offers in boot/bootloader.lock (apt-cache policy " + lock.Package + ")"
+	dir, err := fetchPackage(ctx, lock, cacheDir, BootloaderPath, hint, func(name string) bool { return name == BootloaderPath })
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, BootloaderPath), nil
+}
+
+// fetchPackage downloads the pinned package into cacheDir with apt-get (unless cached),
+// checks its sha256 against the lock, and unpacks the files keep selects (must among them)
+// into cacheDir/<package>_<version>/, once: a later call reuses it.
+func fetchPackage(ctx context.Context, lock kernellock.Lock, cacheDir, must, hint string, keep func(string) bool) (string, error) {
+	dir := filepath.Join(cacheDir, lock.Package+"_"+lock.Version)
+	marker := filepath.Join(dir, ".sha256")
+	if b, err := os.ReadFile(marker); err == nil && strings.TrimSpace(string(b)) == lock.SHA256 {
+		return dir, nil
+	}
+	debPath, err := apt.Download(ctx, lock.Package, lock.Version, arch, cacheDir)
+	if errors.Is(err, apt.ErrNotAvailable) {
+		return "", fmt.Errorf("pinned %s=%s is no longer offered by apt (%v). %s", lock.Package, lock.Version, err, hint)
+	}
+	if err != nil {
+		return "", fmt.Errorf("fetch pinned %s: %w", lock.Package, err)
+	}
+	sum, err := fileSHA256(debPath)
+	if err != nil {
+		return "", err
+	}
+	if sum != lock.SHA256 {
+		return "", fmt.Errorf("%s has sha256 %s but the lock pins %s: delete it and retry; if apt keeps serving it, the pin is wrong", debPath, sum, lock.SHA256)
+	}
+	tmp := dir + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return "", fmt.Errorf("package cache: %w", err)
+	}
+	if _, err = deb.Extract(ctx, debPath, tmp, keep); err != nil {
 		os.RemoveAll(tmp)
-		return Kernel{}, fmt.Errorf("%s has no boot/vmlinuz-%s: is the package a kernel image?", debPath, abi)
+		return "", fmt.Errorf("unpack %s: %w", lock.Package, err)
+	}
+	if _, err := os.Stat(filepath.Join(tmp, must)); err != nil {
+		os.RemoveAll(tmp)
+		return "", fmt.Errorf("%s has no %s: is it the right package?", debPath, must)
 	}
 	if err := os.WriteFile(filepath.Join(tmp, ".sha256"), []byte(lock.SHA256+"\n"), 0o644); err != nil {
-		return Kernel{}, fmt.Errorf("kernel cache: %w", err)
+		return "", fmt.Errorf("package cache: %w", err)
 	}
 	if err := os.RemoveAll(dir); err != nil {
-		return Kernel{}, fmt.Errorf("kernel cache: %w", err)
+		return "", fmt.Errorf("package cache: %w", err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
-		return Kernel{}, fmt.Errorf("kernel cache: %w", err)
+		return "", fmt.Errorf("package cache: %w", err)
 	}
-	return k, nil
+	return dir, nil
 }
 
 // NewestKernel asks apt for the newest kernel that meta (a metapackage such as

@@ -39,7 +39,10 @@ type Forward struct {
 
 // Options describe a VM.
 type Options struct {
-	// Kernel, Initrd and Disk are the OS image's files. With Overlay set, the VM's disk is a
+	// Kernel and Initrd, when set, are booted directly (with Append); otherwise the VM boots
+	// through UEFI firmware (OVMF) from its disk, then its CD-ROM.
+	//
+	// Disk is the VM's disk (the OS image, or a blank disk to install to). With Overlay set, the VM's disk is a
 	// qcow2 file there of OverlaySize bytes backed by Disk (which stays untouched; the VM
 	// sees a larger disk and its writes persist across its reboots); with Snapshot, writes
 	// are thrown away when the emulator ends.
@@ -47,6 +50,12 @@ type Options struct {
 	Overlay              string
 	OverlaySize          int64
 	Snapshot             bool
+	// CDROM is an ISO image attached as a CD-ROM (AHCI), booted when the disk is not
+	// bootable.
+	CDROM string
+	// Vars is the VM's own copy of the firmware's variable store, made from OVMF's template
+	// when missing; needed for a firmware boot.
+	Vars string
 	// AllowReboot lets the guest reboot; otherwise a reboot (or a kernel panic) ends the
 	// emulator.
 	AllowReboot bool
@@ -69,8 +78,14 @@ type Options struct {
 
 // Args returns the emulator's arguments for o.
 func (o Options) Args() ([]string, error) {
-	if o.Kernel == "" || o.Initrd == "" || o.Disk == "" {
-		return nil, errors.New("a VM needs a kernel, an initramfs and a disk")
+	if o.Disk == "" {
+		return nil, errors.New("a VM needs a disk")
+	}
+	if (o.Kernel == "") != (o.Initrd == "") {
+		return nil, errors.New("a direct kernel boot needs both a kernel and an initramfs")
+	}
+	if o.Kernel == "" && o.Vars == "" {
+		return nil, errors.New("a firmware boot needs a variable store (Options.Vars)")
 	}
 	mem, cpus := o.MemoryMB, o.CPUs
 	if mem == 0 {
@@ -87,9 +102,9 @@ func (o Options) Args() ([]string, error) {
 	if o.Append != "" {
 		cmdline += " " + o.Append
 	}
-	drive := "file=" + o.Disk + ",format=raw,if=virtio,cache=unsafe"
+	drive := "file=" + o.Disk + ",format=raw,if=none,id=disk0,cache=unsafe"
 	if o.Overlay != "" {
-		drive = "file=" + o.Overlay + ",format=qcow2,if=virtio,cache=unsafe"
+		drive = "file=" + o.Overlay + ",format=qcow2,if=none,id=disk0,cache=unsafe"
 	}
 	if o.Snapshot {
 		drive += ",snapshot=on"
@@ -103,14 +118,26 @@ func (o Options) Args() ([]string, error) {
 		"-m", strconv.Itoa(mem),
 		"-smp", strconv.Itoa(cpus),
 		"-nographic", "-nodefaults", "-no-user-config",
-		"-kernel", o.Kernel,
-		"-initrd", o.Initrd,
-		"-append", cmdline,
-		"-drive", drive,
+	}
+	if o.Kernel != "" {
+		args = append(args, "-kernel", o.Kernel, "-initrd", o.Initrd, "-append", cmdline)
+	} else {
+		code, _, err := FindOVMF()
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "-drive", "if=pflash,format=raw,readonly=on,file="+code, "-drive", "if=pflash,format=raw,file="+o.Vars)
+	}
+	args = append(args, "-drive", drive, "-device", "virtio-blk-pci,drive=disk0,bootindex=1")
+	if o.CDROM != "" {
+		args = append(args, "-drive", "file="+o.CDROM+",format=raw,if=none,id=cd0,media=cdrom,readonly=on",
+			"-device", "ide-cd,drive=cd0,bootindex=2")
+	}
+	args = append(args,
 		"-netdev", netdev,
 		"-device", "virtio-net-pci,netdev=net0",
 		"-device", "virtio-rng-pci",
-	}
+	)
 	if !o.AllowReboot {
 		args = append(args, "-no-reboot")
 	}
@@ -134,6 +161,43 @@ func (o Options) Args() ([]string, error) {
 		args = append(args, "-fw_cfg", "name="+name+",file="+o.FirmwareFiles[name])
 	}
 	return args, nil
+}
+
+// OVMF's firmware and variable store template, as Debian's ovmf package installs them.
+var ovmfPairs = [][2]string{
+	{"/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"},
+	{"/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"},
+}
+
+// FindOVMF returns the UEFI firmware for x86-64 VMs and its variable store template.
+func FindOVMF() (code, vars string, err error) {
+	for _, p := range ovmfPairs {
+		_, cerr := os.Stat(p[0])
+		_, verr := os.Stat(p[1])
+		if cerr == nil && verr == nil {
+			return p[0], p[1], nil
+		}
+	}
+	return "", "", errors.New("no UEFI firmware for VMs (OVMF) in /usr/share/OVMF: install it (Debian: apt-get install ovmf)")
+}
+
+// makeVars copies OVMF's variable store template to path unless path exists.
+func makeVars(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	_, tmpl, err := FindOVMF()
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(tmpl)
+	if err != nil {
+		return fmt.Errorf("firmware variables: %w", err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("firmware variables: %w", err)
+	}
+	return nil
 }
 
 // CreateOverlay creates a qcow2 file at path of size bytes (0: the base's size) whose
@@ -215,6 +279,11 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 	}
 	if o.Overlay != "" {
 		if err := CreateOverlay(ctx, o.Overlay, o.Disk, o.OverlaySize); err != nil {
+			return nil, err
+		}
+	}
+	if o.Kernel == "" {
+		if err := makeVars(o.Vars); err != nil {
 			return nil, err
 		}
 	}

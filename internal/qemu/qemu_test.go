@@ -19,7 +19,7 @@ func TestArgs(t *testing.T) {
 	for _, want := range []string{
 		"-machine q35,accel=tcg", "-m 1024", "-smp 1", "-no-reboot",
 		"-append console=ttyS0 panic=10 plinth.debug",
-		"-drive file=/os/disk.raw,format=raw,if=virtio,cache=unsafe,snapshot=on",
+		"-drive file=/os/disk.raw,format=raw,if=none,id=disk0,cache=unsafe,snapshot=on", "-device virtio-blk-pci,drive=disk0,bootindex=1",
 		"-netdev user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:40000-:50000",
 		"-fw_cfg name=opt/plinth/config,file=/tmp/cp.yaml",
 		"-serial file:/tmp/console.log",
@@ -42,6 +42,32 @@ func TestArgsRefuse(t *testing.T) {
 	if _, err := (Options{Kernel: "k", Initrd: "i", Disk: "d", FirmwareFiles: map[string]string{"opt/x": "/tmp/a,b"}}).Args(); err == nil {
 		t.Error("a comma in a fw_cfg path")
 	}
+	if _, err := (Options{Kernel: "k", Disk: "d"}).Args(); err == nil {
+		t.Error("a kernel without an initramfs")
+	}
+	if _, err := (Options{Disk: "d"}).Args(); err == nil {
+		t.Error("a firmware boot without a variable store")
+	}
+}
+
+func TestArgsFirmwareBoot(t *testing.T) {
+	if _, _, err := FindOVMF(); err != nil {
+		t.Skip(err)
+	}
+	args, err := Options{Disk: "/vm/disk.qcow2", Vars: "/vm/vars.fd", CDROM: "/os/plinth.iso"}.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(args, " ")
+	for _, want := range []string{"if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/", "-drive if=pflash,format=raw,file=/vm/vars.fd",
+		"-drive file=/os/plinth.iso,format=raw,if=none,id=cd0,media=cdrom,readonly=on -device ide-cd,drive=cd0,bootindex=2"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("args lack %q:\n%s", want, joined)
+		}
+	}
+	if strings.Contains(joined, "-kernel") || strings.Contains(joined, "-append") {
+		t.Errorf("a firmware boot with a kernel: %s", joined)
+	}
 }
 
 func TestArgsOverlayAndReboot(t *testing.T) {
@@ -50,7 +76,7 @@ func TestArgsOverlayAndReboot(t *testing.T) {
 		t.Fatal(err)
 	}
 	joined := strings.Join(args, " ")
-	if !strings.Contains(joined, "-drive file=/tmp/vm.qcow2,format=qcow2,if=virtio,cache=unsafe") || strings.Contains(joined, "-no-reboot") {
+	if !strings.Contains(joined, "-drive file=/tmp/vm.qcow2,format=qcow2,if=none,id=disk0,cache=unsafe") || strings.Contains(joined, "-no-reboot") {
 		t.Errorf("args: %s", joined)
 	}
 }

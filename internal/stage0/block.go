@@ -112,11 +112,17 @@ type RootNotFoundError struct {
 	Seen []BlockDevice
 	// ScanErr is the last scan's error, if it failed.
 	ScanErr error
+	// Media says that Want is the install media, not a partition name.
+	Media bool
 }
 
 func (e *RootNotFoundError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "no partition named %s appeared within %s", e.Want, e.Waited)
+	what := "partition named " + e.Want
+	if e.Media {
+		what = e.Want
+	}
+	fmt.Fprintf(&b, "no %s appeared within %s", what, e.Waited)
 	switch {
 	case e.ScanErr != nil:
 		fmt.Fprintf(&b, "\nblock devices: %v", e.ScanErr)
@@ -185,6 +191,50 @@ func (w Waiter) Wait(ctx context.Context, want string, timeout time.Duration) (B
 		case <-ctx.Done():
 			t.Stop()
 			return BlockDevice{}, fmt.Errorf("wait for partition %s: %w", want, ctx.Err())
+		case <-t.C():
+		}
+	}
+}
+
+// MediaVolumeID is the ISO 9660 volume identifier of Plinth's install media.
+const MediaVolumeID = "PLINTH"
+
+// isMedia says whether the device at path holds an ISO 9660 file system whose volume
+// identifier is MediaVolumeID: the primary volume descriptor is at 32 KiB, type 1, "CD001",
+// with the identifier at byte 40 (32 bytes, padded with spaces or NULs).
+func isMedia(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 72)
+	if _, err := f.ReadAt(b, 32768); err != nil {
+		return false
+	}
+	return b[0] == 1 && string(b[1:6]) == "CD001" && strings.TrimRight(string(b[40:72]), " \x00") == MediaVolumeID
+}
+
+// WaitMedia scans the whole disks (CD-ROMs included) for the install media, reading their
+// nodes under devDir, until one has it or timeout has passed.
+func (w Waiter) WaitMedia(ctx context.Context, devDir string, timeout time.Duration) (BlockDevice, error) {
+	deadline := w.Clock.Now().Add(timeout)
+	for {
+		devs, err := ScanBlockDevices(w.Dir)
+		for _, d := range devs {
+			if d.DevType == "disk" && isMedia(filepath.Join(devDir, d.DevName)) {
+				return d, nil
+			}
+		}
+		left := deadline.Sub(w.Clock.Now())
+		if left <= 0 {
+			return BlockDevice{}, &RootNotFoundError{Want: "install media (ISO 9660 volume " + MediaVolumeID + ")", Waited: timeout, Seen: devs, ScanErr: err, Media: true}
+		}
+		t := w.Clock.NewTimer(min(w.Poll, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return BlockDevice{}, fmt.Errorf("wait for the install media: %w", ctx.Err())
 		case <-t.C():
 		}
 	}

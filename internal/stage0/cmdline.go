@@ -17,6 +17,9 @@ type Cmdline struct {
 	Slot string
 	// Root, when set, is the GPT partition name to boot instead of ROOT-<Slot> (plinth.root).
 	Root string
+	// Live boots the install media: the root is the squashfs file on a CD (ISO 9660 volume
+	// MediaVolumeID), not a partition (plinth.live).
+	Live bool
 	// Debug makes stage 0 say more (plinth.debug).
 	Debug bool
 	// RootWait bounds the wait for the root partition (plinth.rootwait, in seconds).
@@ -67,17 +70,21 @@ func ParseCmdline(s string) (Cmdline, error) {
 				continue
 			}
 			c.Root = value
-		case "plinth.debug":
+		case "plinth.debug", "plinth.live":
+			dst := &c.Debug
+			if key == "plinth.live" {
+				dst = &c.Live
+			}
 			if !hasValue {
-				c.Debug = true
+				*dst = true
 				continue
 			}
 			b, err := parseBool(value)
 			if err != nil {
-				fail(fmt.Errorf("kernel command line: plinth.debug=%s: %w", value, err))
+				fail(fmt.Errorf("kernel command line: %s=%s: %w", key, value, err))
 				continue
 			}
-			c.Debug = b
+			*dst = b
 		case "plinth.rootwait":
 			n, err := strconv.Atoi(value)
 			if err != nil || n < 0 {

@@ -133,6 +133,11 @@ func (f *fakeSys) Exec(path string, argv, env []string) error {
 	return f.execErr
 }
 
+func (f *fakeSys) AttachLoop(path string) (string, error) {
+	f.record("loop " + f.rel(path))
+	return "/dev/loop0", nil
+}
+
 func (f *fakeSys) Reboot() error {
 	f.record("reboot")
 	return f.rebootErr

@@ -27,6 +27,10 @@ const (
 	ModulesDir = "/lib/modules"
 	LoadList   = "/lib/modules/plinth.load"
 	NewRoot    = "/newroot"
+	// Media is where the install media is mounted (then moved into the root, which has the
+	// directory), and MediaRoot the root file system on it.
+	Media     = "/media"
+	MediaRoot = "/media/plinth/rootfs.squashfs"
 	Machined   = "/usr/bin/machined"
 )
 
@@ -50,6 +54,9 @@ type System interface {
 	Chroot(dir string) error
 	// Exec replaces the process; it returns only on failure.
 	Exec(path string, argv, env []string) error
+	// AttachLoop attaches the file at path to a free loop device, read-only, and returns the
+	// device's path.
+	AttachLoop(path string) (string, error)
 	Reboot() error
 	Sleep(d time.Duration)
 }
@@ -85,10 +92,6 @@ var earlyMounts = []earlyMount{
 func Run(ctx context.Context, cfg Config) (Cmdline, error) {
 	sys, log := cfg.Sys, cfg.Log
 	p := func(path string) string { return filepath.Join(cfg.Root, path) }
-	poll := cfg.Poll
-	if poll <= 0 {
-		poll = DefaultPoll
-	}
 
 	for _, m := range earlyMounts {
 		if err := os.MkdirAll(p(m.target), 0o755); err != nil {
@@ -133,39 +136,21 @@ func Run(ctx context.Context, cfg Config) (Cmdline, error) {
 		log.Infof("loaded %d of %d modules", len(names)-len(failures), len(names))
 	}
 
-	want := cl.PartName()
-	log.Infof("waiting up to %s for partition %s", cl.RootWait, want)
-	w := Waiter{Dir: p("/sys/class/block"), Clock: cfg.Clock, Poll: poll}
-	dev, err := w.Wait(ctx, want, cl.RootWait)
+	var what string
+	moves := []string{"/dev", "/proc", "/sys"}
+	if cl.Live {
+		what, err = mountMedia(ctx, cfg, cl, failures)
+		moves = append(moves, Media)
+	} else {
+		what, err = mountPartition(ctx, cfg, cl, failures)
+	}
 	if err != nil {
-		if len(failures) > 0 {
-			lines := make([]string, len(failures))
-			for i, f := range failures {
-				lines[i] = "  " + f.String()
-			}
-			err = fmt.Errorf("%w\nmodules that failed to load:\n%s", err, strings.Join(lines, "\n"))
-		}
 		return cl, err
 	}
-	node := p("/dev/" + dev.DevName)
-	log.Infof("found %s on /dev/%s", want, dev.DevName)
-	if _, err := os.Stat(node); errors.Is(err, os.ErrNotExist) {
-		log.Debugf("creating /dev/%s (%d:%d)", dev.DevName, dev.Major, dev.Minor)
-		if err := os.MkdirAll(filepath.Dir(node), 0o755); err != nil {
-			return cl, fmt.Errorf("create the directory of /dev/%s: %w", dev.DevName, err)
-		}
-		if err := sys.Mknod(node, dev.Major, dev.Minor); err != nil {
-			return cl, fmt.Errorf("create device node /dev/%s (%d:%d): %w", dev.DevName, dev.Major, dev.Minor, err)
-		}
-	}
-
-	if err := sys.Mount(node, p(NewRoot), "squashfs", unix.MS_RDONLY, ""); err != nil {
-		return cl, fmt.Errorf("mount /dev/%s (%s) read-only as squashfs on %s: %w%s", dev.DevName, want, NewRoot, err, mountHint(err))
-	}
 	if _, err := os.Stat(p(NewRoot + Machined)); err != nil {
-		return cl, fmt.Errorf("the root filesystem on /dev/%s (%s) is not a Plinth root: %w", dev.DevName, want, err)
+		return cl, fmt.Errorf("the root filesystem on %s is not a Plinth root: %w", what, err)
 	}
-	for _, d := range []string{"/dev", "/proc", "/sys"} {
+	for _, d := range moves {
 		if err := sys.Mount(p(d), p(NewRoot+d), "", unix.MS_MOVE, ""); err != nil {
 			return cl, fmt.Errorf("move %s to %s: %w", d, NewRoot+d, err)
 		}
@@ -174,7 +159,7 @@ func Run(ctx context.Context, cfg Config) (Cmdline, error) {
 		log.Warnf("initramfs not freed: %v", err)
 	}
 
-	log.Infof("switching root to %s (%s)", want, "/dev/"+dev.DevName)
+	log.Infof("switching root to %s", what)
 	if err := sys.Chdir(p(NewRoot)); err != nil {
 		return cl, fmt.Errorf("switch root: chdir %s: %w", NewRoot, err)
 	}
@@ -191,6 +176,97 @@ func Run(ctx context.Context, cfg Config) (Cmdline, error) {
 	log.Infof("starting %s", Machined)
 	err = sys.Exec(Machined, []string{Machined, "--mode", "metal"}, MachinedEnv)
 	return cl, fmt.Errorf("exec %s: %w", Machined, err)
+}
+
+// mountPartition waits for the root partition the command line names and mounts its
+// squashfs on NewRoot; it returns what it mounted, for messages.
+func mountPartition(ctx context.Context, cfg Config, cl Cmdline, failures []ModuleFailure) (string, error) {
+	sys, log := cfg.Sys, cfg.Log
+	p := func(path string) string { return filepath.Join(cfg.Root, path) }
+	want := cl.PartName()
+	log.Infof("waiting up to %s for partition %s", cl.RootWait, want)
+	w := Waiter{Dir: p("/sys/class/block"), Clock: cfg.Clock, Poll: cfg.poll()}
+	dev, err := w.Wait(ctx, want, cl.RootWait)
+	if err != nil {
+		return "", withFailures(err, failures)
+	}
+	log.Infof("found %s on /dev/%s", want, dev.DevName)
+	node, err := deviceNode(cfg, dev)
+	if err != nil {
+		return "", err
+	}
+	if err := sys.Mount(node, p(NewRoot), "squashfs", unix.MS_RDONLY, ""); err != nil {
+		return "", fmt.Errorf("mount /dev/%s (%s) read-only as squashfs on %s: %w%s", dev.DevName, want, NewRoot, err, mountHint(err))
+	}
+	return fmt.Sprintf("%s (/dev/%s)", want, dev.DevName), nil
+}
+
+// mountMedia waits for the install media (a disk holding the ISO 9660 volume
+// MediaVolumeID), mounts it read-only on Media, and mounts the squashfs file on it,
+// through a loop device, on NewRoot.
+func mountMedia(ctx context.Context, cfg Config, cl Cmdline, failures []ModuleFailure) (string, error) {
+	sys, log := cfg.Sys, cfg.Log
+	p := func(path string) string { return filepath.Join(cfg.Root, path) }
+	log.Infof("waiting up to %s for the install media (ISO 9660 volume %s)", cl.RootWait, MediaVolumeID)
+	w := Waiter{Dir: p("/sys/class/block"), Clock: cfg.Clock, Poll: cfg.poll()}
+	dev, err := w.WaitMedia(ctx, p("/dev"), cl.RootWait)
+	if err != nil {
+		return "", withFailures(err, failures)
+	}
+	log.Infof("found the install media on /dev/%s", dev.DevName)
+	node, err := deviceNode(cfg, dev)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(p(Media), 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %w", Media, err)
+	}
+	if err := sys.Mount(node, p(Media), "iso9660", unix.MS_RDONLY, ""); err != nil {
+		return "", fmt.Errorf("mount the install media /dev/%s read-only on %s: %w%s", dev.DevName, Media, err, mountHint(err))
+	}
+	loop, err := sys.AttachLoop(p(MediaRoot))
+	if err != nil {
+		return "", fmt.Errorf("attach %s to a loop device: %w", MediaRoot, err)
+	}
+	if err := sys.Mount(loop, p(NewRoot), "squashfs", unix.MS_RDONLY, ""); err != nil {
+		return "", fmt.Errorf("mount %s (%s) read-only as squashfs on %s: %w%s", loop, MediaRoot, NewRoot, err, mountHint(err))
+	}
+	return fmt.Sprintf("%s on the install media (/dev/%s)", MediaRoot, dev.DevName), nil
+}
+
+// deviceNode returns the path of dev's node under /dev, making it if devtmpfs has not.
+func deviceNode(cfg Config, dev BlockDevice) (string, error) {
+	node := filepath.Join(cfg.Root, "/dev/"+dev.DevName)
+	if _, err := os.Stat(node); errors.Is(err, os.ErrNotExist) {
+		cfg.Log.Debugf("creating /dev/%s (%d:%d)", dev.DevName, dev.Major, dev.Minor)
+		if err := os.MkdirAll(filepath.Dir(node), 0o755); err != nil {
+			return "", fmt.Errorf("create the directory of /dev/%s: %w", dev.DevName, err)
+		}
+		if err := cfg.Sys.Mknod(node, dev.Major, dev.Minor); err != nil {
+			return "", fmt.Errorf("create device node /dev/%s (%d:%d): %w", dev.DevName, dev.Major, dev.Minor, err)
+		}
+	}
+	return node, nil
+}
+
+// withFailures adds the modules that failed to load to err: a missing driver is the
+// likely reason a device did not appear.
+func withFailures(err error, failures []ModuleFailure) error {
+	if len(failures) == 0 {
+		return err
+	}
+	lines := make([]string, len(failures))
+	for i, f := range failures {
+		lines[i] = "  " + f.String()
+	}
+	return fmt.Errorf("%w\nmodules that failed to load:\n%s", err, strings.Join(lines, "\n"))
+}
+
+func (c Config) poll() time.Duration {
+	if c.Poll <= 0 {
+		return DefaultPoll
+	}
+	return c.Poll
 }
 
 func mountHint(err error) string {

@@ -245,7 +245,7 @@ func TestRunFailures(t *testing.T) {
 		{
 			name:     "no machined",
 			setup:    func(i *initramfs) { i.sys.onMount = nil },
-			want:     "the root filesystem on /dev/vda2 (ROOT-A) is not a Plinth root: stat ",
+			want:     "the root filesystem on ROOT-A (/dev/vda2) is not a Plinth root: stat ",
 			lastCall: "mount -t squashfs -o ro /dev/vda2 /newroot",
 		},
 		{
@@ -348,5 +348,57 @@ func TestHalt(t *testing.T) {
 				t.Errorf("last console line %q, want %q", last, tt.lastLine)
 			}
 		})
+	}
+}
+
+// TestRunLiveMedia boots the install media: the CD holding the ISO volume PLINTH (not the
+// disk, not another CD) is mounted on /media, its squashfs attached to a loop device and
+// mounted as the root, and /media moved into the new root.
+func TestRunLiveMedia(t *testing.T) {
+	i := newInitramfs(t, "plinth.live console=ttyS0")
+	class := filepath.Join(i.root, "sys/class/block")
+	addBlock(t, class, "sr0", disk("sr0", 11, 0))
+	addBlock(t, class, "sr1", disk("sr1", 11, 1))
+	iso := func(id string) string {
+		b := make([]byte, 32768+2048)
+		copy(b[32768:], "\x01CD001")
+		copy(b[32768+40:], id+strings.Repeat(" ", 32-len(id)))
+		return string(b)
+	}
+	writeFile(t, filepath.Join(i.root, "dev/sr0"), iso("OTHER"))
+	writeFile(t, filepath.Join(i.root, "dev/sr1"), iso(MediaVolumeID))
+	cl, err := i.run()
+	if err == nil || !strings.HasPrefix(err.Error(), "exec ") {
+		t.Fatalf("error = %v", err)
+	}
+	if !cl.Live {
+		t.Error("plinth.live not read")
+	}
+	want := []string{
+		"mount -t iso9660 -o ro /dev/sr1 /media",
+		"loop /media/plinth/rootfs.squashfs",
+		"mount -t squashfs -o ro /dev/loop0 /newroot",
+		"mount --move /dev /newroot/dev",
+		"mount --move /proc /newroot/proc",
+		"mount --move /sys /newroot/sys",
+		"mount --move /media /newroot/media",
+		"free / except /newroot",
+		"chdir /newroot",
+		"mount --move . /",
+		"chroot .",
+		"chdir /",
+		`exec /usr/bin/machined ["/usr/bin/machined" "--mode" "metal"] ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]`,
+	}
+	calls := i.sys.Calls()
+	checkCalls(t, calls[len(calls)-len(want):], want)
+	if !strings.Contains(i.console.String(), "found the install media on /dev/sr1") {
+		t.Errorf("console:\n%s", i.console.String())
+	}
+
+	// No media: a clear error that names what was looked for.
+	i = newInitramfs(t, "plinth.live plinth.rootwait=0")
+	_, err = i.run()
+	if err == nil || !strings.Contains(err.Error(), "no install media (ISO 9660 volume PLINTH) appeared within 0s") {
+		t.Fatalf("error = %v", err)
 	}
 }

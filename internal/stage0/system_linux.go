@@ -130,6 +130,38 @@ func removeSameDevice(dir string, dev uint64, devOf func(string) (uint64, error)
 	return errors.Join(errs...)
 }
 
+// AttachLoop attaches the file at path, read-only, to a free loop device (LOOP_CONFIGURE;
+// the device detaches itself when its last user, the mount, goes away).
+func (LinuxSystem) AttachLoop(path string) (string, error) {
+	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
+	if err != nil {
+		return "", fmt.Errorf("loop devices (is the loop module loaded?): %w", err)
+	}
+	defer ctl.Close()
+	n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
+	if err != nil {
+		return "", fmt.Errorf("find a free loop device: %w", err)
+	}
+	dev := fmt.Sprintf("/dev/loop%d", n)
+	loop, err := os.OpenFile(dev, os.O_RDONLY, 0)
+	if err != nil {
+		return "", err
+	}
+	defer loop.Close()
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	cfg := unix.LoopConfig{Fd: uint32(f.Fd())}
+	cfg.Info.Flags = unix.LO_FLAGS_READ_ONLY | unix.LO_FLAGS_AUTOCLEAR
+	copy(cfg.Info.File_name[:], path)
+	if err := unix.IoctlLoopConfigure(int(loop.Fd()), &cfg); err != nil {
+		return "", fmt.Errorf("configure %s: %w", dev, err)
+	}
+	return dev, nil
+}
+
 // Chdir is chdir(2).
 func (LinuxSystem) Chdir(dir string) error { return unix.Chdir(dir) }
 

@@ -79,14 +79,30 @@ func (e *env) clusterConfig(name, patch string) (dir, config string) {
 	return dir, config
 }
 
-// startVM boots the image with o (the image's files, the node API forwarded to a free port,
-// the console in e.dir) and returns the VM and the node API endpoint; the VM is killed at
-// the end of the test, its console printed if the test failed.
+// bootArgs writes the plinth.* arguments a VM reads from fw_cfg (opt/plinth/args): the
+// maintenance network on QEMU's user network, then more.
+func (e *env) bootArgs(name string, more ...string) string {
+	e.t.Helper()
+	p := filepath.Join(e.dir, name)
+	args := append([]string{fmt.Sprintf("plinth.net=eth0:%s/%d", qemu.GuestAddress, qemu.GuestPrefix)}, more...)
+	if err := os.WriteFile(p, []byte(strings.Join(args, " ")+"\n"), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// startVM boots the image's disk through the VM's UEFI firmware with o (the node API
+// forwarded to a free port, the console in e.dir; unless o.Disk is set, a copy-on-write
+// overlay of the image's disk) and returns the VM, the node API endpoint and the console
+// log's path; the VM is killed at the end of the test, its console printed if the test
+// failed.
 func (e *env) startVM(name string, o qemu.Options) (*qemu.VM, string, string) {
 	e.t.Helper()
 	port := freePort(e.t)
-	o.Kernel, o.Initrd, o.Disk = filepath.Join(e.image, "vmlinuz"), filepath.Join(e.image, "initramfs.img"), filepath.Join(e.image, "disk.raw")
-	o.Overlay = filepath.Join(e.dir, name+".qcow2")
+	if o.Disk == "" {
+		o.Disk, o.Overlay = filepath.Join(e.image, "disk.raw"), filepath.Join(e.dir, name+".qcow2")
+	}
+	o.Vars = filepath.Join(e.dir, name+"-vars.fd")
 	o.Forwards = []qemu.Forward{{HostPort: port, GuestPort: 50000}}
 	o.ConsoleLog = filepath.Join(e.dir, name+"-console.log")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -286,7 +302,7 @@ func TestMaintenanceMode(t *testing.T) {
 
 	start := time.Now()
 	_, endpoint, console := e.startVM("vm", qemu.Options{AllowReboot: true,
-		Append: fmt.Sprintf("plinth.net=eth0:%s/%d %s", qemu.GuestAddress, qemu.GuestPrefix, anchor)})
+		FirmwareFiles: map[string]string{"opt/plinth/args": e.bootArgs("args", anchor)}})
 	// The console says how to configure the machine, with its certificate's fingerprint.
 	var fingerprint string
 	deadline := time.Now().Add(5 * time.Minute)

@@ -1,6 +1,6 @@
 // Package diskimage lays out and writes the raw GPT disk image of a Plinth node:
 //
-//	EFI        128 MiB  EFI system partition (left empty: the boot loader comes later)
+//	EFI        128 MiB  EFI system partition: systemd-boot and slot A's kernel (package esp)
 //	ROOT-A     slot A   the root squashfs, written raw
 //	ROOT-B     slot B   empty; upgrades write the inactive slot
 //	META       1 MiB    boot state (slot, trial, install progress), written by machined
@@ -15,6 +15,7 @@
 package diskimage
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -190,7 +191,7 @@ func writeContents(ctx context.Context, img string, l Layout, contents map[strin
 		if err != nil {
 			return fmt.Errorf("disk image: %s content: %w", p.Name, err)
 		}
-		_, err = io.Copy(io.NewOffsetWriter(f, p.Start), io.LimitReader(in, p.Size))
+		err = copySparse(io.NewOffsetWriter(f, p.Start), io.LimitReader(in, p.Size))
 		in.Close()
 		if err != nil {
 			return fmt.Errorf("disk image: write %s into %s: %w", src, p.Name, err)
@@ -200,4 +201,29 @@ func writeContents(ctx context.Context, img string, l Layout, contents map[strin
 		return fmt.Errorf("disk image: %w", err)
 	}
 	return f.Close()
+}
+
+// copySparse copies r to w in blocks, seeking over the blocks that are all zero: the image
+// is a new sparse file, so they read as zero without being written.
+func copySparse(w *io.OffsetWriter, r io.Reader) error {
+	buf := make([]byte, 64<<10)
+	zero := make([]byte, len(buf))
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if bytes.Equal(buf[:n], zero[:n]) {
+				if _, serr := w.Seek(int64(n), io.SeekCurrent); serr != nil {
+					return serr
+				}
+			} else if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }

@@ -35,27 +35,56 @@ const packagePrefix = "linux-image-"
 // its /lib/modules directory and the suffix of boot/vmlinuz-*.
 func (l Lock) ABI() string { return strings.TrimPrefix(l.Package, packagePrefix) }
 
-// Validate says what is missing or malformed.
+// Validate says what is missing or malformed in a kernel pin.
 func (l Lock) Validate() error {
-	for _, f := range []struct{ key, val string }{{"meta", l.Meta}, {"package", l.Package}, {"version", l.Version}, {"sha256", l.SHA256}} {
-		if f.val == "" {
-			return fmt.Errorf("kernel lock: %s is missing", f.key)
-		}
-		if strings.ContainsAny(f.val, " \t=#") {
-			return fmt.Errorf("kernel lock: %s %q contains a space, '=' or '#'", f.key, f.val)
-		}
+	if l.Meta == "" {
+		return fmt.Errorf("kernel lock: meta is missing")
+	}
+	if err := l.ValidatePin(); err != nil {
+		return err
 	}
 	if !strings.HasPrefix(l.Package, packagePrefix) || l.ABI() == "" {
 		return fmt.Errorf("kernel lock: package %q does not start with %s<abi>", l.Package, packagePrefix)
 	}
+	return nil
+}
+
+// ValidatePin says what is missing or malformed in the pin of any package (meta optional).
+func (l Lock) ValidatePin() error {
+	for _, f := range []struct{ key, val string }{{"meta", l.Meta}, {"package", l.Package}, {"version", l.Version}, {"sha256", l.SHA256}} {
+		if f.val == "" && f.key != "meta" {
+			return fmt.Errorf("lock: %s is missing", f.key)
+		}
+		if strings.ContainsAny(f.val, " \t=#") {
+			return fmt.Errorf("lock: %s %q contains a space, '=' or '#'", f.key, f.val)
+		}
+	}
 	if b, err := hex.DecodeString(l.SHA256); err != nil || len(b) != 32 {
-		return fmt.Errorf("kernel lock: sha256 %q is not 64 hex digits", l.SHA256)
+		return fmt.Errorf("lock: sha256 %q is not 64 hex digits", l.SHA256)
 	}
 	return nil
 }
 
-// Parse reads a lock and validates it.
+// Parse reads a kernel lock and validates it.
 func Parse(r io.Reader) (Lock, error) {
+	l, err := parse(r)
+	if err != nil {
+		return l, err
+	}
+	return l, l.Validate()
+}
+
+// ParsePin reads the lock of any Debian package (such as boot/bootloader.lock): the same
+// format, meta optional.
+func ParsePin(r io.Reader) (Lock, error) {
+	l, err := parse(r)
+	if err != nil {
+		return l, err
+	}
+	return l, l.ValidatePin()
+}
+
+func parse(r io.Reader) (Lock, error) {
 	var l Lock
 	fields := map[string]*string{"meta": &l.Meta, "package": &l.Package, "version": &l.Version, "sha256": &l.SHA256}
 	seen := map[string]bool{}
@@ -67,34 +96,39 @@ func Parse(r io.Reader) (Lock, error) {
 		}
 		key, val, ok := strings.Cut(line, "=")
 		if !ok {
-			return Lock{}, fmt.Errorf("kernel lock line %d: want key = value, got %q", n, line)
+			return Lock{}, fmt.Errorf("lock line %d: want key = value, got %q", n, line)
 		}
 		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
 		dst, known := fields[key]
 		if !known {
-			return Lock{}, fmt.Errorf("kernel lock line %d: unknown key %q (known: meta, package, version, sha256)", n, key)
+			return Lock{}, fmt.Errorf("lock line %d: unknown key %q (known: meta, package, version, sha256)", n, key)
 		}
 		if seen[key] {
-			return Lock{}, fmt.Errorf("kernel lock line %d: %s given twice", n, key)
+			return Lock{}, fmt.Errorf("lock line %d: %s given twice", n, key)
 		}
 		seen[key] = true
 		*dst = val
 	}
 	if err := sc.Err(); err != nil {
-		return Lock{}, fmt.Errorf("read kernel lock: %w", err)
+		return Lock{}, fmt.Errorf("read lock: %w", err)
 	}
 	l.SHA256 = strings.ToLower(l.SHA256)
-	return l, l.Validate()
+	return l, nil
 }
 
-// Read parses the lock file at path.
-func Read(path string) (Lock, error) {
+// Read parses the kernel lock file at path.
+func Read(path string) (Lock, error) { return readWith(path, Parse) }
+
+// ReadPin parses the package lock file at path (ParsePin).
+func ReadPin(path string) (Lock, error) { return readWith(path, ParsePin) }
+
+func readWith(path string, parse func(io.Reader) (Lock, error)) (Lock, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Lock{}, fmt.Errorf("open kernel lock: %w", err)
+		return Lock{}, fmt.Errorf("open lock: %w", err)
 	}
 	defer f.Close()
-	l, err := Parse(f)
+	l, err := parse(f)
 	if err != nil {
 		return Lock{}, fmt.Errorf("%s: %w", path, err)
 	}

@@ -44,3 +44,19 @@ func TestParseErrors(t *testing.T) {
 		t.Errorf("comments: %v", err)
 	}
 }
+
+func TestParsePin(t *testing.T) {
+	l, err := ParsePin(strings.NewReader("package = systemd-boot-efi\nversion = 252.39-1~deb12u2\nsha256 = " + sum + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Package != "systemd-boot-efi" || l.Meta != "" {
+		t.Fatalf("got %+v", l)
+	}
+	if _, err := Parse(strings.NewReader("package = systemd-boot-efi\nversion = 1\nsha256 = " + sum + "\n")); err == nil {
+		t.Fatal("Parse took a pin without meta and no kernel package")
+	}
+	if _, err := ParsePin(strings.NewReader("package = systemd-boot-efi\nsha256 = " + sum + "\n")); err == nil {
+		t.Fatal("ParsePin took a pin without version")
+	}
+}

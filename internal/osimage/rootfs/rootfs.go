@@ -34,6 +34,7 @@ type Spec struct {
 var Dirs = map[string]fs.FileMode{
 	"dev": 0o755, "proc": 0o555, "sys": 0o555, "run": 0o755, "tmp": 0o1777, "var": 0o755,
 	"etc": 0o755, "system": 0o755, "usr": 0o755, "usr/bin": 0o755,
+	"media": 0o755, // where stage 0 moves the install media's mount, on the live system
 }
 
 // OSRelease is the /etc/os-release of version.
@@ -161,6 +162,8 @@ func Squash(ctx context.Context, dir, out string) error {
 		return fmt.Errorf("rootfs: %w", err)
 	}
 	cmd := exec.CommandContext(ctx, "mksquashfs", SquashArgs(dir, out)...)
+	// The arguments fix every time; mksquashfs refuses SOURCE_DATE_EPOCH beside them.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "SOURCE_DATE_EPOCH=") })
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Run(); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/controllers"
+	"github.com/plinthos/plinth/internal/dhcpclient"
 	"github.com/plinthos/plinth/internal/fileapi"
 	"github.com/plinthos/plinth/internal/install"
 	"github.com/plinthos/plinth/internal/machineapi"
@@ -263,8 +264,9 @@ func parseKernelArgs(cmdline string) (kernelArgs, error) {
 	return out, nil
 }
 
-// Network implements Platform: the links, addresses and routes of machine.network; the
-// node's address is its first static address.
+// Network implements Platform: the links, addresses and routes of machine.network, and a
+// DHCP lease on each link with dhcp (kept from then on by the network.DHCP controller);
+// the node's address is its first static address, else its first lease's.
 func (metalPlatform) Network(cfg *config.MachineConfig, o *Options) error {
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
@@ -275,11 +277,28 @@ func (metalPlatform) Network(cfg *config.MachineConfig, o *Options) error {
 	if err != nil {
 		return err
 	}
-	if o.Address == "" {
-		if len(res.Addresses) == 0 {
-			return errors.New("machine.network.interfaces gives this machine no static address: the node API needs one (DHCP comes later)")
+	addrs := res.Addresses
+	if links := netconf.DHCPLinks(cfg.Machine.Network.Interfaces); len(links) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), dhcpclient.BootTimeout)
+		leases, err := dhcpclient.AcquireAll(ctx, links, dhcpclient.DefaultLeaseDir, nil)
+		cancel()
+		for _, l := range leases {
+			if l != nil {
+				addrs = append(addrs, l.Address.Addr())
+			}
 		}
-		o.Address = res.Addresses[0].String()
+		switch {
+		case err != nil && len(addrs) == 0:
+			return fmt.Errorf("no address: %w", err)
+		case err != nil:
+			fmt.Fprintf(os.Stderr, "machined: warning: %v (DHCP goes on trying)\n", err)
+		}
+	}
+	if o.Address == "" {
+		if len(addrs) == 0 {
+			return errors.New("machine.network.interfaces gives this machine no address: the node API needs one; give a link static addresses or dhcp: true")
+		}
+		o.Address = addrs[0].String()
 	}
 	if cfg.Machine.Network.Hostname != "" {
 		if err := unix.Sethostname([]byte(cfg.Machine.Network.Hostname)); err != nil {
@@ -297,11 +316,13 @@ func (metalPlatform) System(Options) machineapi.System {
 }
 
 // Controllers implements Platform: the machine's links, addresses, routes and disks, the
-// hardening sysctls then machine.sysctls, and machine.files (which Kubernetes nodes set
-// through their own controllers).
+// hardening sysctls then machine.sysctls, machine.files (which Kubernetes nodes set
+// through their own controllers), the DHCP leases and the resolvers, and the clock's
+// synchronisation (machine.time).
 func (metalPlatform) Controllers() []controller.Controller {
 	return []controller.Controller{&controllers.NetworkStatus{}, &controllers.DiskStatus{},
-		&controllers.Sysctls{ProcSys: "/proc/sys", Defaults: controllers.HardeningSysctls}, &controllers.MachineFiles{Root: "/"}}
+		&controllers.Sysctls{ProcSys: "/proc/sys", Defaults: controllers.HardeningSysctls}, &controllers.MachineFiles{Root: "/"},
+		&controllers.DHCP{}, &controllers.Resolvers{}, &controllers.TimeSync{}}
 }
 
 // Kubernetes implements Platform: the OS image has no Kubernetes payload yet.

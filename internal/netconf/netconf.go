@@ -32,8 +32,11 @@ type Result struct {
 
 // Apply brings the loopback link up, then each configured interface: it waits for
 // nothing (links are present at boot once their drivers are loaded) and returns the first
-// error of each link joined. Interfaces with DHCP or a bond are refused: they are not
-// supported yet on this platform, and validation refuses them before.
+// error of each link joined. Bonds are created (or adjusted) with their members, where the
+// kernel has the bonding driver (validation refuses bonds on metal until the OS image
+// ships it). Links and
+// VLANs with DHCP are brought up (with their static addresses and routes, if any); their
+// leases are internal/dhcpclient's.
 func Apply(h *Handle, ifaces []config.Interface) (Result, error) {
 	var res Result
 	lo, err := h.LinkByName("lo")
@@ -58,21 +61,21 @@ func Apply(h *Handle, ifaces []config.Interface) (Result, error) {
 }
 
 func applyInterface(h *Handle, in config.Interface) ([]netip.Addr, error) {
-	if in.DHCP || in.Bond != nil {
-		return nil, errors.New("DHCP and bonds are not supported on this platform yet")
+	var link netlink.Link
+	var err error
+	if in.Bond != nil {
+		link, err = ensureBond(h, in.Name, in.Bond)
+	} else if link, err = h.LinkByName(in.Name); err != nil {
+		err = fmt.Errorf("no such link (the links are %s): %w", linkNames(h), err)
 	}
-	link, err := h.LinkByName(in.Name)
 	if err != nil {
-		return nil, fmt.Errorf("no such link (the links are %s): %w", linkNames(h), err)
+		return nil, err
 	}
 	addrs, err := configureLink(h, link, in.MTU, in.Addresses, in.Routes)
 	if err != nil {
 		return addrs, err
 	}
 	for _, v := range in.VLANs {
-		if v.DHCP {
-			return addrs, fmt.Errorf("VLAN %d: DHCP is not supported on this platform yet", v.VLANID)
-		}
 		vl, err := ensureVLAN(h, link, v.VLANID)
 		if err != nil {
 			return addrs, fmt.Errorf("VLAN %d: %w", v.VLANID, err)
@@ -182,9 +185,32 @@ func routeName(r config.Route) string {
 	return name
 }
 
+// VLANName is the name of the VLAN link id on parent.
+func VLANName(parent string, id int) string { return fmt.Sprintf("%s.%d", parent, id) }
+
+// DHCPLinks names the links of ifaces whose addresses DHCP gives: interfaces and VLANs
+// (by their link name, VLANName) with dhcp set, in the configuration's order.
+func DHCPLinks(ifaces []config.Interface) []string {
+	var out []string
+	for _, in := range ifaces {
+		if in.Ignore {
+			continue
+		}
+		if in.DHCP {
+			out = append(out, in.Name)
+		}
+		for _, v := range in.VLANs {
+			if v.DHCP {
+				out = append(out, VLANName(in.Name, v.VLANID))
+			}
+		}
+	}
+	return out
+}
+
 // ensureVLAN returns the VLAN link id on parent, named parent.id, creating it if needed.
 func ensureVLAN(h *Handle, parent netlink.Link, id int) (netlink.Link, error) {
-	name := fmt.Sprintf("%s.%d", parent.Attrs().Name, id)
+	name := VLANName(parent.Attrs().Name, id)
 	if l, err := h.LinkByName(name); err == nil {
 		if v, ok := l.(*netlink.Vlan); ok && v.VlanId == id && v.ParentIndex == parent.Attrs().Index {
 			return l, nil

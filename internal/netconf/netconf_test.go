@@ -136,10 +136,10 @@ func mustLink(t *testing.T, h *Handle, name string) netlink.Link {
 func TestApplyRefusesWhatItCannotDo(t *testing.T) {
 	h := newNamespace(t)
 	for name, in := range map[string]config.Interface{
-		"missing link": {Name: "eth9", Addresses: []string{"10.5.0.2/24"}},
-		"dhcp":         {Name: "eth0", DHCP: true},
-		"bond":         {Name: "bond0", Bond: &config.Bond{Interfaces: []string{"eth0"}}},
-		"bad route":    {Name: "eth0", Routes: []config.Route{{Network: "10.9.0.0/16", Gateway: "fd00::1"}}},
+		"missing link":           {Name: "eth9", Addresses: []string{"10.5.0.2/24"}},
+		"bond of a missing link": {Name: "bond0", Bond: &config.Bond{Interfaces: []string{"eth9"}, Mode: "balance-rr"}},
+		"bad bonding mode":       {Name: "bond0", Bond: &config.Bond{Interfaces: []string{"eth0"}, Mode: "fastest"}},
+		"bad route":              {Name: "eth0", Routes: []config.Route{{Network: "10.9.0.0/16", Gateway: "fd00::1"}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Apply(h, []config.Interface{in})
@@ -154,5 +154,82 @@ func TestApplyRefusesWhatItCannotDo(t *testing.T) {
 	// An ignored link is left alone, even if it does not exist.
 	if _, err := Apply(h, []config.Interface{{Name: "eth9", Ignore: true}}); err != nil {
 		t.Errorf("ignored link: %v", err)
+	}
+}
+
+func TestApplyBringsDHCPLinksUp(t *testing.T) {
+	h := newNamespace(t)
+	res, err := Apply(h, []config.Interface{{Name: "eth0", DHCP: true, MTU: 1450}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Addresses) != 0 {
+		t.Errorf("static addresses %v", res.Addresses)
+	}
+	eth0 := mustLink(t, h, "eth0")
+	if eth0.Attrs().Flags&net.FlagUp == 0 || eth0.Attrs().MTU != 1450 {
+		t.Errorf("eth0: flags %v, MTU %d", eth0.Attrs().Flags, eth0.Attrs().MTU)
+	}
+}
+
+func TestDHCPLinks(t *testing.T) {
+	got := DHCPLinks([]config.Interface{
+		{Name: "eth0", DHCP: true, VLANs: []config.VLAN{{VLANID: 5, DHCP: true}, {VLANID: 6}}},
+		{Name: "eth1", Addresses: []string{"10.0.0.2/24"}, VLANs: []config.VLAN{{VLANID: 7, DHCP: true}}},
+		{Name: "eth2", Ignore: true},
+	})
+	if want := []string{"eth0", "eth0.5", "eth1.7"}; !slices.Equal(got, want) {
+		t.Errorf("DHCP links %v, want %v", got, want)
+	}
+}
+
+// TestApplyBond needs the kernel's bonding driver; it skips without it (the sandbox's
+// kernel has none).
+func TestApplyBond(t *testing.T) {
+	h := newNamespace(t)
+	if err := h.LinkAdd(netlink.NewLinkBond(netlink.LinkAttrs{Name: "probe0"})); err != nil {
+		t.Skipf("this kernel cannot create bonds (%v)", err)
+	}
+	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth1"}, PeerName: "peer1"}); err != nil {
+		t.Fatal(err)
+	}
+	ifaces := []config.Interface{{Name: "bond0", Addresses: []string{"10.6.0.2/24"},
+		Bond: &config.Bond{Interfaces: []string{"eth0", "eth1"}, Mode: "802.3ad", MIIMon: 100, LACPRate: "fast"}}}
+	for round := range 2 {
+		res, err := Apply(h, ifaces)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if len(res.Addresses) != 1 {
+			t.Errorf("round %d: addresses %v", round, res.Addresses)
+		}
+	}
+	bond, ok := mustLink(t, h, "bond0").(*netlink.Bond)
+	if !ok {
+		t.Fatalf("bond0 is a %T", mustLink(t, h, "bond0"))
+	}
+	if bond.Mode != netlink.BOND_MODE_802_3AD || bond.Miimon != 100 || bond.LacpRate != netlink.BOND_LACP_RATE_FAST {
+		t.Errorf("bond0: mode %v, miimon %d, LACP rate %v", bond.Mode, bond.Miimon, bond.LacpRate)
+	}
+	for _, m := range []string{"eth0", "eth1"} {
+		if l := mustLink(t, h, m); l.Attrs().MasterIndex != bond.Index || l.Attrs().Flags&net.FlagUp == 0 {
+			t.Errorf("%s: master %d (bond0 is %d), flags %v", m, l.Attrs().MasterIndex, bond.Index, l.Attrs().Flags)
+		}
+	}
+	if got := addrsOf(t, h, "bond0"); !slices.Equal(got, []string{"10.6.0.2/24"}) {
+		t.Errorf("bond0 addresses %v", got)
+	}
+
+	// Another mode makes the bond again, with its members.
+	ifaces[0].Bond = &config.Bond{Interfaces: []string{"eth0", "eth1"}, Mode: "active-backup", MIIMon: 200}
+	if _, err := Apply(h, ifaces); err != nil {
+		t.Fatal(err)
+	}
+	bond = mustLink(t, h, "bond0").(*netlink.Bond)
+	if bond.Mode != netlink.BOND_MODE_ACTIVE_BACKUP || bond.Miimon != 200 {
+		t.Errorf("bond0: mode %v, miimon %d", bond.Mode, bond.Miimon)
+	}
+	if l := mustLink(t, h, "eth1"); l.Attrs().MasterIndex != bond.Index {
+		t.Errorf("eth1 is not in the new bond")
 	}
 }

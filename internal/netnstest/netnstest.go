@@ -39,3 +39,24 @@ func New(t testing.TB) (netns.NsHandle, *netlink.Handle) {
 	t.Cleanup(h.Close)
 	return ns, h
 }
+
+// In runs fn on a thread that is in ns, for what is made in a namespace (sockets); the
+// thread goes back to its namespace afterwards.
+func In(t testing.TB, ns netns.NsHandle, fn func() error) error {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return err
+	}
+	defer orig.Close()
+	if err := netns.Set(ns); err != nil {
+		return err
+	}
+	ferr := fn()
+	if err := netns.Set(orig); err != nil {
+		t.Fatalf("leave the network namespace: %v", err)
+	}
+	return ferr
+}

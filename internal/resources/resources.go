@@ -35,6 +35,8 @@ const (
 	AddressStatusType  = "AddressStatuses.network.plinth.dev"
 	RouteStatusType    = "RouteStatuses.network.plinth.dev"
 	DiskStatusType     = "DiskStatuses.block.plinth.dev"
+	TimeStatusType     = "TimeStatuses.runtime.plinth.dev"
+	DHCPLeaseType      = "DHCPLeases.network.plinth.dev"
 )
 
 // Well-known ids.
@@ -235,6 +237,55 @@ type DiskPartition struct {
 	Size uint64 `yaml:"size"`
 }
 
+// Time synchronisation states of TimeStatusSpec.
+const (
+	TimeSynced   = "synced"
+	TimeSyncing  = "syncing"
+	TimeDisabled = "disabled"
+)
+
+// TimeStatusSpec says whether the system clock follows NTP servers. Its ID is "default".
+type TimeStatusSpec struct {
+	// State is synced (the last poll steered the clock), syncing (no server has answered
+	// the last poll yet) or disabled (machine.time.disabled).
+	State string `yaml:"state"`
+	// Servers are the servers polled, in order.
+	Servers []string `yaml:"servers,omitempty"`
+	// Server is the server whose answer last steered the clock.
+	Server string `yaml:"server,omitempty"`
+	// Offset is how far off the clock was at that poll, before the correction (positive:
+	// the clock was behind), as a Go duration such as 1.2ms.
+	Offset string `yaml:"offset,omitempty"`
+	// Stepped is set when that correction was a step rather than a slew.
+	Stepped bool `yaml:"stepped,omitempty"`
+	// LastSync is when that was, in RFC 3339.
+	LastSync string `yaml:"lastSync,omitempty"`
+	// Error says why the last poll failed.
+	Error string `yaml:"error,omitempty"`
+}
+
+// DHCPLeaseSpec is the DHCPv4 lease a link holds. Its ID is the link's name.
+type DHCPLeaseSpec struct {
+	// Address is the leased address with its prefix length.
+	Address string `yaml:"address"`
+	// Server is the DHCP server that granted it.
+	Server string `yaml:"server,omitempty"`
+	// Gateway is the router of its default route, when it gives one.
+	Gateway string `yaml:"gateway,omitempty"`
+	// Routes are the other routes it gives, as DESTINATION or DESTINATION via GATEWAY.
+	Routes []string `yaml:"routes,omitempty"`
+	// DNS are its name servers; they go to /etc/resolv.conf unless
+	// machine.network.nameservers is set.
+	DNS []string `yaml:"dns,omitempty"`
+	// Search are its domain name and search domains.
+	Search []string `yaml:"search,omitempty"`
+	// Acquired is when it was granted or last extended, Renew when it is renewed (T1),
+	// Expires when it ends unless it is: RFC 3339.
+	Acquired string `yaml:"acquired"`
+	Renew    string `yaml:"renew"`
+	Expires  string `yaml:"expires"`
+}
+
 // Definitions registers every type of this package.
 func Definitions() (*resource.Registry, error) {
 	r := resource.NewRegistry()
@@ -261,10 +312,16 @@ func Definitions() (*resource.Registry, error) {
 			PrintColumns: []resource.Column{{Name: "Address", JSONPath: "{.address}"}, {Name: "Link", JSONPath: "{.link}"}, {Name: "Scope", JSONPath: "{.scope}"}}},
 		{Type: RouteStatusType, Aliases: []string{"routes", "route", "routestatus", "routestatuses"}, DefaultNamespace: NamespaceNetwork,
 			PrintColumns: []resource.Column{{Name: "Table", JSONPath: "{.table}"}, {Name: "Destination", JSONPath: "{.destination}"},
-				{Name: "Gateway", JSONPath: "{.gateway}"}, {Name: "Link", JSONPath: "{.link}"}, {Name: "Metric", JSONPath: "{.metric}"}}},
+				{Name: "Gateway", JSONPath: "{.gateway}"}, {Name: "Link", JSONPath: "{.link}"}, {Name: "Metric", JSONPath: "{.metric}"}, {Name: "Protocol", JSONPath: "{.protocol}"}}},
 		{Type: DiskStatusType, Aliases: []string{"disks", "disk", "diskstatus", "diskstatuses"}, DefaultNamespace: NamespaceBlock,
 			PrintColumns: []resource.Column{{Name: "Size", JSONPath: "{.size}"}, {Name: "Model", JSONPath: "{.model}"},
 				{Name: "Transport", JSONPath: "{.transport}"}, {Name: "Rotational", JSONPath: "{.rotational}"}}},
+		{Type: TimeStatusType, Aliases: []string{"timestatus", "timestatuses", "time"}, DefaultNamespace: NamespaceRuntime,
+			PrintColumns: []resource.Column{{Name: "State", JSONPath: "{.state}"}, {Name: "Server", JSONPath: "{.server}"},
+				{Name: "Offset", JSONPath: "{.offset}"}, {Name: "LastSync", JSONPath: "{.lastSync}"}}},
+		{Type: DHCPLeaseType, Aliases: []string{"dhcpleases", "dhcplease", "leases", "lease"}, DefaultNamespace: NamespaceNetwork,
+			PrintColumns: []resource.Column{{Name: "Address", JSONPath: "{.address}"}, {Name: "Gateway", JSONPath: "{.gateway}"},
+				{Name: "Server", JSONPath: "{.server}"}, {Name: "Expires", JSONPath: "{.expires}"}}},
 	}
 	for _, d := range defs {
 		if err := r.Register(d); err != nil {

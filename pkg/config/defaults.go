@@ -21,6 +21,9 @@ const (
 	DefaultFileOp        = "create"
 	DefaultLogFormat     = "json_lines"
 	DefaultMountType     = "bind"
+	// DefaultTimeServer is polled when machine.time.servers is empty (and time
+	// synchronisation is not disabled).
+	DefaultTimeServer = "pool.ntp.org"
 )
 
 // Images names the container images of one Kubernetes version.

@@ -159,11 +159,11 @@ type NetworkSpec struct {
 	// first address (or the container name in Docker).
 	Hostname string `yaml:"hostname,omitempty" plinth:"public"`
 	// Interfaces configures network links: physical ones by name, bonds, and VLANs on
-	// top of them. Links not listed are brought up with DHCP when they have a carrier.
-	// Refused in Docker, which gives a node container its network.
+	// top of them. Links not listed are left as they are. Refused in Docker, which gives a
+	// node container its network.
 	Interfaces []Interface `yaml:"interfaces,omitempty"`
-	// Nameservers are the DNS servers used by the machine, as IP addresses. Empty means
-	// those learnt by DHCP.
+	// Nameservers are the DNS servers used by the machine (/etc/resolv.conf), as IP
+	// addresses. Empty means those learnt by DHCP.
 	Nameservers []string `yaml:"nameservers,omitempty" plinth:"public"`
 }
 
@@ -171,7 +171,11 @@ type NetworkSpec struct {
 type Interface struct {
 	// Name is the link name (for example `eth0`, `enp3s0` or, for a bond, `bond0`).
 	Name string `yaml:"name" plinth:"public"`
-	// DHCP enables DHCP on the link.
+	// DHCP enables DHCPv4 on the link: the lease gives an address, routes (its classless
+	// static routes, else a default route through its router, both shown as protocol
+	// `dhcp`) and name servers. The lease is renewed while the machine runs and released
+	// when it stops. The node's address is its first static address, else its first
+	// lease's, chosen at boot: the server should keep giving the machine that address.
 	DHCP bool `yaml:"dhcp,omitempty"`
 	// Addresses are static addresses in CIDR notation (for example `192.168.1.10/24`).
 	Addresses []string `yaml:"addresses,omitempty" plinth:"public"`
@@ -203,7 +207,7 @@ type Route struct {
 type VLAN struct {
 	// VLANID is the VLAN identifier, 1 to 4094.
 	VLANID int `yaml:"vlanId"`
-	// DHCP enables DHCP on the VLAN link.
+	// DHCP enables DHCPv4 on the VLAN link, as on an interface.
 	DHCP bool `yaml:"dhcp,omitempty"`
 	// Addresses are static addresses in CIDR notation.
 	Addresses []string `yaml:"addresses,omitempty" plinth:"public"`
@@ -226,12 +230,14 @@ type Bond struct {
 	LACPRate string `yaml:"lacpRate,omitempty" plinth:"public"`
 }
 
-// TimeSpec holds the time synchronisation settings.
+// TimeSpec holds the time synchronisation settings. On metal the servers are polled over
+// NTP: a clock off by more than 0.5 s is stepped, a nearer one slewed by the kernel;
+// `plinthctl get timestatus` shows the state.
 type TimeSpec struct {
 	// Disabled turns time synchronisation off (for example when a hypervisor keeps time).
 	Disabled bool `yaml:"disabled,omitempty"`
-	// Servers are the NTP servers, as host names or IP addresses. Empty means
-	// `pool.ntp.org`. Refused in Docker, where a node shares the host's clock.
+	// Servers are the NTP servers, as host names or IP addresses, tried in order. Empty
+	// means `pool.ntp.org`. Refused in Docker, where a node shares the host's clock.
 	Servers []string `yaml:"servers,omitempty" plinth:"public"`
 }
 

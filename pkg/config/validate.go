@@ -672,21 +672,9 @@ func (v *validator) metalNotYet(m *MachineSpec) {
 		return
 	}
 	for i, in := range m.Network.Interfaces {
-		f := fmt.Sprintf("machine.network.interfaces[%d]", i)
-		if in.DHCP {
-			v.add(f+".dhcp", "is not supported on metal yet: give the link static addresses and routes")
-		}
 		if in.Bond != nil {
-			v.add(f+".bond", "is not supported on metal yet; remove it")
+			v.add(fmt.Sprintf("machine.network.interfaces[%d].bond", i), "is not supported on metal yet: the OS image does not ship the bonding driver; remove it")
 		}
-		for j, vl := range in.VLANs {
-			if vl.DHCP {
-				v.add(fmt.Sprintf("%s.vlans[%d].dhcp", f, j), "is not supported on metal yet: give the VLAN static addresses")
-			}
-		}
-	}
-	if len(m.Time.Servers) > 0 {
-		v.add("machine.time.servers", "is not supported on metal yet: the machine keeps the clock its firmware gave it; remove it")
 	}
 	for i := range m.Logging.Destinations {
 		v.add(fmt.Sprintf("machine.logging.destinations[%d]", i), "is not supported yet: logs are kept on the node (plinthctl logs); remove it")

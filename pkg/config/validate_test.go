@@ -245,18 +245,21 @@ func TestValidateMachine(t *testing.T) {
 		{name: "log destinations in docker", mode: config.ModeDocker, mutate: func(c *config.MachineConfig) {
 			c.Machine.Logging.Destinations = []config.LogDestination{{Endpoint: "tcp://10.5.0.9:5140"}}
 		}, want: one("machine.logging.destinations[0]", "is not supported yet")},
-		{name: "dhcp on metal, not yet", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
+		{name: "dhcp on metal", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
 			c.Machine.Network.Interfaces = []config.Interface{{Name: "eth0", DHCP: true, VLANs: []config.VLAN{{VLANID: 5, DHCP: true}}}}
-		}, want: []wantField{{"machine.network.interfaces[0].dhcp", "not supported on metal yet"}, {"machine.network.interfaces[0].vlans[0].dhcp", "not supported on metal yet"}}},
+		}},
+		{name: "bond on metal, not yet", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
+			c.Machine.Network.Interfaces = []config.Interface{{Name: "bond0", Bond: &config.Bond{Interfaces: []string{"eth0", "eth1"}, Mode: "active-backup"}}}
+		}, want: one("machine.network.interfaces[0].bond", "not supported on metal yet")},
 		{name: "static interfaces on metal", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
 			c.Machine.Network.Interfaces = []config.Interface{{Name: "eth0", Addresses: []string{"10.0.2.15/24"}, Routes: []config.Route{{Gateway: "10.0.2.2"}}}}
 		}},
 		{name: "env on metal, not yet", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
 			c.Machine.Env = map[string]string{"HTTP_PROXY": "http://proxy:3128"}
 		}, want: one("machine.env.HTTP_PROXY", "not supported on metal yet")},
-		{name: "time servers on metal, not yet", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
-			c.Machine.Time.Servers = []string{"time.example.org"}
-		}, want: one("machine.time.servers", "not supported on metal yet")},
+		{name: "time servers on metal", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
+			c.Machine.Time.Servers = []string{"time.example.org", "192.0.2.123"}
+		}},
 		{name: "host sysctl in docker", mode: config.ModeDocker, mutate: func(c *config.MachineConfig) {
 			c.Machine.Sysctls = map[string]string{"net.ipv4.ip_forward": "1", "vm.max_map_count": "262144"}
 		}, want: one(`machine.sysctls["vm.max_map_count"]`, "is the host's, not the node container's")},

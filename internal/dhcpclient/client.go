@@ -19,6 +19,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/plinthos/plinth/internal/clock"
 )
@@ -102,9 +103,9 @@ func (c *Client) handle() (*netlink.Handle, func(), error) {
 	var h *netlink.Handle
 	var err error
 	if c.Namespace != nil {
-		h, err = netlink.NewHandleAt(*c.Namespace)
+		h, err = netlink.NewHandleAt(*c.Namespace, unix.NETLINK_ROUTE)
 	} else {
-		h, err = netlink.NewHandle()
+		h, err = netlink.NewHandle(unix.NETLINK_ROUTE) // only routes: the OS kernel has no XFRM, for one
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("netlink: %w", err)

@@ -161,8 +161,9 @@ func (metalPlatform) Defaults(o *Options) error {
 }
 
 // Unconfigured implements Platform: the kernel command line, then the arguments of the
-// firmware configuration device, give the maintenance network
-// (plinth.net=LINK:ADDRESS/PREFIX[:GATEWAY]) and the trust anchor (plinth.trust=).
+// firmware configuration device, give the trust anchor (plinth.trust=) and the maintenance
+// network (plinth.net=LINK:ADDRESS/PREFIX[:GATEWAY]; without it, DHCP on every Ethernet
+// link).
 func (metalPlatform) Unconfigured(o *Options) (maintenance.Trust, error) {
 	var none maintenance.Trust
 	cmdline, err := bootArgs("/proc/cmdline", FirmwareArgsPath)
@@ -173,23 +174,54 @@ func (metalPlatform) Unconfigured(o *Options) (maintenance.Trust, error) {
 	if err != nil {
 		return none, err
 	}
-	if args.iface == nil {
-		return none, errors.New("maintenance mode needs an address: give plinth.net=LINK:ADDRESS/PREFIX[:GATEWAY] on the kernel command line or in the VM's fw_cfg opt/plinth/args (DHCP comes later)")
-	}
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return none, fmt.Errorf("netlink: %w", err)
 	}
 	defer h.Close()
-	res, err := netconf.Apply(h, []config.Interface{*args.iface})
-	if err != nil {
+	if args.iface != nil {
+		res, err := netconf.Apply(h, []config.Interface{*args.iface})
+		if err != nil {
+			return none, err
+		}
+		o.Address = res.Addresses[0].String()
+	} else if o.Address, err = maintenanceDHCP(h); err != nil {
 		return none, err
 	}
-	o.Address = res.Addresses[0].String()
 	if o.Hostname == "" {
 		o.Hostname = "plinth-maintenance"
 	}
 	return maintenance.Trust{Anchor: args.anchor, Revoked: args.revoked}, nil
+}
+
+// maintenanceDHCP asks for a DHCP lease on every Ethernet link and returns the address of
+// the first lease. The lease is not renewed: the DHCP controller runs only once the machine
+// is configured (QEMU's lease lasts a day).
+func maintenanceDHCP(h *netlink.Handle) (string, error) {
+	all, err := h.LinkList()
+	if err != nil {
+		return "", fmt.Errorf("list links: %w", err)
+	}
+	var links []string
+	for _, l := range all {
+		if a := l.Attrs(); l.Type() == "device" && a.EncapType == "ether" {
+			links = append(links, a.Name)
+		}
+	}
+	if len(links) == 0 {
+		return "", errors.New("maintenance mode needs an address and the machine has no Ethernet link: give plinth.net=LINK:ADDRESS/PREFIX[:GATEWAY] on the kernel command line")
+	}
+	fmt.Fprintf(os.Stderr, "machined: maintenance mode: asking for a DHCP lease on %s\n", strings.Join(links, ", "))
+	ctx, cancel := context.WithTimeout(context.Background(), dhcpclient.BootTimeout)
+	defer cancel()
+	leases, err := dhcpclient.AcquireAll(ctx, links, dhcpclient.DefaultLeaseDir, nil)
+	for _, l := range leases {
+		if l != nil {
+			return l.Address.Addr().String(), nil
+		}
+	}
+	return "", fmt.Errorf("maintenance mode needs an address: no DHCP lease on %s within %s (%v): give plinth.net=LINK:ADDRESS/PREFIX[:GATEWAY] on the kernel command line or in fw_cfg opt/plinth/args",
+		strings.Join(links, ", "), dhcpclient.BootTimeout, err)
 }
 
 // bootArgs is the kernel command line at cmdline followed by the arguments in the file

@@ -83,8 +83,13 @@ func (e *env) clusterConfig(name, patch string) (dir, config string) {
 // maintenance network on QEMU's user network, then more.
 func (e *env) bootArgs(name string, more ...string) string {
 	e.t.Helper()
+	return e.writeArgs(name, append([]string{fmt.Sprintf("plinth.net=eth0:%s/%d", qemu.GuestAddress, qemu.GuestPrefix)}, more...)...)
+}
+
+// writeArgs writes the plinth.* arguments a VM reads from fw_cfg (opt/plinth/args).
+func (e *env) writeArgs(name string, args ...string) string {
+	e.t.Helper()
 	p := filepath.Join(e.dir, name)
-	args := append([]string{fmt.Sprintf("plinth.net=eth0:%s/%d", qemu.GuestAddress, qemu.GuestPrefix)}, more...)
 	if err := os.WriteFile(p, []byte(strings.Join(args, " ")+"\n"), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
@@ -387,13 +392,13 @@ func waitFingerprint(t *testing.T, console string, n int) string {
 }
 
 // TestInstallFromISO boots a machine with a blank disk from the install media: maintenance
-// mode; another cluster's admin is refused; the cluster's admin's configuration installs
+// mode on an address from DHCP (QEMU's); another cluster's admin is refused; the cluster's admin's configuration installs
 // Plinth to /dev/vda; the machine reboots from the disk (its kernel command line is the
 // installed entry's) into its configuration; reset returns it to maintenance mode, still
 // from the disk.
 func TestInstallFromISO(t *testing.T) {
 	e := setup(t)
-	cfgDir, config := e.clusterConfig("vm", fmt.Sprintf(`{"machine":{"install":{"extraKernelArgs":["plinth.e2e=installed"]},"network":{"hostname":"vm-1","interfaces":[{"name":"eth0","addresses":["%s/%d"]}]}}}`, qemu.GuestAddress, qemu.GuestPrefix))
+	cfgDir, config := e.clusterConfig("vm", `{"machine":{"install":{"extraKernelArgs":["plinth.e2e=installed"]},"network":{"hostname":"vm-1","interfaces":[{"name":"eth0","dhcp":true}]}}}`)
 	pc := filepath.Join(cfgDir, "plinthconfig")
 	anchor := ""
 	for _, f := range strings.Fields(e.must(time.Minute, "--plinthconfig", pc, "config", "info")) {
@@ -412,7 +417,7 @@ func TestInstallFromISO(t *testing.T) {
 
 	start := time.Now()
 	_, endpoint, console := e.startVM("vm", qemu.Options{AllowReboot: true, Disk: blank, CDROM: filepath.Join(e.image, "plinth.iso"),
-		FirmwareFiles: map[string]string{"opt/plinth/args": e.bootArgs("args", anchor)}})
+		FirmwareFiles: map[string]string{"opt/plinth/args": e.writeArgs("args", anchor)}})
 	fingerprint := waitFingerprint(t, console, 1)
 	if !strings.Contains(qemu.ReadConsole(console), "found the install media") {
 		t.Fatalf("the machine did not boot the install media")
@@ -458,6 +463,17 @@ func TestInstallFromISO(t *testing.T) {
 	}
 	if out := e.must(time.Minute, ctl("get", "disks")...); !strings.Contains(out, "vda") {
 		t.Errorf("get disks:\n%s", out)
+	}
+	if out := e.must(time.Minute, ctl("get", "dhcpleases")...); !strings.Contains(out, qemu.GuestAddress) {
+		t.Errorf("get dhcpleases:\n%s", out)
+	}
+	// QEMU's restricted network offers no router: the lease gives no default route (nothing
+	// leaves the machine).
+	if out := e.must(time.Minute, ctl("get", "routes")...); strings.Contains(out, "ipv4/main/default") {
+		t.Errorf("a default route from a restricted network's lease:\n%s", out)
+	}
+	if out := e.must(time.Minute, ctl("get", "timestatus")...); !strings.Contains(out, "disabled") {
+		t.Errorf("get timestatus (time sync is off in the tests):\n%s", out)
 	}
 
 	e.must(time.Minute, ctl("reset", "--reboot")...)

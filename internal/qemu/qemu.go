@@ -2,7 +2,9 @@
 // image's kernel and initramfs with its disk, the machine configuration handed over
 // through the firmware configuration device, the serial console written to a file, and a
 // user-mode network that cannot reach anything off the machine (restrict=on) with ports
-// of 127.0.0.1 forwarded to the VM.
+// of 127.0.0.1 forwarded to the VM, or a network card on a tap device of the caller's.
+// A VM runs attached to its caller (Start) or detached (Options.PIDFile, for VMs that
+// outlive plinthctl); KVMUsable decides between KVM and TCG with a canary VM.
 package qemu
 
 import (
@@ -69,6 +71,18 @@ type Options struct {
 	FirmwareFiles map[string]string
 	// Forwards are the published ports.
 	Forwards []Forward
+	// Tap, when set, puts the VM's network card on that tap device (created beforehand, in
+	// the emulator's network namespace) instead of the user-mode network; Forwards must
+	// then be empty. What the tap reaches is the tap's business: Plinth's local clusters
+	// join the taps to a bridge with no way off the machine (internal/vmnet).
+	Tap string
+	// MAC is the network card's address; empty leaves QEMU's default, which is the same
+	// for every VM (so VMs sharing a bridge need their own).
+	MAC string
+	// PIDFile, when set, detaches the emulator: it daemonises once the VM is set up (the
+	// command then returns) and writes its process id there. A detached emulator has no
+	// display and outlives whoever started it.
+	PIDFile string
 	// ConsoleLog receives the serial console.
 	ConsoleLog string
 	// KVM uses hardware acceleration; otherwise TCG (software emulation).
@@ -114,12 +128,33 @@ func (o Options) Args() ([]string, error) {
 	for _, f := range o.Forwards {
 		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", f.HostPort, f.GuestPort)
 	}
+	if o.Tap != "" {
+		if len(o.Forwards) > 0 {
+			return nil, errors.New("ports are forwarded by the user-mode network only, not on a tap")
+		}
+		if strings.Contains(o.Tap, ",") {
+			return nil, fmt.Errorf("tap %q: a comma in the name cannot be passed to QEMU", o.Tap)
+		}
+		netdev = "tap,id=net0,ifname=" + o.Tap + ",script=no,downscript=no"
+	}
+	nic := "virtio-net-pci,netdev=net0"
+	if o.MAC != "" {
+		if _, err := net.ParseMAC(o.MAC); err != nil || strings.Contains(o.MAC, ",") {
+			return nil, fmt.Errorf("MAC address %q is not valid", o.MAC)
+		}
+		nic += ",mac=" + o.MAC
+	}
 	args := []string{
 		"-machine", "q35,accel=" + accel,
 		"-m", strconv.Itoa(mem),
 		"-smp", strconv.Itoa(cpus),
-		"-nographic", "-nodefaults", "-no-user-config",
 	}
+	if o.PIDFile != "" {
+		args = append(args, "-display", "none") // -nographic cannot be combined with -daemonize
+	} else {
+		args = append(args, "-nographic")
+	}
+	args = append(args, "-nodefaults", "-no-user-config")
 	if o.Kernel != "" {
 		args = append(args, "-kernel", o.Kernel, "-initrd", o.Initrd, "-append", cmdline)
 	} else {
@@ -136,7 +171,7 @@ func (o Options) Args() ([]string, error) {
 	}
 	args = append(args,
 		"-netdev", netdev,
-		"-device", "virtio-net-pci,netdev=net0",
+		"-device", nic,
 		"-device", "virtio-rng-pci",
 	)
 	if !o.AllowReboot {
@@ -144,6 +179,9 @@ func (o Options) Args() ([]string, error) {
 	}
 	if o.QMP != "" {
 		args = append(args, "-qmp", "unix:"+o.QMP+",server=on,wait=off")
+	}
+	if o.PIDFile != "" {
+		args = append(args, "-daemonize", "-pidfile", o.PIDFile)
 	}
 	if o.ConsoleLog != "" {
 		args = append(args, "-serial", "file:"+o.ConsoleLog)
@@ -219,6 +257,22 @@ func CreateOverlay(ctx context.Context, path, base string, size int64) error {
 	return nil
 }
 
+// Prepare makes the files the VM needs before its emulator starts: the overlay (when
+// Options.Overlay is set) and, for a firmware boot, the variable store when missing.
+func (o Options) Prepare(ctx context.Context) error {
+	if o.Overlay != "" {
+		if err := CreateOverlay(ctx, o.Overlay, o.Disk, o.OverlaySize); err != nil {
+			return err
+		}
+	}
+	if o.Kernel == "" {
+		if err := makeVars(o.Vars); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // VM is a running emulator.
 type VM struct {
 	cmd    *exec.Cmd
@@ -275,18 +329,14 @@ func Start(ctx context.Context, o Options) (*VM, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.PIDFile != "" {
+		return nil, errors.New("Start keeps the emulator attached: run a detached one (Options.PIDFile) with Options.Args")
+	}
 	if _, err := exec.LookPath(Binary); err != nil {
 		return nil, fmt.Errorf("%s is not installed (Debian: apt-get install qemu-system-x86): %w", Binary, err)
 	}
-	if o.Overlay != "" {
-		if err := CreateOverlay(ctx, o.Overlay, o.Disk, o.OverlaySize); err != nil {
-			return nil, err
-		}
-	}
-	if o.Kernel == "" {
-		if err := makeVars(o.Vars); err != nil {
-			return nil, err
-		}
+	if err := o.Prepare(ctx); err != nil {
+		return nil, err
 	}
 	cmd := exec.Command(Binary, args...)
 	w := &lockedWriter{}

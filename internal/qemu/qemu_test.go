@@ -80,3 +80,58 @@ func TestArgsOverlayAndReboot(t *testing.T) {
 		t.Errorf("args: %s", joined)
 	}
 }
+
+func TestArgsTapDetached(t *testing.T) {
+	args, err := Options{Disk: "/os/disk.raw", Overlay: "/vm/n1.qcow2", Vars: "/vm/n1-vars.fd", Kernel: "k", Initrd: "i",
+		Tap: "tap1", MAC: "52:54:00:12:34:01", PIDFile: "/vm/n1.pid", ConsoleLog: "/vm/n1.log", KVM: true}.Args()
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(args, " ")
+	for _, want := range []string{
+		"-machine q35,accel=kvm",
+		"-netdev tap,id=net0,ifname=tap1,script=no,downscript=no -device virtio-net-pci,netdev=net0,mac=52:54:00:12:34:01",
+		"-display none", "-daemonize -pidfile /vm/n1.pid", "-serial file:/vm/n1.log",
+	} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("args lack %q:\n%s", want, joined)
+		}
+	}
+	// A detached emulator has no terminal; there is no user-mode network beside the tap.
+	if strings.Contains(joined, "-nographic") || strings.Contains(joined, "user,") || strings.Count(joined, "-netdev") != 1 {
+		t.Errorf("args: %s", joined)
+	}
+}
+
+func TestArgsTapRefuse(t *testing.T) {
+	base := Options{Kernel: "k", Initrd: "i", Disk: "d"}
+	for name, o := range map[string]Options{
+		"forwards on a tap": {Tap: "tap0", Forwards: []Forward{{HostPort: 1, GuestPort: 2}}},
+		"comma in the tap":  {Tap: "tap0,x"},
+		"bad MAC":           {MAC: "52:54:00:12:34"},
+		"comma in the MAC":  {MAC: "52:54:00:12:34:56,x"},
+	} {
+		o.Kernel, o.Initrd, o.Disk = base.Kernel, base.Initrd, base.Disk
+		if _, err := o.Args(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestStartRefusesDetached(t *testing.T) {
+	if _, err := Start(t.Context(), Options{Kernel: "k", Initrd: "i", Disk: "d", PIDFile: "/tmp/x.pid"}); err == nil {
+		t.Error("Start ran a detached VM")
+	}
+}
+
+func TestCanaryArgs(t *testing.T) {
+	joined := strings.Join(CanaryArgs("/os/vmlinuz"), " ")
+	for _, want := range []string{"accel=kvm", "-no-reboot", "-kernel /os/vmlinuz", "panic=-1", "-serial stdio", "-nodefaults"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("canary args lack %q: %s", want, joined)
+		}
+	}
+	if strings.Contains(joined, "-netdev") || strings.Contains(joined, "-initrd") {
+		t.Errorf("the canary has a network or an initramfs: %s", joined)
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/plinthos/plinth/internal/configgen"
@@ -82,7 +81,8 @@ type CreateOptions struct {
 
 	// Wait, when set, waits for the first control plane's node API, bootstraps the
 	// cluster there and waits until it is healthy, each wait within WaitTimeout (zero:
-	// DefaultWaitTimeout).
+	// DefaultWaitTimeout). For a cluster whose image has no Kubernetes
+	// (provision.Cluster.NoKubernetes), it waits until every node's API answers instead.
 	Wait        bool
 	WaitTimeout time.Duration
 	// CheckHealth replaces the health wait; nil means DefaultHealthCheck.
@@ -113,6 +113,9 @@ type Result struct {
 	// Bootstrapped is set when Create waited, bootstrapped the cluster and found it
 	// healthy (CreateOptions.Wait).
 	Bootstrapped bool
+	// NodesUp is set instead when Create waited for a cluster without Kubernetes
+	// (provision.Cluster.NoKubernetes) and every node's API answered.
+	NodesUp bool
 }
 
 // CreateError is the error of a Create that failed after the nodes started: the failed
@@ -217,15 +220,15 @@ func finish(ctx context.Context, opts CreateOptions, cfgs *configs, now time.Tim
 	out := progress(opts.Progress)
 	cluster := made.cluster
 	first := cluster.FirstControlPlane()
-	if first == nil || first.APIPort == 0 {
+	if first == nil || first.APIEndpoint() == "" {
 		return nil, fmt.Errorf("cluster %q has no control plane with a published node API port", opts.Name)
 	}
 	// The context reaches the nodes through every control plane's published node API, the
 	// first control plane's first; bootstrap goes to that one.
 	var apiEndpoints []string
 	for _, cp := range cluster.ControlPlanes() {
-		if cp.APIPort != 0 {
-			apiEndpoints = append(apiEndpoints, hostEndpoint(cp.APIPort))
+		if ep := cp.APIEndpoint(); ep != "" {
+			apiEndpoints = append(apiEndpoints, ep)
 		}
 	}
 	cc, err := configgen.ClientConfig(cfgs.bundle, opts.Name, cfgs.endpoint, apiEndpoints, []string{role.Admin}, now)
@@ -258,12 +261,13 @@ func finish(ctx context.Context, opts CreateOptions, cfgs *configs, now time.Tim
 	if err := wait(ctx, cluster, cc.Contexts[opts.Name], w, &made.kubeconfig); err != nil {
 		return nil, err
 	}
-	res.Bootstrapped = true
+	if cluster.NoKubernetes {
+		res.NodesUp = true
+	} else {
+		res.Bootstrapped = true
+	}
 	return res, nil
 }
-
-// hostEndpoint is the address of a port published on 127.0.0.1.
-func hostEndpoint(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
 // created is what Create made once the provisioner had started the nodes, for failed.
 type created struct {

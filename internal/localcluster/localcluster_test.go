@@ -385,6 +385,52 @@ func TestCreateWait(t *testing.T) {
 	}
 }
 
+// TestCreateWaitWithoutKubernetes: a cluster whose image has no Kubernetes is up once
+// every node's API answers, at the node's own endpoint or through the first control
+// plane; nothing is bootstrapped and no kubeconfig is merged.
+func TestCreateWaitWithoutKubernetes(t *testing.T) {
+	fastWait(t)
+	e := newEnv(t)
+	prov := provisiontest.New()
+	node := &provisiontest.Node{}
+	provisiontest.ServeFirstControlPlane(t, prov, node)
+	serve := prov.OnCreate
+	prov.OnCreate = func(req provision.Request, c *provision.Cluster) {
+		serve(req, c)
+		c.NoKubernetes = true
+		// Reached on its own address, as a QEMU node is (the fake's is 127.0.0.1).
+		c.FirstControlPlane().Host = "127.0.0.1"
+	}
+	var out bytes.Buffer
+	opts := e.createOptions(&out)
+	opts.Wait = true
+	opts.CheckHealth = func(context.Context, []byte, string, health.Expect, io.Writer) error {
+		t.Error("a cluster without Kubernetes was health-checked")
+		return nil
+	}
+	res, err := Create(t.Context(), prov, opts)
+	if err != nil {
+		t.Fatalf("Create: %v\n%s", err, out.String())
+	}
+	if !res.NodesUp || res.Bootstrapped || node.Bootstraps() != 0 {
+		t.Errorf("nodes up %v, bootstrapped %v, %d bootstrap calls", res.NodesUp, res.Bootstrapped, node.Bootstraps())
+	}
+	first := res.Cluster.FirstControlPlane().APIEndpoint()
+	s := out.String()
+	for _, want := range []string{
+		"waiting for the node API of plinth-controlplane-1 on " + first + "  up after",
+		"waiting for the node API of plinth-worker-1 on " + first + " (to 10.5.0.3)  up after",
+		"plinth-controlplane-1  controlplane  10.5.0.2  running  " + first + ", 127.0.0.1:41002\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("progress lacks %q:\n%s", want, s)
+		}
+	}
+	if _, err := os.Stat(e.kubeconfig); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a kubeconfig was written: %v", err)
+	}
+}
+
 func TestWait(t *testing.T) {
 	fastWait(t)
 	e := newEnv(t)

@@ -35,7 +35,8 @@ func WriteLogs(ctx context.Context, w io.Writer, prov provision.Provisioner, c *
 }
 
 // WriteTable prints NODE, ROLE, IP, STATE, PORTS: the load balancer first (if any), then
-// the nodes.
+// the nodes. PORTS are the published ports (127.0.0.1:PORT->NODE-PORT), or the node's own
+// endpoints when the host reaches it on its address.
 func WriteTable(w io.Writer, c *provision.Cluster) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tROLE\tIP\tSTATE\tPORTS")
@@ -45,11 +46,18 @@ func WriteTable(w io.Writer, c *provision.Cluster) error {
 	}
 	for _, n := range rows {
 		var published []string
-		if n.APIPort != 0 {
-			published = append(published, fmt.Sprintf("%s->%d", hostEndpoint(n.APIPort), ports.NodeAPI))
-		}
-		if n.KubePort != 0 {
-			published = append(published, fmt.Sprintf("%s->%d", hostEndpoint(n.KubePort), ports.KubeAPI))
+		for _, p := range []struct {
+			endpoint string
+			port     int
+		}{{n.APIEndpoint(), ports.NodeAPI}, {n.KubeEndpoint(), ports.KubeAPI}} {
+			switch {
+			case p.endpoint == "":
+			case n.Host != "":
+				// Reached on the node's own address: nothing is published.
+				published = append(published, p.endpoint)
+			default:
+				published = append(published, fmt.Sprintf("%s->%d", p.endpoint, p.port))
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Name, orDash(n.Role), orDash(n.IP), orDash(n.State), orDash(strings.Join(published, ", ")))
 	}

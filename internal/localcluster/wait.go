@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc"
@@ -74,36 +75,70 @@ func wait(ctx context.Context, c *provision.Cluster, cc *clientconfig.Context, o
 		opts.Timeout = DefaultWaitTimeout
 	}
 	first := c.FirstControlPlane()
-	if first == nil || first.APIPort == 0 {
+	if first == nil || first.APIEndpoint() == "" {
 		return fmt.Errorf("cluster %q has no control plane with a published node API port", c.Name)
 	}
-	endpoint := hostEndpoint(first.APIPort)
+	endpoint := first.APIEndpoint()
+	if c.NoKubernetes {
+		// Nothing to bootstrap and no Kubernetes to be healthy: the nodes are up once their
+		// APIs answer.
+		return waitNodesUp(ctx, out, c, cc, opts.Timeout)
+	}
 	if err := waitAndBootstrap(ctx, out, cc, endpoint, first.Name, opts.Timeout); err != nil {
 		return err
 	}
 	return waitHealthy(ctx, out, c, cc, endpoint, opts, merged)
 }
 
-// waitAndBootstrap waits until the node API at endpoint answers Version, then calls
-// Bootstrap there, retrying while the node is unreachable, all within timeout.
-func waitAndBootstrap(ctx context.Context, out io.Writer, cc *clientconfig.Context, endpoint, node string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	// Reconnect quickly: the node comes up within seconds, and gRPC's default backoff grows
-	// to two minutes.
-	c, err := client.New(cc, endpoint, grpc.WithConnectParams(grpc.ConnectParams{
+// dialNode connects to the node API at endpoint, reconnecting quickly: the node comes up
+// within seconds, and gRPC's default backoff grows to two minutes.
+func dialNode(cc *clientconfig.Context, endpoint string) (*client.Client, error) {
+	return client.New(cc, endpoint, grpc.WithConnectParams(grpc.ConnectParams{
 		Backoff:           backoff.Config{BaseDelay: 200 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
 		MinConnectTimeout: attemptTimeout,
 	}))
+}
+
+// waitNodesUp waits until the node API of every node answers Version, all within
+// timeout: at the node's own endpoint when the host reaches it there, else through the
+// first control plane, addressed to the node.
+func waitNodesUp(ctx context.Context, out io.Writer, c *provision.Cluster, cc *clientconfig.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	nodes := slices.Clone(c.Nodes)
+	slices.SortStableFunc(nodes, provision.SortKey)
+	first := c.FirstControlPlane()
+	start := time.Now()
+	for _, n := range nodes {
+		endpoint, target := n.APIEndpoint(), ""
+		if endpoint == "" {
+			endpoint, target = first.APIEndpoint(), n.IP
+		}
+		if err := waitVersion(ctx, out, cc, endpoint, target, n.Name, start, timeout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitVersion waits until the node API at endpoint (forwarding to target when set) answers
+// Version, printing a dot per failed try; start is when the wait began, for the message.
+func waitVersion(ctx context.Context, out io.Writer, cc *clientconfig.Context, endpoint, target, node string, start time.Time, timeout time.Duration) error {
+	c, err := dialNode(cc, endpoint)
 	if err != nil {
 		return fmt.Errorf("connect to the node API of %s: %w", node, err)
 	}
 	defer c.Close()
-
-	start := time.Now()
-	fmt.Fprintf(out, "waiting for the node API of %s on %s ", node, endpoint)
+	via := endpoint
+	if target != "" {
+		via += " (to " + target + ")"
+	}
+	fmt.Fprintf(out, "waiting for the node API of %s on %s ", node, via)
 	var v *machine.VersionResponse
 	err = retry(ctx, out, start, func(ctx context.Context) error {
+		if target != "" {
+			ctx = client.WithNode(ctx, target)
+		}
 		var err error
 		v, err = c.Machine.Version(ctx, &machine.VersionRequest{})
 		return err
@@ -116,6 +151,23 @@ func waitAndBootstrap(ctx context.Context, out io.Writer, cc *clientconfig.Conte
 		return fmt.Errorf("the node API of %s did not answer within %s: %w", node, timeout, err)
 	}
 	fmt.Fprintf(out, " up after %s (%s %s)\n", time.Since(start).Round(time.Second), v.Hostname, v.Tag)
+	return nil
+}
+
+// waitAndBootstrap waits until the node API at endpoint answers Version, then calls
+// Bootstrap there, retrying while the node is unreachable, all within timeout.
+func waitAndBootstrap(ctx context.Context, out io.Writer, cc *clientconfig.Context, endpoint, node string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	if err := waitVersion(ctx, out, cc, endpoint, "", node, start, timeout); err != nil {
+		return err
+	}
+	c, err := dialNode(cc, endpoint)
+	if err != nil {
+		return fmt.Errorf("connect to the node API of %s: %w", node, err)
+	}
+	defer c.Close()
 
 	fmt.Fprintf(out, "bootstrapping the cluster on %s ", node)
 	var resp *machine.BootstrapResponse
@@ -182,11 +234,11 @@ func waitHealthy(ctx context.Context, out io.Writer, cluster *provision.Cluster,
 	if err != nil {
 		return client.Describe(err)
 	}
-	kubePort := cluster.KubeHostPort()
-	if kubePort == 0 {
+	kube := cluster.KubeEndpoint()
+	if kube == "" {
 		return errors.New("the cluster publishes no Kubernetes API port (see plinthctl cluster show)")
 	}
-	server := "https://" + hostEndpoint(kubePort)
+	server := "https://" + kube
 	data, err := kubeconfig.Rename(resp.Kubeconfig, cluster.Name, server)
 	if err != nil {
 		return err

@@ -1,6 +1,6 @@
 // Package provision describes local clusters independently of what runs their nodes: the
 // request, the resulting cluster and its nodes, the plan of node names and addresses, and
-// the interface every provisioner (Docker today, QEMU later) implements.
+// the interface every provisioner (Docker, QEMU) implements.
 package provision
 
 import (
@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -88,6 +89,10 @@ type Cluster struct {
 	// LoadBalancer is the Kubernetes API load balancer in front of the control planes, nil
 	// when the cluster has none (one control plane). Its Role is RoleLoadBalancer.
 	LoadBalancer *Node
+	// NoKubernetes is set when the nodes' image carries no Kubernetes (the OS image of
+	// the QEMU provisioner, until it gets its Kubernetes profile): the cluster is up once
+	// every node's API answers, and there is nothing to bootstrap.
+	NoKubernetes bool
 }
 
 // Node is one node of a cluster as it exists.
@@ -104,7 +109,29 @@ type Node struct {
 	// publishes its node API; the Kubernetes API is published by the load balancer, or by
 	// the control plane when there is only one.
 	APIPort, KubePort int
+	// Host, when set, is where the host reaches APIPort and KubePort instead of 127.0.0.1:
+	// a QEMU node is reached on its own address, on the cluster network the host is part
+	// of, at the node's own ports.
+	Host string
 }
+
+// endpoint is HOST:port of a port the host reaches the node at, "" for port 0.
+func (n Node) endpoint(port int) string {
+	if port == 0 {
+		return ""
+	}
+	host := n.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// APIEndpoint is where the host reaches the node API (HOST:PORT), "" when nowhere.
+func (n Node) APIEndpoint() string { return n.endpoint(n.APIPort) }
+
+// KubeEndpoint is where the host reaches the Kubernetes API (HOST:PORT), "" when nowhere.
+func (n Node) KubeEndpoint() string { return n.endpoint(n.KubePort) }
 
 // FirstControlPlane returns the control-plane node with the lowest address, or nil.
 func (c *Cluster) FirstControlPlane() *Node {
@@ -152,6 +179,18 @@ func (c *Cluster) KubeHostPort() int {
 		return first.KubePort
 	}
 	return 0
+}
+
+// KubeEndpoint is where the host reaches the Kubernetes API (HOST:PORT): through the load
+// balancer, or the first control plane when there is no load balancer; "" when nowhere.
+func (c *Cluster) KubeEndpoint() string {
+	if c.LoadBalancer != nil {
+		return c.LoadBalancer.KubeEndpoint()
+	}
+	if first := c.FirstControlPlane(); first != nil {
+		return first.KubeEndpoint()
+	}
+	return ""
 }
 
 // IPs lists the nodes' addresses in the order of Nodes.

@@ -130,6 +130,34 @@ func TestKubeHostPort(t *testing.T) {
 	}
 }
 
+func TestEndpoints(t *testing.T) {
+	c := &Cluster{Nodes: []Node{
+		{Name: "d-controlplane-1", Role: RoleControlPlane, IP: "10.5.0.2", APIPort: 41001, KubePort: 41002},
+		{Name: "d-worker-1", Role: RoleWorker, IP: "10.5.0.3"},
+	}}
+	if got := c.Nodes[0].APIEndpoint(); got != "127.0.0.1:41001" {
+		t.Errorf("published node API: %q", got)
+	}
+	if got := c.KubeEndpoint(); got != "127.0.0.1:41002" {
+		t.Errorf("published Kubernetes API: %q", got)
+	}
+	if got := c.Nodes[1].APIEndpoint(); got != "" {
+		t.Errorf("a node that publishes nothing: %q", got)
+	}
+	// A node reached on its own address (QEMU).
+	c.Nodes[0].Host, c.Nodes[0].APIPort, c.Nodes[0].KubePort = "10.5.0.2", 50000, 6443
+	if got, kube := c.Nodes[0].APIEndpoint(), c.KubeEndpoint(); got != "10.5.0.2:50000" || kube != "10.5.0.2:6443" {
+		t.Errorf("a node on its own address: %q, %q", got, kube)
+	}
+	c.LoadBalancer = &Node{Name: "d-lb", Role: RoleLoadBalancer, KubePort: 41010}
+	if got := c.KubeEndpoint(); got != "127.0.0.1:41010" {
+		t.Errorf("through the load balancer: %q", got)
+	}
+	if got := (&Cluster{}).KubeEndpoint(); got != "" {
+		t.Errorf("empty cluster: %q", got)
+	}
+}
+
 func TestOverlapsAndNotFound(t *testing.T) {
 	for _, tc := range []struct {
 		a, b string

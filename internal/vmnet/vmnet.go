@@ -36,14 +36,30 @@ const (
 	PeerLink = "host0" // the veth end on the bridge, joined to the host's end
 )
 
-// NamespaceDir is where ip keeps named network namespaces.
-var NamespaceDir = "/run/netns"
+// Host is the machine whose networks are made: how its ip command runs, and where it
+// keeps what the package reads and writes besides (tests point them elsewhere).
+type Host struct {
+	// Runner runs ip; nil means ExecRunner.
+	Runner Runner
+	// ProcSys, SysClassNet and NamespaceDir are where the links' settings are written,
+	// the links listed and the named namespaces kept: /proc/sys, /sys/class/net and
+	// /run/netns when empty.
+	ProcSys, SysClassNet, NamespaceDir string
+}
 
-// Where the links' settings are written and the host's links are listed; tests change them.
-var (
-	procSys     = "/proc/sys"
-	sysClassNet = "/sys/class/net"
-)
+func (h Host) run(ctx context.Context, args ...string) ([]byte, error) {
+	if h.Runner == nil {
+		return ExecRunner{}.Run(ctx, args...)
+	}
+	return h.Runner.Run(ctx, args...)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
 
 // Runner runs the ip command with args and returns its standard output; a failure's error
 // carries its standard error.
@@ -144,27 +160,27 @@ func (n Network) check() error {
 }
 
 // Create makes the network. When a step fails, what was made is removed again.
-func Create(ctx context.Context, r Runner, n Network) (err error) {
+func (h Host) Create(ctx context.Context, n Network) (err error) {
 	if err := n.check(); err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			if _, derr := Delete(context.WithoutCancel(ctx), r, n.Namespace, n.HostLink); derr != nil {
+			if _, derr := h.Delete(context.WithoutCancel(ctx), n.Namespace, n.HostLink); derr != nil {
 				err = fmt.Errorf("%w (and removing the network again failed: %v)", err, derr)
 			}
 		}
 	}()
 	for _, args := range n.createCommands() {
-		if _, err := r.Run(ctx, args...); err != nil {
+		if _, err := h.run(ctx, args...); err != nil {
 			return fmt.Errorf("create the cluster network: %w", err)
 		}
 	}
-	if err := isolate(n.HostLink); err != nil {
+	if err := h.isolate(n.HostLink); err != nil {
 		return err
 	}
 	for _, args := range n.linkCommands() {
-		if _, err := r.Run(ctx, args...); err != nil {
+		if _, err := h.run(ctx, args...); err != nil {
 			return fmt.Errorf("create the cluster network: %w", err)
 		}
 	}
@@ -173,12 +189,12 @@ func Create(ctx context.Context, r Runner, n Network) (err error) {
 
 // isolate turns off forwarding from the host's end of the pair (packets from the VMs to
 // anything but the host are dropped, whatever the host's ip_forward) and IPv6 on it.
-func isolate(link string) error {
+func (h Host) isolate(link string) error {
 	for _, s := range []struct{ key, value string }{
 		{"net/ipv4/conf/" + link + "/forwarding", "0"},
 		{"net/ipv6/conf/" + link + "/disable_ipv6", "1"},
 	} {
-		p := filepath.Join(procSys, s.key)
+		p := filepath.Join(orDefault(h.ProcSys, "/proc/sys"), s.key)
 		if err := os.WriteFile(p, []byte(s.value+"\n"), 0o644); err != nil {
 			// A host without IPv6 has no IPv6 settings, and nothing to turn off.
 			if strings.Contains(s.key, "ipv6") && errors.Is(err, fs.ErrNotExist) {
@@ -191,8 +207,8 @@ func isolate(link string) error {
 }
 
 // Exists says whether the named namespace exists.
-func Exists(namespace string) (bool, error) {
-	_, err := os.Stat(filepath.Join(NamespaceDir, namespace))
+func (h Host) Exists(namespace string) (bool, error) {
+	_, err := os.Stat(filepath.Join(orDefault(h.NamespaceDir, "/run/netns"), namespace))
 	switch {
 	case err == nil:
 		return true, nil
@@ -203,8 +219,8 @@ func Exists(namespace string) (bool, error) {
 }
 
 // LinkExists says whether the host has a link of that name.
-func LinkExists(link string) (bool, error) {
-	_, err := os.Stat(filepath.Join(sysClassNet, link))
+func (h Host) LinkExists(link string) (bool, error) {
+	_, err := os.Stat(filepath.Join(orDefault(h.SysClassNet, "/sys/class/net"), link))
 	switch {
 	case err == nil:
 		return true, nil
@@ -217,24 +233,24 @@ func LinkExists(link string) (bool, error) {
 // Delete removes the namespace (with its bridge and taps; the VMs must have ended, or it
 // lives on with them) and the host's link; what is missing already is skipped. It reports
 // whether anything was there.
-func Delete(ctx context.Context, r Runner, namespace, hostLink string) (bool, error) {
+func (h Host) Delete(ctx context.Context, namespace, hostLink string) (bool, error) {
 	found := false
 	var errs []error
-	if ok, err := Exists(namespace); err != nil {
+	if ok, err := h.Exists(namespace); err != nil {
 		errs = append(errs, err)
 	} else if ok {
 		found = true
-		if _, err := r.Run(ctx, "netns", "del", namespace); err != nil {
+		if _, err := h.run(ctx, "netns", "del", namespace); err != nil {
 			errs = append(errs, fmt.Errorf("remove the network namespace: %w", err))
 		}
 	}
 	// The pair goes with the namespace; delete the host's end in case it outlived it (a
 	// namespace that was never made, or is still held by a process).
-	if ok, err := LinkExists(hostLink); err != nil {
+	if ok, err := h.LinkExists(hostLink); err != nil {
 		errs = append(errs, err)
 	} else if ok {
 		found = true
-		if _, err := r.Run(ctx, "link", "del", hostLink); err != nil && !isNoDevice(err) {
+		if _, err := h.run(ctx, "link", "del", hostLink); err != nil && !isNoDevice(err) {
 			errs = append(errs, fmt.Errorf("remove the host's link: %w", err))
 		}
 	}
@@ -256,8 +272,8 @@ type route struct {
 // CheckFree refuses a cluster network that overlaps a route of the host (any table: the
 // host's own addresses, Docker's networks, other clusters'), where the VMs' addresses
 // would clash with what the host already reaches.
-func CheckFree(ctx context.Context, r Runner, network netip.Prefix) error {
-	out, err := r.Run(ctx, "-j", "-4", "route", "show", "table", "all")
+func (h Host) CheckFree(ctx context.Context, network netip.Prefix) error {
+	out, err := h.run(ctx, "-j", "-4", "route", "show", "table", "all")
 	if err != nil {
 		return fmt.Errorf("read the host's routes: %w", err)
 	}

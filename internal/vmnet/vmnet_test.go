@@ -28,20 +28,18 @@ func (f *fakeRunner) Run(_ context.Context, args ...string) ([]byte, error) {
 	return []byte(f.out[cmd]), nil
 }
 
-// fakeHost points the package at temporary /proc/sys, /sys/class/net and /run/netns.
-func fakeHost(t *testing.T) (proc, links, namespaces string) {
+// fakeHost is a Host whose /proc/sys, /sys/class/net and /run/netns are temporary
+// directories, with r as its ip.
+func fakeHost(t *testing.T, r Runner) Host {
 	t.Helper()
 	dir := t.TempDir()
-	proc, links, namespaces = filepath.Join(dir, "proc"), filepath.Join(dir, "net"), filepath.Join(dir, "netns")
-	for _, d := range []string{proc, links, namespaces} {
+	h := Host{Runner: r, ProcSys: filepath.Join(dir, "proc"), SysClassNet: filepath.Join(dir, "net"), NamespaceDir: filepath.Join(dir, "netns")}
+	for _, d := range []string{h.ProcSys, h.SysClassNet, h.NamespaceDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	oldProc, oldLinks, oldNS := procSys, sysClassNet, NamespaceDir
-	procSys, sysClassNet, NamespaceDir = proc, links, namespaces
-	t.Cleanup(func() { procSys, sysClassNet, NamespaceDir = oldProc, oldLinks, oldNS })
-	return proc, links, namespaces
+	return h
 }
 
 func testNetwork() Network {
@@ -66,16 +64,17 @@ func TestNames(t *testing.T) {
 }
 
 func TestCreate(t *testing.T) {
-	proc, _, _ := fakeHost(t)
+	r := &fakeRunner{}
+	h := fakeHost(t, r)
+	proc := h.ProcSys
 	link := HostLinkName("demo")
 	for _, d := range []string{"net/ipv4/conf/" + link, "net/ipv6/conf/" + link} {
 		if err := os.MkdirAll(filepath.Join(proc, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r := &fakeRunner{}
 	n := testNetwork()
-	if err := Create(t.Context(), r, n); err != nil {
+	if err := h.Create(t.Context(), n); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
@@ -118,19 +117,19 @@ func TestCreate(t *testing.T) {
 }
 
 func TestCreateFailsAndRemoves(t *testing.T) {
-	proc, links, namespaces := fakeHost(t)
+	r := &fakeRunner{failOn: "-n plinth-demo link add br0"}
+	h := fakeHost(t, r)
 	n := testNetwork()
-	if err := os.MkdirAll(filepath.Join(proc, "net/ipv4/conf", n.HostLink), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(h.ProcSys, "net/ipv4/conf", n.HostLink), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	// The namespace and the pair exist when the bridge fails.
-	for _, p := range []string{filepath.Join(namespaces, n.Namespace), filepath.Join(links, n.HostLink)} {
+	for _, p := range []string{filepath.Join(h.NamespaceDir, n.Namespace), filepath.Join(h.SysClassNet, n.HostLink)} {
 		if err := os.WriteFile(p, nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r := &fakeRunner{failOn: "-n plinth-demo link add br0"}
-	err := Create(t.Context(), r, n)
+	err := h.Create(t.Context(), n)
 	if err == nil || !strings.Contains(err.Error(), "Operation not permitted") {
 		t.Fatalf("error %v", err)
 	}
@@ -141,23 +140,23 @@ func TestCreateFailsAndRemoves(t *testing.T) {
 }
 
 func TestCreateRefuses(t *testing.T) {
-	fakeHost(t)
 	for name, n := range map[string]Network{
 		"no namespace":   {HostLink: "plq1", Gateway: netip.MustParsePrefix("10.5.0.1/24")},
 		"long link name": {Namespace: "x", HostLink: "plq0123456789abcdef", Gateway: netip.MustParsePrefix("10.5.0.1/24")},
 		"IPv6 gateway":   {Namespace: "x", HostLink: "plq1", Gateway: netip.MustParsePrefix("fd00::1/64")},
 	} {
 		r := &fakeRunner{}
-		if err := Create(t.Context(), r, n); err == nil || len(r.cmds) > 0 {
+		if err := fakeHost(t, r).Create(t.Context(), n); err == nil || len(r.cmds) > 0 {
 			t.Errorf("%s: %v, commands %v", name, err, r.cmds)
 		}
 	}
 }
 
 func TestDelete(t *testing.T) {
-	_, links, namespaces := fakeHost(t)
 	r := &fakeRunner{}
-	found, err := Delete(t.Context(), r, "plinth-demo", "plqdeadbeef")
+	h := fakeHost(t, r)
+	links, namespaces := h.SysClassNet, h.NamespaceDir
+	found, err := h.Delete(t.Context(), "plinth-demo", "plqdeadbeef")
 	if err != nil || found || len(r.cmds) != 0 {
 		t.Errorf("nothing there: found %v, %v, commands %v", found, err, r.cmds)
 	}
@@ -166,7 +165,7 @@ func TestDelete(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	found, err = Delete(t.Context(), r, "plinth-demo", "plqdeadbeef")
+	found, err = h.Delete(t.Context(), "plinth-demo", "plqdeadbeef")
 	if err != nil || !found || strings.Join(r.cmds, ";") != "netns del plinth-demo;link del plqdeadbeef" {
 		t.Errorf("found %v, %v, commands %v", found, err, r.cmds)
 	}
@@ -180,7 +179,7 @@ func TestCheckFree(t *testing.T) {
 		"10.6.0.0/24": "", "10.5.0.0/24": "10.5.0.0/24 on br-1", "10.5.0.128/25": "10.5.0.0/24", "10.0.0.0/8": "10.5.0.0/24",
 		"172.17.3.0/24": "172.17.0.0/16", "192.0.2.0/24": "192.0.2.2 on eth0",
 	} {
-		err := CheckFree(t.Context(), r, netip.MustParsePrefix(cidr))
+		err := (Host{Runner: r}).CheckFree(t.Context(), netip.MustParsePrefix(cidr))
 		switch {
 		case clash == "" && err != nil:
 			t.Errorf("%s: %v", cidr, err)
@@ -200,23 +199,24 @@ func TestRealNetwork(t *testing.T) {
 	}
 	name := "vmnettest-" + strconv.Itoa(os.Getpid())
 	ctx := t.Context()
-	var r ExecRunner
+	var h Host
+	r := ExecRunner{}
 	prefix := netip.MustParsePrefix("10.251.93.0/29")
-	if err := CheckFree(ctx, r, prefix); err != nil {
+	if err := h.CheckFree(ctx, prefix); err != nil {
 		t.Skip(err)
 	}
 	n := Network{Namespace: NamespaceName(name), HostLink: HostLinkName(name), Gateway: netip.PrefixFrom(prefix.Addr().Next(), prefix.Bits()), Taps: []string{TapName(1)}}
-	if ok, _ := Exists(n.Namespace); ok {
+	if ok, _ := h.Exists(n.Namespace); ok {
 		t.Skipf("namespace %s exists", n.Namespace)
 	}
-	t.Cleanup(func() { _, _ = Delete(context.WithoutCancel(ctx), r, n.Namespace, n.HostLink) })
-	if err := Create(ctx, r, n); err != nil {
+	t.Cleanup(func() { _, _ = h.Delete(context.WithoutCancel(ctx), n.Namespace, n.HostLink) })
+	if err := h.Create(ctx, n); err != nil {
 		if strings.Contains(err.Error(), "not permitted") {
 			t.Skip(err)
 		}
 		t.Fatal(err)
 	}
-	if ok, err := Exists(n.Namespace); !ok || err != nil {
+	if ok, err := h.Exists(n.Namespace); !ok || err != nil {
 		t.Errorf("namespace: %v %v", ok, err)
 	}
 	if data, err := os.ReadFile("/proc/sys/net/ipv4/conf/" + n.HostLink + "/forwarding"); err != nil || strings.TrimSpace(string(data)) != "0" {
@@ -230,17 +230,17 @@ func TestRealNetwork(t *testing.T) {
 	if out, err := r.Run(ctx, "-n", n.Namespace, "-4", "route", "show"); err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Errorf("routes in the namespace: %q %v", out, err)
 	}
-	if err := CheckFree(ctx, r, prefix); err == nil {
+	if err := h.CheckFree(ctx, prefix); err == nil {
 		t.Error("CheckFree does not see the network it made")
 	}
-	found, err := Delete(ctx, r, n.Namespace, n.HostLink)
+	found, err := h.Delete(ctx, n.Namespace, n.HostLink)
 	if err != nil || !found {
 		t.Fatalf("delete: %v %v", found, err)
 	}
-	if ok, _ := Exists(n.Namespace); ok {
+	if ok, _ := h.Exists(n.Namespace); ok {
 		t.Error("the namespace is left")
 	}
-	if ok, _ := LinkExists(n.HostLink); ok {
+	if ok, _ := h.LinkExists(n.HostLink); ok {
 		t.Error("the host link is left")
 	}
 }

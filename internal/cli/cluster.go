@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -15,23 +17,36 @@ import (
 	"github.com/plinthos/plinth/internal/localcluster"
 	"github.com/plinthos/plinth/internal/provision"
 	"github.com/plinthos/plinth/internal/provision/docker"
+	qemuprov "github.com/plinthos/plinth/internal/provision/qemu"
 	"github.com/plinthos/plinth/internal/version"
 	"github.com/plinthos/plinth/pkg/config"
 	"github.com/plinthos/plinth/pkg/config/patch"
 )
 
 // The provisioners `cluster` knows.
-const provisionerDocker = "docker"
+const (
+	provisionerDocker = "docker"
+	provisionerQEMU   = "qemu"
+)
 
 // newProvisioner returns the provisioner named by --provisioner; tests replace it.
 var newProvisioner = func(name string) (provision.Provisioner, error) {
 	switch name {
 	case provisionerDocker:
 		return docker.New(), nil
+	case provisionerQEMU:
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil, fmt.Errorf("find the home directory, where the QEMU provisioner keeps its VMs: %w", err)
+		}
+		return qemuprov.New(localcluster.ClustersDir(home)), nil
 	default:
-		return nil, fmt.Errorf("unknown provisioner %q: use docker (qemu comes later)", name)
+		return nil, fmt.Errorf("unknown provisioner %q: use docker or qemu", name)
 	}
 }
+
+// provisionerHelp is the help of --provisioner.
+const provisionerHelp = "what runs the nodes: docker (containers) or qemu (VMs of the OS image; needs root)"
 
 // defaultStateDir is ~/.plinth/clusters/NAME.
 func defaultStateDir(name string) (string, error) {
@@ -51,7 +66,7 @@ type clusterFlags struct {
 
 func (f *clusterFlags) add(cmd *cobra.Command, withStateDir bool) {
 	cmd.Flags().StringVar(&f.name, "name", provision.DefaultName, "the cluster's name")
-	cmd.Flags().StringVar(&f.provisioner, "provisioner", provisionerDocker, "what runs the nodes: docker")
+	cmd.Flags().StringVar(&f.provisioner, "provisioner", provisionerDocker, provisionerHelp)
 	if withStateDir {
 		cmd.Flags().StringVar(&f.stateDir, "state-dir", "", "directory of the cluster's secrets, configs and plinthconfig (default ~/.plinth/clusters/NAME)")
 	}
@@ -67,15 +82,17 @@ func (f *clusterFlags) resolveStateDir() (string, error) {
 func newClusterCommand(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Create, show and destroy local clusters whose nodes are Docker containers",
-		Long: `Local clusters run each node as a Docker container of the node image, on a network of
-their own (10.5.0.0/24 by default). 'cluster create' generates the cluster's secrets and
+		Short: "Create, show and destroy local clusters whose nodes are Docker containers or QEMU VMs",
+		Long: `Local clusters run each node as a Docker container of the node image (--provisioner
+docker, the default) or as a QEMU VM booting the OS image (--provisioner qemu), on a network
+of their own (10.5.0.0/24 by default). 'cluster create' generates the cluster's secrets and
 configurations into a state directory, starts the nodes, adds a context for the cluster to
-the client config, and bootstraps it. Everything is found again from Docker labels
-(plinth.cluster=NAME), so clusters with different names live side by side.
-See docs/local-clusters.md.`,
+the client config, and bootstraps it. Docker clusters are found again from Docker labels
+(plinth.cluster=NAME), QEMU clusters from their record in ~/.plinth/clusters/NAME/qemu, so
+clusters with different names live side by side. Pass the same --provisioner to every
+subcommand. See docs/local-clusters.md.`,
 	}
-	cmd.AddCommand(newClusterCreateCommand(g), newClusterShowCommand(), newClusterDestroyCommand(g), newClusterListCommand())
+	cmd.AddCommand(newClusterCreateCommand(g), newClusterShowCommand(), newClusterDestroyCommand(g), newClusterListCommand(), newClusterLogsCommand())
 	return cmd
 }
 
@@ -86,6 +103,7 @@ type clusterCreateFlags struct {
 	cpus              float64
 	memoryMB          int
 	image             string
+	osImage           string
 	kubernetesVersion string
 	patches           []string
 	patchesCP         []string
@@ -121,6 +139,16 @@ waits until the cluster is healthy.
 The node image is not pulled: build and load it with 'make image-docker', or name another
 with --image.
 
+With --provisioner qemu, each node is a VM booting the OS image of --os-image (make
+image-os) from a copy-on-write overlay of its disk, with its machine configuration handed
+over through the firmware (fw_cfg) and a static address on the cluster network. The VMs
+share a bridge in a network namespace of the cluster's own, which the host joins at the
+network's first address and reaches every node on its own (node API on port 50000);
+nothing routes from there off the machine. This needs root. The VMs run detached and stay
+up after plinthctl exits; 'cluster logs' shows their consoles. One control plane only, for
+now. The OS image carries no Kubernetes yet: --wait then waits until every node's API
+answers, and there is nothing to bootstrap.
+
 If a step fails, or Ctrl-C interrupts it, everything created so far is removed again. After
 the nodes have started (the wait, the bootstrap, the health wait), the last log lines of
 every node are printed first; then the containers, volumes and network go, with the state
@@ -132,6 +160,7 @@ inspected; remove it with 'plinthctl cluster destroy'.`,
   plinthctl cluster create --name demo --workers 2 --cpus 2 --memory 4096
   plinthctl cluster create --controlplanes 3 --workers 0 --cidr 10.6.0.0/24 --wait=false
   plinthctl cluster create --retain --wait-timeout 5m
+  sudo plinthctl cluster create --provisioner qemu --os-image _out/os --name vms --cidr 10.6.0.0/24
   plinthctl cluster create --config-patch-worker '{"machine": {"kubelet": {"nodeLabels": {"pool": "blue"}}}}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runClusterCreate(cmd, g, f) },
@@ -142,7 +171,8 @@ inspected; remove it with 'plinthctl cluster destroy'.`,
 	fl.IntVar(&f.workers, "workers", 1, "number of worker nodes; with 0, workloads run on the control planes")
 	fl.Float64Var(&f.cpus, "cpus", 0, "CPUs per node, such as 1.5 (default: no limit)")
 	fl.IntVar(&f.memoryMB, "memory", 0, "memory per node in MiB (default: no limit)")
-	fl.StringVar(&f.image, "image", "plinth/node:"+version.Tag, "node image (build it with make image-docker)")
+	fl.StringVar(&f.image, "image", "plinth/node:"+version.Tag, "node image of the Docker provisioner (build it with make image-docker)")
+	fl.StringVar(&f.osImage, "os-image", qemuprov.DefaultImage, "OS image directory of the QEMU provisioner (build it with make image-os)")
 	fl.StringVar(&f.kubernetesVersion, "kubernetes-version", config.DefaultKubernetesVersion, "Kubernetes version of the control-plane images")
 	fl.StringArrayVar(&f.patches, "config-patch", nil, "patch applied to every machine config (inline or @FILE; repeatable)")
 	fl.StringArrayVar(&f.patchesCP, "config-patch-control-plane", nil, "patch applied to the control-plane config (inline or @FILE; repeatable)")
@@ -167,6 +197,10 @@ func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags)
 	if err != nil {
 		return err
 	}
+	image, err := f.nodeImage(cmd)
+	if err != nil {
+		return err
+	}
 	prov, err := newProvisioner(f.provisioner)
 	if err != nil {
 		return err
@@ -176,7 +210,7 @@ func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags)
 		return err
 	}
 	opts := localcluster.CreateOptions{
-		Name: f.name, Image: f.image, ControlPlanes: f.controlPlanes, Workers: f.workers,
+		Name: f.name, Image: image, ControlPlanes: f.controlPlanes, Workers: f.workers,
 		CPUs: f.cpus, MemoryMB: f.memoryMB, CIDR: f.cidr, KubernetesVersion: f.kubernetesVersion,
 		StateDir: stateDir, ClientConfigPath: configPath,
 		Wait: f.wait, WaitTimeout: f.waitTimeout, Retain: f.retain,
@@ -199,6 +233,10 @@ func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags)
 		return f.createFailure(err)
 	}
 	first := res.Cluster.FirstControlPlane()
+	if res.Cluster.NoKubernetes {
+		printNodesUsage(out, f, res)
+		return nil
+	}
 	if !res.Bootstrapped {
 		fmt.Fprintf(out, "cluster %q is created; with --wait=false it is not bootstrapped: run\n  plinthctl%s -n %s bootstrap\nonce its node API answers (plinthctl%s -n %s version).\n",
 			f.name, contextFlag(res.Context, f.name), first.IP, contextFlag(res.Context, f.name), first.IP)
@@ -208,9 +246,48 @@ func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags)
 	return nil
 }
 
+// nodeImage is the image the provisioner boots: --image for Docker, --os-image for QEMU;
+// the other's flag is refused.
+func (f *clusterCreateFlags) nodeImage(cmd *cobra.Command) (string, error) {
+	switch {
+	case f.provisioner == provisionerQEMU && cmd.Flags().Changed("image"):
+		return "", errors.New("--image is the Docker provisioner's node image: the QEMU provisioner boots the OS image of --os-image")
+	case f.provisioner != provisionerQEMU && cmd.Flags().Changed("os-image"):
+		return "", errors.New("--os-image is for --provisioner qemu: the Docker provisioner runs the node image of --image")
+	case f.provisioner == provisionerQEMU:
+		return f.osImage, nil
+	}
+	return f.image, nil
+}
+
+// provisionerFlag is " --provisioner NAME" for any provisioner but the default.
+func (f *clusterFlags) provisionerFlag() string {
+	if f.provisioner == provisionerDocker {
+		return ""
+	}
+	return " --provisioner " + f.provisioner
+}
+
+// printNodesUsage says what a cluster without Kubernetes is, once created.
+func printNodesUsage(out io.Writer, f *clusterCreateFlags, res *localcluster.Result) {
+	ctxFlag := contextFlag(res.Context, f.name)
+	first := res.Cluster.FirstControlPlane()
+	if res.NodesUp {
+		fmt.Fprintf(out, "\ncluster %q is up: every node's API answers. Talk to it with plinthctl (context %q in %s):\n", f.name, res.Context, res.ClientConfigPath)
+	} else {
+		fmt.Fprintf(out, "\ncluster %q is created; with --wait=false nobody waited for its nodes. Talk to it with plinthctl (context %q in %s) once they answer:\n", f.name, res.Context, res.ClientConfigPath)
+	}
+	fmt.Fprintf(out, "  plinthctl%s version                      # every node, through %s\n", ctxFlag, first.Name)
+	fmt.Fprintf(out, "  plinthctl%s -n %s services\n", ctxFlag, first.IP)
+	fmt.Fprintf(out, "  plinthctl cluster show%s --name %s\n", f.provisionerFlag(), f.name)
+	fmt.Fprintf(out, "  plinthctl cluster logs%s --name %s         # the nodes' consoles\n", f.provisionerFlag(), f.name)
+	fmt.Fprintf(out, "  %s\n", f.destroyCommand())
+	fmt.Fprintln(out, "Kubernetes is not in the OS image yet: nothing was bootstrapped, and there is no kubeconfig.")
+}
+
 // destroyCommand is the command that removes the cluster being created.
 func (f *clusterCreateFlags) destroyCommand() string {
-	destroy := "plinthctl cluster destroy --name " + f.name
+	destroy := "plinthctl cluster destroy" + f.provisionerFlag() + " --name " + f.name
 	if f.stateDir != "" {
 		destroy += " --state-dir " + f.stateDir
 	}
@@ -226,8 +303,8 @@ func (f *clusterCreateFlags) createFailure(err error) error {
 	}
 	switch {
 	case ce.Retained:
-		return fmt.Errorf("%w\nthe nodes' last log lines are above; the cluster is kept (--retain): inspect it with `plinthctl cluster show --name %s`, remove it with `%s`",
-			ce.Err, f.name, f.destroyCommand())
+		return fmt.Errorf("%w\nthe nodes' last log lines are above; the cluster is kept (--retain): inspect it with `plinthctl cluster show%s --name %s`, remove it with `%s`",
+			ce.Err, f.provisionerFlag(), f.name, f.destroyCommand())
 	case ce.RemoveErr != nil:
 		return fmt.Errorf("%w\nthe nodes' last log lines are above; removing the cluster failed: %v\nfinish the removal with `%s`", ce.Err, ce.RemoveErr, f.destroyCommand())
 	}
@@ -267,7 +344,8 @@ func newClusterShowCommand() *cobra.Command {
 		Use:   "show",
 		Short: "Show a local cluster's nodes and load balancer: role, address, state, published ports",
 		Example: `  plinthctl cluster show
-  plinthctl cluster show --name demo`,
+  plinthctl cluster show --name demo
+  plinthctl cluster show --provisioner qemu --name vms`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			prov, err := newProvisioner(f.provisioner)
@@ -280,7 +358,13 @@ func newClusterShowCommand() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "cluster %s: network %s (%s)\n\n", c.Name, c.Network, orDash(c.CIDR))
-			return localcluster.WriteTable(out, c)
+			if err := localcluster.WriteTable(out, c); err != nil {
+				return err
+			}
+			if c.NoKubernetes {
+				fmt.Fprintln(out, "\nthe nodes' image has no Kubernetes: they run the OS alone")
+			}
+			return nil
 		},
 	}
 	f.add(cmd, false)
@@ -291,8 +375,10 @@ func newClusterDestroyCommand(g *globalFlags) *cobra.Command {
 	f := &clusterFlags{}
 	cmd := &cobra.Command{
 		Use:   "destroy",
-		Short: "Remove a local cluster: its containers, volumes, network, contexts and state directory",
-		Long: `Remove every container, volume and network labelled with the cluster's name, what
+		Short: "Remove a local cluster: its containers or VMs, volumes, network, contexts and state directory",
+		Long: `Remove every container, volume and network labelled with the cluster's name (with
+--provisioner qemu: stop the VMs, remove the cluster's network namespace and host link, and
+its directory of disks, consoles and record in ~/.plinth/clusters/NAME/qemu), what
 cluster create merged into the kubeconfig (~/.kube/config, or the first file of
 $KUBECONFIG): the context and cluster NAME and the user admin@NAME (the cluster and user
 stay while another context refers to them), the cluster's context from the client config
@@ -300,7 +386,8 @@ stay while another context refers to them), the cluster's context from the clien
 removed context was current, no context is current afterwards. Destroying a cluster that
 is already gone succeeds.`,
 		Example: `  plinthctl cluster destroy
-  plinthctl cluster destroy --name demo`,
+  plinthctl cluster destroy --name demo
+  sudo plinthctl cluster destroy --provisioner qemu --name vms`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stateDir, err := f.resolveStateDir()
@@ -327,10 +414,11 @@ is already gone succeeds.`,
 func newClusterListCommand() *cobra.Command {
 	f := &clusterFlags{}
 	cmd := &cobra.Command{
-		Use:     "list",
-		Short:   "List the local clusters",
-		Example: `  plinthctl cluster list`,
-		Args:    cobra.NoArgs,
+		Use:   "list",
+		Short: "List the local clusters",
+		Example: `  plinthctl cluster list
+  plinthctl cluster list --provisioner qemu`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			prov, err := newProvisioner(f.provisioner)
 			if err != nil {
@@ -348,6 +436,68 @@ func newClusterListCommand() *cobra.Command {
 			return w.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&f.provisioner, "provisioner", provisionerDocker, "what runs the nodes: docker")
+	cmd.Flags().StringVar(&f.provisioner, "provisioner", provisionerDocker, provisionerHelp)
 	return cmd
+}
+
+func newClusterLogsCommand() *cobra.Command {
+	f := &clusterFlags{}
+	lines := 0
+	cmd := &cobra.Command{
+		Use:   "logs [NODE...]",
+		Short: "Print the last lines of a local cluster's node logs: containers' output, or VMs' serial consoles",
+		Long: `Print the last lines of every node's log (or of the nodes named), and of the load
+balancer's: the container's output for Docker nodes, the serial console (firmware, kernel,
+machined) for QEMU VMs. The node API's logs (plinthctl logs SERVICE) need the node to be up;
+these do not.`,
+		Example: `  plinthctl cluster logs
+  plinthctl cluster logs --lines 200 plinth-worker-1
+  plinthctl cluster logs --provisioner qemu --name vms`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if lines <= 0 {
+				return errors.New("--lines must be positive")
+			}
+			prov, err := newProvisioner(f.provisioner)
+			if err != nil {
+				return err
+			}
+			c, err := prov.Show(cmd.Context(), f.name)
+			if err != nil {
+				return err
+			}
+			if len(args) > 0 {
+				picked, err := pickNodes(c, args)
+				if err != nil {
+					return err
+				}
+				c = picked
+			}
+			localcluster.WriteLogs(cmd.Context(), cmd.OutOrStdout(), prov, c, lines)
+			return nil
+		},
+	}
+	f.add(cmd, false)
+	cmd.Flags().IntVar(&lines, "lines", localcluster.LogLines, "how many of each log's last lines")
+	return cmd
+}
+
+// pickNodes is the cluster with only the nodes (or load balancer) named.
+func pickNodes(c *provision.Cluster, names []string) (*provision.Cluster, error) {
+	picked := &provision.Cluster{Name: c.Name, Network: c.Network, CIDR: c.CIDR}
+	all := slices.Clone(c.Nodes)
+	if c.LoadBalancer != nil {
+		all = append(all, *c.LoadBalancer)
+	}
+	for _, name := range names {
+		i := slices.IndexFunc(all, func(n provision.Node) bool { return n.Name == name })
+		if i < 0 {
+			var known []string
+			for _, n := range all {
+				known = append(known, n.Name)
+			}
+			return nil, fmt.Errorf("cluster %s has no node %q (it has %s)", c.Name, name, strings.Join(known, ", "))
+		}
+		picked.Nodes = append(picked.Nodes, all[i])
+	}
+	return picked, nil
 }

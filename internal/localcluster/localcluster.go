@@ -35,7 +35,13 @@ var StateFiles = []string{StateSecrets, StateControlPlane, StateWorker, StatePli
 // DefaultStateDir is the state directory of the cluster name under the home directory:
 // HOME/.plinth/clusters/NAME.
 func DefaultStateDir(home, name string) string {
-	return filepath.Join(home, ".plinth", "clusters", name)
+	return filepath.Join(ClustersDir(home), name)
+}
+
+// ClustersDir is the directory of the local clusters' state under the home directory,
+// HOME/.plinth/clusters: the default state directories, and the QEMU provisioner's VMs.
+func ClustersDir(home string) string {
+	return filepath.Join(home, ".plinth", "clusters")
 }
 
 // DefaultWaitTimeout bounds each wait of Create and Wait when none is given.

@@ -131,7 +131,7 @@ image-os: ## build the OS image a VM boots into _out/os: vmlinuz, initramfs.img,
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(OUT)/osbuild ./hack/osbuild
 	$(OUT)/osbuild -lock boot/kernel.lock -cache $(OUT)/cache -out $(OS_OUT) -init $(OUT)/plinth-init -machined $(OUT)/machined -version $(VERSION)
 
-e2e-qemu: build image-os ## boot the OS image in QEMU VMs and drive them through the node API (needs qemu-system-x86)
+e2e-qemu: build image-os ## boot the OS image in QEMU VMs and drive them through the node API (needs qemu-system-x86; the local cluster test needs root)
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl OS_IMAGE=$(CURDIR)/$(OS_OUT) $(GO) test -tags qemu -count=1 -timeout 30m -v ./test/qemu/
 
 kernel-bump: ## pin the newest Debian kernel apt offers in boot/kernel.lock (run apt-get update first)

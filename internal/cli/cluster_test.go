@@ -223,6 +223,54 @@ func TestClusterCreateShowDestroy(t *testing.T) {
 	}
 }
 
+func TestClusterLogs(t *testing.T) {
+	isolateHome(t)
+	f := newFakeProvisioner(t)
+	mustCLI(t, "cluster", "create", "--wait=false")
+	out := mustCLI(t, "cluster", "logs")
+	for _, want := range []string{"last 50 log lines of plinth-controlplane-1:\nfake log line of plinth-controlplane-1", "fake log line of plinth-worker-1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cluster logs lacks %q:\n%s", want, out)
+		}
+	}
+	f.LogsRead = nil
+	out = mustCLI(t, "cluster", "logs", "--lines", "7", "plinth-worker-1")
+	if !strings.Contains(out, "last 7 log lines of plinth-worker-1") || strings.Contains(out, "controlplane") || len(f.LogsRead) != 1 {
+		t.Errorf("cluster logs of one node:\n%s", out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"nobody"}, `has no node "nobody" (it has plinth-controlplane-1, plinth-worker-1)`},
+		{[]string{"--lines", "0"}, "--lines must be positive"},
+		{[]string{"--name", "other"}, "no cluster named"},
+		{[]string{"--provisioner", "vbox"}, "unknown provisioner"},
+	} {
+		if _, err := runCLI(t, append([]string{"cluster", "logs"}, tc.args...)...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("cluster logs %v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestClusterCreateWithoutKubernetes: a cluster whose image has no Kubernetes says what it
+// offers once its nodes answer, and how to reach it with its provisioner.
+func TestClusterCreateWithoutKubernetes(t *testing.T) {
+	isolateHome(t)
+	f := newFakeProvisioner(t)
+	f.OnCreate = func(_ provision.Request, c *provision.Cluster) { c.NoKubernetes = true }
+	out := mustCLI(t, "cluster", "create", "--wait=false")
+	for _, want := range []string{"with --wait=false nobody waited for its nodes", "plinthctl cluster logs --name plinth",
+		"Kubernetes is not in the OS image yet: nothing was bootstrapped"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("create output lacks %q:\n%s", want, out)
+		}
+	}
+	if out := mustCLI(t, "cluster", "show"); !strings.Contains(out, "the nodes' image has no Kubernetes") {
+		t.Errorf("show:\n%s", out)
+	}
+}
+
 func TestClusterCreateWithLoadBalancer(t *testing.T) {
 	home, pc := isolateHome(t)
 	f := newFakeProvisioner(t)

@@ -350,6 +350,11 @@ func (p *Provisioner) Show(_ context.Context, name string) (*provision.Cluster, 
 	dir := p.clusterDir(name)
 	rec, err := loadRecord(dir)
 	if errors.Is(err, errNoRecord) {
+		if st, serr := os.Stat(dir); serr == nil && st.IsDir() {
+			// What a create that failed early, or a destroy that failed half-way, left:
+			// nothing to show but its name, so that list shows it and destroy removes it.
+			return &provision.Cluster{Name: name, Network: vmnet.NamespaceName(name), NoKubernetes: true}, nil
+		}
 		return nil, provision.NotFound("no QEMU cluster named %q (list them with `plinthctl cluster list --provisioner qemu`)", name)
 	}
 	if err != nil {
@@ -472,8 +477,8 @@ func (p *Provisioner) List(context.Context) ([]string, error) {
 const LogLines = 50
 
 // Logs implements provision.Provisioner: the last lines of the node's serial console.
-func (p *Provisioner) Logs(_ context.Context, node string, lines int) (string, error) {
-	names, err := p.List(context.Background())
+func (p *Provisioner) Logs(ctx context.Context, node string, lines int) (string, error) {
+	names, err := p.List(ctx)
 	if err != nil {
 		return "", err
 	}

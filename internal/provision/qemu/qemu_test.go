@@ -251,6 +251,21 @@ func TestCreateShowLogsDestroy(t *testing.T) {
 	if _, err := other.Show(t.Context(), "demo"); !errors.Is(err, provision.ErrNotFound) {
 		t.Errorf("Show after destroy: %v", err)
 	}
+	// A directory without a record (a create that failed early) is listed, shown without
+	// nodes, and removed.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := other.List(t.Context()); !slices.Equal(names, []string{"demo"}) {
+		t.Errorf("List of a half-made cluster: %v", names)
+	}
+	if c, err := other.Show(t.Context(), "demo"); err != nil || len(c.Nodes) != 0 {
+		t.Errorf("Show of a half-made cluster: %+v %v", c, err)
+	}
+	out.Reset()
+	if err := other.Destroy(t.Context(), "demo", &out); err != nil || !strings.Contains(out.String(), "removed "+dir) {
+		t.Errorf("Destroy of a half-made cluster: %v\n%s", err, out.String())
+	}
 	// Again: nothing is left, and that is no error.
 	out.Reset()
 	if err := other.Destroy(t.Context(), "demo", &out); err != nil || !strings.Contains(out.String(), "nothing of QEMU cluster \"demo\" is left") {

@@ -351,14 +351,26 @@ func (metalPlatform) System(Options) machineapi.System {
 // hardening sysctls then machine.sysctls, machine.files (which Kubernetes nodes set
 // through their own controllers), the DHCP leases and the resolvers, and the clock's
 // synchronisation (machine.time).
-func (metalPlatform) Controllers() []controller.Controller {
-	return []controller.Controller{&controllers.NetworkStatus{}, &controllers.DiskStatus{},
-		&controllers.Sysctls{ProcSys: "/proc/sys", Defaults: controllers.HardeningSysctls}, &controllers.MachineFiles{Root: "/"},
+func (p metalPlatform) Controllers() []controller.Controller {
+	cs := []controller.Controller{&controllers.NetworkStatus{}, &controllers.DiskStatus{},
+		&controllers.Sysctls{ProcSys: "/proc/sys", Defaults: controllers.HardeningSysctls},
 		&controllers.DHCP{}, &controllers.Resolvers{}, &controllers.TimeSync{}}
+	if !p.Kubernetes() {
+		cs = append(cs, &controllers.MachineFiles{Root: "/"})
+	}
+	return cs
 }
 
-// Kubernetes implements Platform: the OS image has no Kubernetes payload yet.
-func (metalPlatform) Kubernetes() bool { return false }
+// Kubernetes implements Platform: an OS image of the Kubernetes profile has the payload
+// (kubelet, containerd, etcd in the kube multicall binary).
+func (metalPlatform) Kubernetes() bool {
+	_, err := os.Stat(KubernetesPayload)
+	return err == nil
+}
+
+// KubernetesPayload is the payload's multicall binary: the OS image has it only in the
+// Kubernetes profile.
+const KubernetesPayload = "/usr/bin/kube"
 
 // Watch implements Platform: a press of the ACPI power button (or QEMU's system_powerdown)
 // shuts the node down.

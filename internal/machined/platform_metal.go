@@ -17,6 +17,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/dhcpclient"
@@ -335,6 +336,22 @@ func (metalPlatform) Network(cfg *config.MachineConfig, o *Options) error {
 	if cfg.Machine.Network.Hostname != "" {
 		if err := unix.Sethostname([]byte(cfg.Machine.Network.Hostname)); err != nil {
 			return fmt.Errorf("set the host name: %w", err)
+		}
+	}
+	name, err := os.Hostname()
+	if err != nil {
+		return fmt.Errorf("the host name: %w", err)
+	}
+	return writeHostFiles("/etc", name, o.Address)
+}
+
+// writeHostFiles writes /etc/hostname and /etc/hosts (the loopback names, and the node's
+// address with its name), which the container runtime copies into every pod.
+func writeHostFiles(etc, hostname, address string) error {
+	hosts := fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n", address, hostname)
+	for name, data := range map[string]string{"hostname": hostname + "\n", "hosts": hosts} {
+		if err := atomicfile.Write(filepath.Join(etc, name), []byte(data), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Join(etc, name), err)
 		}
 	}
 	return nil

@@ -32,7 +32,8 @@ import (
 // containerdSocket is where containerd serves its API.
 const containerdSocket = paths.ContainerdRunDir + "/containerd.sock"
 
-// kubernetesControllers are the controllers of a Kubernetes node (docker mode).
+// kubernetesControllers are the controllers of a Kubernetes node (machine.sysctls are the
+// platform's: the metal one adds hardening defaults).
 func (n *node) kubernetesControllers() []controller.Controller {
 	layout := paths.Layout{Root: "/"}
 	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
@@ -40,7 +41,6 @@ func (n *node) kubernetesControllers() []controller.Controller {
 		&controllers.KubeletFiles{Layout: layout, CgroupV1: err != nil, RestrictOOMScoreAdj: !render.CanLowerOOMScoreAdj()},
 		&controllers.EtcdState{Intent: n.etcd},
 		&controllers.StaticPods{Layout: layout},
-		&controllers.Sysctls{ProcSys: "/proc/sys"},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/plinthos/plinth/internal/controller"
+	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/fileapi"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/machineapi"
@@ -76,8 +77,11 @@ func (dockerPlatform) System(Options) machineapi.System {
 	return machineapi.System{ProcRoot: "/proc", KmsgPath: "/dev/kmsg", Files: fileapi.FS{Root: "/", Allowed: allowed}}
 }
 
-// Controllers implements Platform: the links and disks are the host's, not the node's.
-func (dockerPlatform) Controllers() []controller.Controller { return nil }
+// Controllers implements Platform: machine.sysctls (the namespaced ones; validation refuses
+// the others); the links and disks are the host's, not the node's.
+func (dockerPlatform) Controllers() []controller.Controller {
+	return []controller.Controller{&controllers.Sysctls{ProcSys: "/proc/sys"}}
+}
 
 func (dockerPlatform) Kubernetes() bool { return true }
 

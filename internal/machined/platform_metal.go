@@ -17,6 +17,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/dhcpclient"
@@ -337,6 +338,22 @@ func (metalPlatform) Network(cfg *config.MachineConfig, o *Options) error {
 			return fmt.Errorf("set the host name: %w", err)
 		}
 	}
+	name, err := os.Hostname()
+	if err != nil {
+		return fmt.Errorf("the host name: %w", err)
+	}
+	return writeHostFiles("/etc", name, o.Address)
+}
+
+// writeHostFiles writes /etc/hostname and /etc/hosts (the loopback names, and the node's
+// address with its name), which the container runtime copies into every pod.
+func writeHostFiles(etc, hostname, address string) error {
+	hosts := fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n", address, hostname)
+	for name, data := range map[string]string{"hostname": hostname + "\n", "hosts": hosts} {
+		if err := atomicfile.Write(filepath.Join(etc, name), []byte(data), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Join(etc, name), err)
+		}
+	}
 	return nil
 }
 
@@ -351,14 +368,26 @@ func (metalPlatform) System(Options) machineapi.System {
 // hardening sysctls then machine.sysctls, machine.files (which Kubernetes nodes set
 // through their own controllers), the DHCP leases and the resolvers, and the clock's
 // synchronisation (machine.time).
-func (metalPlatform) Controllers() []controller.Controller {
-	return []controller.Controller{&controllers.NetworkStatus{}, &controllers.DiskStatus{},
-		&controllers.Sysctls{ProcSys: "/proc/sys", Defaults: controllers.HardeningSysctls}, &controllers.MachineFiles{Root: "/"},
+func (p metalPlatform) Controllers() []controller.Controller {
+	cs := []controller.Controller{&controllers.NetworkStatus{}, &controllers.DiskStatus{},
+		&controllers.Sysctls{ProcSys: "/proc/sys", Defaults: controllers.HardeningSysctls},
 		&controllers.DHCP{}, &controllers.Resolvers{}, &controllers.TimeSync{}}
+	if !p.Kubernetes() {
+		cs = append(cs, &controllers.MachineFiles{Root: "/"})
+	}
+	return cs
 }
 
-// Kubernetes implements Platform: the OS image has no Kubernetes payload yet.
-func (metalPlatform) Kubernetes() bool { return false }
+// Kubernetes implements Platform: an OS image of the Kubernetes profile has the payload
+// (kubelet, containerd, etcd in the kube multicall binary).
+func (metalPlatform) Kubernetes() bool {
+	_, err := os.Stat(KubernetesPayload)
+	return err == nil
+}
+
+// KubernetesPayload is the payload's multicall binary: the OS image has it only in the
+// Kubernetes profile.
+const KubernetesPayload = "/usr/bin/kube"
 
 // Watch implements Platform: a press of the ACPI power button (or QEMU's system_powerdown)
 // shuts the node down.

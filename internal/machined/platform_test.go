@@ -147,3 +147,15 @@ func TestBootArgs(t *testing.T) {
 		t.Fatal("no kernel command line, no error")
 	}
 }
+
+func TestWriteHostFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeHostFiles(dir, "cp-1", "10.0.2.15"); err != nil {
+		t.Fatal(err)
+	}
+	hosts, _ := os.ReadFile(filepath.Join(dir, "hosts"))
+	name, _ := os.ReadFile(filepath.Join(dir, "hostname"))
+	if !strings.Contains(string(hosts), "127.0.0.1\tlocalhost\n") || !strings.Contains(string(hosts), "10.0.2.15\tcp-1\n") || string(name) != "cp-1\n" {
+		t.Fatalf("hosts:\n%s\nhostname: %q", hosts, name)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/plinthos/plinth/internal/atomicfile"
+	"github.com/plinthos/plinth/internal/imagebuild"
 	"github.com/plinthos/plinth/internal/osimage/diskimage"
 	"github.com/plinthos/plinth/internal/osimage/esp"
 	"github.com/plinthos/plinth/internal/osimage/ext4img"
@@ -45,7 +46,8 @@ const (
 const (
 	// ProfileOS is the OS alone: machined, no Kubernetes payload.
 	ProfileOS = "os"
-	// ProfileK8s will add the Kubernetes payload (not implemented yet).
+	// ProfileK8s adds the Kubernetes payload of the Docker node image (kubelet, containerd,
+	// runc, iptables, CNI plugins, the image bundle) and the kernel modules it needs.
 	ProfileK8s = "k8s"
 )
 
@@ -58,6 +60,17 @@ const (
 var DefaultModules = []string{"virtio_pci", "virtio_blk", "virtio_net", "virtio_rng", "virtio_console", "squashfs", "qemu_fw_cfg", "ext4", "8021q", "button", "evdev",
 	"virtio_scsi", "sr_mod", "isofs", "loop"}
 
+// K8sModules are the modules the Kubernetes profile adds to the initramfs (stage 0 loads
+// them all: the node has no modprobe, so nothing is loaded on demand): overlayfs for
+// containerd, the bridge, veth and VXLAN (flannel) links, bridge netfilter, and the
+// netfilter tables and matches of kube-proxy, the CNI plugins and flannel (iptables-nft).
+var K8sModules = []string{"overlay", "br_netfilter", "bridge", "veth", "vxlan", "tun", "dummy",
+	"nf_conntrack", "nf_nat", "nf_tables", "nft_compat", "nft_chain_nat", "nft_ct", "nft_masq", "nft_nat", "nft_redir",
+	"nft_reject_inet", "nft_reject_ipv4", "nft_limit", "nft_fib_inet", "nf_conntrack_netlink",
+	"xt_conntrack", "xt_MASQUERADE", "xt_addrtype", "xt_comment", "xt_mark", "xt_multiport", "xt_nat", "xt_tcpudp",
+	"xt_statistic", "xt_physdev", "xt_REDIRECT", "xt_recent", "xt_limit", "xt_CT", "ipt_REJECT", "ip6t_REJECT",
+	"ip_tables", "iptable_nat", "iptable_filter", "iptable_mangle", "ip6_tables", "ip6table_nat", "ip6table_filter", "ip6table_mangle"}
+
 // Options say what to build from what.
 type Options struct {
 	Lock string // path of boot/kernel.lock
@@ -68,11 +81,14 @@ type Options struct {
 	Init           string // the stage-0 init binary
 	Machined       string // the machined binary
 	Version        string // the OS version
-	Profile        string // ProfileOS
-	Modules        []string
-	CABundle       string // PEM CA bundle for the root filesystem; empty leaves it out
-	RootSize       int64  // size of each root slot on the disk
-	Log            *slog.Logger
+	Profile        string // ProfileOS or ProfileK8s
+	// PayloadBin and Bundle are the Kubernetes profile's payload binaries (make payload) and
+	// image bundle (make images).
+	PayloadBin, Bundle string
+	Modules            []string
+	CABundle           string // PEM CA bundle for the root filesystem; empty leaves it out
+	RootSize           int64  // size of each root slot on the disk
+	Log                *slog.Logger
 }
 
 // File is one output in the manifest.
@@ -119,15 +135,22 @@ func Build(ctx context.Context, o Options) (Manifest, error) {
 	switch o.Profile {
 	case ProfileOS:
 	case ProfileK8s:
-		return m, fmt.Errorf("profile %s: the Kubernetes payload is not in the OS image yet; use -profile %s", ProfileK8s, ProfileOS)
+		for _, p := range []string{o.PayloadBin, o.Bundle} {
+			if _, err := os.Stat(p); p == "" || err != nil {
+				return m, fmt.Errorf("profile %s needs the payload binaries and the image bundle (make payload images): %q: %v", ProfileK8s, p, err)
+			}
+		}
 	default:
-		return m, fmt.Errorf("unknown profile %q (want %s)", o.Profile, ProfileOS)
+		return m, fmt.Errorf("unknown profile %q (want %s or %s)", o.Profile, ProfileOS, ProfileK8s)
 	}
 	if o.RootSize == 0 {
 		o.RootSize = diskimage.DefaultRootSize
 	}
 	if o.Modules == nil {
 		o.Modules = DefaultModules
+	}
+	if o.Profile == ProfileK8s {
+		o.Modules = append(slices.Clone(o.Modules), K8sModules...)
 	}
 	m.Version, m.Profile = o.Version, o.Profile
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
@@ -179,14 +202,24 @@ func Build(ctx context.Context, o Options) (Manifest, error) {
 		return m, fmt.Errorf("rootfs staging: %w", err)
 	}
 	defer os.RemoveAll(stage)
-	if err := rootfs.Stage(stage, rootfs.Spec{Machined: o.Machined, Version: o.Version, CABundle: o.CABundle}); err != nil {
+	root := filepath.Join(stage, "root")
+	rspec := rootfs.Spec{Machined: o.Machined, Version: o.Version, CABundle: o.CABundle}
+	if o.Profile == ProfileK8s {
+		if err := imagebuild.NodeRootfs(ctx, &imagebuild.Rootfs{Dir: root}, o.PayloadBin, o.Machined, o.Bundle); err != nil {
+			return m, fmt.Errorf("the Kubernetes payload: %w", err)
+		}
+		err = rootfs.Write(root, rspec)
+	} else {
+		err = rootfs.Stage(root, rspec)
+	}
+	if err != nil {
 		return m, err
 	}
-	if m.Executables, err = rootfs.Executables(stage); err != nil {
+	if m.Executables, err = rootfs.Executables(root); err != nil {
 		return m, err
 	}
 	squash := filepath.Join(o.OutDir, RootfsFile)
-	if err := rootfs.Squash(ctx, stage, squash); err != nil {
+	if err := rootfs.Squash(ctx, root, squash); err != nil {
 		return m, err
 	}
 	log.Info("root filesystem", "executables", m.Executables)

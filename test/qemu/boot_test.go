@@ -108,7 +108,7 @@ func (e *env) startVM(name string, o qemu.Options) (*qemu.VM, string, string) {
 		o.Disk, o.Overlay = filepath.Join(e.image, "disk.raw"), filepath.Join(e.dir, name+".qcow2")
 	}
 	o.Vars = filepath.Join(e.dir, name+"-vars.fd")
-	o.Forwards = []qemu.Forward{{HostPort: port, GuestPort: 50000}}
+	o.Forwards = append(o.Forwards, qemu.Forward{HostPort: port, GuestPort: 50000})
 	o.ConsoleLog = filepath.Join(e.dir, name+"-console.log")
 	ctx, cancel := context.WithCancel(context.Background())
 	vm, err := qemu.Start(ctx, o)

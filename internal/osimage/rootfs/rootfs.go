@@ -55,6 +55,15 @@ func Stage(dir string, s Spec) error {
 	if entries, err := os.ReadDir(dir); err != nil || len(entries) > 0 {
 		return fmt.Errorf("rootfs: staging directory %s is not empty (%v)", dir, err)
 	}
+	return Write(dir, s)
+}
+
+// Write writes the tree of Stage into dir over what is there (the Kubernetes profile's
+// node tree): directories, machined, os-release, the CA bundle.
+func Write(dir string, s Spec) error {
+	if s.Version == "" || strings.ContainsAny(s.Version, "\"\\\n$`") {
+		return fmt.Errorf("rootfs: bad version %q", s.Version)
+	}
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return fmt.Errorf("rootfs: %w", err)
 	}

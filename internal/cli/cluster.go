@@ -146,8 +146,10 @@ share a bridge in a network namespace of the cluster's own, which the host joins
 network's first address and reaches every node on its own (node API on port 50000);
 nothing routes from there off the machine. This needs root. The VMs run detached and stay
 up after plinthctl exits; 'cluster logs' shows their consoles. One control plane only, for
-now. The OS image carries no Kubernetes yet: --wait then waits until every node's API
-answers, and there is nothing to bootstrap.
+now. The image of 'make image-os' carries no Kubernetes (its profile is os): --wait then
+waits until every node's API answers, and there is nothing to bootstrap. With an image of
+'make image-os-k8s' (--os-image _out/os-k8s), create bootstraps and waits for health as
+with Docker.
 
 If a step fails, or Ctrl-C interrupts it, everything created so far is removed again. After
 the nodes have started (the wait, the bootstrap, the health wait), the last log lines of
@@ -282,7 +284,7 @@ func printNodesUsage(out io.Writer, f *clusterCreateFlags, res *localcluster.Res
 	fmt.Fprintf(out, "  plinthctl cluster show%s --name %s\n", f.provisionerFlag(), f.name)
 	fmt.Fprintf(out, "  plinthctl cluster logs%s --name %s         # the nodes' consoles\n", f.provisionerFlag(), f.name)
 	fmt.Fprintf(out, "  %s\n", f.destroyCommand())
-	fmt.Fprintln(out, "Kubernetes is not in the OS image yet: nothing was bootstrapped, and there is no kubeconfig.")
+	fmt.Fprintln(out, "The nodes' OS image has no Kubernetes: nothing was bootstrapped, and there is no kubeconfig (make image-os-k8s builds an image with Kubernetes: pass it with --os-image).")
 }
 
 // destroyCommand is the command that removes the cluster being created.

@@ -261,7 +261,7 @@ func TestClusterCreateWithoutKubernetes(t *testing.T) {
 	f.OnCreate = func(_ provision.Request, c *provision.Cluster) { c.NoKubernetes = true }
 	out := mustCLI(t, "cluster", "create", "--wait=false")
 	for _, want := range []string{"with --wait=false nobody waited for its nodes", "plinthctl cluster logs --name plinth",
-		"Kubernetes is not in the OS image yet: nothing was bootstrapped"} {
+		"The nodes' OS image has no Kubernetes: nothing was bootstrapped"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("create output lacks %q:\n%s", want, out)
 		}

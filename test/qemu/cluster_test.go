@@ -79,7 +79,7 @@ func TestQEMUCluster(t *testing.T) {
 	for _, want := range []string{
 		"no route off the machine", "starting " + name + "-controlplane-1", "starting " + name + "-worker-1",
 		fmt.Sprintf("waiting for the node API of %s-worker-1 on %s:50000", name, worker),
-		"is up: every node's API answers", "Kubernetes is not in the OS image yet",
+		"is up: every node's API answers", "The nodes' OS image has no Kubernetes",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("cluster create's output lacks %q", want)

@@ -32,9 +32,12 @@ import (
 	"github.com/plinthos/plinth/pkg/config"
 )
 
-// Defaults of a node's VM.
+// Defaults of a node's VM: the memory of a node of an OS-only image, and of one with
+// Kubernetes (containerd, kubelet, etcd and the control plane; make e2e-qemu-k8s boots a
+// control plane with as much).
 const (
-	DefaultMemoryMB = 1024
+	DefaultMemoryMB    = 1024
+	DefaultK8sMemoryMB = 3072
 	// DiskSize is the size of a node's disk: the overlay grows as the VM writes, and the
 	// node grows its EPHEMERAL partition to the disk's end.
 	DiskSize = 10 << 30
@@ -180,7 +183,11 @@ func (p *Provisioner) Create(ctx context.Context, req provision.Request) (*provi
 		return nil, err
 	}
 	memory := req.MemoryMB
-	if memory == 0 {
+	switch {
+	case memory > 0:
+	case img.kubernetes():
+		memory = DefaultK8sMemoryMB
+	default:
 		memory = DefaultMemoryMB
 	}
 	rec, err := newRecord(req.Name, plan, img.Dir, img.Profile, vcpus(req.CPUs), memory)

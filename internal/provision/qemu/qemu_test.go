@@ -273,6 +273,30 @@ func TestCreateShowLogsDestroy(t *testing.T) {
 	}
 }
 
+// TestCreateKubernetesImage: an image with Kubernetes gives a cluster that offers it (the
+// Kubernetes API at the control plane's address) and nodes with more memory.
+func TestCreateKubernetesImage(t *testing.T) {
+	e := newTestEnv(t)
+	if err := os.WriteFile(filepath.Join(e.image, ImageManifest), []byte(`{"version":"v1","profile":"k8s"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	req := e.request(t, "kube")
+	req.MemoryMB = 0
+	c, err := e.p.Create(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.p.Destroy(context.WithoutCancel(t.Context()), "kube", nil) })
+	if c.NoKubernetes || c.KubeEndpoint() != "10.6.0.2:6443" || c.Nodes[1].KubeEndpoint() != "" {
+		t.Errorf("cluster %+v", c)
+	}
+	for _, argv := range e.argvs {
+		if !strings.Contains(strings.Join(argv, " "), " -m 3072 ") {
+			t.Errorf("a Kubernetes node's memory: %s", argv)
+		}
+	}
+}
+
 func TestCreateFailureRemovesEverything(t *testing.T) {
 	e := newTestEnv(t)
 	started := 0

@@ -234,8 +234,23 @@ func Build(ctx context.Context, o Options) (Manifest, error) {
 		return m, err
 	}
 	efiPart, _ := layout.Find(diskimage.EFI)
+	loaderLock, err := kernellock.ReadPin(o.BootloaderLock)
+	if err != nil {
+		return m, err
+	}
+	loader, err := FetchBootloader(ctx, loaderLock, o.CacheDir)
+	if err != nil {
+		return m, err
+	}
+	// The FAT library stamps directories with the time it reads from SOURCE_DATE_EPOCH,
+	// the reproducible-builds convention, or the clock: fix it unless the caller did.
+	if os.Getenv("SOURCE_DATE_EPOCH") == "" {
+		if err := os.Setenv("SOURCE_DATE_EPOCH", "315532800"); err != nil { // 1980-01-01
+			return m, fmt.Errorf("EFI partition: %w", err)
+		}
+	}
 	efiImg := filepath.Join(stage, "efi.img")
-	if err := writeESP(ctx, o, efiImg, efiPart.Size); err != nil {
+	if err := writeESP(o, loader, efiImg, efiPart.Size); err != nil {
 		return m, err
 	}
 	contents := map[string]string{diskimage.RootA: squash, diskimage.EFI: efiImg}
@@ -250,7 +265,7 @@ func Build(ctx context.Context, o Options) (Manifest, error) {
 	if err := diskimage.Write(ctx, filepath.Join(o.OutDir, DiskFile), layout, contents); err != nil {
 		return m, err
 	}
-	if err := writeISO(ctx, o, stage, contents, layout); err != nil {
+	if err := writeISO(o, loader, stage, contents, layout); err != nil {
 		return m, err
 	}
 	log.Info("install media", "file", ISOFile)
@@ -280,15 +295,7 @@ func Build(ctx context.Context, o Options) (Manifest, error) {
 // writeISO makes the install media from the built files: the live system boots the
 // kernel and initramfs with the squashfs as its root, and installs these with the empty
 // STATE and EPHEMERAL file systems (compressed: they are mostly zeros).
-func writeISO(ctx context.Context, o Options, work string, contents map[string]string, layout diskimage.Layout) error {
-	lock, err := kernellock.ReadPin(o.BootloaderLock)
-	if err != nil {
-		return err
-	}
-	loader, err := FetchBootloader(ctx, lock, o.CacheDir)
-	if err != nil {
-		return err
-	}
+func writeISO(o Options, loader, work string, contents map[string]string, layout diskimage.Layout) error {
 	root, _ := layout.Find(diskimage.RootA)
 	media, err := json.Marshal(iso.Media{Version: o.Version, RootSize: root.Size})
 	if err != nil {
@@ -344,20 +351,13 @@ func compress(src, dst string) error {
 	})
 }
 
-// writeESP makes the EFI system partition's file system at path: systemd-boot (pinned in
-// o.BootloaderLock) and slot A's entry with the kernel and initramfs just built.
-func writeESP(ctx context.Context, o Options, path string, size int64) error {
-	lock, err := kernellock.ReadPin(o.BootloaderLock)
-	if err != nil {
-		return err
-	}
-	loaderPath, err := FetchBootloader(ctx, lock, o.CacheDir)
-	if err != nil {
-		return err
-	}
+// writeESP makes the EFI system partition's file system at path: systemd-boot (at loader)
+// and slot A's entry with the kernel and initramfs just built.
+func writeESP(o Options, loader, path string, size int64) error {
 	spec := esp.Spec{Entries: []esp.Entry{{Slot: "A", Title: "Plinth " + o.Version, Version: o.Version, Options: esp.KernelArgs("A")}}}
+	var err error
 	for dst, src := range map[*[]byte]string{
-		&spec.Loader:               loaderPath,
+		&spec.Loader:               loader,
 		&spec.Entries[0].Kernel:    filepath.Join(o.OutDir, VmlinuzFile),
 		&spec.Entries[0].Initramfs: filepath.Join(o.OutDir, InitramfsFile),
 	} {
@@ -365,25 +365,7 @@ func writeESP(ctx context.Context, o Options, path string, size int64) error {
 			return fmt.Errorf("EFI partition: %w", err)
 		}
 	}
-	// The FAT library stamps directories with the time it reads from SOURCE_DATE_EPOCH,
-	// the reproducible-builds convention, or the clock: fix it unless the caller did.
-	if os.Getenv("SOURCE_DATE_EPOCH") == "" {
-		if err := os.Setenv("SOURCE_DATE_EPOCH", "315532800"); err != nil { // 1980-01-01
-			return fmt.Errorf("EFI partition: %w", err)
-		}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("EFI partition: %w", err)
-	}
-	err = f.Truncate(size)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("EFI partition: %w", err)
-	}
-	return esp.Write(path, 0, size, spec)
+	return esp.WriteImage(path, size, spec)
 }
 
 // FileNames are the outputs in the order they are built.

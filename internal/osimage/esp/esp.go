@@ -178,6 +178,23 @@ func Write(dev string, offset, size int64, s Spec) error {
 	return f.Close()
 }
 
+// WriteImage makes a new sparse file of size bytes at path (replacing one there) holding
+// the file system of s.
+func WriteImage(path string, size int64, s Spec) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("EFI partition: %w", err)
+	}
+	err = f.Truncate(size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("EFI partition: %w", err)
+	}
+	return Write(path, 0, size, s)
+}
+
 // MinFAT32 is the smallest size Write makes FAT32 (at least 65525 clusters of 512 bytes,
 // or firmware reads it as FAT16); below it, FAT16. A CD's El Torito boot image, which
 // holds only a kernel and an initramfs, is FAT16 (and its size fits El Torito's 16-bit

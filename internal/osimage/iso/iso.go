@@ -67,12 +67,9 @@ func Write(out, work string, s Spec) error {
 	}
 	defer os.RemoveAll(ws)
 	boot := filepath.Join(ws, "efi.img")
-	if err := makeSparse(boot, size); err != nil {
-		return err
-	}
 	spec := esp.Spec{Loader: s.Loader, Entries: []esp.Entry{{Slot: "A", Title: "Plinth " + s.Version + " (install media)",
 		Version: s.Version, Kernel: s.Kernel, Initramfs: s.Initramfs, Options: esp.LiveKernelArgs}}}
-	if err := esp.Write(boot, 0, size, spec); err != nil {
+	if err := esp.WriteImage(boot, size, spec); err != nil {
 		return err
 	}
 	files := map[string]string{BootImage: boot}
@@ -153,21 +150,6 @@ func copyIn(fs *iso9660.FileSystem, p, src string) error {
 	}
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("ISO: write %s: %w", p, err)
-	}
-	return nil
-}
-
-func makeSparse(p string, size int64) error {
-	f, err := os.Create(p)
-	if err != nil {
-		return fmt.Errorf("ISO: %w", err)
-	}
-	err = f.Truncate(size)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("ISO: %w", err)
 	}
 	return nil
 }

@@ -155,12 +155,25 @@ func newResetCommand(g *globalFlags) *cobra.Command {
 	var (
 		wf               waitFlags
 		graceful, reboot bool
+		wipeMode         string
 	)
 	cmd := &cobra.Command{
 		Use:   "reset",
 		Short: "Wipe the nodes' state (configuration, identity) and shut them down or reboot them",
+		Long: `Reset wipes nodes and shuts them down, or reboots them (--reboot) into maintenance mode.
+
+--wipe-mode says what goes:
+  system-disk  the configuration, the node's identity and etcd's state, then, at the next
+               boot before anything starts, the contents of EPHEMERAL (/var: containerd's
+               images and containers, kubelet, etcd's data, logs). The default.
+  all          that, and on a machine installed on a disk, the disk's partition table and
+               boot loader: the machine no longer boots Plinth (it boots its next device,
+               such as the install media). Refused in Docker.
+  user-disks   refused: no disks besides the system disk can be configured yet.
+--graceful (the default) makes a control plane leave etcd first.`,
 		Example: `  plinthctl -n 10.5.0.3 reset --reboot --wait
-  plinthctl -n 10.5.0.3 reset --graceful=false`,
+  plinthctl -n 10.5.0.3 reset --graceful=false
+  plinthctl -n 10.5.0.3 reset --wipe-mode all --reboot`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
@@ -172,7 +185,7 @@ func newResetCommand(g *globalFlags) *cobra.Command {
 					}
 					before = id
 				}
-				resp, err := s.client.Machine.Reset(ctx, &machine.ResetRequest{Graceful: graceful, Reboot: reboot})
+				resp, err := s.client.Machine.Reset(ctx, &machine.ResetRequest{Graceful: graceful, Reboot: reboot, WipeMode: wipeMode})
 				if err != nil {
 					return client.Describe(err)
 				}
@@ -190,6 +203,7 @@ func newResetCommand(g *globalFlags) *cobra.Command {
 	wf.add(cmd)
 	cmd.Flags().BoolVar(&graceful, "graceful", true, "leave the cluster (etcd) cleanly before wiping")
 	cmd.Flags().BoolVar(&reboot, "reboot", false, "reboot after the reset instead of shutting down")
+	cmd.Flags().StringVar(&wipeMode, "wipe-mode", "system-disk", "what to erase: system-disk, all or user-disks (see above)")
 	return cmd
 }
 

@@ -34,7 +34,7 @@ import (
 type Lifecycle interface {
 	Reboot(actorID string) error
 	Shutdown(actorID string) error
-	Reset(actorID string, graceful, reboot bool) error
+	Reset(actorID string, graceful, reboot bool, wipe WipeMode) error
 }
 
 // MachineServer implements the machine service.
@@ -389,16 +389,49 @@ func (s *MachineServer) Shutdown(context.Context, *machine.ShutdownRequest) (*ma
 
 // Reset implements the Reset RPC.
 func (s *MachineServer) Reset(ctx context.Context, req *machine.ResetRequest) (*machine.ResetResponse, error) {
+	wipe, err := ParseWipeMode(req.GetWipeMode())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if wipe == WipeUserDisks {
+		return nil, status.Error(codes.FailedPrecondition, "wipe mode user-disks: this machine has no user disks (configuring disks besides the system disk is not supported yet); use system-disk or all")
+	}
 	if req.GetGraceful() {
 		if err := s.leaveBeforeReset(ctx); err != nil {
 			return nil, err
 		}
 	}
 	actor := events.NewActorID()
-	if err := s.Lifecycle.Reset(actor, req.GetGraceful(), req.GetReboot()); err != nil {
+	if err := s.Lifecycle.Reset(actor, req.GetGraceful(), req.GetReboot(), wipe); err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
 	return &machine.ResetResponse{ActorId: actor}, nil
+}
+
+// WipeMode says what a reset erases.
+type WipeMode string
+
+// The wipe modes.
+const (
+	// WipeSystemDisk erases the configuration, the identity and etcd's state, and the
+	// contents of EPHEMERAL (containerd, kubelet, logs) at the next boot.
+	WipeSystemDisk WipeMode = "system-disk"
+	// WipeAll also erases the boot disk's partition table and boot loader: the machine no
+	// longer boots Plinth (it boots the next device, such as the install media).
+	WipeAll WipeMode = "all"
+	// WipeUserDisks would erase the disks besides the system disk; none can be configured.
+	WipeUserDisks WipeMode = "user-disks"
+)
+
+// ParseWipeMode reads a wipe mode; empty is WipeSystemDisk.
+func ParseWipeMode(s string) (WipeMode, error) {
+	switch m := WipeMode(s); m {
+	case "":
+		return WipeSystemDisk, nil
+	case WipeSystemDisk, WipeAll, WipeUserDisks:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown wipe mode %q: want system-disk, all or user-disks", s)
 }
 
 // Bootstrapper starts a new cluster on a control-plane node.

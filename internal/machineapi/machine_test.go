@@ -678,15 +678,21 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reset2, err := e.machine.Reset(e.admin(), &machine.ResetRequest{Graceful: false, Reboot: true})
+	reset2, err := e.machine.Reset(e.admin(), &machine.ResetRequest{Graceful: false, Reboot: true, WipeMode: "all"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An unknown wipe mode, and user disks (none can be configured), are refused before
+	// anything happens.
+	_, err = e.machine.Reset(e.admin(), &machine.ResetRequest{WipeMode: "everything"})
+	wantCode(t, err, codes.InvalidArgument, "unknown wipe mode")
+	_, err = e.machine.Reset(e.admin(), &machine.ResetRequest{WipeMode: "user-disks"})
+	wantCode(t, err, codes.FailedPrecondition, "no user disks")
 	want := []lifecycleCall{
 		{Op: "reboot", Actor: reboot.ActorId},
 		{Op: "shutdown", Actor: shutdown.ActorId},
-		{Op: "reset", Actor: reset1.ActorId, Graceful: true},
-		{Op: "reset", Actor: reset2.ActorId, Reboot: true},
+		{Op: "reset", Actor: reset1.ActorId, Graceful: true, Wipe: WipeSystemDisk},
+		{Op: "reset", Actor: reset2.ActorId, Reboot: true, Wipe: WipeAll},
 	}
 	if got := e.lifecycle.Calls(); !slices.Equal(got, want) {
 		t.Errorf("calls = %v, want %v", got, want)

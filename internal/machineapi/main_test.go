@@ -95,6 +95,7 @@ type lifecycleCall struct {
 	Op               string
 	Actor            string
 	Graceful, Reboot bool
+	Wipe             WipeMode
 }
 
 // fakeLifecycle records the power sequences asked for; err, when set, is returned.
@@ -119,8 +120,8 @@ func (f *fakeLifecycle) Shutdown(actor string) error {
 	return f.record(lifecycleCall{Op: "shutdown", Actor: actor})
 }
 
-func (f *fakeLifecycle) Reset(actor string, graceful, reboot bool) error {
-	return f.record(lifecycleCall{Op: "reset", Actor: actor, Graceful: graceful, Reboot: reboot})
+func (f *fakeLifecycle) Reset(actor string, graceful, reboot bool, wipe WipeMode) error {
+	return f.record(lifecycleCall{Op: "reset", Actor: actor, Graceful: graceful, Reboot: reboot, Wipe: wipe})
 }
 
 func (f *fakeLifecycle) setErr(err error) {

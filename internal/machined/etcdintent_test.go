@@ -107,7 +107,7 @@ func TestResetForgetsTheNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := n.Reset("test", false, true); err != nil {
+	if err := n.Reset("test", false, true, machineapi.WipeSystemDisk); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -48,6 +48,9 @@ type Options struct {
 	StateDir string
 	// LogDir holds the services' logs (default: StateDir/log).
 	LogDir string
+	// EphemeralDir is what a reset's system-disk wipe empties at the next boot (EPHEMERAL,
+	// /var; StateDir is kept when inside it); empty: nothing (local mode).
+	EphemeralDir string
 	// ConfigPath is the configuration file used when none is stored yet.
 	ConfigPath string
 	// Address is the node's address (local mode: a loopback address such as 127.0.0.1).
@@ -138,6 +141,9 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 		return err
 	}
 	if err := opts.defaults(platform); err != nil {
+		return err
+	}
+	if err := wipeEphemeral(opts, stderr); err != nil {
 		return err
 	}
 	for _, d := range []string{opts.StateDir, opts.LogDir} {

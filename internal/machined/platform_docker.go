@@ -48,6 +48,9 @@ func (dockerPlatform) Defaults(o *Options) error {
 	if o.StateDir == "" {
 		o.StateDir = "/var/lib/plinth"
 	}
+	if o.EphemeralDir == "" {
+		o.EphemeralDir = "/var" // the node's volume
+	}
 	if o.ConfigPath == "" {
 		o.ConfigPath = ContainerConfigPath
 	}

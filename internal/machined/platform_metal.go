@@ -74,6 +74,29 @@ func (metalPlatform) Prepare() error {
 	return mountDisk()
 }
 
+// WipeBootDisk implements bootDiskWiper: the boot disk's primary and backup GPT (first and
+// last MiB) and the start of its EFI partition (the FAT boot sector) are zeroed, so the
+// firmware finds nothing to boot there. The running system does not need them: the kernel
+// keeps the partition table it read, and the root is mounted.
+func (metalPlatform) WipeBootDisk() error {
+	if liveBoot() {
+		return errors.New("wipe mode all: this machine runs from the install media, not from a disk")
+	}
+	var st unix.Stat_t
+	if err := unix.Stat("/", &st); err != nil {
+		return fmt.Errorf("the root file system: %w", err)
+	}
+	disk, err := storage.DiskOf("/sys/dev/block", st.Dev)
+	if err != nil {
+		return fmt.Errorf("find the boot disk: %w", err)
+	}
+	efi, err := storage.FindOn("/sys/class/block", disk, "EFI")
+	if err != nil {
+		return err
+	}
+	return storage.WipeBoot("/dev/"+disk, efi)
+}
+
 // MediaDir is where the live system finds the installer's files: stage 0 moved the
 // install media's mount to /media.
 const MediaDir = "/media/plinth"
@@ -152,6 +175,9 @@ func (metalPlatform) Defaults(o *Options) error {
 	}
 	if o.LogDir == "" {
 		o.LogDir = "/var/log/plinth"
+	}
+	if o.EphemeralDir == "" {
+		o.EphemeralDir = "/var" // EPHEMERAL
 	}
 	if o.ConfigPath == "" {
 		if _, err := os.Stat(FirmwareConfigPath); err == nil {

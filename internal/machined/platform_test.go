@@ -159,3 +159,39 @@ func TestWriteHostFiles(t *testing.T) {
 		t.Fatalf("hosts:\n%s\nhostname: %q", hosts, name)
 	}
 }
+
+func TestWipeEphemeral(t *testing.T) {
+	root := t.TempDir()
+	eph, state := filepath.Join(root, "var"), filepath.Join(root, "var", "lib", "plinth")
+	for _, p := range []string{"lib/containerd/x", "lib/kubelet/pki/k", "log/plinth/machined.log", "lib/plinth/config.yaml"} {
+		full := filepath.Join(eph, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		os.WriteFile(full, []byte("x"), 0o644)
+	}
+	o := Options{EphemeralDir: eph, StateDir: state}
+	var console strings.Builder
+	// No request: nothing goes.
+	if err := wipeEphemeral(o, &console); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(eph, "lib/containerd/x")); err != nil {
+		t.Fatal("wiped without a request")
+	}
+	os.WriteFile(filepath.Join(state, ephemeralWipeMarker), nil, 0o600)
+	if err := wipeEphemeral(o, &console); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	filepath.Walk(eph, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			left = append(left, strings.TrimPrefix(p, eph+"/"))
+		}
+		return nil
+	})
+	if !slices.Equal(left, []string{"lib/plinth/config.yaml"}) {
+		t.Errorf("left after the wipe: %v (want only the state directory's file)", left)
+	}
+	if !strings.Contains(console.String(), "emptied") {
+		t.Errorf("console: %q", console.String())
+	}
+}

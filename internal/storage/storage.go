@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -351,4 +352,40 @@ func resizeExt4(mountpoint string, blocks uint64) error {
 		return fmt.Errorf("grow the file system at %s to %d blocks: %w", mountpoint, blocks, errno)
 	}
 	return nil
+}
+
+// WipeBoot zeroes the primary and backup GPT of the disk at diskPath (its first and last
+// MiB) and the first MiB of its EFI partition efi, so that firmware finds nothing to boot
+// there. Nothing else is touched: the kernel keeps the partition table it read.
+func WipeBoot(diskPath string, efi Partition) error {
+	start, err := partitionStart(efi)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(diskPath, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("wipe %s: %w", diskPath, err)
+	}
+	defer f.Close()
+	if err := wipeBoot(f, start); err != nil {
+		return fmt.Errorf("wipe %s: %w", diskPath, err)
+	}
+	return f.Close()
+}
+
+func wipeBoot(f *os.File, efiStart int64) error {
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	zero := make([]byte, MiB)
+	for _, off := range []int64{0, efiStart, size - MiB} {
+		if off < 0 || off >= size {
+			continue
+		}
+		if _, err := f.WriteAt(zero[:min(MiB, size-off)], off); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
 }

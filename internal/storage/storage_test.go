@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -210,5 +211,30 @@ func TestDiskOf(t *testing.T) {
 	sys := fakeSys(t, "vdb", "STATE")
 	if _, err := FindOn(sys, "vda", "STATE"); err == nil || !strings.Contains(err.Error(), "not on the boot disk vda") {
 		t.Errorf("a STATE on another disk: %v", err)
+	}
+}
+
+func TestWipeBoot(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "disk")
+	data := bytes.Repeat([]byte{0xab}, int(8*MiB))
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := wipeBoot(f, 3*MiB); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(p)
+	for _, r := range []struct {
+		off  int64
+		zero bool
+	}{{0, true}, {MiB, false}, {3 * MiB, true}, {4 * MiB, false}, {7 * MiB, true}} {
+		if isZero := bytes.Equal(got[r.off:r.off+MiB], make([]byte, MiB)); isZero != r.zero {
+			t.Errorf("MiB at %d: zero %v, want %v", r.off>>20, isZero, r.zero)
+		}
 	}
 }

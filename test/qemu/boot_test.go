@@ -395,7 +395,8 @@ func waitFingerprint(t *testing.T, console string, n int) string {
 // mode on an address from DHCP (QEMU's); another cluster's admin is refused; the cluster's admin's configuration installs
 // Plinth to /dev/vda; the machine reboots from the disk (its kernel command line is the
 // installed entry's) into its configuration; reset returns it to maintenance mode, still
-// from the disk.
+// from the disk, with EPHEMERAL emptied; configured again, reset --wipe-mode all leaves a
+// disk the firmware skips, and the machine boots the install media again.
 func TestInstallFromISO(t *testing.T) {
 	e := setup(t)
 	cfgDir, config := e.clusterConfig("vm", `{"machine":{"install":{"extraKernelArgs":["plinth.e2e=installed"]},"network":{"hostname":"vm-1","interfaces":[{"name":"eth0","dhcp":true}]}}}`)
@@ -476,6 +477,7 @@ func TestInstallFromISO(t *testing.T) {
 		t.Errorf("get timestatus (time sync is off in the tests):\n%s", out)
 	}
 
+	// reset (system-disk): maintenance mode again, from the disk, with EPHEMERAL emptied.
 	e.must(time.Minute, ctl("reset", "--reboot")...)
 	next := waitFingerprint(t, console, 2)
 	if next == fingerprint {
@@ -484,7 +486,35 @@ func TestInstallFromISO(t *testing.T) {
 	if strings.Count(qemu.ReadConsole(console), "found the install media") != 1 {
 		t.Error("after the reset the machine booted the install media, not its disk")
 	}
+	if !strings.Contains(qemu.ReadConsole(console), "machined: reset: /var emptied") {
+		t.Error("the reset did not empty EPHEMERAL at the next boot")
+	}
 	t.Logf("reset: maintenance mode again, from the disk, %s after power-on", time.Since(start).Round(time.Second))
+
+	// Configured again (from the disk: no install), then reset --wipe-mode all: the disk no
+	// longer boots, and the firmware boots the install media again.
+	if out, err := apply(pc, next); err != nil || !strings.Contains(out, "stored") {
+		t.Fatalf("configure the installed machine again: %v\n%s", err, out)
+	}
+	deadline = time.Now().Add(5 * time.Minute)
+	for {
+		if out, err := e.run(30*time.Second, ctl("version")...); err == nil && strings.Contains(out, "Hostname:  vm-1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the machine configured again did not answer within 5 minutes")
+		}
+		time.Sleep(2 * time.Second)
+	}
+	if out, err := e.run(time.Minute, ctl("reset", "--wipe-mode", "user-disks")...); err == nil || !strings.Contains(out, "no user disks") {
+		t.Errorf("reset --wipe-mode user-disks was not refused: %v\n%s", err, out)
+	}
+	e.must(time.Minute, ctl("reset", "--wipe-mode", "all", "--reboot")...)
+	waitFingerprint(t, console, 3)
+	if n := strings.Count(qemu.ReadConsole(console), "found the install media"); n != 2 {
+		t.Errorf("after reset --wipe-mode all the machine booted the install media %d times in all, want 2", n)
+	}
+	t.Logf("reset --wipe-mode all: the install media's maintenance mode %s after power-on", time.Since(start).Round(time.Second))
 }
 
 func firstLines(s string, n int) string {

@@ -2123,9 +2123,14 @@ func (x *ShutdownResponse) GetActorId() string {
 }
 
 type ResetRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Graceful      bool                   `protobuf:"varint,1,opt,name=graceful,proto3" json:"graceful,omitempty"`
-	Reboot        bool                   `protobuf:"varint,2,opt,name=reboot,proto3" json:"reboot,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Graceful bool                   `protobuf:"varint,1,opt,name=graceful,proto3" json:"graceful,omitempty"`
+	Reboot   bool                   `protobuf:"varint,2,opt,name=reboot,proto3" json:"reboot,omitempty"`
+	// WipeMode is system-disk (the default when empty: the configuration, identity and etcd
+	// state, then EPHEMERAL's contents at the next boot), all (also the boot disk's partition
+	// table and boot loader: the machine no longer boots Plinth) or user-disks (refused: no
+	// user disks can be configured yet).
+	WipeMode      string `protobuf:"bytes,3,opt,name=wipe_mode,json=wipeMode,proto3" json:"wipe_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2172,6 +2177,13 @@ func (x *ResetRequest) GetReboot() bool {
 		return x.Reboot
 	}
 	return false
+}
+
+func (x *ResetRequest) GetWipeMode() string {
+	if x != nil {
+		return x.WipeMode
+	}
+	return ""
 }
 
 type ResetResponse struct {
@@ -3826,10 +3838,11 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x0fShutdownRequest\x12\x14\n" +
 	"\x05force\x18\x01 \x01(\bR\x05force\"-\n" +
 	"\x10ShutdownResponse\x12\x19\n" +
-	"\bactor_id\x18\x01 \x01(\tR\aactorId\"B\n" +
+	"\bactor_id\x18\x01 \x01(\tR\aactorId\"_\n" +
 	"\fResetRequest\x12\x1a\n" +
 	"\bgraceful\x18\x01 \x01(\bR\bgraceful\x12\x16\n" +
-	"\x06reboot\x18\x02 \x01(\bR\x06reboot\"*\n" +
+	"\x06reboot\x18\x02 \x01(\bR\x06reboot\x12\x1b\n" +
+	"\twipe_mode\x18\x03 \x01(\tR\bwipeMode\"*\n" +
 	"\rResetResponse\x12\x19\n" +
 	"\bactor_id\x18\x01 \x01(\tR\aactorId\"\x98\x01\n" +
 	"\x19ApplyConfigurationRequest\x12\x12\n" +

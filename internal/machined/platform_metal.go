@@ -118,6 +118,13 @@ func (metalPlatform) Live() bool { return liveBoot() }
 // onto machine.install.disk.
 func (metalPlatform) Install(ctx context.Context, cfg *config.MachineConfig, store func(dir string) error, log *slog.Logger) (string, error) {
 	disk := cfg.Machine.Install.Disk
+	if sel := cfg.Machine.Install.DiskSelector; sel != nil {
+		var err error
+		if disk, err = install.Select("/sys/block", *sel); err != nil {
+			return "", err
+		}
+		log.Info("install: machine.install.diskSelector chose a disk", "disk", disk)
+	}
 	err := install.Run(ctx, install.Options{Disk: disk, MediaDir: MediaDir, ExtraKernelArgs: cfg.Machine.Install.ExtraKernelArgs,
 		Store: store, Log: log})
 	if err != nil {

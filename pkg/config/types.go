@@ -112,12 +112,18 @@ type CertAndKey struct {
 // InstallSpec says where and how the OS is installed on a machine.
 type InstallSpec struct {
 	// Disk is the block device the OS is installed to (for example `/dev/sda` or
-	// `/dev/nvme0n1`).
+	// `/dev/nvme0n1`). Give it or DiskSelector.
 	Disk string `yaml:"disk,omitempty" plinth:"public"`
+	// DiskSelector picks the disk to install to by its properties, when the device name is
+	// not known in advance: the first whole, writable disk (by name) that matches every
+	// field given.
+	DiskSelector *DiskSelector `yaml:"diskSelector,omitempty"`
 	// Image is the installer image used for installation and upgrades. Empty means the
-	// one matching the running OS version.
+	// one matching the running OS version. Refused on metal for now: the installer
+	// installs the OS of the install media it booted.
 	Image string `yaml:"image,omitempty" plinth:"public"`
 	// Wipe erases the whole disk before installing, instead of only the Plinth partitions.
+	// The metal installer always writes a new partition table (the whole disk is erased).
 	Wipe bool `yaml:"wipe,omitempty"`
 	// ExtraKernelArgs are appended to the kernel command line of the installed system.
 	ExtraKernelArgs []string `yaml:"extraKernelArgs,omitempty" plinth:"public"`
@@ -239,6 +245,18 @@ type TimeSpec struct {
 	// Servers are the NTP servers, as host names or IP addresses, tried in order. Empty
 	// means `pool.ntp.org`. Refused in Docker, where a node shares the host's clock.
 	Servers []string `yaml:"servers,omitempty" plinth:"public"`
+}
+
+// DiskSelector matches a disk by its properties.
+type DiskSelector struct {
+	// Size compares the disk's size: `>= 32GB`, `<= 2TB`, `> 100GiB`, or a size alone for
+	// an exact match. Units: B, KB, MB, GB, TB (powers of 1000) and KiB, MiB, GiB, TiB.
+	Size string `yaml:"size,omitempty" plinth:"public"`
+	// Model is a glob matched against the disk's model (/sys/block/NAME/device/model, spaces
+	// trimmed), such as `Samsung*`.
+	Model string `yaml:"model,omitempty" plinth:"public"`
+	// Bus is the disk's bus: `virtio`, `nvme`, `scsi`, `ata` or `usb`.
+	Bus string `yaml:"bus,omitempty" plinth:"public"`
 }
 
 // File is a file written on the machine at boot.

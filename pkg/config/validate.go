@@ -134,10 +134,30 @@ func (v *validator) machine(m *MachineSpec) {
 
 func (v *validator) install(in *InstallSpec) {
 	switch {
-	case v.mode == ModeMetal && in.Disk == "":
-		v.add("machine.install.disk", "is required on bare metal: set the disk to install to, such as /dev/sda (or validate with --mode docker for containers)")
+	case v.mode == ModeMetal && in.Disk == "" && in.DiskSelector == nil:
+		v.add("machine.install.disk", "is required on bare metal: set the disk to install to, such as /dev/sda, or machine.install.diskSelector (or validate with --mode docker for containers)")
+	case in.Disk != "" && in.DiskSelector != nil:
+		v.add("machine.install.diskSelector", "is given with machine.install.disk: give one of them")
 	case in.Disk != "" && (!strings.HasPrefix(in.Disk, "/dev/") || path.Clean(in.Disk) != in.Disk):
 		v.add("machine.install.disk", "%q is not a device path; use a path such as /dev/sda or /dev/disk/by-id/...", in.Disk)
+	}
+	if sel := in.DiskSelector; sel != nil {
+		if *sel == (DiskSelector{}) {
+			v.add("machine.install.diskSelector", "is empty: give size, model or bus")
+		}
+		if sel.Size != "" {
+			if _, _, err := ParseSizeMatch(sel.Size); err != nil {
+				v.add("machine.install.diskSelector.size", "%v", err)
+			}
+		}
+		if sel.Model != "" {
+			if _, err := path.Match(sel.Model, ""); err != nil {
+				v.add("machine.install.diskSelector.model", "%q is not a valid glob: %v", sel.Model, err)
+			}
+		}
+		if sel.Bus != "" && !slices.Contains(DiskBuses, sel.Bus) {
+			v.add("machine.install.diskSelector.bus", "unknown bus %q: want one of %s", sel.Bus, strings.Join(DiskBuses, ", "))
+		}
 	}
 	if in.Image != "" {
 		v.image("machine.install.image", in.Image)
@@ -670,6 +690,9 @@ func (v *validator) dockerOnly(m *MachineSpec) {
 func (v *validator) metalNotYet(m *MachineSpec) {
 	if v.mode != ModeMetal {
 		return
+	}
+	if m.Install.Image != "" {
+		v.add("machine.install.image", "is not supported on metal yet: the installer installs the OS of the install media it booted; remove it")
 	}
 	for i, in := range m.Network.Interfaces {
 		if in.Bond != nil {

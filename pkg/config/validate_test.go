@@ -232,6 +232,28 @@ func TestValidateMachine(t *testing.T) {
 		{name: "install disk missing on a metal worker", mode: config.ModeMetal, worker: true, mutate: func(c *config.MachineConfig) { c.Machine.Install.Disk = "" },
 			want: one("machine.install.disk", "is required on bare metal")},
 		{name: "install disk missing in docker", mode: config.ModeDocker, mutate: func(c *config.MachineConfig) { c.Machine.Install = config.InstallSpec{} }},
+		{name: "install disk selector instead of a disk", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
+			c.Machine.Install.Disk = ""
+			c.Machine.Install.DiskSelector = &config.DiskSelector{Size: ">= 4GiB", Model: "QEMU*", Bus: "virtio"}
+		}},
+		{name: "install disk and selector", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
+			c.Machine.Install.DiskSelector = &config.DiskSelector{Bus: "nvme"}
+		}, want: one("machine.install.diskSelector", "give one of them")},
+		{name: "install disk selector wrong", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
+			c.Machine.Install.Disk = ""
+			c.Machine.Install.DiskSelector = &config.DiskSelector{Size: ">= 32", Model: "[", Bus: "firewire"}
+		}, want: []wantField{
+			{"machine.install.diskSelector.size", "has no unit"},
+			{"machine.install.diskSelector.model", "not a valid glob"},
+			{"machine.install.diskSelector.bus", `unknown bus "firewire"`},
+		}},
+		{name: "install disk selector empty", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
+			c.Machine.Install.Disk = ""
+			c.Machine.Install.DiskSelector = &config.DiskSelector{}
+		}, want: one("machine.install.diskSelector", "is empty")},
+		{name: "install image on metal, not yet", mode: config.ModeMetal, mutate: func(c *config.MachineConfig) {
+			c.Machine.Install.Image = "registry.example/plinth/installer:v1"
+		}, want: one("machine.install.image", "not supported on metal yet")},
 		// Fields that mean nothing for a node container are refused in Docker, not ignored.
 		{name: "interfaces in docker", mode: config.ModeDocker, mutate: func(c *config.MachineConfig) {
 			c.Machine.Network.Interfaces = []config.Interface{{Name: "eth0", DHCP: true}}

@@ -399,7 +399,8 @@ func waitFingerprint(t *testing.T, console string, n int) string {
 // disk the firmware skips, and the machine boots the install media again.
 func TestInstallFromISO(t *testing.T) {
 	e := setup(t)
-	cfgDir, config := e.clusterConfig("vm", `{"machine":{"install":{"extraKernelArgs":["plinth.e2e=installed"]},"network":{"hostname":"vm-1","interfaces":[{"name":"eth0","dhcp":true}]}}}`)
+	// The disk is chosen by a selector (the only virtio disk of at least 2 GiB), not by name.
+	cfgDir, config := e.clusterConfig("vm", `{"machine":{"install":{"disk":null,"diskSelector":{"size":">= 2GiB","bus":"virtio"},"extraKernelArgs":["plinth.e2e=installed"]},"network":{"hostname":"vm-1","interfaces":[{"name":"eth0","dhcp":true}]}}}`)
 	pc := filepath.Join(cfgDir, "plinthconfig")
 	anchor := ""
 	for _, f := range strings.Fields(e.must(time.Minute, "--plinthconfig", pc, "config", "info")) {

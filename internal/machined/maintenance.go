@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/plinthos/plinth/internal/clock"
@@ -27,7 +28,9 @@ var ErrNeedsConfig = errors.New("a configuration is required on this platform")
 // installed with the OS onto the machine's disk instead of being stored.
 type mediaInstaller interface {
 	Live() bool
-	Install(ctx context.Context, cfg *config.MachineConfig, store func(dir string) error, log *slog.Logger) (string, error)
+	// Install installs the OS and stores the configuration; bootArgs go on the installed
+	// system's kernel command line before machine.install.extraKernelArgs.
+	Install(ctx context.Context, cfg *config.MachineConfig, bootArgs []string, store func(dir string) error, log *slog.Logger) (string, error)
 }
 
 // runMaintenance serves the maintenance API of a machine without a configuration until a
@@ -72,7 +75,17 @@ func runMaintenance(ctx context.Context, n *node, trust maintenance.Trust, conso
 				if installed {
 					return "", errors.New("installed already: the machine is rebooting from its disk")
 				}
-				if msg, err = inst.Install(ctx, cfg, store, log); err != nil {
+				// The installed system keeps this boot's trust: after a reset it takes a
+				// configuration from the same CA's admin only (the entry cannot be edited at
+				// the console).
+				var keep []string
+				if anchor != nil {
+					keep = append(keep, "plinth.trust="+anchor.String())
+				}
+				if len(trust.Revoked) > 0 {
+					keep = append(keep, "plinth.revoked="+strings.Join(trust.Revoked, ","))
+				}
+				if msg, err = inst.Install(ctx, cfg, keep, store, log); err != nil {
 					return "", err
 				}
 				installed = true

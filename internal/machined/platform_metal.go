@@ -116,7 +116,7 @@ func (metalPlatform) Live() bool { return liveBoot() }
 
 // Install implements mediaInstaller: the OS from the install media, and the configuration,
 // onto machine.install.disk.
-func (metalPlatform) Install(ctx context.Context, cfg *config.MachineConfig, store func(dir string) error, log *slog.Logger) (string, error) {
+func (metalPlatform) Install(ctx context.Context, cfg *config.MachineConfig, bootArgs []string, store func(dir string) error, log *slog.Logger) (string, error) {
 	disk := cfg.Machine.Install.Disk
 	if sel := cfg.Machine.Install.DiskSelector; sel != nil {
 		var err error
@@ -125,7 +125,8 @@ func (metalPlatform) Install(ctx context.Context, cfg *config.MachineConfig, sto
 		}
 		log.Info("install: machine.install.diskSelector chose a disk", "disk", disk)
 	}
-	err := install.Run(ctx, install.Options{Disk: disk, MediaDir: MediaDir, ExtraKernelArgs: cfg.Machine.Install.ExtraKernelArgs,
+	args := append(slices.Clone(bootArgs), cfg.Machine.Install.ExtraKernelArgs...)
+	err := install.Run(ctx, install.Options{Disk: disk, MediaDir: MediaDir, ExtraKernelArgs: args,
 		Store: store, Log: log})
 	if err != nil {
 		return "", err

@@ -454,8 +454,9 @@ func TestInstallFromISO(t *testing.T) {
 	}
 	t.Logf("booted from the disk into its configuration %s after power-on", time.Since(start).Round(time.Second))
 	dmesg := e.must(time.Minute, ctl("dmesg")...)
-	if !strings.Contains(dmesg, "plinth.slot=A") || !strings.Contains(dmesg, "plinth.e2e=installed") || strings.Contains(dmesg, "plinth.live") {
-		t.Errorf("the machine did not boot the installed entry (with machine.install.extraKernelArgs):\n%s", firstLines(dmesg, 20))
+	if !strings.Contains(dmesg, "plinth.slot=A") || !strings.Contains(dmesg, "plinth.e2e=installed") || strings.Contains(dmesg, "plinth.live") ||
+		!strings.Contains(dmesg, anchor) {
+		t.Errorf("the machine did not boot the installed entry (with the media's trust anchor and machine.install.extraKernelArgs):\n%s", firstLines(dmesg, 20))
 	}
 	if out := e.must(time.Minute, ctl("services")...); !strings.Contains(out, "apid") {
 		t.Errorf("services:\n%s", out)

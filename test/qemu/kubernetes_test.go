@@ -26,7 +26,8 @@ func TestKubernetesControlPlane(t *testing.T) {
 	}
 	e := setup(t)
 	e.image = image
-	cfgDir, config := e.clusterConfig("k8s", fmt.Sprintf(`{"machine":{"network":{"hostname":"cp-1","interfaces":[{"name":"eth0","addresses":["%s/%d"]}]}}}`, qemu.GuestAddress, qemu.GuestPrefix))
+	// One node: CoreDNS must be allowed on the control plane.
+	cfgDir, config := e.clusterConfig("k8s", fmt.Sprintf(`{"machine":{"network":{"hostname":"cp-1","interfaces":[{"name":"eth0","addresses":["%s/%d"]}]}},"cluster":{"allowSchedulingOnControlPlanes":true}}`, qemu.GuestAddress, qemu.GuestPrefix))
 	pc := filepath.Join(cfgDir, "plinthconfig")
 	apiPort := freePort(t)
 	start := time.Now()

@@ -35,6 +35,9 @@ var Dirs = map[string]fs.FileMode{
 	"dev": 0o755, "proc": 0o555, "sys": 0o555, "run": 0o755, "tmp": 0o1777, "var": 0o755,
 	"etc": 0o755, "system": 0o755, "usr": 0o755, "usr/bin": 0o755,
 	"media": 0o755, // where stage 0 moves the install media's mount, on the live system
+	// kube-proxy mounts the host's /lib/modules (empty: stage 0 loaded the modules from the
+	// initramfs); the container runtime cannot create it on a read-only root.
+	"lib": 0o755, "lib/modules": 0o755,
 }
 
 // OSRelease is the /etc/os-release of version.

@@ -82,13 +82,9 @@ func (metalPlatform) WipeBootDisk() error {
 	if liveBoot() {
 		return errors.New("wipe mode all: this machine runs from the install media, not from a disk")
 	}
-	var st unix.Stat_t
-	if err := unix.Stat("/", &st); err != nil {
-		return fmt.Errorf("the root file system: %w", err)
-	}
-	disk, err := storage.DiskOf("/sys/dev/block", st.Dev)
+	disk, err := bootDisk()
 	if err != nil {
-		return fmt.Errorf("find the boot disk: %w", err)
+		return err
 	}
 	efi, err := storage.FindOn("/sys/class/block", disk, "EFI")
 	if err != nil {
@@ -138,17 +134,26 @@ func (metalPlatform) Install(ctx context.Context, cfg *config.MachineConfig, boo
 // EPHEMERAL partition is /var.
 const StateMount = "/system/state"
 
+// bootDisk is the name of the disk whose partition holds the root file system.
+func bootDisk() (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/", &st); err != nil {
+		return "", fmt.Errorf("the root file system: %w", err)
+	}
+	disk, err := storage.DiskOf("/sys/dev/block", st.Dev)
+	if err != nil {
+		return "", fmt.Errorf("find the boot disk: %w", err)
+	}
+	return disk, nil
+}
+
 // mountDisk mounts STATE and EPHEMERAL of the boot disk (the disk of the root file
 // system) and grows EPHEMERAL to the disk's end (the image ships it small; the machine's
 // disk is larger). A failed growth leaves EPHEMERAL at its size and the boot goes on.
 func mountDisk() error {
-	var st unix.Stat_t
-	if err := unix.Stat("/", &st); err != nil {
-		return fmt.Errorf("the root file system: %w", err)
-	}
-	disk, err := storage.DiskOf("/sys/dev/block", st.Dev)
+	disk, err := bootDisk()
 	if err != nil {
-		return fmt.Errorf("find the boot disk: %w", err)
+		return err
 	}
 	state, err := storage.FindOn("/sys/class/block", disk, "STATE")
 	if err != nil {

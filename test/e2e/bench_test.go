@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plinthos/plinth/test/benchutil"
 )
 
 var okLine = regexp.MustCompile(`OK: (.+) \(([0-9.hms]+)\)`)
@@ -43,24 +45,24 @@ func BenchmarkClusterCreate(b *testing.B) {
 			last = e
 		}
 	}
-	b.ReportMetric(median(api).Seconds(), "api-s")
-	b.ReportMetric(median(ready).Seconds(), "nodes-ready-s")
-	b.ReportMetric(median(dns).Seconds(), "coredns-s")
+	b.ReportMetric(benchutil.Median(api).Seconds(), "api-s")
+	b.ReportMetric(benchutil.Median(ready).Seconds(), "nodes-ready-s")
+	b.ReportMetric(benchutil.Median(dns).Seconds(), "coredns-s")
 	b.Logf("median of %d: API healthy %s, all nodes Ready %s, CoreDNS ready %s (aims: all nodes Ready under 60 s; kind ~12-17 s to a healthy API, Talos ~115 s to Ready)",
-		runs, median(api), median(ready), median(dns))
+		runs, benchutil.Median(api), benchutil.Median(ready), benchutil.Median(dns))
 
 	time.Sleep(20 * time.Second) // settle to idle
 	for _, node := range []struct{ name, ip string }{{"control plane", "10.5.78.2"}, {"worker", "10.5.78.3"}} {
 		out := last.must(time.Minute, last.plinthctl, "-n", node.ip, "processes")
-		byComponent := memByComponent(out)
+		byComponent := benchutil.MemByComponent(out)
 		var names []string
 		overhead, pods := 0.0, 0.0
 		for k, v := range byComponent {
-			names = append(names, fmt.Sprintf("%s %.1f/%.1f", k, v.rss, v.pss))
+			names = append(names, fmt.Sprintf("%s %.1f/%.1f", k, v.RSS, v.PSS))
 			if nodeComponents[k] {
-				overhead += v.pss
+				overhead += v.PSS
 			} else {
-				pods += v.pss
+				pods += v.PSS
 			}
 		}
 		sort.Strings(names)
@@ -81,57 +83,4 @@ func BenchmarkClusterCreate(b *testing.B) {
 }
 
 // nodeComponents are the node's own processes; everything else runs in pods.
-var nodeComponents = map[string]bool{"machined": true, "apid": true, "containerd": true, "containerd shims": true, "kubelet": true}
-
-// mem is a component's resident and proportional set sizes, in MiB.
-type mem struct{ rss, pss float64 }
-
-// memByComponent sums the RSS and PSS columns of `plinthctl processes` by component.
-func memByComponent(out string) map[string]mem {
-	comps := []struct{ key, name string }{
-		{"machined apid", "apid"}, {"/usr/bin/machined", "machined"}, {"containerd-shim", "containerd shims"},
-		{"/usr/bin/containerd", "containerd"}, {"/usr/bin/kubelet", "kubelet"}, {"kube-apiserver", "kube-apiserver"},
-		{"kube-controller-manager", "kube-controller-manager"}, {"kube-scheduler", "kube-scheduler"},
-		{"etcd", "etcd"}, {"kube-proxy", "kube-proxy"}, {"flanneld", "flanneld"}, {"coredns", "coredns"}, {"/pause", "pause"},
-	}
-	sums := map[string]mem{}
-	for _, line := range strings.Split(out, "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) < 8 {
-			continue
-		}
-		cmd := strings.Join(f[7:], " ")
-		name := "other pod containers"
-		for _, c := range comps {
-			if strings.Contains(cmd, c.key) {
-				name = c.name
-				break
-			}
-		}
-		m := sums[name]
-		m.rss += parseSize(f[5])
-		m.pss += parseSize(f[6])
-		sums[name] = m
-	}
-	return sums
-}
-
-// parseSize reads plinthctl's human sizes (12.3Mi, 512.0Ki, 1.1Gi, 800B) in MiB.
-func parseSize(s string) float64 {
-	for _, u := range []struct {
-		suffix string
-		mib    float64
-	}{{"Gi", 1024}, {"Mi", 1}, {"Ki", 1.0 / 1024}, {"B", 1.0 / (1 << 20)}} {
-		if strings.HasSuffix(s, u.suffix) {
-			v, _ := strconv.ParseFloat(strings.TrimSuffix(s, u.suffix), 64)
-			return v * u.mib
-		}
-	}
-	return 0
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
-}
+var nodeComponents = map[string]bool{"machined": true, "apid": true, "trustd": true, "containerd": true, "containerd shims": true, "kubelet": true}

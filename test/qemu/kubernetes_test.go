@@ -3,6 +3,7 @@
 package qemu_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,6 +20,25 @@ import (
 // image-os-k8s) as one control plane, bootstraps it, and waits until its Node is Ready and
 // CoreDNS runs. It is opt-in (make e2e-qemu-k8s): under TCG it takes minutes.
 func TestKubernetesControlPlane(t *testing.T) {
+	k := bootKubernetes(t)
+	t.Logf("node API %s, Node Ready %s, CoreDNS running %s after power-on", k.api, k.ready, k.dns)
+}
+
+// kubeNode is a booted Kubernetes VM and when it reached each step after power-on.
+type kubeNode struct {
+	e               *env
+	pc, endpoint    string
+	api, ready, dns time.Duration
+}
+
+func (k kubeNode) ctl(args ...string) []string {
+	return append([]string{"--plinthconfig", k.pc, "-e", k.endpoint, "-n", qemu.GuestAddress}, args...)
+}
+
+// bootKubernetes boots OS_K8S_IMAGE as one control plane (2 vCPUs, 3 GiB; KVM when a canary
+// boot works), bootstraps it and waits for its Node Ready and CoreDNS running. It skips when
+// OS_K8S_IMAGE or KUBECTL is not set.
+func bootKubernetes(t testing.TB) kubeNode {
 	image := os.Getenv("OS_K8S_IMAGE")
 	kubectl := os.Getenv("KUBECTL")
 	if image == "" || kubectl == "" {
@@ -26,17 +46,18 @@ func TestKubernetesControlPlane(t *testing.T) {
 	}
 	e := setup(t)
 	e.image = image
+	kvm, why := qemu.KVMUsable(context.Background(), filepath.Join(image, "vmlinuz"))
+	t.Logf("KVM: %v (%s)", kvm, why)
 	// One node: CoreDNS must be allowed on the control plane.
 	cfgDir, config := e.clusterConfig("k8s", fmt.Sprintf(`{"machine":{"network":{"hostname":"cp-1","interfaces":[{"name":"eth0","addresses":["%s/%d"]}]}},"cluster":{"allowSchedulingOnControlPlanes":true}}`, qemu.GuestAddress, qemu.GuestPrefix))
-	pc := filepath.Join(cfgDir, "plinthconfig")
+	k := kubeNode{e: e, pc: filepath.Join(cfgDir, "plinthconfig")}
 	apiPort := freePort(t)
 	start := time.Now()
-	vm, endpoint, _ := e.startVM("k8s", qemu.Options{OverlaySize: 10 << 30, MemoryMB: 3072, CPUs: 2, AllowReboot: true,
+	vm, endpoint, _ := e.startVM("k8s", qemu.Options{OverlaySize: 10 << 30, MemoryMB: 3072, CPUs: 2, AllowReboot: true, KVM: kvm,
 		Forwards:      []qemu.Forward{{HostPort: apiPort, GuestPort: 6443}},
 		FirmwareFiles: map[string]string{"opt/plinth/config": config}})
-	ctl := func(args ...string) []string {
-		return append([]string{"--plinthconfig", pc, "-e", endpoint, "-n", qemu.GuestAddress}, args...)
-	}
+	k.endpoint = endpoint
+	ctl := k.ctl
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		if _, err := e.run(5*time.Second, ctl("version")...); err == nil {
@@ -52,7 +73,8 @@ func TestKubernetesControlPlane(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	t.Logf("node API %s after power-on", time.Since(start).Round(time.Second))
+	k.api = time.Since(start).Round(time.Second)
+	t.Logf("node API %s after power-on", k.api)
 	e.must(2*time.Minute, ctl("bootstrap")...)
 	kubeconfig := filepath.Join(e.dir, "kubeconfig")
 	deadline = time.Now().Add(25 * time.Minute)
@@ -65,13 +87,13 @@ func TestKubernetesControlPlane(t *testing.T) {
 		}
 		time.Sleep(10 * time.Second)
 	}
-	k := func(args ...string) (string, error) {
+	kc := func(args ...string) (string, error) {
 		out, err := exec.Command(kubectl, append([]string{"--kubeconfig", kubeconfig, "--request-timeout", "20s"}, args...)...).CombinedOutput()
 		return string(out), err
 	}
 	var last string
 	for ready := false; !ready; {
-		out, err := k("get", "nodes", "--no-headers")
+		out, err := kc("get", "nodes", "--no-headers")
 		last = out
 		ready = err == nil && strings.Contains(out, " Ready ")
 		if !ready {
@@ -82,15 +104,17 @@ func TestKubernetesControlPlane(t *testing.T) {
 			time.Sleep(10 * time.Second)
 		}
 	}
-	t.Logf("node Ready %s after power-on: %s", time.Since(start).Round(time.Second), strings.TrimSpace(last))
+	k.ready = time.Since(start).Round(time.Second)
+	t.Logf("node Ready %s after power-on: %s", k.ready, strings.TrimSpace(last))
 	for {
-		out, err := k("-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "--no-headers")
+		out, err := kc("-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "--no-headers")
 		if err == nil && strings.Contains(out, "Running") {
-			t.Logf("CoreDNS running %s after power-on", time.Since(start).Round(time.Second))
-			break
+			k.dns = time.Since(start).Round(time.Second)
+			t.Logf("CoreDNS running %s after power-on", k.dns)
+			return k
 		}
 		if time.Now().After(deadline) {
-			all, _ := k("get", "pods", "-A", "-o", "wide")
+			all, _ := kc("get", "pods", "-A", "-o", "wide")
 			t.Fatalf("CoreDNS is not running within the time: %v\n%s\n%s", err, out, all)
 		}
 		time.Sleep(10 * time.Second)

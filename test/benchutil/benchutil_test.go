@@ -1,0 +1,37 @@
+package benchutil
+
+import (
+	"testing"
+	"time"
+)
+
+func TestMemByComponent(t *testing.T) {
+	out := `PID  PPID  STATE  THREADS  CPU-TIME  RSS      PSS      COMMAND
+1    0     S      9        1.20s     30.0Mi   20.5Mi   /usr/bin/machined
+2    0     S      1        0.00s     0B       -        -
+120  1     S      7        0.50s     16.0Mi   8.0Mi    /usr/bin/machined apid --config x
+121  1     S      3        0.10s     1.0Gi    512.0Ki  /usr/local/bin/something else
+`
+	got := MemByComponent(out)
+	if m := got["machined"]; m.RSS != 30 || m.PSS != 20.5 {
+		t.Errorf("machined: %+v", m)
+	}
+	if m := got["apid"]; m.RSS != 16 || m.PSS != 8 {
+		t.Errorf("apid: %+v", m)
+	}
+	if m := got["other"]; m.RSS != 1024 || m.PSS != 0.5 {
+		t.Errorf("other: %+v", m)
+	}
+	if len(got) != 3 {
+		t.Errorf("kernel threads counted: %v", got)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	if m := Median([]time.Duration{3, 1, 2}); m != 2 {
+		t.Errorf("median of 3,1,2 = %v", m)
+	}
+	if m := Median(nil); m != 0 {
+		t.Errorf("median of none = %v", m)
+	}
+}

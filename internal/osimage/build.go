@@ -1,7 +1,8 @@
 // Package osimage builds what a VM boots Plinth from, out of pinned inputs: the kernel
 // (vmlinuz) from the Debian package pinned in boot/kernel.lock, the initramfs (stage-0 init
 // and the kernel modules it loads), the root filesystem (squashfs holding machined) and a
-// raw GPT disk image with the root filesystem in slot A, plus a manifest of what was built.
+// raw GPT disk image with the root filesystem in slot A, the install ISO and the upgrade
+// artifact, plus a manifest of what was built.
 //
 // The parts live in subpackages, one job each: kernellock (the pin), apt (fetching), deb
 // (unpacking), kmod (module dependencies), initramfs, rootfs, diskimage.
@@ -22,6 +23,7 @@ import (
 
 	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/imagebuild"
+	"github.com/plinthos/plinth/internal/osimage/artifact"
 	"github.com/plinthos/plinth/internal/osimage/diskimage"
 	"github.com/plinthos/plinth/internal/osimage/esp"
 	"github.com/plinthos/plinth/internal/osimage/ext4img"
@@ -39,7 +41,10 @@ const (
 	RootfsFile    = "rootfs.squashfs"
 	DiskFile      = "disk.raw"
 	ISOFile       = "plinth.iso"
-	ManifestFile  = "manifest.json"
+	// UpgradeFile is the upgrade artifact (internal/osimage/artifact) of the kernel,
+	// initramfs and root filesystem: what `plinthctl upgrade --image` sends.
+	UpgradeFile  = "upgrade.tar"
+	ManifestFile = "manifest.json"
 )
 
 // Profiles of the root filesystem.
@@ -269,6 +274,12 @@ func Build(ctx context.Context, o Options) (Manifest, error) {
 		return m, err
 	}
 	log.Info("install media", "file", ISOFile)
+	if err := writeWith(filepath.Join(o.OutDir, UpgradeFile), func(w io.Writer) error {
+		return artifact.Write(w, o.OutDir, artifact.Manifest{Version: o.Version, Profile: o.Profile, KernelRelease: lock.ABI()})
+	}); err != nil {
+		return m, err
+	}
+	log.Info("upgrade artifact", "file", UpgradeFile)
 	for _, p := range layout.Partitions {
 		m.Partitions = append(m.Partitions, ManifestPartition{Name: p.Name, Start: p.Start, Size: p.Size, GUID: p.GUID})
 	}
@@ -370,7 +381,7 @@ func writeESP(o Options, loader, path string, size int64) error {
 
 // FileNames are the outputs in the order they are built.
 func FileNames() []string {
-	return slices.Clone([]string{VmlinuzFile, InitramfsFile, RootfsFile, DiskFile, ISOFile})
+	return slices.Clone([]string{VmlinuzFile, InitramfsFile, RootfsFile, DiskFile, ISOFile, UpgradeFile})
 }
 
 func describe(path string) (File, error) {

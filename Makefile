@@ -11,7 +11,7 @@ TOOLS := $(OUT)/tools
 # BenchmarkIdleRSS idles, so that it measures once. -v shows the figures next to their aims.
 BENCHTIME ?= 3s
 
-.PHONY: setup cluster images images-lock images-repro image-docker image-os image-os-k8s e2e-qemu-k8s kernel-bump local-node help tools payload build test test-integration e2e e2e-qemu bench lint fuzz generate check-generate check demo clean
+.PHONY: setup cluster images images-lock images-repro image-docker image-os image-os-k8s image-os-upgrades e2e-qemu-k8s kernel-bump local-node help tools payload build test test-integration e2e e2e-qemu bench lint fuzz generate check-generate check demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -145,8 +145,15 @@ image-os-k8s: images ## build the OS image with the Kubernetes payload into _out
 e2e-qemu-k8s: build image-os-k8s ## opt-in: one control plane in a QEMU VM bootstrapped to Ready (slow under TCG: minutes)
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl OS_IMAGE=$(CURDIR)/$(OS_K8S_OUT) OS_K8S_IMAGE=$(CURDIR)/$(OS_K8S_OUT) KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl $(GO) test -tags qemu -count=1 -timeout 40m -v -run Kubernetes ./test/qemu/
 
-e2e-qemu: build image-os ## boot the OS image in QEMU VMs and drive them through the node API (needs qemu-system-x86; the local cluster test needs root)
-	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl OS_IMAGE=$(CURDIR)/$(OS_OUT) $(GO) test -tags qemu -count=1 -timeout 30m -v ./test/qemu/
+image-os-upgrades: image-os ## the upgrade artifacts the QEMU upgrade test installs: the next version, and a build whose init exits (into _out/os-next, _out/os-broken)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/plinthos/plinth/internal/version.Tag=$(VERSION)-next" -o $(OUT)/machined-next ./cmd/machined
+	$(OUT)/osbuild -artifact-only -lock boot/kernel.lock -cache $(OUT)/cache -out $(OUT)/os-next -init $(OUT)/plinth-init -machined $(OUT)/machined-next -version $(VERSION)-next
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(OUT)/badinit ./test/qemu/testdata/badinit
+	$(OUT)/osbuild -artifact-only -lock boot/kernel.lock -cache $(OUT)/cache -out $(OUT)/os-broken -init $(OUT)/badinit -machined $(OUT)/machined -version $(VERSION)-broken
+
+e2e-qemu: build image-os image-os-upgrades ## boot the OS image in QEMU VMs and drive them through the node API (needs qemu-system-x86; the local cluster test needs root)
+	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl OS_IMAGE=$(CURDIR)/$(OS_OUT) UPGRADE_NEXT=$(CURDIR)/$(OUT)/os-next/upgrade.tar UPGRADE_BROKEN=$(CURDIR)/$(OUT)/os-broken/upgrade.tar \
+	  $(GO) test -tags qemu -count=1 -timeout 30m -v ./test/qemu/
 
 kernel-bump: ## pin the newest Debian kernel apt offers in boot/kernel.lock (run apt-get update first)
 	CGO_ENABLED=0 $(GO) run ./hack/osbuild -bump -lock boot/kernel.lock

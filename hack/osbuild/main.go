@@ -37,6 +37,7 @@ func main() {
 	flag.StringVar(&o.Bundle, "bundle", "_out/images/bundle.tar", "with -profile k8s: the image bundle (make images)")
 	flag.StringVar(&modules, "modules", strings.Join(osimage.DefaultModules, ","), "kernel modules the initramfs loads (with their dependencies), comma separated")
 	flag.StringVar(&o.CABundle, "ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "PEM CA bundle for the root filesystem; empty to leave it out")
+	flag.BoolVar(&o.ArtifactOnly, "artifact-only", false, "build the upgrade artifact (kernel, initramfs, root filesystem) only: no disk image, no ISO")
 	flag.Int64Var(&rootMiB, "root-size", diskimage.DefaultRootSize/diskimage.MiB, "size of each root slot (ROOT-A, ROOT-B) in MiB")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -78,7 +79,10 @@ func run(ctx context.Context, o osimage.Options, bump bool, modules string, root
 	}
 	fmt.Printf("Plinth %s (profile %s), kernel %s (%s %s)\n", m.Version, m.Profile, m.Kernel.Release, m.Kernel.Package, m.Kernel.Version)
 	for _, name := range osimage.FileNames() {
-		f := m.Files[name]
+		f, ok := m.Files[name]
+		if !ok {
+			continue // -artifact-only
+		}
 		fmt.Printf("  %-16s %10s  sha256 %s\n", name, size(f.Size), f.SHA256)
 	}
 	fmt.Printf("  initramfs modules (load order, %d): %s\n", len(m.Modules), strings.Join(m.Modules, " "))

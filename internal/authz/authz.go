@@ -63,6 +63,8 @@ var Table = map[string]Level{
 	m("Reboot"):                      Operator,
 	m("Shutdown"):                    Operator,
 	m("Reset"):                       Admin,
+	m("Upgrade"):                     Admin,
+	m("Rollback"):                    Admin,
 	m("ApplyConfiguration"):          Admin,
 	m("GenerateClientConfiguration"): Admin,
 	m("Bootstrap"):                   Admin,

@@ -63,6 +63,8 @@ type MachineServer struct {
 	// Etcd talks to this node's etcd member; nil on nodes that run no etcd (the etcd RPCs
 	// also check that the node is a control plane).
 	Etcd EtcdClient
+	// Upgrader upgrades the OS; nil on platforms without A/B slots.
+	Upgrader Upgrader
 }
 
 // Version implements the Version RPC.

@@ -141,6 +141,7 @@ type envOptions struct {
 	serverOpts []grpc.ServerOption
 	dialOpts   []grpc.DialOption
 	storeOpts  []resource.StoreOption
+	upgrader   Upgrader
 }
 
 // env is a machined API served for real on a unix socket, with its parts.
@@ -315,6 +316,7 @@ func newEnvWith(t *testing.T, opts envOptions) *env {
 			KmsgPath: e.kmsgPath,
 			Files:    fileapi.FS{Root: e.filesRoot, Allowed: []string{"/etc/hostname", "/var/log"}},
 		},
+		Upgrader: opts.upgrader,
 	})
 	rpb.RegisterResourceServiceServer(gs, &ResourceServer{Store: e.store, Registry: e.registry})
 	served := make(chan error, 1)

@@ -154,8 +154,8 @@ func TestResourceDefinitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := e.registry.List()
-	if len(resp.Definitions) != len(want) || len(want) != 16 {
-		t.Fatalf("%d definitions served, %d registered, want 16", len(resp.Definitions), len(want))
+	if len(resp.Definitions) != len(want) || len(want) != 17 {
+		t.Fatalf("%d definitions served, %d registered, want 17", len(resp.Definitions), len(want))
 	}
 	for i, d := range resp.Definitions {
 		w := want[i]

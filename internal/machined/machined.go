@@ -224,6 +224,11 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 		&controllers.ServiceStatus{Supervisor: n.sup},
 	}
 	ctrls = append(ctrls, platform.Controllers()...)
+	var upg *upgrader
+	if sp, ok := platform.(slotted); ok {
+		upg = newUpgrader(n, sp)
+		ctrls = append(ctrls, upg.controller())
+	}
 	if platform.Kubernetes() {
 		if n.etcd, err = etcdintent.Open(n.path("etcd-intent.json"), paths.EtcdDataDir, time.Now); err != nil {
 			return err
@@ -276,7 +281,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	if platform.Kubernetes() {
 		etcd, ctrd = etcdClient(), ctrLister{}
 	}
-	machine.RegisterMachineServiceServer(gs, &machineapi.MachineServer{
+	ms := &machineapi.MachineServer{
 		Supervisor: n.sup, LogStore: logs, EventStream: n.events, Config: n.cfg, Lifecycle: n, Platform: platform.Name(),
 		Hostname:     n.hostname,
 		Endpoints:    func() []string { return []string{net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort))} },
@@ -285,7 +290,11 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 		Bootstrapper: n,
 		Containerd:   ctrd,
 		Etcd:         etcd,
-	})
+	}
+	if upg != nil {
+		ms.Upgrader = upg
+	}
+	machine.RegisterMachineServiceServer(gs, ms)
 	rpb.RegisterResourceServiceServer(gs, &machineapi.ResourceServer{Store: n.store, Registry: registry})
 
 	var wg sync.WaitGroup
@@ -317,6 +326,9 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 			_ = n.Shutdown("power-button")
 		})
 	})
+	if upg != nil {
+		wg.Go(func() { upg.assess(ctx, base.With("component", "upgrade")) })
+	}
 	n.events.Publish(events.Event{Type: "sequence", Message: "boot done", Data: map[string]string{"sequence": "boot"}})
 	log.Info("node is up", "platform", platform.Name(), "api", net.JoinHostPort(opts.Address, strconv.Itoa(opts.APIPort)), "type", initial.Machine.Type)
 

@@ -63,7 +63,7 @@ const (
 // needs is loaded here), and the CD-ROM (virtio-scsi), ISO 9660 and loop devices that boot
 // the install media. Built-in ones are skipped.
 var DefaultModules = []string{"virtio_pci", "virtio_blk", "virtio_net", "virtio_rng", "virtio_console", "squashfs", "qemu_fw_cfg", "ext4", "8021q", "button", "evdev",
-	"virtio_scsi", "sr_mod", "isofs", "loop"}
+	"virtio_scsi", "sr_mod", "isofs", "loop", "efivarfs", "vfat", "nls_cp437", "nls_ascii"}
 
 // K8sModules are the modules the Kubernetes profile adds to the initramfs (stage 0 loads
 // them all: the node has no modprobe, so nothing is loaded on demand): overlayfs for
@@ -93,7 +93,10 @@ type Options struct {
 	Modules            []string
 	CABundle           string // PEM CA bundle for the root filesystem; empty leaves it out
 	RootSize           int64  // size of each root slot on the disk
-	Log                *slog.Logger
+	// ArtifactOnly builds the kernel, initramfs, root filesystem and upgrade artifact, and no
+	// disk image or ISO (a build that only upgrades nodes).
+	ArtifactOnly bool
+	Log          *slog.Logger
 }
 
 // File is one output in the manifest.
@@ -133,10 +136,10 @@ type ManifestPartition struct {
 // o.OutDir.
 func Build(ctx context.Context, o Options) (Manifest, error) {
 	var m Manifest
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
+	log := o.Log
 	switch o.Profile {
 	case ProfileOS:
 	case ProfileK8s:
@@ -228,6 +231,12 @@ func Build(ctx context.Context, o Options) (Manifest, error) {
 		return m, err
 	}
 	log.Info("root filesystem", "executables", m.Executables)
+	if o.ArtifactOnly {
+		if err := writeArtifact(o, lock); err != nil {
+			return m, err
+		}
+		return m, writeManifest(o, &m, []string{VmlinuzFile, InitramfsFile, RootfsFile, UpgradeFile})
+	}
 
 	squashSum, err := fileSHA256(squash)
 	if err != nil {
@@ -274,33 +283,48 @@ func Build(ctx context.Context, o Options) (Manifest, error) {
 		return m, err
 	}
 	log.Info("install media", "file", ISOFile)
-	if err := writeWith(filepath.Join(o.OutDir, UpgradeFile), func(w io.Writer) error {
-		return artifact.Write(w, o.OutDir, artifact.Manifest{Version: o.Version, Profile: o.Profile, KernelRelease: lock.ABI()})
-	}); err != nil {
+	if err := writeArtifact(o, lock); err != nil {
 		return m, err
 	}
-	log.Info("upgrade artifact", "file", UpgradeFile)
 	for _, p := range layout.Partitions {
 		m.Partitions = append(m.Partitions, ManifestPartition{Name: p.Name, Start: p.Start, Size: p.Size, GUID: p.GUID})
 	}
 	log.Info("disk image", "size", layout.Size)
 
+	return m, writeManifest(o, &m, FileNames())
+}
+
+// writeArtifact writes the upgrade artifact of the kernel, initramfs and root filesystem
+// in o.OutDir.
+func writeArtifact(o Options, lock kernellock.Lock) error {
+	err := writeWith(filepath.Join(o.OutDir, UpgradeFile), func(w io.Writer) error {
+		return artifact.Write(w, o.OutDir, artifact.Manifest{Version: o.Version, Profile: o.Profile, KernelRelease: lock.ABI()})
+	})
+	if err != nil {
+		return err
+	}
+	o.Log.Info("upgrade artifact", "file", UpgradeFile)
+	return nil
+}
+
+// writeManifest describes the outputs names in m and writes m to manifest.json.
+func writeManifest(o Options, m *Manifest, names []string) error {
 	m.Files = map[string]File{}
-	for _, name := range FileNames() {
+	for _, name := range names {
 		f, err := describe(filepath.Join(o.OutDir, name))
 		if err != nil {
-			return m, err
+			return err
 		}
 		m.Files[name] = f
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return m, fmt.Errorf("manifest: %w", err)
+		return fmt.Errorf("manifest: %w", err)
 	}
 	if err := atomicfile.Write(filepath.Join(o.OutDir, ManifestFile), append(b, '\n'), 0o644); err != nil {
-		return m, fmt.Errorf("manifest: %w", err)
+		return fmt.Errorf("manifest: %w", err)
 	}
-	return m, nil
+	return nil
 }
 
 // writeISO makes the install media from the built files: the live system boots the

@@ -37,6 +37,7 @@ const (
 	DiskStatusType     = "DiskStatuses.block.plinth.dev"
 	TimeStatusType     = "TimeStatuses.runtime.plinth.dev"
 	DHCPLeaseType      = "DHCPLeases.network.plinth.dev"
+	UpgradeStatusType  = "UpgradeStatuses.runtime.plinth.dev"
 )
 
 // Well-known ids.
@@ -286,6 +287,32 @@ type DHCPLeaseSpec struct {
 	Expires  string `yaml:"expires"`
 }
 
+// UpgradeStatusSpec is the node's OS slots and its last upgrade. Its ID is "default".
+type UpgradeStatusSpec struct {
+	// Booted is the slot running, A or B; Default the slot the machine boots.
+	Booted  string `yaml:"booted"`
+	Default string `yaml:"default"`
+	// Armed is the slot of a trial boot armed for the next boot (upgrade --stage).
+	Armed string `yaml:"armed,omitempty"`
+	// Slots are the versions installed in A and B ("" when a slot holds nothing).
+	Slots map[string]string `yaml:"slots"`
+	// Last is the last upgrade or rollback.
+	Last *UpgradeRecord `yaml:"last,omitempty"`
+}
+
+// UpgradeRecord is an upgrade (or rollback) as the node recorded it.
+type UpgradeRecord struct {
+	From     string `yaml:"from"`
+	FromSlot string `yaml:"fromSlot"`
+	To       string `yaml:"to"`
+	Slot     string `yaml:"slot"`
+	// State is armed, trying, gate-failed, committed, rolled-back or reverted.
+	State string `yaml:"state"`
+	// Reason says why the upgrade was rolled back.
+	Reason  string `yaml:"reason,omitempty"`
+	Updated string `yaml:"updated"`
+}
+
 // Definitions registers every type of this package.
 func Definitions() (*resource.Registry, error) {
 	r := resource.NewRegistry()
@@ -319,6 +346,10 @@ func Definitions() (*resource.Registry, error) {
 		{Type: TimeStatusType, Aliases: []string{"timestatus", "timestatuses", "time"}, DefaultNamespace: NamespaceRuntime,
 			PrintColumns: []resource.Column{{Name: "State", JSONPath: "{.state}"}, {Name: "Server", JSONPath: "{.server}"},
 				{Name: "Offset", JSONPath: "{.offset}"}, {Name: "LastSync", JSONPath: "{.lastSync}"}}},
+		{Type: UpgradeStatusType, Aliases: []string{"upgradestatus", "upgradestatuses", "upgrade", "slots"}, DefaultNamespace: NamespaceRuntime,
+			PrintColumns: []resource.Column{{Name: "Booted", JSONPath: "{.booted}"}, {Name: "Default", JSONPath: "{.default}"},
+				{Name: "A", JSONPath: "{.slots.A}"}, {Name: "B", JSONPath: "{.slots.B}"}, {Name: "Last", JSONPath: "{.last.to}"},
+				{Name: "State", JSONPath: "{.last.state}"}, {Name: "Reason", JSONPath: "{.last.reason}"}}},
 		{Type: DHCPLeaseType, Aliases: []string{"dhcpleases", "dhcplease", "leases", "lease"}, DefaultNamespace: NamespaceNetwork,
 			PrintColumns: []resource.Column{{Name: "Address", JSONPath: "{.address}"}, {Name: "Gateway", JSONPath: "{.gateway}"},
 				{Name: "Server", JSONPath: "{.server}"}, {Name: "Expires", JSONPath: "{.expires}"}}},

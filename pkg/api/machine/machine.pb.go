@@ -2230,6 +2230,243 @@ func (x *ResetResponse) GetActorId() string {
 	return ""
 }
 
+type UpgradeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chunk is the next part of the artifact.
+	Chunk []byte `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// Stage (read from the first message) writes and arms only: the trial is the next boot.
+	Stage         bool `protobuf:"varint,2,opt,name=stage,proto3" json:"stage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpgradeRequest) Reset() {
+	*x = UpgradeRequest{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpgradeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpgradeRequest) ProtoMessage() {}
+
+func (x *UpgradeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpgradeRequest.ProtoReflect.Descriptor instead.
+func (*UpgradeRequest) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *UpgradeRequest) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+func (x *UpgradeRequest) GetStage() bool {
+	if x != nil {
+		return x.Stage
+	}
+	return false
+}
+
+type UpgradeResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	ActorId string                 `protobuf:"bytes,1,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	// FromVersion and FromSlot are what runs; Version and Slot what was written.
+	FromVersion string `protobuf:"bytes,2,opt,name=from_version,json=fromVersion,proto3" json:"from_version,omitempty"`
+	FromSlot    string `protobuf:"bytes,3,opt,name=from_slot,json=fromSlot,proto3" json:"from_slot,omitempty"`
+	Version     string `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
+	Slot        string `protobuf:"bytes,5,opt,name=slot,proto3" json:"slot,omitempty"`
+	// Rebooting is set when the node reboots into the trial now.
+	Rebooting     bool `protobuf:"varint,6,opt,name=rebooting,proto3" json:"rebooting,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpgradeResponse) Reset() {
+	*x = UpgradeResponse{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpgradeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpgradeResponse) ProtoMessage() {}
+
+func (x *UpgradeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpgradeResponse.ProtoReflect.Descriptor instead.
+func (*UpgradeResponse) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *UpgradeResponse) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+func (x *UpgradeResponse) GetFromVersion() string {
+	if x != nil {
+		return x.FromVersion
+	}
+	return ""
+}
+
+func (x *UpgradeResponse) GetFromSlot() string {
+	if x != nil {
+		return x.FromSlot
+	}
+	return ""
+}
+
+func (x *UpgradeResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *UpgradeResponse) GetSlot() string {
+	if x != nil {
+		return x.Slot
+	}
+	return ""
+}
+
+func (x *UpgradeResponse) GetRebooting() bool {
+	if x != nil {
+		return x.Rebooting
+	}
+	return false
+}
+
+type RollbackRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackRequest) Reset() {
+	*x = RollbackRequest{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackRequest) ProtoMessage() {}
+
+func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
+func (*RollbackRequest) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{42}
+}
+
+type RollbackResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	ActorId string                 `protobuf:"bytes,1,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	// Version and Slot are what the node reboots into.
+	Version       string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Slot          string `protobuf:"bytes,3,opt,name=slot,proto3" json:"slot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackResponse) Reset() {
+	*x = RollbackResponse{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackResponse) ProtoMessage() {}
+
+func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
+func (*RollbackResponse) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *RollbackResponse) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+func (x *RollbackResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *RollbackResponse) GetSlot() string {
+	if x != nil {
+		return x.Slot
+	}
+	return ""
+}
+
 type ApplyConfigurationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Data  []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
@@ -2245,7 +2482,7 @@ type ApplyConfigurationRequest struct {
 
 func (x *ApplyConfigurationRequest) Reset() {
 	*x = ApplyConfigurationRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[40]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2257,7 +2494,7 @@ func (x *ApplyConfigurationRequest) String() string {
 func (*ApplyConfigurationRequest) ProtoMessage() {}
 
 func (x *ApplyConfigurationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[40]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2270,7 +2507,7 @@ func (x *ApplyConfigurationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyConfigurationRequest.ProtoReflect.Descriptor instead.
 func (*ApplyConfigurationRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{40}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ApplyConfigurationRequest) GetData() []byte {
@@ -2315,7 +2552,7 @@ type ApplyConfigurationResponse struct {
 
 func (x *ApplyConfigurationResponse) Reset() {
 	*x = ApplyConfigurationResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[41]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2327,7 +2564,7 @@ func (x *ApplyConfigurationResponse) String() string {
 func (*ApplyConfigurationResponse) ProtoMessage() {}
 
 func (x *ApplyConfigurationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[41]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2340,7 +2577,7 @@ func (x *ApplyConfigurationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyConfigurationResponse.ProtoReflect.Descriptor instead.
 func (*ApplyConfigurationResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{41}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ApplyConfigurationResponse) GetMode() string {
@@ -2381,7 +2618,7 @@ type GenerateClientConfigurationRequest struct {
 
 func (x *GenerateClientConfigurationRequest) Reset() {
 	*x = GenerateClientConfigurationRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[42]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2393,7 +2630,7 @@ func (x *GenerateClientConfigurationRequest) String() string {
 func (*GenerateClientConfigurationRequest) ProtoMessage() {}
 
 func (x *GenerateClientConfigurationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[42]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2406,7 +2643,7 @@ func (x *GenerateClientConfigurationRequest) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use GenerateClientConfigurationRequest.ProtoReflect.Descriptor instead.
 func (*GenerateClientConfigurationRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{42}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GenerateClientConfigurationRequest) GetRoles() []string {
@@ -2436,7 +2673,7 @@ type GenerateClientConfigurationResponse struct {
 
 func (x *GenerateClientConfigurationResponse) Reset() {
 	*x = GenerateClientConfigurationResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[43]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2448,7 +2685,7 @@ func (x *GenerateClientConfigurationResponse) String() string {
 func (*GenerateClientConfigurationResponse) ProtoMessage() {}
 
 func (x *GenerateClientConfigurationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[43]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2461,7 +2698,7 @@ func (x *GenerateClientConfigurationResponse) ProtoReflect() protoreflect.Messag
 
 // Deprecated: Use GenerateClientConfigurationResponse.ProtoReflect.Descriptor instead.
 func (*GenerateClientConfigurationResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{43}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GenerateClientConfigurationResponse) GetCa() []byte {
@@ -2502,7 +2739,7 @@ type ContainersRequest struct {
 
 func (x *ContainersRequest) Reset() {
 	*x = ContainersRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[44]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2514,7 +2751,7 @@ func (x *ContainersRequest) String() string {
 func (*ContainersRequest) ProtoMessage() {}
 
 func (x *ContainersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[44]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2527,7 +2764,7 @@ func (x *ContainersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainersRequest.ProtoReflect.Descriptor instead.
 func (*ContainersRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{44}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ContainersRequest) GetKubernetes() bool {
@@ -2552,7 +2789,7 @@ type Container struct {
 
 func (x *Container) Reset() {
 	*x = Container{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[45]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2564,7 +2801,7 @@ func (x *Container) String() string {
 func (*Container) ProtoMessage() {}
 
 func (x *Container) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[45]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2577,7 +2814,7 @@ func (x *Container) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Container.ProtoReflect.Descriptor instead.
 func (*Container) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{45}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Container) GetNamespace() string {
@@ -2631,7 +2868,7 @@ type ContainersResponse struct {
 
 func (x *ContainersResponse) Reset() {
 	*x = ContainersResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[46]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2643,7 +2880,7 @@ func (x *ContainersResponse) String() string {
 func (*ContainersResponse) ProtoMessage() {}
 
 func (x *ContainersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[46]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2656,7 +2893,7 @@ func (x *ContainersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainersResponse.ProtoReflect.Descriptor instead.
 func (*ContainersResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{46}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ContainersResponse) GetContainers() []*Container {
@@ -2675,7 +2912,7 @@ type StatsRequest struct {
 
 func (x *StatsRequest) Reset() {
 	*x = StatsRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[47]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2687,7 +2924,7 @@ func (x *StatsRequest) String() string {
 func (*StatsRequest) ProtoMessage() {}
 
 func (x *StatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[47]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2700,7 +2937,7 @@ func (x *StatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
 func (*StatsRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{47}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *StatsRequest) GetKubernetes() bool {
@@ -2723,7 +2960,7 @@ type ContainerStats struct {
 
 func (x *ContainerStats) Reset() {
 	*x = ContainerStats{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[48]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2735,7 +2972,7 @@ func (x *ContainerStats) String() string {
 func (*ContainerStats) ProtoMessage() {}
 
 func (x *ContainerStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[48]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2748,7 +2985,7 @@ func (x *ContainerStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStats.ProtoReflect.Descriptor instead.
 func (*ContainerStats) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{48}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ContainerStats) GetNamespace() string {
@@ -2795,7 +3032,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[49]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2807,7 +3044,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[49]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2820,7 +3057,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{49}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *StatsResponse) GetStats() []*ContainerStats {
@@ -2838,7 +3075,7 @@ type BootstrapRequest struct {
 
 func (x *BootstrapRequest) Reset() {
 	*x = BootstrapRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[50]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2850,7 +3087,7 @@ func (x *BootstrapRequest) String() string {
 func (*BootstrapRequest) ProtoMessage() {}
 
 func (x *BootstrapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[50]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2863,7 +3100,7 @@ func (x *BootstrapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BootstrapRequest.ProtoReflect.Descriptor instead.
 func (*BootstrapRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{50}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{54}
 }
 
 type BootstrapResponse struct {
@@ -2875,7 +3112,7 @@ type BootstrapResponse struct {
 
 func (x *BootstrapResponse) Reset() {
 	*x = BootstrapResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[51]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2887,7 +3124,7 @@ func (x *BootstrapResponse) String() string {
 func (*BootstrapResponse) ProtoMessage() {}
 
 func (x *BootstrapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[51]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2900,7 +3137,7 @@ func (x *BootstrapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BootstrapResponse.ProtoReflect.Descriptor instead.
 func (*BootstrapResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{51}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *BootstrapResponse) GetMessage() string {
@@ -2918,7 +3155,7 @@ type KubeconfigRequest struct {
 
 func (x *KubeconfigRequest) Reset() {
 	*x = KubeconfigRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[52]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2930,7 +3167,7 @@ func (x *KubeconfigRequest) String() string {
 func (*KubeconfigRequest) ProtoMessage() {}
 
 func (x *KubeconfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[52]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2943,7 +3180,7 @@ func (x *KubeconfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KubeconfigRequest.ProtoReflect.Descriptor instead.
 func (*KubeconfigRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{52}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{56}
 }
 
 type KubeconfigResponse struct {
@@ -2955,7 +3192,7 @@ type KubeconfigResponse struct {
 
 func (x *KubeconfigResponse) Reset() {
 	*x = KubeconfigResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[53]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2967,7 +3204,7 @@ func (x *KubeconfigResponse) String() string {
 func (*KubeconfigResponse) ProtoMessage() {}
 
 func (x *KubeconfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[53]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2980,7 +3217,7 @@ func (x *KubeconfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KubeconfigResponse.ProtoReflect.Descriptor instead.
 func (*KubeconfigResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{53}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *KubeconfigResponse) GetKubeconfig() []byte {
@@ -3004,7 +3241,7 @@ type EtcdMember struct {
 
 func (x *EtcdMember) Reset() {
 	*x = EtcdMember{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[54]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3016,7 +3253,7 @@ func (x *EtcdMember) String() string {
 func (*EtcdMember) ProtoMessage() {}
 
 func (x *EtcdMember) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[54]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3029,7 +3266,7 @@ func (x *EtcdMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdMember.ProtoReflect.Descriptor instead.
 func (*EtcdMember) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{54}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *EtcdMember) GetId() uint64 {
@@ -3075,7 +3312,7 @@ type EtcdMembersRequest struct {
 
 func (x *EtcdMembersRequest) Reset() {
 	*x = EtcdMembersRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[55]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3087,7 +3324,7 @@ func (x *EtcdMembersRequest) String() string {
 func (*EtcdMembersRequest) ProtoMessage() {}
 
 func (x *EtcdMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[55]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3100,7 +3337,7 @@ func (x *EtcdMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdMembersRequest.ProtoReflect.Descriptor instead.
 func (*EtcdMembersRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{55}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{59}
 }
 
 type EtcdMembersResponse struct {
@@ -3115,7 +3352,7 @@ type EtcdMembersResponse struct {
 
 func (x *EtcdMembersResponse) Reset() {
 	*x = EtcdMembersResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[56]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3127,7 +3364,7 @@ func (x *EtcdMembersResponse) String() string {
 func (*EtcdMembersResponse) ProtoMessage() {}
 
 func (x *EtcdMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[56]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3140,7 +3377,7 @@ func (x *EtcdMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdMembersResponse.ProtoReflect.Descriptor instead.
 func (*EtcdMembersResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{56}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *EtcdMembersResponse) GetMembers() []*EtcdMember {
@@ -3172,7 +3409,7 @@ type EtcdStatusRequest struct {
 
 func (x *EtcdStatusRequest) Reset() {
 	*x = EtcdStatusRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[57]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3184,7 +3421,7 @@ func (x *EtcdStatusRequest) String() string {
 func (*EtcdStatusRequest) ProtoMessage() {}
 
 func (x *EtcdStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[57]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3197,7 +3434,7 @@ func (x *EtcdStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdStatusRequest.ProtoReflect.Descriptor instead.
 func (*EtcdStatusRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{57}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{61}
 }
 
 type EtcdStatusResponse struct {
@@ -3225,7 +3462,7 @@ type EtcdStatusResponse struct {
 
 func (x *EtcdStatusResponse) Reset() {
 	*x = EtcdStatusResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[58]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3237,7 +3474,7 @@ func (x *EtcdStatusResponse) String() string {
 func (*EtcdStatusResponse) ProtoMessage() {}
 
 func (x *EtcdStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[58]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3250,7 +3487,7 @@ func (x *EtcdStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdStatusResponse.ProtoReflect.Descriptor instead.
 func (*EtcdStatusResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{58}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *EtcdStatusResponse) GetMemberId() uint64 {
@@ -3352,7 +3589,7 @@ type EtcdSnapshotRequest struct {
 
 func (x *EtcdSnapshotRequest) Reset() {
 	*x = EtcdSnapshotRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3364,7 +3601,7 @@ func (x *EtcdSnapshotRequest) String() string {
 func (*EtcdSnapshotRequest) ProtoMessage() {}
 
 func (x *EtcdSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3377,7 +3614,7 @@ func (x *EtcdSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*EtcdSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{59}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{63}
 }
 
 type EtcdSnapshotResponse struct {
@@ -3390,7 +3627,7 @@ type EtcdSnapshotResponse struct {
 
 func (x *EtcdSnapshotResponse) Reset() {
 	*x = EtcdSnapshotResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3402,7 +3639,7 @@ func (x *EtcdSnapshotResponse) String() string {
 func (*EtcdSnapshotResponse) ProtoMessage() {}
 
 func (x *EtcdSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3415,7 +3652,7 @@ func (x *EtcdSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*EtcdSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{60}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *EtcdSnapshotResponse) GetChunk() []byte {
@@ -3434,7 +3671,7 @@ type EtcdRemoveMemberRequest struct {
 
 func (x *EtcdRemoveMemberRequest) Reset() {
 	*x = EtcdRemoveMemberRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3446,7 +3683,7 @@ func (x *EtcdRemoveMemberRequest) String() string {
 func (*EtcdRemoveMemberRequest) ProtoMessage() {}
 
 func (x *EtcdRemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3459,7 +3696,7 @@ func (x *EtcdRemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdRemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*EtcdRemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{61}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *EtcdRemoveMemberRequest) GetMemberId() uint64 {
@@ -3480,7 +3717,7 @@ type EtcdRemoveMemberResponse struct {
 
 func (x *EtcdRemoveMemberResponse) Reset() {
 	*x = EtcdRemoveMemberResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3492,7 +3729,7 @@ func (x *EtcdRemoveMemberResponse) String() string {
 func (*EtcdRemoveMemberResponse) ProtoMessage() {}
 
 func (x *EtcdRemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3505,7 +3742,7 @@ func (x *EtcdRemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdRemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*EtcdRemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{62}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *EtcdRemoveMemberResponse) GetMessage() string {
@@ -3530,7 +3767,7 @@ type EtcdForfeitLeadershipRequest struct {
 
 func (x *EtcdForfeitLeadershipRequest) Reset() {
 	*x = EtcdForfeitLeadershipRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3542,7 +3779,7 @@ func (x *EtcdForfeitLeadershipRequest) String() string {
 func (*EtcdForfeitLeadershipRequest) ProtoMessage() {}
 
 func (x *EtcdForfeitLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3555,7 +3792,7 @@ func (x *EtcdForfeitLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdForfeitLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*EtcdForfeitLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{63}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{67}
 }
 
 type EtcdForfeitLeadershipResponse struct {
@@ -3569,7 +3806,7 @@ type EtcdForfeitLeadershipResponse struct {
 
 func (x *EtcdForfeitLeadershipResponse) Reset() {
 	*x = EtcdForfeitLeadershipResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3581,7 +3818,7 @@ func (x *EtcdForfeitLeadershipResponse) String() string {
 func (*EtcdForfeitLeadershipResponse) ProtoMessage() {}
 
 func (x *EtcdForfeitLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3594,7 +3831,7 @@ func (x *EtcdForfeitLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdForfeitLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*EtcdForfeitLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{64}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *EtcdForfeitLeadershipResponse) GetMessage() string {
@@ -3619,7 +3856,7 @@ type EtcdLeaveRequest struct {
 
 func (x *EtcdLeaveRequest) Reset() {
 	*x = EtcdLeaveRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3631,7 +3868,7 @@ func (x *EtcdLeaveRequest) String() string {
 func (*EtcdLeaveRequest) ProtoMessage() {}
 
 func (x *EtcdLeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3644,7 +3881,7 @@ func (x *EtcdLeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdLeaveRequest.ProtoReflect.Descriptor instead.
 func (*EtcdLeaveRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{65}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{69}
 }
 
 type EtcdLeaveResponse struct {
@@ -3656,7 +3893,7 @@ type EtcdLeaveResponse struct {
 
 func (x *EtcdLeaveResponse) Reset() {
 	*x = EtcdLeaveResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3668,7 +3905,7 @@ func (x *EtcdLeaveResponse) String() string {
 func (*EtcdLeaveResponse) ProtoMessage() {}
 
 func (x *EtcdLeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3681,7 +3918,7 @@ func (x *EtcdLeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdLeaveResponse.ProtoReflect.Descriptor instead.
 func (*EtcdLeaveResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{66}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *EtcdLeaveResponse) GetMessage() string {
@@ -3844,7 +4081,22 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x06reboot\x18\x02 \x01(\bR\x06reboot\x12\x1b\n" +
 	"\twipe_mode\x18\x03 \x01(\tR\bwipeMode\"*\n" +
 	"\rResetResponse\x12\x19\n" +
-	"\bactor_id\x18\x01 \x01(\tR\aactorId\"\x98\x01\n" +
+	"\bactor_id\x18\x01 \x01(\tR\aactorId\"<\n" +
+	"\x0eUpgradeRequest\x12\x14\n" +
+	"\x05chunk\x18\x01 \x01(\fR\x05chunk\x12\x14\n" +
+	"\x05stage\x18\x02 \x01(\bR\x05stage\"\xb8\x01\n" +
+	"\x0fUpgradeResponse\x12\x19\n" +
+	"\bactor_id\x18\x01 \x01(\tR\aactorId\x12!\n" +
+	"\ffrom_version\x18\x02 \x01(\tR\vfromVersion\x12\x1b\n" +
+	"\tfrom_slot\x18\x03 \x01(\tR\bfromSlot\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\tR\aversion\x12\x12\n" +
+	"\x04slot\x18\x05 \x01(\tR\x04slot\x12\x1c\n" +
+	"\trebooting\x18\x06 \x01(\bR\trebooting\"\x11\n" +
+	"\x0fRollbackRequest\"[\n" +
+	"\x10RollbackResponse\x12\x19\n" +
+	"\bactor_id\x18\x01 \x01(\tR\aactorId\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
+	"\x04slot\x18\x03 \x01(\tR\x04slot\"\x98\x01\n" +
 	"\x19ApplyConfigurationRequest\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x12\n" +
 	"\x04mode\x18\x02 \x01(\tR\x04mode\x12\x17\n" +
@@ -3948,7 +4200,7 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x06leader\x18\x02 \x01(\x04R\x06leader\"\x12\n" +
 	"\x10EtcdLeaveRequest\"-\n" +
 	"\x11EtcdLeaveResponse\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage2\x97\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage2\xd8\x19\n" +
 	"\x0eMachineService\x12\\\n" +
 	"\aVersion\x12'.plinth.machine.v1alpha1.VersionRequest\x1a(.plinth.machine.v1alpha1.VersionResponse\x12h\n" +
 	"\vServiceList\x12+.plinth.machine.v1alpha1.ServiceListRequest\x1a,.plinth.machine.v1alpha1.ServiceListResponse\x12h\n" +
@@ -3967,7 +4219,9 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x04Copy\x12$.plinth.machine.v1alpha1.CopyRequest\x1a%.plinth.machine.v1alpha1.CopyResponse0\x01\x12Y\n" +
 	"\x06Reboot\x12&.plinth.machine.v1alpha1.RebootRequest\x1a'.plinth.machine.v1alpha1.RebootResponse\x12_\n" +
 	"\bShutdown\x12(.plinth.machine.v1alpha1.ShutdownRequest\x1a).plinth.machine.v1alpha1.ShutdownResponse\x12V\n" +
-	"\x05Reset\x12%.plinth.machine.v1alpha1.ResetRequest\x1a&.plinth.machine.v1alpha1.ResetResponse\x12}\n" +
+	"\x05Reset\x12%.plinth.machine.v1alpha1.ResetRequest\x1a&.plinth.machine.v1alpha1.ResetResponse\x12^\n" +
+	"\aUpgrade\x12'.plinth.machine.v1alpha1.UpgradeRequest\x1a(.plinth.machine.v1alpha1.UpgradeResponse(\x01\x12_\n" +
+	"\bRollback\x12(.plinth.machine.v1alpha1.RollbackRequest\x1a).plinth.machine.v1alpha1.RollbackResponse\x12}\n" +
 	"\x12ApplyConfiguration\x122.plinth.machine.v1alpha1.ApplyConfigurationRequest\x1a3.plinth.machine.v1alpha1.ApplyConfigurationResponse\x12b\n" +
 	"\tBootstrap\x12).plinth.machine.v1alpha1.BootstrapRequest\x1a*.plinth.machine.v1alpha1.BootstrapResponse\x12e\n" +
 	"\n" +
@@ -3996,7 +4250,7 @@ func file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP() []byte {
 	return file_plinth_machine_v1alpha1_machine_proto_rawDescData
 }
 
-var file_plinth_machine_v1alpha1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_plinth_machine_v1alpha1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
 var file_plinth_machine_v1alpha1_machine_proto_goTypes = []any{
 	(*VersionRequest)(nil),                      // 0: plinth.machine.v1alpha1.VersionRequest
 	(*VersionResponse)(nil),                     // 1: plinth.machine.v1alpha1.VersionResponse
@@ -4038,54 +4292,58 @@ var file_plinth_machine_v1alpha1_machine_proto_goTypes = []any{
 	(*ShutdownResponse)(nil),                    // 37: plinth.machine.v1alpha1.ShutdownResponse
 	(*ResetRequest)(nil),                        // 38: plinth.machine.v1alpha1.ResetRequest
 	(*ResetResponse)(nil),                       // 39: plinth.machine.v1alpha1.ResetResponse
-	(*ApplyConfigurationRequest)(nil),           // 40: plinth.machine.v1alpha1.ApplyConfigurationRequest
-	(*ApplyConfigurationResponse)(nil),          // 41: plinth.machine.v1alpha1.ApplyConfigurationResponse
-	(*GenerateClientConfigurationRequest)(nil),  // 42: plinth.machine.v1alpha1.GenerateClientConfigurationRequest
-	(*GenerateClientConfigurationResponse)(nil), // 43: plinth.machine.v1alpha1.GenerateClientConfigurationResponse
-	(*ContainersRequest)(nil),                   // 44: plinth.machine.v1alpha1.ContainersRequest
-	(*Container)(nil),                           // 45: plinth.machine.v1alpha1.Container
-	(*ContainersResponse)(nil),                  // 46: plinth.machine.v1alpha1.ContainersResponse
-	(*StatsRequest)(nil),                        // 47: plinth.machine.v1alpha1.StatsRequest
-	(*ContainerStats)(nil),                      // 48: plinth.machine.v1alpha1.ContainerStats
-	(*StatsResponse)(nil),                       // 49: plinth.machine.v1alpha1.StatsResponse
-	(*BootstrapRequest)(nil),                    // 50: plinth.machine.v1alpha1.BootstrapRequest
-	(*BootstrapResponse)(nil),                   // 51: plinth.machine.v1alpha1.BootstrapResponse
-	(*KubeconfigRequest)(nil),                   // 52: plinth.machine.v1alpha1.KubeconfigRequest
-	(*KubeconfigResponse)(nil),                  // 53: plinth.machine.v1alpha1.KubeconfigResponse
-	(*EtcdMember)(nil),                          // 54: plinth.machine.v1alpha1.EtcdMember
-	(*EtcdMembersRequest)(nil),                  // 55: plinth.machine.v1alpha1.EtcdMembersRequest
-	(*EtcdMembersResponse)(nil),                 // 56: plinth.machine.v1alpha1.EtcdMembersResponse
-	(*EtcdStatusRequest)(nil),                   // 57: plinth.machine.v1alpha1.EtcdStatusRequest
-	(*EtcdStatusResponse)(nil),                  // 58: plinth.machine.v1alpha1.EtcdStatusResponse
-	(*EtcdSnapshotRequest)(nil),                 // 59: plinth.machine.v1alpha1.EtcdSnapshotRequest
-	(*EtcdSnapshotResponse)(nil),                // 60: plinth.machine.v1alpha1.EtcdSnapshotResponse
-	(*EtcdRemoveMemberRequest)(nil),             // 61: plinth.machine.v1alpha1.EtcdRemoveMemberRequest
-	(*EtcdRemoveMemberResponse)(nil),            // 62: plinth.machine.v1alpha1.EtcdRemoveMemberResponse
-	(*EtcdForfeitLeadershipRequest)(nil),        // 63: plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
-	(*EtcdForfeitLeadershipResponse)(nil),       // 64: plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
-	(*EtcdLeaveRequest)(nil),                    // 65: plinth.machine.v1alpha1.EtcdLeaveRequest
-	(*EtcdLeaveResponse)(nil),                   // 66: plinth.machine.v1alpha1.EtcdLeaveResponse
-	nil,                                         // 67: plinth.machine.v1alpha1.EventsResponse.DataEntry
-	(*timestamppb.Timestamp)(nil),               // 68: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),                 // 69: google.protobuf.Duration
+	(*UpgradeRequest)(nil),                      // 40: plinth.machine.v1alpha1.UpgradeRequest
+	(*UpgradeResponse)(nil),                     // 41: plinth.machine.v1alpha1.UpgradeResponse
+	(*RollbackRequest)(nil),                     // 42: plinth.machine.v1alpha1.RollbackRequest
+	(*RollbackResponse)(nil),                    // 43: plinth.machine.v1alpha1.RollbackResponse
+	(*ApplyConfigurationRequest)(nil),           // 44: plinth.machine.v1alpha1.ApplyConfigurationRequest
+	(*ApplyConfigurationResponse)(nil),          // 45: plinth.machine.v1alpha1.ApplyConfigurationResponse
+	(*GenerateClientConfigurationRequest)(nil),  // 46: plinth.machine.v1alpha1.GenerateClientConfigurationRequest
+	(*GenerateClientConfigurationResponse)(nil), // 47: plinth.machine.v1alpha1.GenerateClientConfigurationResponse
+	(*ContainersRequest)(nil),                   // 48: plinth.machine.v1alpha1.ContainersRequest
+	(*Container)(nil),                           // 49: plinth.machine.v1alpha1.Container
+	(*ContainersResponse)(nil),                  // 50: plinth.machine.v1alpha1.ContainersResponse
+	(*StatsRequest)(nil),                        // 51: plinth.machine.v1alpha1.StatsRequest
+	(*ContainerStats)(nil),                      // 52: plinth.machine.v1alpha1.ContainerStats
+	(*StatsResponse)(nil),                       // 53: plinth.machine.v1alpha1.StatsResponse
+	(*BootstrapRequest)(nil),                    // 54: plinth.machine.v1alpha1.BootstrapRequest
+	(*BootstrapResponse)(nil),                   // 55: plinth.machine.v1alpha1.BootstrapResponse
+	(*KubeconfigRequest)(nil),                   // 56: plinth.machine.v1alpha1.KubeconfigRequest
+	(*KubeconfigResponse)(nil),                  // 57: plinth.machine.v1alpha1.KubeconfigResponse
+	(*EtcdMember)(nil),                          // 58: plinth.machine.v1alpha1.EtcdMember
+	(*EtcdMembersRequest)(nil),                  // 59: plinth.machine.v1alpha1.EtcdMembersRequest
+	(*EtcdMembersResponse)(nil),                 // 60: plinth.machine.v1alpha1.EtcdMembersResponse
+	(*EtcdStatusRequest)(nil),                   // 61: plinth.machine.v1alpha1.EtcdStatusRequest
+	(*EtcdStatusResponse)(nil),                  // 62: plinth.machine.v1alpha1.EtcdStatusResponse
+	(*EtcdSnapshotRequest)(nil),                 // 63: plinth.machine.v1alpha1.EtcdSnapshotRequest
+	(*EtcdSnapshotResponse)(nil),                // 64: plinth.machine.v1alpha1.EtcdSnapshotResponse
+	(*EtcdRemoveMemberRequest)(nil),             // 65: plinth.machine.v1alpha1.EtcdRemoveMemberRequest
+	(*EtcdRemoveMemberResponse)(nil),            // 66: plinth.machine.v1alpha1.EtcdRemoveMemberResponse
+	(*EtcdForfeitLeadershipRequest)(nil),        // 67: plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
+	(*EtcdForfeitLeadershipResponse)(nil),       // 68: plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
+	(*EtcdLeaveRequest)(nil),                    // 69: plinth.machine.v1alpha1.EtcdLeaveRequest
+	(*EtcdLeaveResponse)(nil),                   // 70: plinth.machine.v1alpha1.EtcdLeaveResponse
+	nil,                                         // 71: plinth.machine.v1alpha1.EventsResponse.DataEntry
+	(*timestamppb.Timestamp)(nil),               // 72: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),                 // 73: google.protobuf.Duration
 }
 var file_plinth_machine_v1alpha1_machine_proto_depIdxs = []int32{
-	68, // 0: plinth.machine.v1alpha1.ServiceState.since:type_name -> google.protobuf.Timestamp
+	72, // 0: plinth.machine.v1alpha1.ServiceState.since:type_name -> google.protobuf.Timestamp
 	3,  // 1: plinth.machine.v1alpha1.ServiceState.history:type_name -> plinth.machine.v1alpha1.ServiceTransition
-	68, // 2: plinth.machine.v1alpha1.ServiceTransition.time:type_name -> google.protobuf.Timestamp
+	72, // 2: plinth.machine.v1alpha1.ServiceTransition.time:type_name -> google.protobuf.Timestamp
 	2,  // 3: plinth.machine.v1alpha1.ServiceListResponse.services:type_name -> plinth.machine.v1alpha1.ServiceState
 	2,  // 4: plinth.machine.v1alpha1.ServiceInfoResponse.service:type_name -> plinth.machine.v1alpha1.ServiceState
-	68, // 5: plinth.machine.v1alpha1.EventsResponse.time:type_name -> google.protobuf.Timestamp
-	67, // 6: plinth.machine.v1alpha1.EventsResponse.data:type_name -> plinth.machine.v1alpha1.EventsResponse.DataEntry
+	72, // 5: plinth.machine.v1alpha1.EventsResponse.time:type_name -> google.protobuf.Timestamp
+	71, // 6: plinth.machine.v1alpha1.EventsResponse.data:type_name -> plinth.machine.v1alpha1.EventsResponse.DataEntry
 	21, // 7: plinth.machine.v1alpha1.ProcessesResponse.processes:type_name -> plinth.machine.v1alpha1.Process
 	26, // 8: plinth.machine.v1alpha1.MountsResponse.mounts:type_name -> plinth.machine.v1alpha1.Mount
-	68, // 9: plinth.machine.v1alpha1.ListResponse.modified:type_name -> google.protobuf.Timestamp
-	69, // 10: plinth.machine.v1alpha1.ApplyConfigurationRequest.try_timeout:type_name -> google.protobuf.Duration
-	69, // 11: plinth.machine.v1alpha1.GenerateClientConfigurationRequest.crt_ttl:type_name -> google.protobuf.Duration
-	45, // 12: plinth.machine.v1alpha1.ContainersResponse.containers:type_name -> plinth.machine.v1alpha1.Container
-	48, // 13: plinth.machine.v1alpha1.StatsResponse.stats:type_name -> plinth.machine.v1alpha1.ContainerStats
-	54, // 14: plinth.machine.v1alpha1.EtcdMembersResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
-	54, // 15: plinth.machine.v1alpha1.EtcdRemoveMemberResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
+	72, // 9: plinth.machine.v1alpha1.ListResponse.modified:type_name -> google.protobuf.Timestamp
+	73, // 10: plinth.machine.v1alpha1.ApplyConfigurationRequest.try_timeout:type_name -> google.protobuf.Duration
+	73, // 11: plinth.machine.v1alpha1.GenerateClientConfigurationRequest.crt_ttl:type_name -> google.protobuf.Duration
+	49, // 12: plinth.machine.v1alpha1.ContainersResponse.containers:type_name -> plinth.machine.v1alpha1.Container
+	52, // 13: plinth.machine.v1alpha1.StatsResponse.stats:type_name -> plinth.machine.v1alpha1.ContainerStats
+	58, // 14: plinth.machine.v1alpha1.EtcdMembersResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
+	58, // 15: plinth.machine.v1alpha1.EtcdRemoveMemberResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
 	0,  // 16: plinth.machine.v1alpha1.MachineService.Version:input_type -> plinth.machine.v1alpha1.VersionRequest
 	4,  // 17: plinth.machine.v1alpha1.MachineService.ServiceList:input_type -> plinth.machine.v1alpha1.ServiceListRequest
 	6,  // 18: plinth.machine.v1alpha1.MachineService.ServiceInfo:input_type -> plinth.machine.v1alpha1.ServiceInfoRequest
@@ -4104,50 +4362,54 @@ var file_plinth_machine_v1alpha1_machine_proto_depIdxs = []int32{
 	34, // 31: plinth.machine.v1alpha1.MachineService.Reboot:input_type -> plinth.machine.v1alpha1.RebootRequest
 	36, // 32: plinth.machine.v1alpha1.MachineService.Shutdown:input_type -> plinth.machine.v1alpha1.ShutdownRequest
 	38, // 33: plinth.machine.v1alpha1.MachineService.Reset:input_type -> plinth.machine.v1alpha1.ResetRequest
-	40, // 34: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:input_type -> plinth.machine.v1alpha1.ApplyConfigurationRequest
-	50, // 35: plinth.machine.v1alpha1.MachineService.Bootstrap:input_type -> plinth.machine.v1alpha1.BootstrapRequest
-	52, // 36: plinth.machine.v1alpha1.MachineService.Kubeconfig:input_type -> plinth.machine.v1alpha1.KubeconfigRequest
-	44, // 37: plinth.machine.v1alpha1.MachineService.Containers:input_type -> plinth.machine.v1alpha1.ContainersRequest
-	47, // 38: plinth.machine.v1alpha1.MachineService.Stats:input_type -> plinth.machine.v1alpha1.StatsRequest
-	42, // 39: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:input_type -> plinth.machine.v1alpha1.GenerateClientConfigurationRequest
-	55, // 40: plinth.machine.v1alpha1.MachineService.EtcdMembers:input_type -> plinth.machine.v1alpha1.EtcdMembersRequest
-	57, // 41: plinth.machine.v1alpha1.MachineService.EtcdStatus:input_type -> plinth.machine.v1alpha1.EtcdStatusRequest
-	59, // 42: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:input_type -> plinth.machine.v1alpha1.EtcdSnapshotRequest
-	61, // 43: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:input_type -> plinth.machine.v1alpha1.EtcdRemoveMemberRequest
-	63, // 44: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:input_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
-	65, // 45: plinth.machine.v1alpha1.MachineService.EtcdLeave:input_type -> plinth.machine.v1alpha1.EtcdLeaveRequest
-	1,  // 46: plinth.machine.v1alpha1.MachineService.Version:output_type -> plinth.machine.v1alpha1.VersionResponse
-	5,  // 47: plinth.machine.v1alpha1.MachineService.ServiceList:output_type -> plinth.machine.v1alpha1.ServiceListResponse
-	7,  // 48: plinth.machine.v1alpha1.MachineService.ServiceInfo:output_type -> plinth.machine.v1alpha1.ServiceInfoResponse
-	9,  // 49: plinth.machine.v1alpha1.MachineService.ServiceStart:output_type -> plinth.machine.v1alpha1.ServiceStartResponse
-	11, // 50: plinth.machine.v1alpha1.MachineService.ServiceStop:output_type -> plinth.machine.v1alpha1.ServiceStopResponse
-	13, // 51: plinth.machine.v1alpha1.MachineService.ServiceRestart:output_type -> plinth.machine.v1alpha1.ServiceRestartResponse
-	15, // 52: plinth.machine.v1alpha1.MachineService.Logs:output_type -> plinth.machine.v1alpha1.LogsResponse
-	17, // 53: plinth.machine.v1alpha1.MachineService.Dmesg:output_type -> plinth.machine.v1alpha1.DmesgResponse
-	19, // 54: plinth.machine.v1alpha1.MachineService.Events:output_type -> plinth.machine.v1alpha1.EventsResponse
-	22, // 55: plinth.machine.v1alpha1.MachineService.Processes:output_type -> plinth.machine.v1alpha1.ProcessesResponse
-	24, // 56: plinth.machine.v1alpha1.MachineService.Memory:output_type -> plinth.machine.v1alpha1.MemoryResponse
-	27, // 57: plinth.machine.v1alpha1.MachineService.Mounts:output_type -> plinth.machine.v1alpha1.MountsResponse
-	29, // 58: plinth.machine.v1alpha1.MachineService.List:output_type -> plinth.machine.v1alpha1.ListResponse
-	31, // 59: plinth.machine.v1alpha1.MachineService.Read:output_type -> plinth.machine.v1alpha1.ReadResponse
-	33, // 60: plinth.machine.v1alpha1.MachineService.Copy:output_type -> plinth.machine.v1alpha1.CopyResponse
-	35, // 61: plinth.machine.v1alpha1.MachineService.Reboot:output_type -> plinth.machine.v1alpha1.RebootResponse
-	37, // 62: plinth.machine.v1alpha1.MachineService.Shutdown:output_type -> plinth.machine.v1alpha1.ShutdownResponse
-	39, // 63: plinth.machine.v1alpha1.MachineService.Reset:output_type -> plinth.machine.v1alpha1.ResetResponse
-	41, // 64: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:output_type -> plinth.machine.v1alpha1.ApplyConfigurationResponse
-	51, // 65: plinth.machine.v1alpha1.MachineService.Bootstrap:output_type -> plinth.machine.v1alpha1.BootstrapResponse
-	53, // 66: plinth.machine.v1alpha1.MachineService.Kubeconfig:output_type -> plinth.machine.v1alpha1.KubeconfigResponse
-	46, // 67: plinth.machine.v1alpha1.MachineService.Containers:output_type -> plinth.machine.v1alpha1.ContainersResponse
-	49, // 68: plinth.machine.v1alpha1.MachineService.Stats:output_type -> plinth.machine.v1alpha1.StatsResponse
-	43, // 69: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:output_type -> plinth.machine.v1alpha1.GenerateClientConfigurationResponse
-	56, // 70: plinth.machine.v1alpha1.MachineService.EtcdMembers:output_type -> plinth.machine.v1alpha1.EtcdMembersResponse
-	58, // 71: plinth.machine.v1alpha1.MachineService.EtcdStatus:output_type -> plinth.machine.v1alpha1.EtcdStatusResponse
-	60, // 72: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:output_type -> plinth.machine.v1alpha1.EtcdSnapshotResponse
-	62, // 73: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:output_type -> plinth.machine.v1alpha1.EtcdRemoveMemberResponse
-	64, // 74: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:output_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
-	66, // 75: plinth.machine.v1alpha1.MachineService.EtcdLeave:output_type -> plinth.machine.v1alpha1.EtcdLeaveResponse
-	46, // [46:76] is the sub-list for method output_type
-	16, // [16:46] is the sub-list for method input_type
+	40, // 34: plinth.machine.v1alpha1.MachineService.Upgrade:input_type -> plinth.machine.v1alpha1.UpgradeRequest
+	42, // 35: plinth.machine.v1alpha1.MachineService.Rollback:input_type -> plinth.machine.v1alpha1.RollbackRequest
+	44, // 36: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:input_type -> plinth.machine.v1alpha1.ApplyConfigurationRequest
+	54, // 37: plinth.machine.v1alpha1.MachineService.Bootstrap:input_type -> plinth.machine.v1alpha1.BootstrapRequest
+	56, // 38: plinth.machine.v1alpha1.MachineService.Kubeconfig:input_type -> plinth.machine.v1alpha1.KubeconfigRequest
+	48, // 39: plinth.machine.v1alpha1.MachineService.Containers:input_type -> plinth.machine.v1alpha1.ContainersRequest
+	51, // 40: plinth.machine.v1alpha1.MachineService.Stats:input_type -> plinth.machine.v1alpha1.StatsRequest
+	46, // 41: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:input_type -> plinth.machine.v1alpha1.GenerateClientConfigurationRequest
+	59, // 42: plinth.machine.v1alpha1.MachineService.EtcdMembers:input_type -> plinth.machine.v1alpha1.EtcdMembersRequest
+	61, // 43: plinth.machine.v1alpha1.MachineService.EtcdStatus:input_type -> plinth.machine.v1alpha1.EtcdStatusRequest
+	63, // 44: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:input_type -> plinth.machine.v1alpha1.EtcdSnapshotRequest
+	65, // 45: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:input_type -> plinth.machine.v1alpha1.EtcdRemoveMemberRequest
+	67, // 46: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:input_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
+	69, // 47: plinth.machine.v1alpha1.MachineService.EtcdLeave:input_type -> plinth.machine.v1alpha1.EtcdLeaveRequest
+	1,  // 48: plinth.machine.v1alpha1.MachineService.Version:output_type -> plinth.machine.v1alpha1.VersionResponse
+	5,  // 49: plinth.machine.v1alpha1.MachineService.ServiceList:output_type -> plinth.machine.v1alpha1.ServiceListResponse
+	7,  // 50: plinth.machine.v1alpha1.MachineService.ServiceInfo:output_type -> plinth.machine.v1alpha1.ServiceInfoResponse
+	9,  // 51: plinth.machine.v1alpha1.MachineService.ServiceStart:output_type -> plinth.machine.v1alpha1.ServiceStartResponse
+	11, // 52: plinth.machine.v1alpha1.MachineService.ServiceStop:output_type -> plinth.machine.v1alpha1.ServiceStopResponse
+	13, // 53: plinth.machine.v1alpha1.MachineService.ServiceRestart:output_type -> plinth.machine.v1alpha1.ServiceRestartResponse
+	15, // 54: plinth.machine.v1alpha1.MachineService.Logs:output_type -> plinth.machine.v1alpha1.LogsResponse
+	17, // 55: plinth.machine.v1alpha1.MachineService.Dmesg:output_type -> plinth.machine.v1alpha1.DmesgResponse
+	19, // 56: plinth.machine.v1alpha1.MachineService.Events:output_type -> plinth.machine.v1alpha1.EventsResponse
+	22, // 57: plinth.machine.v1alpha1.MachineService.Processes:output_type -> plinth.machine.v1alpha1.ProcessesResponse
+	24, // 58: plinth.machine.v1alpha1.MachineService.Memory:output_type -> plinth.machine.v1alpha1.MemoryResponse
+	27, // 59: plinth.machine.v1alpha1.MachineService.Mounts:output_type -> plinth.machine.v1alpha1.MountsResponse
+	29, // 60: plinth.machine.v1alpha1.MachineService.List:output_type -> plinth.machine.v1alpha1.ListResponse
+	31, // 61: plinth.machine.v1alpha1.MachineService.Read:output_type -> plinth.machine.v1alpha1.ReadResponse
+	33, // 62: plinth.machine.v1alpha1.MachineService.Copy:output_type -> plinth.machine.v1alpha1.CopyResponse
+	35, // 63: plinth.machine.v1alpha1.MachineService.Reboot:output_type -> plinth.machine.v1alpha1.RebootResponse
+	37, // 64: plinth.machine.v1alpha1.MachineService.Shutdown:output_type -> plinth.machine.v1alpha1.ShutdownResponse
+	39, // 65: plinth.machine.v1alpha1.MachineService.Reset:output_type -> plinth.machine.v1alpha1.ResetResponse
+	41, // 66: plinth.machine.v1alpha1.MachineService.Upgrade:output_type -> plinth.machine.v1alpha1.UpgradeResponse
+	43, // 67: plinth.machine.v1alpha1.MachineService.Rollback:output_type -> plinth.machine.v1alpha1.RollbackResponse
+	45, // 68: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:output_type -> plinth.machine.v1alpha1.ApplyConfigurationResponse
+	55, // 69: plinth.machine.v1alpha1.MachineService.Bootstrap:output_type -> plinth.machine.v1alpha1.BootstrapResponse
+	57, // 70: plinth.machine.v1alpha1.MachineService.Kubeconfig:output_type -> plinth.machine.v1alpha1.KubeconfigResponse
+	50, // 71: plinth.machine.v1alpha1.MachineService.Containers:output_type -> plinth.machine.v1alpha1.ContainersResponse
+	53, // 72: plinth.machine.v1alpha1.MachineService.Stats:output_type -> plinth.machine.v1alpha1.StatsResponse
+	47, // 73: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:output_type -> plinth.machine.v1alpha1.GenerateClientConfigurationResponse
+	60, // 74: plinth.machine.v1alpha1.MachineService.EtcdMembers:output_type -> plinth.machine.v1alpha1.EtcdMembersResponse
+	62, // 75: plinth.machine.v1alpha1.MachineService.EtcdStatus:output_type -> plinth.machine.v1alpha1.EtcdStatusResponse
+	64, // 76: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:output_type -> plinth.machine.v1alpha1.EtcdSnapshotResponse
+	66, // 77: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:output_type -> plinth.machine.v1alpha1.EtcdRemoveMemberResponse
+	68, // 78: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:output_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
+	70, // 79: plinth.machine.v1alpha1.MachineService.EtcdLeave:output_type -> plinth.machine.v1alpha1.EtcdLeaveResponse
+	48, // [48:80] is the sub-list for method output_type
+	16, // [16:48] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
 	16, // [16:16] is the sub-list for extension extendee
 	0,  // [0:16] is the sub-list for field type_name
@@ -4164,7 +4426,7 @@ func file_plinth_machine_v1alpha1_machine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plinth_machine_v1alpha1_machine_proto_rawDesc), len(file_plinth_machine_v1alpha1_machine_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   68,
+			NumMessages:   72,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -40,6 +40,8 @@ const (
 	MachineService_Reboot_FullMethodName                      = "/plinth.machine.v1alpha1.MachineService/Reboot"
 	MachineService_Shutdown_FullMethodName                    = "/plinth.machine.v1alpha1.MachineService/Shutdown"
 	MachineService_Reset_FullMethodName                       = "/plinth.machine.v1alpha1.MachineService/Reset"
+	MachineService_Upgrade_FullMethodName                     = "/plinth.machine.v1alpha1.MachineService/Upgrade"
+	MachineService_Rollback_FullMethodName                    = "/plinth.machine.v1alpha1.MachineService/Rollback"
 	MachineService_ApplyConfiguration_FullMethodName          = "/plinth.machine.v1alpha1.MachineService/ApplyConfiguration"
 	MachineService_Bootstrap_FullMethodName                   = "/plinth.machine.v1alpha1.MachineService/Bootstrap"
 	MachineService_Kubeconfig_FullMethodName                  = "/plinth.machine.v1alpha1.MachineService/Kubeconfig"
@@ -96,6 +98,11 @@ type MachineServiceClient interface {
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
 	// Reset wipes the node's state and reboots it into maintenance.
 	Reset(ctx context.Context, in *ResetRequest, opts ...grpc.CallOption) (*ResetResponse, error)
+	// Upgrade takes an OS upgrade artifact as a stream of chunks, writes it into the slot
+	// that is not running, arms a one-shot trial boot of it and (unless staged) reboots.
+	Upgrade(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UpgradeRequest, UpgradeResponse], error)
+	// Rollback makes the other slot the default and reboots into it.
+	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error)
 	// ApplyConfiguration replaces the machine configuration.
 	ApplyConfiguration(ctx context.Context, in *ApplyConfigurationRequest, opts ...grpc.CallOption) (*ApplyConfigurationResponse, error)
 	// Bootstrap starts a new etcd cluster on this control-plane node; it is refused on a
@@ -366,6 +373,29 @@ func (c *machineServiceClient) Reset(ctx context.Context, in *ResetRequest, opts
 	return out, nil
 }
 
+func (c *machineServiceClient) Upgrade(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UpgradeRequest, UpgradeResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MachineService_ServiceDesc.Streams[6], MachineService_Upgrade_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[UpgradeRequest, UpgradeResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MachineService_UpgradeClient = grpc.ClientStreamingClient[UpgradeRequest, UpgradeResponse]
+
+func (c *machineServiceClient) Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackResponse)
+	err := c.cc.Invoke(ctx, MachineService_Rollback_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *machineServiceClient) ApplyConfiguration(ctx context.Context, in *ApplyConfigurationRequest, opts ...grpc.CallOption) (*ApplyConfigurationResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ApplyConfigurationResponse)
@@ -448,7 +478,7 @@ func (c *machineServiceClient) EtcdStatus(ctx context.Context, in *EtcdStatusReq
 
 func (c *machineServiceClient) EtcdSnapshot(ctx context.Context, in *EtcdSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EtcdSnapshotResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &MachineService_ServiceDesc.Streams[6], MachineService_EtcdSnapshot_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &MachineService_ServiceDesc.Streams[7], MachineService_EtcdSnapshot_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -537,6 +567,11 @@ type MachineServiceServer interface {
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
 	// Reset wipes the node's state and reboots it into maintenance.
 	Reset(context.Context, *ResetRequest) (*ResetResponse, error)
+	// Upgrade takes an OS upgrade artifact as a stream of chunks, writes it into the slot
+	// that is not running, arms a one-shot trial boot of it and (unless staged) reboots.
+	Upgrade(grpc.ClientStreamingServer[UpgradeRequest, UpgradeResponse]) error
+	// Rollback makes the other slot the default and reboots into it.
+	Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error)
 	// ApplyConfiguration replaces the machine configuration.
 	ApplyConfiguration(context.Context, *ApplyConfigurationRequest) (*ApplyConfigurationResponse, error)
 	// Bootstrap starts a new etcd cluster on this control-plane node; it is refused on a
@@ -626,6 +661,12 @@ func (UnimplementedMachineServiceServer) Shutdown(context.Context, *ShutdownRequ
 }
 func (UnimplementedMachineServiceServer) Reset(context.Context, *ResetRequest) (*ResetResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Reset not implemented")
+}
+func (UnimplementedMachineServiceServer) Upgrade(grpc.ClientStreamingServer[UpgradeRequest, UpgradeResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method Upgrade not implemented")
+}
+func (UnimplementedMachineServiceServer) Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Rollback not implemented")
 }
 func (UnimplementedMachineServiceServer) ApplyConfiguration(context.Context, *ApplyConfigurationRequest) (*ApplyConfigurationResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ApplyConfiguration not implemented")
@@ -966,6 +1007,31 @@ func _MachineService_Reset_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MachineService_Upgrade_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(MachineServiceServer).Upgrade(&grpc.GenericServerStream[UpgradeRequest, UpgradeResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MachineService_UpgradeServer = grpc.ClientStreamingServer[UpgradeRequest, UpgradeResponse]
+
+func _MachineService_Rollback_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).Rollback(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_Rollback_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).Rollback(ctx, req.(*RollbackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MachineService_ApplyConfiguration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ApplyConfigurationRequest)
 	if err := dec(in); err != nil {
@@ -1231,6 +1297,10 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _MachineService_Reset_Handler,
 		},
 		{
+			MethodName: "Rollback",
+			Handler:    _MachineService_Rollback_Handler,
+		},
+		{
 			MethodName: "ApplyConfiguration",
 			Handler:    _MachineService_ApplyConfiguration_Handler,
 		},
@@ -1305,6 +1375,11 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Copy",
 			Handler:       _MachineService_Copy_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Upgrade",
+			Handler:       _MachineService_Upgrade_Handler,
+			ClientStreams: true,
 		},
 		{
 			StreamName:    "EtcdSnapshot",

@@ -1,0 +1,258 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/plinthos/plinth/internal/resources"
+	"github.com/plinthos/plinth/pkg/api/machine"
+	rpb "github.com/plinthos/plinth/pkg/api/resource"
+	"github.com/plinthos/plinth/pkg/client"
+)
+
+// upgradeChunk is the size of the artifact's chunks on the wire (under gRPC's 4 MiB
+// message limit).
+const upgradeChunk = 1 << 20
+
+func newUpgradeCommand(g *globalFlags) *cobra.Command {
+	var (
+		image string
+		stage bool
+		wf    waitFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "upgrade --image FILE",
+		Short: "Upgrade the nodes' OS: write a new version into the other slot and boot it on trial",
+		Long: `Upgrade sends an OS upgrade artifact (upgrade.tar of make image-os, or of make image-os-k8s for
+nodes that run Kubernetes) to each node, one node at a time. The node checks each file's
+digest while it writes the slot it is not running, reads the root filesystem back from the
+disk, arms a one-shot trial boot of that slot and reboots into it. The trial boot becomes the
+default only once every service is running and healthy (its health gate); a trial whose kernel
+panics, whose init or machined fails, or that fails the gate comes back on the old slot by
+itself, and the node records why (plinthctl get upgradestatus). A hang is not caught yet (no
+watchdog): power-cycle the machine and it boots the old slot.
+
+With --stage the node only writes and arms: the trial is its next reboot. With --wait, the
+command follows each node until the upgrade is committed or rolled back, and fails if it was
+rolled back; the next node is upgraded only once the one before is committed. Without --wait
+the nodes are sent the artifact one after the other and reboot independently. Only machines
+installed to a disk (metal: VMs, bare metal) have slots.`,
+		Example: `  plinthctl upgrade --image _out/os/upgrade.tar --wait
+  plinthctl -n 10.6.0.3 upgrade --image upgrade.tar --stage
+  plinthctl get upgradestatus`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if image == "" {
+				return errors.New("--image is required: the upgrade artifact (make image-os writes _out/os/upgrade.tar)")
+			}
+			if _, err := os.Stat(image); err != nil {
+				return fmt.Errorf("--image: %w", err)
+			}
+			return inTurn(g, cmd, func(ctx context.Context, s *session, node string, w io.Writer) error {
+				before := ""
+				if wf.wait {
+					id, err := bootID(ctx, s)
+					if err != nil {
+						return client.Describe(err)
+					}
+					before = id
+				}
+				resp, err := sendArtifact(ctx, s, image, stage, w)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "%s: %s written to slot %s (running %s from slot %s), armed for one trial boot (actor %s)\n",
+					node, resp.Version, resp.Slot, resp.FromVersion, resp.FromSlot, resp.ActorId)
+				if !resp.Rebooting {
+					fmt.Fprintf(w, "%s: staged: the trial is the node's next reboot (plinthctl reboot)\n", node)
+					return nil
+				}
+				fmt.Fprintf(w, "%s: rebooting into the trial\n", node)
+				if !wf.wait {
+					return nil
+				}
+				if err := waitBoot(ctx, s, w, before, wf.timeout); err != nil {
+					return err
+				}
+				return waitUpgradeOutcome(ctx, s, w, resp.Version, wf.timeout)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&image, "image", "", "the upgrade artifact to install (upgrade.tar of make image-os)")
+	cmd.Flags().BoolVar(&stage, "stage", false, "write and arm only; the trial is the node's next reboot")
+	wf.add(cmd)
+	cmd.Flags().Lookup("timeout").DefValue = "15m0s"
+	_ = cmd.Flags().Set("timeout", "15m")
+	return cmd
+}
+
+// inTurn runs fn on each node of the session one after the other (the endpoint itself when
+// no node is named), stopping at the first that fails.
+func inTurn(g *globalFlags, cmd *cobra.Command, fn func(ctx context.Context, s *session, node string, w io.Writer) error) error {
+	s, err := g.connect()
+	if err != nil {
+		return err
+	}
+	defer s.client.Close()
+	out := cmd.OutOrStdout()
+	if len(s.nodes) == 0 {
+		return fn(cmd.Context(), s, s.endpoint, out)
+	}
+	for i, node := range s.nodes {
+		if err := fn(client.WithNode(cmd.Context(), node), s, node, out); err != nil {
+			if rest := s.nodes[i+1:]; len(rest) > 0 {
+				return fmt.Errorf("node %s: %w (not upgraded: %v)", node, err, rest)
+			}
+			return fmt.Errorf("node %s: %w", node, err)
+		}
+	}
+	return nil
+}
+
+// sendArtifact streams the artifact at path to the node, showing progress.
+func sendArtifact(ctx context.Context, s *session, path string, stage bool, w io.Writer) (*machine.UpgradeResponse, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--image: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("--image: %w", err)
+	}
+	stream, err := s.client.Machine.Upgrade(ctx)
+	if err != nil {
+		return nil, client.Describe(err)
+	}
+	buf := make([]byte, upgradeChunk)
+	var sent int64
+	lastShown := time.Now()
+	first := true
+	for {
+		n, rerr := f.Read(buf)
+		if n > 0 {
+			if err := stream.Send(&machine.UpgradeRequest{Chunk: buf[:n], Stage: first && stage}); err != nil {
+				// The node ended the call: its status says why.
+				_, cerr := stream.CloseAndRecv()
+				if cerr != nil {
+					return nil, client.Describe(cerr)
+				}
+				return nil, client.Describe(err)
+			}
+			first = false
+			sent += int64(n)
+			if time.Since(lastShown) > 2*time.Second {
+				fmt.Fprintf(w, "sent %d of %d MiB\n", sent>>20, info.Size()>>20)
+				lastShown = time.Now()
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			return nil, fmt.Errorf("--image: %w", rerr)
+		}
+	}
+	fmt.Fprintf(w, "sent %d MiB; the node verifies and writes it...\n", sent>>20)
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return nil, client.Describe(err)
+	}
+	return resp, nil
+}
+
+// upgradeStatus reads the node's UpgradeStatus resource.
+func upgradeStatus(ctx context.Context, s *session) (resources.UpgradeStatusSpec, error) {
+	var spec resources.UpgradeStatusSpec
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := s.client.Resource.Get(ctx, &rpb.GetRequest{Namespace: resources.NamespaceRuntime, Type: resources.UpgradeStatusType, Id: resources.DefaultID})
+	if err != nil {
+		return spec, err
+	}
+	if err := yaml.Unmarshal(resp.GetResource().GetSpec(), &spec); err != nil {
+		return spec, fmt.Errorf("upgrade status: %w", err)
+	}
+	return spec, nil
+}
+
+// waitUpgradeOutcome follows the node's upgrade status until the upgrade to version is
+// committed (nil) or rolled back (an error with the node's reason).
+func waitUpgradeOutcome(ctx context.Context, s *session, w io.Writer, version string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	fmt.Fprintf(w, "waiting for the trial of %s to be committed or rolled back...\n", version)
+	shown := ""
+	var last error
+	for {
+		spec, err := upgradeStatus(ctx, s)
+		if err == nil && spec.Last != nil && spec.Last.To == version {
+			if spec.Last.State != shown {
+				fmt.Fprintf(w, "upgrade to %s: %s\n", version, spec.Last.State)
+				shown = spec.Last.State
+			}
+			switch spec.Last.State {
+			case "committed":
+				fmt.Fprintf(w, "upgrade to %s committed: slot %s is the default\n", version, spec.Last.Slot)
+				return nil
+			case "rolled-back":
+				return fmt.Errorf("upgrade to %s rolled back: %s", version, spec.Last.Reason)
+			}
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("no outcome within %s: %v", timeout, client.Describe(last))
+			}
+			return fmt.Errorf("no outcome within %s (last state: %s)", timeout, shown)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func newRollbackCommand(g *globalFlags) *cobra.Command {
+	var wf waitFlags
+	cmd := &cobra.Command{
+		Use:   "rollback",
+		Short: "Boot the nodes' other OS slot: the version before the last upgrade",
+		Long: `Rollback makes the slot the node is not running the default and reboots into it: after an
+upgrade that was committed, that is the version before it. It is refused when the other slot
+holds nothing (the node was never upgraded).`,
+		Example: `  plinthctl rollback --wait
+  plinthctl get upgradestatus`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.onNodes(cmd, true, func(ctx context.Context, s *session, node string, w io.Writer) error {
+				before := ""
+				if wf.wait {
+					id, err := bootID(ctx, s)
+					if err != nil {
+						return client.Describe(err)
+					}
+					before = id
+				}
+				resp, err := s.client.Machine.Rollback(ctx, &machine.RollbackRequest{})
+				if err != nil {
+					return client.Describe(err)
+				}
+				fmt.Fprintf(w, "%s: rolling back to %s (slot %s); rebooting (actor %s)\n", node, resp.Version, resp.Slot, resp.ActorId)
+				if wf.wait {
+					return waitBoot(ctx, s, w, before, wf.timeout)
+				}
+				return nil
+			})
+		},
+	}
+	wf.add(cmd)
+	return cmd
+}

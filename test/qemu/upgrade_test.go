@@ -123,6 +123,7 @@ func TestUpgradeAndRollback(t *testing.T) {
 	if !strings.Contains(st, "booted: A") || !strings.Contains(st, "default: A") || !strings.Contains(st, "state: rolled-back") || !strings.Contains(st, first+"-broken") {
 		t.Errorf("upgrade status after the rolled back upgrade:\n%s", st)
 	}
+	t.Logf("get upgradestatus:\n%s", e.must(time.Minute, ctl("get", "upgradestatus")...))
 	// 4. Rolling back to the slot that failed is refused.
 	if out, err := e.run(time.Minute, ctl("rollback")...); err == nil || !strings.Contains(out, "did not commit") {
 		t.Errorf("rollback to the broken slot: want a refusal, got %v\n%s", err, out)

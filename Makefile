@@ -11,7 +11,7 @@ TOOLS := $(OUT)/tools
 # BenchmarkIdleRSS idles, so that it measures once. -v shows the figures next to their aims.
 BENCHTIME ?= 3s
 
-.PHONY: setup cluster images images-lock images-repro image-docker image-os image-os-k8s image-os-upgrades e2e-qemu-k8s kernel-bump local-node help tools payload build test test-integration e2e e2e-qemu bench lint fuzz generate check-generate check demo clean
+.PHONY: setup cluster images images-lock images-repro image-docker image-os image-os-k8s image-os-upgrades image-docker-next e2e-qemu-k8s kernel-bump local-node help tools payload build test test-integration e2e e2e-qemu bench lint fuzz generate check-generate check demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -26,9 +26,9 @@ test: ## unit tests, with the race detector
 test-integration: build ## integration tests: the built plinthctl binary, driven as a user would; the Docker provisioner against the engine
 	PLINTH_REQUIRE_DOCKER=1 PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl MACHINED=$(CURDIR)/$(OUT)/machined $(GO) test -race -count=1 -tags integration ./test/integration/... ./internal/provision/docker/
 
-e2e: image-docker ## end-to-end tests: real clusters of node containers in Docker (needs a running Docker engine)
+e2e: image-docker image-docker-next ## end-to-end tests: real clusters of node containers in Docker (needs a running Docker engine)
 	ln -sf kube $(OUT)/payload/bin/kubectl
-	PLINTH_REQUIRE_DOCKER=1 PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl NODE_IMAGE=$(NODE_IMAGE) \
+	PLINTH_REQUIRE_DOCKER=1 PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl NODE_IMAGE=$(NODE_IMAGE) NEXT_NODE_IMAGE=$(NODE_IMAGE)-next \
 	  $(GO) test -tags e2e -count=1 -timeout 45m -v ./test/e2e/
 
 bench: build ## benchmarks: unit, the node runtime over mTLS, Docker cluster create, QEMU boot and a Kubernetes VM to Ready (long); they print figures and assert nothing
@@ -124,6 +124,11 @@ image-docker: images ## build the node image and load it into the local Docker e
 	$(OUT)/imager node -bin $(OUT)/payload/bin -machined $(OUT)/machined -bundle $(OUT)/images/bundle.tar -lock payload/images.lock -tag $(NODE_IMAGE) -out $(OUT)/images/node.tar
 	docker load -i $(OUT)/images/node.tar
 
+image-docker-next: image-docker ## the node image of the next version, $(NODE_IMAGE)-next (its machined says $(VERSION)-next): what the e2e upgrades a cluster to
+	mkdir -p $(OUT)/next
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/plinthos/plinth/internal/version.Tag=$(VERSION)-next" -o $(OUT)/next/machined ./cmd/machined
+	printf 'FROM $(NODE_IMAGE)\nCOPY machined /usr/bin/machined\n' | DOCKER_BUILDKIT=0 docker build -q -t $(NODE_IMAGE)-next -f - $(OUT)/next
+
 OS_OUT := $(OUT)/os
 
 image-os: ## build the OS image a VM boots into _out/os: vmlinuz, initramfs.img, rootfs.squashfs, disk.raw, manifest.json (kernel pinned in boot/kernel.lock)
@@ -145,14 +150,16 @@ image-os-k8s: images ## build the OS image with the Kubernetes payload into _out
 e2e-qemu-k8s: build image-os-k8s ## opt-in: one control plane in a QEMU VM bootstrapped to Ready (slow under TCG: minutes)
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl OS_IMAGE=$(CURDIR)/$(OS_K8S_OUT) OS_K8S_IMAGE=$(CURDIR)/$(OS_K8S_OUT) KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl $(GO) test -tags qemu -count=1 -timeout 40m -v -run Kubernetes ./test/qemu/
 
-image-os-upgrades: image-os ## the upgrade artifacts the QEMU upgrade test installs: the next version, and a build whose init exits (into _out/os-next, _out/os-broken)
+image-os-upgrades: image-os ## the upgrade artifacts the QEMU upgrade test installs: the next version, a build whose init exits, one whose machined exits (_out/os-next, _out/os-broken, _out/os-broken-machined)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/plinthos/plinth/internal/version.Tag=$(VERSION)-next" -o $(OUT)/machined-next ./cmd/machined
 	$(OUT)/osbuild -artifact-only -lock boot/kernel.lock -cache $(OUT)/cache -out $(OUT)/os-next -init $(OUT)/plinth-init -machined $(OUT)/machined-next -version $(VERSION)-next
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(OUT)/badinit ./test/qemu/testdata/badinit
 	$(OUT)/osbuild -artifact-only -lock boot/kernel.lock -cache $(OUT)/cache -out $(OUT)/os-broken -init $(OUT)/badinit -machined $(OUT)/machined -version $(VERSION)-broken
+	$(OUT)/osbuild -artifact-only -lock boot/kernel.lock -cache $(OUT)/cache -out $(OUT)/os-broken-machined -init $(OUT)/plinth-init -machined $(OUT)/badinit -version $(VERSION)-broken-machined
 
 e2e-qemu: build image-os image-os-upgrades ## boot the OS image in QEMU VMs and drive them through the node API (needs qemu-system-x86; the local cluster test needs root)
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl OS_IMAGE=$(CURDIR)/$(OS_OUT) UPGRADE_NEXT=$(CURDIR)/$(OUT)/os-next/upgrade.tar UPGRADE_BROKEN=$(CURDIR)/$(OUT)/os-broken/upgrade.tar \
+	  UPGRADE_BROKEN_MACHINED=$(CURDIR)/$(OUT)/os-broken-machined/upgrade.tar \
 	  $(GO) test -tags qemu -count=1 -timeout 30m -v ./test/qemu/
 
 kernel-bump: ## pin the newest Debian kernel apt offers in boot/kernel.lock (run apt-get update first)

@@ -6,11 +6,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/plinthos/plinth/internal/provision"
+	"github.com/plinthos/plinth/internal/provision/docker"
 	"github.com/plinthos/plinth/internal/resources"
 	"github.com/plinthos/plinth/pkg/api/machine"
 	rpb "github.com/plinthos/plinth/pkg/api/resource"
@@ -43,27 +48,42 @@ With --stage the node only writes and arms: the trial is its next reboot. With -
 command follows each node until the upgrade is committed or rolled back, and fails if it was
 rolled back; the next node is upgraded only once the one before is committed. Without --wait
 the nodes are sent the artifact one after the other and reboot independently. Only machines
-installed to a disk (metal: VMs, bare metal) have slots.`,
+installed to a disk (metal: VMs, bare metal) have slots.
+
+A node of a local Docker cluster (plinthctl cluster create) has no slots: --image names a node
+image (plinth/node:TAG) and plinthctl, on the Docker host, replaces the node's container with
+one of that image, keeping its volume (/var: identity, etcd's data, images), address, ports
+and configuration. A control plane first hands its etcd leadership on. The new container must
+answer and have every service running and healthy, and its etcd member (on a control plane)
+voting with a leader, for 10 s within --timeout; otherwise it is removed and the old
+container starts again. Docker nodes are always upgraded one at a time
+and waited for.`,
 		Example: `  plinthctl upgrade --image _out/os/upgrade.tar --wait
   plinthctl -n 10.6.0.3 upgrade --image upgrade.tar --stage
+  plinthctl -n 10.5.0.2,10.5.0.3 upgrade --image plinth/node:v0.2.0     # Docker nodes
   plinthctl get upgradestatus`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if image == "" {
-				return errors.New("--image is required: the upgrade artifact (make image-os writes _out/os/upgrade.tar)")
-			}
-			if _, err := os.Stat(image); err != nil {
-				return fmt.Errorf("--image: %w", err)
+				return errors.New("--image is required: the upgrade artifact (make image-os writes _out/os/upgrade.tar), or for Docker nodes a node image (plinth/node:TAG)")
 			}
 			return inTurn(g, cmd, func(ctx context.Context, s *session, node string, w io.Writer) error {
-				before := ""
-				if wf.wait {
-					id, err := bootID(ctx, s)
-					if err != nil {
-						return client.Describe(err)
-					}
-					before = id
+				vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				v, err := s.client.Machine.Version(vctx, &machine.VersionRequest{})
+				cancel()
+				if err != nil {
+					return client.Describe(err)
 				}
+				if v.Platform == "docker" {
+					if stage {
+						return errors.New("--stage is for machines with A/B slots: a Docker node's container is replaced at once")
+					}
+					return upgradeContainer(ctx, s, node, v, image, wf.timeout, w)
+				}
+				if st, err := os.Stat(image); err != nil || st.IsDir() {
+					return fmt.Errorf("--image %s: not an upgrade artifact file (make image-os writes _out/os/upgrade.tar): %v", image, err)
+				}
+				before := v.BootId
 				resp, err := sendArtifact(ctx, s, image, stage, w)
 				if err != nil {
 					return err
@@ -85,7 +105,7 @@ installed to a disk (metal: VMs, bare metal) have slots.`,
 			})
 		},
 	}
-	cmd.Flags().StringVar(&image, "image", "", "the upgrade artifact to install (upgrade.tar of make image-os)")
+	cmd.Flags().StringVar(&image, "image", "", "the upgrade artifact to install (upgrade.tar of make image-os); for Docker nodes, the node image (plinth/node:TAG)")
 	cmd.Flags().BoolVar(&stage, "stage", false, "write and arm only; the trial is the node's next reboot")
 	wf.add(cmd)
 	cmd.Flags().Lookup("timeout").DefValue = "15m0s"
@@ -255,4 +275,123 @@ holds nothing (the node was never upgraded).`,
 	}
 	wf.add(cmd)
 	return cmd
+}
+
+// settleHealthy is how long a replaced Docker node's services must stay healthy.
+const settleHealthy = 10 * time.Second
+
+// upgradeContainer replaces the container of a Docker node with one of image (see
+// docker.Provisioner.Replace), waits for it to boot and its services to be healthy, and
+// removes the old container; or brings the old one back when the new one does not come up.
+func upgradeContainer(ctx context.Context, s *session, node string, v *machine.VersionResponse, image string, timeout time.Duration, w io.Writer) error {
+	if st, err := os.Stat(image); err == nil && !st.IsDir() {
+		return fmt.Errorf("node %s is a Docker container: --image names a node image (plinth/node:TAG), not an artifact file", node)
+	}
+	container, _, _ := strings.Cut(v.Hostname, ".") // the container is named as the node's host
+	say := func(format string, a ...any) { fmt.Fprintf(w, node+": "+format+"\n", a...) }
+	r, err := docker.New().Replace(ctx, container, image, say, func(role string) error {
+		// A control plane hands its etcd leadership on first (the role label says what the
+		// node was created as; a worker may have been made a control plane since, so every
+		// node is asked). Not fatal: a node without etcd has nothing to hand on, and the
+		// election after the stop takes over from a leader that cannot.
+		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		resp, err := s.client.Machine.EtcdForfeitLeadership(fctx, &machine.EtcdForfeitLeadershipRequest{})
+		switch {
+		case err == nil:
+			say("%s", resp.Message)
+		case role == provision.RoleControlPlane:
+			say("etcd leadership not handed on: %v", client.Describe(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = waitBoot(ctx, s, w, v.BootId, timeout)
+	if err == nil {
+		err = waitHealthy(ctx, s, w, timeout)
+	}
+	if err != nil {
+		say("the new container did not come up: %v; bringing %s back", err, r.OldImage)
+		if rerr := r.Revert(ctx); rerr != nil {
+			return fmt.Errorf("upgrade to %s failed (%v) and the old container did not come back: %w", image, err, rerr)
+		}
+		return fmt.Errorf("upgrade to %s rolled back: %w", image, err)
+	}
+	if err := r.Commit(ctx); err != nil {
+		return err
+	}
+	say("upgraded: %s runs %s (was %s)", container, image, r.OldImage)
+	return nil
+}
+
+// waitHealthy waits until the node's services are all running (or finished) and none is
+// unhealthy for settleHealthy in a row.
+func waitHealthy(ctx context.Context, s *session, w io.Writer, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	fmt.Fprintln(w, "waiting for every service to be running and healthy...")
+	var since time.Time
+	last := ""
+	for {
+		lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+		resp, err := s.client.Machine.ServiceList(lctx, &machine.ServiceListRequest{})
+		lcancel()
+		var bad []string
+		if err != nil {
+			bad = append(bad, client.Describe(err).Error())
+		}
+		for _, st := range resp.GetServices() {
+			switch {
+			case st.State != "Running" && st.State != "Finished" && st.State != "Skipped":
+				bad = append(bad, st.Id+" is "+st.State)
+			case st.Health == "unhealthy":
+				bad = append(bad, st.Id+" is unhealthy")
+			}
+		}
+		if len(bad) == 0 {
+			if why := etcdNotReady(ctx, s); why != "" {
+				bad = append(bad, why)
+			}
+		}
+		switch {
+		case len(bad) > 0:
+			since, last = time.Time{}, strings.Join(bad, ", ")
+		case since.IsZero():
+			since = time.Now()
+		case time.Since(since) >= settleHealthy:
+			fmt.Fprintln(w, "every service is running and healthy")
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if last == "" {
+				last = "the services were not healthy for " + settleHealthy.String() + " in a row"
+			}
+			return fmt.Errorf("not healthy within %s: %s", timeout, last)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// etcdNotReady says why the node's etcd member is not a voting member that follows a
+// leader, or "" when it is or the node runs no etcd.
+func etcdNotReady(ctx context.Context, s *session) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := s.client.Machine.EtcdStatus(ctx, &machine.EtcdStatusRequest{})
+	switch {
+	case status.Code(err) == codes.FailedPrecondition:
+		return "" // not a control plane
+	case err != nil:
+		return "etcd: " + client.Describe(err).Error()
+	case st.Leader == 0:
+		return "etcd has no leader"
+	case st.IsLearner:
+		return "etcd is a learner, not a voting member yet"
+	case len(st.Errors) > 0:
+		return "etcd: " + strings.Join(st.Errors, "; ")
+	}
+	return ""
 }

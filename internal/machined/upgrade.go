@@ -251,7 +251,7 @@ func (u *upgrader) assess(ctx context.Context, log *slog.Logger) {
 		msg := fmt.Sprintf("trial boot of %s (slot %s): waiting up to %s for every service to be running and healthy", rec.To, rec.Slot, GateTimeout)
 		log.Info(msg)
 		u.n.events.Publish(events.Event{Type: "upgrade", Message: msg})
-		err := gate(ctx, u.n.sup.List, GateTimeout, gateSettle)
+		err := gate(ctx, u.n.sup.List, u.etcdNotReady, GateTimeout, gateSettle)
 		if ctx.Err() != nil {
 			return // the node stops; the next boot decides
 		}
@@ -278,10 +278,32 @@ func (u *upgrader) assess(ctx context.Context, log *slog.Logger) {
 	}
 }
 
+// etcdNotReady says why this node's etcd member is not a voting member following a leader,
+// or "" when it is or the node runs no etcd.
+func (u *upgrader) etcdNotReady(ctx context.Context) string {
+	if !u.n.platform.Kubernetes() || !u.n.runsEtcd() {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := etcdClient().Status(ctx)
+	switch {
+	case err != nil:
+		return "etcd: " + err.Error()
+	case st.Leader == 0:
+		return "etcd has no leader"
+	case st.IsLearner:
+		return "etcd is a learner"
+	case len(st.Errors) > 0:
+		return "etcd: " + strings.Join(st.Errors, "; ")
+	}
+	return ""
+}
+
 // gate waits until every service is running (or finished or skipped) and none is
-// unhealthy, and stays so for settle; it fails with the services that are not after
-// timeout.
-func gate(ctx context.Context, list func() []service.Status, timeout, settle time.Duration) error {
+// unhealthy, and extra (when set) finds nothing wrong, and all stays so for settle; it
+// fails with what is not after timeout.
+func gate(ctx context.Context, list func() []service.Status, extra func(context.Context) string, timeout, settle time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var since time.Time
@@ -294,6 +316,11 @@ func gate(ctx context.Context, list func() []service.Status, timeout, settle tim
 				bad = append(bad, fmt.Sprintf("%s is %s", st.ID, st.State))
 			case st.Healthy != nil && !*st.Healthy:
 				bad = append(bad, st.ID+" is unhealthy")
+			}
+		}
+		if len(bad) == 0 && extra != nil {
+			if why := extra(ctx); why != "" {
+				bad = append(bad, why)
 			}
 		}
 		switch {

@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -14,7 +15,8 @@ import (
 // TestThreeControlPlanes creates a cluster of three control planes behind the load
 // balancer and a worker, promotes the worker to a fourth control plane (a change that
 // needs a reboot), stops the first control plane, checks that the Kubernetes API and etcd
-// keep serving, starts it again and checks that it rejoins.
+// keep serving, starts it again and checks that it rejoins; then upgrades every node, one
+// at a time, to the next node image while a client writes to the Kubernetes API.
 func TestThreeControlPlanes(t *testing.T) {
 	e := setup(t, "e2e-ha", "10.5.79.0/24")
 	// The gateway is .1, the load balancer .2, the control planes .3 to .5, the worker .6.
@@ -88,6 +90,71 @@ func TestThreeControlPlanes(t *testing.T) {
 	e.must(8*time.Minute, e.plinthctl, "-n", cp1, "health", "--expect-control-planes", "4", "--expect-nodes", "4", "--wait-timeout", "7m")
 	if out := e.kube("get", "configmap", "written-with-one-down", "-o", "jsonpath={.data.k}"); out != "v" {
 		t.Errorf("after the rejoin the configmap reads %q", out)
+	}
+
+	rollingUpgrade(e, []string{cp1, cp2, "10.5.79.5", "10.5.79.6"})
+}
+
+// rollingUpgrade upgrades the nodes, one at a time, to the next node image (NEXT_NODE_IMAGE,
+// make image-docker-next) while a client writes to the Kubernetes API every second, and
+// checks that every node runs the next version, the cluster is healthy, and no run of
+// failed writes lasted longer than maxOutage.
+func rollingUpgrade(e *env, nodes []string) {
+	t := e.t
+	next := os.Getenv("NEXT_NODE_IMAGE")
+	if next == "" {
+		t.Log("NEXT_NODE_IMAGE is not set: no rolling upgrade (make e2e sets it)")
+		return
+	}
+	const maxOutage = 30 * time.Second
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var writes, failed int
+	var worst, current time.Duration
+	var failedSince time.Time
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Second):
+			}
+			began := time.Now()
+			out, err := e.run(10*time.Second, e.kubectl, "create", "configmap", fmt.Sprintf("rolling-%d", i), "--from-literal=k=v", "--request-timeout=5s")
+			writes++
+			if err != nil {
+				failed++
+				if failedSince.IsZero() {
+					failedSince = began
+					t.Logf("write %d failed: %v: %s", i, err, strings.TrimSpace(out))
+				}
+				current = time.Since(failedSince)
+			} else {
+				failedSince, current = time.Time{}, 0
+			}
+			worst = max(worst, current)
+		}
+	}()
+	start := time.Now()
+	out, err := e.run(30*time.Minute, e.plinthctl, "-n", strings.Join(nodes, ","), "upgrade", "--image", next, "--timeout", "8m")
+	close(stop)
+	<-done
+	t.Logf("rolling upgrade to %s took %s; %d writes, %d failed, longest run of failures %s:\n%s",
+		next, time.Since(start).Round(time.Second), writes, failed, worst.Round(100*time.Millisecond), out)
+	if err != nil {
+		t.Fatalf("rolling upgrade: %v", err)
+	}
+	if worst > maxOutage {
+		t.Errorf("the Kubernetes API refused writes for %s in a row during the rolling upgrade (at most %s expected: a leader election)", worst, maxOutage)
+	}
+	version := e.must(time.Minute, e.plinthctl, "-n", strings.Join(nodes, ","), "version")
+	if got := strings.Count(version, "-next"); got < len(nodes) {
+		t.Errorf("%d of %d nodes run the next version:\n%s", got, len(nodes), version)
+	}
+	e.must(8*time.Minute, e.plinthctl, "-n", nodes[0], "health", "--expect-control-planes", "4", "--expect-nodes", "4", "--wait-timeout", "7m")
+	if out, err := exec.Command("docker", "ps", "-a", "--filter", "name=-previous", "--format", "{{.Names}}").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "" {
+		t.Errorf("containers of the old image left behind: %v %s", err, out)
 	}
 }
 

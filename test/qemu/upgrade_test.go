@@ -15,13 +15,13 @@ import (
 
 // TestUpgradeAndRollback boots the disk image (slot A), upgrades it to the next version
 // (UPGRADE_NEXT) and sees the trial committed, rolls back by hand, then upgrades it to a
-// build whose init exits (UPGRADE_BROKEN): the trial boot panics, the firmware's next boot
-// is the old slot, and the node reports the rollback and why. A rollback to the broken slot
-// is refused.
+// build whose stage-0 init exits (UPGRADE_BROKEN) and to one whose machined exits
+// (UPGRADE_BROKEN_MACHINED): each trial boot panics, the firmware's next boot is the old
+// slot, and the node reports the rollback and why. A rollback to a broken slot is refused.
 func TestUpgradeAndRollback(t *testing.T) {
-	next, broken := os.Getenv("UPGRADE_NEXT"), os.Getenv("UPGRADE_BROKEN")
-	if next == "" || broken == "" {
-		t.Skip("UPGRADE_NEXT and UPGRADE_BROKEN are not set: run make e2e-qemu (make image-os-upgrades builds them)")
+	next, broken, brokenMachined := os.Getenv("UPGRADE_NEXT"), os.Getenv("UPGRADE_BROKEN"), os.Getenv("UPGRADE_BROKEN_MACHINED")
+	if next == "" || broken == "" || brokenMachined == "" {
+		t.Skip("UPGRADE_NEXT, UPGRADE_BROKEN and UPGRADE_BROKEN_MACHINED are not set: run make e2e-qemu (make image-os-upgrades builds them)")
 	}
 	e := setup(t)
 	cfgDir, config := e.clusterConfig("up", fmt.Sprintf(`{"machine":{"network":{"hostname":"up-1","interfaces":[{"name":"eth0","addresses":["%s/%d"]}]}}}`,
@@ -122,6 +122,19 @@ func TestUpgradeAndRollback(t *testing.T) {
 	st := status()
 	if !strings.Contains(st, "booted: A") || !strings.Contains(st, "default: A") || !strings.Contains(st, "state: rolled-back") || !strings.Contains(st, first+"-broken") {
 		t.Errorf("upgrade status after the rolled back upgrade:\n%s", st)
+	}
+	// 3b. A build whose machined exits right after stage 0 started it: the same way back.
+	began = time.Now()
+	out, err = e.run(15*time.Minute, ctl("upgrade", "--image", brokenMachined, "--wait", "--timeout", "10m")...)
+	if err == nil || !strings.Contains(out, "rolled back") {
+		t.Fatalf("upgrade to the build whose machined exits: want a rollback, got %v\n%s\nconsole:\n%s", err, out, qemu.ReadConsole(console))
+	}
+	t.Logf("the build whose machined exits rolled back %s after the command began", time.Since(began).Round(time.Second))
+	if v := nodeVersion(); v != first {
+		t.Errorf("after the second rolled back upgrade the node runs %q, want %q", v, first)
+	}
+	if st := status(); !strings.Contains(st, "state: rolled-back") || !strings.Contains(st, first+"-broken-machined") {
+		t.Errorf("upgrade status after the second rolled back upgrade:\n%s", st)
 	}
 	t.Logf("get upgradestatus:\n%s", e.must(time.Minute, ctl("get", "upgradestatus")...))
 	// 4. Rolling back to the slot that failed is refused.

@@ -31,15 +31,16 @@ e2e: image-docker image-docker-next ## end-to-end tests: real clusters of node c
 	PLINTH_REQUIRE_DOCKER=1 PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl NODE_IMAGE=$(NODE_IMAGE) NEXT_NODE_IMAGE=$(NODE_IMAGE)-next \
 	  $(GO) test -tags e2e -count=1 -timeout 45m -v ./test/e2e/
 
-bench: build ## benchmarks: unit, the node runtime over mTLS, Docker cluster create, QEMU boot and a Kubernetes VM to Ready (long); they print figures and assert nothing
+bench: build ## benchmarks: unit, the node runtime over mTLS, Docker cluster create, QEMU boot, an OS upgrade and a Kubernetes VM to Ready (long); they print figures and assert nothing
 	$(GO) test -run=NONE -bench=. -benchmem ./...
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl MACHINED=$(CURDIR)/$(OUT)/machined $(GO) test -v -tags integration -run=NONE -bench=. -benchtime=$(BENCHTIME) ./test/integration/
 	$(MAKE) image-docker VERSION=$(VERSION)
 	ln -sf kube $(OUT)/payload/bin/kubectl
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl NODE_IMAGE=$(NODE_IMAGE) \
 	  $(GO) test -v -tags e2e -run=NONE -bench=ClusterCreate -benchtime=1x -timeout 40m ./test/e2e/
-	$(MAKE) image-os VERSION=$(VERSION)
-	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl OS_IMAGE=$(CURDIR)/$(OS_OUT) $(GO) test -v -tags qemu -run=NONE -bench=Boot -benchtime=1x -timeout 30m ./test/qemu/
+	$(MAKE) image-os-upgrades VERSION=$(VERSION)
+	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl OS_IMAGE=$(CURDIR)/$(OS_OUT) UPGRADE_NEXT=$(CURDIR)/$(OUT)/os-next/upgrade.tar \
+	  $(GO) test -v -tags qemu -run=NONE -bench='Boot|OSUpgrade' -benchtime=1x -timeout 30m ./test/qemu/
 	$(MAKE) image-os-k8s VERSION=$(VERSION)
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl OS_IMAGE=$(CURDIR)/$(OS_K8S_OUT) OS_K8S_IMAGE=$(CURDIR)/$(OS_K8S_OUT) KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl \
 	  $(GO) test -v -tags qemu -run=NONE -bench=KubernetesReady -benchtime=1x -timeout 40m ./test/qemu/

@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/plinthos/plinth/internal/provision"
 	"github.com/plinthos/plinth/internal/provision/docker"
 	"github.com/plinthos/plinth/internal/resources"
 	"github.com/plinthos/plinth/pkg/api/machine"
@@ -84,6 +83,9 @@ and waited for.`,
 					return fmt.Errorf("--image %s: not an upgrade artifact file (make image-os writes _out/os/upgrade.tar): %v", image, err)
 				}
 				before := v.BootId
+				if !stage {
+					forfeitLeadership(ctx, s, w, node)
+				}
 				resp, err := sendArtifact(ctx, s, image, stage, w)
 				if err != nil {
 					return err
@@ -289,20 +291,8 @@ func upgradeContainer(ctx context.Context, s *session, node string, v *machine.V
 	}
 	container, _, _ := strings.Cut(v.Hostname, ".") // the container is named as the node's host
 	say := func(format string, a ...any) { fmt.Fprintf(w, node+": "+format+"\n", a...) }
-	r, err := docker.New().Replace(ctx, container, image, say, func(role string) error {
-		// A control plane hands its etcd leadership on first (the role label says what the
-		// node was created as; a worker may have been made a control plane since, so every
-		// node is asked). Not fatal: a node without etcd has nothing to hand on, and the
-		// election after the stop takes over from a leader that cannot.
-		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		resp, err := s.client.Machine.EtcdForfeitLeadership(fctx, &machine.EtcdForfeitLeadershipRequest{})
-		switch {
-		case err == nil:
-			say("%s", resp.Message)
-		case role == provision.RoleControlPlane:
-			say("etcd leadership not handed on: %v", client.Describe(err))
-		}
+	r, err := docker.New().Replace(ctx, container, image, say, func(string) error {
+		forfeitLeadership(ctx, s, w, node)
 		return nil
 	})
 	if err != nil {
@@ -394,4 +384,21 @@ func etcdNotReady(ctx context.Context, s *session) string {
 		return "etcd: " + strings.Join(st.Errors, "; ")
 	}
 	return ""
+}
+
+// forfeitLeadership asks the node to hand its etcd leadership on before it goes down, so
+// that the cluster does not wait out an election timeout. Every node is asked (a worker may
+// have been made a control plane since it was created); it is not fatal: a node without
+// etcd, or that is not the leader, has nothing to hand on, and if the leader cannot, the
+// election after it stops takes over.
+func forfeitLeadership(ctx context.Context, s *session, w io.Writer, node string) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := s.client.Machine.EtcdForfeitLeadership(ctx, &machine.EtcdForfeitLeadershipRequest{})
+	switch {
+	case err == nil:
+		fmt.Fprintf(w, "%s: %s\n", node, resp.Message)
+	case status.Code(err) != codes.FailedPrecondition:
+		fmt.Fprintf(w, "%s: etcd leadership not handed on: %v\n", node, client.Describe(err))
+	}
 }

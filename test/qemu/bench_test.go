@@ -95,6 +95,37 @@ func BenchmarkKubernetesReady(b *testing.B) {
 	b.ReportMetric(rss, "MiB-node-rss")
 }
 
+// BenchmarkOSUpgrade boots the disk image and upgrades it to the next version
+// (UPGRADE_NEXT, make image-os-upgrades) with `upgrade --wait`, and reports the time from
+// the command's start to the commit (sending, writing and checking the slot, the reboot, the
+// trial's health gate).
+func BenchmarkOSUpgrade(b *testing.B) {
+	next := os.Getenv("UPGRADE_NEXT")
+	if next == "" {
+		b.Skip("UPGRADE_NEXT is not set: make bench builds it (make image-os-upgrades)")
+	}
+	e := setup(b)
+	cfgDir, config := e.clusterConfig("vm", fmt.Sprintf(`{"machine":{"network":{"interfaces":[{"name":"eth0","addresses":["%s/%d"]}]}}}`, qemu.GuestAddress, qemu.GuestPrefix))
+	_, endpoint, _ := e.startVM("upgrade", qemu.Options{OverlaySize: 4 << 30, AllowReboot: true,
+		FirmwareFiles: map[string]string{"opt/plinth/config": config}})
+	ctl := []string{"--plinthconfig", filepath.Join(cfgDir, "plinthconfig"), "-e", endpoint, "-n", qemu.GuestAddress}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		if _, err := e.run(3*time.Second, append(ctl, "version")...); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the node API did not answer within 5 minutes")
+		}
+		time.Sleep(time.Second)
+	}
+	start := time.Now()
+	out := e.must(15*time.Minute, append(ctl, "upgrade", "--image", next, "--wait", "--timeout", "10m")...)
+	took := time.Since(start)
+	b.Logf("upgrade of the OS (artifact %s) to commit: %s\n%s", next, took.Round(100*time.Millisecond), out)
+	b.ReportMetric(took.Seconds(), "s-to-commit")
+}
+
 // idleMemory logs the node's processes summed by component and the machine's memory, and
 // returns the sums of RSS and PSS over every process, in MiB.
 func idleMemory(b *testing.B, e *env, ctl []string) (rss, pss float64) {

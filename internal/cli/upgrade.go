@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	k8sdrain "github.com/plinthos/plinth/internal/k8s/drain"
+	"github.com/plinthos/plinth/internal/k8s/kubeclient"
 	"github.com/plinthos/plinth/internal/provision/docker"
 	"github.com/plinthos/plinth/internal/resources"
 	"github.com/plinthos/plinth/pkg/api/machine"
@@ -27,9 +29,10 @@ const upgradeChunk = 1 << 20
 
 func newUpgradeCommand(g *globalFlags) *cobra.Command {
 	var (
-		image string
-		stage bool
-		wf    waitFlags
+		image        string
+		stage, drain bool
+		drainTimeout time.Duration
+		wf           waitFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "upgrade --image FILE",
@@ -66,17 +69,41 @@ and waited for.`,
 			if image == "" {
 				return errors.New("--image is required: the upgrade artifact (make image-os writes _out/os/upgrade.tar), or for Docker nodes a node image (plinth/node:TAG)")
 			}
-			return inTurn(g, cmd, func(ctx context.Context, s *session, node string, w io.Writer) error {
+			var drainer *drainer
+			return inTurn(g, cmd, func(ctx context.Context, s *session, node string, w io.Writer) (err error) {
 				vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				v, err := s.client.Machine.Version(vctx, &machine.VersionRequest{})
 				cancel()
 				if err != nil {
 					return client.Describe(err)
 				}
-				if v.Platform == "docker" {
-					if stage {
-						return errors.New("--stage is for machines with A/B slots: a Docker node's container is replaced at once")
+				if v.Platform == "docker" && stage {
+					return errors.New("--stage is for machines with A/B slots: a Docker node's container is replaced at once")
+				}
+				if drain {
+					if drainer == nil {
+						drainer = newDrainer(cmd.Context(), s, w)
 					}
+					kubeNode, _, _ := strings.Cut(v.Hostname, ".")
+					drained, err := drainer.drain(ctx, kubeNode, drainTimeout, w)
+					if err != nil {
+						return fmt.Errorf("%w (upgrade without draining with --drain=false)", err)
+					}
+					if drained {
+						// The node comes back on one version or the other: uncordon it then.
+						// Without --wait on metal nothing waits for that.
+						defer func() {
+							if v.Platform != "docker" && !wf.wait {
+								fmt.Fprintf(w, "%s: the node stays cordoned: uncordon it once it is back (kubectl uncordon %s)\n", node, kubeNode)
+								return
+							}
+							if uerr := drainer.uncordon(context.WithoutCancel(ctx), kubeNode, w); uerr != nil && err == nil {
+								err = uerr
+							}
+						}()
+					}
+				}
+				if v.Platform == "docker" {
 					return upgradeContainer(ctx, s, node, v, image, wf.timeout, w)
 				}
 				if st, err := os.Stat(image); err != nil || st.IsDir() {
@@ -109,6 +136,8 @@ and waited for.`,
 	}
 	cmd.Flags().StringVar(&image, "image", "", "the upgrade artifact to install (upgrade.tar of make image-os); for Docker nodes, the node image (plinth/node:TAG)")
 	cmd.Flags().BoolVar(&stage, "stage", false, "write and arm only; the trial is the node's next reboot")
+	cmd.Flags().BoolVar(&drain, "drain", true, "cordon and drain a worker node first (its pods evicted, disruption budgets honoured), and uncordon it after")
+	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 5*time.Minute, "how long a drain waits for the pods to leave")
 	wf.add(cmd)
 	cmd.Flags().Lookup("timeout").DefValue = "15m0s"
 	_ = cmd.Flags().Set("timeout", "15m")
@@ -401,4 +430,70 @@ func forfeitLeadership(ctx context.Context, s *session, w io.Writer, node string
 	case status.Code(err) != codes.FailedPrecondition:
 		fmt.Fprintf(w, "%s: etcd leadership not handed on: %v\n", node, client.Describe(err))
 	}
+}
+
+// drainer cordons and drains the Kubernetes Node of a worker before its upgrade, through
+// an admin kubeconfig from a control plane of the session.
+type drainer struct {
+	api *kubeclient.Client // nil: the cluster runs no Kubernetes, or no kubeconfig came
+	why string             // why there is no api
+}
+
+func newDrainer(ctx context.Context, s *session, w io.Writer) *drainer {
+	_, _, kc, err := controlPlaneKubeconfig(ctx, s)
+	if err != nil {
+		return &drainer{why: err.Error()}
+	}
+	api, err := kubeclient.New(kc, "")
+	if err != nil {
+		return &drainer{why: err.Error()}
+	}
+	return &drainer{api: api}
+}
+
+// drain cordons and drains the Node named node when it is a worker; drained says whether it
+// did (and so whether it must be uncordoned).
+func (d *drainer) drain(ctx context.Context, node string, timeout time.Duration, w io.Writer) (drained bool, err error) {
+	if d.api == nil {
+		fmt.Fprintf(w, "%s: not drained: no Kubernetes API to drain it through (%s)\n", node, firstLine(d.why))
+		return false, nil
+	}
+	n, err := d.api.GetNode(ctx, node)
+	if kubeclient.IsNotFound(err) {
+		fmt.Fprintf(w, "%s: not drained: no Node of that name in Kubernetes\n", node)
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("drain %s: %w", node, err)
+	}
+	if _, cp := n.Metadata.Labels["node-role.kubernetes.io/control-plane"]; cp {
+		return false, nil // control planes hand etcd leadership on instead
+	}
+	fmt.Fprintf(w, "%s: cordoning and draining\n", node)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	evicted, err := k8sdrain.Drain(ctx, d.api, node, func(format string, a ...any) { fmt.Fprintf(w, node+": "+format+"\n", a...) })
+	if err != nil {
+		if uerr := d.uncordon(context.WithoutCancel(ctx), node, w); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+		return false, err
+	}
+	fmt.Fprintf(w, "%s: drained (%d pods evicted)\n", node, len(evicted))
+	return true, nil
+}
+
+func (d *drainer) uncordon(ctx context.Context, node string, w io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := k8sdrain.Cordon(ctx, d.api, node, false); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s: uncordoned\n", node)
+	return nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }

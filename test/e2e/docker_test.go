@@ -251,6 +251,31 @@ func TestDockerCluster(t *testing.T) {
 		t.Errorf("after the worker's restart: %v", err)
 	}
 
+	// Upgrading the worker to the next node image drains it first (the client pod, which has
+	// no controller, is evicted for good) and uncordons it after.
+	if next := os.Getenv("NEXT_NODE_IMAGE"); next != "" {
+		worker := e.name + "-worker-1"
+		out := e.must(10*time.Minute, e.plinthctl, "-n", "10.5.77.3", "upgrade", "--image", next, "--timeout", "8m")
+		t.Logf("upgrade of the worker:\n%s", out)
+		for _, want := range []string{"cordoning and draining", "default/client has no controller", "drained (", "upgraded: " + worker, "uncordoned"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the worker's upgrade does not say %q", want)
+			}
+		}
+		if out, err := e.run(time.Minute, e.kubectl, "get", "pod", "client"); err == nil || !strings.Contains(out, "NotFound") {
+			t.Errorf("the client pod is still there after the drain: %v %s", err, out)
+		}
+		if out := e.kube("get", "node", worker, "-o", "jsonpath={.spec.unschedulable}"); out != "" {
+			t.Errorf("the worker is still cordoned after its upgrade: unschedulable=%q", out)
+		}
+		if v := e.must(time.Minute, e.plinthctl, "-n", "10.5.77.3", "version"); !strings.Contains(v, "-next") {
+			t.Errorf("the worker does not run the next version:\n%s", v)
+		}
+		if err := e.checkNodesReady(nil, e.name+"-controlplane-1", worker); err != nil {
+			t.Errorf("after the worker's upgrade: %v", err)
+		}
+	}
+
 	// Destroy leaves nothing behind.
 	e.must(3*time.Minute, e.plinthctl, "cluster", "destroy", "--name", e.name)
 	for _, args := range [][]string{

@@ -179,3 +179,41 @@ func APIServerAddresses(ctx context.Context, kubeconfigPath, server string) ([]s
 	defer c.Close()
 	return c.APIServerAddresses(ctx)
 }
+
+// ListPodsOn lists the pods the scheduler put on the Node node, in every namespace.
+func (c *Client) ListPodsOn(ctx context.Context, node string) ([]objects.RunningPod, error) {
+	var l list[objects.RunningPod]
+	q := url.Values{"fieldSelector": {"spec.nodeName=" + node}}.Encode()
+	if err := c.Get(ctx, "/api/v1/pods?"+q, &l); err != nil {
+		return nil, err
+	}
+	return l.Items, nil
+}
+
+// GetPod reads a pod; IsNotFound tells one that is gone.
+func (c *Client) GetPod(ctx context.Context, namespace, name string) (*objects.RunningPod, error) {
+	var p objects.RunningPod
+	if err := c.Get(ctx, "/api/v1/namespaces/"+url.PathEscape(namespace)+"/pods/"+url.PathEscape(name), &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Evict asks the API to evict a pod (policy/v1 Eviction), which honours its
+// PodDisruptionBudgets: IsTooManyRequests tells an eviction a budget refuses for now.
+func (c *Client) Evict(ctx context.Context, namespace, name string) error {
+	body, err := json.Marshal(map[string]any{"apiVersion": "policy/v1", "kind": "Eviction",
+		"metadata": map[string]string{"name": name, "namespace": namespace}})
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, "/api/v1/namespaces/"+url.PathEscape(namespace)+"/pods/"+url.PathEscape(name)+"/eviction",
+		"application/json", body, nil)
+}
+
+// IsTooManyRequests says whether err is the API's 429: an eviction that a disruption
+// budget does not allow yet.
+func IsTooManyRequests(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.StatusCode == http.StatusTooManyRequests
+}

@@ -249,6 +249,24 @@ type (
 		Metadata  ObjectMeta `json:"metadata"`
 		Endpoints []Endpoint `json:"endpoints"`
 	}
+
+	// RunningPod is a pod as the API serves it, with what a drain needs.
+	RunningPod struct {
+		Metadata RunningPodMeta `json:"metadata"`
+		Status   struct {
+			Phase string `json:"phase"` // Pending, Running, Succeeded, Failed
+		} `json:"status"`
+	}
+	RunningPodMeta struct {
+		ObjectMeta
+		UID               string           `json:"uid"`
+		DeletionTimestamp string           `json:"deletionTimestamp,omitempty"`
+		OwnerReferences   []OwnerReference `json:"ownerReferences,omitempty"`
+	}
+	OwnerReference struct {
+		Kind string `json:"kind"`
+		Name string `json:"name"`
+	}
 	Endpoint struct {
 		Addresses []string `json:"addresses"`
 	}

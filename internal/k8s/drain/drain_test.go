@@ -82,7 +82,9 @@ func TestDrain(t *testing.T) {
 	f := &fakeAPI{goneNext: map[string]bool{}, refuse: map[string]int{"default/web": 2}, pods: []objects.RunningPod{
 		pod("default", "web"),
 		pod("kube-system", "coredns-1"),
-		pod("kube-system", "kube-proxy-x", func(p *objects.RunningPod) { p.Metadata.OwnerReferences = []objects.OwnerReference{{Kind: "DaemonSet", Name: "kube-proxy"}} }),
+		pod("kube-system", "kube-proxy-x", func(p *objects.RunningPod) {
+			p.Metadata.OwnerReferences = []objects.OwnerReference{{Kind: "DaemonSet", Name: "kube-proxy"}}
+		}),
 		pod("kube-system", "etcd-cp", func(p *objects.RunningPod) { p.Metadata.Annotations = map[string]string{mirrorAnnotation: "x"} }),
 		pod("default", "job-done", func(p *objects.RunningPod) { p.Status.Phase = "Succeeded" }),
 		pod("default", "leaving", func(p *objects.RunningPod) { p.Metadata.DeletionTimestamp = "2026-12-02T10:00:00Z" }),

@@ -36,7 +36,7 @@ func main() {
 	flag.StringVar(&o.PayloadBin, "payload", "_out/payload/bin", "with -profile k8s: the payload binaries (make payload)")
 	flag.StringVar(&o.Bundle, "bundle", "_out/images/bundle.tar", "with -profile k8s: the image bundle (make images)")
 	flag.StringVar(&modules, "modules", strings.Join(osimage.DefaultModules, ","), "kernel modules the initramfs loads (with their dependencies), comma separated")
-	flag.StringVar(&o.CABundle, "ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "PEM CA bundle for the root filesystem; empty to leave it out")
+	flag.StringVar(&o.CABundle, "ca-bundle", "", "PEM CA bundle for the root filesystem (default: the Mozilla roots of golang.org/x/crypto/x509roots/fallback pinned in go.mod, the same on every build machine; none: leave it out)")
 	flag.BoolVar(&o.ArtifactOnly, "artifact-only", false, "build the upgrade artifact (kernel, initramfs, root filesystem) only: no disk image, no ISO")
 	flag.Int64Var(&rootMiB, "root-size", diskimage.DefaultRootSize/diskimage.MiB, "size of each root slot (ROOT-A, ROOT-B) in MiB")
 	flag.Parse()

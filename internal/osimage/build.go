@@ -47,6 +47,9 @@ const (
 	ManifestFile = "manifest.json"
 )
 
+// NoCABundle as Options.CABundle leaves the CA roots out of the root filesystem.
+const NoCABundle = "none"
+
 // Profiles of the root filesystem.
 const (
 	// ProfileOS is the OS alone: machined, no Kubernetes payload.
@@ -91,7 +94,10 @@ type Options struct {
 	// image bundle (make images).
 	PayloadBin, Bundle string
 	Modules            []string
-	CABundle           string // PEM CA bundle for the root filesystem; empty leaves it out
+	// CABundle is a PEM CA bundle for the root filesystem: empty takes the Mozilla roots of
+	// the golang.org/x/crypto/x509roots/fallback module pinned in go.mod (the same on every
+	// build machine, unlike the host's own bundle); NoCABundle leaves it out.
+	CABundle string
 	RootSize           int64  // size of each root slot on the disk
 	// ArtifactOnly builds the kernel, initramfs, root filesystem and upgrade artifact, and no
 	// disk image or ISO (a build that only upgrades nodes).
@@ -212,6 +218,15 @@ func Build(ctx context.Context, o Options) (Manifest, error) {
 	defer os.RemoveAll(stage)
 	root := filepath.Join(stage, "root")
 	rspec := rootfs.Spec{Machined: o.Machined, Version: o.Version, CABundle: o.CABundle}
+	switch o.CABundle {
+	case NoCABundle:
+		rspec.CABundle = ""
+	case "":
+		rspec.CABundle = filepath.Join(stage, "ca-certificates.crt")
+		if err := os.WriteFile(rspec.CABundle, imagebuild.CABundle(), 0o644); err != nil {
+			return m, fmt.Errorf("rootfs: CA bundle: %w", err)
+		}
+	}
 	if o.Profile == ProfileK8s {
 		if err := imagebuild.NodeRootfs(ctx, &imagebuild.Rootfs{Dir: root}, o.PayloadBin, o.Machined, o.Bundle); err != nil {
 			return m, fmt.Errorf("the Kubernetes payload: %w", err)

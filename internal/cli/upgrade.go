@@ -82,7 +82,7 @@ and waited for.`,
 				}
 				if drain {
 					if drainer == nil {
-						drainer = newDrainer(cmd.Context(), s, w)
+						drainer = newDrainer(cmd.Context(), s)
 					}
 					kubeNode, _, _ := strings.Cut(v.Hostname, ".")
 					drained, err := drainer.drain(ctx, kubeNode, drainTimeout, w)
@@ -439,8 +439,18 @@ type drainer struct {
 	why string             // why there is no api
 }
 
-func newDrainer(ctx context.Context, s *session, w io.Writer) *drainer {
+func newDrainer(ctx context.Context, s *session) *drainer {
 	_, _, kc, err := controlPlaneKubeconfig(ctx, s)
+	if err != nil && len(s.nodes) > 0 {
+		// The nodes named may all be workers: the endpoint, a control plane as a rule,
+		// gives the kubeconfig then.
+		actx, cancel := context.WithTimeout(ctx, nodeAskTimeout)
+		resp, kerr := s.client.Machine.Kubeconfig(actx, &machine.KubeconfigRequest{})
+		cancel()
+		if kerr == nil {
+			kc, err = resp.Kubeconfig, nil
+		}
+	}
 	if err != nil {
 		return &drainer{why: err.Error()}
 	}

@@ -98,6 +98,26 @@ func (e *env) eventually(timeout time.Duration, what string, f func() error) {
 	}
 }
 
+// echoDeployment is one replica pinned to a node (%s), which a drain of that node evicts.
+const echoDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: echo
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata:
+      labels: {app: echo}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: %s}
+      containers:
+      - name: echo
+        image: plinth.local/testbin:v1
+        imagePullPolicy: Never
+        args: ["serve", "-port", "8080"]
+`
+
 const workload = `apiVersion: v1
 kind: Pod
 metadata:
@@ -251,20 +271,24 @@ func TestDockerCluster(t *testing.T) {
 		t.Errorf("after the worker's restart: %v", err)
 	}
 
-	// Upgrading the worker to the next node image drains it first (the client pod, which has
-	// no controller, is evicted for good) and uncordons it after.
+	// Upgrading the worker to the next node image drains it first (the pod of a Deployment
+	// pinned to it is evicted, and comes back once it is uncordoned after the upgrade).
 	if next := os.Getenv("NEXT_NODE_IMAGE"); next != "" {
 		worker := e.name + "-worker-1"
+		deploy := filepath.Join(e.home, "echo.yaml")
+		if err := os.WriteFile(deploy, []byte(fmt.Sprintf(echoDeployment, worker)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		e.kube("apply", "-f", deploy)
+		e.must(4*time.Minute, e.kubectl, "rollout", "status", "deployment/echo", "--timeout=3m")
 		out := e.must(10*time.Minute, e.plinthctl, "-n", "10.5.77.3", "upgrade", "--image", next, "--timeout", "8m")
 		t.Logf("upgrade of the worker:\n%s", out)
-		for _, want := range []string{"cordoning and draining", "default/client has no controller", "drained (", "upgraded: " + worker, "uncordoned"} {
+		for _, want := range []string{"cordoning and draining", "default/echo-", "drained (", "upgraded: " + worker, "uncordoned"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("the worker's upgrade does not say %q", want)
 			}
 		}
-		if out, err := e.run(time.Minute, e.kubectl, "get", "pod", "client"); err == nil || !strings.Contains(out, "NotFound") {
-			t.Errorf("the client pod is still there after the drain: %v %s", err, out)
-		}
+		e.must(4*time.Minute, e.kubectl, "rollout", "status", "deployment/echo", "--timeout=3m")
 		if out := e.kube("get", "node", worker, "-o", "jsonpath={.spec.unschedulable}"); out != "" {
 			t.Errorf("the worker is still cordoned after its upgrade: unschedulable=%q", out)
 		}

@@ -98,7 +98,7 @@ type Options struct {
 	// the golang.org/x/crypto/x509roots/fallback module pinned in go.mod (the same on every
 	// build machine, unlike the host's own bundle); NoCABundle leaves it out.
 	CABundle string
-	RootSize           int64  // size of each root slot on the disk
+	RootSize int64 // size of each root slot on the disk
 	// ArtifactOnly builds the kernel, initramfs, root filesystem and upgrade artifact, and no
 	// disk image or ISO (a build that only upgrades nodes).
 	ArtifactOnly bool

@@ -137,7 +137,19 @@ func (d Disk) Stage(ctx context.Context, r io.Reader, accept func(artifact.Manif
 	if dev == "" {
 		return artifact.Manifest{}, "", fmt.Errorf("slot %s has no root partition", target)
 	}
-	sink := &stageSink{ctx: ctx, dev: dev, accept: accept, small: map[string][]byte{}}
+	// Once the artifact is accepted and before its root filesystem overwrites the slot,
+	// the slot's boot entry goes: nothing may boot (or roll back to) a slot being
+	// rewritten, nor one whose new content failed its check.
+	dropEntry := func() error {
+		return d.withESP(func(dir string) error {
+			err := os.Remove(filepath.Join(dir, esp.EntriesDir, esp.EntryName(target)))
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("EFI partition: remove the boot entry of slot %s: %w", target, err)
+			}
+			return nil
+		})
+	}
+	sink := &stageSink{ctx: ctx, dev: dev, accept: accept, beforeWrite: dropEntry, small: map[string][]byte{}}
 	m, err := artifact.Read(r, sink)
 	if err != nil {
 		return m, target, err
@@ -279,10 +291,11 @@ func replaceFile(p string, data []byte) error {
 // stageSink writes the root filesystem to the partition and keeps the kernel and
 // initramfs in memory (they are small) for the EFI partition.
 type stageSink struct {
-	ctx    context.Context
-	dev    string
-	accept func(artifact.Manifest) error
-	small  map[string][]byte
+	ctx         context.Context
+	dev         string
+	accept      func(artifact.Manifest) error
+	beforeWrite func() error
+	small       map[string][]byte
 }
 
 func (s *stageSink) Accept(m artifact.Manifest) error {
@@ -294,9 +307,11 @@ func (s *stageSink) Accept(m artifact.Manifest) error {
 		return fmt.Errorf("the root filesystem of %s is %d MiB; the slot's partition holds %d MiB", m.Version, need>>20, size>>20)
 	}
 	if s.accept != nil {
-		return s.accept(m)
+		if err := s.accept(m); err != nil {
+			return err
+		}
 	}
-	return nil
+	return s.beforeWrite()
 }
 
 func (s *stageSink) Take(name string, _ artifact.File, r io.Reader) error {

@@ -173,3 +173,37 @@ func TestWithSlot(t *testing.T) {
 		}
 	}
 }
+
+// A slot that held a version loses its entry as soon as a new artifact starts overwriting
+// it: a corrupt upgrade leaves nothing to roll back to there, rather than an entry that
+// boots garbage.
+func TestStageDropsTheEntryOfTheSlotItRewrites(t *testing.T) {
+	d := testDisk(t)
+	espDir, _, _ := d.ESP()
+	if _, _, err := d.Stage(context.Background(), bytes.NewReader(testArtifact(t, "v2", 4096)), nil); err != nil {
+		t.Fatal(err)
+	}
+	entryB := filepath.Join(espDir, esp.EntriesDir, esp.EntryName("B"))
+	if _, err := os.Stat(entryB); err != nil {
+		t.Fatal(err)
+	}
+	// A refused artifact keeps it...
+	if _, _, err := d.Stage(context.Background(), bytes.NewReader(testArtifact(t, "v3", 2<<20)), nil); err == nil {
+		t.Fatal("a root filesystem larger than the slot was accepted")
+	}
+	if _, err := os.Stat(entryB); err != nil {
+		t.Errorf("a refused artifact removed slot B's entry: %v", err)
+	}
+	// ...a corrupt one, whose writing began, does not.
+	data := testArtifact(t, "v3", 4096)
+	data[bytes.LastIndex(data, []byte("rrrr"))] = 'x'
+	if _, _, err := d.Stage(context.Background(), bytes.NewReader(data), nil); err == nil {
+		t.Fatal("a corrupt artifact was staged")
+	}
+	if _, err := os.Stat(entryB); err == nil {
+		t.Error("slot B keeps its entry after a corrupt artifact overwrote its root")
+	}
+	if err := d.SetDefault("B"); err == nil {
+		t.Error("SetDefault of the overwritten slot passed")
+	}
+}

@@ -109,17 +109,27 @@ func (u *upgrader) Upgrade(ctx context.Context, actor string, r io.Reader, stage
 		return res, err
 	}
 	dir := u.n.opts.StateDir
-	if rec, ok, err := upgrade.Load(dir); err != nil {
+	prev, hasPrev, err := upgrade.Load(dir)
+	if err != nil {
 		return res, err
-	} else if ok && (rec.State == upgrade.Trying) && d.Booted == rec.Slot {
-		return res, fmt.Errorf("this boot is the trial of %s, not committed yet: wait until it is committed or rolled back (plinthctl get upgradestatus)", rec.To)
+	}
+	if hasPrev && prev.State == upgrade.Trying && d.Booted == prev.Slot {
+		return res, fmt.Errorf("this boot is the trial of %s, not committed yet: wait until it is committed or rolled back (plinthctl get upgradestatus)", prev.To)
 	}
 	if armed, err := d.Armed(); err != nil {
 		return res, err
 	} else if armed != "" {
-		// A new upgrade replaces one staged and not booted yet.
+		// A new upgrade replaces one staged and not booted yet; its record says so, so
+		// that a failure of the new one is not reported at the next boot as the staged
+		// one's rollback.
 		if err := d.Disarm(); err != nil {
 			return res, err
+		}
+		if hasPrev && prev.State == upgrade.Armed {
+			prev.State = upgrade.Superseded
+			if err := upgrade.Save(dir, prev, time.Now()); err != nil {
+				return res, err
+			}
 		}
 	}
 	profile := osimage.ProfileOS

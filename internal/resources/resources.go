@@ -306,7 +306,7 @@ type UpgradeRecord struct {
 	FromSlot string `yaml:"fromSlot"`
 	To       string `yaml:"to"`
 	Slot     string `yaml:"slot"`
-	// State is armed, trying, gate-failed, committed, rolled-back or reverted.
+	// State is armed, trying, gate-failed, committed, rolled-back, reverted or superseded.
 	State string `yaml:"state"`
 	// Reason says why the upgrade was rolled back.
 	Reason  string `yaml:"reason,omitempty"`

@@ -37,6 +37,8 @@ const (
 	RolledBack = "rolled-back"
 	// Reverted: a rollback by hand made the other slot the default.
 	Reverted = "reverted"
+	// Superseded: a staged upgrade that a newer upgrade replaced before it booted.
+	Superseded = "superseded"
 )
 
 // Record is the last upgrade (or rollback) of the node.

@@ -26,6 +26,7 @@ func TestAssess(t *testing.T) {
 		{"committed", rec(Committed, ""), "B", "", Nothing, ""},
 		{"rolled back already", rec(RolledBack, "x"), "A", "", Nothing, ""},
 		{"reverted by hand", rec(Reverted, ""), "A", "", Nothing, ""},
+		{"superseded before it booted", rec(Superseded, ""), "A", "", Nothing, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			v, reason := Assess(c.r, c.booted, c.armed)

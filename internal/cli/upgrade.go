@@ -80,7 +80,11 @@ and waited for.`,
 				if v.Platform == "docker" && stage {
 					return errors.New("--stage is for machines with A/B slots: a Docker node's container is replaced at once")
 				}
-				if drain {
+				kube, err := runsKubelet(ctx, s)
+				if err != nil {
+					return err
+				}
+				if drain && kube {
 					if drainer == nil {
 						drainer = newDrainer(cmd.Context(), s)
 					}
@@ -506,4 +510,21 @@ func (d *drainer) uncordon(ctx context.Context, node string, w io.Writer) error 
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// runsKubelet says whether the node runs Kubernetes (a kubelet service): a node of the
+// OS-only image has no Node to drain, and its cluster's API endpoint may lead nowhere.
+func runsKubelet(ctx context.Context, s *session) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := s.client.Machine.ServiceList(ctx, &machine.ServiceListRequest{})
+	if err != nil {
+		return false, client.Describe(err)
+	}
+	for _, st := range resp.GetServices() {
+		if st.Id == "kubelet" {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -18,6 +18,7 @@ import (
 // build whose stage-0 init exits (UPGRADE_BROKEN) and to one whose machined exits
 // (UPGRADE_BROKEN_MACHINED): each trial boot panics, the firmware's next boot is the old
 // slot, and the node reports the rollback and why. A rollback to a broken slot is refused.
+// Last, a staged upgrade waits for the next reboot and commits then.
 func TestUpgradeAndRollback(t *testing.T) {
 	next, broken, brokenMachined := os.Getenv("UPGRADE_NEXT"), os.Getenv("UPGRADE_BROKEN"), os.Getenv("UPGRADE_BROKEN_MACHINED")
 	if next == "" || broken == "" || brokenMachined == "" {
@@ -140,5 +141,29 @@ func TestUpgradeAndRollback(t *testing.T) {
 	// 4. Rolling back to the slot that failed is refused.
 	if out, err := e.run(time.Minute, ctl("rollback")...); err == nil || !strings.Contains(out, "did not commit") {
 		t.Errorf("rollback to the broken slot: want a refusal, got %v\n%s", err, out)
+	}
+
+	// 5. A staged upgrade: written and armed, the node keeps running; the next reboot is
+	// the trial, which commits.
+	out = e.must(10*time.Minute, ctl("upgrade", "--image", next, "--stage")...)
+	if !strings.Contains(out, "staged") {
+		t.Errorf("upgrade --stage:\n%s", out)
+	}
+	if st := status(); !strings.Contains(st, "armed: B") || !strings.Contains(st, "state: armed") || !strings.Contains(st, "booted: A") {
+		t.Errorf("upgrade status of a staged upgrade:\n%s", st)
+	}
+	if v := nodeVersion(); v != first {
+		t.Errorf("a staged upgrade changed the running version to %q", v)
+	}
+	e.must(10*time.Minute, ctl("reboot", "--wait")...)
+	deadline := time.Now().Add(5 * time.Minute)
+	for st := ""; !strings.Contains(st, "state: committed"); st, _ = e.run(time.Minute, ctl("get", "upgradestatus", "-o", "yaml")...) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the staged upgrade was not committed after the reboot:\n%s", st)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	if v := nodeVersion(); v != first+"-next" {
+		t.Errorf("after the staged upgrade's reboot the node runs %q, want %q", v, first+"-next")
 	}
 }

@@ -80,11 +80,19 @@ and waited for.`,
 				if v.Platform == "docker" && stage {
 					return errors.New("--stage is for machines with A/B slots: a Docker node's container is replaced at once")
 				}
+				if v.Platform != "docker" {
+					if st, err := os.Stat(image); err != nil || st.IsDir() {
+						return fmt.Errorf("--image %s: not an upgrade artifact file (make image-os writes _out/os/upgrade.tar): %v", image, err)
+					}
+				}
 				kube, err := runsKubelet(ctx, s)
 				if err != nil {
 					return err
 				}
-				if drain && kube {
+				// rebooting is set once a metal node reboots into its trial: from then on,
+				// only --wait knows when it is back.
+				rebooting := false
+				if drain && kube && !stage {
 					if drainer == nil {
 						drainer = newDrainer(cmd.Context(), s)
 					}
@@ -97,7 +105,7 @@ and waited for.`,
 						// The node comes back on one version or the other: uncordon it then.
 						// Without --wait on metal nothing waits for that.
 						defer func() {
-							if v.Platform != "docker" && !wf.wait {
+							if rebooting && !wf.wait {
 								fmt.Fprintf(w, "%s: the node stays cordoned: uncordon it once it is back (kubectl uncordon %s)\n", node, kubeNode)
 								return
 							}
@@ -109,9 +117,6 @@ and waited for.`,
 				}
 				if v.Platform == "docker" {
 					return upgradeContainer(ctx, s, node, v, image, wf.timeout, w)
-				}
-				if st, err := os.Stat(image); err != nil || st.IsDir() {
-					return fmt.Errorf("--image %s: not an upgrade artifact file (make image-os writes _out/os/upgrade.tar): %v", image, err)
 				}
 				before := v.BootId
 				if !stage {
@@ -128,6 +133,7 @@ and waited for.`,
 					return nil
 				}
 				fmt.Fprintf(w, "%s: rebooting into the trial\n", node)
+				rebooting = true
 				if !wf.wait {
 					return nil
 				}
@@ -140,7 +146,7 @@ and waited for.`,
 	}
 	cmd.Flags().StringVar(&image, "image", "", "the upgrade artifact to install (upgrade.tar of make image-os); for Docker nodes, the node image (plinth/node:TAG)")
 	cmd.Flags().BoolVar(&stage, "stage", false, "write and arm only; the trial is the node's next reboot")
-	cmd.Flags().BoolVar(&drain, "drain", true, "cordon and drain a worker node first (its pods evicted, disruption budgets honoured), and uncordon it after")
+	cmd.Flags().BoolVar(&drain, "drain", true, "cordon and drain a worker node first (its pods evicted, disruption budgets honoured), and uncordon it after; not with --stage")
 	cmd.Flags().DurationVar(&drainTimeout, "drain-timeout", 5*time.Minute, "how long a drain waits for the pods to leave")
 	wf.add(cmd)
 	cmd.Flags().Lookup("timeout").DefValue = "15m0s"

@@ -53,9 +53,22 @@ func TestUpgradeAndRollback(t *testing.T) {
 			time.Sleep(2 * time.Second)
 		}
 	}
-	status := func() string {
+	// statusHas waits (the resource follows the node's record a moment later) until the
+	// upgrade status holds every one of wants, and says whether it did, with the last one.
+	statusHas := func(wants ...string) (bool, string) {
 		t.Helper()
-		return e.must(time.Minute, ctl("get", "upgradestatus", "-o", "yaml")...)
+		deadline := time.Now().Add(time.Minute)
+		for {
+			st := e.must(time.Minute, ctl("get", "upgradestatus", "-o", "yaml")...)
+			missing := false
+			for _, w := range wants {
+				missing = missing || !strings.Contains(st, w)
+			}
+			if !missing || time.Now().After(deadline) {
+				return !missing, st
+			}
+			time.Sleep(time.Second)
+		}
 	}
 	nodeVersion := func() string {
 		t.Helper()
@@ -75,7 +88,7 @@ func TestUpgradeAndRollback(t *testing.T) {
 	waitVersion("the node API answered", "")
 	t.Logf("node API %s after power-on", time.Since(start).Round(time.Second))
 	first := nodeVersion()
-	if st := status(); !strings.Contains(st, "booted: A") || !strings.Contains(st, "default: A") {
+	if ok, st := statusHas("booted: A", "default: A"); !ok {
 		t.Fatalf("upgrade status of a fresh disk:\n%s", st)
 	}
 
@@ -89,7 +102,7 @@ func TestUpgradeAndRollback(t *testing.T) {
 	if v := nodeVersion(); v != first+"-next" {
 		t.Errorf("after the upgrade the node runs %q, want %q", v, first+"-next")
 	}
-	if st := status(); !strings.Contains(st, "booted: B") || !strings.Contains(st, "default: B") || !strings.Contains(st, "state: committed") {
+	if ok, st := statusHas("booted: B", "default: B", "state: committed"); !ok {
 		t.Errorf("upgrade status after the commit:\n%s", st)
 	}
 	if logs := e.must(time.Minute, ctl("logs", "machined")...); !strings.Contains(logs, "committed") {
@@ -103,7 +116,7 @@ func TestUpgradeAndRollback(t *testing.T) {
 	if v := nodeVersion(); v != first {
 		t.Errorf("after the rollback the node runs %q, want %q", v, first)
 	}
-	if st := status(); !strings.Contains(st, "booted: A") || !strings.Contains(st, "default: A") || !strings.Contains(st, "state: reverted") {
+	if ok, st := statusHas("booted: A", "default: A", "state: reverted"); !ok {
 		t.Errorf("upgrade status after the rollback:\n%s", st)
 	}
 
@@ -120,8 +133,7 @@ func TestUpgradeAndRollback(t *testing.T) {
 	if v := nodeVersion(); v != first {
 		t.Errorf("after the rolled back upgrade the node runs %q, want %q", v, first)
 	}
-	st := status()
-	if !strings.Contains(st, "booted: A") || !strings.Contains(st, "default: A") || !strings.Contains(st, "state: rolled-back") || !strings.Contains(st, first+"-broken") {
+	if ok, st := statusHas("booted: A", "default: A", "state: rolled-back", "to: "+first+"-broken"); !ok {
 		t.Errorf("upgrade status after the rolled back upgrade:\n%s", st)
 	}
 	// 3b. A build whose machined exits right after stage 0 started it: the same way back.
@@ -134,7 +146,7 @@ func TestUpgradeAndRollback(t *testing.T) {
 	if v := nodeVersion(); v != first {
 		t.Errorf("after the second rolled back upgrade the node runs %q, want %q", v, first)
 	}
-	if st := status(); !strings.Contains(st, "state: rolled-back") || !strings.Contains(st, first+"-broken-machined") {
+	if ok, st := statusHas("state: rolled-back", "to: "+first+"-broken-machined"); !ok {
 		t.Errorf("upgrade status after the second rolled back upgrade:\n%s", st)
 	}
 	t.Logf("get upgradestatus:\n%s", e.must(time.Minute, ctl("get", "upgradestatus")...))
@@ -149,7 +161,7 @@ func TestUpgradeAndRollback(t *testing.T) {
 	if !strings.Contains(out, "staged") {
 		t.Errorf("upgrade --stage:\n%s", out)
 	}
-	if st := status(); !strings.Contains(st, "armed: B") || !strings.Contains(st, "state: armed") || !strings.Contains(st, "booted: A") {
+	if ok, st := statusHas("armed: B", "state: armed", "booted: A"); !ok {
 		t.Errorf("upgrade status of a staged upgrade:\n%s", st)
 	}
 	if v := nodeVersion(); v != first {

@@ -146,6 +146,7 @@ func (u *upgrader) Upgrade(ctx context.Context, actor string, r io.Reader, stage
 	})
 	if err != nil {
 		u.n.events.Publish(events.Event{ActorID: actor, Type: "upgrade", Message: "upgrade failed, nothing armed: " + err.Error()})
+		u.notify() // the slot may have lost its entry (Stage drops it before it writes)
 		return res, err
 	}
 	res = machineapi.UpgradeResult{FromVersion: version.Tag, FromSlot: d.Booted, Version: m.Version, Slot: slot, Rebooting: !stage}

@@ -43,6 +43,19 @@ func bootID(ctx context.Context, s *session) (string, error) {
 	return v.BootId, nil
 }
 
+// bootIDIf returns the node's boot id when wait is set (to tell its reboot by a new one
+// later), else "".
+func bootIDIf(ctx context.Context, s *session, wait bool) (string, error) {
+	if !wait {
+		return "", nil
+	}
+	id, err := bootID(ctx, s)
+	if err != nil {
+		return "", client.Describe(err)
+	}
+	return id, nil
+}
+
 // waitBoot waits until the node answers with a boot id other than before: the reboot is
 // done.
 func waitBoot(ctx context.Context, s *session, w io.Writer, before string, timeout time.Duration) error {
@@ -98,13 +111,9 @@ func newRebootCommand(g *globalFlags) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
-				before := ""
-				if wf.wait {
-					id, err := bootID(ctx, s)
-					if err != nil {
-						return client.Describe(err)
-					}
-					before = id
+				before, err := bootIDIf(ctx, s, wf.wait)
+				if err != nil {
+					return err
 				}
 				resp, err := s.client.Machine.Reboot(ctx, &machine.RebootRequest{})
 				if err != nil {
@@ -177,13 +186,9 @@ func newResetCommand(g *globalFlags) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.onNodes(cmd, false, func(ctx context.Context, s *session, node string, w io.Writer) error {
-				before := ""
-				if wf.wait && reboot {
-					id, err := bootID(ctx, s)
-					if err != nil {
-						return client.Describe(err)
-					}
-					before = id
+				before, err := bootIDIf(ctx, s, wf.wait && reboot)
+				if err != nil {
+					return err
 				}
 				resp, err := s.client.Machine.Reset(ctx, &machine.ResetRequest{Graceful: graceful, Reboot: reboot, WipeMode: wipeMode})
 				if err != nil {

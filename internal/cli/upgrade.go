@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/plinthos/plinth/internal/healthgate"
 	k8sdrain "github.com/plinthos/plinth/internal/k8s/drain"
 	"github.com/plinthos/plinth/internal/k8s/kubeclient"
 	"github.com/plinthos/plinth/internal/provision/docker"
@@ -294,13 +295,9 @@ holds nothing (the node was never upgraded).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.onNodes(cmd, true, func(ctx context.Context, s *session, node string, w io.Writer) error {
-				before := ""
-				if wf.wait {
-					id, err := bootID(ctx, s)
-					if err != nil {
-						return client.Describe(err)
-					}
-					before = id
+				before, err := bootIDIf(ctx, s, wf.wait)
+				if err != nil {
+					return err
 				}
 				resp, err := s.client.Machine.Rollback(ctx, &machine.RollbackRequest{})
 				if err != nil {
@@ -358,25 +355,18 @@ func upgradeContainer(ctx context.Context, s *session, node string, v *machine.V
 // waitHealthy waits until the node's services are all running (or finished) and none is
 // unhealthy for settleHealthy in a row.
 func waitHealthy(ctx context.Context, s *session, w io.Writer, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	fmt.Fprintln(w, "waiting for every service to be running and healthy...")
-	var since time.Time
-	last := ""
-	for {
-		lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+	err := healthgate.Wait(ctx, timeout, settleHealthy, func(ctx context.Context) []string {
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		resp, err := s.client.Machine.ServiceList(lctx, &machine.ServiceListRequest{})
-		lcancel()
-		var bad []string
+		cancel()
 		if err != nil {
-			bad = append(bad, client.Describe(err).Error())
+			return []string{client.Describe(err).Error()}
 		}
+		var bad []string
 		for _, st := range resp.GetServices() {
-			switch {
-			case st.State != "Running" && st.State != "Finished" && st.State != "Skipped":
-				bad = append(bad, st.Id+" is "+st.State)
-			case st.Health == "unhealthy":
-				bad = append(bad, st.Id+" is unhealthy")
+			if why := healthgate.Service(st.Id, st.State, st.Health); why != "" {
+				bad = append(bad, why)
 			}
 		}
 		if len(bad) == 0 {
@@ -384,24 +374,13 @@ func waitHealthy(ctx context.Context, s *session, w io.Writer, timeout time.Dura
 				bad = append(bad, why)
 			}
 		}
-		switch {
-		case len(bad) > 0:
-			since, last = time.Time{}, strings.Join(bad, ", ")
-		case since.IsZero():
-			since = time.Now()
-		case time.Since(since) >= settleHealthy:
-			fmt.Fprintln(w, "every service is running and healthy")
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			if last == "" {
-				last = "the services were not healthy for " + settleHealthy.String() + " in a row"
-			}
-			return fmt.Errorf("not healthy within %s: %s", timeout, last)
-		case <-time.After(time.Second):
-		}
+		return bad
+	})
+	if err != nil {
+		return err
 	}
+	fmt.Fprintln(w, "every service is running and healthy")
+	return nil
 }
 
 // etcdNotReady says why the node's etcd member is not a voting member that follows a
@@ -415,14 +394,8 @@ func etcdNotReady(ctx context.Context, s *session) string {
 		return "" // not a control plane
 	case err != nil:
 		return "etcd: " + client.Describe(err).Error()
-	case st.Leader == 0:
-		return "etcd has no leader"
-	case st.IsLearner:
-		return "etcd is a learner, not a voting member yet"
-	case len(st.Errors) > 0:
-		return "etcd: " + strings.Join(st.Errors, "; ")
 	}
-	return ""
+	return healthgate.Etcd(st.Leader, st.IsLearner, st.Errors)
 }
 
 // forfeitLeadership asks the node to hand its etcd leadership on before it goes down, so

@@ -7,12 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/events"
+	"github.com/plinthos/plinth/internal/healthgate"
 	"github.com/plinthos/plinth/internal/machineapi"
 	"github.com/plinthos/plinth/internal/osimage"
 	"github.com/plinthos/plinth/internal/osimage/artifact"
@@ -298,35 +298,25 @@ func (u *upgrader) etcdNotReady(ctx context.Context) string {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	st, err := etcdClient().Status(ctx)
-	switch {
-	case err != nil:
+	if err != nil {
 		return "etcd: " + err.Error()
-	case st.Leader == 0:
-		return "etcd has no leader"
-	case st.IsLearner:
-		return "etcd is a learner"
-	case len(st.Errors) > 0:
-		return "etcd: " + strings.Join(st.Errors, "; ")
 	}
-	return ""
+	return healthgate.Etcd(st.Leader, st.IsLearner, st.Errors)
 }
 
 // gate waits until every service is running (or finished or skipped) and none is
 // unhealthy, and extra (when set) finds nothing wrong, and all stays so for settle; it
 // fails with what is not after timeout.
 func gate(ctx context.Context, list func() []service.Status, extra func(context.Context) string, timeout, settle time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var since time.Time
-	var bad []string
-	for {
-		bad = bad[:0]
+	return healthgate.Wait(ctx, timeout, settle, func(ctx context.Context) []string {
+		var bad []string
 		for _, st := range list() {
-			switch {
-			case st.State != service.Running && st.State != service.Finished && st.State != service.Skipped:
-				bad = append(bad, fmt.Sprintf("%s is %s", st.ID, st.State))
-			case st.Healthy != nil && !*st.Healthy:
-				bad = append(bad, st.ID+" is unhealthy")
+			health := ""
+			if st.Healthy != nil && !*st.Healthy {
+				health = "unhealthy"
+			}
+			if why := healthgate.Service(st.ID, string(st.State), health); why != "" {
+				bad = append(bad, why)
 			}
 		}
 		if len(bad) == 0 && extra != nil {
@@ -334,21 +324,6 @@ func gate(ctx context.Context, list func() []service.Status, extra func(context.
 				bad = append(bad, why)
 			}
 		}
-		switch {
-		case len(bad) > 0:
-			since = time.Time{}
-		case since.IsZero():
-			since = time.Now()
-		case time.Since(since) >= settle:
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			if len(bad) == 0 {
-				return fmt.Errorf("after %s: the services were not healthy for %s in a row", timeout, settle)
-			}
-			return fmt.Errorf("after %s: %s", timeout, strings.Join(bad, ", "))
-		case <-time.After(min(time.Second, settle)):
-		}
-	}
+		return bad
+	})
 }

@@ -174,12 +174,12 @@ func (c *KubeletFiles) Run(ctx context.Context, rt controller.Runtime, log *slog
 		// change (the old ones stay valid), and a CA change needs a reboot anyway.
 		// machine.env is in both services' environment: a change runs both again.
 		env := []byte(strings.Join(render.ServiceEnv(cfg), "\x00"))
-		kubeletInputs := [][]byte{[]byte(strings.Join(args, "\x00")), kubeletCfg, resolv, env}
+		kubeletInputs := [][]byte{[]byte(strings.Join(args, "\x00")), kubeletCfg, resolv, env, []byte(cfg.Machine.Kubelet.Image)}
 		ctrdInputs := append([][]byte{env}, criFiles...)
 		for _, p := range slices.Sorted(maps.Keys(ctrd)) {
 			ctrdInputs = append(ctrdInputs, []byte(p), ctrd[p])
 		}
-		spec := resources.KubeletSpecSpec{Args: args, ControlPlane: cp, Generation: digest(kubeletInputs...),
+		spec := resources.KubeletSpecSpec{Args: args, ControlPlane: cp, Image: cfg.Machine.Kubelet.Image, Generation: digest(kubeletInputs...),
 			ContainerdGeneration: digest(ctrdInputs...)}
 		if err := set(ctx, rt, resources.NamespaceK8s, resources.KubeletSpecType, resources.DefaultID, spec); err != nil {
 			return err

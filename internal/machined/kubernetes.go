@@ -18,6 +18,7 @@ import (
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/etcdgw"
+	"github.com/plinthos/plinth/internal/k8s/kubeletbin"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
 	"github.com/plinthos/plinth/internal/machineapi"
@@ -151,9 +152,43 @@ func (n *node) runKubelet(ctx context.Context, logs io.Writer) error {
 		watch: n.watchKubeletSpec,
 		key:   func(s resources.KubeletSpecSpec) string { return s.Generation },
 		run: func(ctx context.Context, s resources.KubeletSpecSpec) error {
-			return service.ProcessRunner{Path: "/usr/bin/kubelet", Args: s.Args, Env: n.serviceEnv(), GracePeriod: 10 * time.Second}.Run(ctx, logs)
+			prog, err := kubeletFinder.Path(ctx, s.Image, logs)
+			if err != nil {
+				return err
+			}
+			return service.ProcessRunner{Path: prog, Args: s.Args, Env: n.serviceEnv(), GracePeriod: 10 * time.Second}.Run(ctx, logs)
 		},
 	}.Run(ctx, logs)
+}
+
+// kubeletFinder finds the kubelet program of machine.kubelet.image: the node's own for the
+// bundled image, else a copy taken out of the image in containerd's store.
+var kubeletFinder = kubeletbin.Finder{
+	Bundled: config.ImagesFor(config.DefaultKubernetesVersion).Kubelet,
+	Own:     "/usr/bin/kubelet",
+	Dir:     "/var/lib/plinth/kubelet",
+	Store:   ctrStore{},
+}
+
+// ctrStore is containerd's image store of the Kubernetes namespace, through ctr.
+type ctrStore struct{}
+
+func (ctrStore) Digest(ctx context.Context, image string) (string, error) {
+	out, err := ctr(ctx, "k8s.io", "images", "ls", "name=="+image)
+	if err != nil {
+		return "", err
+	}
+	return kubeletbin.ParseImageList(out, image)
+}
+
+func (ctrStore) Mount(ctx context.Context, image, dir string) (func(context.Context) error, error) {
+	if _, err := ctr(ctx, "k8s.io", "images", "mount", image, dir); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		_, err := ctr(ctx, "k8s.io", "images", "unmount", "--rm", dir)
+		return err
+	}, nil
 }
 
 // runContainerd runs containerd, and again whenever its configuration changes; the

@@ -111,6 +111,9 @@ type KubeletSpecSpec struct {
 	Args []string `yaml:"args"`
 	// ControlPlane is set on control-plane nodes.
 	ControlPlane bool `yaml:"controlPlane"`
+	// Image is machine.kubelet.image: the image whose kubelet program runs (the node's own
+	// for the bundled image).
+	Image string `yaml:"image,omitempty"`
 	// Generation changes whenever what kubelet reads changes: its arguments, its
 	// configuration file, its certificates and kubeconfigs, the pods' resolv.conf. kubelet
 	// runs again when it changes.

@@ -3,10 +3,13 @@ package machined
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,10 +62,12 @@ func adminClient() (*kubeclient.Client, error) {
 }
 
 // runAddons is the control plane's cluster keeper: once the API answers it applies the
-// cluster's manifests (server-side apply, so it can run again), puts the role labels on
-// this node, and keeps approving kubelet serving certificate requests of real nodes.
+// cluster's manifests (server-side apply, so it can run again), and again whenever the
+// configuration changes what they render to (a new kube-proxy image from plinthctl
+// upgrade-k8s, say); it puts the role labels on this node, and keeps approving kubelet
+// serving certificate requests of real nodes.
 func (n *node) runAddons(ctx context.Context, logs io.Writer) error {
-	applied := false
+	applied := ""
 	for {
 		if err := n.addonsOnce(ctx, logs, &applied); err != nil {
 			fmt.Fprintf(logs, "%v; retrying\n", err)
@@ -75,7 +80,9 @@ func (n *node) runAddons(ctx context.Context, logs io.Writer) error {
 	}
 }
 
-func (n *node) addonsOnce(ctx context.Context, logs io.Writer, applied *bool) error {
+// addonsOnce does one round of runAddons; applied is the digest of the manifests last
+// applied, and is set once they all are.
+func (n *node) addonsOnce(ctx context.Context, logs io.Writer, applied *string) error {
 	kube, err := adminClient()
 	if err != nil {
 		return err
@@ -85,29 +92,37 @@ func (n *node) addonsOnce(ctx context.Context, logs io.Writer, applied *bool) er
 		return fmt.Errorf("the API server is not ready yet: %w", err)
 	}
 	cfg, _ := n.cfg.Current()
-	if !*applied {
-		manifests, err := addons.Manifests(cfg)
-		if err != nil {
-			return err
+	manifests, err := addons.Manifests(cfg)
+	if err != nil {
+		return err
+	}
+	names := slices.Sorted(maps.Keys(manifests))
+	urls := addons.ExtraManifestURLs(cfg)
+	h := sha256.New()
+	for _, name := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(manifests[name]))
+		h.Write(manifests[name])
+	}
+	for _, u := range urls {
+		fmt.Fprintf(h, "url\x00%s\x00", u)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != *applied {
+		if *applied != "" {
+			fmt.Fprintln(logs, "the configuration changed the cluster's manifests: applying them again")
 		}
-		names := make([]string, 0, len(manifests))
-		for name := range manifests {
-			names = append(names, name)
-		}
-		slices.Sort(names)
 		for _, name := range names {
 			if _, err := kubectl(ctx, manifests[name], "apply", "--server-side", "--force-conflicts", "--field-manager", "plinth", "-f", "-"); err != nil {
 				return fmt.Errorf("apply %s: %w", name, err)
 			}
 			fmt.Fprintf(logs, "applied %s\n", name)
 		}
-		for _, u := range addons.ExtraManifestURLs(cfg) {
+		for _, u := range urls {
 			if _, err := kubectl(ctx, nil, "apply", "--server-side", "--force-conflicts", "--field-manager", "plinth", "-f", u); err != nil {
 				return fmt.Errorf("apply %s: %w", u, err)
 			}
 			fmt.Fprintf(logs, "applied %s\n", u)
 		}
-		*applied = true
+		*applied = sum
 	}
 	if err := n.labelSelf(ctx, kube, cfg); err != nil {
 		fmt.Fprintf(logs, "label node: %v\n", err)

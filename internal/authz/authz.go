@@ -71,6 +71,7 @@ var Table = map[string]Level{
 	m("Kubeconfig"):                  Admin,
 	m("Containers"):                  Reader,
 	m("Stats"):                       Reader,
+	m("ImageList"):                   Reader,
 	m("EtcdMembers"):                 Reader,
 	m("EtcdStatus"):                  Reader,
 	m("EtcdSnapshot"):                EtcdBackup,

@@ -166,11 +166,24 @@ func (s *MachineServer) Containers(ctx context.Context, req *machine.ContainersR
 	return &machine.ContainersResponse{Containers: list}, nil
 }
 
-// Containerd reads a node's containers (containerd's): their list, and the resource use
-// of the running ones.
+// Containerd reads a node's containers (containerd's): their list, the resource use
+// of the running ones, and the images of the Kubernetes containers.
 type Containerd interface {
 	Containers(ctx context.Context, kubernetes bool) ([]*machine.Container, error)
 	Stats(ctx context.Context, kubernetes bool) ([]*machine.ContainerStats, error)
+	Images(ctx context.Context) ([]*machine.Image, error)
+}
+
+// ImageList implements the ImageList RPC.
+func (s *MachineServer) ImageList(ctx context.Context, _ *machine.ImageListRequest) (*machine.ImageListResponse, error) {
+	if s.Containerd == nil {
+		return nil, errNoContainerd
+	}
+	images, err := s.Containerd.Images(ctx)
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &machine.ImageListResponse{Images: images}, nil
 }
 
 // Stats implements the Stats RPC.

@@ -125,6 +125,47 @@ func (l ctrLister) Containers(ctx context.Context, kubernetes bool) ([]*machine.
 	return list, nil
 }
 
+// Images lists the images of the Kubernetes containers' store.
+func (ctrLister) Images(ctx context.Context) ([]*machine.Image, error) {
+	out, err := ctr(ctx, "k8s.io", "images", "ls")
+	if err != nil {
+		return nil, err
+	}
+	return parseImages(out), nil
+}
+
+// parseImages reads the table of ctr images ls: REF TYPE DIGEST SIZE (a number and a unit)
+// PLATFORMS LABELS.
+func parseImages(out []byte) []*machine.Image {
+	var images []*machine.Image
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 5 || !strings.HasPrefix(f[2], "sha256:") {
+			continue // the header, or a line of another shape
+		}
+		images = append(images, &machine.Image{Name: f[0], Digest: f[2], SizeBytes: parseSize(f[3], f[4])})
+	}
+	return images
+}
+
+// parseSize reads a size as ctr prints it (go-units' binary units: "95.1 MiB"), or 0.
+func parseSize(num, unit string) uint64 {
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v < 0 {
+		return 0
+	}
+	for i, u := range []string{"B", "KiB", "MiB", "GiB", "TiB"} {
+		if unit == u {
+			for range i {
+				v *= 1024
+			}
+			return uint64(v)
+		}
+	}
+	return 0
+}
+
 // Stats reports the memory and CPU time of the running Kubernetes (or system)
 // containers, from their cgroups as containerd reads them.
 func (l ctrLister) Stats(ctx context.Context, kubernetes bool) ([]*machine.ContainerStats, error) {

@@ -2947,6 +2947,149 @@ func (x *StatsRequest) GetKubernetes() bool {
 	return false
 }
 
+type ImageListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageListRequest) Reset() {
+	*x = ImageListRequest{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageListRequest) ProtoMessage() {}
+
+func (x *ImageListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageListRequest.ProtoReflect.Descriptor instead.
+func (*ImageListRequest) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{52}
+}
+
+type Image struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name is the image's reference, such as plinth.local/kube-apiserver:v1.37.2.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Digest is the digest of its manifest (or index).
+	Digest string `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	// SizeBytes is its size in the store, as containerd reports it (rounded).
+	SizeBytes     uint64 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Image) Reset() {
+	*x = Image{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Image) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Image) ProtoMessage() {}
+
+func (x *Image) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Image.ProtoReflect.Descriptor instead.
+func (*Image) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *Image) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Image) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *Image) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+type ImageListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Images        []*Image               `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageListResponse) Reset() {
+	*x = ImageListResponse{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageListResponse) ProtoMessage() {}
+
+func (x *ImageListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageListResponse.ProtoReflect.Descriptor instead.
+func (*ImageListResponse) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *ImageListResponse) GetImages() []*Image {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
 type ContainerStats struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -2960,7 +3103,7 @@ type ContainerStats struct {
 
 func (x *ContainerStats) Reset() {
 	*x = ContainerStats{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[52]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2972,7 +3115,7 @@ func (x *ContainerStats) String() string {
 func (*ContainerStats) ProtoMessage() {}
 
 func (x *ContainerStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[52]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2985,7 +3128,7 @@ func (x *ContainerStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStats.ProtoReflect.Descriptor instead.
 func (*ContainerStats) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{52}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ContainerStats) GetNamespace() string {
@@ -3032,7 +3175,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[53]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3044,7 +3187,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[53]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3057,7 +3200,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{53}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *StatsResponse) GetStats() []*ContainerStats {
@@ -3075,7 +3218,7 @@ type BootstrapRequest struct {
 
 func (x *BootstrapRequest) Reset() {
 	*x = BootstrapRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[54]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3087,7 +3230,7 @@ func (x *BootstrapRequest) String() string {
 func (*BootstrapRequest) ProtoMessage() {}
 
 func (x *BootstrapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[54]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3100,7 +3243,7 @@ func (x *BootstrapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BootstrapRequest.ProtoReflect.Descriptor instead.
 func (*BootstrapRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{54}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{57}
 }
 
 type BootstrapResponse struct {
@@ -3112,7 +3255,7 @@ type BootstrapResponse struct {
 
 func (x *BootstrapResponse) Reset() {
 	*x = BootstrapResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[55]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3124,7 +3267,7 @@ func (x *BootstrapResponse) String() string {
 func (*BootstrapResponse) ProtoMessage() {}
 
 func (x *BootstrapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[55]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3137,7 +3280,7 @@ func (x *BootstrapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BootstrapResponse.ProtoReflect.Descriptor instead.
 func (*BootstrapResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{55}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *BootstrapResponse) GetMessage() string {
@@ -3155,7 +3298,7 @@ type KubeconfigRequest struct {
 
 func (x *KubeconfigRequest) Reset() {
 	*x = KubeconfigRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[56]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3167,7 +3310,7 @@ func (x *KubeconfigRequest) String() string {
 func (*KubeconfigRequest) ProtoMessage() {}
 
 func (x *KubeconfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[56]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3180,7 +3323,7 @@ func (x *KubeconfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KubeconfigRequest.ProtoReflect.Descriptor instead.
 func (*KubeconfigRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{56}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{59}
 }
 
 type KubeconfigResponse struct {
@@ -3192,7 +3335,7 @@ type KubeconfigResponse struct {
 
 func (x *KubeconfigResponse) Reset() {
 	*x = KubeconfigResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[57]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3204,7 +3347,7 @@ func (x *KubeconfigResponse) String() string {
 func (*KubeconfigResponse) ProtoMessage() {}
 
 func (x *KubeconfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[57]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3217,7 +3360,7 @@ func (x *KubeconfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KubeconfigResponse.ProtoReflect.Descriptor instead.
 func (*KubeconfigResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{57}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *KubeconfigResponse) GetKubeconfig() []byte {
@@ -3241,7 +3384,7 @@ type EtcdMember struct {
 
 func (x *EtcdMember) Reset() {
 	*x = EtcdMember{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[58]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3253,7 +3396,7 @@ func (x *EtcdMember) String() string {
 func (*EtcdMember) ProtoMessage() {}
 
 func (x *EtcdMember) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[58]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3266,7 +3409,7 @@ func (x *EtcdMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdMember.ProtoReflect.Descriptor instead.
 func (*EtcdMember) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{58}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *EtcdMember) GetId() uint64 {
@@ -3312,7 +3455,7 @@ type EtcdMembersRequest struct {
 
 func (x *EtcdMembersRequest) Reset() {
 	*x = EtcdMembersRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3324,7 +3467,7 @@ func (x *EtcdMembersRequest) String() string {
 func (*EtcdMembersRequest) ProtoMessage() {}
 
 func (x *EtcdMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3337,7 +3480,7 @@ func (x *EtcdMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdMembersRequest.ProtoReflect.Descriptor instead.
 func (*EtcdMembersRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{59}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{62}
 }
 
 type EtcdMembersResponse struct {
@@ -3352,7 +3495,7 @@ type EtcdMembersResponse struct {
 
 func (x *EtcdMembersResponse) Reset() {
 	*x = EtcdMembersResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3364,7 +3507,7 @@ func (x *EtcdMembersResponse) String() string {
 func (*EtcdMembersResponse) ProtoMessage() {}
 
 func (x *EtcdMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3377,7 +3520,7 @@ func (x *EtcdMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdMembersResponse.ProtoReflect.Descriptor instead.
 func (*EtcdMembersResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{60}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *EtcdMembersResponse) GetMembers() []*EtcdMember {
@@ -3409,7 +3552,7 @@ type EtcdStatusRequest struct {
 
 func (x *EtcdStatusRequest) Reset() {
 	*x = EtcdStatusRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3421,7 +3564,7 @@ func (x *EtcdStatusRequest) String() string {
 func (*EtcdStatusRequest) ProtoMessage() {}
 
 func (x *EtcdStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3434,7 +3577,7 @@ func (x *EtcdStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdStatusRequest.ProtoReflect.Descriptor instead.
 func (*EtcdStatusRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{61}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{64}
 }
 
 type EtcdStatusResponse struct {
@@ -3462,7 +3605,7 @@ type EtcdStatusResponse struct {
 
 func (x *EtcdStatusResponse) Reset() {
 	*x = EtcdStatusResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3474,7 +3617,7 @@ func (x *EtcdStatusResponse) String() string {
 func (*EtcdStatusResponse) ProtoMessage() {}
 
 func (x *EtcdStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3487,7 +3630,7 @@ func (x *EtcdStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdStatusResponse.ProtoReflect.Descriptor instead.
 func (*EtcdStatusResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{62}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *EtcdStatusResponse) GetMemberId() uint64 {
@@ -3589,7 +3732,7 @@ type EtcdSnapshotRequest struct {
 
 func (x *EtcdSnapshotRequest) Reset() {
 	*x = EtcdSnapshotRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3601,7 +3744,7 @@ func (x *EtcdSnapshotRequest) String() string {
 func (*EtcdSnapshotRequest) ProtoMessage() {}
 
 func (x *EtcdSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3614,7 +3757,7 @@ func (x *EtcdSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*EtcdSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{63}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{66}
 }
 
 type EtcdSnapshotResponse struct {
@@ -3627,7 +3770,7 @@ type EtcdSnapshotResponse struct {
 
 func (x *EtcdSnapshotResponse) Reset() {
 	*x = EtcdSnapshotResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3639,7 +3782,7 @@ func (x *EtcdSnapshotResponse) String() string {
 func (*EtcdSnapshotResponse) ProtoMessage() {}
 
 func (x *EtcdSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3652,7 +3795,7 @@ func (x *EtcdSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*EtcdSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{64}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *EtcdSnapshotResponse) GetChunk() []byte {
@@ -3671,7 +3814,7 @@ type EtcdRemoveMemberRequest struct {
 
 func (x *EtcdRemoveMemberRequest) Reset() {
 	*x = EtcdRemoveMemberRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3683,7 +3826,7 @@ func (x *EtcdRemoveMemberRequest) String() string {
 func (*EtcdRemoveMemberRequest) ProtoMessage() {}
 
 func (x *EtcdRemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3696,7 +3839,7 @@ func (x *EtcdRemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdRemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*EtcdRemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{65}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *EtcdRemoveMemberRequest) GetMemberId() uint64 {
@@ -3717,7 +3860,7 @@ type EtcdRemoveMemberResponse struct {
 
 func (x *EtcdRemoveMemberResponse) Reset() {
 	*x = EtcdRemoveMemberResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3729,7 +3872,7 @@ func (x *EtcdRemoveMemberResponse) String() string {
 func (*EtcdRemoveMemberResponse) ProtoMessage() {}
 
 func (x *EtcdRemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3742,7 +3885,7 @@ func (x *EtcdRemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdRemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*EtcdRemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{66}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *EtcdRemoveMemberResponse) GetMessage() string {
@@ -3767,7 +3910,7 @@ type EtcdForfeitLeadershipRequest struct {
 
 func (x *EtcdForfeitLeadershipRequest) Reset() {
 	*x = EtcdForfeitLeadershipRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[67]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3779,7 +3922,7 @@ func (x *EtcdForfeitLeadershipRequest) String() string {
 func (*EtcdForfeitLeadershipRequest) ProtoMessage() {}
 
 func (x *EtcdForfeitLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[67]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3792,7 +3935,7 @@ func (x *EtcdForfeitLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdForfeitLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*EtcdForfeitLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{67}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{70}
 }
 
 type EtcdForfeitLeadershipResponse struct {
@@ -3806,7 +3949,7 @@ type EtcdForfeitLeadershipResponse struct {
 
 func (x *EtcdForfeitLeadershipResponse) Reset() {
 	*x = EtcdForfeitLeadershipResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[68]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3818,7 +3961,7 @@ func (x *EtcdForfeitLeadershipResponse) String() string {
 func (*EtcdForfeitLeadershipResponse) ProtoMessage() {}
 
 func (x *EtcdForfeitLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[68]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3831,7 +3974,7 @@ func (x *EtcdForfeitLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdForfeitLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*EtcdForfeitLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{68}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *EtcdForfeitLeadershipResponse) GetMessage() string {
@@ -3856,7 +3999,7 @@ type EtcdLeaveRequest struct {
 
 func (x *EtcdLeaveRequest) Reset() {
 	*x = EtcdLeaveRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[69]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3868,7 +4011,7 @@ func (x *EtcdLeaveRequest) String() string {
 func (*EtcdLeaveRequest) ProtoMessage() {}
 
 func (x *EtcdLeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[69]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3881,7 +4024,7 @@ func (x *EtcdLeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdLeaveRequest.ProtoReflect.Descriptor instead.
 func (*EtcdLeaveRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{69}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{72}
 }
 
 type EtcdLeaveResponse struct {
@@ -3893,7 +4036,7 @@ type EtcdLeaveResponse struct {
 
 func (x *EtcdLeaveResponse) Reset() {
 	*x = EtcdLeaveResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[70]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3905,7 +4048,7 @@ func (x *EtcdLeaveResponse) String() string {
 func (*EtcdLeaveResponse) ProtoMessage() {}
 
 func (x *EtcdLeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[70]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3918,7 +4061,7 @@ func (x *EtcdLeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdLeaveResponse.ProtoReflect.Descriptor instead.
 func (*EtcdLeaveResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{70}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *EtcdLeaveResponse) GetMessage() string {
@@ -4134,7 +4277,15 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\fStatsRequest\x12\x1e\n" +
 	"\n" +
 	"kubernetes\x18\x01 \x01(\bR\n" +
-	"kubernetes\"\x9d\x01\n" +
+	"kubernetes\"\x12\n" +
+	"\x10ImageListRequest\"R\n" +
+	"\x05Image\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x03 \x01(\x04R\tsizeBytes\"K\n" +
+	"\x11ImageListResponse\x126\n" +
+	"\x06images\x18\x01 \x03(\v2\x1e.plinth.machine.v1alpha1.ImageR\x06images\"\x9d\x01\n" +
 	"\x0eContainerStats\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12!\n" +
@@ -4200,7 +4351,7 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x06leader\x18\x02 \x01(\x04R\x06leader\"\x12\n" +
 	"\x10EtcdLeaveRequest\"-\n" +
 	"\x11EtcdLeaveResponse\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage2\xd8\x19\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage2\xbc\x1a\n" +
 	"\x0eMachineService\x12\\\n" +
 	"\aVersion\x12'.plinth.machine.v1alpha1.VersionRequest\x1a(.plinth.machine.v1alpha1.VersionResponse\x12h\n" +
 	"\vServiceList\x12+.plinth.machine.v1alpha1.ServiceListRequest\x1a,.plinth.machine.v1alpha1.ServiceListResponse\x12h\n" +
@@ -4228,7 +4379,8 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"Kubeconfig\x12*.plinth.machine.v1alpha1.KubeconfigRequest\x1a+.plinth.machine.v1alpha1.KubeconfigResponse\x12e\n" +
 	"\n" +
 	"Containers\x12*.plinth.machine.v1alpha1.ContainersRequest\x1a+.plinth.machine.v1alpha1.ContainersResponse\x12V\n" +
-	"\x05Stats\x12%.plinth.machine.v1alpha1.StatsRequest\x1a&.plinth.machine.v1alpha1.StatsResponse\x12\x98\x01\n" +
+	"\x05Stats\x12%.plinth.machine.v1alpha1.StatsRequest\x1a&.plinth.machine.v1alpha1.StatsResponse\x12b\n" +
+	"\tImageList\x12).plinth.machine.v1alpha1.ImageListRequest\x1a*.plinth.machine.v1alpha1.ImageListResponse\x12\x98\x01\n" +
 	"\x1bGenerateClientConfiguration\x12;.plinth.machine.v1alpha1.GenerateClientConfigurationRequest\x1a<.plinth.machine.v1alpha1.GenerateClientConfigurationResponse\x12h\n" +
 	"\vEtcdMembers\x12+.plinth.machine.v1alpha1.EtcdMembersRequest\x1a,.plinth.machine.v1alpha1.EtcdMembersResponse\x12e\n" +
 	"\n" +
@@ -4250,7 +4402,7 @@ func file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP() []byte {
 	return file_plinth_machine_v1alpha1_machine_proto_rawDescData
 }
 
-var file_plinth_machine_v1alpha1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
+var file_plinth_machine_v1alpha1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
 var file_plinth_machine_v1alpha1_machine_proto_goTypes = []any{
 	(*VersionRequest)(nil),                      // 0: plinth.machine.v1alpha1.VersionRequest
 	(*VersionResponse)(nil),                     // 1: plinth.machine.v1alpha1.VersionResponse
@@ -4304,115 +4456,121 @@ var file_plinth_machine_v1alpha1_machine_proto_goTypes = []any{
 	(*Container)(nil),                           // 49: plinth.machine.v1alpha1.Container
 	(*ContainersResponse)(nil),                  // 50: plinth.machine.v1alpha1.ContainersResponse
 	(*StatsRequest)(nil),                        // 51: plinth.machine.v1alpha1.StatsRequest
-	(*ContainerStats)(nil),                      // 52: plinth.machine.v1alpha1.ContainerStats
-	(*StatsResponse)(nil),                       // 53: plinth.machine.v1alpha1.StatsResponse
-	(*BootstrapRequest)(nil),                    // 54: plinth.machine.v1alpha1.BootstrapRequest
-	(*BootstrapResponse)(nil),                   // 55: plinth.machine.v1alpha1.BootstrapResponse
-	(*KubeconfigRequest)(nil),                   // 56: plinth.machine.v1alpha1.KubeconfigRequest
-	(*KubeconfigResponse)(nil),                  // 57: plinth.machine.v1alpha1.KubeconfigResponse
-	(*EtcdMember)(nil),                          // 58: plinth.machine.v1alpha1.EtcdMember
-	(*EtcdMembersRequest)(nil),                  // 59: plinth.machine.v1alpha1.EtcdMembersRequest
-	(*EtcdMembersResponse)(nil),                 // 60: plinth.machine.v1alpha1.EtcdMembersResponse
-	(*EtcdStatusRequest)(nil),                   // 61: plinth.machine.v1alpha1.EtcdStatusRequest
-	(*EtcdStatusResponse)(nil),                  // 62: plinth.machine.v1alpha1.EtcdStatusResponse
-	(*EtcdSnapshotRequest)(nil),                 // 63: plinth.machine.v1alpha1.EtcdSnapshotRequest
-	(*EtcdSnapshotResponse)(nil),                // 64: plinth.machine.v1alpha1.EtcdSnapshotResponse
-	(*EtcdRemoveMemberRequest)(nil),             // 65: plinth.machine.v1alpha1.EtcdRemoveMemberRequest
-	(*EtcdRemoveMemberResponse)(nil),            // 66: plinth.machine.v1alpha1.EtcdRemoveMemberResponse
-	(*EtcdForfeitLeadershipRequest)(nil),        // 67: plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
-	(*EtcdForfeitLeadershipResponse)(nil),       // 68: plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
-	(*EtcdLeaveRequest)(nil),                    // 69: plinth.machine.v1alpha1.EtcdLeaveRequest
-	(*EtcdLeaveResponse)(nil),                   // 70: plinth.machine.v1alpha1.EtcdLeaveResponse
-	nil,                                         // 71: plinth.machine.v1alpha1.EventsResponse.DataEntry
-	(*timestamppb.Timestamp)(nil),               // 72: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),                 // 73: google.protobuf.Duration
+	(*ImageListRequest)(nil),                    // 52: plinth.machine.v1alpha1.ImageListRequest
+	(*Image)(nil),                               // 53: plinth.machine.v1alpha1.Image
+	(*ImageListResponse)(nil),                   // 54: plinth.machine.v1alpha1.ImageListResponse
+	(*ContainerStats)(nil),                      // 55: plinth.machine.v1alpha1.ContainerStats
+	(*StatsResponse)(nil),                       // 56: plinth.machine.v1alpha1.StatsResponse
+	(*BootstrapRequest)(nil),                    // 57: plinth.machine.v1alpha1.BootstrapRequest
+	(*BootstrapResponse)(nil),                   // 58: plinth.machine.v1alpha1.BootstrapResponse
+	(*KubeconfigRequest)(nil),                   // 59: plinth.machine.v1alpha1.KubeconfigRequest
+	(*KubeconfigResponse)(nil),                  // 60: plinth.machine.v1alpha1.KubeconfigResponse
+	(*EtcdMember)(nil),                          // 61: plinth.machine.v1alpha1.EtcdMember
+	(*EtcdMembersRequest)(nil),                  // 62: plinth.machine.v1alpha1.EtcdMembersRequest
+	(*EtcdMembersResponse)(nil),                 // 63: plinth.machine.v1alpha1.EtcdMembersResponse
+	(*EtcdStatusRequest)(nil),                   // 64: plinth.machine.v1alpha1.EtcdStatusRequest
+	(*EtcdStatusResponse)(nil),                  // 65: plinth.machine.v1alpha1.EtcdStatusResponse
+	(*EtcdSnapshotRequest)(nil),                 // 66: plinth.machine.v1alpha1.EtcdSnapshotRequest
+	(*EtcdSnapshotResponse)(nil),                // 67: plinth.machine.v1alpha1.EtcdSnapshotResponse
+	(*EtcdRemoveMemberRequest)(nil),             // 68: plinth.machine.v1alpha1.EtcdRemoveMemberRequest
+	(*EtcdRemoveMemberResponse)(nil),            // 69: plinth.machine.v1alpha1.EtcdRemoveMemberResponse
+	(*EtcdForfeitLeadershipRequest)(nil),        // 70: plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
+	(*EtcdForfeitLeadershipResponse)(nil),       // 71: plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
+	(*EtcdLeaveRequest)(nil),                    // 72: plinth.machine.v1alpha1.EtcdLeaveRequest
+	(*EtcdLeaveResponse)(nil),                   // 73: plinth.machine.v1alpha1.EtcdLeaveResponse
+	nil,                                         // 74: plinth.machine.v1alpha1.EventsResponse.DataEntry
+	(*timestamppb.Timestamp)(nil),               // 75: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),                 // 76: google.protobuf.Duration
 }
 var file_plinth_machine_v1alpha1_machine_proto_depIdxs = []int32{
-	72, // 0: plinth.machine.v1alpha1.ServiceState.since:type_name -> google.protobuf.Timestamp
+	75, // 0: plinth.machine.v1alpha1.ServiceState.since:type_name -> google.protobuf.Timestamp
 	3,  // 1: plinth.machine.v1alpha1.ServiceState.history:type_name -> plinth.machine.v1alpha1.ServiceTransition
-	72, // 2: plinth.machine.v1alpha1.ServiceTransition.time:type_name -> google.protobuf.Timestamp
+	75, // 2: plinth.machine.v1alpha1.ServiceTransition.time:type_name -> google.protobuf.Timestamp
 	2,  // 3: plinth.machine.v1alpha1.ServiceListResponse.services:type_name -> plinth.machine.v1alpha1.ServiceState
 	2,  // 4: plinth.machine.v1alpha1.ServiceInfoResponse.service:type_name -> plinth.machine.v1alpha1.ServiceState
-	72, // 5: plinth.machine.v1alpha1.EventsResponse.time:type_name -> google.protobuf.Timestamp
-	71, // 6: plinth.machine.v1alpha1.EventsResponse.data:type_name -> plinth.machine.v1alpha1.EventsResponse.DataEntry
+	75, // 5: plinth.machine.v1alpha1.EventsResponse.time:type_name -> google.protobuf.Timestamp
+	74, // 6: plinth.machine.v1alpha1.EventsResponse.data:type_name -> plinth.machine.v1alpha1.EventsResponse.DataEntry
 	21, // 7: plinth.machine.v1alpha1.ProcessesResponse.processes:type_name -> plinth.machine.v1alpha1.Process
 	26, // 8: plinth.machine.v1alpha1.MountsResponse.mounts:type_name -> plinth.machine.v1alpha1.Mount
-	72, // 9: plinth.machine.v1alpha1.ListResponse.modified:type_name -> google.protobuf.Timestamp
-	73, // 10: plinth.machine.v1alpha1.ApplyConfigurationRequest.try_timeout:type_name -> google.protobuf.Duration
-	73, // 11: plinth.machine.v1alpha1.GenerateClientConfigurationRequest.crt_ttl:type_name -> google.protobuf.Duration
+	75, // 9: plinth.machine.v1alpha1.ListResponse.modified:type_name -> google.protobuf.Timestamp
+	76, // 10: plinth.machine.v1alpha1.ApplyConfigurationRequest.try_timeout:type_name -> google.protobuf.Duration
+	76, // 11: plinth.machine.v1alpha1.GenerateClientConfigurationRequest.crt_ttl:type_name -> google.protobuf.Duration
 	49, // 12: plinth.machine.v1alpha1.ContainersResponse.containers:type_name -> plinth.machine.v1alpha1.Container
-	52, // 13: plinth.machine.v1alpha1.StatsResponse.stats:type_name -> plinth.machine.v1alpha1.ContainerStats
-	58, // 14: plinth.machine.v1alpha1.EtcdMembersResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
-	58, // 15: plinth.machine.v1alpha1.EtcdRemoveMemberResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
-	0,  // 16: plinth.machine.v1alpha1.MachineService.Version:input_type -> plinth.machine.v1alpha1.VersionRequest
-	4,  // 17: plinth.machine.v1alpha1.MachineService.ServiceList:input_type -> plinth.machine.v1alpha1.ServiceListRequest
-	6,  // 18: plinth.machine.v1alpha1.MachineService.ServiceInfo:input_type -> plinth.machine.v1alpha1.ServiceInfoRequest
-	8,  // 19: plinth.machine.v1alpha1.MachineService.ServiceStart:input_type -> plinth.machine.v1alpha1.ServiceStartRequest
-	10, // 20: plinth.machine.v1alpha1.MachineService.ServiceStop:input_type -> plinth.machine.v1alpha1.ServiceStopRequest
-	12, // 21: plinth.machine.v1alpha1.MachineService.ServiceRestart:input_type -> plinth.machine.v1alpha1.ServiceRestartRequest
-	14, // 22: plinth.machine.v1alpha1.MachineService.Logs:input_type -> plinth.machine.v1alpha1.LogsRequest
-	16, // 23: plinth.machine.v1alpha1.MachineService.Dmesg:input_type -> plinth.machine.v1alpha1.DmesgRequest
-	18, // 24: plinth.machine.v1alpha1.MachineService.Events:input_type -> plinth.machine.v1alpha1.EventsRequest
-	20, // 25: plinth.machine.v1alpha1.MachineService.Processes:input_type -> plinth.machine.v1alpha1.ProcessesRequest
-	23, // 26: plinth.machine.v1alpha1.MachineService.Memory:input_type -> plinth.machine.v1alpha1.MemoryRequest
-	25, // 27: plinth.machine.v1alpha1.MachineService.Mounts:input_type -> plinth.machine.v1alpha1.MountsRequest
-	28, // 28: plinth.machine.v1alpha1.MachineService.List:input_type -> plinth.machine.v1alpha1.ListRequest
-	30, // 29: plinth.machine.v1alpha1.MachineService.Read:input_type -> plinth.machine.v1alpha1.ReadRequest
-	32, // 30: plinth.machine.v1alpha1.MachineService.Copy:input_type -> plinth.machine.v1alpha1.CopyRequest
-	34, // 31: plinth.machine.v1alpha1.MachineService.Reboot:input_type -> plinth.machine.v1alpha1.RebootRequest
-	36, // 32: plinth.machine.v1alpha1.MachineService.Shutdown:input_type -> plinth.machine.v1alpha1.ShutdownRequest
-	38, // 33: plinth.machine.v1alpha1.MachineService.Reset:input_type -> plinth.machine.v1alpha1.ResetRequest
-	40, // 34: plinth.machine.v1alpha1.MachineService.Upgrade:input_type -> plinth.machine.v1alpha1.UpgradeRequest
-	42, // 35: plinth.machine.v1alpha1.MachineService.Rollback:input_type -> plinth.machine.v1alpha1.RollbackRequest
-	44, // 36: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:input_type -> plinth.machine.v1alpha1.ApplyConfigurationRequest
-	54, // 37: plinth.machine.v1alpha1.MachineService.Bootstrap:input_type -> plinth.machine.v1alpha1.BootstrapRequest
-	56, // 38: plinth.machine.v1alpha1.MachineService.Kubeconfig:input_type -> plinth.machine.v1alpha1.KubeconfigRequest
-	48, // 39: plinth.machine.v1alpha1.MachineService.Containers:input_type -> plinth.machine.v1alpha1.ContainersRequest
-	51, // 40: plinth.machine.v1alpha1.MachineService.Stats:input_type -> plinth.machine.v1alpha1.StatsRequest
-	46, // 41: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:input_type -> plinth.machine.v1alpha1.GenerateClientConfigurationRequest
-	59, // 42: plinth.machine.v1alpha1.MachineService.EtcdMembers:input_type -> plinth.machine.v1alpha1.EtcdMembersRequest
-	61, // 43: plinth.machine.v1alpha1.MachineService.EtcdStatus:input_type -> plinth.machine.v1alpha1.EtcdStatusRequest
-	63, // 44: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:input_type -> plinth.machine.v1alpha1.EtcdSnapshotRequest
-	65, // 45: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:input_type -> plinth.machine.v1alpha1.EtcdRemoveMemberRequest
-	67, // 46: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:input_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
-	69, // 47: plinth.machine.v1alpha1.MachineService.EtcdLeave:input_type -> plinth.machine.v1alpha1.EtcdLeaveRequest
-	1,  // 48: plinth.machine.v1alpha1.MachineService.Version:output_type -> plinth.machine.v1alpha1.VersionResponse
-	5,  // 49: plinth.machine.v1alpha1.MachineService.ServiceList:output_type -> plinth.machine.v1alpha1.ServiceListResponse
-	7,  // 50: plinth.machine.v1alpha1.MachineService.ServiceInfo:output_type -> plinth.machine.v1alpha1.ServiceInfoResponse
-	9,  // 51: plinth.machine.v1alpha1.MachineService.ServiceStart:output_type -> plinth.machine.v1alpha1.ServiceStartResponse
-	11, // 52: plinth.machine.v1alpha1.MachineService.ServiceStop:output_type -> plinth.machine.v1alpha1.ServiceStopResponse
-	13, // 53: plinth.machine.v1alpha1.MachineService.ServiceRestart:output_type -> plinth.machine.v1alpha1.ServiceRestartResponse
-	15, // 54: plinth.machine.v1alpha1.MachineService.Logs:output_type -> plinth.machine.v1alpha1.LogsResponse
-	17, // 55: plinth.machine.v1alpha1.MachineService.Dmesg:output_type -> plinth.machine.v1alpha1.DmesgResponse
-	19, // 56: plinth.machine.v1alpha1.MachineService.Events:output_type -> plinth.machine.v1alpha1.EventsResponse
-	22, // 57: plinth.machine.v1alpha1.MachineService.Processes:output_type -> plinth.machine.v1alpha1.ProcessesResponse
-	24, // 58: plinth.machine.v1alpha1.MachineService.Memory:output_type -> plinth.machine.v1alpha1.MemoryResponse
-	27, // 59: plinth.machine.v1alpha1.MachineService.Mounts:output_type -> plinth.machine.v1alpha1.MountsResponse
-	29, // 60: plinth.machine.v1alpha1.MachineService.List:output_type -> plinth.machine.v1alpha1.ListResponse
-	31, // 61: plinth.machine.v1alpha1.MachineService.Read:output_type -> plinth.machine.v1alpha1.ReadResponse
-	33, // 62: plinth.machine.v1alpha1.MachineService.Copy:output_type -> plinth.machine.v1alpha1.CopyResponse
-	35, // 63: plinth.machine.v1alpha1.MachineService.Reboot:output_type -> plinth.machine.v1alpha1.RebootResponse
-	37, // 64: plinth.machine.v1alpha1.MachineService.Shutdown:output_type -> plinth.machine.v1alpha1.ShutdownResponse
-	39, // 65: plinth.machine.v1alpha1.MachineService.Reset:output_type -> plinth.machine.v1alpha1.ResetResponse
-	41, // 66: plinth.machine.v1alpha1.MachineService.Upgrade:output_type -> plinth.machine.v1alpha1.UpgradeResponse
-	43, // 67: plinth.machine.v1alpha1.MachineService.Rollback:output_type -> plinth.machine.v1alpha1.RollbackResponse
-	45, // 68: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:output_type -> plinth.machine.v1alpha1.ApplyConfigurationResponse
-	55, // 69: plinth.machine.v1alpha1.MachineService.Bootstrap:output_type -> plinth.machine.v1alpha1.BootstrapResponse
-	57, // 70: plinth.machine.v1alpha1.MachineService.Kubeconfig:output_type -> plinth.machine.v1alpha1.KubeconfigResponse
-	50, // 71: plinth.machine.v1alpha1.MachineService.Containers:output_type -> plinth.machine.v1alpha1.ContainersResponse
-	53, // 72: plinth.machine.v1alpha1.MachineService.Stats:output_type -> plinth.machine.v1alpha1.StatsResponse
-	47, // 73: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:output_type -> plinth.machine.v1alpha1.GenerateClientConfigurationResponse
-	60, // 74: plinth.machine.v1alpha1.MachineService.EtcdMembers:output_type -> plinth.machine.v1alpha1.EtcdMembersResponse
-	62, // 75: plinth.machine.v1alpha1.MachineService.EtcdStatus:output_type -> plinth.machine.v1alpha1.EtcdStatusResponse
-	64, // 76: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:output_type -> plinth.machine.v1alpha1.EtcdSnapshotResponse
-	66, // 77: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:output_type -> plinth.machine.v1alpha1.EtcdRemoveMemberResponse
-	68, // 78: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:output_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
-	70, // 79: plinth.machine.v1alpha1.MachineService.EtcdLeave:output_type -> plinth.machine.v1alpha1.EtcdLeaveResponse
-	48, // [48:80] is the sub-list for method output_type
-	16, // [16:48] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	53, // 13: plinth.machine.v1alpha1.ImageListResponse.images:type_name -> plinth.machine.v1alpha1.Image
+	55, // 14: plinth.machine.v1alpha1.StatsResponse.stats:type_name -> plinth.machine.v1alpha1.ContainerStats
+	61, // 15: plinth.machine.v1alpha1.EtcdMembersResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
+	61, // 16: plinth.machine.v1alpha1.EtcdRemoveMemberResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
+	0,  // 17: plinth.machine.v1alpha1.MachineService.Version:input_type -> plinth.machine.v1alpha1.VersionRequest
+	4,  // 18: plinth.machine.v1alpha1.MachineService.ServiceList:input_type -> plinth.machine.v1alpha1.ServiceListRequest
+	6,  // 19: plinth.machine.v1alpha1.MachineService.ServiceInfo:input_type -> plinth.machine.v1alpha1.ServiceInfoRequest
+	8,  // 20: plinth.machine.v1alpha1.MachineService.ServiceStart:input_type -> plinth.machine.v1alpha1.ServiceStartRequest
+	10, // 21: plinth.machine.v1alpha1.MachineService.ServiceStop:input_type -> plinth.machine.v1alpha1.ServiceStopRequest
+	12, // 22: plinth.machine.v1alpha1.MachineService.ServiceRestart:input_type -> plinth.machine.v1alpha1.ServiceRestartRequest
+	14, // 23: plinth.machine.v1alpha1.MachineService.Logs:input_type -> plinth.machine.v1alpha1.LogsRequest
+	16, // 24: plinth.machine.v1alpha1.MachineService.Dmesg:input_type -> plinth.machine.v1alpha1.DmesgRequest
+	18, // 25: plinth.machine.v1alpha1.MachineService.Events:input_type -> plinth.machine.v1alpha1.EventsRequest
+	20, // 26: plinth.machine.v1alpha1.MachineService.Processes:input_type -> plinth.machine.v1alpha1.ProcessesRequest
+	23, // 27: plinth.machine.v1alpha1.MachineService.Memory:input_type -> plinth.machine.v1alpha1.MemoryRequest
+	25, // 28: plinth.machine.v1alpha1.MachineService.Mounts:input_type -> plinth.machine.v1alpha1.MountsRequest
+	28, // 29: plinth.machine.v1alpha1.MachineService.List:input_type -> plinth.machine.v1alpha1.ListRequest
+	30, // 30: plinth.machine.v1alpha1.MachineService.Read:input_type -> plinth.machine.v1alpha1.ReadRequest
+	32, // 31: plinth.machine.v1alpha1.MachineService.Copy:input_type -> plinth.machine.v1alpha1.CopyRequest
+	34, // 32: plinth.machine.v1alpha1.MachineService.Reboot:input_type -> plinth.machine.v1alpha1.RebootRequest
+	36, // 33: plinth.machine.v1alpha1.MachineService.Shutdown:input_type -> plinth.machine.v1alpha1.ShutdownRequest
+	38, // 34: plinth.machine.v1alpha1.MachineService.Reset:input_type -> plinth.machine.v1alpha1.ResetRequest
+	40, // 35: plinth.machine.v1alpha1.MachineService.Upgrade:input_type -> plinth.machine.v1alpha1.UpgradeRequest
+	42, // 36: plinth.machine.v1alpha1.MachineService.Rollback:input_type -> plinth.machine.v1alpha1.RollbackRequest
+	44, // 37: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:input_type -> plinth.machine.v1alpha1.ApplyConfigurationRequest
+	57, // 38: plinth.machine.v1alpha1.MachineService.Bootstrap:input_type -> plinth.machine.v1alpha1.BootstrapRequest
+	59, // 39: plinth.machine.v1alpha1.MachineService.Kubeconfig:input_type -> plinth.machine.v1alpha1.KubeconfigRequest
+	48, // 40: plinth.machine.v1alpha1.MachineService.Containers:input_type -> plinth.machine.v1alpha1.ContainersRequest
+	51, // 41: plinth.machine.v1alpha1.MachineService.Stats:input_type -> plinth.machine.v1alpha1.StatsRequest
+	52, // 42: plinth.machine.v1alpha1.MachineService.ImageList:input_type -> plinth.machine.v1alpha1.ImageListRequest
+	46, // 43: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:input_type -> plinth.machine.v1alpha1.GenerateClientConfigurationRequest
+	62, // 44: plinth.machine.v1alpha1.MachineService.EtcdMembers:input_type -> plinth.machine.v1alpha1.EtcdMembersRequest
+	64, // 45: plinth.machine.v1alpha1.MachineService.EtcdStatus:input_type -> plinth.machine.v1alpha1.EtcdStatusRequest
+	66, // 46: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:input_type -> plinth.machine.v1alpha1.EtcdSnapshotRequest
+	68, // 47: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:input_type -> plinth.machine.v1alpha1.EtcdRemoveMemberRequest
+	70, // 48: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:input_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
+	72, // 49: plinth.machine.v1alpha1.MachineService.EtcdLeave:input_type -> plinth.machine.v1alpha1.EtcdLeaveRequest
+	1,  // 50: plinth.machine.v1alpha1.MachineService.Version:output_type -> plinth.machine.v1alpha1.VersionResponse
+	5,  // 51: plinth.machine.v1alpha1.MachineService.ServiceList:output_type -> plinth.machine.v1alpha1.ServiceListResponse
+	7,  // 52: plinth.machine.v1alpha1.MachineService.ServiceInfo:output_type -> plinth.machine.v1alpha1.ServiceInfoResponse
+	9,  // 53: plinth.machine.v1alpha1.MachineService.ServiceStart:output_type -> plinth.machine.v1alpha1.ServiceStartResponse
+	11, // 54: plinth.machine.v1alpha1.MachineService.ServiceStop:output_type -> plinth.machine.v1alpha1.ServiceStopResponse
+	13, // 55: plinth.machine.v1alpha1.MachineService.ServiceRestart:output_type -> plinth.machine.v1alpha1.ServiceRestartResponse
+	15, // 56: plinth.machine.v1alpha1.MachineService.Logs:output_type -> plinth.machine.v1alpha1.LogsResponse
+	17, // 57: plinth.machine.v1alpha1.MachineService.Dmesg:output_type -> plinth.machine.v1alpha1.DmesgResponse
+	19, // 58: plinth.machine.v1alpha1.MachineService.Events:output_type -> plinth.machine.v1alpha1.EventsResponse
+	22, // 59: plinth.machine.v1alpha1.MachineService.Processes:output_type -> plinth.machine.v1alpha1.ProcessesResponse
+	24, // 60: plinth.machine.v1alpha1.MachineService.Memory:output_type -> plinth.machine.v1alpha1.MemoryResponse
+	27, // 61: plinth.machine.v1alpha1.MachineService.Mounts:output_type -> plinth.machine.v1alpha1.MountsResponse
+	29, // 62: plinth.machine.v1alpha1.MachineService.List:output_type -> plinth.machine.v1alpha1.ListResponse
+	31, // 63: plinth.machine.v1alpha1.MachineService.Read:output_type -> plinth.machine.v1alpha1.ReadResponse
+	33, // 64: plinth.machine.v1alpha1.MachineService.Copy:output_type -> plinth.machine.v1alpha1.CopyResponse
+	35, // 65: plinth.machine.v1alpha1.MachineService.Reboot:output_type -> plinth.machine.v1alpha1.RebootResponse
+	37, // 66: plinth.machine.v1alpha1.MachineService.Shutdown:output_type -> plinth.machine.v1alpha1.ShutdownResponse
+	39, // 67: plinth.machine.v1alpha1.MachineService.Reset:output_type -> plinth.machine.v1alpha1.ResetResponse
+	41, // 68: plinth.machine.v1alpha1.MachineService.Upgrade:output_type -> plinth.machine.v1alpha1.UpgradeResponse
+	43, // 69: plinth.machine.v1alpha1.MachineService.Rollback:output_type -> plinth.machine.v1alpha1.RollbackResponse
+	45, // 70: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:output_type -> plinth.machine.v1alpha1.ApplyConfigurationResponse
+	58, // 71: plinth.machine.v1alpha1.MachineService.Bootstrap:output_type -> plinth.machine.v1alpha1.BootstrapResponse
+	60, // 72: plinth.machine.v1alpha1.MachineService.Kubeconfig:output_type -> plinth.machine.v1alpha1.KubeconfigResponse
+	50, // 73: plinth.machine.v1alpha1.MachineService.Containers:output_type -> plinth.machine.v1alpha1.ContainersResponse
+	56, // 74: plinth.machine.v1alpha1.MachineService.Stats:output_type -> plinth.machine.v1alpha1.StatsResponse
+	54, // 75: plinth.machine.v1alpha1.MachineService.ImageList:output_type -> plinth.machine.v1alpha1.ImageListResponse
+	47, // 76: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:output_type -> plinth.machine.v1alpha1.GenerateClientConfigurationResponse
+	63, // 77: plinth.machine.v1alpha1.MachineService.EtcdMembers:output_type -> plinth.machine.v1alpha1.EtcdMembersResponse
+	65, // 78: plinth.machine.v1alpha1.MachineService.EtcdStatus:output_type -> plinth.machine.v1alpha1.EtcdStatusResponse
+	67, // 79: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:output_type -> plinth.machine.v1alpha1.EtcdSnapshotResponse
+	69, // 80: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:output_type -> plinth.machine.v1alpha1.EtcdRemoveMemberResponse
+	71, // 81: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:output_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
+	73, // 82: plinth.machine.v1alpha1.MachineService.EtcdLeave:output_type -> plinth.machine.v1alpha1.EtcdLeaveResponse
+	50, // [50:83] is the sub-list for method output_type
+	17, // [17:50] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_plinth_machine_v1alpha1_machine_proto_init() }
@@ -4426,7 +4584,7 @@ func file_plinth_machine_v1alpha1_machine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plinth_machine_v1alpha1_machine_proto_rawDesc), len(file_plinth_machine_v1alpha1_machine_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   72,
+			NumMessages:   75,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -47,6 +47,7 @@ const (
 	MachineService_Kubeconfig_FullMethodName                  = "/plinth.machine.v1alpha1.MachineService/Kubeconfig"
 	MachineService_Containers_FullMethodName                  = "/plinth.machine.v1alpha1.MachineService/Containers"
 	MachineService_Stats_FullMethodName                       = "/plinth.machine.v1alpha1.MachineService/Stats"
+	MachineService_ImageList_FullMethodName                   = "/plinth.machine.v1alpha1.MachineService/ImageList"
 	MachineService_GenerateClientConfiguration_FullMethodName = "/plinth.machine.v1alpha1.MachineService/GenerateClientConfiguration"
 	MachineService_EtcdMembers_FullMethodName                 = "/plinth.machine.v1alpha1.MachineService/EtcdMembers"
 	MachineService_EtcdStatus_FullMethodName                  = "/plinth.machine.v1alpha1.MachineService/EtcdStatus"
@@ -115,6 +116,8 @@ type MachineServiceClient interface {
 	Containers(ctx context.Context, in *ContainersRequest, opts ...grpc.CallOption) (*ContainersResponse, error)
 	// Stats reports the resource use of the node's containers.
 	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error)
+	// ImageList lists the images in the image store of the node's Kubernetes containers.
+	ImageList(ctx context.Context, in *ImageListRequest, opts ...grpc.CallOption) (*ImageListResponse, error)
 	// GenerateClientConfiguration mints a client config for the given roles.
 	GenerateClientConfiguration(ctx context.Context, in *GenerateClientConfigurationRequest, opts ...grpc.CallOption) (*GenerateClientConfigurationResponse, error)
 	// EtcdMembers lists the etcd cluster's members, as this control-plane node's etcd sees them.
@@ -446,6 +449,16 @@ func (c *machineServiceClient) Stats(ctx context.Context, in *StatsRequest, opts
 	return out, nil
 }
 
+func (c *machineServiceClient) ImageList(ctx context.Context, in *ImageListRequest, opts ...grpc.CallOption) (*ImageListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImageListResponse)
+	err := c.cc.Invoke(ctx, MachineService_ImageList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *machineServiceClient) GenerateClientConfiguration(ctx context.Context, in *GenerateClientConfigurationRequest, opts ...grpc.CallOption) (*GenerateClientConfigurationResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GenerateClientConfigurationResponse)
@@ -584,6 +597,8 @@ type MachineServiceServer interface {
 	Containers(context.Context, *ContainersRequest) (*ContainersResponse, error)
 	// Stats reports the resource use of the node's containers.
 	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
+	// ImageList lists the images in the image store of the node's Kubernetes containers.
+	ImageList(context.Context, *ImageListRequest) (*ImageListResponse, error)
 	// GenerateClientConfiguration mints a client config for the given roles.
 	GenerateClientConfiguration(context.Context, *GenerateClientConfigurationRequest) (*GenerateClientConfigurationResponse, error)
 	// EtcdMembers lists the etcd cluster's members, as this control-plane node's etcd sees them.
@@ -682,6 +697,9 @@ func (UnimplementedMachineServiceServer) Containers(context.Context, *Containers
 }
 func (UnimplementedMachineServiceServer) Stats(context.Context, *StatsRequest) (*StatsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Stats not implemented")
+}
+func (UnimplementedMachineServiceServer) ImageList(context.Context, *ImageListRequest) (*ImageListResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ImageList not implemented")
 }
 func (UnimplementedMachineServiceServer) GenerateClientConfiguration(context.Context, *GenerateClientConfigurationRequest) (*GenerateClientConfigurationResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GenerateClientConfiguration not implemented")
@@ -1122,6 +1140,24 @@ func _MachineService_Stats_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MachineService_ImageList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImageListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).ImageList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_ImageList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).ImageList(ctx, req.(*ImageListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MachineService_GenerateClientConfiguration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GenerateClientConfigurationRequest)
 	if err := dec(in); err != nil {
@@ -1319,6 +1355,10 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Stats",
 			Handler:    _MachineService_Stats_Handler,
+		},
+		{
+			MethodName: "ImageList",
+			Handler:    _MachineService_ImageList_Handler,
 		},
 		{
 			MethodName: "GenerateClientConfiguration",

@@ -3,6 +3,10 @@
 //
 //	imager bundle -bin _out/payload/bin -out _out/images/bundle.tar -lock payload/images.lock [-update-lock]
 //	imager node -bin _out/payload/bin -machined _out/machined -bundle _out/images/bundle.tar -lock payload/images.lock -tag plinth/node:dev -out _out/images/node.tar
+//	imager kube-bundle -bin _out/payload-prev/bin -kubernetes v1.36.3 -out _out/images/kubernetes-v1.36.3.tar
+//
+// kube-bundle builds the Kubernetes images alone of another Kubernetes version (the previous
+// minor release of make payload-prev), for plinthctl upgrade-k8s; the lock does not cover it.
 //
 // The lock (payload/images.lock) records the host inputs of the images (Go toolchain,
 // Debian packages of the programs copied from the build machine) and the bundle's image
@@ -27,7 +31,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: imager bundle|node [flags]")
+		fmt.Fprintln(os.Stderr, "usage: imager bundle|node|kube-bundle [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -36,8 +40,10 @@ func main() {
 		err = bundle(os.Args[2:])
 	case "node":
 		err = node(os.Args[2:])
+	case "kube-bundle":
+		err = kubeBundle(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q: use bundle or node", os.Args[1])
+		err = fmt.Errorf("unknown command %q: use bundle, node or kube-bundle", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "imager:", err)
@@ -118,6 +124,42 @@ func bundle(args []string) error {
 		return err
 	}
 	for _, s := range got.Images {
+		fmt.Printf("%s %s\n", s.Digest, strings.Join(s.Tags, " "))
+	}
+	return nil
+}
+
+func kubeBundle(args []string) error {
+	fs := flag.NewFlagSet("kube-bundle", flag.ExitOnError)
+	bin := fs.String("bin", "_out/payload-prev/bin", "directory of the kube binary")
+	version := fs.String("kubernetes", "", "Kubernetes version tag of the images (required)")
+	out := fs.String("out", "", "archive to write (required)")
+	_ = fs.Parse(args)
+	if *version == "" || *out == "" {
+		return fmt.Errorf("-kubernetes and -out are required")
+	}
+	work, err := os.MkdirTemp("", "imager-kube-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	images, err := imagebuild.KubeImages(context.Background(), *bin, work, *version)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		return err
+	}
+	tmp := *out + ".tmp"
+	defer os.Remove(tmp)
+	sums, err := imagebuild.Save(tmp, images)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, *out); err != nil {
+		return err
+	}
+	for _, s := range sums {
 		fmt.Printf("%s %s\n", s.Digest, strings.Join(s.Tags, " "))
 	}
 	return nil

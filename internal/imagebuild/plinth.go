@@ -104,29 +104,8 @@ func BundleImages(ctx context.Context, bin, work string, v Versions) (map[string
 		return nil
 	}
 	tag := func(n, ver string) string { return Repository + "/" + n + ":" + ver }
-	err := build("kube", ImageSpec{Tags: []string{
-		tag("kube-apiserver", v.Kubernetes), tag("kube-controller-manager", v.Kubernetes), tag("kube-scheduler", v.Kubernetes),
-		tag("kube-proxy", v.Kubernetes), tag("kubelet", v.Kubernetes), tag("etcd", v.Etcd),
-	}, Entrypoint: []string{"/usr/bin/kube"}}, func(r *Rootfs) error {
-		if err := addBase(r); err != nil {
-			return err
-		}
-		if err := r.CopyFile(filepath.Join(bin, "kube"), "/usr/bin/kube"); err != nil {
-			return err
-		}
-		for _, l := range []string{"kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubectl", "etcd"} {
-			if err := r.Symlink("kube", "/usr/bin/"+l); err != nil {
-				return err
-			}
-		}
-		if err := r.CopyFile(filepath.Join(bin, "etcdutl"), "/usr/bin/etcdutl"); err != nil {
-			return err
-		}
-		if err := r.Mkdir("/var/lib/etcd", 0o700); err != nil {
-			return err
-		}
-		return addIptables(ctx, r)
-	})
+	err := build("kube", ImageSpec{Tags: append(kubeTags(v.Kubernetes), tag("etcd", v.Etcd)), Entrypoint: []string{"/usr/bin/kube"}},
+		func(r *Rootfs) error { return fillKube(ctx, r, bin, true) })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -165,6 +144,68 @@ func BundleImages(ctx context.Context, bin, work string, v Versions) (map[string
 	}
 	sort.Strings(files)
 	return images, files, nil
+}
+
+// kubeTags are the names of the Kubernetes images of version, which are one image: the
+// multicall binary run under each component's name.
+func kubeTags(version string) []string {
+	var tags []string
+	for _, n := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubelet"} {
+		tags = append(tags, Repository+"/"+n+":"+version)
+	}
+	return tags
+}
+
+// fillKube fills the root of the Kubernetes image: the multicall binary kube with a link per
+// component, iptables for kube-proxy, and with etcd, etcdutl and etcd's data directory.
+func fillKube(ctx context.Context, r *Rootfs, bin string, etcd bool) error {
+	if err := addBase(r); err != nil {
+		return err
+	}
+	if err := r.CopyFile(filepath.Join(bin, "kube"), "/usr/bin/kube"); err != nil {
+		return err
+	}
+	links := []string{"kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubectl"}
+	if etcd {
+		links = append(links, "etcd")
+	}
+	for _, l := range links {
+		if err := r.Symlink("kube", "/usr/bin/"+l); err != nil {
+			return err
+		}
+	}
+	if etcd {
+		if err := r.CopyFile(filepath.Join(bin, "etcdutl"), "/usr/bin/etcdutl"); err != nil {
+			return err
+		}
+		if err := r.Mkdir("/var/lib/etcd", 0o700); err != nil {
+			return err
+		}
+	}
+	return addIptables(ctx, r)
+}
+
+// KubeImages builds the Kubernetes images alone (no etcd), of version, from bin/kube: the
+// bundle of another Kubernetes version than the node's, which plinthctl upgrade-k8s moves
+// a cluster from or to.
+func KubeImages(ctx context.Context, bin, work, version string) (map[string]v1.Image, error) {
+	r, err := NewRootfs(filepath.Join(work, "kube"))
+	if err != nil {
+		return nil, err
+	}
+	if err := fillKube(ctx, r, bin, false); err != nil {
+		return nil, fmt.Errorf("image kube: %w", err)
+	}
+	tags := kubeTags(version)
+	img, err := Image(ImageSpec{Rootfs: r.Dir, Tags: tags, Entrypoint: []string{"/usr/bin/kube"}})
+	if err != nil {
+		return nil, err
+	}
+	images := map[string]v1.Image{}
+	for _, t := range tags {
+		images[t] = img
+	}
+	return images, nil
 }
 
 // NodeRootfs fills the node image's root: machined, containerd and runc, the kubelet (the

@@ -1,6 +1,8 @@
 // Command kube is the multicall binary of Plinth's Kubernetes payload: kubelet,
 // kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, kubectl and etcd,
-// built from the upstream Go modules pinned in payload/go.mod.
+// built from the upstream Go modules pinned in payload/go.mod. Built with the tag
+// plinth_noetcd it leaves etcd out: the previous Kubernetes version's build (prev.mod, for
+// the upgrade-k8s test) carries only Kubernetes, and the cluster's etcd stays the bundled one.
 //
 // It picks the component from the base name it was started under (a symlink such as
 // /usr/bin/kubelet -> kube), or else from its first argument (`kube kubelet --version`).
@@ -18,7 +20,6 @@ import (
 	"strings"
 	_ "time/tzdata" // CronJob time zones (kube-apiserver, kube-controller-manager)
 
-	"go.etcd.io/etcd/server/v3/etcdmain"
 	_ "k8s.io/client-go/plugin/pkg/client/auth" // kubectl's client auth plugins
 	"k8s.io/component-base/cli"
 	"k8s.io/component-base/logs"
@@ -43,7 +44,6 @@ var components = map[string]func() int{
 	"kube-scheduler":          func() int { return cli.Run(scheduler.NewSchedulerCommand()) },
 	"kube-proxy":              func() int { return cli.Run(proxy.NewProxyCommand()) },
 	"kubectl":                 kubectl,
-	"etcd":                    etcd,
 }
 
 func kubectl() int {
@@ -53,11 +53,6 @@ func kubectl() int {
 	if err := cli.RunNoErrOutput(kubectlcmd.NewDefaultKubectlCommand()); err != nil {
 		kubectlutil.CheckErr(err) // prints the error and exits non-zero
 	}
-	return 0
-}
-
-func etcd() int {
-	etcdmain.Main(os.Args) // exits on error
 	return 0
 }
 

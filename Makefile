@@ -11,7 +11,7 @@ TOOLS := $(OUT)/tools
 # BenchmarkIdleRSS idles, so that it measures once. -v shows the figures next to their aims.
 BENCHTIME ?= 3s
 
-.PHONY: setup cluster images images-lock images-repro image-docker image-os image-os-k8s image-os-upgrades image-docker-next e2e-qemu-k8s kernel-bump local-node help tools payload build test test-integration e2e e2e-qemu bench lint fuzz generate check-generate check demo clean
+.PHONY: setup cluster images images-lock images-repro image-docker image-docker-k8s-prev e2e-k8s-upgrade payload-prev image-os image-os-k8s image-os-upgrades image-docker-next e2e-qemu-k8s kernel-bump local-node help tools payload build test test-integration e2e e2e-qemu bench lint fuzz generate check-generate check demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ tools: ## build the pinned developer tools (hack/tools/go.mod) into _out/tools
 
 payload: ## build the Kubernetes payload from source into _out/payload (versions pinned in payload/go.mod)
 	$(MAKE) -C payload GO=$(GO) BIN=$(CURDIR)/$(OUT)/payload/bin
+
+payload-prev: ## build the previous Kubernetes minor release's kube binary (payload/prev.mod) into _out/payload-prev, for the upgrade-k8s test
+	$(MAKE) -C payload prev GO=$(GO) PREV_BIN=$(CURDIR)/$(OUT)/payload-prev/bin
 
 lint: tools ## gofmt, go vet, staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -129,6 +132,22 @@ image-docker-next: image-docker ## the node image of the next version, $(NODE_IM
 	mkdir -p $(OUT)/next
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/plinthos/plinth/internal/version.Tag=$(VERSION)-next" -o $(OUT)/next/machined ./cmd/machined
 	printf 'FROM $(NODE_IMAGE)\nCOPY machined /usr/bin/machined\n' | DOCKER_BUILDKIT=0 docker build -q -t $(NODE_IMAGE)-next -f - $(OUT)/next
+
+# PREV_K8S is the previous Kubernetes minor release (payload/prev.mod) that upgrade-k8s is
+# tested from.
+PREV_K8S = $(shell cd payload && $(GO) list -modfile=prev.mod -m -f '{{.Version}}' k8s.io/kubernetes)
+
+image-docker-k8s-prev: image-docker payload-prev ## the node image that also holds the previous Kubernetes release's images, $(NODE_IMAGE)-k8s-prev: what the upgrade-k8s e2e creates a cluster of
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(OUT)/imager ./hack/imager
+	mkdir -p $(OUT)/k8s-prev
+	$(OUT)/imager kube-bundle -bin $(OUT)/payload-prev/bin -kubernetes $(PREV_K8S) -out $(OUT)/k8s-prev/kubernetes-$(PREV_K8S).tar
+	printf 'FROM $(NODE_IMAGE)\nCOPY kubernetes-$(PREV_K8S).tar /usr/share/plinth/images/\n' | DOCKER_BUILDKIT=0 docker build -q -t $(NODE_IMAGE)-k8s-prev -f - $(OUT)/k8s-prev
+
+e2e-k8s-upgrade: image-docker-k8s-prev ## end-to-end: a Docker cluster of the previous Kubernetes minor release upgraded with plinthctl upgrade-k8s
+	ln -sf kube $(OUT)/payload/bin/kubectl
+	PLINTH_REQUIRE_DOCKER=1 PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl NODE_IMAGE=$(NODE_IMAGE) \
+	  PREV_NODE_IMAGE=$(NODE_IMAGE)-k8s-prev PREV_K8S=$(PREV_K8S) K8S=$(call payload_version,k8s.io/kubernetes) \
+	  $(GO) test -tags e2e -count=1 -timeout 30m -v -run 'TestUpgradeKubernetes' ./test/e2e/
 
 OS_OUT := $(OUT)/os
 

@@ -5,6 +5,7 @@
 package kubeclient
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -168,6 +169,46 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 		return fmt.Errorf("%s %s: decode the answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// MetricLines returns the lines of the API server's /metrics (Prometheus text) that begin
+// with prefix, reading the answer as it comes: it may be larger than an object.
+func (c *Client) MetricLines(ctx context.Context, prefix string) ([]string, error) {
+	const path = "/metrics"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.server+path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	req.Header.Set("Accept", "text/plain")
+	req.Header.Set("User-Agent", "plinth")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("GET %s%s: %w", c.server, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxMessage))
+		return nil, apiError(http.MethodGet, path, resp.StatusCode, data)
+	}
+	var lines []string
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if l := sc.Text(); strings.HasPrefix(l, prefix) {
+			lines = append(lines, l)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("GET %s: read the answer: %w", path, err)
+	}
+	return lines, nil
 }
 
 // apiError reads the API's Status object out of an error body, or keeps the start of the

@@ -217,3 +217,23 @@ func IsTooManyRequests(err error) bool {
 	var e *APIError
 	return errors.As(err, &e) && e.StatusCode == http.StatusTooManyRequests
 }
+
+// GetDaemonSet reads the DaemonSet namespace/name.
+func (c *Client) GetDaemonSet(ctx context.Context, namespace, name string) (*objects.DaemonSet, error) {
+	var ds objects.DaemonSet
+	if err := c.Get(ctx, "/apis/apps/v1/namespaces/"+url.PathEscape(namespace)+"/daemonsets/"+url.PathEscape(name), &ds); err != nil {
+		return nil, err
+	}
+	return &ds, nil
+}
+
+// Version is the API server's /version: its Kubernetes version (such as v1.37.2).
+func (c *Client) Version(ctx context.Context) (string, error) {
+	var v struct {
+		GitVersion string `json:"gitVersion"`
+	}
+	if err := c.Get(ctx, "/version", &v); err != nil {
+		return "", err
+	}
+	return v.GitVersion, nil
+}

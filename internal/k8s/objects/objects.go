@@ -211,6 +211,10 @@ type (
 	NodeStatus struct {
 		Addresses  []NodeAddress   `json:"addresses,omitempty"`
 		Conditions []NodeCondition `json:"conditions,omitempty"`
+		NodeInfo   NodeSystemInfo  `json:"nodeInfo"`
+	}
+	NodeSystemInfo struct {
+		KubeletVersion string `json:"kubeletVersion"`
 	}
 	NodeAddress struct {
 		Type    string `json:"type"` // InternalIP, ExternalIP, Hostname...
@@ -250,11 +254,53 @@ type (
 		Endpoints []Endpoint `json:"endpoints"`
 	}
 
-	// RunningPod is a pod as the API serves it, with what a drain needs.
+	// RunningPod is a pod as the API serves it, with what a drain and an upgrade's wait
+	// need.
 	RunningPod struct {
 		Metadata RunningPodMeta `json:"metadata"`
-		Status   struct {
-			Phase string `json:"phase"` // Pending, Running, Succeeded, Failed
+		Spec     struct {
+			Containers []ContainerRef `json:"containers"`
+		} `json:"spec"`
+		Status struct {
+			Phase             string            `json:"phase"` // Pending, Running, Succeeded, Failed
+			Conditions        []NodeCondition   `json:"conditions,omitempty"`
+			ContainerStatuses []ContainerStatus `json:"containerStatuses,omitempty"`
+		} `json:"status"`
+	}
+	ContainerRef struct {
+		Name  string `json:"name"`
+		Image string `json:"image"`
+	}
+	ContainerStatus struct {
+		Name         string `json:"name"`
+		Ready        bool   `json:"ready"`
+		RestartCount int    `json:"restartCount"`
+		State        struct {
+			Running *struct {
+				StartedAt string `json:"startedAt"`
+			} `json:"running,omitempty"`
+		} `json:"state"`
+	}
+
+	// DaemonSet is a DaemonSet as the API serves it, with what a rollout's wait needs.
+	DaemonSet struct {
+		Metadata struct {
+			ObjectMeta
+			Generation int64 `json:"generation"`
+		} `json:"metadata"`
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []ContainerRef `json:"containers"`
+				} `json:"spec"`
+			} `json:"template"`
+		} `json:"spec"`
+		Status struct {
+			ObservedGeneration     int64 `json:"observedGeneration"`
+			DesiredNumberScheduled int   `json:"desiredNumberScheduled"`
+			UpdatedNumberScheduled int   `json:"updatedNumberScheduled"`
+			NumberAvailable        int   `json:"numberAvailable"`
+			NumberReady            int   `json:"numberReady"`
 		} `json:"status"`
 	}
 	RunningPodMeta struct {

@@ -31,13 +31,17 @@ e2e: image-docker image-docker-next ## end-to-end tests: real clusters of node c
 	PLINTH_REQUIRE_DOCKER=1 PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl NODE_IMAGE=$(NODE_IMAGE) NEXT_NODE_IMAGE=$(NODE_IMAGE)-next \
 	  $(GO) test -tags e2e -count=1 -timeout 45m -v ./test/e2e/
 
-bench: build ## benchmarks: unit, the node runtime over mTLS, Docker cluster create, QEMU boot, an OS upgrade and a Kubernetes VM to Ready (long); they print figures and assert nothing
+bench: build ## benchmarks: unit, the node runtime over mTLS, Docker cluster create, a Kubernetes upgrade (upgrade-k8s), QEMU boot, an OS upgrade and a Kubernetes VM to Ready (long); they print figures and assert nothing
 	$(GO) test -run=NONE -bench=. -benchmem ./...
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl MACHINED=$(CURDIR)/$(OUT)/machined $(GO) test -v -tags integration -run=NONE -bench=. -benchtime=$(BENCHTIME) ./test/integration/
 	$(MAKE) image-docker VERSION=$(VERSION)
 	ln -sf kube $(OUT)/payload/bin/kubectl
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl NODE_IMAGE=$(NODE_IMAGE) \
 	  $(GO) test -v -tags e2e -run=NONE -bench=ClusterCreate -benchtime=1x -timeout 40m ./test/e2e/
+	$(MAKE) image-docker-k8s-prev VERSION=$(VERSION)
+	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl NODE_IMAGE=$(NODE_IMAGE) \
+	  PREV_NODE_IMAGE=$(NODE_IMAGE)-k8s-prev PREV_K8S=$(PREV_K8S) K8S=$(call payload_version,k8s.io/kubernetes) \
+	  $(GO) test -v -tags e2e -run=NONE -bench=KubernetesUpgrade -benchtime=1x -timeout 40m ./test/e2e/
 	$(MAKE) image-os-upgrades VERSION=$(VERSION)
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl OS_IMAGE=$(CURDIR)/$(OS_OUT) UPGRADE_NEXT=$(CURDIR)/$(OUT)/os-next/upgrade.tar \
 	  $(GO) test -v -tags qemu -run=NONE -bench='Boot|OSUpgrade' -benchtime=1x -timeout 30m ./test/qemu/
@@ -89,7 +93,7 @@ check-generate: generate ## fail when generated files are out of date
 	@git diff --exit-code -- pkg/api pkg/config/zz_docs.go docs/reference/config.md docs/cli.md || \
 	  { echo "generated files are out of date: run make generate and commit"; exit 1; }
 
-check: setup lint check-generate test test-integration fuzz e2e e2e-qemu ## everything CI runs
+check: setup lint check-generate test test-integration fuzz e2e e2e-k8s-upgrade e2e-qemu ## everything CI runs
 
 demo: build ## generate and validate a demo cluster's configuration in _out/demo (no cluster is started)
 	@mkdir -p $(OUT)/demo

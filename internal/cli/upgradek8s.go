@@ -80,7 +80,7 @@ again once the cause is fixed: the steps already done are skipped.`,
 	cmd.Flags().StringVar(&to, "to", "", "the Kubernetes version to move to (vMAJOR.MINOR.PATCH)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show the plan and the checks; change nothing")
 	cmd.Flags().BoolVar(&ignoreRemoved, "ignore-removed-apis", false, "go on when clients used APIs the new version no longer serves")
-	cmd.Flags().DurationVar(&stepTimeout, "timeout", 10*time.Minute, "how long each step may take to be healthy before it is put back")
+	cmd.Flags().DurationVar(&stepTimeout, "timeout", 10*time.Minute, "how long each step may take to be healthy before it is put back (putting it back waits at least 5m)")
 	return cmd
 }
 
@@ -166,7 +166,10 @@ func upgradeK8s(ctx context.Context, s *session, w io.Writer, target k8supgrade.
 		Cluster:     &liveCluster{s: s, api: api, w: w},
 		Nodes:       nodes,
 		StepTimeout: stepTimeout,
-		Say:         func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) },
+		// Putting a step back waits at least 5 minutes: a short --timeout is for the new
+		// version, not for the old one to come back.
+		RevertTimeout: max(stepTimeout, 5*time.Minute),
+		Say:           func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) },
 	}
 	if err := run.Do(ctx, steps); err != nil {
 		return err

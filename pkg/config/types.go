@@ -131,7 +131,9 @@ type InstallSpec struct {
 
 // KubeletSpec holds the kubelet settings of a machine.
 type KubeletSpec struct {
-	// Image is the kubelet image. Empty means the one bundled with the OS.
+	// Image is the kubelet image. Empty means the one bundled with the OS, whose kubelet is
+	// the node's own; for another image (another Kubernetes version), the node runs the
+	// kubelet program of that image, which must be in its image store.
 	Image string `yaml:"image,omitempty" plinth:"public"`
 	// ExtraArgs are extra command-line flags for the kubelet, without the leading dashes
 	// (for example `max-pods: "150"`).

@@ -101,7 +101,7 @@ var fieldDocs = map[string]string{
 	"Interface.vlans":                            "VLANs are VLAN links created on top of this link.",
 	"Interface.bond":                             "Bond makes this link a bond of other links.",
 	"Interface.ignore":                           "Ignore leaves the link entirely alone.",
-	"KubeletSpec.image":                          "Image is the kubelet image. Empty means the one bundled with the OS.",
+	"KubeletSpec.image":                          "Image is the kubelet image. Empty means the one bundled with the OS, whose kubelet is the node's own; for another image (another Kubernetes version), the node runs the kubelet program of that image, which must be in its image store.",
 	"KubeletSpec.extraArgs":                      "ExtraArgs are extra command-line flags for the kubelet, without the leading dashes (for example `max-pods: \"150\"`).",
 	"KubeletSpec.extraMounts":                    "ExtraMounts are extra bind mounts made visible to the kubelet. Refused in Docker, where kubelet runs as a process of the node container and sees all of it.",
 	"KubeletSpec.nodeLabels":                     "NodeLabels are labels put on this machine's Kubernetes Node.",

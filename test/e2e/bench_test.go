@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
 	"sort"
@@ -84,3 +85,34 @@ func BenchmarkClusterCreate(b *testing.B) {
 
 // nodeComponents are the node's own processes; everything else runs in pods.
 var nodeComponents = map[string]bool{"machined": true, "apid": true, "trustd": true, "containerd": true, "containerd shims": true, "kubelet": true}
+
+var stepDone = regexp.MustCompile(`\[\d+/\d+\] ([a-z-]+): done in ([0-9hms.]+)`)
+
+// BenchmarkKubernetesUpgrade creates a 1+1 cluster of the previous Kubernetes minor release
+// (make image-docker-k8s-prev) and times plinthctl upgrade-k8s to the bundled one: the
+// control plane (the static pods' steps), kube-proxy, the kubelets and the whole command.
+// It prints figures and asserts nothing.
+func BenchmarkKubernetesUpgrade(b *testing.B) {
+	prevImage, prev, cur := os.Getenv("PREV_NODE_IMAGE"), os.Getenv("PREV_K8S"), os.Getenv("K8S")
+	if prevImage == "" || prev == "" || cur == "" {
+		b.Skip("PREV_NODE_IMAGE, PREV_K8S and K8S are not set: run make bench")
+	}
+	e := setup(b, "bench-k8s", "10.5.83.0/24")
+	e.must(15*time.Minute, e.plinthctl, "cluster", "create", "--name", e.name, "--image", prevImage, "--kubernetes-version", prev,
+		"--workers", "1", "--cidr", e.cidr, "--wait-timeout", "12m")
+	start := time.Now()
+	out := e.must(30*time.Minute, e.plinthctl, "-n", "10.5.83.2", "upgrade-k8s", "--to", cur)
+	total := time.Since(start)
+	byComponent := map[string]time.Duration{}
+	for _, m := range stepDone.FindAllStringSubmatch(out, -1) {
+		if d, err := time.ParseDuration(m[2]); err == nil {
+			byComponent[m[1]] += d
+		}
+	}
+	cp := byComponent["kube-apiserver"] + byComponent["kube-controller-manager"] + byComponent["kube-scheduler"]
+	b.ReportMetric(cp.Seconds(), "control-plane-s")
+	b.ReportMetric(total.Seconds(), "total-s")
+	b.Logf("upgrade-k8s %s -> %s of 1 control plane + 1 worker: control plane %s (kube-apiserver %s, kube-controller-manager %s, kube-scheduler %s), kube-proxy %s, kubelets %s; the whole command %s",
+		prev, cur, cp, byComponent["kube-apiserver"], byComponent["kube-controller-manager"], byComponent["kube-scheduler"],
+		byComponent["kube-proxy"], byComponent["kubelet"], total.Round(time.Second))
+}

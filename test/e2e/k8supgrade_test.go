@@ -51,12 +51,24 @@ func TestUpgradeKubernetes(t *testing.T) {
 	}
 	out = e.must(3*time.Minute, e.plinthctl, "-n", cp, "upgrade-k8s", "--to", cur, "--dry-run")
 	t.Logf("dry run:\n%s", out)
-	for _, want := range []string{"kube-apiserver", "kube-proxy", "every node holds the images it needs", "dry run: 10 steps to do; nothing was changed"} {
+	for _, want := range []string{"kube-apiserver on " + e.name + "-controlplane-1", "kube-proxy on every node", "kubelet on " + e.name + "-worker-1",
+		"every node holds the images it needs", "dry run: 6 steps to do; nothing was changed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the dry run does not say %q", want)
 		}
 	}
 	checkKubernetesVersion(e, prev)
+
+	// A step that fails is put back: here the new API server cannot be ready within 3 s, so
+	// the first step fails, the node gets the old image again, and nothing after it moves.
+	out, err := e.run(15*time.Minute, e.plinthctl, "-n", cp, "upgrade-k8s", "--to", cur, "--timeout", "3s")
+	t.Logf("upgrade-k8s --timeout 3s:\n%s", out)
+	if err == nil || !strings.Contains(out, "kube-apiserver on "+e.name+"-controlplane-1 failed") ||
+		!strings.Contains(out, "runs plinth.local/kube-apiserver:"+prev+" again, and the steps after it were not started") {
+		t.Errorf("upgrade-k8s with a step that cannot succeed: %v; want the step put back", err)
+	}
+	checkKubernetesVersion(e, prev)
+	e.kube("rollout", "status", "deployment/echo", "--timeout", "3m")
 
 	start = time.Now()
 	out = e.must(30*time.Minute, e.plinthctl, "-n", cp, "upgrade-k8s", "--to", cur)

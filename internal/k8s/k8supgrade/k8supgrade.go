@@ -78,9 +78,9 @@ func (s Step) String() string {
 		where = "every node"
 	}
 	if s.Done() {
-		return fmt.Sprintf("%-24s %-16s %s (already)", s.Component, where, s.To)
+		return fmt.Sprintf("%s on %s: %s (already)", s.Component, where, s.To)
 	}
-	return fmt.Sprintf("%-24s %-16s %s -> %s", s.Component, where, s.From, s.To)
+	return fmt.Sprintf("%s on %s: %s -> %s", s.Component, where, s.From, s.To)
 }
 
 // Version is a Kubernetes version, vMAJOR.MINOR.PATCH.
@@ -240,8 +240,9 @@ type Cluster interface {
 type Run struct {
 	Cluster Cluster
 	Nodes   []Node
-	// StepTimeout bounds each step's wait (and the wait after putting a step back).
-	StepTimeout time.Duration
+	// StepTimeout bounds each step's wait; RevertTimeout the wait after putting a step back
+	// (StepTimeout when not set).
+	StepTimeout, RevertTimeout time.Duration
 	// Say reports progress.
 	Say func(format string, a ...any)
 }
@@ -277,15 +278,22 @@ func (r Run) Do(ctx context.Context, steps []Step) error {
 	return nil
 }
 
-// wait runs one of the Cluster's waits within the step timeout.
-func (r Run) wait(ctx context.Context, f func(ctx context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, r.StepTimeout)
+// wait runs one of the Cluster's waits within timeout.
+func (r Run) wait(ctx context.Context, timeout time.Duration, f func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return f(ctx)
 }
 
-func (r Run) waitFor(ctx context.Context, n Node, s Step, image string) error {
-	return r.wait(ctx, func(ctx context.Context) error {
+func (r Run) revertTimeout() time.Duration {
+	if r.RevertTimeout > 0 {
+		return r.RevertTimeout
+	}
+	return r.StepTimeout
+}
+
+func (r Run) waitFor(ctx context.Context, timeout time.Duration, n Node, s Step, image string) error {
+	return r.wait(ctx, timeout, func(ctx context.Context) error {
 		if s.Component == Kubelet {
 			_, tag := splitTag(image)
 			return r.Cluster.WaitKubelet(ctx, n.Name, tag)
@@ -301,7 +309,7 @@ func (r Run) nodeStep(ctx context.Context, n Node, s Step) error {
 	*f = s.To
 	err := r.Cluster.Apply(ctx, n, n.Config)
 	if err == nil {
-		err = r.waitFor(ctx, n, s, s.To)
+		err = r.waitFor(ctx, r.StepTimeout, n, s, s.To)
 		if err == nil {
 			return nil
 		}
@@ -313,7 +321,7 @@ func (r Run) nodeStep(ctx context.Context, n Node, s Step) error {
 	if berr := r.Cluster.Apply(bctx, n, n.Config); berr != nil {
 		return fmt.Errorf("%s on %s failed (%v), and %s could not be put back to %s: %w", s.Component, n.Name, err, path, old, berr)
 	}
-	if werr := r.waitFor(bctx, n, s, old); werr != nil {
+	if werr := r.waitFor(bctx, r.revertTimeout(), n, s, old); werr != nil {
 		return fmt.Errorf("%s on %s failed (%v); %s is back to %s but it is not healthy yet: %w", s.Component, n.Name, err, path, old, werr)
 	}
 	return fmt.Errorf("%s on %s failed: %w; it runs %s again, and the steps after it were not started", s.Component, n.Name, err, old)
@@ -347,7 +355,7 @@ func (r Run) proxy(ctx context.Context, s Step) error {
 		applied = append(applied, n)
 	}
 	if err == nil {
-		if err = r.wait(ctx, func(ctx context.Context) error { return r.Cluster.WaitProxy(ctx, s.To) }); err == nil {
+		if err = r.wait(ctx, r.StepTimeout, func(ctx context.Context) error { return r.Cluster.WaitProxy(ctx, s.To) }); err == nil {
 			return nil
 		}
 	}
@@ -364,7 +372,7 @@ func (r Run) proxy(ctx context.Context, s Step) error {
 	if len(berrs) > 0 {
 		return fmt.Errorf("kube-proxy failed (%v), and cluster.proxy.image could not be put back everywhere: %w", err, errors.Join(berrs...))
 	}
-	if werr := r.wait(bctx, func(ctx context.Context) error { return r.Cluster.WaitProxy(ctx, s.From) }); werr != nil {
+	if werr := r.wait(bctx, r.revertTimeout(), func(ctx context.Context) error { return r.Cluster.WaitProxy(ctx, s.From) }); werr != nil {
 		return fmt.Errorf("kube-proxy failed (%v); it is back to %s but not healthy yet: %w", err, s.From, werr)
 	}
 	return fmt.Errorf("kube-proxy failed: %w; it runs %s again, and the steps after it were not started", err, s.From)

@@ -174,16 +174,18 @@ image-os-k8s: images ## build the OS image with the Kubernetes payload into _out
 e2e-qemu-k8s: build image-os-k8s ## opt-in: one control plane in a QEMU VM bootstrapped to Ready (slow under TCG: minutes)
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl OS_IMAGE=$(CURDIR)/$(OS_K8S_OUT) OS_K8S_IMAGE=$(CURDIR)/$(OS_K8S_OUT) KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl $(GO) test -tags qemu -count=1 -timeout 40m -v -run Kubernetes ./test/qemu/
 
-image-os-upgrades: image-os ## the upgrade artifacts the QEMU upgrade test installs: the next version, a build whose init exits, one whose machined exits (_out/os-next, _out/os-broken, _out/os-broken-machined)
+image-os-upgrades: image-os ## the upgrade artifacts the QEMU upgrade test installs: the next version, a build whose init exits, one whose machined exits, one whose machined hangs (_out/os-next, _out/os-broken, _out/os-broken-machined, _out/os-hang)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/plinthos/plinth/internal/version.Tag=$(VERSION)-next" -o $(OUT)/machined-next ./cmd/machined
 	$(OUT)/osbuild -artifact-only -lock boot/kernel.lock -cache $(OUT)/cache -out $(OUT)/os-next -init $(OUT)/plinth-init -machined $(OUT)/machined-next -version $(VERSION)-next
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(OUT)/badinit ./test/qemu/testdata/badinit
 	$(OUT)/osbuild -artifact-only -lock boot/kernel.lock -cache $(OUT)/cache -out $(OUT)/os-broken -init $(OUT)/badinit -machined $(OUT)/machined -version $(VERSION)-broken
 	$(OUT)/osbuild -artifact-only -lock boot/kernel.lock -cache $(OUT)/cache -out $(OUT)/os-broken-machined -init $(OUT)/plinth-init -machined $(OUT)/badinit -version $(VERSION)-broken-machined
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.mode=hang" -o $(OUT)/hanginit ./test/qemu/testdata/badinit
+	$(OUT)/osbuild -artifact-only -lock boot/kernel.lock -cache $(OUT)/cache -out $(OUT)/os-hang -init $(OUT)/plinth-init -machined $(OUT)/hanginit -version $(VERSION)-hang
 
 e2e-qemu: build image-os image-os-upgrades ## boot the OS image in QEMU VMs and drive them through the node API (needs qemu-system-x86; the local cluster test needs root)
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl OS_IMAGE=$(CURDIR)/$(OS_OUT) UPGRADE_NEXT=$(CURDIR)/$(OUT)/os-next/upgrade.tar UPGRADE_BROKEN=$(CURDIR)/$(OUT)/os-broken/upgrade.tar \
-	  UPGRADE_BROKEN_MACHINED=$(CURDIR)/$(OUT)/os-broken-machined/upgrade.tar \
+	  UPGRADE_BROKEN_MACHINED=$(CURDIR)/$(OUT)/os-broken-machined/upgrade.tar UPGRADE_HANG=$(CURDIR)/$(OUT)/os-hang/upgrade.tar \
 	  $(GO) test -tags qemu -count=1 -timeout 30m -v ./test/qemu/
 
 kernel-bump: ## pin the newest Debian kernel apt offers in boot/kernel.lock (run apt-get update first)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -29,6 +30,7 @@ import (
 	"github.com/plinthos/plinth/internal/powerbutton"
 	"github.com/plinthos/plinth/internal/stage0"
 	"github.com/plinthos/plinth/internal/storage"
+	"github.com/plinthos/plinth/internal/watchdog"
 	"github.com/plinthos/plinth/pkg/config"
 )
 
@@ -429,8 +431,20 @@ func (metalPlatform) Kubernetes() bool {
 const KubernetesPayload = "/usr/bin/kube"
 
 // Watch implements Platform: a press of the ACPI power button (or QEMU's system_powerdown)
-// shuts the node down.
+// shuts the node down; and the watchdog stage 0 armed is fed until ctx ends.
 func (metalPlatform) Watch(ctx context.Context, shutdown func()) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		log := slog.Default().With("component", "watchdog")
+		err := watchdog.Feed(ctx, watchdog.Device, watchdog.Timeout/4, log)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			log.Info("no watchdog device: a hang is not caught")
+		case err != nil:
+			log.Warn("watchdog", "error", err)
+		}
+	})
 	if err := powerbutton.Watch(ctx, "/sys/class/input", shutdown); err != nil {
 		fmt.Fprintf(os.Stderr, "machined: the power button is not watched: %v\n", err)
 	}

@@ -63,10 +63,11 @@ const (
 // network, entropy and console devices, the root filesystem, fw_cfg (where QEMU hands the
 // machine config), ext4 for STATE and EPHEMERAL, 8021q for machine.network's VLANs, and the
 // ACPI button and evdev for the power button (the node has no modprobe yet: what machined
-// needs is loaded here), and the CD-ROM (virtio-scsi), ISO 9660 and loop devices that boot
-// the install media. Built-in ones are skipped.
+// needs is loaded here), the CD-ROM (virtio-scsi), ISO 9660 and loop devices that boot
+// the install media, efivarfs and FAT for the slots' boot entries, and softdog, the
+// software watchdog a hung boot resets on (internal/watchdog). Built-in ones are skipped.
 var DefaultModules = []string{"virtio_pci", "virtio_blk", "virtio_net", "virtio_rng", "virtio_console", "squashfs", "qemu_fw_cfg", "ext4", "8021q", "button", "evdev",
-	"virtio_scsi", "sr_mod", "isofs", "loop", "efivarfs", "vfat", "nls_cp437", "nls_ascii"}
+	"virtio_scsi", "sr_mod", "isofs", "loop", "efivarfs", "vfat", "nls_cp437", "nls_ascii", "softdog"}
 
 // K8sModules are the modules the Kubernetes profile adds to the initramfs (stage 0 loads
 // them all: the node has no modprobe, so nothing is loaded on demand): overlayfs for

@@ -19,6 +19,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/plinthos/plinth/internal/watchdog"
+
 	"github.com/plinthos/plinth/internal/clock"
 )
 
@@ -173,6 +175,16 @@ func Run(ctx context.Context, cfg Config) (Cmdline, error) {
 		return cl, fmt.Errorf("switch root: chdir /: %w", err)
 	}
 
+	// The watchdog (softdog, loaded with the modules) resets the machine unless machined
+	// takes it over in time: a trial boot that hangs from here on comes back on the old slot.
+	switch err := watchdog.Arm(p(watchdog.Device), watchdog.Timeout); {
+	case err == nil:
+		log.Infof("watchdog armed: machined must feed it within %s", watchdog.Timeout)
+	case errors.Is(err, os.ErrNotExist):
+		log.Infof("no watchdog device: a hang is not caught")
+	default:
+		log.Warnf("watchdog not armed: %v", err)
+	}
 	log.Infof("starting %s", Machined)
 	err = sys.Exec(Machined, []string{Machined, "--mode", "metal"}, MachinedEnv)
 	return cl, fmt.Errorf("exec %s: %w", Machined, err)

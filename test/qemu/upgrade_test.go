@@ -17,12 +17,14 @@ import (
 // (UPGRADE_NEXT) and sees the trial committed, rolls back by hand, then upgrades it to a
 // build whose stage-0 init exits (UPGRADE_BROKEN) and to one whose machined exits
 // (UPGRADE_BROKEN_MACHINED): each trial boot panics, the firmware's next boot is the old
-// slot, and the node reports the rollback and why. A rollback to a broken slot is refused.
+// slot, and the node reports the rollback and why. A build whose machined hangs
+// (UPGRADE_HANG) is reset by the watchdog stage 0 armed, and rolls back the same way. A
+// rollback to a broken slot is refused.
 // Last, a staged upgrade waits for the next reboot and commits then.
 func TestUpgradeAndRollback(t *testing.T) {
-	next, broken, brokenMachined := os.Getenv("UPGRADE_NEXT"), os.Getenv("UPGRADE_BROKEN"), os.Getenv("UPGRADE_BROKEN_MACHINED")
-	if next == "" || broken == "" || brokenMachined == "" {
-		t.Skip("UPGRADE_NEXT, UPGRADE_BROKEN and UPGRADE_BROKEN_MACHINED are not set: run make e2e-qemu (make image-os-upgrades builds them)")
+	next, broken, brokenMachined, hang := os.Getenv("UPGRADE_NEXT"), os.Getenv("UPGRADE_BROKEN"), os.Getenv("UPGRADE_BROKEN_MACHINED"), os.Getenv("UPGRADE_HANG")
+	if next == "" || broken == "" || brokenMachined == "" || hang == "" {
+		t.Skip("UPGRADE_NEXT, UPGRADE_BROKEN, UPGRADE_BROKEN_MACHINED and UPGRADE_HANG are not set: run make e2e-qemu (make image-os-upgrades builds them)")
 	}
 	e := setup(t)
 	cfgDir, config := e.clusterConfig("up", fmt.Sprintf(`{"machine":{"network":{"hostname":"up-1","interfaces":[{"name":"eth0","addresses":["%s/%d"]}]}}}`,
@@ -148,6 +150,24 @@ func TestUpgradeAndRollback(t *testing.T) {
 	}
 	if ok, st := statusHas("state: rolled-back", "to: "+first+"-broken-machined"); !ok {
 		t.Errorf("upgrade status after the second rolled back upgrade:\n%s", st)
+	}
+	// 3c. A build whose machined hangs: nothing panics; the watchdog that stage 0 armed is
+	// never fed, resets the machine after a minute, and the firmware boots A.
+	began = time.Now()
+	out, err = e.run(15*time.Minute, ctl("upgrade", "--image", hang, "--wait", "--timeout", "10m")...)
+	if err == nil || !strings.Contains(out, "rolled back") {
+		t.Fatalf("upgrade to the build that hangs: want a rollback, got %v\n%s\nconsole:\n%s", err, out, qemu.ReadConsole(console))
+	}
+	t.Logf("the build that hangs rolled back %s after the command began", time.Since(began).Round(time.Second))
+	if c := qemu.ReadConsole(console); !strings.Contains(c, "hangs on purpose") || !strings.Contains(c, "watchdog armed") ||
+		!strings.Contains(c, "softdog: Initiating system reboot") {
+		t.Errorf("the console does not show the hung trial reset by the watchdog:\n%s", c)
+	}
+	if v := nodeVersion(); v != first {
+		t.Errorf("after the hung upgrade the node runs %q, want %q", v, first)
+	}
+	if ok, st := statusHas("state: rolled-back", "to: "+first+"-hang"); !ok {
+		t.Errorf("upgrade status after the hung upgrade:\n%s", st)
 	}
 	t.Logf("get upgradestatus:\n%s", e.must(time.Minute, ctl("get", "upgradestatus")...))
 	// 4. Rolling back to the slot that failed is refused.

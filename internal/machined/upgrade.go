@@ -13,6 +13,9 @@ import (
 	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/events"
 	"github.com/plinthos/plinth/internal/healthgate"
+	"github.com/plinthos/plinth/internal/k8s/certs"
+	"github.com/plinthos/plinth/internal/k8s/kubeclient"
+	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/machineapi"
 	"github.com/plinthos/plinth/internal/osimage"
 	"github.com/plinthos/plinth/internal/osimage/artifact"
@@ -262,7 +265,7 @@ func (u *upgrader) assess(ctx context.Context, log *slog.Logger) {
 		msg := fmt.Sprintf("trial boot of %s (slot %s): waiting up to %s for every service to be running and healthy", rec.To, rec.Slot, GateTimeout)
 		log.Info(msg)
 		u.n.events.Publish(events.Event{Type: "upgrade", Message: msg})
-		err := gate(ctx, u.n.sup.List, u.etcdNotReady, GateTimeout, gateSettle)
+		err := gate(ctx, u.n.sup.List, u.controlPlaneNotReady, GateTimeout, gateSettle)
 		if ctx.Err() != nil {
 			return // the node stops; the next boot decides
 		}
@@ -289,9 +292,10 @@ func (u *upgrader) assess(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-// etcdNotReady says why this node's etcd member is not a voting member following a leader,
-// or "" when it is or the node runs no etcd.
-func (u *upgrader) etcdNotReady(ctx context.Context) string {
+// controlPlaneNotReady says why this control plane is not ready yet: its etcd member is not
+// a voting member following a leader, or its API server does not answer /readyz; "" when it
+// is, or the node runs no etcd.
+func (u *upgrader) controlPlaneNotReady(ctx context.Context) string {
 	if !u.n.platform.Kubernetes() || !u.n.runsEtcd() {
 		return ""
 	}
@@ -301,7 +305,18 @@ func (u *upgrader) etcdNotReady(ctx context.Context) string {
 	if err != nil {
 		return "etcd: " + err.Error()
 	}
-	return healthgate.Etcd(st.Leader, st.IsLearner, st.Errors)
+	if why := healthgate.Etcd(st.Leader, st.IsLearner, st.Errors); why != "" {
+		return why
+	}
+	api, err := kubeclient.NewFromFile(paths.PKIFile(paths.AdminKubeconfig), certs.LocalAPIServer)
+	if err != nil {
+		return "kube-apiserver: " + err.Error()
+	}
+	defer api.Close()
+	if err := api.Readyz(ctx); err != nil {
+		return "kube-apiserver not ready: " + err.Error()
+	}
+	return ""
 }
 
 // gate waits until every service is running (or finished or skipped) and none is

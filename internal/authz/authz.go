@@ -72,6 +72,7 @@ var Table = map[string]Level{
 	m("Containers"):                  Reader,
 	m("Stats"):                       Reader,
 	m("ImageList"):                   Reader,
+	m("ImageImport"):                 Operator,
 	m("EtcdMembers"):                 Reader,
 	m("EtcdStatus"):                  Reader,
 	m("EtcdSnapshot"):                EtcdBackup,

@@ -180,49 +180,27 @@ func inTurn(g *globalFlags, cmd *cobra.Command, fn func(ctx context.Context, s *
 
 // sendArtifact streams the artifact at path to the node, showing progress.
 func sendArtifact(ctx context.Context, s *session, path string, stage bool, w io.Writer) (*machine.UpgradeResponse, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("--image: %w", err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("--image: %w", err)
 	}
 	stream, err := s.client.Machine.Upgrade(ctx)
 	if err != nil {
 		return nil, client.Describe(err)
 	}
-	buf := make([]byte, upgradeChunk)
-	var sent int64
-	lastShown := time.Now()
 	first := true
-	for {
-		n, rerr := f.Read(buf)
-		if n > 0 {
-			if err := stream.Send(&machine.UpgradeRequest{Chunk: buf[:n], Stage: first && stage}); err != nil {
-				// The node ended the call: its status says why.
-				_, cerr := stream.CloseAndRecv()
-				if cerr != nil {
-					return nil, client.Describe(cerr)
-				}
-				return nil, client.Describe(err)
-			}
-			first = false
-			sent += int64(n)
-			if time.Since(lastShown) > 2*time.Second {
-				fmt.Fprintf(w, "sent %d of %d MiB\n", sent>>20, info.Size()>>20)
-				lastShown = time.Now()
-			}
+	err = sendFile(path, w, func(chunk []byte) error {
+		err := stream.Send(&machine.UpgradeRequest{Chunk: chunk, Stage: first && stage})
+		first = false
+		return err
+	})
+	if err != nil {
+		// The node ended the call: its status says why.
+		if _, cerr := stream.CloseAndRecv(); cerr != nil {
+			return nil, client.Describe(cerr)
 		}
-		if errors.Is(rerr, io.EOF) {
-			break
-		}
-		if rerr != nil {
-			return nil, fmt.Errorf("--image: %w", rerr)
-		}
+		return nil, err
 	}
-	fmt.Fprintf(w, "sent %d MiB; the node verifies and writes it...\n", sent>>20)
+	fmt.Fprintln(w, "the node verifies and writes it...")
 	resp, err := stream.CloseAndRecv()
 	if err != nil {
 		return nil, client.Describe(err)

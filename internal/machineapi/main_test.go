@@ -142,6 +142,7 @@ type envOptions struct {
 	dialOpts   []grpc.DialOption
 	storeOpts  []resource.StoreOption
 	upgrader   Upgrader
+	containerd Containerd
 }
 
 // env is a machined API served for real on a unix socket, with its parts.
@@ -316,7 +317,8 @@ func newEnvWith(t *testing.T, opts envOptions) *env {
 			KmsgPath: e.kmsgPath,
 			Files:    fileapi.FS{Root: e.filesRoot, Allowed: []string{"/etc/hostname", "/var/log"}},
 		},
-		Upgrader: opts.upgrader,
+		Upgrader:   opts.upgrader,
+		Containerd: opts.containerd,
 	})
 	rpb.RegisterResourceServiceServer(gs, &ResourceServer{Store: e.store, Registry: e.registry})
 	served := make(chan error, 1)

@@ -3,6 +3,7 @@ package machineapi
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 
 	"google.golang.org/grpc"
@@ -172,6 +173,32 @@ type Containerd interface {
 	Containers(ctx context.Context, kubernetes bool) ([]*machine.Container, error)
 	Stats(ctx context.Context, kubernetes bool) ([]*machine.ContainerStats, error)
 	Images(ctx context.Context) ([]*machine.Image, error)
+	// Import loads the image archive r into the Kubernetes image store and returns the
+	// images it held. An archive that is not one is refused, and the store keeps what it had.
+	Import(ctx context.Context, r io.Reader) ([]*machine.Image, error)
+}
+
+// ImageImport implements the ImageImport RPC.
+func (s *MachineServer) ImageImport(stream grpc.ClientStreamingServer[machine.ImageImportRequest, machine.ImageImportResponse]) error {
+	if s.Containerd == nil {
+		return errNoContainerd
+	}
+	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return status.Error(codes.InvalidArgument, "no image archive was sent")
+	}
+	if err != nil {
+		return err
+	}
+	r := &chunkReader[*machine.ImageImportRequest]{next: stream.Recv, buf: first.GetChunk()}
+	images, err := s.Containerd.Import(stream.Context(), r)
+	if err != nil {
+		if st, ok := status.FromError(err); ok {
+			return st.Err()
+		}
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	return stream.SendAndClose(&machine.ImageImportResponse{Images: images})
 }
 
 // ImageList implements the ImageList RPC.

@@ -45,7 +45,7 @@ func (s *MachineServer) Upgrade(stream grpc.ClientStreamingServer[machine.Upgrad
 	if err != nil {
 		return err
 	}
-	r := &chunkReader{next: stream.Recv, buf: first.GetChunk()}
+	r := &chunkReader[*machine.UpgradeRequest]{next: stream.Recv, buf: first.GetChunk()}
 	actor := events.NewActorID()
 	res, err := s.Upgrader.Upgrade(stream.Context(), actor, r, first.GetStage())
 	if err != nil {
@@ -71,14 +71,15 @@ func (s *MachineServer) Rollback(context.Context, *machine.RollbackRequest) (*ma
 	return &machine.RollbackResponse{ActorId: actor, Version: res.Version, Slot: res.Slot}, nil
 }
 
-// chunkReader reads the chunks of an upgrade stream as one byte stream.
-type chunkReader struct {
-	next func() (*machine.UpgradeRequest, error)
+// chunkReader reads the chunks of a client stream (an upgrade artifact, an image archive) as
+// one byte stream.
+type chunkReader[M interface{ GetChunk() []byte }] struct {
+	next func() (M, error)
 	buf  []byte
 	err  error
 }
 
-func (c *chunkReader) Read(p []byte) (int, error) {
+func (c *chunkReader[M]) Read(p []byte) (int, error) {
 	for len(c.buf) == 0 {
 		if c.err != nil {
 			return 0, c.err

@@ -144,6 +144,9 @@ func parseImages(out []byte) []*machine.Image {
 		if len(f) < 5 || !strings.HasPrefix(f[2], "sha256:") {
 			continue // the header, or a line of another shape
 		}
+		if strings.HasPrefix(f[0], "sha256:") {
+			continue // the CRI's reference of an image by its ID: the same image again
+		}
 		images = append(images, &machine.Image{Name: f[0], Digest: f[2], SizeBytes: parseSize(f[3], f[4])})
 	}
 	return images

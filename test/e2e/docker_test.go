@@ -199,6 +199,9 @@ func TestDockerCluster(t *testing.T) {
 	}
 	e.must(5*time.Minute, e.plinthctl, "-n", "10.5.77.2", "health")
 
+	// An image built with the local Docker engine, imported over the node API, runs.
+	checkImageImport(e, "10.5.77.3", e.name+"-worker-1")
+
 	// The security model holds on real nodes (docs/security.md).
 	checkLeastPrivilege(e, "10.5.77.2", "10.5.77.3")
 

@@ -48,6 +48,7 @@ const (
 	MachineService_Containers_FullMethodName                  = "/plinth.machine.v1alpha1.MachineService/Containers"
 	MachineService_Stats_FullMethodName                       = "/plinth.machine.v1alpha1.MachineService/Stats"
 	MachineService_ImageList_FullMethodName                   = "/plinth.machine.v1alpha1.MachineService/ImageList"
+	MachineService_ImageImport_FullMethodName                 = "/plinth.machine.v1alpha1.MachineService/ImageImport"
 	MachineService_GenerateClientConfiguration_FullMethodName = "/plinth.machine.v1alpha1.MachineService/GenerateClientConfiguration"
 	MachineService_EtcdMembers_FullMethodName                 = "/plinth.machine.v1alpha1.MachineService/EtcdMembers"
 	MachineService_EtcdStatus_FullMethodName                  = "/plinth.machine.v1alpha1.MachineService/EtcdStatus"
@@ -118,6 +119,9 @@ type MachineServiceClient interface {
 	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error)
 	// ImageList lists the images in the image store of the node's Kubernetes containers.
 	ImageList(ctx context.Context, in *ImageListRequest, opts ...grpc.CallOption) (*ImageListResponse, error)
+	// ImageImport loads an image archive (docker save, or an OCI layout as a tar), streamed
+	// in chunks, into that image store.
+	ImageImport(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImageImportRequest, ImageImportResponse], error)
 	// GenerateClientConfiguration mints a client config for the given roles.
 	GenerateClientConfiguration(ctx context.Context, in *GenerateClientConfigurationRequest, opts ...grpc.CallOption) (*GenerateClientConfigurationResponse, error)
 	// EtcdMembers lists the etcd cluster's members, as this control-plane node's etcd sees them.
@@ -459,6 +463,19 @@ func (c *machineServiceClient) ImageList(ctx context.Context, in *ImageListReque
 	return out, nil
 }
 
+func (c *machineServiceClient) ImageImport(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImageImportRequest, ImageImportResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MachineService_ServiceDesc.Streams[7], MachineService_ImageImport_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ImageImportRequest, ImageImportResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MachineService_ImageImportClient = grpc.ClientStreamingClient[ImageImportRequest, ImageImportResponse]
+
 func (c *machineServiceClient) GenerateClientConfiguration(ctx context.Context, in *GenerateClientConfigurationRequest, opts ...grpc.CallOption) (*GenerateClientConfigurationResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GenerateClientConfigurationResponse)
@@ -491,7 +508,7 @@ func (c *machineServiceClient) EtcdStatus(ctx context.Context, in *EtcdStatusReq
 
 func (c *machineServiceClient) EtcdSnapshot(ctx context.Context, in *EtcdSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EtcdSnapshotResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &MachineService_ServiceDesc.Streams[7], MachineService_EtcdSnapshot_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &MachineService_ServiceDesc.Streams[8], MachineService_EtcdSnapshot_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -599,6 +616,9 @@ type MachineServiceServer interface {
 	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
 	// ImageList lists the images in the image store of the node's Kubernetes containers.
 	ImageList(context.Context, *ImageListRequest) (*ImageListResponse, error)
+	// ImageImport loads an image archive (docker save, or an OCI layout as a tar), streamed
+	// in chunks, into that image store.
+	ImageImport(grpc.ClientStreamingServer[ImageImportRequest, ImageImportResponse]) error
 	// GenerateClientConfiguration mints a client config for the given roles.
 	GenerateClientConfiguration(context.Context, *GenerateClientConfigurationRequest) (*GenerateClientConfigurationResponse, error)
 	// EtcdMembers lists the etcd cluster's members, as this control-plane node's etcd sees them.
@@ -700,6 +720,9 @@ func (UnimplementedMachineServiceServer) Stats(context.Context, *StatsRequest) (
 }
 func (UnimplementedMachineServiceServer) ImageList(context.Context, *ImageListRequest) (*ImageListResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ImageList not implemented")
+}
+func (UnimplementedMachineServiceServer) ImageImport(grpc.ClientStreamingServer[ImageImportRequest, ImageImportResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method ImageImport not implemented")
 }
 func (UnimplementedMachineServiceServer) GenerateClientConfiguration(context.Context, *GenerateClientConfigurationRequest) (*GenerateClientConfigurationResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GenerateClientConfiguration not implemented")
@@ -1158,6 +1181,13 @@ func _MachineService_ImageList_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MachineService_ImageImport_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(MachineServiceServer).ImageImport(&grpc.GenericServerStream[ImageImportRequest, ImageImportResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MachineService_ImageImportServer = grpc.ClientStreamingServer[ImageImportRequest, ImageImportResponse]
+
 func _MachineService_GenerateClientConfiguration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GenerateClientConfigurationRequest)
 	if err := dec(in); err != nil {
@@ -1419,6 +1449,11 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Upgrade",
 			Handler:       _MachineService_Upgrade_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "ImageImport",
+			Handler:       _MachineService_ImageImport_Handler,
 			ClientStreams: true,
 		},
 		{

@@ -144,7 +144,8 @@ func TestRunBacksOffAndRecovers(t *testing.T) {
 	srv.Silent.Store(true)
 	clk := clock.NewFake(time.Now())
 	statuses := make(chan Status, 16)
-	s := &Syncer{Servers: []string{srv.Addr()}, Adjuster: &recorder{}, Clock: clk, QueryTimeout: 100 * time.Millisecond,
+	// The query timeout is real time: long enough for a loaded machine's loopback.
+	s := &Syncer{Servers: []string{srv.Addr()}, Adjuster: &recorder{}, Clock: clk, QueryTimeout: 500 * time.Millisecond,
 		MinPoll: time.Minute, MaxPoll: 4 * time.Minute, Log: quiet(), OnStatus: func(st Status) { statuses <- st }}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -167,15 +168,19 @@ func TestRunBacksOffAndRecovers(t *testing.T) {
 		clk.Advance(d)
 	}
 	var waits []time.Duration
-	for range 3 {
+	for i := range 3 {
 		st := next()
 		if st.Synced || st.Error == "" {
 			t.Fatalf("status %+v", st)
 		}
 		waits = append(waits, st.NextPoll)
+		if i == 2 {
+			// The server answers from the next poll on: it must before the clock moves,
+			// or that poll may be sent while the server is still silent.
+			srv.Silent.Store(false)
+		}
 		advance(st.NextPoll)
 	}
-	srv.Silent.Store(false)
 	for range 4 {
 		st := next()
 		if !st.Synced {

@@ -43,9 +43,11 @@ type Finder struct {
 var candidates = []string{"usr/bin/kubelet", "usr/local/bin/kubelet", "bin/kubelet", "kubelet"}
 
 // Path returns the kubelet program to run for image, copying it out of the image first when
-// it is not the bundled one and was not copied before. Copies of other images are removed.
+// it is not the bundled one and was not copied before. Copies of other images are removed
+// (all of them for the bundled image).
 func (f Finder) Path(ctx context.Context, image string, logs io.Writer) (string, error) {
 	if image == "" || image == f.Bundled {
+		f.prune("", logs) // copies of other versions are no longer needed
 		return f.Own, nil
 	}
 	digest, err := f.Store.Digest(ctx, image)

@@ -110,6 +110,15 @@ func TestOtherImageIsCopiedOnceAndOldCopiesGo(t *testing.T) {
 	if _, err := f.Path(ctx, "plinth.local/kubelet:v1.36.3", io.Discard); err != nil || store.mounts != 1 {
 		t.Fatalf("a second Path mounted the image again (%d mounts, %v)", store.mounts, err)
 	}
+	defer func() {
+		// Back to the bundled image: no copy is kept.
+		if _, err := f.Path(ctx, "plinth.local/kubelet:v1.37.2", io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if entries, _ := os.ReadDir(f.Dir); len(entries) != 0 {
+			t.Errorf("%d copies kept after moving to the bundled kubelet", len(entries))
+		}
+	}()
 	// An absolute link is followed inside the image; the copy of v1.36.3 goes.
 	got, err = f.Path(ctx, "other/kubelet:abs", io.Discard)
 	if err != nil {

@@ -201,7 +201,7 @@ func clusterNodes(ctx context.Context, s *session, api *kubeclient.Client) (node
 		if addr == "" {
 			return nil, nil, fmt.Errorf("node %s has no InternalIP: its node API cannot be reached", kn.Metadata.Name)
 		}
-		if !nodeReady(kn) {
+		if !objects.Ready(kn.Status.Conditions) {
 			notReady = append(notReady, fmt.Sprintf("node %s is not Ready: bring it back or remove it first", kn.Metadata.Name))
 		}
 		cfg, err := nodeConfig(ctx, s, addr)
@@ -221,15 +221,6 @@ func nodeAddress(n objects.Node) string {
 		}
 	}
 	return ""
-}
-
-func nodeReady(n objects.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == "Ready" {
-			return c.Status == "True"
-		}
-	}
-	return false
 }
 
 // nodeConfig reads the node's active machine configuration (a sensitive resource: os:admin).
@@ -363,10 +354,8 @@ func podOn(p *objects.RunningPod, image string) (bool, string) {
 			return false, fmt.Sprintf("%s: container %s not ready (restarts %d)", image, cs.Name, cs.RestartCount)
 		}
 	}
-	for _, cond := range p.Status.Conditions {
-		if cond.Type == "Ready" && cond.Status == "True" {
-			return true, ""
-		}
+	if objects.Ready(p.Status.Conditions) {
+		return true, ""
 	}
 	return false, image + ": pod not ready"
 }
@@ -397,7 +386,7 @@ func (c *liveCluster) WaitKubelet(ctx context.Context, node, version string) err
 		if err != nil {
 			return false, "not readable yet: " + firstLine(err.Error())
 		}
-		ready := nodeReady(*n)
+		ready := objects.Ready(n.Status.Conditions)
 		state := fmt.Sprintf("kubelet %s, ready %v", n.Status.NodeInfo.KubeletVersion, ready)
 		return n.Status.NodeInfo.KubeletVersion == version && ready, state
 	})

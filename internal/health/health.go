@@ -89,13 +89,7 @@ func (c *Client) nodesReady(want int) func(ctx context.Context) error {
 		}
 		var notReady []string
 		for _, n := range nodes {
-			ready := false
-			for _, cond := range n.Status.Conditions {
-				if cond.Type == "Ready" && cond.Status == "True" {
-					ready = true
-				}
-			}
-			if !ready {
+			if !objects.Ready(n.Status.Conditions) {
 				notReady = append(notReady, n.Metadata.Name)
 			}
 		}
@@ -167,8 +161,8 @@ func (c *Client) staticPods(wantCP int) func(ctx context.Context) error {
 			Items []struct {
 				Metadata objects.ObjectMeta `json:"metadata"`
 				Status   struct {
-					Phase      string                          `json:"phase"`
-					Conditions []struct{ Type, Status string } `json:"conditions"`
+					Phase      string                  `json:"phase"`
+					Conditions []objects.NodeCondition `json:"conditions"`
 				} `json:"status"`
 			} `json:"items"`
 		}
@@ -178,13 +172,7 @@ func (c *Client) staticPods(wantCP int) func(ctx context.Context) error {
 		counts := map[string]int{}
 		var waiting []string
 		for _, p := range list.Items {
-			ready := false
-			for _, cond := range p.Status.Conditions {
-				if cond.Type == "Ready" && cond.Status == "True" {
-					ready = true
-				}
-			}
-			if p.Status.Phase != "Running" || !ready {
+			if p.Status.Phase != "Running" || !objects.Ready(p.Status.Conditions) {
 				waiting = append(waiting, p.Metadata.Name)
 				continue
 			}

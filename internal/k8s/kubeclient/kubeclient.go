@@ -127,29 +127,9 @@ func (c *Client) Get(ctx context.Context, path string, v any) error {
 
 // do sends a request and decodes a successful JSON answer into v (v nil: discarded).
 func (c *Client) do(ctx context.Context, method, path, contentType string, body []byte, v any) error {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.server+path, rd)
+	resp, err := c.send(ctx, method, path, contentType, "application/json, */*", body)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	req.Header.Set("Accept", "application/json, */*")
-	req.Header.Set("User-Agent", "plinth")
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("%s %s%s: %w", method, c.server, path, err)
+		return err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
@@ -171,16 +151,22 @@ func (c *Client) do(ctx context.Context, method, path, contentType string, body 
 	return nil
 }
 
-// MetricLines returns the lines of the API server's /metrics (Prometheus text) that begin
-// with prefix, reading the answer as it comes: it may be larger than an object.
-func (c *Client) MetricLines(ctx context.Context, prefix string) ([]string, error) {
-	const path = "/metrics"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.server+path, nil)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", path, err)
+// send sends a request with the client's credentials and returns the answer, whatever its
+// status; the caller closes its body.
+func (c *Client) send(ctx context.Context, method, path, contentType, accept string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
-	req.Header.Set("Accept", "text/plain")
+	req, err := http.NewRequestWithContext(ctx, method, c.server+path, rd)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", "plinth")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -190,7 +176,18 @@ func (c *Client) MetricLines(ctx context.Context, prefix string) ([]string, erro
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("GET %s%s: %w", c.server, path, err)
+		return nil, fmt.Errorf("%s %s%s: %w", method, c.server, path, err)
+	}
+	return resp, nil
+}
+
+// MetricLines returns the lines of the API server's /metrics (Prometheus text) that begin
+// with prefix, reading the answer as it comes: it may be larger than an object.
+func (c *Client) MetricLines(ctx context.Context, prefix string) ([]string, error) {
+	const path = "/metrics"
+	resp, err := c.send(ctx, http.MethodGet, path, "", "text/plain", nil)
+	if err != nil {
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

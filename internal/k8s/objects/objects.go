@@ -317,3 +317,13 @@ type (
 		Addresses []string `json:"addresses"`
 	}
 )
+
+// Ready says whether conditions (a Node's or a Pod's) hold Ready=True.
+func Ready(conditions []NodeCondition) bool {
+	for _, c := range conditions {
+		if c.Type == "Ready" && c.Status == "True" {
+			return true
+		}
+	}
+	return false
+}

@@ -183,14 +183,10 @@ func (s *MachineServer) ImageImport(stream grpc.ClientStreamingServer[machine.Im
 	if s.Containerd == nil {
 		return errNoContainerd
 	}
-	first, err := stream.Recv()
-	if errors.Is(err, io.EOF) {
-		return status.Error(codes.InvalidArgument, "no image archive was sent")
-	}
+	_, r, err := readChunks(stream.Recv, "image archive")
 	if err != nil {
 		return err
 	}
-	r := &chunkReader[*machine.ImageImportRequest]{next: stream.Recv, buf: first.GetChunk()}
 	images, err := s.Containerd.Import(stream.Context(), r)
 	if err != nil {
 		if st, ok := status.FromError(err); ok {

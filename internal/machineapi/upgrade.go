@@ -38,14 +38,10 @@ func (s *MachineServer) Upgrade(stream grpc.ClientStreamingServer[machine.Upgrad
 	if s.Upgrader == nil {
 		return status.Errorf(codes.Unimplemented, "OS upgrades are not supported on the %s platform: only a machine installed to a disk (metal: VMs and bare metal) has A/B slots", s.Platform)
 	}
-	first, err := stream.Recv()
-	if errors.Is(err, io.EOF) {
-		return status.Error(codes.InvalidArgument, "no upgrade artifact was sent")
-	}
+	first, r, err := readChunks(stream.Recv, "upgrade artifact")
 	if err != nil {
 		return err
 	}
-	r := &chunkReader[*machine.UpgradeRequest]{next: stream.Recv, buf: first.GetChunk()}
 	actor := events.NewActorID()
 	res, err := s.Upgrader.Upgrade(stream.Context(), actor, r, first.GetStage())
 	if err != nil {
@@ -69,6 +65,20 @@ func (s *MachineServer) Rollback(context.Context, *machine.RollbackRequest) (*ma
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
 	return &machine.RollbackResponse{ActorId: actor, Version: res.Version, Slot: res.Slot}, nil
+}
+
+// readChunks receives the first message of a client stream of chunks and returns it, with a
+// reader of all the chunks from it on; a stream that ends before any message is an
+// InvalidArgument error that says no what was sent.
+func readChunks[M interface{ GetChunk() []byte }](recv func() (M, error), what string) (M, *chunkReader[M], error) {
+	first, err := recv()
+	if errors.Is(err, io.EOF) {
+		return first, nil, status.Errorf(codes.InvalidArgument, "no %s was sent", what)
+	}
+	if err != nil {
+		return first, nil, err
+	}
+	return first, &chunkReader[M]{next: recv, buf: first.GetChunk()}, nil
 }
 
 // chunkReader reads the chunks of a client stream (an upgrade artifact, an image archive) as

@@ -73,6 +73,7 @@ var Table = map[string]Level{
 	m("Stats"):                       Reader,
 	m("ImageList"):                   Reader,
 	m("ImageImport"):                 Operator,
+	m("ImageRemove"):                 Operator,
 	m("EtcdMembers"):                 Reader,
 	m("EtcdStatus"):                  Reader,
 	m("EtcdSnapshot"):                EtcdBackup,

@@ -92,7 +92,7 @@ the client config, and bootstraps it. Docker clusters are found again from Docke
 clusters with different names live side by side. Pass the same --provisioner to every
 subcommand. See docs/local-clusters.md.`,
 	}
-	cmd.AddCommand(newClusterCreateCommand(g), newClusterShowCommand(), newClusterDestroyCommand(g), newClusterListCommand(), newClusterLogsCommand())
+	cmd.AddCommand(newClusterCreateCommand(g), newClusterShowCommand(), newClusterDestroyCommand(g), newClusterListCommand(), newClusterLogsCommand(), newClusterLoadImageCommand(g))
 	return cmd
 }
 

@@ -21,7 +21,7 @@ func newImageCommand(g *globalFlags) *cobra.Command {
 		Aliases: []string{"images"},
 		Short:   "Work with the images of the nodes' Kubernetes containers",
 	}
-	cmd.AddCommand(newImageListCommand(g), newImageImportCommand(g))
+	cmd.AddCommand(newImageListCommand(g), newImageImportCommand(g), newImageRemoveCommand(g))
 	return cmd
 }
 
@@ -57,32 +57,37 @@ Needs role os:operator.`,
 			if info.IsDir() {
 				return fmt.Errorf("%s is a directory: tar an OCI layout first (tar -C DIR -cf image.tar .)", path)
 			}
-			return g.onNodes(cmd, true, func(ctx context.Context, s *session, node string, w io.Writer) error {
-				stream, err := s.client.Machine.ImageImport(ctx)
-				if err != nil {
-					return client.Describe(err)
-				}
-				err = sendFile(path, w, func(chunk []byte) error {
-					return stream.Send(&machine.ImageImportRequest{Chunk: chunk})
-				})
-				if err != nil {
-					if _, cerr := stream.CloseAndRecv(); cerr != nil {
-						return client.Describe(cerr) // the node ended the call: its status says why
-					}
-					return err
-				}
-				fmt.Fprintln(w, "the node imports it...")
-				resp, err := stream.CloseAndRecv()
-				if err != nil {
-					return client.Describe(err)
-				}
-				for _, im := range resp.Images {
-					fmt.Fprintf(w, "imported %s (%s)\n", im.Name, im.Digest)
-				}
-				return nil
+			return g.onNodes(cmd, true, func(ctx context.Context, s *session, _ string, w io.Writer) error {
+				return importArchive(ctx, s, path, w)
 			})
 		},
 	}
+}
+
+// importArchive streams the image archive at path to the node of ctx, which imports it.
+func importArchive(ctx context.Context, s *session, path string, w io.Writer) error {
+	stream, err := s.client.Machine.ImageImport(ctx)
+	if err != nil {
+		return client.Describe(err)
+	}
+	err = sendFile(path, w, func(chunk []byte) error {
+		return stream.Send(&machine.ImageImportRequest{Chunk: chunk})
+	})
+	if err != nil {
+		if _, cerr := stream.CloseAndRecv(); cerr != nil {
+			return client.Describe(cerr) // the node ended the call: its status says why
+		}
+		return err
+	}
+	fmt.Fprintln(w, "the node imports it...")
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return client.Describe(err)
+	}
+	for _, im := range resp.Images {
+		fmt.Fprintf(w, "imported %s (%s)\n", im.Name, im.Digest)
+	}
+	return nil
 }
 
 // spoolStdin copies standard input to a temporary file, so that it can be sent to several
@@ -164,6 +169,37 @@ image carries (imported at boot) and any pulled since, by name, with their diges
 					fmt.Fprintf(tw, "%s\t%s\t%s\n", im.Name, im.Digest, bytesHuman(im.SizeBytes))
 				}
 				return tw.Flush()
+			})
+		},
+	}
+}
+
+func newImageRemoveCommand(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "remove IMAGE...",
+		Aliases: []string{"rm"},
+		Short:   "Remove images from the nodes' Kubernetes image store",
+		Long: `Remove takes images out of the image store of the nodes' Kubernetes containers (-n, or the
+context's nodes), by name as plinthctl image list shows it; a short name is completed as
+Docker does (myapp:v1 is docker.io/library/myapp:v1). An image's content goes once no name
+is left on it.
+
+An image a container was made from (running or stopped) is refused: delete its pod first.
+A name the node lacks is refused too; on each node either every name is removed or none.
+The images the node image carries come back at the node's next boot. Needs role os:operator.`,
+		Example: `  plinthctl image remove myapp:v1
+  plinthctl -n 10.5.0.3 image rm myapp:v1 myapp:v2`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.onNodes(cmd, true, func(ctx context.Context, s *session, node string, w io.Writer) error {
+				resp, err := s.client.Machine.ImageRemove(ctx, &machine.ImageRemoveRequest{Names: args})
+				if err != nil {
+					return client.Describe(err)
+				}
+				for _, im := range resp.Images {
+					fmt.Fprintf(w, "removed %s (%s)\n", im.Name, im.Digest)
+				}
+				return nil
 			})
 		},
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/plinthos/plinth/pkg/api/machine"
 )
@@ -40,6 +41,17 @@ func (f *fakeContainerd) Import(_ context.Context, r io.Reader) ([]*machine.Imag
 		return nil, f.fail
 	}
 	return []*machine.Image{{Name: "e2e.local/x:1", Digest: "sha256:bb"}}, nil
+}
+
+func (f *fakeContainerd) Remove(_ context.Context, names []string) ([]*machine.Image, error) {
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	var images []*machine.Image
+	for _, n := range names {
+		images = append(images, &machine.Image{Name: n, Digest: "sha256:cc"})
+	}
+	return images, nil
 }
 
 func sendImage(t *testing.T, e *env, chunks ...[]byte) (*machine.ImageImportResponse, error) {
@@ -86,4 +98,23 @@ func TestImageImportRefused(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument, "not an image archive")
 	_, err = sendImage(t, e)
 	wantCode(t, err, codes.InvalidArgument, "no image archive was sent")
+}
+
+func TestImageRemove(t *testing.T) {
+	e := newEnvWith(t, envOptions{containerd: &fakeContainerd{}})
+	resp, err := e.machine.ImageRemove(e.operator(), &machine.ImageRemoveRequest{Names: []string{"docker.io/library/x:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Images) != 1 || resp.Images[0].Name != "docker.io/library/x:1" {
+		t.Errorf("response %v", resp)
+	}
+
+	// The node's refusal keeps its code; another failure is an internal one.
+	e = newEnvWith(t, envOptions{containerd: &fakeContainerd{fail: status.Error(codes.NotFound, "the node holds no image x")}})
+	_, err = e.machine.ImageRemove(e.operator(), &machine.ImageRemoveRequest{Names: []string{"x"}})
+	wantCode(t, err, codes.NotFound, "holds no image x")
+	e = newEnvWith(t, envOptions{containerd: &fakeContainerd{fail: errors.New("ctr: exit status 1")}})
+	_, err = e.machine.ImageRemove(e.operator(), &machine.ImageRemoveRequest{Names: []string{"x"}})
+	wantCode(t, err, codes.Internal, "exit status 1")
 }

@@ -176,6 +176,9 @@ type Containerd interface {
 	// Import loads the image archive r into the Kubernetes image store and returns the
 	// images it held. An archive that is not one is refused, and the store keeps what it had.
 	Import(ctx context.Context, r io.Reader) ([]*machine.Image, error)
+	// Remove removes images from that store by name and returns them. A name the store
+	// lacks, or an image a container was made from, is refused with nothing removed.
+	Remove(ctx context.Context, names []string) ([]*machine.Image, error)
 }
 
 // ImageImport implements the ImageImport RPC.
@@ -195,6 +198,21 @@ func (s *MachineServer) ImageImport(stream grpc.ClientStreamingServer[machine.Im
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	return stream.SendAndClose(&machine.ImageImportResponse{Images: images})
+}
+
+// ImageRemove implements the ImageRemove RPC.
+func (s *MachineServer) ImageRemove(ctx context.Context, req *machine.ImageRemoveRequest) (*machine.ImageRemoveResponse, error) {
+	if s.Containerd == nil {
+		return nil, errNoContainerd
+	}
+	images, err := s.Containerd.Remove(ctx, req.Names)
+	if err != nil {
+		if st, ok := status.FromError(err); ok {
+			return nil, st.Err()
+		}
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return &machine.ImageRemoveResponse{Images: images}, nil
 }
 
 // ImageList implements the ImageList RPC.

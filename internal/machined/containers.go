@@ -134,20 +134,14 @@ func (ctrLister) Images(ctx context.Context) ([]*machine.Image, error) {
 	return parseImages(out), nil
 }
 
-// parseImages reads the table of ctr images ls: REF TYPE DIGEST SIZE (a number and a unit)
-// PLATFORMS LABELS.
+// parseImages reads the table of ctr images ls (REF TYPE DIGEST SIZE UNIT PLATFORMS
+// LABELS) without the CRI's reference of each image by its ID, the same image again.
 func parseImages(out []byte) []*machine.Image {
 	var images []*machine.Image
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 5 || !strings.HasPrefix(f[2], "sha256:") {
-			continue // the header, or a line of another shape
+	for _, r := range parseRefs(out) {
+		if !strings.HasPrefix(r.name, "sha256:") {
+			images = append(images, &machine.Image{Name: r.name, Digest: r.digest, SizeBytes: r.size})
 		}
-		if strings.HasPrefix(f[0], "sha256:") {
-			continue // the CRI's reference of an image by its ID: the same image again
-		}
-		images = append(images, &machine.Image{Name: f[0], Digest: f[2], SizeBytes: parseSize(f[3], f[4])})
 	}
 	return images
 }

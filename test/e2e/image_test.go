@@ -29,7 +29,9 @@ spec:
 
 // checkImageImport builds an image with the local Docker engine (FROM scratch, the payload's
 // testbin), saves it, imports it into the worker's image store with plinthctl image import,
-// and runs it as a pod; an archive that is not one is refused and changes nothing.
+// and runs it as a pod; an archive that is not one is refused and changes nothing. Then it
+// removes the image (refused while the pod's container holds it), and loads it again into
+// every node with plinthctl cluster load-image, and runs it again.
 func checkImageImport(e *env, worker, workerName string) {
 	e.t.Helper()
 	dir := e.t.TempDir()
@@ -83,6 +85,42 @@ func checkImageImport(e *env, worker, workerName string) {
 		out, err := e.run(time.Minute, e.kubectl, "logs", "imported")
 		if err != nil || !strings.Contains(out, "hello from web") {
 			return fmt.Errorf("logs of the imported image's pod: %v: %s", err, out)
+		}
+		return nil
+	})
+
+	// The pod's container holds the image: it cannot go; once the pod is gone, it can.
+	if out, err := e.run(time.Minute, e.plinthctl, "-n", worker, "image", "remove", "e2e.local/imported:v1"); err == nil || !strings.Contains(out, "is the image of container imported") {
+		e.t.Errorf("image remove of an image a container was made from: %v\n%s", err, out)
+	}
+	e.kube("delete", "pod", "imported", "--wait=true", "--timeout=2m")
+	e.eventually(2*time.Minute, "the removal of the image, once its pod is gone", func() error {
+		out, err := e.run(time.Minute, e.plinthctl, "-n", worker, "image", "remove", "e2e.local/imported:v1")
+		if err != nil || !strings.Contains(out, "removed e2e.local/imported:v1") {
+			return fmt.Errorf("image remove: %v: %s", err, out)
+		}
+		return nil
+	})
+	if list := e.must(time.Minute, e.plinthctl, "-n", worker, "image", "list"); strings.Contains(list, "e2e.local/imported:v1") {
+		e.t.Errorf("image list after the removal:\n%s", list)
+	}
+	if out, err := e.run(time.Minute, e.plinthctl, "-n", worker, "image", "remove", "e2e.local/imported:v1"); err == nil || !strings.Contains(out, "holds no image e2e.local/imported:v1") {
+		e.t.Errorf("image remove of an image the node lacks: %v\n%s", err, out)
+	}
+
+	// cluster load-image takes it from the local engine to every node, and it runs again.
+	if out, err := e.run(time.Minute, e.plinthctl, "cluster", "load-image", "--name", e.name, "e2e.local/missing:v1"); err == nil || !strings.Contains(out, "has no image e2e.local/missing:v1") {
+		e.t.Errorf("cluster load-image of an image the engine lacks: %v\n%s", err, out)
+	}
+	out = e.must(5*time.Minute, e.plinthctl, "cluster", "load-image", "--name", e.name, "e2e.local/imported:v1")
+	if n := strings.Count(out, "imported e2e.local/imported:v1"); n < 2 {
+		e.t.Errorf("cluster load-image imported on %d nodes, want every node:\n%s", n, out)
+	}
+	e.kube("apply", "-f", manifest)
+	e.eventually(3*time.Minute, "the loaded image runs as a pod", func() error {
+		out, err := e.run(time.Minute, e.kubectl, "logs", "imported")
+		if err != nil || !strings.Contains(out, "hello from web") {
+			return fmt.Errorf("logs of the loaded image's pod: %v: %s", err, out)
 		}
 		return nil
 	})

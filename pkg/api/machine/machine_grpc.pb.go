@@ -49,6 +49,7 @@ const (
 	MachineService_Stats_FullMethodName                       = "/plinth.machine.v1alpha1.MachineService/Stats"
 	MachineService_ImageList_FullMethodName                   = "/plinth.machine.v1alpha1.MachineService/ImageList"
 	MachineService_ImageImport_FullMethodName                 = "/plinth.machine.v1alpha1.MachineService/ImageImport"
+	MachineService_ImageRemove_FullMethodName                 = "/plinth.machine.v1alpha1.MachineService/ImageRemove"
 	MachineService_GenerateClientConfiguration_FullMethodName = "/plinth.machine.v1alpha1.MachineService/GenerateClientConfiguration"
 	MachineService_EtcdMembers_FullMethodName                 = "/plinth.machine.v1alpha1.MachineService/EtcdMembers"
 	MachineService_EtcdStatus_FullMethodName                  = "/plinth.machine.v1alpha1.MachineService/EtcdStatus"
@@ -122,6 +123,8 @@ type MachineServiceClient interface {
 	// ImageImport loads an image archive (docker save, or an OCI layout as a tar), streamed
 	// in chunks, into that image store.
 	ImageImport(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImageImportRequest, ImageImportResponse], error)
+	// ImageRemove removes images from that image store by name.
+	ImageRemove(ctx context.Context, in *ImageRemoveRequest, opts ...grpc.CallOption) (*ImageRemoveResponse, error)
 	// GenerateClientConfiguration mints a client config for the given roles.
 	GenerateClientConfiguration(ctx context.Context, in *GenerateClientConfigurationRequest, opts ...grpc.CallOption) (*GenerateClientConfigurationResponse, error)
 	// EtcdMembers lists the etcd cluster's members, as this control-plane node's etcd sees them.
@@ -476,6 +479,16 @@ func (c *machineServiceClient) ImageImport(ctx context.Context, opts ...grpc.Cal
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type MachineService_ImageImportClient = grpc.ClientStreamingClient[ImageImportRequest, ImageImportResponse]
 
+func (c *machineServiceClient) ImageRemove(ctx context.Context, in *ImageRemoveRequest, opts ...grpc.CallOption) (*ImageRemoveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ImageRemoveResponse)
+	err := c.cc.Invoke(ctx, MachineService_ImageRemove_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *machineServiceClient) GenerateClientConfiguration(ctx context.Context, in *GenerateClientConfigurationRequest, opts ...grpc.CallOption) (*GenerateClientConfigurationResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GenerateClientConfigurationResponse)
@@ -619,6 +632,8 @@ type MachineServiceServer interface {
 	// ImageImport loads an image archive (docker save, or an OCI layout as a tar), streamed
 	// in chunks, into that image store.
 	ImageImport(grpc.ClientStreamingServer[ImageImportRequest, ImageImportResponse]) error
+	// ImageRemove removes images from that image store by name.
+	ImageRemove(context.Context, *ImageRemoveRequest) (*ImageRemoveResponse, error)
 	// GenerateClientConfiguration mints a client config for the given roles.
 	GenerateClientConfiguration(context.Context, *GenerateClientConfigurationRequest) (*GenerateClientConfigurationResponse, error)
 	// EtcdMembers lists the etcd cluster's members, as this control-plane node's etcd sees them.
@@ -723,6 +738,9 @@ func (UnimplementedMachineServiceServer) ImageList(context.Context, *ImageListRe
 }
 func (UnimplementedMachineServiceServer) ImageImport(grpc.ClientStreamingServer[ImageImportRequest, ImageImportResponse]) error {
 	return status.Errorf(codes.Unimplemented, "method ImageImport not implemented")
+}
+func (UnimplementedMachineServiceServer) ImageRemove(context.Context, *ImageRemoveRequest) (*ImageRemoveResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ImageRemove not implemented")
 }
 func (UnimplementedMachineServiceServer) GenerateClientConfiguration(context.Context, *GenerateClientConfigurationRequest) (*GenerateClientConfigurationResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GenerateClientConfiguration not implemented")
@@ -1188,6 +1206,24 @@ func _MachineService_ImageImport_Handler(srv interface{}, stream grpc.ServerStre
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type MachineService_ImageImportServer = grpc.ClientStreamingServer[ImageImportRequest, ImageImportResponse]
 
+func _MachineService_ImageRemove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImageRemoveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).ImageRemove(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_ImageRemove_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).ImageRemove(ctx, req.(*ImageRemoveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MachineService_GenerateClientConfiguration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GenerateClientConfigurationRequest)
 	if err := dec(in); err != nil {
@@ -1389,6 +1425,10 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ImageList",
 			Handler:    _MachineService_ImageList_Handler,
+		},
+		{
+			MethodName: "ImageRemove",
+			Handler:    _MachineService_ImageRemove_Handler,
 		},
 		{
 			MethodName: "GenerateClientConfiguration",

@@ -109,6 +109,7 @@ type clusterCreateFlags struct {
 	patchesCP         []string
 	patchesWorker     []string
 	cidr              string
+	isolated          bool
 	wait              bool
 	waitTimeout       time.Duration
 	retain            bool
@@ -131,6 +132,13 @@ a load balancer container NAME-lb takes the address after the gateway (so the no
 at .3), forwards 6443 to every control plane whose API server answers, and publishes it on
 127.0.0.1; the cluster's endpoint is https://LB:6443, so the API stays reachable when a
 control plane stops.
+
+With --isolated, the network is a Docker internal network: whatever a node (or a pod) sends
+to an address outside it dies on this machine, with no NAT and no route out, so the cluster
+pulls nothing and reaches nothing beyond the machine. Nothing is published on 127.0.0.1
+then: the host reaches the nodes at their own addresses, which the context and the
+kubeconfig name (the host is on the network, at its gateway). The e2e tests and
+conformance always use it. QEMU clusters are always isolated.
 
 With --wait (the default) it then waits until the first control plane's node API answers
 and bootstraps the cluster (etcd and the Kubernetes control plane start there), then
@@ -162,6 +170,7 @@ inspected; remove it with 'plinthctl cluster destroy'.`,
   plinthctl cluster create --name demo --workers 2 --cpus 2 --memory 4096
   plinthctl cluster create --controlplanes 3 --workers 0 --cidr 10.6.0.0/24 --wait=false
   plinthctl cluster create --retain --wait-timeout 5m
+  plinthctl cluster create --isolated --name offline --cidr 10.7.0.0/24
   sudo plinthctl cluster create --provisioner qemu --os-image _out/os --name vms --cidr 10.6.0.0/24
   plinthctl cluster create --config-patch-worker '{"machine": {"kubelet": {"nodeLabels": {"pool": "blue"}}}}'`,
 		Args: cobra.NoArgs,
@@ -180,6 +189,7 @@ inspected; remove it with 'plinthctl cluster destroy'.`,
 	fl.StringArrayVar(&f.patchesCP, "config-patch-control-plane", nil, "patch applied to the control-plane config (inline or @FILE; repeatable)")
 	fl.StringArrayVar(&f.patchesWorker, "config-patch-worker", nil, "patch applied to the worker config (inline or @FILE; repeatable)")
 	fl.StringVar(&f.cidr, "cidr", provision.DefaultCIDR, "the cluster network; the gateway is its first address, the nodes follow")
+	fl.BoolVar(&f.isolated, "isolated", false, "a network with no route off this machine (Docker internal network; the host reaches the nodes at their addresses)")
 	fl.BoolVar(&f.wait, "wait", true, "wait for the first control plane's node API, then bootstrap the cluster")
 	fl.DurationVar(&f.waitTimeout, "wait-timeout", 10*time.Minute, "how long --wait waits")
 	fl.BoolVar(&f.retain, "retain", false, "keep the cluster when the wait, the bootstrap or the health wait fails, to inspect it; remove it with cluster destroy")
@@ -213,7 +223,7 @@ func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags)
 	}
 	opts := localcluster.CreateOptions{
 		Name: f.name, Image: image, ControlPlanes: f.controlPlanes, Workers: f.workers,
-		CPUs: f.cpus, MemoryMB: f.memoryMB, CIDR: f.cidr, KubernetesVersion: f.kubernetesVersion,
+		CPUs: f.cpus, MemoryMB: f.memoryMB, CIDR: f.cidr, Isolated: f.isolated, KubernetesVersion: f.kubernetesVersion,
 		StateDir: stateDir, ClientConfigPath: configPath,
 		Wait: f.wait, WaitTimeout: f.waitTimeout, Retain: f.retain,
 		CheckHealth: checkHealth, // the one `plinthctl health` runs

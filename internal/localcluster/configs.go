@@ -52,6 +52,14 @@ func generateConfigs(opts CreateOptions, plan *provision.Plan, mode config.Mode,
 		generated.ControlPlane.Cluster.AllowSchedulingOnControlPlanes = true
 		generated.Worker.Cluster.AllowSchedulingOnControlPlanes = true
 	}
+	if opts.Isolated && mode == config.ModeDocker {
+		// A Docker internal network drops pod traffic between nodes routed by host-gw (it
+		// has pod addresses, not the nodes'); vxlan carries it between the nodes' addresses.
+		// A patch may still say otherwise. QEMU networks pass it as it is.
+		for _, c := range []*config.MachineConfig{generated.ControlPlane, generated.Worker} {
+			c.Cluster.Network.CNI.FlannelBackend = config.FlannelVXLAN
+		}
+	}
 	out := &configs{bundle: bundle, endpoint: endpoint}
 	for _, m := range []struct {
 		file    string

@@ -68,6 +68,8 @@ type CreateOptions struct {
 	MemoryMB int
 	// CIDR is the cluster network; empty means provision.DefaultCIDR.
 	CIDR string
+	// Isolated asks for a network with no route off the machine (provision.Request).
+	Isolated bool
 	// KubernetesVersion is the version of the control-plane images; empty means the
 	// configuration's default.
 	KubernetesVersion string
@@ -176,7 +178,7 @@ func Create(ctx context.Context, prov provision.Provisioner, opts CreateOptions)
 	}
 	req := provision.Request{
 		Name: opts.Name, Image: opts.Image, ControlPlanes: opts.ControlPlanes, Workers: opts.Workers,
-		CPUs: opts.CPUs, MemoryMB: opts.MemoryMB, CIDR: plan.CIDR, Progress: out,
+		CPUs: opts.CPUs, MemoryMB: opts.MemoryMB, CIDR: plan.CIDR, Isolated: opts.Isolated, Progress: out,
 		Configs: func(n provision.NodeSpec) ([]byte, error) {
 			if n.Role == provision.RoleControlPlane {
 				return cfgs.controlPlane, nil

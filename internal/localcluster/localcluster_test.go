@@ -192,6 +192,31 @@ func TestCreateWithoutWorkersSchedulesOnControlPlanes(t *testing.T) {
 	}
 }
 
+func TestCreateIsolated(t *testing.T) {
+	e := newEnv(t)
+	opts := e.createOptions(io.Discard)
+	opts.Isolated = true
+	prov := provisiontest.New()
+	var got provision.Request
+	prov.OnCreate = func(req provision.Request, _ *provision.Cluster) { got = req }
+	if _, err := Create(t.Context(), prov, opts); err != nil {
+		t.Fatal(err)
+	}
+	if !got.Isolated {
+		t.Error("the provisioner was not asked for an isolated network")
+	}
+	// Pod traffic between nodes crosses a Docker internal network only encapsulated.
+	for _, f := range []string{StateControlPlane, StateWorker} {
+		doc, err := config.LoadFile(filepath.Join(e.stateDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := doc.Config.Cluster.Network.CNI.FlannelBackend; b != config.FlannelVXLAN {
+			t.Errorf("%s: flannel backend %q, want vxlan", f, b)
+		}
+	}
+}
+
 func TestCreateRefusals(t *testing.T) {
 	e := newEnv(t)
 	if err := os.MkdirAll(e.stateDir, 0o700); err != nil {

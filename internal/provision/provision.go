@@ -74,6 +74,11 @@ type Request struct {
 	// gateway, the load balancer (more than one control plane only) and the nodes follow:
 	// control planes first, then workers.
 	CIDR string
+	// Isolated gives the cluster a network with no route off the machine: packets its
+	// nodes send to any address outside it die on the host (a Docker internal network;
+	// QEMU clusters' networks always are). The host still reaches the nodes at their
+	// addresses; nothing is published on 127.0.0.1.
+	Isolated bool
 	// Configs returns the machine configuration (YAML) of a node.
 	Configs func(node NodeSpec) ([]byte, error)
 	// Progress receives one line per step; nil discards them.
@@ -93,6 +98,8 @@ type Cluster struct {
 	// the QEMU provisioner, until it gets its Kubernetes profile): the cluster is up once
 	// every node's API answers, and there is nothing to bootstrap.
 	NoKubernetes bool
+	// Isolated is set when the cluster's network has no route off the machine.
+	Isolated bool
 }
 
 // Node is one node of a cluster as it exists.

@@ -16,6 +16,10 @@ const (
 	DefaultPodSubnet     = "10.244.0.0/16"
 	DefaultServiceSubnet = "10.96.0.0/12"
 	DefaultCNI           = "flannel"
+	// FlannelHostGW and FlannelVXLAN are the values of cluster.network.cni.flannelBackend;
+	// empty means FlannelHostGW.
+	FlannelHostGW = "host-gw"
+	FlannelVXLAN  = "vxlan"
 	DefaultProxyMode     = "iptables"
 	DefaultFileMode      = FileMode(0o644)
 	DefaultFileOp        = "create"

@@ -384,6 +384,12 @@ type CNISpec struct {
 	Name string `yaml:"name,omitempty" plinth:"public"`
 	// URLs are the manifests of a `custom` CNI.
 	URLs []string `yaml:"urls,omitempty" plinth:"url"`
+	// FlannelBackend is how the bundled flannel carries pod traffic between nodes:
+	// `host-gw` (the default: routes through each node's address, no encapsulation; the
+	// nodes share one L2 network) or `vxlan` (encapsulated in UDP between the nodes'
+	// addresses, for networks that pass only traffic between those, such as the Docker
+	// internal network of `cluster create --isolated`; needs the host's vxlan module).
+	FlannelBackend string `yaml:"flannelBackend,omitempty" plinth:"public"`
 }
 
 // ServiceAccountSpec holds the service account signing key.

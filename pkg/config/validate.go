@@ -479,6 +479,14 @@ func (v *validator) clusterNetwork(n *ClusterNetworkSpec) {
 	default:
 		v.add("cluster.network.cni.name", "%q must be flannel, custom or none", n.CNI.Name)
 	}
+	switch n.CNI.FlannelBackend {
+	case "", FlannelHostGW, FlannelVXLAN:
+		if n.CNI.FlannelBackend != "" && n.CNI.Name != "" && n.CNI.Name != "flannel" {
+			v.add("cluster.network.cni.flannelBackend", "applies only to name: flannel; remove it")
+		}
+	default:
+		v.add("cluster.network.cni.flannelBackend", "%q must be host-gw or vxlan", n.CNI.FlannelBackend)
+	}
 }
 
 // subnets checks a list of at most one network per IP family; minBits4/minBits6 bound the

@@ -705,6 +705,12 @@ func TestValidateCluster(t *testing.T) {
 		{name: "CNI URLs with default name", mutate: func(c *config.MachineConfig) {
 			c.Cluster.Network.CNI = config.CNISpec{URLs: []string{"https://example.com/cilium.yaml"}}
 		}, want: one("cluster.network.cni.urls", "applies only to name: custom")},
+		{name: "flannel over vxlan", mutate: func(c *config.MachineConfig) { c.Cluster.Network.CNI.FlannelBackend = "vxlan" }},
+		{name: "flannel backend unknown", mutate: func(c *config.MachineConfig) { c.Cluster.Network.CNI.FlannelBackend = "udp" },
+			want: one("cluster.network.cni.flannelBackend", `"udp" must be host-gw or vxlan`)},
+		{name: "flannel backend without flannel", mutate: func(c *config.MachineConfig) {
+			c.Cluster.Network.CNI = config.CNISpec{Name: "none", FlannelBackend: "vxlan"}
+		}, want: one("cluster.network.cni.flannelBackend", "applies only to name: flannel")},
 
 		// Bootstrap token.
 		{name: "bootstrap token missing", mutate: func(c *config.MachineConfig) { c.Cluster.Token = "" },

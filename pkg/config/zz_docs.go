@@ -46,6 +46,7 @@ var fieldDocs = map[string]string{
 	"Bond.lacpRate":                              "LACPRate is `slow` or `fast` (802.3ad only).",
 	"CNISpec.name":                               "Name is `flannel` (the default, bundled), `custom` (the manifests in URLs) or `none` (install one yourself after bootstrap).",
 	"CNISpec.urls":                               "URLs are the manifests of a `custom` CNI.",
+	"CNISpec.flannelBackend":                     "FlannelBackend is how the bundled flannel carries pod traffic between nodes: `host-gw` (the default: routes through each node's address, no encapsulation; the nodes share one L2 network) or `vxlan` (encapsulated in UDP between the nodes' addresses, for networks that pass only traffic between those, such as the Docker internal network of `cluster create --isolated`; needs the host's vxlan module).",
 	"CertAndKey.crt":                             "Crt is the PEM-encoded certificate, base64-encoded.",
 	"CertAndKey.key":                             "Key is the PEM-encoded private key, base64-encoded. Absent on machines that must not hold it.",
 	"ClusterNetworkSpec.dnsDomain":               "DNSDomain is the cluster's DNS domain. Default `cluster.local`.",

@@ -17,7 +17,7 @@ func TestTwoClustersCoexist(t *testing.T) {
 	b := setup(t, "e2e-b", "10.5.81.0/24")
 	b.home = a.home // one user: both clusters in the same plinthconfig and kubeconfig
 	for _, e := range []*env{a, b} {
-		out := e.must(12*time.Minute, e.plinthctl, "cluster", "create", "--name", e.name, "--image", e.image, "--workers", "0", "--cidr", e.cidr, "--wait-timeout", "10m")
+		out := e.must(12*time.Minute, e.plinthctl, "cluster", "create", "--isolated", "--name", e.name, "--image", e.image, "--workers", "0", "--cidr", e.cidr, "--wait-timeout", "10m")
 		t.Logf("cluster create %s:\n%s", e.name, out)
 	}
 	for _, e := range []*env{a, b} {

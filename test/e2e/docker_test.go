@@ -160,7 +160,7 @@ spec:
 func TestDockerCluster(t *testing.T) {
 	e := setup(t, "e2e", "10.5.77.0/24")
 	start := time.Now()
-	out := e.must(12*time.Minute, e.plinthctl, "cluster", "create", "--name", e.name, "--image", e.image, "--workers", "1", "--cidr", e.cidr, "--wait-timeout", "10m")
+	out := e.must(12*time.Minute, e.plinthctl, "cluster", "create", "--isolated", "--name", e.name, "--image", e.image, "--workers", "1", "--cidr", e.cidr, "--wait-timeout", "10m")
 	t.Logf("cluster create took %s:\n%s", time.Since(start).Round(time.Second), out)
 
 	if err := e.checkNodesReady(nil, e.name+"-controlplane-1", e.name+"-worker-1"); err != nil {
@@ -181,6 +181,9 @@ func TestDockerCluster(t *testing.T) {
 		}
 		return nil
 	})
+
+	// Nothing leaves the machine: the cluster was made with --isolated.
+	checkNoEgress(e, e.name+"-worker-1")
 
 	// The same log through the worker's node API.
 	if out := e.must(time.Minute, e.plinthctl, "-n", "10.5.77.3", "logs", "-k", "default/client/client"); !strings.Contains(out, "hello from web") {

@@ -22,7 +22,7 @@ func TestThreeControlPlanes(t *testing.T) {
 	// The gateway is .1, the load balancer .2, the control planes .3 to .5, the worker .6.
 	cp1, cp2 := "10.5.79.3", "10.5.79.4"
 	start := time.Now()
-	out := e.must(20*time.Minute, e.plinthctl, "cluster", "create", "--name", e.name, "--image", e.image,
+	out := e.must(20*time.Minute, e.plinthctl, "cluster", "create", "--isolated", "--name", e.name, "--image", e.image,
 		"--controlplanes", "3", "--workers", "1", "--cidr", e.cidr, "--wait-timeout", "15m")
 	t.Logf("cluster create took %s:\n%s", time.Since(start).Round(time.Second), out)
 

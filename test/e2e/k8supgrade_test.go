@@ -24,7 +24,7 @@ func TestUpgradeKubernetes(t *testing.T) {
 	e := setup(t, "e2e-k8s", "10.5.82.0/24")
 	cp, worker := "10.5.82.2", "10.5.82.3"
 	start := time.Now()
-	out := e.must(15*time.Minute, e.plinthctl, "cluster", "create", "--name", e.name, "--image", prevImage, "--kubernetes-version", prev,
+	out := e.must(15*time.Minute, e.plinthctl, "cluster", "create", "--isolated", "--name", e.name, "--image", prevImage, "--kubernetes-version", prev,
 		"--workers", "1", "--cidr", e.cidr, "--wait-timeout", "12m")
 	t.Logf("cluster create (Kubernetes %s) took %s:\n%s", prev, time.Since(start).Round(time.Second), out)
 	checkKubernetesVersion(e, prev)

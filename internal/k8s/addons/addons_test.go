@@ -585,13 +585,15 @@ func jsonDoc(v any) any {
 func TestNetConf(t *testing.T) {
 	for _, c := range []struct {
 		subnets []string
+		backend string
 		want    string
 	}{
-		{[]string{"10.244.0.0/16"}, `{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}`},
-		{[]string{"10.244.0.0/16", "fd00:244::/56"}, `{"Network":"10.244.0.0/16","IPv6Network":"fd00:244::/56","EnableIPv6":true,"Backend":{"Type":"host-gw"}}`},
-		{[]string{"fd00:244::/56"}, `{"IPv6Network":"fd00:244::/56","EnableIPv4":false,"EnableIPv6":true,"Backend":{"Type":"host-gw"}}`},
+		{[]string{"10.244.0.0/16"}, "", `{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}`},
+		{[]string{"10.244.0.0/16", "fd00:244::/56"}, "host-gw", `{"Network":"10.244.0.0/16","IPv6Network":"fd00:244::/56","EnableIPv6":true,"Backend":{"Type":"host-gw"}}`},
+		{[]string{"fd00:244::/56"}, "", `{"IPv6Network":"fd00:244::/56","EnableIPv4":false,"EnableIPv6":true,"Backend":{"Type":"host-gw"}}`},
+		{[]string{"10.244.0.0/16"}, "vxlan", `{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}`},
 	} {
-		data, err := netConf(c.subnets)
+		data, err := netConf(c.subnets, c.backend)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -603,7 +605,7 @@ func TestNetConf(t *testing.T) {
 			t.Errorf("%v: %s, want %s", c.subnets, compact.String(), c.want)
 		}
 	}
-	if _, err := netConf([]string{"10.244.0.0"}); err == nil {
+	if _, err := netConf([]string{"10.244.0.0"}, ""); err == nil {
 		t.Error("a bad subnet was accepted")
 	}
 }

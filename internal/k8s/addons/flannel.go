@@ -52,13 +52,19 @@ type flannelBackend struct {
 // as IPv6Network. The subnets must match kube-controller-manager's --cluster-cidr: flanneld
 // takes each node's subnet from its Node's podCIDRs and checks it is in the network.
 //
-// The backend is host-gw: flanneld routes each other node's pod subnet through that node's
-// address, with no encapsulation. That needs the nodes on one L2 network, which they are
-// in Docker (one bridge network per cluster), and needs no kernel module: vxlan would need
-// the vxlan module, which a node that is a container cannot load (the Docker host would
-// have to), and costs every packet 50 bytes of encapsulation.
-func netConf(podSubnets []string) ([]byte, error) {
-	nc := flannelNetConf{Backend: flannelBackend{Type: "host-gw"}}
+// The backend is host-gw unless the configuration says vxlan: flanneld routes each other
+// node's pod subnet through that node's address, with no encapsulation. That needs the
+// nodes on one L2 network, which they are in Docker (one bridge network per cluster), and
+// needs no kernel module: vxlan needs the vxlan module, which a node that is a container
+// cannot load (the Docker host must have it), and costs every packet 50 bytes of
+// encapsulation. But a Docker internal network (cluster create --isolated) drops on the
+// host whatever crosses its bridge without a node address at both ends, pod traffic
+// between nodes included; vxlan carries that between the nodes' addresses.
+func netConf(podSubnets []string, backend string) ([]byte, error) {
+	if backend == "" {
+		backend = config.FlannelHostGW
+	}
+	nc := flannelNetConf{Backend: flannelBackend{Type: backend}}
 	for _, s := range podSubnets {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
@@ -91,7 +97,7 @@ func flannel(cl config.ClusterSpec) ([]object, error) {
 	if err != nil {
 		return nil, err
 	}
-	nc, err := netConf(cl.Network.PodSubnets)
+	nc, err := netConf(cl.Network.PodSubnets, cl.Network.CNI.FlannelBackend)
 	if err != nil {
 		return nil, err
 	}

@@ -183,6 +183,9 @@ type LoadBalancerContainer struct {
 	ControlPlanes []string
 	// KubeHostPort is the port of 127.0.0.1 published for KubePort; zero lets Docker pick.
 	KubeHostPort int
+	// Unpublished publishes nothing: on an isolated network the host reaches the load
+	// balancer at its address.
+	Unpublished bool
 }
 
 // LoadBalancerRunCommand builds the `docker run` of a load balancer. It needs nothing of
@@ -198,7 +201,11 @@ func LoadBalancerRunCommand(c LoadBalancerContainer) Command {
 		// an anonymous volume for a container that writes nothing.
 		"--tmpfs", "/var",
 		"--restart", "on-failure",
-		"--publish", publish(c.KubeHostPort, KubePort),
+	)
+	if !c.Unpublished {
+		args = append(args, "--publish", publish(c.KubeHostPort, KubePort))
+	}
+	args = append(args,
 		"--entrypoint", MachinedPath,
 		c.Image,
 		"loadbalancer", "--listen", ":"+strconv.Itoa(KubePort),

@@ -345,10 +345,18 @@ func (p *Provisioner) Create(ctx context.Context, req Request) (*Cluster, error)
 	}
 
 	network := NetworkName(req.Name)
-	say("creating network %s (%s)", network, plan.CIDR)
-	if _, err := p.run(ctx, "network", "create", "--driver", "bridge",
+	netArgs := []string{"network", "create", "--driver", "bridge",
 		"--subnet", plan.CIDR, "--gateway", plan.Gateway,
-		"--label", LabelCluster+"="+req.Name, network); err != nil {
+		"--label", LabelCluster + "=" + req.Name}
+	if req.Isolated {
+		// An internal network: Docker drops on the host whatever its nodes send beyond it,
+		// and sets no NAT; it publishes no port either.
+		say("creating network %s (%s, isolated: no route off this machine)", network, plan.CIDR)
+		netArgs = append(netArgs, "--internal")
+	} else {
+		say("creating network %s (%s)", network, plan.CIDR)
+	}
+	if _, err := p.run(ctx, append(netArgs, network)...); err != nil {
 		if strings.Contains(err.Error(), "overlaps") {
 			err = fmt.Errorf("%w: another Docker network uses addresses of %s; pick another --cidr", err, plan.CIDR)
 		}
@@ -365,10 +373,16 @@ func (p *Provisioner) Create(ctx context.Context, req Request) (*Cluster, error)
 	var nodeArgs []string
 	if lb := plan.LoadBalancer; lb != nil {
 		say("starting %s (%s, %s)", lb.Name, lb.Role, lb.IP)
-		lc := LoadBalancerContainer{Cluster: req.Name, LB: *lb, Image: req.Image, Network: network, ControlPlanes: cpIPs}
+		lc := LoadBalancerContainer{Cluster: req.Name, LB: *lb, Image: req.Image, Network: network, ControlPlanes: cpIPs, Unpublished: req.Isolated}
 		made.containers = append(made.containers, lb.Name)
-		if err := p.start(ctx, lb.Name, 1, say, func(ports []int) ([]Command, error) {
-			lc.KubeHostPort = ports[0]
+		nports := 1
+		if req.Isolated {
+			nports = 0
+		}
+		if err := p.start(ctx, lb.Name, nports, say, func(ports []int) ([]Command, error) {
+			if !lc.Unpublished {
+				lc.KubeHostPort = ports[0]
+			}
 			return []Command{LoadBalancerRunCommand(lc)}, nil
 		}); err != nil {
 			return fail(fmt.Errorf("start load balancer %s: %w", lb.Name, err), lb.Name)
@@ -397,7 +411,8 @@ func (p *Provisioner) Create(ctx context.Context, req Request) (*Cluster, error)
 		nc := NodeContainer{
 			Cluster: req.Name, Node: n, Image: req.Image, Network: network, Volume: vol,
 			Config: configs[i], Caps: caps, CPUs: req.CPUs, MemoryMB: req.MemoryMB,
-			PublishAPI: n.Role == provision.RoleControlPlane, PublishKube: plan.LoadBalancer == nil && i == 0,
+			PublishAPI:  n.Role == provision.RoleControlPlane && !req.Isolated,
+			PublishKube: plan.LoadBalancer == nil && i == 0 && !req.Isolated,
 		}
 		if n.Role == provision.RoleWorker {
 			nc.Args = nodeArgs

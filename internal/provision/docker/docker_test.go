@@ -331,6 +331,47 @@ func TestCreateWithLoadBalancer(t *testing.T) {
 	}
 }
 
+func TestCreateIsolated(t *testing.T) {
+	// What Docker shows of an internal network: no port is published.
+	f := newFake().
+		on("network ls --filter label=plinth.cluster=demo", "plinth-demo\n").
+		on("network inspect --format {{json .}} plinth-demo", `{"Name":"plinth-demo","Internal":true,"IPAM":{"Config":[{"Subnet":"10.5.0.0/24"}]}}`+"\n").
+		on("ps --all --quiet --no-trunc", "a\nb\nc\nd\n").
+		on("container inspect", inspectJSON(t, "demo-worker-1", "worker", "10.5.0.5", "running", 0, 0)+"\n"+
+			inspectJSON(t, "demo-controlplane-2", "controlplane", "10.5.0.4", "running", 0, 0)+"\n"+
+			inspectJSON(t, "demo-lb", "loadbalancer", "10.5.0.2", "running", 0, 0)+"\n"+
+			inspectJSON(t, "demo-controlplane-1", "controlplane", "10.5.0.3", "running", 0, 0)+"\n")
+	var progress bytes.Buffer
+	req := demoRequest(&progress)
+	req.ControlPlanes, req.Isolated = 2, true
+	c, err := testProvisioner(f).Create(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nets := f.commands("network create"); len(nets) != 1 || !strings.Contains(nets[0], " --internal plinth-demo") {
+		t.Errorf("network create: %v", nets)
+	}
+	for _, run := range f.commands("run", "create") {
+		if strings.Contains(run, "--publish") {
+			t.Errorf("an isolated cluster publishes a port: %s", run)
+		}
+	}
+	// The host reaches the nodes at their addresses, on the nodes' own ports.
+	if !c.Isolated || c.LoadBalancer == nil || c.LoadBalancer.KubeEndpoint() != "10.5.0.2:6443" || c.KubeEndpoint() != "10.5.0.2:6443" {
+		t.Errorf("cluster %+v, load balancer %+v", c, c.LoadBalancer)
+	}
+	var eps []string
+	for _, n := range c.Nodes {
+		eps = append(eps, n.Name+"="+n.APIEndpoint()+","+n.KubeEndpoint())
+	}
+	if want := []string{"demo-controlplane-1=10.5.0.3:50000,", "demo-controlplane-2=10.5.0.4:50000,", "demo-worker-1=,"}; !slices.Equal(eps, want) {
+		t.Errorf("endpoints %v, want %v", eps, want)
+	}
+	if !strings.Contains(progress.String(), "isolated: no route off this machine") {
+		t.Errorf("progress:\n%s", progress.String())
+	}
+}
+
 func TestCreateRemovesTheLoadBalancer(t *testing.T) {
 	f := newFake().fail("start demo-controlplane-2", "boom")
 	req := demoRequest(&bytes.Buffer{})

@@ -41,7 +41,9 @@ type portBinding struct {
 // networkJSON is the part of `docker network inspect` that Show and Create read.
 type networkJSON struct {
 	Name string `json:"Name"`
-	IPAM struct {
+	// Internal is set for a network with no route off the machine (--internal).
+	Internal bool `json:"Internal"`
+	IPAM     struct {
 		Config []struct {
 			Subnet string `json:"Subnet"`
 		} `json:"Config"`
@@ -102,6 +104,26 @@ func hostPort(ports map[string][]portBinding, port int) int {
 	return 0
 }
 
+// reachDirectly points the host at the nodes' own addresses and ports: an isolated
+// network publishes nothing on 127.0.0.1, but the host is on it (the bridge's gateway).
+// Every control plane serves the node API and the Kubernetes API; the load balancer, when
+// there is one, the Kubernetes API.
+func reachDirectly(c *Cluster) {
+	for i := range c.Nodes {
+		n := &c.Nodes[i]
+		if n.IP == "" || n.Role != provision.RoleControlPlane {
+			continue
+		}
+		n.Host, n.APIPort = n.IP, APIPort
+		if c.LoadBalancer == nil {
+			n.KubePort = KubePort
+		}
+	}
+	if lb := c.LoadBalancer; lb != nil && lb.IP != "" {
+		lb.Host, lb.KubePort = lb.IP, KubePort
+	}
+}
+
 // Show implements provision.Provisioner.
 func (p *Provisioner) Show(ctx context.Context, name string) (*Cluster, error) {
 	if err := provision.ValidateName(name); err != nil {
@@ -130,6 +152,7 @@ func (p *Provisioner) Show(ctx context.Context, name string) (*Cluster, error) {
 		if len(nj) > 0 && len(nj[0].IPAM.Config) > 0 {
 			c.CIDR = nj[0].IPAM.Config[0].Subnet
 		}
+		c.Isolated = len(nj) > 0 && nj[0].Internal
 	}
 	out, err = p.run(ctx, "ps", "--all", "--quiet", "--no-trunc", "--filter", "label="+LabelCluster+"="+name)
 	if err != nil {
@@ -154,6 +177,9 @@ func (p *Provisioner) Show(ctx context.Context, name string) (*Cluster, error) {
 			c.Nodes = append(c.Nodes, n)
 		}
 		slices.SortFunc(c.Nodes, provision.SortKey)
+	}
+	if c.Isolated {
+		reachDirectly(c)
 	}
 	if !found {
 		return nil, provision.NotFound("no cluster named %q in Docker (list them with `plinthctl cluster list`)", name)

@@ -372,7 +372,9 @@ func (p *Provisioner) Show(_ context.Context, name string) (*provision.Cluster, 
 
 // clusterOf is the cluster a record describes, as it is now.
 func clusterOf(dir string, rec *Record) *provision.Cluster {
-	c := &provision.Cluster{Name: rec.Name, Network: rec.Namespace, CIDR: rec.CIDR, NoKubernetes: rec.Profile != profileK8s}
+	c := &provision.Cluster{Name: rec.Name, Network: rec.Namespace, CIDR: rec.CIDR, NoKubernetes: rec.Profile != profileK8s,
+		// Its network has no route off the machine (internal/vmnet): no NAT, no default route.
+		Isolated: true}
 	for _, n := range rec.Nodes {
 		node := provision.Node{Name: n.Name, Role: n.Role, IP: n.IP, Host: n.IP, APIPort: ports.NodeAPI}
 		switch {

@@ -18,13 +18,13 @@ const (
 	DefaultCNI           = "flannel"
 	// FlannelHostGW and FlannelVXLAN are the values of cluster.network.cni.flannelBackend;
 	// empty means FlannelHostGW.
-	FlannelHostGW = "host-gw"
-	FlannelVXLAN  = "vxlan"
-	DefaultProxyMode     = "iptables"
-	DefaultFileMode      = FileMode(0o644)
-	DefaultFileOp        = "create"
-	DefaultLogFormat     = "json_lines"
-	DefaultMountType     = "bind"
+	FlannelHostGW    = "host-gw"
+	FlannelVXLAN     = "vxlan"
+	DefaultProxyMode = "iptables"
+	DefaultFileMode  = FileMode(0o644)
+	DefaultFileOp    = "create"
+	DefaultLogFormat = "json_lines"
+	DefaultMountType = "bind"
 	// DefaultTimeServer is polled when machine.time.servers is empty (and time
 	// synchronisation is not disabled).
 	DefaultTimeServer = "pool.ntp.org"

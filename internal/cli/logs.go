@@ -96,11 +96,7 @@ func newEventsCommand(g *globalFlags) *cobra.Command {
 						}
 						return client.Describe(err)
 					}
-					actor := ev.ActorId
-					if actor == "" {
-						actor = "-"
-					}
-					fmt.Fprintf(w, "%s  %s  %-8s  %s  actor=%s\n", ev.Time.AsTime().Local().Format(time.DateTime), ev.Id, ev.Type, ev.Message, actor)
+					writeEvent(w, ev)
 				}
 			})
 		},
@@ -110,4 +106,13 @@ func newEventsCommand(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringVar(&sinceID, "since-id", "", "only events after this id")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events")
 	return cmd
+}
+
+// writeEvent prints one line of plinthctl events.
+func writeEvent(w io.Writer, ev *machine.EventsResponse) {
+	actor := ev.ActorId
+	if actor == "" {
+		actor = "-"
+	}
+	fmt.Fprintf(w, "%s  %s  %-8s  %s  actor=%s\n", ev.Time.AsTime().Local().Format(time.DateTime), ev.Id, ev.Type, ev.Message, actor)
 }

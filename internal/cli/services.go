@@ -29,16 +29,21 @@ func newServicesCommand(g *globalFlags) *cobra.Command {
 				if err != nil {
 					return client.Describe(err)
 				}
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NODE\tSERVICE\tSTATE\tHEALTH\tSINCE\tRESTARTS\tMESSAGE")
-				for _, sv := range resp.Services {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", node, sv.Id, sv.State, orDash(sv.Health),
-						since(sv.Since.AsTime()), sv.Restarts, sv.Message)
-				}
-				return tw.Flush()
+				return writeServices(w, node, resp.Services)
 			})
 		},
 	}
+}
+
+// writeServices prints the table of plinthctl services.
+func writeServices(w io.Writer, node string, services []*machine.ServiceState) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tSERVICE\tSTATE\tHEALTH\tSINCE\tRESTARTS\tMESSAGE")
+	for _, sv := range services {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", node, sv.Id, sv.State, orDash(sv.Health),
+			since(sv.Since.AsTime()), sv.Restarts, sv.Message)
+	}
+	return tw.Flush()
 }
 
 func newServiceCommand(g *globalFlags) *cobra.Command {

@@ -46,21 +46,26 @@ PSS of several processes adds up to what they use together).`,
 				default:
 					return fmt.Errorf("--sort %q must be pid, rss, pss or cpu", sortBy)
 				}
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "PID\tPPID\tSTATE\tTHREADS\tCPU-TIME\tRSS\tPSS\tCOMMAND")
-				for _, p := range procs {
-					pss := "-"
-					if p.ProportionalBytes > 0 {
-						pss = bytesHuman(p.ProportionalBytes)
-					}
-					fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%.2fs\t%s\t%s\t%s\n", p.Pid, p.Ppid, p.State, p.Threads, p.CpuSeconds, bytesHuman(p.ResidentBytes), pss, orDash(p.Args))
-				}
-				return tw.Flush()
+				return writeProcesses(w, procs)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&sortBy, "sort", "pid", "order: pid, rss, pss or cpu")
 	return cmd
+}
+
+// writeProcesses prints the table of plinthctl processes.
+func writeProcesses(w io.Writer, procs []*machine.Process) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PID\tPPID\tSTATE\tTHREADS\tCPU-TIME\tRSS\tPSS\tCOMMAND")
+	for _, p := range procs {
+		pss := "-"
+		if p.ProportionalBytes > 0 {
+			pss = bytesHuman(p.ProportionalBytes)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%d\t%.2fs\t%s\t%s\t%s\n", p.Pid, p.Ppid, p.State, p.Threads, p.CpuSeconds, bytesHuman(p.ResidentBytes), pss, orDash(p.Args))
+	}
+	return tw.Flush()
 }
 
 func newMemoryCommand(g *globalFlags) *cobra.Command {
@@ -76,15 +81,20 @@ func newMemoryCommand(g *globalFlags) *cobra.Command {
 				if err != nil {
 					return client.Describe(err)
 				}
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NODE\tTOTAL\tUSED\tFREE\tAVAILABLE\tBUFFERS\tCACHED\tSWAP-TOTAL\tSWAP-FREE")
-				used := m.TotalBytes - m.AvailableBytes
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", node, bytesHuman(m.TotalBytes), bytesHuman(used), bytesHuman(m.FreeBytes),
-					bytesHuman(m.AvailableBytes), bytesHuman(m.BuffersBytes), bytesHuman(m.CachedBytes), bytesHuman(m.SwapTotalBytes), bytesHuman(m.SwapFreeBytes))
-				return tw.Flush()
+				return writeMemory(w, node, m)
 			})
 		},
 	}
+}
+
+// writeMemory prints the table of plinthctl memory.
+func writeMemory(w io.Writer, node string, m *machine.MemoryResponse) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tTOTAL\tUSED\tFREE\tAVAILABLE\tBUFFERS\tCACHED\tSWAP-TOTAL\tSWAP-FREE")
+	used := m.TotalBytes - m.AvailableBytes
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", node, bytesHuman(m.TotalBytes), bytesHuman(used), bytesHuman(m.FreeBytes),
+		bytesHuman(m.AvailableBytes), bytesHuman(m.BuffersBytes), bytesHuman(m.CachedBytes), bytesHuman(m.SwapTotalBytes), bytesHuman(m.SwapFreeBytes))
+	return tw.Flush()
 }
 
 func newMountsCommand(g *globalFlags) *cobra.Command {
@@ -99,15 +109,20 @@ func newMountsCommand(g *globalFlags) *cobra.Command {
 				if err != nil {
 					return client.Describe(err)
 				}
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "FILESYSTEM\tSIZE\tAVAILABLE\tTYPE\tMOUNTED ON")
-				for _, m := range resp.Mounts {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Source, bytesHuman(m.SizeBytes), bytesHuman(m.AvailableBytes), m.Filesystem, m.Target)
-				}
-				return tw.Flush()
+				return writeMounts(w, resp.Mounts)
 			})
 		},
 	}
+}
+
+// writeMounts prints the table of plinthctl mounts.
+func writeMounts(w io.Writer, mounts []*machine.Mount) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FILESYSTEM\tSIZE\tAVAILABLE\tTYPE\tMOUNTED ON")
+	for _, m := range mounts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Source, bytesHuman(m.SizeBytes), bytesHuman(m.AvailableBytes), m.Filesystem, m.Target)
+	}
+	return tw.Flush()
 }
 
 func newDmesgCommand(g *globalFlags) *cobra.Command {
@@ -292,17 +307,32 @@ func newContainersCommand(g *globalFlags) *cobra.Command {
 				if err != nil {
 					return client.Describe(err)
 				}
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAMESPACE\tID\tIMAGE\tPID\tSTATUS\tPOD")
-				for _, c := range resp.Containers {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", c.Namespace, c.Id, c.Image, c.Pid, c.Status, orDash(c.PodName))
-				}
-				return tw.Flush()
+				return writeContainers(w, resp.Containers)
 			})
 		},
 	}
 	cmd.Flags().BoolVarP(&kubernetes, "kubernetes", "k", false, "Kubernetes containers instead of system ones")
 	return cmd
+}
+
+// writeContainers prints the table of plinthctl containers.
+func writeContainers(w io.Writer, cs []*machine.Container) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tID\tIMAGE\tPID\tSTATUS\tPOD")
+	for _, c := range cs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", c.Namespace, c.Id, c.Image, c.Pid, c.Status, orDash(c.PodName))
+	}
+	return tw.Flush()
+}
+
+// writeStats prints the table of plinthctl stats.
+func writeStats(w io.Writer, stats []*machine.ContainerStats) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tID\tMEMORY\tCPU-TIME\tPOD")
+	for _, c := range stats {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2fs\t%s\n", c.Namespace, c.Id, bytesHuman(c.MemoryBytes), c.CpuSeconds, orDash(c.PodName))
+	}
+	return tw.Flush()
 }
 
 func newStatsCommand(g *globalFlags) *cobra.Command {
@@ -323,12 +353,7 @@ see plinthctl processes).`,
 				if err != nil {
 					return client.Describe(err)
 				}
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAMESPACE\tID\tMEMORY\tCPU-TIME\tPOD")
-				for _, c := range resp.Stats {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%.2fs\t%s\n", c.Namespace, c.Id, bytesHuman(c.MemoryBytes), c.CpuSeconds, orDash(c.PodName))
-				}
-				return tw.Flush()
+				return writeStats(w, resp.Stats)
 			})
 		},
 	}

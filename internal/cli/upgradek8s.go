@@ -227,6 +227,11 @@ func nodeAddress(n objects.Node) string {
 func nodeConfig(ctx context.Context, s *session, addr string) (*config.MachineConfig, error) {
 	ctx, cancel := context.WithTimeout(client.WithNode(ctx, addr), nodeAskTimeout)
 	defer cancel()
+	return activeConfig(ctx, s)
+}
+
+// activeConfig reads the active machine configuration of the node ctx is directed at.
+func activeConfig(ctx context.Context, s *session) (*config.MachineConfig, error) {
 	resp, err := s.client.Resource.Get(ctx, &rpb.GetRequest{Namespace: resources.NamespaceConfig, Type: resources.MachineConfigType, Id: resources.ActiveID})
 	if err != nil {
 		return nil, client.Describe(err)

@@ -205,6 +205,9 @@ func TestDockerCluster(t *testing.T) {
 	// An image built with the local Docker engine, imported over the node API, runs.
 	checkImageImport(e, "10.5.77.3", e.name+"-worker-1")
 
+	// A support bundle holds what a maintainer needs, and no secret (issue 11).
+	checkSupport(e, "10.5.77.2", "10.5.77.3", "10.5.77.9", e.name+"-controlplane-1", e.name+"-worker-1")
+
 	// The security model holds on real nodes (docs/security.md).
 	checkLeastPrivilege(e, "10.5.77.2", "10.5.77.3")
 

@@ -17,7 +17,9 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/diskfs/go-diskfs/backend/file"
@@ -129,6 +131,31 @@ func Write(dev string, offset, size int64, s Spec) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
+	return atStamp(func() error { return write(dev, offset, size, s) })
+}
+
+// epochMu serialises the writes that set SOURCE_DATE_EPOCH.
+var epochMu sync.Mutex
+
+// atStamp runs fn with SOURCE_DATE_EPOCH at stamp, unless the caller set it. go-diskfs
+// dates the entries it makes itself (a directory's "." and "..") by that variable, else by
+// the clock: two writes a second apart made different partitions (TestReproducible failed
+// once so in CI). Chtimes cannot reach those entries.
+func atStamp(fn func() error) error {
+	epochMu.Lock()
+	defer epochMu.Unlock()
+	if _, set := os.LookupEnv("SOURCE_DATE_EPOCH"); set {
+		return fn()
+	}
+	if err := os.Setenv("SOURCE_DATE_EPOCH", strconv.FormatInt(stamp.Unix(), 10)); err != nil {
+		return err
+	}
+	defer os.Unsetenv("SOURCE_DATE_EPOCH")
+	return fn()
+}
+
+// write is Write without the check of s.
+func write(dev string, offset, size int64, s Spec) error {
 	f, err := os.OpenFile(dev, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("EFI partition: %w", err)

@@ -16,12 +16,14 @@ import (
 type Level int
 
 // The levels, from least to most privileged. Reader < Operator < Admin; EtcdBackup is a
-// separate capability that Admin and Operator also hold.
+// separate capability that Admin and Operator also hold, and Metrics one that every role
+// but EtcdBackup holds.
 const (
 	Reader Level = iota + 1
 	Operator
 	Admin
 	EtcdBackup
+	Metrics
 )
 
 func (l Level) String() string {
@@ -34,6 +36,8 @@ func (l Level) String() string {
 		return role.Admin
 	case EtcdBackup:
 		return role.EtcdBackup
+	case Metrics:
+		return role.Metrics
 	}
 	return fmt.Sprintf("level(%d)", l)
 }
@@ -74,6 +78,7 @@ var Table = map[string]Level{
 	m("ImageList"):                   Reader,
 	m("ImageImport"):                 Operator,
 	m("ImageRemove"):                 Operator,
+	m("Metrics"):                     Metrics,
 	m("EtcdMembers"):                 Reader,
 	m("EtcdStatus"):                  Reader,
 	m("EtcdSnapshot"):                EtcdBackup,
@@ -98,6 +103,8 @@ func Holds(roles []string, l Level) bool {
 		return has(role.Admin)
 	case EtcdBackup:
 		return has(role.Admin) || has(role.Operator) || has(role.EtcdBackup)
+	case Metrics:
+		return has(role.Admin) || has(role.Operator) || has(role.Reader) || has(role.Metrics)
 	}
 	return false
 }

@@ -11,6 +11,10 @@ type ControllerStatus struct {
 	Running bool
 	// Restarts counts the restarts after failures.
 	Restarts int
+	// Runs counts the starts of its Run, the first one included.
+	Runs int
+	// Failures counts the runs that failed (an error or a panic).
+	Failures int
 	// LastError is the last failure (error or panic), empty if none.
 	LastError string
 }

@@ -15,7 +15,7 @@ func (e *Engine) supervise(ctx context.Context, en *entry) {
 	var bo backoff
 	for {
 		en.rt.signal() // reconcile once at every start
-		en.status.update(func(s *ControllerStatus) { s.Running = true })
+		en.status.update(func(s *ControllerStatus) { s.Running = true; s.Runs++ })
 		started := e.clk.Now()
 		err := runSafely(ctx, en, log)
 		ranFor := e.clk.Now().Sub(started)
@@ -29,7 +29,7 @@ func (e *Engine) supervise(ctx context.Context, en *entry) {
 			return
 		}
 		wait := bo.delay(ranFor)
-		en.status.update(func(s *ControllerStatus) { s.LastError = err.Error() })
+		en.status.update(func(s *ControllerStatus) { s.LastError = err.Error(); s.Failures++ })
 		log.Error("controller failed; restarting", "err", err, "ran_for", ranFor, "restart_in", wait)
 
 		t := e.clk.NewTimer(wait)

@@ -476,6 +476,27 @@ func (l *Log) Files() []string {
 	return out
 }
 
+// Sizes returns the bytes on disk of each log of the store, this boot's files and the
+// previous boot's; a memory-only store has none.
+func (s *Store) Sizes() map[string]int64 {
+	out := map[string]int64{}
+	if s.dir == "" {
+		return out
+	}
+	set, err := scanDir(s.dir)
+	if err != nil {
+		return out
+	}
+	for name, files := range set {
+		for _, f := range append(files.current, files.previous...) {
+			if st, err := os.Stat(filepath.Join(s.dir, f.file)); err == nil {
+				out[name] += st.Size()
+			}
+		}
+	}
+	return out
+}
+
 // Previous opens the previous boot's log: its rotated files, oldest first, followed by
 // its last file, read as one stream. It returns an error matching os.ErrNotExist when the
 // previous boot left no log of this name.

@@ -526,3 +526,21 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+func TestSizes(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, Options{})
+	l := s.Log("kubelet")
+	if _, err := l.Write([]byte("one line\nanother\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Sizes(); got["kubelet"] != int64(len("one line\nanother\n")) {
+		t.Errorf("Sizes = %v, want kubelet %d", got, len("one line\nanother\n"))
+	}
+	if got := openStore(t, "", Options{}).Sizes(); len(got) != 0 {
+		t.Errorf("a memory-only store has sizes %v", got)
+	}
+}

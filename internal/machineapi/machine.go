@@ -65,6 +65,27 @@ type MachineServer struct {
 	Etcd EtcdClient
 	// Upgrader upgrades the OS; nil on platforms without A/B slots.
 	Upgrader Upgrader
+	// Metrics renders machined's metrics in Prometheus's text format; nil where there are
+	// none (maintenance mode).
+	MetricsText func() ([]byte, error)
+}
+
+// Metrics implements the Metrics RPC: the same text as the metrics endpoint serves, and,
+// like it, only while the configuration enables metrics.
+func (s *MachineServer) Metrics(context.Context, *machine.MetricsRequest) (*machine.MetricsResponse, error) {
+	if s.MetricsText == nil {
+		return nil, status.Error(codes.FailedPrecondition, "this node serves no metrics in maintenance mode")
+	}
+	if s.Config != nil {
+		if cfg, _ := s.Config.Active(); cfg == nil || !cfg.Machine.Metrics.Enabled {
+			return nil, status.Error(codes.FailedPrecondition, "metrics are off on this node: set machine.metrics.enabled: true (applies without a reboot)")
+		}
+	}
+	text, err := s.MetricsText()
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "gather metrics: %v", err)
+	}
+	return &machine.MetricsResponse{Text: text}, nil
 }
 
 // Version implements the Version RPC.

@@ -89,6 +89,13 @@ func (p *apidPolicy) SetRevoked(serials []string) error {
 	return p.writeLocked()
 }
 
+// Revoked returns the revoked serial numbers, as the configuration gives them.
+func (p *apidPolicy) Revoked() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.revoked)
+}
+
 func (p *apidPolicy) write() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -30,6 +30,7 @@ import (
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/logstore"
 	"github.com/plinthos/plinth/internal/machineapi"
+	"github.com/plinthos/plinth/internal/metrics"
 	"github.com/plinthos/plinth/internal/ports"
 	"github.com/plinthos/plinth/internal/resource"
 	"github.com/plinthos/plinth/internal/resources"
@@ -83,6 +84,7 @@ type node struct {
 	store    *resource.Store
 	sup      *service.Supervisor
 	policy   *apidPolicy
+	metrics  *metrics.Metrics
 
 	mu     sync.Mutex
 	exit   error // what Run returns after the stop
@@ -211,6 +213,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	n.store = resource.NewStore(clock.Real{})
 	n.sup = service.New(clock.Real{}, logs, n.events, base.With("component", "supervisor"))
 	engine := controller.NewEngine(n.store, clock.Real{}, base.With("component", "controllers"))
+	n.metrics = n.newMetrics(engine, logs)
 	ctrls := []controller.Controller{
 		&controllers.MachineConfig{Source: n.cfg, Changed: updates},
 		&controllers.Hostname{Default: opts.Hostname},
@@ -275,7 +278,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 			return err
 		}
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(n.metrics.UnaryInterceptor()), grpc.ChainStreamInterceptor(n.metrics.StreamInterceptor()))
 	var etcd machineapi.EtcdClient
 	var ctrd machineapi.Containerd
 	if platform.Kubernetes() {
@@ -290,6 +293,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 		Bootstrapper: n,
 		Containerd:   ctrd,
 		Etcd:         etcd,
+		MetricsText:  n.metrics.Text,
 	}
 	if upg != nil {
 		ms.Upgrader = upg

@@ -50,6 +50,13 @@ func (n *node) addServices(cfg *config.MachineConfig) error {
 	if err := n.sup.Add(apidSvc); err != nil {
 		return err
 	}
+	if err := n.sup.Add(service.Service{
+		ID:      "metrics",
+		Runner:  service.GoroutineRunner{Name: "metrics, served while machine.metrics.enabled", Func: n.runMetrics},
+		Restart: service.RestartForever,
+	}); err != nil {
+		return err
+	}
 	if cfg.Machine.Type != config.TypeControlPlane {
 		return nil
 	}

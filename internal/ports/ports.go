@@ -13,6 +13,9 @@ const (
 	NodeAPI = 50000
 	// Trustd is trustd's: nodes holding a join token get their API certificate there.
 	Trustd = 50001
+	// Metrics is machined's Prometheus metrics, over HTTPS with client certificates, when
+	// machine.metrics.enabled.
+	Metrics = 50002
 	// KubeAPI is the Kubernetes API server's (control planes).
 	KubeAPI = 6443
 	// EtcdClient is etcd's client port (control planes).

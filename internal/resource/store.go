@@ -5,6 +5,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/plinthos/plinth/internal/clock"
@@ -47,6 +48,32 @@ func NewStore(clk clock.Clock, opts ...StoreOption) *Store {
 		o(s)
 	}
 	return s
+}
+
+// Count is how many resources of one type a namespace holds.
+type Count struct {
+	Namespace, Type string
+	N               int
+}
+
+// Counts returns the number of resources of each namespace and type that holds any,
+// sorted by namespace and type.
+func (s *Store) Counts() []Count {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []Count
+	for k, b := range s.buckets {
+		if len(b.items) > 0 {
+			out = append(out, Count{Namespace: k.ns, Type: k.typ, N: len(b.items)})
+		}
+	}
+	slices.SortFunc(out, func(a, b Count) int {
+		if a.Namespace != b.Namespace {
+			return strings.Compare(a.Namespace, b.Namespace)
+		}
+		return strings.Compare(a.Type, b.Type)
+	})
+	return out
 }
 
 // bucket returns the bucket of ns/typ, creating it when create is set; s.mu must be held

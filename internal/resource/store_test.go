@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -305,5 +306,23 @@ func TestConcurrentWriters(t *testing.T) {
 		if ev.Type != Updated || ev.Resource.Metadata().Version != v || ev.Old.Metadata().Version != v-1 {
 			t.Fatalf("event %v version %d (old %v), want update to %d", ev.Type, ev.Resource.Metadata().Version, ev.Old, v)
 		}
+	}
+}
+
+func TestCounts(t *testing.T) {
+	s, _ := newTestStore()
+	if c := s.Counts(); len(c) != 0 {
+		t.Errorf("empty store: %v", c)
+	}
+	mustCreate(t, s, host("a", "x"))
+	mustCreate(t, s, host("b", "y"))
+	mustCreate(t, s, New("config", "MachineConfigs", "active", 1))
+	mustCreate(t, s, New("ns", "Gone", "id", 1))
+	if err := s.Destroy("ns", "Gone", "id", ""); err != nil {
+		t.Fatal(err)
+	}
+	want := []Count{{"config", "MachineConfigs", 1}, {"network", "Hostnames", 2}}
+	if got := s.Counts(); !slices.Equal(got, want) {
+		t.Errorf("Counts = %v, want %v (sorted, types left empty out)", got, want)
 	}
 }

@@ -97,6 +97,19 @@ type MachineSpec struct {
 	// Logging configures where service and kernel logs are sent besides the node's own
 	// log store.
 	Logging LoggingSpec `yaml:"logging,omitempty"`
+	// Metrics configures machined's Prometheus metrics.
+	Metrics MetricsSpec `yaml:"metrics,omitempty"`
+}
+
+// MetricsSpec configures machined's Prometheus metrics: its services, health, resources,
+// controllers, node API calls and log store.
+type MetricsSpec struct {
+	// Enabled serves them over HTTPS on port 50002 of the node's address, at /metrics, to
+	// clients whose certificate, signed by the node API CA, carries a role that may read
+	// them: `os:metrics` (made for Prometheus: it may do nothing else), `os:reader`,
+	// `os:operator` or `os:admin`. They are also read through the node API
+	// (`plinthctl metrics`). Off by default; a change applies without a reboot.
+	Enabled bool `yaml:"enabled,omitempty"`
 }
 
 // CertAndKey is a PEM certificate and, optionally, its PEM private key, both base64-encoded

@@ -12,12 +12,13 @@ import (
 type Role = string
 
 // The roles, from most to least powerful; EtcdBackup is a narrow role that may only take
-// etcd snapshots.
+// etcd snapshots, and Metrics one that may only read machined's metrics (for Prometheus).
 const (
 	Admin      Role = "os:admin"
 	Operator   Role = "os:operator"
 	Reader     Role = "os:reader"
 	EtcdBackup Role = "os:etcd:backup"
+	Metrics    Role = "os:metrics"
 )
 
 // Forwarder is carried by the node API certificate of a control-plane node, never by
@@ -38,7 +39,7 @@ const MetadataKey = "x-plinth-roles"
 const ForwardedCertKey = "x-plinth-forwarded-client-cert"
 
 // All lists every role a client can hold.
-var All = []Role{Admin, Operator, Reader, EtcdBackup}
+var All = []Role{Admin, Operator, Reader, EtcdBackup, Metrics}
 
 // Parse checks a comma-separated list of roles.
 func Parse(s string) ([]Role, error) {

@@ -60,7 +60,7 @@ func TestParseRejects(t *testing.T) {
 }
 
 func TestAllIsComplete(t *testing.T) {
-	want := []role.Role{role.Admin, role.Operator, role.Reader, role.EtcdBackup}
+	want := []role.Role{role.Admin, role.Operator, role.Reader, role.EtcdBackup, role.Metrics}
 	if !slices.Equal(role.All, want) {
 		t.Errorf("All = %q, want %q", role.All, want)
 	}

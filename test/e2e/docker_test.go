@@ -208,6 +208,9 @@ func TestDockerCluster(t *testing.T) {
 	// A support bundle holds what a maintainer needs, and no secret (issue 11).
 	checkSupport(e, "10.5.77.2", "10.5.77.3", "10.5.77.9", e.name+"-controlplane-1", e.name+"-worker-1")
 
+	// machined's metrics, on when the configuration says so (issue 11).
+	checkMetrics(e, "10.5.77.2")
+
 	// The security model holds on real nodes (docs/security.md).
 	checkLeastPrivilege(e, "10.5.77.2", "10.5.77.3")
 

@@ -3270,6 +3270,87 @@ func (x *ImageRemoveResponse) GetImages() []*Image {
 	return nil
 }
 
+type MetricsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetricsRequest) Reset() {
+	*x = MetricsRequest{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricsRequest) ProtoMessage() {}
+
+func (x *MetricsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricsRequest.ProtoReflect.Descriptor instead.
+func (*MetricsRequest) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{59}
+}
+
+type MetricsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Text is the metrics in Prometheus's text exposition format (version 0.0.4).
+	Text          []byte `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetricsResponse) Reset() {
+	*x = MetricsResponse{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricsResponse) ProtoMessage() {}
+
+func (x *MetricsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricsResponse.ProtoReflect.Descriptor instead.
+func (*MetricsResponse) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *MetricsResponse) GetText() []byte {
+	if x != nil {
+		return x.Text
+	}
+	return nil
+}
+
 type ContainerStats struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -3283,7 +3364,7 @@ type ContainerStats struct {
 
 func (x *ContainerStats) Reset() {
 	*x = ContainerStats{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3295,7 +3376,7 @@ func (x *ContainerStats) String() string {
 func (*ContainerStats) ProtoMessage() {}
 
 func (x *ContainerStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3308,7 +3389,7 @@ func (x *ContainerStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStats.ProtoReflect.Descriptor instead.
 func (*ContainerStats) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{59}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ContainerStats) GetNamespace() string {
@@ -3355,7 +3436,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3367,7 +3448,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3380,7 +3461,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{60}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *StatsResponse) GetStats() []*ContainerStats {
@@ -3398,7 +3479,7 @@ type BootstrapRequest struct {
 
 func (x *BootstrapRequest) Reset() {
 	*x = BootstrapRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3410,7 +3491,7 @@ func (x *BootstrapRequest) String() string {
 func (*BootstrapRequest) ProtoMessage() {}
 
 func (x *BootstrapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3423,7 +3504,7 @@ func (x *BootstrapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BootstrapRequest.ProtoReflect.Descriptor instead.
 func (*BootstrapRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{61}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{63}
 }
 
 type BootstrapResponse struct {
@@ -3435,7 +3516,7 @@ type BootstrapResponse struct {
 
 func (x *BootstrapResponse) Reset() {
 	*x = BootstrapResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3447,7 +3528,7 @@ func (x *BootstrapResponse) String() string {
 func (*BootstrapResponse) ProtoMessage() {}
 
 func (x *BootstrapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3460,7 +3541,7 @@ func (x *BootstrapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BootstrapResponse.ProtoReflect.Descriptor instead.
 func (*BootstrapResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{62}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *BootstrapResponse) GetMessage() string {
@@ -3478,7 +3559,7 @@ type KubeconfigRequest struct {
 
 func (x *KubeconfigRequest) Reset() {
 	*x = KubeconfigRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3490,7 +3571,7 @@ func (x *KubeconfigRequest) String() string {
 func (*KubeconfigRequest) ProtoMessage() {}
 
 func (x *KubeconfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3503,7 +3584,7 @@ func (x *KubeconfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KubeconfigRequest.ProtoReflect.Descriptor instead.
 func (*KubeconfigRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{63}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{65}
 }
 
 type KubeconfigResponse struct {
@@ -3515,7 +3596,7 @@ type KubeconfigResponse struct {
 
 func (x *KubeconfigResponse) Reset() {
 	*x = KubeconfigResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3527,7 +3608,7 @@ func (x *KubeconfigResponse) String() string {
 func (*KubeconfigResponse) ProtoMessage() {}
 
 func (x *KubeconfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3540,7 +3621,7 @@ func (x *KubeconfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KubeconfigResponse.ProtoReflect.Descriptor instead.
 func (*KubeconfigResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{64}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *KubeconfigResponse) GetKubeconfig() []byte {
@@ -3564,7 +3645,7 @@ type EtcdMember struct {
 
 func (x *EtcdMember) Reset() {
 	*x = EtcdMember{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3576,7 +3657,7 @@ func (x *EtcdMember) String() string {
 func (*EtcdMember) ProtoMessage() {}
 
 func (x *EtcdMember) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3589,7 +3670,7 @@ func (x *EtcdMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdMember.ProtoReflect.Descriptor instead.
 func (*EtcdMember) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{65}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *EtcdMember) GetId() uint64 {
@@ -3635,7 +3716,7 @@ type EtcdMembersRequest struct {
 
 func (x *EtcdMembersRequest) Reset() {
 	*x = EtcdMembersRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3647,7 +3728,7 @@ func (x *EtcdMembersRequest) String() string {
 func (*EtcdMembersRequest) ProtoMessage() {}
 
 func (x *EtcdMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3660,7 +3741,7 @@ func (x *EtcdMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdMembersRequest.ProtoReflect.Descriptor instead.
 func (*EtcdMembersRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{66}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{68}
 }
 
 type EtcdMembersResponse struct {
@@ -3675,7 +3756,7 @@ type EtcdMembersResponse struct {
 
 func (x *EtcdMembersResponse) Reset() {
 	*x = EtcdMembersResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[67]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3687,7 +3768,7 @@ func (x *EtcdMembersResponse) String() string {
 func (*EtcdMembersResponse) ProtoMessage() {}
 
 func (x *EtcdMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[67]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3700,7 +3781,7 @@ func (x *EtcdMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdMembersResponse.ProtoReflect.Descriptor instead.
 func (*EtcdMembersResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{67}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *EtcdMembersResponse) GetMembers() []*EtcdMember {
@@ -3732,7 +3813,7 @@ type EtcdStatusRequest struct {
 
 func (x *EtcdStatusRequest) Reset() {
 	*x = EtcdStatusRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[68]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3744,7 +3825,7 @@ func (x *EtcdStatusRequest) String() string {
 func (*EtcdStatusRequest) ProtoMessage() {}
 
 func (x *EtcdStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[68]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3757,7 +3838,7 @@ func (x *EtcdStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdStatusRequest.ProtoReflect.Descriptor instead.
 func (*EtcdStatusRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{68}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{70}
 }
 
 type EtcdStatusResponse struct {
@@ -3785,7 +3866,7 @@ type EtcdStatusResponse struct {
 
 func (x *EtcdStatusResponse) Reset() {
 	*x = EtcdStatusResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[69]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3797,7 +3878,7 @@ func (x *EtcdStatusResponse) String() string {
 func (*EtcdStatusResponse) ProtoMessage() {}
 
 func (x *EtcdStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[69]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3810,7 +3891,7 @@ func (x *EtcdStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdStatusResponse.ProtoReflect.Descriptor instead.
 func (*EtcdStatusResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{69}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *EtcdStatusResponse) GetMemberId() uint64 {
@@ -3912,7 +3993,7 @@ type EtcdSnapshotRequest struct {
 
 func (x *EtcdSnapshotRequest) Reset() {
 	*x = EtcdSnapshotRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[70]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3924,7 +4005,7 @@ func (x *EtcdSnapshotRequest) String() string {
 func (*EtcdSnapshotRequest) ProtoMessage() {}
 
 func (x *EtcdSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[70]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3937,7 +4018,7 @@ func (x *EtcdSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*EtcdSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{70}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{72}
 }
 
 type EtcdSnapshotResponse struct {
@@ -3950,7 +4031,7 @@ type EtcdSnapshotResponse struct {
 
 func (x *EtcdSnapshotResponse) Reset() {
 	*x = EtcdSnapshotResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[71]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3962,7 +4043,7 @@ func (x *EtcdSnapshotResponse) String() string {
 func (*EtcdSnapshotResponse) ProtoMessage() {}
 
 func (x *EtcdSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[71]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3975,7 +4056,7 @@ func (x *EtcdSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*EtcdSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{71}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *EtcdSnapshotResponse) GetChunk() []byte {
@@ -3994,7 +4075,7 @@ type EtcdRemoveMemberRequest struct {
 
 func (x *EtcdRemoveMemberRequest) Reset() {
 	*x = EtcdRemoveMemberRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[72]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4006,7 +4087,7 @@ func (x *EtcdRemoveMemberRequest) String() string {
 func (*EtcdRemoveMemberRequest) ProtoMessage() {}
 
 func (x *EtcdRemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[72]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4019,7 +4100,7 @@ func (x *EtcdRemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdRemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*EtcdRemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{72}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *EtcdRemoveMemberRequest) GetMemberId() uint64 {
@@ -4040,7 +4121,7 @@ type EtcdRemoveMemberResponse struct {
 
 func (x *EtcdRemoveMemberResponse) Reset() {
 	*x = EtcdRemoveMemberResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[73]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4052,7 +4133,7 @@ func (x *EtcdRemoveMemberResponse) String() string {
 func (*EtcdRemoveMemberResponse) ProtoMessage() {}
 
 func (x *EtcdRemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[73]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4065,7 +4146,7 @@ func (x *EtcdRemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdRemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*EtcdRemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{73}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *EtcdRemoveMemberResponse) GetMessage() string {
@@ -4090,7 +4171,7 @@ type EtcdForfeitLeadershipRequest struct {
 
 func (x *EtcdForfeitLeadershipRequest) Reset() {
 	*x = EtcdForfeitLeadershipRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[74]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4102,7 +4183,7 @@ func (x *EtcdForfeitLeadershipRequest) String() string {
 func (*EtcdForfeitLeadershipRequest) ProtoMessage() {}
 
 func (x *EtcdForfeitLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[74]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4115,7 +4196,7 @@ func (x *EtcdForfeitLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdForfeitLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*EtcdForfeitLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{74}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{76}
 }
 
 type EtcdForfeitLeadershipResponse struct {
@@ -4129,7 +4210,7 @@ type EtcdForfeitLeadershipResponse struct {
 
 func (x *EtcdForfeitLeadershipResponse) Reset() {
 	*x = EtcdForfeitLeadershipResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[75]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4141,7 +4222,7 @@ func (x *EtcdForfeitLeadershipResponse) String() string {
 func (*EtcdForfeitLeadershipResponse) ProtoMessage() {}
 
 func (x *EtcdForfeitLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[75]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4154,7 +4235,7 @@ func (x *EtcdForfeitLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdForfeitLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*EtcdForfeitLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{75}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *EtcdForfeitLeadershipResponse) GetMessage() string {
@@ -4179,7 +4260,7 @@ type EtcdLeaveRequest struct {
 
 func (x *EtcdLeaveRequest) Reset() {
 	*x = EtcdLeaveRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[76]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4191,7 +4272,7 @@ func (x *EtcdLeaveRequest) String() string {
 func (*EtcdLeaveRequest) ProtoMessage() {}
 
 func (x *EtcdLeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[76]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4204,7 +4285,7 @@ func (x *EtcdLeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdLeaveRequest.ProtoReflect.Descriptor instead.
 func (*EtcdLeaveRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{76}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{78}
 }
 
 type EtcdLeaveResponse struct {
@@ -4216,7 +4297,7 @@ type EtcdLeaveResponse struct {
 
 func (x *EtcdLeaveResponse) Reset() {
 	*x = EtcdLeaveResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[77]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4228,7 +4309,7 @@ func (x *EtcdLeaveResponse) String() string {
 func (*EtcdLeaveResponse) ProtoMessage() {}
 
 func (x *EtcdLeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[77]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4241,7 +4322,7 @@ func (x *EtcdLeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdLeaveResponse.ProtoReflect.Descriptor instead.
 func (*EtcdLeaveResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{77}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *EtcdLeaveResponse) GetMessage() string {
@@ -4473,7 +4554,10 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x12ImageRemoveRequest\x12\x14\n" +
 	"\x05names\x18\x01 \x03(\tR\x05names\"M\n" +
 	"\x13ImageRemoveResponse\x126\n" +
-	"\x06images\x18\x01 \x03(\v2\x1e.plinth.machine.v1alpha1.ImageR\x06images\"\x9d\x01\n" +
+	"\x06images\x18\x01 \x03(\v2\x1e.plinth.machine.v1alpha1.ImageR\x06images\"\x10\n" +
+	"\x0eMetricsRequest\"%\n" +
+	"\x0fMetricsResponse\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\fR\x04text\"\x9d\x01\n" +
 	"\x0eContainerStats\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12!\n" +
@@ -4539,7 +4623,7 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x06leader\x18\x02 \x01(\x04R\x06leader\"\x12\n" +
 	"\x10EtcdLeaveRequest\"-\n" +
 	"\x11EtcdLeaveResponse\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage2\x92\x1c\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage2\xf0\x1c\n" +
 	"\x0eMachineService\x12\\\n" +
 	"\aVersion\x12'.plinth.machine.v1alpha1.VersionRequest\x1a(.plinth.machine.v1alpha1.VersionResponse\x12h\n" +
 	"\vServiceList\x12+.plinth.machine.v1alpha1.ServiceListRequest\x1a,.plinth.machine.v1alpha1.ServiceListResponse\x12h\n" +
@@ -4570,7 +4654,8 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x05Stats\x12%.plinth.machine.v1alpha1.StatsRequest\x1a&.plinth.machine.v1alpha1.StatsResponse\x12b\n" +
 	"\tImageList\x12).plinth.machine.v1alpha1.ImageListRequest\x1a*.plinth.machine.v1alpha1.ImageListResponse\x12j\n" +
 	"\vImageImport\x12+.plinth.machine.v1alpha1.ImageImportRequest\x1a,.plinth.machine.v1alpha1.ImageImportResponse(\x01\x12h\n" +
-	"\vImageRemove\x12+.plinth.machine.v1alpha1.ImageRemoveRequest\x1a,.plinth.machine.v1alpha1.ImageRemoveResponse\x12\x98\x01\n" +
+	"\vImageRemove\x12+.plinth.machine.v1alpha1.ImageRemoveRequest\x1a,.plinth.machine.v1alpha1.ImageRemoveResponse\x12\\\n" +
+	"\aMetrics\x12'.plinth.machine.v1alpha1.MetricsRequest\x1a(.plinth.machine.v1alpha1.MetricsResponse\x12\x98\x01\n" +
 	"\x1bGenerateClientConfiguration\x12;.plinth.machine.v1alpha1.GenerateClientConfigurationRequest\x1a<.plinth.machine.v1alpha1.GenerateClientConfigurationResponse\x12h\n" +
 	"\vEtcdMembers\x12+.plinth.machine.v1alpha1.EtcdMembersRequest\x1a,.plinth.machine.v1alpha1.EtcdMembersResponse\x12e\n" +
 	"\n" +
@@ -4592,7 +4677,7 @@ func file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP() []byte {
 	return file_plinth_machine_v1alpha1_machine_proto_rawDescData
 }
 
-var file_plinth_machine_v1alpha1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
+var file_plinth_machine_v1alpha1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_plinth_machine_v1alpha1_machine_proto_goTypes = []any{
 	(*VersionRequest)(nil),                      // 0: plinth.machine.v1alpha1.VersionRequest
 	(*VersionResponse)(nil),                     // 1: plinth.machine.v1alpha1.VersionResponse
@@ -4653,49 +4738,51 @@ var file_plinth_machine_v1alpha1_machine_proto_goTypes = []any{
 	(*ImageImportResponse)(nil),                 // 56: plinth.machine.v1alpha1.ImageImportResponse
 	(*ImageRemoveRequest)(nil),                  // 57: plinth.machine.v1alpha1.ImageRemoveRequest
 	(*ImageRemoveResponse)(nil),                 // 58: plinth.machine.v1alpha1.ImageRemoveResponse
-	(*ContainerStats)(nil),                      // 59: plinth.machine.v1alpha1.ContainerStats
-	(*StatsResponse)(nil),                       // 60: plinth.machine.v1alpha1.StatsResponse
-	(*BootstrapRequest)(nil),                    // 61: plinth.machine.v1alpha1.BootstrapRequest
-	(*BootstrapResponse)(nil),                   // 62: plinth.machine.v1alpha1.BootstrapResponse
-	(*KubeconfigRequest)(nil),                   // 63: plinth.machine.v1alpha1.KubeconfigRequest
-	(*KubeconfigResponse)(nil),                  // 64: plinth.machine.v1alpha1.KubeconfigResponse
-	(*EtcdMember)(nil),                          // 65: plinth.machine.v1alpha1.EtcdMember
-	(*EtcdMembersRequest)(nil),                  // 66: plinth.machine.v1alpha1.EtcdMembersRequest
-	(*EtcdMembersResponse)(nil),                 // 67: plinth.machine.v1alpha1.EtcdMembersResponse
-	(*EtcdStatusRequest)(nil),                   // 68: plinth.machine.v1alpha1.EtcdStatusRequest
-	(*EtcdStatusResponse)(nil),                  // 69: plinth.machine.v1alpha1.EtcdStatusResponse
-	(*EtcdSnapshotRequest)(nil),                 // 70: plinth.machine.v1alpha1.EtcdSnapshotRequest
-	(*EtcdSnapshotResponse)(nil),                // 71: plinth.machine.v1alpha1.EtcdSnapshotResponse
-	(*EtcdRemoveMemberRequest)(nil),             // 72: plinth.machine.v1alpha1.EtcdRemoveMemberRequest
-	(*EtcdRemoveMemberResponse)(nil),            // 73: plinth.machine.v1alpha1.EtcdRemoveMemberResponse
-	(*EtcdForfeitLeadershipRequest)(nil),        // 74: plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
-	(*EtcdForfeitLeadershipResponse)(nil),       // 75: plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
-	(*EtcdLeaveRequest)(nil),                    // 76: plinth.machine.v1alpha1.EtcdLeaveRequest
-	(*EtcdLeaveResponse)(nil),                   // 77: plinth.machine.v1alpha1.EtcdLeaveResponse
-	nil,                                         // 78: plinth.machine.v1alpha1.EventsResponse.DataEntry
-	(*timestamppb.Timestamp)(nil),               // 79: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),                 // 80: google.protobuf.Duration
+	(*MetricsRequest)(nil),                      // 59: plinth.machine.v1alpha1.MetricsRequest
+	(*MetricsResponse)(nil),                     // 60: plinth.machine.v1alpha1.MetricsResponse
+	(*ContainerStats)(nil),                      // 61: plinth.machine.v1alpha1.ContainerStats
+	(*StatsResponse)(nil),                       // 62: plinth.machine.v1alpha1.StatsResponse
+	(*BootstrapRequest)(nil),                    // 63: plinth.machine.v1alpha1.BootstrapRequest
+	(*BootstrapResponse)(nil),                   // 64: plinth.machine.v1alpha1.BootstrapResponse
+	(*KubeconfigRequest)(nil),                   // 65: plinth.machine.v1alpha1.KubeconfigRequest
+	(*KubeconfigResponse)(nil),                  // 66: plinth.machine.v1alpha1.KubeconfigResponse
+	(*EtcdMember)(nil),                          // 67: plinth.machine.v1alpha1.EtcdMember
+	(*EtcdMembersRequest)(nil),                  // 68: plinth.machine.v1alpha1.EtcdMembersRequest
+	(*EtcdMembersResponse)(nil),                 // 69: plinth.machine.v1alpha1.EtcdMembersResponse
+	(*EtcdStatusRequest)(nil),                   // 70: plinth.machine.v1alpha1.EtcdStatusRequest
+	(*EtcdStatusResponse)(nil),                  // 71: plinth.machine.v1alpha1.EtcdStatusResponse
+	(*EtcdSnapshotRequest)(nil),                 // 72: plinth.machine.v1alpha1.EtcdSnapshotRequest
+	(*EtcdSnapshotResponse)(nil),                // 73: plinth.machine.v1alpha1.EtcdSnapshotResponse
+	(*EtcdRemoveMemberRequest)(nil),             // 74: plinth.machine.v1alpha1.EtcdRemoveMemberRequest
+	(*EtcdRemoveMemberResponse)(nil),            // 75: plinth.machine.v1alpha1.EtcdRemoveMemberResponse
+	(*EtcdForfeitLeadershipRequest)(nil),        // 76: plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
+	(*EtcdForfeitLeadershipResponse)(nil),       // 77: plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
+	(*EtcdLeaveRequest)(nil),                    // 78: plinth.machine.v1alpha1.EtcdLeaveRequest
+	(*EtcdLeaveResponse)(nil),                   // 79: plinth.machine.v1alpha1.EtcdLeaveResponse
+	nil,                                         // 80: plinth.machine.v1alpha1.EventsResponse.DataEntry
+	(*timestamppb.Timestamp)(nil),               // 81: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),                 // 82: google.protobuf.Duration
 }
 var file_plinth_machine_v1alpha1_machine_proto_depIdxs = []int32{
-	79, // 0: plinth.machine.v1alpha1.ServiceState.since:type_name -> google.protobuf.Timestamp
+	81, // 0: plinth.machine.v1alpha1.ServiceState.since:type_name -> google.protobuf.Timestamp
 	3,  // 1: plinth.machine.v1alpha1.ServiceState.history:type_name -> plinth.machine.v1alpha1.ServiceTransition
-	79, // 2: plinth.machine.v1alpha1.ServiceTransition.time:type_name -> google.protobuf.Timestamp
+	81, // 2: plinth.machine.v1alpha1.ServiceTransition.time:type_name -> google.protobuf.Timestamp
 	2,  // 3: plinth.machine.v1alpha1.ServiceListResponse.services:type_name -> plinth.machine.v1alpha1.ServiceState
 	2,  // 4: plinth.machine.v1alpha1.ServiceInfoResponse.service:type_name -> plinth.machine.v1alpha1.ServiceState
-	79, // 5: plinth.machine.v1alpha1.EventsResponse.time:type_name -> google.protobuf.Timestamp
-	78, // 6: plinth.machine.v1alpha1.EventsResponse.data:type_name -> plinth.machine.v1alpha1.EventsResponse.DataEntry
+	81, // 5: plinth.machine.v1alpha1.EventsResponse.time:type_name -> google.protobuf.Timestamp
+	80, // 6: plinth.machine.v1alpha1.EventsResponse.data:type_name -> plinth.machine.v1alpha1.EventsResponse.DataEntry
 	21, // 7: plinth.machine.v1alpha1.ProcessesResponse.processes:type_name -> plinth.machine.v1alpha1.Process
 	26, // 8: plinth.machine.v1alpha1.MountsResponse.mounts:type_name -> plinth.machine.v1alpha1.Mount
-	79, // 9: plinth.machine.v1alpha1.ListResponse.modified:type_name -> google.protobuf.Timestamp
-	80, // 10: plinth.machine.v1alpha1.ApplyConfigurationRequest.try_timeout:type_name -> google.protobuf.Duration
-	80, // 11: plinth.machine.v1alpha1.GenerateClientConfigurationRequest.crt_ttl:type_name -> google.protobuf.Duration
+	81, // 9: plinth.machine.v1alpha1.ListResponse.modified:type_name -> google.protobuf.Timestamp
+	82, // 10: plinth.machine.v1alpha1.ApplyConfigurationRequest.try_timeout:type_name -> google.protobuf.Duration
+	82, // 11: plinth.machine.v1alpha1.GenerateClientConfigurationRequest.crt_ttl:type_name -> google.protobuf.Duration
 	49, // 12: plinth.machine.v1alpha1.ContainersResponse.containers:type_name -> plinth.machine.v1alpha1.Container
 	53, // 13: plinth.machine.v1alpha1.ImageListResponse.images:type_name -> plinth.machine.v1alpha1.Image
 	53, // 14: plinth.machine.v1alpha1.ImageImportResponse.images:type_name -> plinth.machine.v1alpha1.Image
 	53, // 15: plinth.machine.v1alpha1.ImageRemoveResponse.images:type_name -> plinth.machine.v1alpha1.Image
-	59, // 16: plinth.machine.v1alpha1.StatsResponse.stats:type_name -> plinth.machine.v1alpha1.ContainerStats
-	65, // 17: plinth.machine.v1alpha1.EtcdMembersResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
-	65, // 18: plinth.machine.v1alpha1.EtcdRemoveMemberResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
+	61, // 16: plinth.machine.v1alpha1.StatsResponse.stats:type_name -> plinth.machine.v1alpha1.ContainerStats
+	67, // 17: plinth.machine.v1alpha1.EtcdMembersResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
+	67, // 18: plinth.machine.v1alpha1.EtcdRemoveMemberResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
 	0,  // 19: plinth.machine.v1alpha1.MachineService.Version:input_type -> plinth.machine.v1alpha1.VersionRequest
 	4,  // 20: plinth.machine.v1alpha1.MachineService.ServiceList:input_type -> plinth.machine.v1alpha1.ServiceListRequest
 	6,  // 21: plinth.machine.v1alpha1.MachineService.ServiceInfo:input_type -> plinth.machine.v1alpha1.ServiceInfoRequest
@@ -4717,57 +4804,59 @@ var file_plinth_machine_v1alpha1_machine_proto_depIdxs = []int32{
 	40, // 37: plinth.machine.v1alpha1.MachineService.Upgrade:input_type -> plinth.machine.v1alpha1.UpgradeRequest
 	42, // 38: plinth.machine.v1alpha1.MachineService.Rollback:input_type -> plinth.machine.v1alpha1.RollbackRequest
 	44, // 39: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:input_type -> plinth.machine.v1alpha1.ApplyConfigurationRequest
-	61, // 40: plinth.machine.v1alpha1.MachineService.Bootstrap:input_type -> plinth.machine.v1alpha1.BootstrapRequest
-	63, // 41: plinth.machine.v1alpha1.MachineService.Kubeconfig:input_type -> plinth.machine.v1alpha1.KubeconfigRequest
+	63, // 40: plinth.machine.v1alpha1.MachineService.Bootstrap:input_type -> plinth.machine.v1alpha1.BootstrapRequest
+	65, // 41: plinth.machine.v1alpha1.MachineService.Kubeconfig:input_type -> plinth.machine.v1alpha1.KubeconfigRequest
 	48, // 42: plinth.machine.v1alpha1.MachineService.Containers:input_type -> plinth.machine.v1alpha1.ContainersRequest
 	51, // 43: plinth.machine.v1alpha1.MachineService.Stats:input_type -> plinth.machine.v1alpha1.StatsRequest
 	52, // 44: plinth.machine.v1alpha1.MachineService.ImageList:input_type -> plinth.machine.v1alpha1.ImageListRequest
 	55, // 45: plinth.machine.v1alpha1.MachineService.ImageImport:input_type -> plinth.machine.v1alpha1.ImageImportRequest
 	57, // 46: plinth.machine.v1alpha1.MachineService.ImageRemove:input_type -> plinth.machine.v1alpha1.ImageRemoveRequest
-	46, // 47: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:input_type -> plinth.machine.v1alpha1.GenerateClientConfigurationRequest
-	66, // 48: plinth.machine.v1alpha1.MachineService.EtcdMembers:input_type -> plinth.machine.v1alpha1.EtcdMembersRequest
-	68, // 49: plinth.machine.v1alpha1.MachineService.EtcdStatus:input_type -> plinth.machine.v1alpha1.EtcdStatusRequest
-	70, // 50: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:input_type -> plinth.machine.v1alpha1.EtcdSnapshotRequest
-	72, // 51: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:input_type -> plinth.machine.v1alpha1.EtcdRemoveMemberRequest
-	74, // 52: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:input_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
-	76, // 53: plinth.machine.v1alpha1.MachineService.EtcdLeave:input_type -> plinth.machine.v1alpha1.EtcdLeaveRequest
-	1,  // 54: plinth.machine.v1alpha1.MachineService.Version:output_type -> plinth.machine.v1alpha1.VersionResponse
-	5,  // 55: plinth.machine.v1alpha1.MachineService.ServiceList:output_type -> plinth.machine.v1alpha1.ServiceListResponse
-	7,  // 56: plinth.machine.v1alpha1.MachineService.ServiceInfo:output_type -> plinth.machine.v1alpha1.ServiceInfoResponse
-	9,  // 57: plinth.machine.v1alpha1.MachineService.ServiceStart:output_type -> plinth.machine.v1alpha1.ServiceStartResponse
-	11, // 58: plinth.machine.v1alpha1.MachineService.ServiceStop:output_type -> plinth.machine.v1alpha1.ServiceStopResponse
-	13, // 59: plinth.machine.v1alpha1.MachineService.ServiceRestart:output_type -> plinth.machine.v1alpha1.ServiceRestartResponse
-	15, // 60: plinth.machine.v1alpha1.MachineService.Logs:output_type -> plinth.machine.v1alpha1.LogsResponse
-	17, // 61: plinth.machine.v1alpha1.MachineService.Dmesg:output_type -> plinth.machine.v1alpha1.DmesgResponse
-	19, // 62: plinth.machine.v1alpha1.MachineService.Events:output_type -> plinth.machine.v1alpha1.EventsResponse
-	22, // 63: plinth.machine.v1alpha1.MachineService.Processes:output_type -> plinth.machine.v1alpha1.ProcessesResponse
-	24, // 64: plinth.machine.v1alpha1.MachineService.Memory:output_type -> plinth.machine.v1alpha1.MemoryResponse
-	27, // 65: plinth.machine.v1alpha1.MachineService.Mounts:output_type -> plinth.machine.v1alpha1.MountsResponse
-	29, // 66: plinth.machine.v1alpha1.MachineService.List:output_type -> plinth.machine.v1alpha1.ListResponse
-	31, // 67: plinth.machine.v1alpha1.MachineService.Read:output_type -> plinth.machine.v1alpha1.ReadResponse
-	33, // 68: plinth.machine.v1alpha1.MachineService.Copy:output_type -> plinth.machine.v1alpha1.CopyResponse
-	35, // 69: plinth.machine.v1alpha1.MachineService.Reboot:output_type -> plinth.machine.v1alpha1.RebootResponse
-	37, // 70: plinth.machine.v1alpha1.MachineService.Shutdown:output_type -> plinth.machine.v1alpha1.ShutdownResponse
-	39, // 71: plinth.machine.v1alpha1.MachineService.Reset:output_type -> plinth.machine.v1alpha1.ResetResponse
-	41, // 72: plinth.machine.v1alpha1.MachineService.Upgrade:output_type -> plinth.machine.v1alpha1.UpgradeResponse
-	43, // 73: plinth.machine.v1alpha1.MachineService.Rollback:output_type -> plinth.machine.v1alpha1.RollbackResponse
-	45, // 74: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:output_type -> plinth.machine.v1alpha1.ApplyConfigurationResponse
-	62, // 75: plinth.machine.v1alpha1.MachineService.Bootstrap:output_type -> plinth.machine.v1alpha1.BootstrapResponse
-	64, // 76: plinth.machine.v1alpha1.MachineService.Kubeconfig:output_type -> plinth.machine.v1alpha1.KubeconfigResponse
-	50, // 77: plinth.machine.v1alpha1.MachineService.Containers:output_type -> plinth.machine.v1alpha1.ContainersResponse
-	60, // 78: plinth.machine.v1alpha1.MachineService.Stats:output_type -> plinth.machine.v1alpha1.StatsResponse
-	54, // 79: plinth.machine.v1alpha1.MachineService.ImageList:output_type -> plinth.machine.v1alpha1.ImageListResponse
-	56, // 80: plinth.machine.v1alpha1.MachineService.ImageImport:output_type -> plinth.machine.v1alpha1.ImageImportResponse
-	58, // 81: plinth.machine.v1alpha1.MachineService.ImageRemove:output_type -> plinth.machine.v1alpha1.ImageRemoveResponse
-	47, // 82: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:output_type -> plinth.machine.v1alpha1.GenerateClientConfigurationResponse
-	67, // 83: plinth.machine.v1alpha1.MachineService.EtcdMembers:output_type -> plinth.machine.v1alpha1.EtcdMembersResponse
-	69, // 84: plinth.machine.v1alpha1.MachineService.EtcdStatus:output_type -> plinth.machine.v1alpha1.EtcdStatusResponse
-	71, // 85: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:output_type -> plinth.machine.v1alpha1.EtcdSnapshotResponse
-	73, // 86: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:output_type -> plinth.machine.v1alpha1.EtcdRemoveMemberResponse
-	75, // 87: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:output_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
-	77, // 88: plinth.machine.v1alpha1.MachineService.EtcdLeave:output_type -> plinth.machine.v1alpha1.EtcdLeaveResponse
-	54, // [54:89] is the sub-list for method output_type
-	19, // [19:54] is the sub-list for method input_type
+	59, // 47: plinth.machine.v1alpha1.MachineService.Metrics:input_type -> plinth.machine.v1alpha1.MetricsRequest
+	46, // 48: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:input_type -> plinth.machine.v1alpha1.GenerateClientConfigurationRequest
+	68, // 49: plinth.machine.v1alpha1.MachineService.EtcdMembers:input_type -> plinth.machine.v1alpha1.EtcdMembersRequest
+	70, // 50: plinth.machine.v1alpha1.MachineService.EtcdStatus:input_type -> plinth.machine.v1alpha1.EtcdStatusRequest
+	72, // 51: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:input_type -> plinth.machine.v1alpha1.EtcdSnapshotRequest
+	74, // 52: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:input_type -> plinth.machine.v1alpha1.EtcdRemoveMemberRequest
+	76, // 53: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:input_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
+	78, // 54: plinth.machine.v1alpha1.MachineService.EtcdLeave:input_type -> plinth.machine.v1alpha1.EtcdLeaveRequest
+	1,  // 55: plinth.machine.v1alpha1.MachineService.Version:output_type -> plinth.machine.v1alpha1.VersionResponse
+	5,  // 56: plinth.machine.v1alpha1.MachineService.ServiceList:output_type -> plinth.machine.v1alpha1.ServiceListResponse
+	7,  // 57: plinth.machine.v1alpha1.MachineService.ServiceInfo:output_type -> plinth.machine.v1alpha1.ServiceInfoResponse
+	9,  // 58: plinth.machine.v1alpha1.MachineService.ServiceStart:output_type -> plinth.machine.v1alpha1.ServiceStartResponse
+	11, // 59: plinth.machine.v1alpha1.MachineService.ServiceStop:output_type -> plinth.machine.v1alpha1.ServiceStopResponse
+	13, // 60: plinth.machine.v1alpha1.MachineService.ServiceRestart:output_type -> plinth.machine.v1alpha1.ServiceRestartResponse
+	15, // 61: plinth.machine.v1alpha1.MachineService.Logs:output_type -> plinth.machine.v1alpha1.LogsResponse
+	17, // 62: plinth.machine.v1alpha1.MachineService.Dmesg:output_type -> plinth.machine.v1alpha1.DmesgResponse
+	19, // 63: plinth.machine.v1alpha1.MachineService.Events:output_type -> plinth.machine.v1alpha1.EventsResponse
+	22, // 64: plinth.machine.v1alpha1.MachineService.Processes:output_type -> plinth.machine.v1alpha1.ProcessesResponse
+	24, // 65: plinth.machine.v1alpha1.MachineService.Memory:output_type -> plinth.machine.v1alpha1.MemoryResponse
+	27, // 66: plinth.machine.v1alpha1.MachineService.Mounts:output_type -> plinth.machine.v1alpha1.MountsResponse
+	29, // 67: plinth.machine.v1alpha1.MachineService.List:output_type -> plinth.machine.v1alpha1.ListResponse
+	31, // 68: plinth.machine.v1alpha1.MachineService.Read:output_type -> plinth.machine.v1alpha1.ReadResponse
+	33, // 69: plinth.machine.v1alpha1.MachineService.Copy:output_type -> plinth.machine.v1alpha1.CopyResponse
+	35, // 70: plinth.machine.v1alpha1.MachineService.Reboot:output_type -> plinth.machine.v1alpha1.RebootResponse
+	37, // 71: plinth.machine.v1alpha1.MachineService.Shutdown:output_type -> plinth.machine.v1alpha1.ShutdownResponse
+	39, // 72: plinth.machine.v1alpha1.MachineService.Reset:output_type -> plinth.machine.v1alpha1.ResetResponse
+	41, // 73: plinth.machine.v1alpha1.MachineService.Upgrade:output_type -> plinth.machine.v1alpha1.UpgradeResponse
+	43, // 74: plinth.machine.v1alpha1.MachineService.Rollback:output_type -> plinth.machine.v1alpha1.RollbackResponse
+	45, // 75: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:output_type -> plinth.machine.v1alpha1.ApplyConfigurationResponse
+	64, // 76: plinth.machine.v1alpha1.MachineService.Bootstrap:output_type -> plinth.machine.v1alpha1.BootstrapResponse
+	66, // 77: plinth.machine.v1alpha1.MachineService.Kubeconfig:output_type -> plinth.machine.v1alpha1.KubeconfigResponse
+	50, // 78: plinth.machine.v1alpha1.MachineService.Containers:output_type -> plinth.machine.v1alpha1.ContainersResponse
+	62, // 79: plinth.machine.v1alpha1.MachineService.Stats:output_type -> plinth.machine.v1alpha1.StatsResponse
+	54, // 80: plinth.machine.v1alpha1.MachineService.ImageList:output_type -> plinth.machine.v1alpha1.ImageListResponse
+	56, // 81: plinth.machine.v1alpha1.MachineService.ImageImport:output_type -> plinth.machine.v1alpha1.ImageImportResponse
+	58, // 82: plinth.machine.v1alpha1.MachineService.ImageRemove:output_type -> plinth.machine.v1alpha1.ImageRemoveResponse
+	60, // 83: plinth.machine.v1alpha1.MachineService.Metrics:output_type -> plinth.machine.v1alpha1.MetricsResponse
+	47, // 84: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:output_type -> plinth.machine.v1alpha1.GenerateClientConfigurationResponse
+	69, // 85: plinth.machine.v1alpha1.MachineService.EtcdMembers:output_type -> plinth.machine.v1alpha1.EtcdMembersResponse
+	71, // 86: plinth.machine.v1alpha1.MachineService.EtcdStatus:output_type -> plinth.machine.v1alpha1.EtcdStatusResponse
+	73, // 87: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:output_type -> plinth.machine.v1alpha1.EtcdSnapshotResponse
+	75, // 88: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:output_type -> plinth.machine.v1alpha1.EtcdRemoveMemberResponse
+	77, // 89: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:output_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
+	79, // 90: plinth.machine.v1alpha1.MachineService.EtcdLeave:output_type -> plinth.machine.v1alpha1.EtcdLeaveResponse
+	55, // [55:91] is the sub-list for method output_type
+	19, // [19:55] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -4784,7 +4873,7 @@ func file_plinth_machine_v1alpha1_machine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plinth_machine_v1alpha1_machine_proto_rawDesc), len(file_plinth_machine_v1alpha1_machine_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   79,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -50,6 +50,7 @@ const (
 	MachineService_ImageList_FullMethodName                   = "/plinth.machine.v1alpha1.MachineService/ImageList"
 	MachineService_ImageImport_FullMethodName                 = "/plinth.machine.v1alpha1.MachineService/ImageImport"
 	MachineService_ImageRemove_FullMethodName                 = "/plinth.machine.v1alpha1.MachineService/ImageRemove"
+	MachineService_Metrics_FullMethodName                     = "/plinth.machine.v1alpha1.MachineService/Metrics"
 	MachineService_GenerateClientConfiguration_FullMethodName = "/plinth.machine.v1alpha1.MachineService/GenerateClientConfiguration"
 	MachineService_EtcdMembers_FullMethodName                 = "/plinth.machine.v1alpha1.MachineService/EtcdMembers"
 	MachineService_EtcdStatus_FullMethodName                  = "/plinth.machine.v1alpha1.MachineService/EtcdStatus"
@@ -125,6 +126,9 @@ type MachineServiceClient interface {
 	ImageImport(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImageImportRequest, ImageImportResponse], error)
 	// ImageRemove removes images from that image store by name.
 	ImageRemove(ctx context.Context, in *ImageRemoveRequest, opts ...grpc.CallOption) (*ImageRemoveResponse, error)
+	// Metrics returns machined's metrics in Prometheus's text format, when the configuration
+	// enables them (machine.metrics.enabled).
+	Metrics(ctx context.Context, in *MetricsRequest, opts ...grpc.CallOption) (*MetricsResponse, error)
 	// GenerateClientConfiguration mints a client config for the given roles.
 	GenerateClientConfiguration(ctx context.Context, in *GenerateClientConfigurationRequest, opts ...grpc.CallOption) (*GenerateClientConfigurationResponse, error)
 	// EtcdMembers lists the etcd cluster's members, as this control-plane node's etcd sees them.
@@ -489,6 +493,16 @@ func (c *machineServiceClient) ImageRemove(ctx context.Context, in *ImageRemoveR
 	return out, nil
 }
 
+func (c *machineServiceClient) Metrics(ctx context.Context, in *MetricsRequest, opts ...grpc.CallOption) (*MetricsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MetricsResponse)
+	err := c.cc.Invoke(ctx, MachineService_Metrics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *machineServiceClient) GenerateClientConfiguration(ctx context.Context, in *GenerateClientConfigurationRequest, opts ...grpc.CallOption) (*GenerateClientConfigurationResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GenerateClientConfigurationResponse)
@@ -634,6 +648,9 @@ type MachineServiceServer interface {
 	ImageImport(grpc.ClientStreamingServer[ImageImportRequest, ImageImportResponse]) error
 	// ImageRemove removes images from that image store by name.
 	ImageRemove(context.Context, *ImageRemoveRequest) (*ImageRemoveResponse, error)
+	// Metrics returns machined's metrics in Prometheus's text format, when the configuration
+	// enables them (machine.metrics.enabled).
+	Metrics(context.Context, *MetricsRequest) (*MetricsResponse, error)
 	// GenerateClientConfiguration mints a client config for the given roles.
 	GenerateClientConfiguration(context.Context, *GenerateClientConfigurationRequest) (*GenerateClientConfigurationResponse, error)
 	// EtcdMembers lists the etcd cluster's members, as this control-plane node's etcd sees them.
@@ -741,6 +758,9 @@ func (UnimplementedMachineServiceServer) ImageImport(grpc.ClientStreamingServer[
 }
 func (UnimplementedMachineServiceServer) ImageRemove(context.Context, *ImageRemoveRequest) (*ImageRemoveResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ImageRemove not implemented")
+}
+func (UnimplementedMachineServiceServer) Metrics(context.Context, *MetricsRequest) (*MetricsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Metrics not implemented")
 }
 func (UnimplementedMachineServiceServer) GenerateClientConfiguration(context.Context, *GenerateClientConfigurationRequest) (*GenerateClientConfigurationResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GenerateClientConfiguration not implemented")
@@ -1224,6 +1244,24 @@ func _MachineService_ImageRemove_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MachineService_Metrics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MetricsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MachineServiceServer).Metrics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MachineService_Metrics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MachineServiceServer).Metrics(ctx, req.(*MetricsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MachineService_GenerateClientConfiguration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GenerateClientConfigurationRequest)
 	if err := dec(in); err != nil {
@@ -1429,6 +1467,10 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ImageRemove",
 			Handler:    _MachineService_ImageRemove_Handler,
+		},
+		{
+			MethodName: "Metrics",
+			Handler:    _MachineService_Metrics_Handler,
 		},
 		{
 			MethodName: "GenerateClientConfiguration",

@@ -111,6 +111,10 @@ func (n *node) addKubernetesServices() error {
 			},
 			Runner:  service.GoroutineRunner{Name: "apply the cluster's manifests, approve kubelet serving certificates", Func: n.runAddons},
 			Restart: service.RestartForever,
+		}, service.Service{
+			ID:      "etcd-snapshots",
+			Runner:  service.GoroutineRunner{Name: "take etcd snapshots as cluster.etcd.snapshots says", Func: n.runEtcdSnapshots},
+			Restart: service.RestartForever,
 		})
 	}
 	for _, s := range svcs {

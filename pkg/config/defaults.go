@@ -16,6 +16,8 @@ const (
 	DefaultPodSubnet     = "10.244.0.0/16"
 	DefaultServiceSubnet = "10.96.0.0/12"
 	DefaultCNI           = "flannel"
+	// DefaultEtcdSnapshotsKeep is cluster.etcd.snapshots.keep when it is 0.
+	DefaultEtcdSnapshotsKeep = 24
 	// FlannelHostGW and FlannelVXLAN are the values of cluster.network.cni.flannelBackend;
 	// empty means FlannelHostGW.
 	FlannelHostGW    = "host-gw"

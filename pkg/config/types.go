@@ -450,6 +450,19 @@ type EtcdSpec struct {
 	ExtraArgs map[string]string `yaml:"extraArgs,omitempty" plinth:"secret"`
 	// CA is the etcd certificate authority. Control-plane only.
 	CA CertAndKey `yaml:"ca,omitempty"`
+	// Snapshots are snapshots of etcd that each control plane takes by itself, on its own
+	// disk (/var/lib/plinth/etcd-snapshots). Off unless Interval is set; a change applies
+	// without a reboot.
+	Snapshots EtcdSnapshotsSpec `yaml:"snapshots,omitempty"`
+}
+
+// EtcdSnapshotsSpec schedules etcd snapshots.
+type EtcdSnapshotsSpec struct {
+	// Interval is the time between two snapshots, such as `6h` or `30m` (at least `1m`).
+	// Empty means no scheduled snapshot.
+	Interval string `yaml:"interval,omitempty" plinth:"public"`
+	// Keep is how many snapshots are kept; the oldest go first. Default 24.
+	Keep int `yaml:"keep,omitempty"`
 }
 
 // CoreDNSSpec holds the cluster DNS settings.

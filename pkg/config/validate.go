@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/plinthos/plinth/pkg/pki"
 )
@@ -392,6 +393,14 @@ func (v *validator) cluster(c *ClusterSpec) {
 	v.extraArgs("cluster.scheduler.extraArgs", c.Scheduler.ExtraArgs)
 	v.extraArgs("cluster.proxy.extraArgs", c.Proxy.ExtraArgs)
 	v.extraArgs("cluster.etcd.extraArgs", c.Etcd.ExtraArgs)
+	if s := c.Etcd.Snapshots; s.Interval != "" {
+		if d, err := time.ParseDuration(s.Interval); err != nil || d < time.Minute {
+			v.add("cluster.etcd.snapshots.interval", "%q must be a duration of at least 1m, such as 30m or 6h", s.Interval)
+		}
+	}
+	if c.Etcd.Snapshots.Keep < 0 {
+		v.add("cluster.etcd.snapshots.keep", "%d must not be negative (0 means the default, 24)", c.Etcd.Snapshots.Keep)
+	}
 	for i, san := range c.APIServer.CertSANs {
 		v.hostOrIP(fmt.Sprintf("cluster.apiServer.certSANs[%d]", i), san)
 	}

@@ -705,6 +705,15 @@ func TestValidateCluster(t *testing.T) {
 		{name: "CNI URLs with default name", mutate: func(c *config.MachineConfig) {
 			c.Cluster.Network.CNI = config.CNISpec{URLs: []string{"https://example.com/cilium.yaml"}}
 		}, want: one("cluster.network.cni.urls", "applies only to name: custom")},
+		{name: "etcd snapshots", mutate: func(c *config.MachineConfig) {
+			c.Cluster.Etcd.Snapshots = config.EtcdSnapshotsSpec{Interval: "6h", Keep: 10}
+		}},
+		{name: "etcd snapshots too often", mutate: func(c *config.MachineConfig) { c.Cluster.Etcd.Snapshots.Interval = "30s" },
+			want: one("cluster.etcd.snapshots.interval", `"30s" must be a duration of at least 1m`)},
+		{name: "etcd snapshots interval not a duration", mutate: func(c *config.MachineConfig) { c.Cluster.Etcd.Snapshots.Interval = "daily" },
+			want: one("cluster.etcd.snapshots.interval", `"daily" must be a duration`)},
+		{name: "etcd snapshots keep negative", mutate: func(c *config.MachineConfig) { c.Cluster.Etcd.Snapshots.Keep = -1 },
+			want: one("cluster.etcd.snapshots.keep", "must not be negative")},
 		{name: "flannel over vxlan", mutate: func(c *config.MachineConfig) { c.Cluster.Network.CNI.FlannelBackend = "vxlan" }},
 		{name: "flannel backend unknown", mutate: func(c *config.MachineConfig) { c.Cluster.Network.CNI.FlannelBackend = "udp" },
 			want: one("cluster.network.cni.flannelBackend", `"udp" must be host-gw or vxlan`)},

@@ -208,6 +208,9 @@ func TestDockerCluster(t *testing.T) {
 	// A support bundle holds what a maintainer needs, and no secret (issue 11).
 	checkSupport(e, "10.5.77.2", "10.5.77.3", "10.5.77.9", e.name+"-controlplane-1", e.name+"-worker-1")
 
+	// The terminal dashboard over both nodes and the cluster (issue 11).
+	checkDashboard(e, "10.5.77.3", e.name+"-controlplane-1", e.name+"-worker-1")
+
 	// machined's metrics, on when the configuration says so (issue 11).
 	checkMetrics(e, "10.5.77.2")
 
@@ -229,6 +232,9 @@ func TestDockerCluster(t *testing.T) {
 	} else {
 		t.Logf("etcd snapshot:\n%s", out)
 	}
+
+	// Scheduled snapshots, on the control plane's disk (issue 11).
+	checkScheduledSnapshots(e, "10.5.77.2")
 
 	// The node's Kubernetes containers, through the node API.
 	if out := e.must(time.Minute, e.plinthctl, "-n", "10.5.77.2", "containers", "-k"); !strings.Contains(out, "kube-apiserver") || !strings.Contains(out, "RUNNING") {

@@ -74,7 +74,8 @@ func checkMetrics(e *env, cp string) {
 		return nil
 	})
 	for _, want := range []string{
-		`plinth_service_running{service="etcd"} 1`,
+		`plinth_service_running{service="kubelet"} 1`,
+		`plinth_service_running{service="etcd-snapshots"} 1`,
 		`plinth_service_healthy{service="apid"} 1`,
 		`plinth_service_restarts_total{service="kubelet"}`,
 		`plinth_controller_runs_total{controller="k8s.StaticPods"}`,

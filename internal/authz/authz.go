@@ -79,6 +79,7 @@ var Table = map[string]Level{
 	m("ImageImport"):                 Operator,
 	m("ImageRemove"):                 Operator,
 	m("Metrics"):                     Metrics,
+	m("EtcdRecover"):                 Admin,
 	m("EtcdMembers"):                 Reader,
 	m("EtcdStatus"):                  Reader,
 	m("EtcdSnapshot"):                EtcdBackup,

@@ -7,7 +7,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"net"
@@ -331,6 +333,18 @@ func (c *StaticPods) Run(ctx context.Context, rt controller.Runtime, log *slog.L
 		_, okFiles, err := get[resources.KubeletSpecSpec](rt, resources.NamespaceK8s, resources.KubeletSpecType, resources.DefaultID)
 		if err != nil {
 			return err
+		}
+		if okEtcd && etcd.Role == string(etcdintent.RoleRecovering) {
+			// A recovery replaces etcd's data: kubelet stops etcd once its manifest is gone,
+			// and the rest of the control plane too, so that they start again afresh on the
+			// restored data, with no cache of the data before (as kubeadm's docs advise).
+			for _, m := range []string{render.EtcdManifest, render.APIServerManifest, render.ControllerManagerManifest, render.SchedulerManifest} {
+				if err := os.Remove(c.Layout.Host(paths.ManifestsDir + "/" + m)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("remove static pod %s: %w", m, err)
+				}
+			}
+			log.Info("the control plane's static pods are removed: etcd's data is being recovered")
+			continue
 		}
 		if !ok || !okEtcd || !etcd.Run || !okFiles {
 			continue

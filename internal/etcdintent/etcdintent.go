@@ -35,6 +35,11 @@ const (
 	// RoleMember: no decision is recorded, yet the node holds etcd data (a member from
 	// before, whose record was lost): etcd runs from its data.
 	RoleMember Role = "member"
+	// RoleRecovering: the node's etcd data is being replaced by a snapshot's; etcd must not
+	// run. A recovery that ends records RoleBootstrap (or puts back the role before it);
+	// one cut short by a crash leaves this role, and etcd stays down until a recovery runs
+	// again.
+	RoleRecovering Role = "recovering"
 )
 
 // Intent is the decision.
@@ -67,6 +72,8 @@ type Keeper struct {
 	// mu makes a bootstrap, a join and a reset take turns.
 	mu  sync.Mutex
 	cur Intent // the record's content (never RoleMember)
+	// recovering is set while Recover stops etcd and restores a snapshot, without mu.
+	recovering bool
 }
 
 // Open reads the record at path (a missing one is RoleNone). dataDir is etcd's data
@@ -160,6 +167,8 @@ func (k *Keeper) Bootstrap(ctx context.Context, clusterAbsent func(context.Conte
 		return fmt.Errorf("%w: this node joined the cluster's etcd, which was bootstrapped on another control-plane node; a cluster is bootstrapped once", ErrAlreadyBootstrapped)
 	case RoleBootstrap:
 		return fmt.Errorf("%w: this node was bootstrapped already; etcd is starting or running here (see plinthctl services and plinthctl logs kubelet)", ErrAlreadyBootstrapped)
+	case RoleRecovering:
+		return fmt.Errorf("%w: this node's etcd is being recovered from a snapshot, or a recovery was cut short: run bootstrap --recover-from again", ErrAlreadyBootstrapped)
 	}
 	if err := clusterAbsent(ctx); err != nil {
 		return err
@@ -202,6 +211,76 @@ func (k *Keeper) UpdateJoin(initialCluster string) (bool, error) {
 	in := k.cur
 	in.InitialCluster = initialCluster
 	return true, k.set(in)
+}
+
+// Recover replaces this node's etcd data with a snapshot's and makes it a new one-member
+// cluster. It records RoleRecovering (so that etcd stops), waits with stopped until etcd is
+// down, moves the data directory aside (to the returned path; nothing is deleted), and
+// calls restore to write a new data directory at dataDir. Then it records RoleBootstrap,
+// and etcd starts from the restored data. If stopped or restore fails, the data and the
+// role from before are put back.
+//
+// The lock is not held while etcd stops and the snapshot is restored (the node's
+// controllers read the role meanwhile); a bootstrap or a join is refused then, and so is a
+// second recovery.
+func (k *Keeper) Recover(ctx context.Context, stopped func(context.Context) error, restore func(ctx context.Context, dataDir string) error) (string, error) {
+	k.mu.Lock()
+	if k.recovering {
+		k.mu.Unlock()
+		return "", errors.New("a recovery of this node's etcd is under way")
+	}
+	before := k.cur
+	if before.Role == RoleRecovering {
+		before = Intent{} // a recovery cut short: the role before it is unknown
+	}
+	if err := k.set(Intent{Role: RoleRecovering, Decided: k.now().UTC()}); err != nil {
+		k.mu.Unlock()
+		return "", err
+	}
+	k.recovering = true
+	k.mu.Unlock()
+	defer func() {
+		k.mu.Lock()
+		k.recovering = false
+		k.mu.Unlock()
+	}()
+	putBack := func(err error) (string, error) {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if serr := k.set(before); serr != nil {
+			err = fmt.Errorf("%w; putting back the etcd intent failed too: %v", err, serr)
+		}
+		return "", err
+	}
+	if err := stopped(ctx); err != nil {
+		return putBack(fmt.Errorf("etcd did not stop: %w", err))
+	}
+	aside := ""
+	if _, err := os.Stat(k.dataDir); err == nil {
+		aside = fmt.Sprintf("%s.before-recovery-%s", k.dataDir, k.now().UTC().Format("20060102T150405Z"))
+		for i := 2; ; i++ { // an earlier recovery in the same second
+			if _, err := os.Lstat(aside); errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+			aside = fmt.Sprintf("%s.before-recovery-%s-%d", k.dataDir, k.now().UTC().Format("20060102T150405Z"), i)
+		}
+		if err := os.Rename(k.dataDir, aside); err != nil {
+			return putBack(fmt.Errorf("move etcd's data aside: %w", err))
+		}
+	}
+	if err := restore(ctx, k.dataDir); err != nil {
+		if rerr := os.RemoveAll(k.dataDir); rerr != nil {
+			err = fmt.Errorf("%w; removing the half-restored data failed too: %v", err, rerr)
+		} else if aside != "" {
+			if rerr := os.Rename(aside, k.dataDir); rerr != nil {
+				err = fmt.Errorf("%w; moving the old data back from %s failed too: %v", err, aside, rerr)
+			}
+		}
+		return putBack(err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return aside, k.set(Intent{Role: RoleBootstrap, Decided: k.now().UTC()})
 }
 
 // Reset forgets the decision and removes etcd's data: the node may be bootstrapped or

@@ -246,3 +246,68 @@ func TestOpenRefusesABadRecord(t *testing.T) {
 		})
 	}
 }
+
+func TestRecover(t *testing.T) {
+	dir := t.TempDir()
+	k := open(t, dir)
+	if err := k.Join(context.Background(), func(context.Context) (string, error) { return "a=https://10.5.0.2:2380", nil }); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(dir, "etcd", "member", "old")
+	if err := os.MkdirAll(old, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	<-k.Changed()
+
+	// etcd must stop while the role is recovering; the restore writes the new data.
+	var roleWhileStopping Role
+	aside, err := k.Recover(context.Background(),
+		func(context.Context) error { roleWhileStopping = k.Current().Role; return nil }, // the controllers read it meanwhile
+		func(_ context.Context, dataDir string) error {
+			return os.MkdirAll(filepath.Join(dataDir, "member", "new"), 0o700)
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if roleWhileStopping != RoleRecovering {
+		t.Errorf("role while etcd stops: %q, want recovering", roleWhileStopping)
+	}
+	if got := k.Current(); got.Role != RoleBootstrap {
+		t.Errorf("after the recovery: %+v, want bootstrap", got)
+	}
+	if _, err := os.Stat(filepath.Join(aside, "member", "old")); err != nil {
+		t.Errorf("the old data is not kept aside at %s: %v", aside, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etcd", "member", "new")); err != nil {
+		t.Errorf("no restored data: %v", err)
+	}
+	if got := open(t, dir).Current(); got.Role != RoleBootstrap {
+		t.Errorf("after reopening: %+v", got)
+	}
+
+	// A failed restore puts the data and the role back.
+	_, err = k.Recover(context.Background(), func(context.Context) error { return nil },
+		func(_ context.Context, dataDir string) error {
+			_ = os.MkdirAll(filepath.Join(dataDir, "half"), 0o700)
+			return errors.New("snapshot corrupt")
+		})
+	if err == nil || err.Error() != "snapshot corrupt" {
+		t.Errorf("failed restore: %v", err)
+	}
+	if got := k.Current(); got.Role != RoleBootstrap {
+		t.Errorf("after a failed recovery: %+v, want bootstrap again", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etcd", "member", "new")); err != nil {
+		t.Errorf("the data is not back after a failed recovery: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etcd", "half")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the half-restored data stayed: %v", err)
+	}
+	// etcd that does not stop: nothing moves.
+	if _, err := k.Recover(context.Background(), func(context.Context) error { return errors.New("still up") }, nil); err == nil {
+		t.Error("a recovery went on while etcd did not stop")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etcd", "member", "new")); err != nil {
+		t.Errorf("data moved although etcd did not stop: %v", err)
+	}
+}

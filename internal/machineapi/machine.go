@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -460,6 +461,56 @@ func ParseWipeMode(s string) (WipeMode, error) {
 // Bootstrapper starts a new cluster on a control-plane node.
 type Bootstrapper interface {
 	Bootstrap(ctx context.Context) (string, error)
+}
+
+// Recoverer starts a new etcd cluster from a snapshot; a Bootstrapper may be one.
+type Recoverer interface {
+	Recover(ctx context.Context, snapshotPath string, force bool) (string, error)
+}
+
+// ErrEtcdHealthy is returned (wrapped) by a Recoverer that refuses while etcd answers.
+var ErrEtcdHealthy = errors.New("etcd is healthy")
+
+// recoverDir holds a snapshot while it is restored (on /var: it may be large).
+var recoverDir = "/var/lib/plinth/recover"
+
+// EtcdRecover implements the EtcdRecover RPC.
+func (s *MachineServer) EtcdRecover(stream grpc.ClientStreamingServer[machine.EtcdRecoverRequest, machine.EtcdRecoverResponse]) error {
+	r, ok := s.Bootstrapper.(Recoverer)
+	if s.Bootstrapper == nil || !ok {
+		return status.Error(codes.FailedPrecondition, "this node runs no etcd: recover etcd on a control-plane node in container or metal mode")
+	}
+	first, chunks, err := readChunks(stream.Recv, "snapshot")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(recoverDir, 0o700); err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	f, err := os.CreateTemp(recoverDir, "snapshot-*.db")
+	if err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	defer os.Remove(f.Name())
+	n, err := io.Copy(f, chunks)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return status.Errorf(codes.Aborted, "receive the snapshot: %v", err)
+	}
+	if n == 0 {
+		return status.Error(codes.InvalidArgument, "the snapshot is empty")
+	}
+	msg, err := r.Recover(stream.Context(), f.Name(), first.GetForce())
+	switch {
+	case errors.Is(err, ErrEtcdHealthy), errors.Is(err, ErrCannotBootstrap):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case err != nil:
+		return status.Error(codes.Internal, err.Error())
+	}
+	s.EventStream.Publish(events.Event{Type: "sequence", Message: "etcd recovery: " + msg, Data: map[string]string{"sequence": "etcd-recover"}})
+	return stream.SendAndClose(&machine.EtcdRecoverResponse{Message: msg})
 }
 
 // ErrAlreadyBootstrapped is returned by a Bootstrapper asked to bootstrap twice.

@@ -138,11 +138,12 @@ func (f *fakeLifecycle) Calls() []lifecycleCall {
 
 // envOptions changes how newEnv builds the server.
 type envOptions struct {
-	serverOpts []grpc.ServerOption
-	dialOpts   []grpc.DialOption
-	storeOpts  []resource.StoreOption
-	upgrader   Upgrader
-	containerd Containerd
+	serverOpts   []grpc.ServerOption
+	dialOpts     []grpc.DialOption
+	storeOpts    []resource.StoreOption
+	upgrader     Upgrader
+	containerd   Containerd
+	bootstrapper Bootstrapper
 }
 
 // env is a machined API served for real on a unix socket, with its parts.
@@ -317,8 +318,9 @@ func newEnvWith(t *testing.T, opts envOptions) *env {
 			KmsgPath: e.kmsgPath,
 			Files:    fileapi.FS{Root: e.filesRoot, Allowed: []string{"/etc/hostname", "/var/log"}},
 		},
-		Upgrader:   opts.upgrader,
-		Containerd: opts.containerd,
+		Upgrader:     opts.upgrader,
+		Containerd:   opts.containerd,
+		Bootstrapper: opts.bootstrapper,
 	})
 	rpb.RegisterResourceServiceServer(gs, &ResourceServer{Store: e.store, Registry: e.registry})
 	served := make(chan error, 1)

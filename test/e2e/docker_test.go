@@ -225,6 +225,7 @@ func TestDockerCluster(t *testing.T) {
 		t.Errorf("etcd members: %+v", members)
 	}
 	snap := filepath.Join(e.home, "etcd.db")
+	e.kube("create", "configmap", "recover-me", "--from-literal=state=before the disaster")
 	e.must(2*time.Minute, e.plinthctl, "-n", "10.5.77.2", "etcd", "snapshot", snap)
 	etcdutl := filepath.Join(filepath.Dir(e.kubectl), "etcdutl")
 	if out, err := exec.Command(etcdutl, "snapshot", "status", snap, "-w", "table").CombinedOutput(); err != nil {
@@ -232,6 +233,9 @@ func TestDockerCluster(t *testing.T) {
 	} else {
 		t.Logf("etcd snapshot:\n%s", out)
 	}
+
+	// Disaster recovery from that snapshot (issue 11).
+	checkEtcdRecovery(e, "10.5.77.2", e.name+"-controlplane-1", snap)
 
 	// Scheduled snapshots, on the control plane's disk (issue 11).
 	checkScheduledSnapshots(e, "10.5.77.2")

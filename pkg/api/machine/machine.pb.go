@@ -3270,6 +3270,105 @@ func (x *ImageRemoveResponse) GetImages() []*Image {
 	return nil
 }
 
+type EtcdRecoverRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chunk is the next part of the snapshot.
+	Chunk []byte `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// Force recovers even while etcd answers on the node (read from the first message).
+	Force         bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdRecoverRequest) Reset() {
+	*x = EtcdRecoverRequest{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdRecoverRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdRecoverRequest) ProtoMessage() {}
+
+func (x *EtcdRecoverRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdRecoverRequest.ProtoReflect.Descriptor instead.
+func (*EtcdRecoverRequest) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *EtcdRecoverRequest) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+func (x *EtcdRecoverRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+type EtcdRecoverResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Message says what happens next.
+	Message       string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdRecoverResponse) Reset() {
+	*x = EtcdRecoverResponse{}
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdRecoverResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdRecoverResponse) ProtoMessage() {}
+
+func (x *EtcdRecoverResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdRecoverResponse.ProtoReflect.Descriptor instead.
+func (*EtcdRecoverResponse) Descriptor() ([]byte, []int) {
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *EtcdRecoverResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type MetricsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -3278,7 +3377,7 @@ type MetricsRequest struct {
 
 func (x *MetricsRequest) Reset() {
 	*x = MetricsRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3290,7 +3389,7 @@ func (x *MetricsRequest) String() string {
 func (*MetricsRequest) ProtoMessage() {}
 
 func (x *MetricsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[59]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3303,7 +3402,7 @@ func (x *MetricsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricsRequest.ProtoReflect.Descriptor instead.
 func (*MetricsRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{59}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{61}
 }
 
 type MetricsResponse struct {
@@ -3316,7 +3415,7 @@ type MetricsResponse struct {
 
 func (x *MetricsResponse) Reset() {
 	*x = MetricsResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3328,7 +3427,7 @@ func (x *MetricsResponse) String() string {
 func (*MetricsResponse) ProtoMessage() {}
 
 func (x *MetricsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[60]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3341,7 +3440,7 @@ func (x *MetricsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricsResponse.ProtoReflect.Descriptor instead.
 func (*MetricsResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{60}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *MetricsResponse) GetText() []byte {
@@ -3364,7 +3463,7 @@ type ContainerStats struct {
 
 func (x *ContainerStats) Reset() {
 	*x = ContainerStats{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3376,7 +3475,7 @@ func (x *ContainerStats) String() string {
 func (*ContainerStats) ProtoMessage() {}
 
 func (x *ContainerStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[61]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3389,7 +3488,7 @@ func (x *ContainerStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStats.ProtoReflect.Descriptor instead.
 func (*ContainerStats) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{61}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ContainerStats) GetNamespace() string {
@@ -3436,7 +3535,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3448,7 +3547,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[62]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3461,7 +3560,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{62}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *StatsResponse) GetStats() []*ContainerStats {
@@ -3479,7 +3578,7 @@ type BootstrapRequest struct {
 
 func (x *BootstrapRequest) Reset() {
 	*x = BootstrapRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3491,7 +3590,7 @@ func (x *BootstrapRequest) String() string {
 func (*BootstrapRequest) ProtoMessage() {}
 
 func (x *BootstrapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[63]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3504,7 +3603,7 @@ func (x *BootstrapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BootstrapRequest.ProtoReflect.Descriptor instead.
 func (*BootstrapRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{63}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{65}
 }
 
 type BootstrapResponse struct {
@@ -3516,7 +3615,7 @@ type BootstrapResponse struct {
 
 func (x *BootstrapResponse) Reset() {
 	*x = BootstrapResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3528,7 +3627,7 @@ func (x *BootstrapResponse) String() string {
 func (*BootstrapResponse) ProtoMessage() {}
 
 func (x *BootstrapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[64]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3541,7 +3640,7 @@ func (x *BootstrapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BootstrapResponse.ProtoReflect.Descriptor instead.
 func (*BootstrapResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{64}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *BootstrapResponse) GetMessage() string {
@@ -3559,7 +3658,7 @@ type KubeconfigRequest struct {
 
 func (x *KubeconfigRequest) Reset() {
 	*x = KubeconfigRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3571,7 +3670,7 @@ func (x *KubeconfigRequest) String() string {
 func (*KubeconfigRequest) ProtoMessage() {}
 
 func (x *KubeconfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[65]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3584,7 +3683,7 @@ func (x *KubeconfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KubeconfigRequest.ProtoReflect.Descriptor instead.
 func (*KubeconfigRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{65}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{67}
 }
 
 type KubeconfigResponse struct {
@@ -3596,7 +3695,7 @@ type KubeconfigResponse struct {
 
 func (x *KubeconfigResponse) Reset() {
 	*x = KubeconfigResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3608,7 +3707,7 @@ func (x *KubeconfigResponse) String() string {
 func (*KubeconfigResponse) ProtoMessage() {}
 
 func (x *KubeconfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[66]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3621,7 +3720,7 @@ func (x *KubeconfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KubeconfigResponse.ProtoReflect.Descriptor instead.
 func (*KubeconfigResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{66}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *KubeconfigResponse) GetKubeconfig() []byte {
@@ -3645,7 +3744,7 @@ type EtcdMember struct {
 
 func (x *EtcdMember) Reset() {
 	*x = EtcdMember{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[67]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3657,7 +3756,7 @@ func (x *EtcdMember) String() string {
 func (*EtcdMember) ProtoMessage() {}
 
 func (x *EtcdMember) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[67]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3670,7 +3769,7 @@ func (x *EtcdMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdMember.ProtoReflect.Descriptor instead.
 func (*EtcdMember) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{67}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *EtcdMember) GetId() uint64 {
@@ -3716,7 +3815,7 @@ type EtcdMembersRequest struct {
 
 func (x *EtcdMembersRequest) Reset() {
 	*x = EtcdMembersRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[68]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3728,7 +3827,7 @@ func (x *EtcdMembersRequest) String() string {
 func (*EtcdMembersRequest) ProtoMessage() {}
 
 func (x *EtcdMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[68]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3741,7 +3840,7 @@ func (x *EtcdMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdMembersRequest.ProtoReflect.Descriptor instead.
 func (*EtcdMembersRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{68}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{70}
 }
 
 type EtcdMembersResponse struct {
@@ -3756,7 +3855,7 @@ type EtcdMembersResponse struct {
 
 func (x *EtcdMembersResponse) Reset() {
 	*x = EtcdMembersResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[69]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3768,7 +3867,7 @@ func (x *EtcdMembersResponse) String() string {
 func (*EtcdMembersResponse) ProtoMessage() {}
 
 func (x *EtcdMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[69]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3781,7 +3880,7 @@ func (x *EtcdMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdMembersResponse.ProtoReflect.Descriptor instead.
 func (*EtcdMembersResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{69}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *EtcdMembersResponse) GetMembers() []*EtcdMember {
@@ -3813,7 +3912,7 @@ type EtcdStatusRequest struct {
 
 func (x *EtcdStatusRequest) Reset() {
 	*x = EtcdStatusRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[70]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3825,7 +3924,7 @@ func (x *EtcdStatusRequest) String() string {
 func (*EtcdStatusRequest) ProtoMessage() {}
 
 func (x *EtcdStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[70]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3838,7 +3937,7 @@ func (x *EtcdStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdStatusRequest.ProtoReflect.Descriptor instead.
 func (*EtcdStatusRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{70}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{72}
 }
 
 type EtcdStatusResponse struct {
@@ -3866,7 +3965,7 @@ type EtcdStatusResponse struct {
 
 func (x *EtcdStatusResponse) Reset() {
 	*x = EtcdStatusResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[71]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3878,7 +3977,7 @@ func (x *EtcdStatusResponse) String() string {
 func (*EtcdStatusResponse) ProtoMessage() {}
 
 func (x *EtcdStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[71]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3891,7 +3990,7 @@ func (x *EtcdStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdStatusResponse.ProtoReflect.Descriptor instead.
 func (*EtcdStatusResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{71}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *EtcdStatusResponse) GetMemberId() uint64 {
@@ -3993,7 +4092,7 @@ type EtcdSnapshotRequest struct {
 
 func (x *EtcdSnapshotRequest) Reset() {
 	*x = EtcdSnapshotRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[72]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4005,7 +4104,7 @@ func (x *EtcdSnapshotRequest) String() string {
 func (*EtcdSnapshotRequest) ProtoMessage() {}
 
 func (x *EtcdSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[72]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4018,7 +4117,7 @@ func (x *EtcdSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*EtcdSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{72}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{74}
 }
 
 type EtcdSnapshotResponse struct {
@@ -4031,7 +4130,7 @@ type EtcdSnapshotResponse struct {
 
 func (x *EtcdSnapshotResponse) Reset() {
 	*x = EtcdSnapshotResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[73]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4043,7 +4142,7 @@ func (x *EtcdSnapshotResponse) String() string {
 func (*EtcdSnapshotResponse) ProtoMessage() {}
 
 func (x *EtcdSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[73]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4056,7 +4155,7 @@ func (x *EtcdSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*EtcdSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{73}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *EtcdSnapshotResponse) GetChunk() []byte {
@@ -4075,7 +4174,7 @@ type EtcdRemoveMemberRequest struct {
 
 func (x *EtcdRemoveMemberRequest) Reset() {
 	*x = EtcdRemoveMemberRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[74]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4087,7 +4186,7 @@ func (x *EtcdRemoveMemberRequest) String() string {
 func (*EtcdRemoveMemberRequest) ProtoMessage() {}
 
 func (x *EtcdRemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[74]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4100,7 +4199,7 @@ func (x *EtcdRemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdRemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*EtcdRemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{74}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *EtcdRemoveMemberRequest) GetMemberId() uint64 {
@@ -4121,7 +4220,7 @@ type EtcdRemoveMemberResponse struct {
 
 func (x *EtcdRemoveMemberResponse) Reset() {
 	*x = EtcdRemoveMemberResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[75]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4133,7 +4232,7 @@ func (x *EtcdRemoveMemberResponse) String() string {
 func (*EtcdRemoveMemberResponse) ProtoMessage() {}
 
 func (x *EtcdRemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[75]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4146,7 +4245,7 @@ func (x *EtcdRemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdRemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*EtcdRemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{75}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *EtcdRemoveMemberResponse) GetMessage() string {
@@ -4171,7 +4270,7 @@ type EtcdForfeitLeadershipRequest struct {
 
 func (x *EtcdForfeitLeadershipRequest) Reset() {
 	*x = EtcdForfeitLeadershipRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[76]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4183,7 +4282,7 @@ func (x *EtcdForfeitLeadershipRequest) String() string {
 func (*EtcdForfeitLeadershipRequest) ProtoMessage() {}
 
 func (x *EtcdForfeitLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[76]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4196,7 +4295,7 @@ func (x *EtcdForfeitLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdForfeitLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*EtcdForfeitLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{76}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{78}
 }
 
 type EtcdForfeitLeadershipResponse struct {
@@ -4210,7 +4309,7 @@ type EtcdForfeitLeadershipResponse struct {
 
 func (x *EtcdForfeitLeadershipResponse) Reset() {
 	*x = EtcdForfeitLeadershipResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[77]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4222,7 +4321,7 @@ func (x *EtcdForfeitLeadershipResponse) String() string {
 func (*EtcdForfeitLeadershipResponse) ProtoMessage() {}
 
 func (x *EtcdForfeitLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[77]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4235,7 +4334,7 @@ func (x *EtcdForfeitLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdForfeitLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*EtcdForfeitLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{77}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *EtcdForfeitLeadershipResponse) GetMessage() string {
@@ -4260,7 +4359,7 @@ type EtcdLeaveRequest struct {
 
 func (x *EtcdLeaveRequest) Reset() {
 	*x = EtcdLeaveRequest{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[78]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4272,7 +4371,7 @@ func (x *EtcdLeaveRequest) String() string {
 func (*EtcdLeaveRequest) ProtoMessage() {}
 
 func (x *EtcdLeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[78]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4285,7 +4384,7 @@ func (x *EtcdLeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdLeaveRequest.ProtoReflect.Descriptor instead.
 func (*EtcdLeaveRequest) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{78}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{80}
 }
 
 type EtcdLeaveResponse struct {
@@ -4297,7 +4396,7 @@ type EtcdLeaveResponse struct {
 
 func (x *EtcdLeaveResponse) Reset() {
 	*x = EtcdLeaveResponse{}
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[79]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4309,7 +4408,7 @@ func (x *EtcdLeaveResponse) String() string {
 func (*EtcdLeaveResponse) ProtoMessage() {}
 
 func (x *EtcdLeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[79]
+	mi := &file_plinth_machine_v1alpha1_machine_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4322,7 +4421,7 @@ func (x *EtcdLeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EtcdLeaveResponse.ProtoReflect.Descriptor instead.
 func (*EtcdLeaveResponse) Descriptor() ([]byte, []int) {
-	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{79}
+	return file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *EtcdLeaveResponse) GetMessage() string {
@@ -4554,7 +4653,12 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x12ImageRemoveRequest\x12\x14\n" +
 	"\x05names\x18\x01 \x03(\tR\x05names\"M\n" +
 	"\x13ImageRemoveResponse\x126\n" +
-	"\x06images\x18\x01 \x03(\v2\x1e.plinth.machine.v1alpha1.ImageR\x06images\"\x10\n" +
+	"\x06images\x18\x01 \x03(\v2\x1e.plinth.machine.v1alpha1.ImageR\x06images\"@\n" +
+	"\x12EtcdRecoverRequest\x12\x14\n" +
+	"\x05chunk\x18\x01 \x01(\fR\x05chunk\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"/\n" +
+	"\x13EtcdRecoverResponse\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"\x10\n" +
 	"\x0eMetricsRequest\"%\n" +
 	"\x0fMetricsResponse\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\fR\x04text\"\x9d\x01\n" +
@@ -4623,7 +4727,7 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x06leader\x18\x02 \x01(\x04R\x06leader\"\x12\n" +
 	"\x10EtcdLeaveRequest\"-\n" +
 	"\x11EtcdLeaveResponse\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage2\xf0\x1c\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage2\xdc\x1d\n" +
 	"\x0eMachineService\x12\\\n" +
 	"\aVersion\x12'.plinth.machine.v1alpha1.VersionRequest\x1a(.plinth.machine.v1alpha1.VersionResponse\x12h\n" +
 	"\vServiceList\x12+.plinth.machine.v1alpha1.ServiceListRequest\x1a,.plinth.machine.v1alpha1.ServiceListResponse\x12h\n" +
@@ -4654,7 +4758,8 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\x05Stats\x12%.plinth.machine.v1alpha1.StatsRequest\x1a&.plinth.machine.v1alpha1.StatsResponse\x12b\n" +
 	"\tImageList\x12).plinth.machine.v1alpha1.ImageListRequest\x1a*.plinth.machine.v1alpha1.ImageListResponse\x12j\n" +
 	"\vImageImport\x12+.plinth.machine.v1alpha1.ImageImportRequest\x1a,.plinth.machine.v1alpha1.ImageImportResponse(\x01\x12h\n" +
-	"\vImageRemove\x12+.plinth.machine.v1alpha1.ImageRemoveRequest\x1a,.plinth.machine.v1alpha1.ImageRemoveResponse\x12\\\n" +
+	"\vImageRemove\x12+.plinth.machine.v1alpha1.ImageRemoveRequest\x1a,.plinth.machine.v1alpha1.ImageRemoveResponse\x12j\n" +
+	"\vEtcdRecover\x12+.plinth.machine.v1alpha1.EtcdRecoverRequest\x1a,.plinth.machine.v1alpha1.EtcdRecoverResponse(\x01\x12\\\n" +
 	"\aMetrics\x12'.plinth.machine.v1alpha1.MetricsRequest\x1a(.plinth.machine.v1alpha1.MetricsResponse\x12\x98\x01\n" +
 	"\x1bGenerateClientConfiguration\x12;.plinth.machine.v1alpha1.GenerateClientConfigurationRequest\x1a<.plinth.machine.v1alpha1.GenerateClientConfigurationResponse\x12h\n" +
 	"\vEtcdMembers\x12+.plinth.machine.v1alpha1.EtcdMembersRequest\x1a,.plinth.machine.v1alpha1.EtcdMembersResponse\x12e\n" +
@@ -4677,7 +4782,7 @@ func file_plinth_machine_v1alpha1_machine_proto_rawDescGZIP() []byte {
 	return file_plinth_machine_v1alpha1_machine_proto_rawDescData
 }
 
-var file_plinth_machine_v1alpha1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
+var file_plinth_machine_v1alpha1_machine_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
 var file_plinth_machine_v1alpha1_machine_proto_goTypes = []any{
 	(*VersionRequest)(nil),                      // 0: plinth.machine.v1alpha1.VersionRequest
 	(*VersionResponse)(nil),                     // 1: plinth.machine.v1alpha1.VersionResponse
@@ -4738,51 +4843,53 @@ var file_plinth_machine_v1alpha1_machine_proto_goTypes = []any{
 	(*ImageImportResponse)(nil),                 // 56: plinth.machine.v1alpha1.ImageImportResponse
 	(*ImageRemoveRequest)(nil),                  // 57: plinth.machine.v1alpha1.ImageRemoveRequest
 	(*ImageRemoveResponse)(nil),                 // 58: plinth.machine.v1alpha1.ImageRemoveResponse
-	(*MetricsRequest)(nil),                      // 59: plinth.machine.v1alpha1.MetricsRequest
-	(*MetricsResponse)(nil),                     // 60: plinth.machine.v1alpha1.MetricsResponse
-	(*ContainerStats)(nil),                      // 61: plinth.machine.v1alpha1.ContainerStats
-	(*StatsResponse)(nil),                       // 62: plinth.machine.v1alpha1.StatsResponse
-	(*BootstrapRequest)(nil),                    // 63: plinth.machine.v1alpha1.BootstrapRequest
-	(*BootstrapResponse)(nil),                   // 64: plinth.machine.v1alpha1.BootstrapResponse
-	(*KubeconfigRequest)(nil),                   // 65: plinth.machine.v1alpha1.KubeconfigRequest
-	(*KubeconfigResponse)(nil),                  // 66: plinth.machine.v1alpha1.KubeconfigResponse
-	(*EtcdMember)(nil),                          // 67: plinth.machine.v1alpha1.EtcdMember
-	(*EtcdMembersRequest)(nil),                  // 68: plinth.machine.v1alpha1.EtcdMembersRequest
-	(*EtcdMembersResponse)(nil),                 // 69: plinth.machine.v1alpha1.EtcdMembersResponse
-	(*EtcdStatusRequest)(nil),                   // 70: plinth.machine.v1alpha1.EtcdStatusRequest
-	(*EtcdStatusResponse)(nil),                  // 71: plinth.machine.v1alpha1.EtcdStatusResponse
-	(*EtcdSnapshotRequest)(nil),                 // 72: plinth.machine.v1alpha1.EtcdSnapshotRequest
-	(*EtcdSnapshotResponse)(nil),                // 73: plinth.machine.v1alpha1.EtcdSnapshotResponse
-	(*EtcdRemoveMemberRequest)(nil),             // 74: plinth.machine.v1alpha1.EtcdRemoveMemberRequest
-	(*EtcdRemoveMemberResponse)(nil),            // 75: plinth.machine.v1alpha1.EtcdRemoveMemberResponse
-	(*EtcdForfeitLeadershipRequest)(nil),        // 76: plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
-	(*EtcdForfeitLeadershipResponse)(nil),       // 77: plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
-	(*EtcdLeaveRequest)(nil),                    // 78: plinth.machine.v1alpha1.EtcdLeaveRequest
-	(*EtcdLeaveResponse)(nil),                   // 79: plinth.machine.v1alpha1.EtcdLeaveResponse
-	nil,                                         // 80: plinth.machine.v1alpha1.EventsResponse.DataEntry
-	(*timestamppb.Timestamp)(nil),               // 81: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),                 // 82: google.protobuf.Duration
+	(*EtcdRecoverRequest)(nil),                  // 59: plinth.machine.v1alpha1.EtcdRecoverRequest
+	(*EtcdRecoverResponse)(nil),                 // 60: plinth.machine.v1alpha1.EtcdRecoverResponse
+	(*MetricsRequest)(nil),                      // 61: plinth.machine.v1alpha1.MetricsRequest
+	(*MetricsResponse)(nil),                     // 62: plinth.machine.v1alpha1.MetricsResponse
+	(*ContainerStats)(nil),                      // 63: plinth.machine.v1alpha1.ContainerStats
+	(*StatsResponse)(nil),                       // 64: plinth.machine.v1alpha1.StatsResponse
+	(*BootstrapRequest)(nil),                    // 65: plinth.machine.v1alpha1.BootstrapRequest
+	(*BootstrapResponse)(nil),                   // 66: plinth.machine.v1alpha1.BootstrapResponse
+	(*KubeconfigRequest)(nil),                   // 67: plinth.machine.v1alpha1.KubeconfigRequest
+	(*KubeconfigResponse)(nil),                  // 68: plinth.machine.v1alpha1.KubeconfigResponse
+	(*EtcdMember)(nil),                          // 69: plinth.machine.v1alpha1.EtcdMember
+	(*EtcdMembersRequest)(nil),                  // 70: plinth.machine.v1alpha1.EtcdMembersRequest
+	(*EtcdMembersResponse)(nil),                 // 71: plinth.machine.v1alpha1.EtcdMembersResponse
+	(*EtcdStatusRequest)(nil),                   // 72: plinth.machine.v1alpha1.EtcdStatusRequest
+	(*EtcdStatusResponse)(nil),                  // 73: plinth.machine.v1alpha1.EtcdStatusResponse
+	(*EtcdSnapshotRequest)(nil),                 // 74: plinth.machine.v1alpha1.EtcdSnapshotRequest
+	(*EtcdSnapshotResponse)(nil),                // 75: plinth.machine.v1alpha1.EtcdSnapshotResponse
+	(*EtcdRemoveMemberRequest)(nil),             // 76: plinth.machine.v1alpha1.EtcdRemoveMemberRequest
+	(*EtcdRemoveMemberResponse)(nil),            // 77: plinth.machine.v1alpha1.EtcdRemoveMemberResponse
+	(*EtcdForfeitLeadershipRequest)(nil),        // 78: plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
+	(*EtcdForfeitLeadershipResponse)(nil),       // 79: plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
+	(*EtcdLeaveRequest)(nil),                    // 80: plinth.machine.v1alpha1.EtcdLeaveRequest
+	(*EtcdLeaveResponse)(nil),                   // 81: plinth.machine.v1alpha1.EtcdLeaveResponse
+	nil,                                         // 82: plinth.machine.v1alpha1.EventsResponse.DataEntry
+	(*timestamppb.Timestamp)(nil),               // 83: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),                 // 84: google.protobuf.Duration
 }
 var file_plinth_machine_v1alpha1_machine_proto_depIdxs = []int32{
-	81, // 0: plinth.machine.v1alpha1.ServiceState.since:type_name -> google.protobuf.Timestamp
+	83, // 0: plinth.machine.v1alpha1.ServiceState.since:type_name -> google.protobuf.Timestamp
 	3,  // 1: plinth.machine.v1alpha1.ServiceState.history:type_name -> plinth.machine.v1alpha1.ServiceTransition
-	81, // 2: plinth.machine.v1alpha1.ServiceTransition.time:type_name -> google.protobuf.Timestamp
+	83, // 2: plinth.machine.v1alpha1.ServiceTransition.time:type_name -> google.protobuf.Timestamp
 	2,  // 3: plinth.machine.v1alpha1.ServiceListResponse.services:type_name -> plinth.machine.v1alpha1.ServiceState
 	2,  // 4: plinth.machine.v1alpha1.ServiceInfoResponse.service:type_name -> plinth.machine.v1alpha1.ServiceState
-	81, // 5: plinth.machine.v1alpha1.EventsResponse.time:type_name -> google.protobuf.Timestamp
-	80, // 6: plinth.machine.v1alpha1.EventsResponse.data:type_name -> plinth.machine.v1alpha1.EventsResponse.DataEntry
+	83, // 5: plinth.machine.v1alpha1.EventsResponse.time:type_name -> google.protobuf.Timestamp
+	82, // 6: plinth.machine.v1alpha1.EventsResponse.data:type_name -> plinth.machine.v1alpha1.EventsResponse.DataEntry
 	21, // 7: plinth.machine.v1alpha1.ProcessesResponse.processes:type_name -> plinth.machine.v1alpha1.Process
 	26, // 8: plinth.machine.v1alpha1.MountsResponse.mounts:type_name -> plinth.machine.v1alpha1.Mount
-	81, // 9: plinth.machine.v1alpha1.ListResponse.modified:type_name -> google.protobuf.Timestamp
-	82, // 10: plinth.machine.v1alpha1.ApplyConfigurationRequest.try_timeout:type_name -> google.protobuf.Duration
-	82, // 11: plinth.machine.v1alpha1.GenerateClientConfigurationRequest.crt_ttl:type_name -> google.protobuf.Duration
+	83, // 9: plinth.machine.v1alpha1.ListResponse.modified:type_name -> google.protobuf.Timestamp
+	84, // 10: plinth.machine.v1alpha1.ApplyConfigurationRequest.try_timeout:type_name -> google.protobuf.Duration
+	84, // 11: plinth.machine.v1alpha1.GenerateClientConfigurationRequest.crt_ttl:type_name -> google.protobuf.Duration
 	49, // 12: plinth.machine.v1alpha1.ContainersResponse.containers:type_name -> plinth.machine.v1alpha1.Container
 	53, // 13: plinth.machine.v1alpha1.ImageListResponse.images:type_name -> plinth.machine.v1alpha1.Image
 	53, // 14: plinth.machine.v1alpha1.ImageImportResponse.images:type_name -> plinth.machine.v1alpha1.Image
 	53, // 15: plinth.machine.v1alpha1.ImageRemoveResponse.images:type_name -> plinth.machine.v1alpha1.Image
-	61, // 16: plinth.machine.v1alpha1.StatsResponse.stats:type_name -> plinth.machine.v1alpha1.ContainerStats
-	67, // 17: plinth.machine.v1alpha1.EtcdMembersResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
-	67, // 18: plinth.machine.v1alpha1.EtcdRemoveMemberResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
+	63, // 16: plinth.machine.v1alpha1.StatsResponse.stats:type_name -> plinth.machine.v1alpha1.ContainerStats
+	69, // 17: plinth.machine.v1alpha1.EtcdMembersResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
+	69, // 18: plinth.machine.v1alpha1.EtcdRemoveMemberResponse.members:type_name -> plinth.machine.v1alpha1.EtcdMember
 	0,  // 19: plinth.machine.v1alpha1.MachineService.Version:input_type -> plinth.machine.v1alpha1.VersionRequest
 	4,  // 20: plinth.machine.v1alpha1.MachineService.ServiceList:input_type -> plinth.machine.v1alpha1.ServiceListRequest
 	6,  // 21: plinth.machine.v1alpha1.MachineService.ServiceInfo:input_type -> plinth.machine.v1alpha1.ServiceInfoRequest
@@ -4804,59 +4911,61 @@ var file_plinth_machine_v1alpha1_machine_proto_depIdxs = []int32{
 	40, // 37: plinth.machine.v1alpha1.MachineService.Upgrade:input_type -> plinth.machine.v1alpha1.UpgradeRequest
 	42, // 38: plinth.machine.v1alpha1.MachineService.Rollback:input_type -> plinth.machine.v1alpha1.RollbackRequest
 	44, // 39: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:input_type -> plinth.machine.v1alpha1.ApplyConfigurationRequest
-	63, // 40: plinth.machine.v1alpha1.MachineService.Bootstrap:input_type -> plinth.machine.v1alpha1.BootstrapRequest
-	65, // 41: plinth.machine.v1alpha1.MachineService.Kubeconfig:input_type -> plinth.machine.v1alpha1.KubeconfigRequest
+	65, // 40: plinth.machine.v1alpha1.MachineService.Bootstrap:input_type -> plinth.machine.v1alpha1.BootstrapRequest
+	67, // 41: plinth.machine.v1alpha1.MachineService.Kubeconfig:input_type -> plinth.machine.v1alpha1.KubeconfigRequest
 	48, // 42: plinth.machine.v1alpha1.MachineService.Containers:input_type -> plinth.machine.v1alpha1.ContainersRequest
 	51, // 43: plinth.machine.v1alpha1.MachineService.Stats:input_type -> plinth.machine.v1alpha1.StatsRequest
 	52, // 44: plinth.machine.v1alpha1.MachineService.ImageList:input_type -> plinth.machine.v1alpha1.ImageListRequest
 	55, // 45: plinth.machine.v1alpha1.MachineService.ImageImport:input_type -> plinth.machine.v1alpha1.ImageImportRequest
 	57, // 46: plinth.machine.v1alpha1.MachineService.ImageRemove:input_type -> plinth.machine.v1alpha1.ImageRemoveRequest
-	59, // 47: plinth.machine.v1alpha1.MachineService.Metrics:input_type -> plinth.machine.v1alpha1.MetricsRequest
-	46, // 48: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:input_type -> plinth.machine.v1alpha1.GenerateClientConfigurationRequest
-	68, // 49: plinth.machine.v1alpha1.MachineService.EtcdMembers:input_type -> plinth.machine.v1alpha1.EtcdMembersRequest
-	70, // 50: plinth.machine.v1alpha1.MachineService.EtcdStatus:input_type -> plinth.machine.v1alpha1.EtcdStatusRequest
-	72, // 51: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:input_type -> plinth.machine.v1alpha1.EtcdSnapshotRequest
-	74, // 52: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:input_type -> plinth.machine.v1alpha1.EtcdRemoveMemberRequest
-	76, // 53: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:input_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
-	78, // 54: plinth.machine.v1alpha1.MachineService.EtcdLeave:input_type -> plinth.machine.v1alpha1.EtcdLeaveRequest
-	1,  // 55: plinth.machine.v1alpha1.MachineService.Version:output_type -> plinth.machine.v1alpha1.VersionResponse
-	5,  // 56: plinth.machine.v1alpha1.MachineService.ServiceList:output_type -> plinth.machine.v1alpha1.ServiceListResponse
-	7,  // 57: plinth.machine.v1alpha1.MachineService.ServiceInfo:output_type -> plinth.machine.v1alpha1.ServiceInfoResponse
-	9,  // 58: plinth.machine.v1alpha1.MachineService.ServiceStart:output_type -> plinth.machine.v1alpha1.ServiceStartResponse
-	11, // 59: plinth.machine.v1alpha1.MachineService.ServiceStop:output_type -> plinth.machine.v1alpha1.ServiceStopResponse
-	13, // 60: plinth.machine.v1alpha1.MachineService.ServiceRestart:output_type -> plinth.machine.v1alpha1.ServiceRestartResponse
-	15, // 61: plinth.machine.v1alpha1.MachineService.Logs:output_type -> plinth.machine.v1alpha1.LogsResponse
-	17, // 62: plinth.machine.v1alpha1.MachineService.Dmesg:output_type -> plinth.machine.v1alpha1.DmesgResponse
-	19, // 63: plinth.machine.v1alpha1.MachineService.Events:output_type -> plinth.machine.v1alpha1.EventsResponse
-	22, // 64: plinth.machine.v1alpha1.MachineService.Processes:output_type -> plinth.machine.v1alpha1.ProcessesResponse
-	24, // 65: plinth.machine.v1alpha1.MachineService.Memory:output_type -> plinth.machine.v1alpha1.MemoryResponse
-	27, // 66: plinth.machine.v1alpha1.MachineService.Mounts:output_type -> plinth.machine.v1alpha1.MountsResponse
-	29, // 67: plinth.machine.v1alpha1.MachineService.List:output_type -> plinth.machine.v1alpha1.ListResponse
-	31, // 68: plinth.machine.v1alpha1.MachineService.Read:output_type -> plinth.machine.v1alpha1.ReadResponse
-	33, // 69: plinth.machine.v1alpha1.MachineService.Copy:output_type -> plinth.machine.v1alpha1.CopyResponse
-	35, // 70: plinth.machine.v1alpha1.MachineService.Reboot:output_type -> plinth.machine.v1alpha1.RebootResponse
-	37, // 71: plinth.machine.v1alpha1.MachineService.Shutdown:output_type -> plinth.machine.v1alpha1.ShutdownResponse
-	39, // 72: plinth.machine.v1alpha1.MachineService.Reset:output_type -> plinth.machine.v1alpha1.ResetResponse
-	41, // 73: plinth.machine.v1alpha1.MachineService.Upgrade:output_type -> plinth.machine.v1alpha1.UpgradeResponse
-	43, // 74: plinth.machine.v1alpha1.MachineService.Rollback:output_type -> plinth.machine.v1alpha1.RollbackResponse
-	45, // 75: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:output_type -> plinth.machine.v1alpha1.ApplyConfigurationResponse
-	64, // 76: plinth.machine.v1alpha1.MachineService.Bootstrap:output_type -> plinth.machine.v1alpha1.BootstrapResponse
-	66, // 77: plinth.machine.v1alpha1.MachineService.Kubeconfig:output_type -> plinth.machine.v1alpha1.KubeconfigResponse
-	50, // 78: plinth.machine.v1alpha1.MachineService.Containers:output_type -> plinth.machine.v1alpha1.ContainersResponse
-	62, // 79: plinth.machine.v1alpha1.MachineService.Stats:output_type -> plinth.machine.v1alpha1.StatsResponse
-	54, // 80: plinth.machine.v1alpha1.MachineService.ImageList:output_type -> plinth.machine.v1alpha1.ImageListResponse
-	56, // 81: plinth.machine.v1alpha1.MachineService.ImageImport:output_type -> plinth.machine.v1alpha1.ImageImportResponse
-	58, // 82: plinth.machine.v1alpha1.MachineService.ImageRemove:output_type -> plinth.machine.v1alpha1.ImageRemoveResponse
-	60, // 83: plinth.machine.v1alpha1.MachineService.Metrics:output_type -> plinth.machine.v1alpha1.MetricsResponse
-	47, // 84: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:output_type -> plinth.machine.v1alpha1.GenerateClientConfigurationResponse
-	69, // 85: plinth.machine.v1alpha1.MachineService.EtcdMembers:output_type -> plinth.machine.v1alpha1.EtcdMembersResponse
-	71, // 86: plinth.machine.v1alpha1.MachineService.EtcdStatus:output_type -> plinth.machine.v1alpha1.EtcdStatusResponse
-	73, // 87: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:output_type -> plinth.machine.v1alpha1.EtcdSnapshotResponse
-	75, // 88: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:output_type -> plinth.machine.v1alpha1.EtcdRemoveMemberResponse
-	77, // 89: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:output_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
-	79, // 90: plinth.machine.v1alpha1.MachineService.EtcdLeave:output_type -> plinth.machine.v1alpha1.EtcdLeaveResponse
-	55, // [55:91] is the sub-list for method output_type
-	19, // [19:55] is the sub-list for method input_type
+	59, // 47: plinth.machine.v1alpha1.MachineService.EtcdRecover:input_type -> plinth.machine.v1alpha1.EtcdRecoverRequest
+	61, // 48: plinth.machine.v1alpha1.MachineService.Metrics:input_type -> plinth.machine.v1alpha1.MetricsRequest
+	46, // 49: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:input_type -> plinth.machine.v1alpha1.GenerateClientConfigurationRequest
+	70, // 50: plinth.machine.v1alpha1.MachineService.EtcdMembers:input_type -> plinth.machine.v1alpha1.EtcdMembersRequest
+	72, // 51: plinth.machine.v1alpha1.MachineService.EtcdStatus:input_type -> plinth.machine.v1alpha1.EtcdStatusRequest
+	74, // 52: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:input_type -> plinth.machine.v1alpha1.EtcdSnapshotRequest
+	76, // 53: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:input_type -> plinth.machine.v1alpha1.EtcdRemoveMemberRequest
+	78, // 54: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:input_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipRequest
+	80, // 55: plinth.machine.v1alpha1.MachineService.EtcdLeave:input_type -> plinth.machine.v1alpha1.EtcdLeaveRequest
+	1,  // 56: plinth.machine.v1alpha1.MachineService.Version:output_type -> plinth.machine.v1alpha1.VersionResponse
+	5,  // 57: plinth.machine.v1alpha1.MachineService.ServiceList:output_type -> plinth.machine.v1alpha1.ServiceListResponse
+	7,  // 58: plinth.machine.v1alpha1.MachineService.ServiceInfo:output_type -> plinth.machine.v1alpha1.ServiceInfoResponse
+	9,  // 59: plinth.machine.v1alpha1.MachineService.ServiceStart:output_type -> plinth.machine.v1alpha1.ServiceStartResponse
+	11, // 60: plinth.machine.v1alpha1.MachineService.ServiceStop:output_type -> plinth.machine.v1alpha1.ServiceStopResponse
+	13, // 61: plinth.machine.v1alpha1.MachineService.ServiceRestart:output_type -> plinth.machine.v1alpha1.ServiceRestartResponse
+	15, // 62: plinth.machine.v1alpha1.MachineService.Logs:output_type -> plinth.machine.v1alpha1.LogsResponse
+	17, // 63: plinth.machine.v1alpha1.MachineService.Dmesg:output_type -> plinth.machine.v1alpha1.DmesgResponse
+	19, // 64: plinth.machine.v1alpha1.MachineService.Events:output_type -> plinth.machine.v1alpha1.EventsResponse
+	22, // 65: plinth.machine.v1alpha1.MachineService.Processes:output_type -> plinth.machine.v1alpha1.ProcessesResponse
+	24, // 66: plinth.machine.v1alpha1.MachineService.Memory:output_type -> plinth.machine.v1alpha1.MemoryResponse
+	27, // 67: plinth.machine.v1alpha1.MachineService.Mounts:output_type -> plinth.machine.v1alpha1.MountsResponse
+	29, // 68: plinth.machine.v1alpha1.MachineService.List:output_type -> plinth.machine.v1alpha1.ListResponse
+	31, // 69: plinth.machine.v1alpha1.MachineService.Read:output_type -> plinth.machine.v1alpha1.ReadResponse
+	33, // 70: plinth.machine.v1alpha1.MachineService.Copy:output_type -> plinth.machine.v1alpha1.CopyResponse
+	35, // 71: plinth.machine.v1alpha1.MachineService.Reboot:output_type -> plinth.machine.v1alpha1.RebootResponse
+	37, // 72: plinth.machine.v1alpha1.MachineService.Shutdown:output_type -> plinth.machine.v1alpha1.ShutdownResponse
+	39, // 73: plinth.machine.v1alpha1.MachineService.Reset:output_type -> plinth.machine.v1alpha1.ResetResponse
+	41, // 74: plinth.machine.v1alpha1.MachineService.Upgrade:output_type -> plinth.machine.v1alpha1.UpgradeResponse
+	43, // 75: plinth.machine.v1alpha1.MachineService.Rollback:output_type -> plinth.machine.v1alpha1.RollbackResponse
+	45, // 76: plinth.machine.v1alpha1.MachineService.ApplyConfiguration:output_type -> plinth.machine.v1alpha1.ApplyConfigurationResponse
+	66, // 77: plinth.machine.v1alpha1.MachineService.Bootstrap:output_type -> plinth.machine.v1alpha1.BootstrapResponse
+	68, // 78: plinth.machine.v1alpha1.MachineService.Kubeconfig:output_type -> plinth.machine.v1alpha1.KubeconfigResponse
+	50, // 79: plinth.machine.v1alpha1.MachineService.Containers:output_type -> plinth.machine.v1alpha1.ContainersResponse
+	64, // 80: plinth.machine.v1alpha1.MachineService.Stats:output_type -> plinth.machine.v1alpha1.StatsResponse
+	54, // 81: plinth.machine.v1alpha1.MachineService.ImageList:output_type -> plinth.machine.v1alpha1.ImageListResponse
+	56, // 82: plinth.machine.v1alpha1.MachineService.ImageImport:output_type -> plinth.machine.v1alpha1.ImageImportResponse
+	58, // 83: plinth.machine.v1alpha1.MachineService.ImageRemove:output_type -> plinth.machine.v1alpha1.ImageRemoveResponse
+	60, // 84: plinth.machine.v1alpha1.MachineService.EtcdRecover:output_type -> plinth.machine.v1alpha1.EtcdRecoverResponse
+	62, // 85: plinth.machine.v1alpha1.MachineService.Metrics:output_type -> plinth.machine.v1alpha1.MetricsResponse
+	47, // 86: plinth.machine.v1alpha1.MachineService.GenerateClientConfiguration:output_type -> plinth.machine.v1alpha1.GenerateClientConfigurationResponse
+	71, // 87: plinth.machine.v1alpha1.MachineService.EtcdMembers:output_type -> plinth.machine.v1alpha1.EtcdMembersResponse
+	73, // 88: plinth.machine.v1alpha1.MachineService.EtcdStatus:output_type -> plinth.machine.v1alpha1.EtcdStatusResponse
+	75, // 89: plinth.machine.v1alpha1.MachineService.EtcdSnapshot:output_type -> plinth.machine.v1alpha1.EtcdSnapshotResponse
+	77, // 90: plinth.machine.v1alpha1.MachineService.EtcdRemoveMember:output_type -> plinth.machine.v1alpha1.EtcdRemoveMemberResponse
+	79, // 91: plinth.machine.v1alpha1.MachineService.EtcdForfeitLeadership:output_type -> plinth.machine.v1alpha1.EtcdForfeitLeadershipResponse
+	81, // 92: plinth.machine.v1alpha1.MachineService.EtcdLeave:output_type -> plinth.machine.v1alpha1.EtcdLeaveResponse
+	56, // [56:93] is the sub-list for method output_type
+	19, // [19:56] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -4873,7 +4982,7 @@ func file_plinth_machine_v1alpha1_machine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plinth_machine_v1alpha1_machine_proto_rawDesc), len(file_plinth_machine_v1alpha1_machine_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   81,
+			NumMessages:   83,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -50,6 +50,7 @@ const (
 	MachineService_ImageList_FullMethodName                   = "/plinth.machine.v1alpha1.MachineService/ImageList"
 	MachineService_ImageImport_FullMethodName                 = "/plinth.machine.v1alpha1.MachineService/ImageImport"
 	MachineService_ImageRemove_FullMethodName                 = "/plinth.machine.v1alpha1.MachineService/ImageRemove"
+	MachineService_EtcdRecover_FullMethodName                 = "/plinth.machine.v1alpha1.MachineService/EtcdRecover"
 	MachineService_Metrics_FullMethodName                     = "/plinth.machine.v1alpha1.MachineService/Metrics"
 	MachineService_GenerateClientConfiguration_FullMethodName = "/plinth.machine.v1alpha1.MachineService/GenerateClientConfiguration"
 	MachineService_EtcdMembers_FullMethodName                 = "/plinth.machine.v1alpha1.MachineService/EtcdMembers"
@@ -126,6 +127,9 @@ type MachineServiceClient interface {
 	ImageImport(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImageImportRequest, ImageImportResponse], error)
 	// ImageRemove removes images from that image store by name.
 	ImageRemove(ctx context.Context, in *ImageRemoveRequest, opts ...grpc.CallOption) (*ImageRemoveResponse, error)
+	// EtcdRecover starts a new etcd cluster on this control plane from a snapshot, streamed
+	// in chunks (bootstrap --recover-from).
+	EtcdRecover(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[EtcdRecoverRequest, EtcdRecoverResponse], error)
 	// Metrics returns machined's metrics in Prometheus's text format, when the configuration
 	// enables them (machine.metrics.enabled).
 	Metrics(ctx context.Context, in *MetricsRequest, opts ...grpc.CallOption) (*MetricsResponse, error)
@@ -493,6 +497,19 @@ func (c *machineServiceClient) ImageRemove(ctx context.Context, in *ImageRemoveR
 	return out, nil
 }
 
+func (c *machineServiceClient) EtcdRecover(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[EtcdRecoverRequest, EtcdRecoverResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MachineService_ServiceDesc.Streams[8], MachineService_EtcdRecover_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[EtcdRecoverRequest, EtcdRecoverResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MachineService_EtcdRecoverClient = grpc.ClientStreamingClient[EtcdRecoverRequest, EtcdRecoverResponse]
+
 func (c *machineServiceClient) Metrics(ctx context.Context, in *MetricsRequest, opts ...grpc.CallOption) (*MetricsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(MetricsResponse)
@@ -535,7 +552,7 @@ func (c *machineServiceClient) EtcdStatus(ctx context.Context, in *EtcdStatusReq
 
 func (c *machineServiceClient) EtcdSnapshot(ctx context.Context, in *EtcdSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EtcdSnapshotResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &MachineService_ServiceDesc.Streams[8], MachineService_EtcdSnapshot_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &MachineService_ServiceDesc.Streams[9], MachineService_EtcdSnapshot_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -648,6 +665,9 @@ type MachineServiceServer interface {
 	ImageImport(grpc.ClientStreamingServer[ImageImportRequest, ImageImportResponse]) error
 	// ImageRemove removes images from that image store by name.
 	ImageRemove(context.Context, *ImageRemoveRequest) (*ImageRemoveResponse, error)
+	// EtcdRecover starts a new etcd cluster on this control plane from a snapshot, streamed
+	// in chunks (bootstrap --recover-from).
+	EtcdRecover(grpc.ClientStreamingServer[EtcdRecoverRequest, EtcdRecoverResponse]) error
 	// Metrics returns machined's metrics in Prometheus's text format, when the configuration
 	// enables them (machine.metrics.enabled).
 	Metrics(context.Context, *MetricsRequest) (*MetricsResponse, error)
@@ -758,6 +778,9 @@ func (UnimplementedMachineServiceServer) ImageImport(grpc.ClientStreamingServer[
 }
 func (UnimplementedMachineServiceServer) ImageRemove(context.Context, *ImageRemoveRequest) (*ImageRemoveResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ImageRemove not implemented")
+}
+func (UnimplementedMachineServiceServer) EtcdRecover(grpc.ClientStreamingServer[EtcdRecoverRequest, EtcdRecoverResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method EtcdRecover not implemented")
 }
 func (UnimplementedMachineServiceServer) Metrics(context.Context, *MetricsRequest) (*MetricsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Metrics not implemented")
@@ -1244,6 +1267,13 @@ func _MachineService_ImageRemove_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MachineService_EtcdRecover_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(MachineServiceServer).EtcdRecover(&grpc.GenericServerStream[EtcdRecoverRequest, EtcdRecoverResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MachineService_EtcdRecoverServer = grpc.ClientStreamingServer[EtcdRecoverRequest, EtcdRecoverResponse]
+
 func _MachineService_Metrics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(MetricsRequest)
 	if err := dec(in); err != nil {
@@ -1536,6 +1566,11 @@ var MachineService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "ImageImport",
 			Handler:       _MachineService_ImageImport_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "EtcdRecover",
+			Handler:       _MachineService_EtcdRecover_Handler,
 			ClientStreams: true,
 		},
 		{

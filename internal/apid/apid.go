@@ -182,7 +182,7 @@ func (s *Server) identify(ctx context.Context) (caller, error) {
 		for _, c := range info.State.PeerCertificates {
 			chain = append(chain, c.Raw)
 		}
-		return caller{roles: knownRoles(peerCert.Subject.Organization), chain: chain, key: certKey(peerCert)}, nil
+		return caller{roles: role.Known(peerCert.Subject.Organization), chain: chain, key: certKey(peerCert)}, nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get(role.ForwardedCertKey)
@@ -196,7 +196,7 @@ func (s *Server) identify(ctx context.Context) (caller, error) {
 	if err := checkRevoked(leaf, revoked); err != nil {
 		return caller{}, err
 	}
-	return caller{roles: knownRoles(leaf.Subject.Organization), chain: chain, key: certKey(leaf), forwarded: true}, nil
+	return caller{roles: role.Known(leaf.Subject.Organization), chain: chain, key: certKey(leaf), forwarded: true}, nil
 }
 
 // verifyForwarded decodes and verifies a forwarded certificate chain: a client
@@ -245,17 +245,6 @@ func checkRevoked(cert *x509.Certificate, revoked map[string]bool) error {
 
 func isForwarder(cert *x509.Certificate) bool {
 	return slices.Contains(cert.Subject.Organization, role.Forwarder)
-}
-
-// knownRoles keeps the node API roles among a certificate's organizations.
-func knownRoles(orgs []string) []string {
-	var out []string
-	for _, o := range orgs {
-		if slices.Contains(role.All, o) {
-			out = append(out, o)
-		}
-	}
-	return out
 }
 
 func certKey(c *x509.Certificate) string {

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"time"
 
@@ -121,13 +120,7 @@ func metricsHandler(m *metrics.Metrics, revoked func() []string) http.Handler {
 				return
 			}
 		}
-		var roles []string
-		for _, o := range leaf.Subject.Organization {
-			if slices.Contains(role.All, o) {
-				roles = append(roles, o)
-			}
-		}
-		if err := authz.Check(metricsMethod, roles); err != nil {
+		if err := authz.Check(metricsMethod, role.Known(leaf.Subject.Organization)); err != nil {
 			http.Error(w, err.Error(), http.StatusForbidden)
 			return
 		}

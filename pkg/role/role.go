@@ -41,6 +41,18 @@ const ForwardedCertKey = "x-plinth-forwarded-client-cert"
 // All lists every role a client can hold.
 var All = []Role{Admin, Operator, Reader, EtcdBackup, Metrics}
 
+// Known keeps the node API roles among a certificate's organizations (Subject
+// Organization entries), in their order.
+func Known(orgs []string) []Role {
+	var out []Role
+	for _, o := range orgs {
+		if slices.Contains(All, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // Parse checks a comma-separated list of roles.
 func Parse(s string) ([]Role, error) {
 	var roles []Role

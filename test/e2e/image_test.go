@@ -81,13 +81,7 @@ func checkImageImport(e *env, worker, workerName string) {
 		e.t.Fatal(err)
 	}
 	e.kube("apply", "-f", manifest)
-	e.eventually(3*time.Minute, "the imported image runs as a pod", func() error {
-		out, err := e.run(time.Minute, e.kubectl, "logs", "imported")
-		if err != nil || !strings.Contains(out, "hello from web") {
-			return fmt.Errorf("logs of the imported image's pod: %v: %s", err, out)
-		}
-		return nil
-	})
+	importedPodRuns(e, "the imported image runs as a pod")
 
 	// The pod's container holds the image: it cannot go; once the pod is gone, it can.
 	if out, err := e.run(time.Minute, e.plinthctl, "-n", worker, "image", "remove", "e2e.local/imported:v1"); err == nil || !strings.Contains(out, "is the image of container imported") {
@@ -117,12 +111,18 @@ func checkImageImport(e *env, worker, workerName string) {
 		e.t.Errorf("cluster load-image imported on %d nodes, want every node:\n%s", n, out)
 	}
 	e.kube("apply", "-f", manifest)
-	e.eventually(3*time.Minute, "the loaded image runs as a pod", func() error {
+	importedPodRuns(e, "the loaded image runs as a pod")
+	e.kube("delete", "pod", "imported", "--wait=false")
+}
+
+// importedPodRuns waits until the pod of the imported image has fetched the web Service.
+func importedPodRuns(e *env, what string) {
+	e.t.Helper()
+	e.eventually(3*time.Minute, what, func() error {
 		out, err := e.run(time.Minute, e.kubectl, "logs", "imported")
 		if err != nil || !strings.Contains(out, "hello from web") {
-			return fmt.Errorf("logs of the loaded image's pod: %v: %s", err, out)
+			return fmt.Errorf("logs of the imported image's pod: %v: %s", err, out)
 		}
 		return nil
 	})
-	e.kube("delete", "pod", "imported", "--wait=false")
 }

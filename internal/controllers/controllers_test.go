@@ -16,6 +16,8 @@ import (
 	"github.com/plinthos/plinth/internal/configgen"
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/etcdintent"
+	"github.com/plinthos/plinth/internal/k8s/paths"
+	"github.com/plinthos/plinth/internal/k8s/render"
 	"github.com/plinthos/plinth/internal/resource"
 	"github.com/plinthos/plinth/internal/resources"
 	"github.com/plinthos/plinth/pkg/config"
@@ -229,4 +231,73 @@ func TestEtcdStateFollowsBootstrapAndJoin(t *testing.T) {
 	}
 	waitSpec(t, h, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID,
 		func(s resources.EtcdStateSpec) bool { return s.Run && s.Role == "bootstrap" && s.ClusterState == "new" })
+
+	// etcd wrote its data, then the data is lost: etcd must not start again as a new,
+	// empty cluster.
+	if err := os.MkdirAll(filepath.Join(root, "etcd", "member"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keeper.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(root, "etcd")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keeper.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	waitSpec(t, h, resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID,
+		func(s resources.EtcdStateSpec) bool { return !s.Run && s.Role == "lost" })
+}
+
+// A control plane whose etcd data is lost loses its static pods, so that kubelet does not
+// start etcd on the empty directory as a new, empty cluster.
+func TestStaticPodsGoWhenEtcdDataIsLost(t *testing.T) {
+	cs := generated(t)
+	root := t.TempDir()
+	keeper, err := etcdintent.Open(filepath.Join(root, "etcd-intent.json"), filepath.Join(root, "etcd"), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := filepath.Join(root, "host")
+	h := start(t, cs.ControlPlane, &EtcdState{Intent: keeper}, &StaticPods{Layout: paths.Layout{Root: host}},
+		&Static[resources.KubeletSpecSpec]{ControllerName: "k8s.KubeletSpec", Namespace: resources.NamespaceK8s,
+			Type: resources.KubeletSpecType, ID: resources.DefaultID, Spec: resources.KubeletSpecSpec{ControlPlane: true}})
+	etcdManifest := filepath.Join(host, paths.ManifestsDir, render.EtcdManifest)
+	if err := keeper.Bootstrap(context.Background(), func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	waitSpec(t, h, resources.NamespaceK8s, resources.StaticPodsType, resources.DefaultID,
+		func(s resources.StaticPodSetSpec) bool { return slices.Contains(s.Pods, render.EtcdManifest) })
+	if _, err := os.Stat(etcdManifest); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "etcd", "member"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keeper.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(root, "etcd")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keeper.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := os.Stat(etcdManifest)
+		if os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd's manifest stays after its data was lost: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, m := range []string{render.APIServerManifest, render.ControllerManagerManifest, render.SchedulerManifest} {
+		if _, err := os.Stat(filepath.Join(host, paths.ManifestsDir, m)); !os.IsNotExist(err) {
+			t.Errorf("%s stays after etcd's data was lost: %v", m, err)
+		}
+	}
 }

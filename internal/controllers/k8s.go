@@ -334,16 +334,22 @@ func (c *StaticPods) Run(ctx context.Context, rt controller.Runtime, log *slog.L
 		if err != nil {
 			return err
 		}
-		if okEtcd && etcd.Role == string(etcdintent.RoleRecovering) {
-			// A recovery replaces etcd's data: kubelet stops etcd once its manifest is gone,
-			// and the rest of the control plane too, so that they start again afresh on the
-			// restored data, with no cache of the data before (as kubeadm's docs advise).
+		if okEtcd && !etcd.Run {
+			// etcd must not run here: its data is being replaced or moved aside, was lost, or
+			// the node has yet to join. kubelet stops etcd once its manifest is gone, and the
+			// rest of the control plane too, so that they start again afresh on the new data,
+			// with no cache of the data before (as kubeadm's docs advise).
+			removed := false
 			for _, m := range []string{render.EtcdManifest, render.APIServerManifest, render.ControllerManagerManifest, render.SchedulerManifest} {
-				if err := os.Remove(c.Layout.Host(paths.ManifestsDir + "/" + m)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				err := os.Remove(c.Layout.Host(paths.ManifestsDir + "/" + m))
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return fmt.Errorf("remove static pod %s: %w", m, err)
 				}
+				removed = removed || err == nil
 			}
-			log.Info("the control plane's static pods are removed: etcd's data is being recovered")
+			if removed {
+				log.Info("the control plane's static pods are removed: etcd must not run on this node now", "etcdRole", etcd.Role)
+			}
 			continue
 		}
 		if !ok || !okEtcd || !etcd.Run || !okFiles {

@@ -40,6 +40,20 @@ const (
 	// one cut short by a crash leaves this role, and etcd stays down until a recovery runs
 	// again.
 	RoleRecovering Role = "recovering"
+	// RoleRejoining: the node's etcd data belongs to no member of the cluster's etcd (a
+	// recovery elsewhere made a new cluster); etcd must not run while the data is moved
+	// aside, after which the node joins afresh (RoleNone).
+	RoleRejoining Role = "rejoining"
+	// RoleLost: the node bootstrapped or joined etcd and etcd wrote its data here, but the
+	// data directory is gone (a wiped or new disk). etcd must not run: started on an empty
+	// directory it would make a new, empty cluster (a bootstrapped node) or take a member's
+	// place without its log (a joined one). The node rejoins once another control plane
+	// serves the cluster's etcd, or is recovered from a snapshot.
+	RoleLost Role = "lost"
+	// RoleLeft: the node removed its own member from the cluster's etcd (plinthctl etcd
+	// leave), before a reset or its retirement: etcd must not run, and the node does not
+	// join again until it is reset.
+	RoleLeft Role = "left"
 )
 
 // Intent is the decision.
@@ -49,6 +63,10 @@ type Intent struct {
 	InitialCluster string `json:"initialCluster,omitempty"`
 	// Decided is when the role was decided (zero for RoleNone and RoleMember).
 	Decided time.Time `json:"decided,omitzero"`
+	// Started records that etcd wrote its data here under this role: from then on, a
+	// missing data directory means the data was lost (RoleLost), not that etcd has yet to
+	// start.
+	Started bool `json:"started,omitempty"`
 }
 
 // ErrAlreadyBootstrapped is returned (wrapped, with the reason) when a bootstrap comes
@@ -72,8 +90,10 @@ type Keeper struct {
 	// mu makes a bootstrap, a join and a reset take turns.
 	mu  sync.Mutex
 	cur Intent // the record's content (never RoleMember)
-	// recovering is set while Recover stops etcd and restores a snapshot, without mu.
-	recovering bool
+	// seen is the role Refresh saw last.
+	seen Role
+	// replacing is set while Recover or Rejoin stops etcd and replaces its data, without mu.
+	replacing bool
 }
 
 // Open reads the record at path (a missing one is RoleNone). dataDir is etcd's data
@@ -91,14 +111,37 @@ func Open(path, dataDir string, now func() time.Time) (*Keeper, error) {
 		return nil, fmt.Errorf("read the etcd intent %s: %w", path, err)
 	}
 	switch k.cur.Role {
-	case RoleBootstrap, RoleJoin:
+	case RoleBootstrap, RoleJoin, RoleRecovering, RoleRejoining, RoleLeft:
 	default:
 		return nil, fmt.Errorf("read the etcd intent %s: unknown role %q", path, k.cur.Role)
 	}
 	if k.cur.Role == RoleJoin && k.cur.InitialCluster == "" {
 		return nil, fmt.Errorf("read the etcd intent %s: a join without its initial cluster", path)
 	}
+	if _, err := k.Refresh(); err != nil {
+		return nil, err
+	}
 	return k, nil
+}
+
+// Refresh looks at etcd's data directory: it records that etcd started under the node's
+// role once the directory holds a member (and reports whether it recorded that now), and
+// signals a change when the data appeared or vanished since the last look. The node calls
+// it while it runs (and Open does), so that a later loss of the data is told from a first
+// start, and its controllers learn of the loss.
+func (k *Keeper) Refresh() (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if (k.cur.Role == RoleBootstrap || k.cur.Role == RoleJoin) && !k.cur.Started && k.holdsData() {
+		in := k.cur
+		in.Started = true
+		return true, k.set(in)
+	}
+	if role := k.current().Role; role != k.seen {
+		k.seen = role
+		k.signal()
+	}
+	return false, nil
 }
 
 // Current returns the decision.
@@ -109,8 +152,11 @@ func (k *Keeper) Current() Intent {
 }
 
 func (k *Keeper) current() Intent {
-	if k.cur.Role == RoleNone && k.holdsData() {
+	switch {
+	case k.cur.Role == RoleNone && k.holdsData():
 		return Intent{Role: RoleMember}
+	case k.cur.Started && !k.holdsData():
+		return Intent{Role: RoleLost, Decided: k.cur.Decided}
 	}
 	return k.cur
 }
@@ -143,11 +189,16 @@ func (k *Keeper) set(in Intent) error {
 		}
 	}
 	k.cur = in
+	k.seen = k.current().Role
+	k.signal()
+	return nil
+}
+
+func (k *Keeper) signal() {
 	select {
 	case k.changed <- struct{}{}:
 	default: // a signal is pending: the reader sees the newest decision
 	}
-	return nil
 }
 
 // Bootstrap decides that etcd starts here as a new cluster, unless it was decided
@@ -169,6 +220,12 @@ func (k *Keeper) Bootstrap(ctx context.Context, clusterAbsent func(context.Conte
 		return fmt.Errorf("%w: this node was bootstrapped already; etcd is starting or running here (see plinthctl services and plinthctl logs kubelet)", ErrAlreadyBootstrapped)
 	case RoleRecovering:
 		return fmt.Errorf("%w: this node's etcd is being recovered from a snapshot, or a recovery was cut short: run bootstrap --recover-from again", ErrAlreadyBootstrapped)
+	case RoleRejoining:
+		return fmt.Errorf("%w: this node is moving aside etcd data of a cluster that no longer exists, and then joins the cluster's etcd by itself", ErrAlreadyBootstrapped)
+	case RoleLeft:
+		return fmt.Errorf("%w: this node left the cluster's etcd (plinthctl etcd leave); reset it (plinthctl reset) before it bootstraps or joins again", ErrAlreadyBootstrapped)
+	case RoleLost:
+		return fmt.Errorf("%w: this node was a member of the cluster's etcd and its etcd data is gone; it rejoins by itself once another control-plane node serves etcd, and if none does, recover etcd from a snapshot (plinthctl bootstrap --recover-from SNAPSHOT)", ErrAlreadyBootstrapped)
 	}
 	if err := clusterAbsent(ctx); err != nil {
 		return err
@@ -222,26 +279,44 @@ func (k *Keeper) UpdateJoin(initialCluster string) (bool, error) {
 //
 // The lock is not held while etcd stops and the snapshot is restored (the node's
 // controllers read the role meanwhile); a bootstrap or a join is refused then, and so is a
-// second recovery.
+// second recovery or a rejoin.
 func (k *Keeper) Recover(ctx context.Context, stopped func(context.Context) error, restore func(ctx context.Context, dataDir string) error) (string, error) {
+	return k.replace(ctx, RoleRecovering, "before-recovery", stopped, restore,
+		Intent{Role: RoleBootstrap, Started: true})
+}
+
+// Rejoin moves aside etcd data that belongs to no member of the cluster's etcd (the
+// cluster was recovered from a snapshot elsewhere, and this node was not part of it), and
+// forgets the node's role, so that it joins the cluster afresh. The caller makes sure of
+// that first: the cluster's etcd answers and lists no member at this node's peer URL, and
+// this node's etcd does not serve. Like Recover, it records RoleRejoining so that etcd
+// stops, waits with stopped, and puts everything back if that fails. The data's new path
+// is returned ("" if there was none: the data was lost).
+func (k *Keeper) Rejoin(ctx context.Context, stopped func(context.Context) error) (string, error) {
+	return k.replace(ctx, RoleRejoining, "before-rejoin", stopped, nil, Intent{})
+}
+
+// replace stops etcd (recording during), moves its data aside to dataDir.SUFFIX-TIME,
+// lets fill write new data (if not nil), then records after (stamped now).
+func (k *Keeper) replace(ctx context.Context, during Role, suffix string, stopped func(context.Context) error, fill func(ctx context.Context, dataDir string) error, after Intent) (string, error) {
 	k.mu.Lock()
-	if k.recovering {
+	if k.replacing {
 		k.mu.Unlock()
-		return "", errors.New("a recovery of this node's etcd is under way")
+		return "", errors.New("a recovery or a rejoin of this node's etcd is under way")
 	}
 	before := k.cur
-	if before.Role == RoleRecovering {
-		before = Intent{} // a recovery cut short: the role before it is unknown
+	if before.Role == RoleRecovering || before.Role == RoleRejoining {
+		before = Intent{} // cut short by a crash: the role before it is unknown
 	}
-	if err := k.set(Intent{Role: RoleRecovering, Decided: k.now().UTC()}); err != nil {
+	if err := k.set(Intent{Role: during, Decided: k.now().UTC()}); err != nil {
 		k.mu.Unlock()
 		return "", err
 	}
-	k.recovering = true
+	k.replacing = true
 	k.mu.Unlock()
 	defer func() {
 		k.mu.Lock()
-		k.recovering = false
+		k.replacing = false
 		k.mu.Unlock()
 	}()
 	putBack := func(err error) (string, error) {
@@ -257,30 +332,44 @@ func (k *Keeper) Recover(ctx context.Context, stopped func(context.Context) erro
 	}
 	aside := ""
 	if _, err := os.Stat(k.dataDir); err == nil {
-		aside = fmt.Sprintf("%s.before-recovery-%s", k.dataDir, k.now().UTC().Format("20060102T150405Z"))
-		for i := 2; ; i++ { // an earlier recovery in the same second
+		stamp := k.now().UTC().Format("20060102T150405Z")
+		aside = fmt.Sprintf("%s.%s-%s", k.dataDir, suffix, stamp)
+		for i := 2; ; i++ { // an earlier one in the same second
 			if _, err := os.Lstat(aside); errors.Is(err, fs.ErrNotExist) {
 				break
 			}
-			aside = fmt.Sprintf("%s.before-recovery-%s-%d", k.dataDir, k.now().UTC().Format("20060102T150405Z"), i)
+			aside = fmt.Sprintf("%s.%s-%s-%d", k.dataDir, suffix, stamp, i)
 		}
 		if err := os.Rename(k.dataDir, aside); err != nil {
 			return putBack(fmt.Errorf("move etcd's data aside: %w", err))
 		}
 	}
-	if err := restore(ctx, k.dataDir); err != nil {
-		if rerr := os.RemoveAll(k.dataDir); rerr != nil {
-			err = fmt.Errorf("%w; removing the half-restored data failed too: %v", err, rerr)
-		} else if aside != "" {
-			if rerr := os.Rename(aside, k.dataDir); rerr != nil {
-				err = fmt.Errorf("%w; moving the old data back from %s failed too: %v", err, aside, rerr)
+	if fill != nil {
+		if err := fill(ctx, k.dataDir); err != nil {
+			if rerr := os.RemoveAll(k.dataDir); rerr != nil {
+				err = fmt.Errorf("%w; removing the half-written data failed too: %v", err, rerr)
+			} else if aside != "" {
+				if rerr := os.Rename(aside, k.dataDir); rerr != nil {
+					err = fmt.Errorf("%w; moving the old data back from %s failed too: %v", err, aside, rerr)
+				}
 			}
+			return putBack(err)
 		}
-		return putBack(err)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return aside, k.set(Intent{Role: RoleBootstrap, Decided: k.now().UTC()})
+	if after.Role != RoleNone {
+		after.Decided = k.now().UTC()
+	}
+	return aside, k.set(after)
+}
+
+// Left records that the node removed its own member from the cluster's etcd: etcd stays
+// down, and the node does not join again, until a reset.
+func (k *Keeper) Left() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.set(Intent{Role: RoleLeft, Decided: k.now().UTC()})
 }
 
 // Reset forgets the decision and removes etcd's data: the node may be bootstrapped or

@@ -311,3 +311,141 @@ func TestRecover(t *testing.T) {
 		t.Errorf("data moved although etcd did not stop: %v", err)
 	}
 }
+
+// A bootstrapped node whose etcd data is lost must not start etcd as a new, empty
+// cluster: its role reads RoleLost, and a bootstrap is refused.
+func TestLostDataIsNotAFirstStart(t *testing.T) {
+	dir := t.TempDir()
+	k := open(t, dir)
+	if err := k.Bootstrap(context.Background(), absent); err != nil {
+		t.Fatal(err)
+	}
+	// Before etcd first wrote its data, an empty directory is a first start.
+	if noted, err := k.Refresh(); noted || err != nil {
+		t.Fatalf("noted a start without data: %v %v", noted, err)
+	}
+	if got := k.Current(); got.Role != RoleBootstrap {
+		t.Fatalf("before etcd started: %+v", got)
+	}
+	member := filepath.Join(dir, "etcd", "member")
+	if err := os.MkdirAll(member, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	<-k.Changed()
+	if noted, err := k.Refresh(); !noted || err != nil {
+		t.Fatalf("start not noted: %v %v", noted, err)
+	}
+	signalled(t, k)
+	if got := k.Current(); got.Role != RoleBootstrap || !got.Started {
+		t.Fatalf("after etcd started: %+v", got)
+	}
+
+	// The disk is wiped: the data is gone, the record stays.
+	if err := os.RemoveAll(filepath.Join(dir, "etcd")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	signalled(t, k) // the controllers learn of the loss
+	if got := k.Current(); got.Role != RoleLost {
+		t.Fatalf("data lost: %+v, want lost", got)
+	}
+	if got := open(t, dir).Current(); got.Role != RoleLost {
+		t.Fatalf("data lost, after a reboot: %+v, want lost", got)
+	}
+	if err := k.Bootstrap(context.Background(), absent); !errors.Is(err, ErrAlreadyBootstrapped) {
+		t.Fatalf("bootstrap of a node that lost its data: %v", err)
+	}
+
+	// A record from before Started existed: the start is noted when the record is read.
+	dir2 := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir2, "etcd-intent.json"), []byte(`{"role":"bootstrap"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir2, "etcd", "member"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	open(t, dir2)
+	if err := os.RemoveAll(filepath.Join(dir2, "etcd")); err != nil {
+		t.Fatal(err)
+	}
+	if got := open(t, dir2).Current(); got.Role != RoleLost {
+		t.Fatalf("old record, data lost: %+v, want lost", got)
+	}
+}
+
+func TestRejoin(t *testing.T) {
+	dir := t.TempDir()
+	k := open(t, dir)
+	if err := k.Join(context.Background(), func(context.Context) (string, error) { return "a=https://10.5.0.2:2380", nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "etcd", "member", "old"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var roleWhileStopping Role
+	aside, err := k.Rejoin(context.Background(), func(context.Context) error { roleWhileStopping = k.Current().Role; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if roleWhileStopping != RoleRejoining {
+		t.Errorf("role while etcd stops: %q, want rejoining", roleWhileStopping)
+	}
+	if got := k.Current(); got.Role != RoleNone {
+		t.Errorf("after the rejoin: %+v, want none", got)
+	}
+	if _, err := os.Stat(filepath.Join(aside, "member", "old")); err != nil {
+		t.Errorf("the old data is not kept aside at %q: %v", aside, err)
+	}
+	if err := k.Join(context.Background(), func(context.Context) (string, error) { return "b=https://10.5.0.3:2380", nil }); err != nil {
+		t.Fatalf("join after the rejoin: %v", err)
+	}
+
+	// A node that lost its data rejoins with nothing to move.
+	if err := os.MkdirAll(filepath.Join(dir, "etcd", "member"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "etcd")); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.Current(); got.Role != RoleLost {
+		t.Fatalf("joined node, data lost: %+v", got)
+	}
+	if aside, err := k.Rejoin(context.Background(), func(context.Context) error { return nil }); err != nil || aside != "" {
+		t.Fatalf("rejoin of a node without data: %q %v", aside, err)
+	}
+	if got := k.Current(); got.Role != RoleNone {
+		t.Fatalf("after the rejoin: %+v", got)
+	}
+}
+
+// A recovery or rejoin cut short by a crash, and a leave, are read back after a reboot
+// (a node that could not read them would not boot).
+func TestOpenReadsEveryRecordedRole(t *testing.T) {
+	for _, role := range []Role{RoleRecovering, RoleRejoining, RoleLeft} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "etcd-intent.json"), []byte(`{"role":"`+string(role)+`"}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := open(t, dir).Current(); got.Role != role {
+			t.Errorf("%s read back as %+v", role, got)
+		}
+	}
+	k := open(t, t.TempDir())
+	if err := k.Left(); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Bootstrap(context.Background(), absent); !errors.Is(err, ErrAlreadyBootstrapped) {
+		t.Errorf("bootstrap after a leave: %v", err)
+	}
+	if err := k.Join(context.Background(), func(context.Context) (string, error) { return "x", nil }); !errors.Is(err, ErrDecided) {
+		t.Errorf("join after a leave: %v", err)
+	}
+	if err := k.Reset(); err != nil || k.Current().Role != RoleNone {
+		t.Errorf("reset after a leave: %v %+v", err, k.Current())
+	}
+}

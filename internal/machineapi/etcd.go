@@ -235,7 +235,12 @@ func (s *MachineServer) EtcdLeave(ctx context.Context, _ *machine.EtcdLeaveReque
 	if err != nil {
 		return nil, etcdError(err)
 	}
-	return &machine.EtcdLeaveResponse{Message: fmt.Sprintf("member %s left the etcd cluster (%d members left); this node's etcd stops: reset or shut the node down", MemberID(self), len(left))}, nil
+	if l, ok := s.Bootstrapper.(Leaver); ok {
+		if err := l.EtcdLeft(); err != nil {
+			return nil, status.Errorf(codes.Internal, "member %s left the etcd cluster, but recording it on this node failed (its etcd may try to join again; reset the node): %v", MemberID(self), err)
+		}
+	}
+	return &machine.EtcdLeaveResponse{Message: fmt.Sprintf("member %s left the etcd cluster (%d members left); this node's etcd stops and stays down: reset or shut the node down", MemberID(self), len(left))}, nil
 }
 
 // leaveBeforeReset is the graceful part of a reset: a control plane's etcd member leaves

@@ -134,7 +134,8 @@ func TestEtcdRefusedWithoutEtcd(t *testing.T) {
 func TestEtcdRPCs(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeEtcd()
-	s := &MachineServer{Config: configManager(t, generatedConfigs(t).ControlPlane), Etcd: f}
+	leaver := &fakeLeaver{}
+	s := &MachineServer{Config: configManager(t, generatedConfigs(t).ControlPlane), Etcd: f, Bootstrapper: leaver}
 
 	members, err := s.EtcdMembers(ctx, &machine.EtcdMembersRequest{})
 	if err != nil {
@@ -191,6 +192,9 @@ func TestEtcdRPCs(t *testing.T) {
 	}
 	if len(f.moved) != 1 || f.moved[0] != 2 || len(f.removed) != 2 || f.removed[1] != 1 {
 		t.Errorf("leave: moved %v, removed %v", f.moved, f.removed)
+	}
+	if leaver.left != 1 {
+		t.Errorf("the node was told of the leave %d times, want once", leaver.left)
 	}
 	// The last member cannot leave.
 	f.self, f.members = 2, f.members[:1]
@@ -260,3 +264,9 @@ func TestResetGracefulLeavesEtcd(t *testing.T) {
 		t.Errorf("graceful reset of a worker: %v, calls %v", err, lc.Calls())
 	}
 }
+
+// fakeLeaver counts the leaves it is told of.
+type fakeLeaver struct{ left int }
+
+func (*fakeLeaver) Bootstrap(context.Context) (string, error) { return "", nil }
+func (l *fakeLeaver) EtcdLeft() error                         { l.left++; return nil }

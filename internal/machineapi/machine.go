@@ -468,6 +468,12 @@ type Recoverer interface {
 	Recover(ctx context.Context, snapshotPath string, force bool) (string, error)
 }
 
+// Leaver is told when the node removed its own etcd member (EtcdLeave), so that its etcd
+// stays down and it does not join again until a reset; a Bootstrapper may be one.
+type Leaver interface {
+	EtcdLeft() error
+}
+
 // ErrEtcdHealthy is returned (wrapped) by a Recoverer that refuses while etcd answers.
 var ErrEtcdHealthy = errors.New("etcd is healthy")
 

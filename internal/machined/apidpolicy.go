@@ -21,12 +21,15 @@ import (
 
 // apidPolicy keeps apid's policy file (internal/apid.Policy) current: the cluster members
 // this node may forward requests to, and the revoked client certificates. Members come
-// from two sources: nodes that this control plane's trustd certified (kept on the state
-// directory across reboots) and, on Kubernetes nodes, the addresses and names of the
-// cluster's Node objects (their InternalIP and ExternalIP addresses).
+// from two sources: nodes that this control plane's trustd certified and, on Kubernetes
+// nodes, the addresses of the cluster's Node objects (their InternalIP and ExternalIP
+// addresses). Both are kept on the state directory across reboots: when the Kubernetes API
+// is down after a reboot (etcd lost, being recovered), the node still forwards to the
+// members it knew.
 type apidPolicy struct {
 	path      string // the policy file apid reads
 	issuedLog string // where the addresses certified by trustd are kept
+	k8sLog    string // where the members last learnt from Kubernetes are kept
 	owner     *[2]int
 	log       *slog.Logger
 
@@ -38,20 +41,43 @@ type apidPolicy struct {
 	lastData []byte
 }
 
-func newAPIDPolicy(path, issuedLog string, owner *[2]int, self []string, log *slog.Logger) (*apidPolicy, error) {
-	p := &apidPolicy{path: path, issuedLog: issuedLog, owner: owner, self: self, log: log}
-	data, err := os.ReadFile(issuedLog)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("read %s: %w", issuedLog, err)
-	default:
-		if err := json.Unmarshal(data, &p.issued); err != nil {
-			log.Warn("the list of certified nodes is unreadable; starting afresh", "file", issuedLog, "error", err)
-			p.issued = nil
-		}
+func newAPIDPolicy(path, issuedLog, k8sLog string, owner *[2]int, self []string, log *slog.Logger) (*apidPolicy, error) {
+	p := &apidPolicy{path: path, issuedLog: issuedLog, k8sLog: k8sLog, owner: owner, self: self, log: log}
+	var err error
+	if p.issued, err = readList(issuedLog, "certified nodes", log); err != nil {
+		return nil, err
+	}
+	if p.k8s, err = readList(k8sLog, "members from Kubernetes", log); err != nil {
+		return nil, err
 	}
 	return p, p.write()
+}
+
+// readList reads a JSON list of addresses kept at path (none if there is no file; an
+// unreadable one is logged and started afresh).
+func readList(path, what string, log *slog.Logger) ([]string, error) {
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var list []string
+	if err := json.Unmarshal(data, &list); err != nil {
+		log.Warn("the kept list of "+what+" is unreadable; starting afresh", "file", path, "error", err)
+		return nil, nil
+	}
+	return list, nil
+}
+
+// keepList writes list to path for the next start.
+func (p *apidPolicy) keepList(path string, list []string) {
+	if data, err := json.Marshal(list); err == nil {
+		if err := atomicfile.Write(path, data, 0o600); err != nil {
+			p.log.Warn("keep the list of cluster members", "file", path, "error", err)
+		}
+	}
 }
 
 // AddIssued records a node that trustd certified.
@@ -63,20 +89,20 @@ func (p *apidPolicy) AddIssued(addr string) {
 	}
 	p.issued = append(p.issued, addr)
 	slices.Sort(p.issued)
-	if data, err := json.Marshal(p.issued); err == nil {
-		if err := atomicfile.Write(p.issuedLog, data, 0o600); err != nil {
-			p.log.Warn("record a certified node", "error", err)
-		}
-	}
+	p.keepList(p.issuedLog, p.issued)
 	if err := p.writeLocked(); err != nil {
 		p.log.Warn("apid policy", "error", err)
 	}
 }
 
-// SetKubernetes replaces the members learnt from Kubernetes.
+// SetKubernetes replaces the members learnt from Kubernetes, and keeps them for the next
+// start.
 func (p *apidPolicy) SetKubernetes(members []string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !slices.Equal(p.k8s, members) {
+		p.keepList(p.k8sLog, members)
+	}
 	p.k8s = members
 	return p.writeLocked()
 }

@@ -29,8 +29,8 @@ func readPolicy(t *testing.T, path string) apid.Policy {
 // across restarts) and Kubernetes' nodes; the revoked serials follow the configuration.
 func TestAPIDPolicy(t *testing.T) {
 	dir := t.TempDir()
-	path, issued := filepath.Join(dir, "policy.json"), filepath.Join(dir, "certified.json")
-	p, err := newAPIDPolicy(path, issued, nil, []string{"10.5.0.2", "cp-1"}, slog.New(slog.DiscardHandler))
+	path, issued, k8s := filepath.Join(dir, "policy.json"), filepath.Join(dir, "certified.json"), filepath.Join(dir, "k8s.json")
+	p, err := newAPIDPolicy(path, issued, k8s, nil, []string{"10.5.0.2", "cp-1"}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,11 +48,12 @@ func TestAPIDPolicy(t *testing.T) {
 	if !slices.Equal(got.Members, []string{"10.5.0.2", "10.5.0.3", "10.5.0.4", "cp-1"}) || !slices.Equal(got.RevokedSerials, []string{"1a2b"}) {
 		t.Errorf("policy %+v", got)
 	}
-	// A restarted machined still knows the nodes its trustd certified.
-	if _, err := newAPIDPolicy(path, issued, nil, []string{"10.5.0.2"}, slog.New(slog.DiscardHandler)); err != nil {
+	// A restarted machined still knows the nodes its trustd certified, and the members
+	// Kubernetes listed last (its API may be down: etcd lost, being recovered).
+	if _, err := newAPIDPolicy(path, issued, k8s, nil, []string{"10.5.0.2"}, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
-	if got := readPolicy(t, path); !slices.Equal(got.Members, []string{"10.5.0.2", "10.5.0.3"}) {
+	if got := readPolicy(t, path); !slices.Equal(got.Members, []string{"10.5.0.2", "10.5.0.3", "10.5.0.4"}) {
 		t.Errorf("policy after a restart %+v", got)
 	}
 }

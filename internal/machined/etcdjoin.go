@@ -22,62 +22,166 @@ import (
 // joinRetry is how long the join waits between attempts.
 const joinRetry = 5 * time.Second
 
-// runEtcdJoin makes a control-plane node that was not bootstrapped a member of the
-// cluster's etcd: it finds the members through the Kubernetes API (the API servers'
-// addresses; each runs next to an etcd member), adds this node as a learner, lets etcd
-// start, and promotes it to a voter once it caught up. It returns when the node is a
-// voting member, or at once on the bootstrapped node.
+// memberCheckPeriod is how often a voting member checks that its etcd serves.
+const memberCheckPeriod = 10 * time.Second
+
+// etcdDownGrace is how long a member's etcd may not serve before the node asks the
+// cluster's etcd whether it is still a member (etcd takes a while to start and to elect).
+const etcdDownGrace = 30 * time.Second
+
+// runEtcdJoin keeps this control-plane node a member of the cluster's etcd, for as long
+// as it runs:
+//   - a node that was not bootstrapped finds the members through the Kubernetes API (the
+//     API servers' addresses; each runs next to an etcd member), adds itself as a learner,
+//     lets etcd start, and promotes itself to a voter once it caught up;
+//   - it records when etcd first wrote its data, so that data lost later (a wiped disk)
+//     is told from a first start: etcd then stays down instead of starting a new, empty
+//     cluster, and the node joins again once another member serves;
+//   - a member whose etcd does not serve, and that the cluster's etcd no longer lists (a
+//     recovery from a snapshot on another node made a new cluster), moves its data aside
+//     and joins again.
 func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 	self, err := n.etcdSelf(ctx)
 	if err != nil {
 		return nil // stopped before the node had a name and address
 	}
-	for {
-		role := n.etcd.Current().Role
-		if role == etcdintent.RoleBootstrap {
-			fmt.Fprintln(logs, "this node was bootstrapped: it started the etcd cluster, nothing to join")
-			return nil
-		}
-		if role != etcdintent.RoleNone {
-			// Joined, or a member from before whose record was lost (etcd runs from its
-			// data): make sure it is a voter.
-			break
-		}
-		joined, err := n.joinOnce(ctx, self, logs)
-		if err != nil {
-			return err
-		}
-		if joined {
-			break
-		}
-		if !sleep(ctx, joinRetry) {
-			return nil
+	var (
+		voter     bool      // this node was a voting member when last asked
+		downSince time.Time // since when the node's etcd has not served
+		said      string    // the key of the last message, said once
+	)
+	// say writes msg unless the last message had the same key (a wait that goes on, whose
+	// cause may read differently each time, is said once).
+	say := func(key, msg string) {
+		if key != said {
+			fmt.Fprintln(logs, msg)
+			said = key
 		}
 	}
 	for {
-		done, err := n.promoteSelf(ctx, self)
-		if done {
-			fmt.Fprintln(logs, "this node is a voting etcd member")
-			return nil
+		if noted, err := n.etcd.Refresh(); err != nil {
+			return err
+		} else if noted {
+			msg := "etcd wrote its data on this node: from now on, if the data is lost, etcd stays down until this node joins again"
+			say(msg, msg)
 		}
-		if errors.Is(err, etcdjoin.ErrNotMember) {
-			return fmt.Errorf("%w; the member was removed: reset this node (plinthctl reset --reboot) to join again", err)
-		}
-		var notStarted *etcdjoin.NotStartedError
-		if errors.As(err, &notStarted) {
-			changed, err := n.etcd.UpdateJoin(notStarted.InitialCluster)
+		wait := joinRetry
+		switch role := n.etcd.Current().Role; role {
+		case etcdintent.RoleNone:
+			voter, downSince = false, time.Time{}
+			joined, err := n.joinOnce(ctx, self, logs)
 			if err != nil {
 				return err
 			}
-			if changed {
-				fmt.Fprintf(logs, "the etcd members changed before this node's etcd started; it starts with --initial-cluster=%s\n", notStarted.InitialCluster)
+			if joined {
+				said = ""
+				continue
+			}
+		case etcdintent.RoleRecovering, etcdintent.RoleRejoining:
+			say(string(role), fmt.Sprintf("etcd's data is being replaced (%s)", role))
+		case etcdintent.RoleLeft:
+			say(string(role), "this node left the cluster's etcd (plinthctl etcd leave): etcd stays down until the node is reset")
+		case etcdintent.RoleLost:
+			voter = false
+			n.rejoinLost(ctx, self, say)
+		default: // bootstrapped, joined, or a member from before
+			if !voter && role != etcdintent.RoleBootstrap {
+				done, err := n.promoteSelf(ctx, self)
+				var notStarted *etcdjoin.NotStartedError
+				switch {
+				case done:
+					voter = true
+					say("voter", "this node is a voting etcd member")
+				case errors.As(err, &notStarted):
+					changed, err := n.etcd.UpdateJoin(notStarted.InitialCluster)
+					if err != nil {
+						return err
+					}
+					if changed {
+						fmt.Fprintf(logs, "the etcd members changed before this node's etcd started; it starts with --initial-cluster=%s\n", notStarted.InitialCluster)
+					}
+					fallthrough
+				case err != nil && !errors.Is(err, etcdjoin.ErrNotMember):
+					say("not promoted", fmt.Sprintf("not promoted yet: %v; retrying every %s", err, joinRetry))
+				}
+			}
+			if voter || role == etcdintent.RoleBootstrap {
+				wait = memberCheckPeriod
+			}
+			if n.etcdServes(ctx) {
+				downSince = time.Time{}
+				break
+			}
+			if downSince.IsZero() {
+				downSince = time.Now()
+			}
+			if time.Since(downSince) < etcdDownGrace {
+				break
+			}
+			if err := n.rejoinIfOrphaned(ctx, self, say); err != nil {
+				return err
 			}
 		}
-		fmt.Fprintf(logs, "not promoted yet: %v; retrying in %s\n", err, joinRetry)
-		if !sleep(ctx, joinRetry) {
+		if !sleep(ctx, wait) {
 			return nil
 		}
 	}
+}
+
+// etcdServes reports whether the node's etcd serves the cluster: it answers a
+// linearizable read, which takes a quorum.
+func (n *node) etcdServes(ctx context.Context) bool {
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, _, err := etcdClient().MemberList(sctx)
+	return err == nil
+}
+
+// rejoinLost makes a node whose etcd data was lost join again, once another member
+// serves the cluster's etcd; until then it waits, and says how to recover.
+func (n *node) rejoinLost(ctx context.Context, self etcdjoin.Self, say func(key, msg string)) {
+	const wait = "this node's etcd data is gone (it was an etcd member): etcd stays down until another control-plane node serves the cluster's etcd, then this node joins again; if none does, recover etcd from a snapshot on one of them (plinthctl bootstrap --recover-from SNAPSHOT)"
+	peers, err := n.etcdPeers(ctx, self)
+	if err != nil {
+		say(wait, fmt.Sprintf("%s (%v)", wait, err))
+		return
+	}
+	if err := callPeers(ctx, peers, func(ctx context.Context, c etcdjoin.Cluster) error {
+		_, _, err := c.MemberList(ctx)
+		return err
+	}); err != nil {
+		say(wait, fmt.Sprintf("%s (%v)", wait, err))
+		return
+	}
+	msg := "this node's etcd data is gone, and the cluster's etcd serves: joining it again"
+	say(msg, msg)
+	if _, err := n.etcd.Rejoin(ctx, etcdStopped); err != nil {
+		msg := fmt.Sprintf("joining again failed: %v", err)
+		say(msg, msg)
+	}
+}
+
+// rejoinIfOrphaned moves aside the data of a member whose etcd does not serve, when the
+// cluster's etcd (found through the Kubernetes API) answers and has no member at this
+// node's peer URL: the data belongs to a cluster that no longer exists (etcd was
+// recovered from a snapshot on another node) or to a member that was removed. The node
+// then joins afresh.
+func (n *node) rejoinIfOrphaned(ctx context.Context, self etcdjoin.Self, say func(key, msg string)) error {
+	_, err := n.promoteSelf(ctx, self)
+	if !errors.Is(err, etcdjoin.ErrNotMember) {
+		return nil // a member (etcd may be slow or broken; the node's services say why), or no answer
+	}
+	say("orphaned", fmt.Sprintf("this node's etcd has not served for %s, and the cluster's etcd has no member at %s (etcd was recovered from a snapshot on another node, or this member was removed): moving this node's etcd data aside and joining again", etcdDownGrace, self.PeerURL))
+	aside, err := n.etcd.Rejoin(ctx, etcdStopped)
+	if err != nil {
+		msg := fmt.Sprintf("moving the data aside failed: %v", err)
+		say(msg, msg)
+		return nil
+	}
+	if aside != "" {
+		say("aside", "the old etcd data is kept in "+aside)
+	}
+	return nil
 }
 
 // joinOnce makes one attempt to add this node to the cluster's etcd. The node's etcd

@@ -32,12 +32,18 @@ func (n *node) Recover(ctx context.Context, path string, force bool) (string, er
 	if err != nil {
 		return "", err
 	}
-	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	st, err := etcdClient().Status(sctx)
-	cancel()
-	if err == nil && !force {
-		return "", fmt.Errorf("%w: etcd answers on this node (revision %d, database %d bytes): recovering would replace its data with the snapshot's; pass --force to do it anyway",
-			machineapi.ErrEtcdHealthy, st.Header.Revision, st.DBSize)
+	// Healthy is serving: a linearizable read, which takes a quorum. A member that lost its
+	// quorum still answers a status request, and recovering it is what recovery is for.
+	if n.etcdServes(ctx) && !force {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		st, err := etcdClient().Status(sctx)
+		cancel()
+		detail := ""
+		if err == nil {
+			detail = fmt.Sprintf(" (revision %d, database %d bytes)", st.Header.Revision, st.DBSize)
+		}
+		return "", fmt.Errorf("%w: etcd serves on this node%s: recovering would replace its data with the snapshot's; pass --force to do it anyway",
+			machineapi.ErrEtcdHealthy, detail)
 	}
 	image := cfg.Cluster.Etcd.Image
 	restore := func(ctx context.Context, dataDir string) error {
@@ -53,6 +59,10 @@ func (n *node) Recover(ctx context.Context, path string, force bool) (string, er
 	}
 	return msg, nil
 }
+
+// EtcdLeft records that this node removed its own etcd member (plinthctl etcd leave):
+// etcd stays down, and the node does not join again, until a reset.
+func (n *node) EtcdLeft() error { return n.etcd.Left() }
 
 // etcdStopped waits until the local etcd no longer answers (kubelet stopped its pod).
 func etcdStopped(ctx context.Context) error {

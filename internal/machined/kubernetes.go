@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -64,6 +65,7 @@ func (n *node) addKubernetesServices() error {
 		{
 			ID:        "kubelet",
 			DependsOn: []string{"containerd", "images"},
+			Condition: n.staticPodsSettled,
 			Runner:    service.GoroutineRunner{Name: "kubelet", Func: n.runKubelet},
 			Restart:   service.RestartForever,
 			Health: &service.HealthCheck{InitialDelay: 5 * time.Second, Period: 5 * time.Second, Timeout: 2 * time.Second,
@@ -88,8 +90,8 @@ func (n *node) addKubernetesServices() error {
 			Condition: func(ctx context.Context) error {
 				return waitFiles(ctx, paths.PKIFile(paths.AdminKubeconfig), paths.PKIFile(paths.EtcdHealthcheckKey))
 			},
-			Runner:  service.GoroutineRunner{Name: "join the cluster's etcd as a learner, then promote it to a voter", Func: n.runEtcdJoin},
-			Restart: service.RestartUntilSuccess,
+			Runner:  service.GoroutineRunner{Name: "join the cluster's etcd as a learner, promote it to a voter, and join again after etcd's data was lost or recovered elsewhere", Func: n.runEtcdJoin},
+			Restart: service.RestartForever,
 		}, service.Service{
 			ID:        "members",
 			Condition: func(ctx context.Context) error { return waitFiles(ctx, paths.PKIFile(paths.AdminKubeconfig)) },
@@ -123,6 +125,30 @@ func (n *node) addKubernetesServices() error {
 		}
 	}
 	return nil
+}
+
+// staticPodsSettled waits, on a control plane, until the node has decided whether etcd
+// runs here and, when it must not (its data was lost, is being replaced, or the node has
+// yet to join), until etcd's static pod is gone: kubelet must not start a manifest left
+// from before, as etcd on an empty data directory would start a new, empty cluster.
+func (n *node) staticPodsSettled(ctx context.Context) error {
+	if cfg, _ := n.cfg.Current(); cfg == nil || cfg.Machine.Type != config.TypeControlPlane {
+		return nil
+	}
+	manifest := filepath.Join(paths.ManifestsDir, render.EtcdManifest)
+	for {
+		if r, err := n.store.Get(resources.NamespaceEtcd, resources.EtcdStateType, resources.LocalID); err == nil {
+			if r.(*resource.Typed[resources.EtcdStateSpec]).TypedSpec().Run {
+				return nil
+			}
+			if _, err := os.Stat(manifest); errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+		}
+		if !sleep(ctx, 200*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
 }
 
 // importBundle loads the image archives shipped in the node image into containerd's

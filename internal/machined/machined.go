@@ -246,7 +246,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	if err := prepareAPIDir(opts.StateDir, n.path("apid"), apidUser()); err != nil {
 		return err
 	}
-	n.policy, err = newAPIDPolicy(n.path("apid", apid.PolicyFileName), n.path("certified-nodes.json"), apidUser(),
+	n.policy, err = newAPIDPolicy(n.path("apid", apid.PolicyFileName), n.path("certified-nodes.json"), n.path("kubernetes-members.json"), apidUser(),
 		[]string{opts.Address, n.hostname()}, base.With("component", "apid-policy"))
 	if err != nil {
 		return err

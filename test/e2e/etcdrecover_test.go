@@ -19,7 +19,7 @@ func checkEtcdRecovery(e *env, cp, cpName, snapshot string) {
 		e.t.Fatalf("the ConfigMap is still there after its deletion:\n%s", out)
 	}
 	out, err := e.run(5*time.Minute, e.plinthctl, "-n", cp, "bootstrap", "--recover-from", snapshot)
-	if err == nil || !strings.Contains(out, "etcd answers on this node") || !strings.Contains(out, "--force") {
+	if err == nil || !strings.Contains(out, "etcd serves on this node") || !strings.Contains(out, "--force") {
 		e.t.Errorf("a recovery while etcd answers, without --force: %v\n%s", err, out)
 	}
 	start := time.Now()

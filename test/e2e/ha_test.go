@@ -92,6 +92,10 @@ func TestThreeControlPlanes(t *testing.T) {
 		t.Errorf("after the rejoin the configmap reads %q", out)
 	}
 
+	// The worker became a control plane above: four etcd members lose their data.
+	checkEtcdDisaster(e, []string{cp1, cp2, "10.5.79.5", "10.5.79.6"},
+		[]string{e.name + "-controlplane-1", e.name + "-controlplane-2", e.name + "-controlplane-3", e.name + "-worker-1"})
+
 	rollingUpgrade(e, []string{cp1, cp2, "10.5.79.5", "10.5.79.6"})
 }
 

@@ -5,8 +5,9 @@ set -euo pipefail
 
 # docker.io runs local clusters; runc, iptables and mount are copied into the node image;
 # gcc and libc6-dev build the race detector and flanneld (cgo, linked statically);
-# squashfs-tools and e2fsprogs make the OS image's file systems (make image-os); qemu-system-x86, qemu-utils and ovmf (UEFI firmware) boot it (make e2e-qemu); iproute2 makes the network of QEMU clusters.
-packages=(make gcc libc6-dev git openssl ca-certificates docker.io runc iptables mount squashfs-tools e2fsprogs qemu-system-x86 qemu-utils ovmf iproute2)
+# squashfs-tools and e2fsprogs make the OS image's file systems (make image-os); qemu-system-x86, qemu-utils and ovmf (UEFI firmware) boot it (make e2e-qemu); iproute2 makes the network of QEMU clusters;
+# busybox-static, bind9-dnsutils (dig), netcat-openbsd and curl go into the conformance tests' images (make conformance).
+packages=(make gcc libc6-dev git openssl ca-certificates docker.io runc iptables mount squashfs-tools e2fsprogs qemu-system-x86 qemu-utils ovmf iproute2 busybox-static bind9-dnsutils netcat-openbsd curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

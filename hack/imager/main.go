@@ -4,6 +4,10 @@
 //	imager bundle -bin _out/payload/bin -out _out/images/bundle.tar -lock payload/images.lock [-update-lock]
 //	imager node -bin _out/payload/bin -machined _out/machined -bundle _out/images/bundle.tar -lock payload/images.lock -tag plinth/node:dev -out _out/images/node.tar
 //	imager kube-bundle -bin _out/payload-prev/bin -kubernetes v1.36.3 -out _out/images/kubernetes-v1.36.3.tar
+//	imager conformance-images -bin _out/conformance -payload _out/payload/bin -kubernetes-src DIR -out _out/conformance/images.tar
+//
+// conformance-images builds the images the Kubernetes conformance tests run (make
+// conformance); the lock does not cover them.
 //
 // kube-bundle builds the Kubernetes images alone of another Kubernetes version (the previous
 // minor release of make payload-prev), for plinthctl upgrade-k8s; the lock does not cover it.
@@ -31,7 +35,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: imager bundle|node|kube-bundle [flags]")
+		fmt.Fprintln(os.Stderr, "usage: imager bundle|node|kube-bundle|conformance-images [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -42,8 +46,10 @@ func main() {
 		err = node(os.Args[2:])
 	case "kube-bundle":
 		err = kubeBundle(os.Args[2:])
+	case "conformance-images":
+		err = conformanceImages(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q: use bundle, node or kube-bundle", os.Args[1])
+		err = fmt.Errorf("unknown command %q: use bundle, node, kube-bundle or conformance-images", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "imager:", err)
@@ -147,16 +153,51 @@ func kubeBundle(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+	return saveImages(*out, images)
+}
+
+func conformanceImages(args []string) error {
+	fs := flag.NewFlagSet("conformance-images", flag.ExitOnError)
+	var src imagebuild.ConformanceSources
+	fs.StringVar(&src.Bin, "bin", "_out/conformance", "directory of agnhost, nnp and sample-apiserver (make conformance-bins)")
+	fs.StringVar(&src.Payload, "payload", "_out/payload/bin", "directory of the payload binaries (kube, pause)")
+	fs.StringVar(&src.Kubernetes, "kubernetes-src", "", "source tree of the pinned k8s.io/kubernetes module (required)")
+	out := fs.String("out", "", "archive to write (required)")
+	repoList := fs.String("repo-list", "", "also write e2e.test's KUBE_TEST_REPO_LIST file here")
+	_ = fs.Parse(args)
+	if src.Kubernetes == "" || *out == "" {
+		return fmt.Errorf("-kubernetes-src and -out are required")
+	}
+	work, err := os.MkdirTemp("", "imager-conformance-")
+	if err != nil {
 		return err
 	}
-	tmp := *out + ".tmp"
+	defer os.RemoveAll(work)
+	images, err := imagebuild.ConformanceImages(context.Background(), src, work)
+	if err != nil {
+		return err
+	}
+	if *repoList != "" {
+		if err := atomicfile.Write(*repoList, []byte(imagebuild.ConformanceRepoList), 0o644); err != nil {
+			return err
+		}
+	}
+	return saveImages(*out, images)
+}
+
+// saveImages writes images to the docker-save archive out, through a temporary file, and
+// prints each image's digest and names.
+func saveImages(out string, images map[string]v1.Image) error {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	tmp := out + ".tmp"
 	defer os.Remove(tmp)
 	sums, err := imagebuild.Save(tmp, images)
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, *out); err != nil {
+	if err := os.Rename(tmp, out); err != nil {
 		return err
 	}
 	for _, s := range sums {

@@ -11,7 +11,7 @@ TOOLS := $(OUT)/tools
 # BenchmarkIdleRSS idles, so that it measures once. -v shows the figures next to their aims.
 BENCHTIME ?= 3s
 
-.PHONY: setup cluster images images-lock images-repro image-docker image-docker-k8s-prev e2e-k8s-upgrade payload-prev image-os image-os-k8s image-os-upgrades image-docker-next e2e-qemu-k8s kernel-bump local-node help tools payload build test test-integration e2e e2e-qemu bench lint fuzz generate check-generate check demo clean
+.PHONY: setup cluster images images-lock images-repro image-docker image-docker-k8s-prev e2e-k8s-upgrade payload-prev conformance-bins conformance-images conformance image-os image-os-k8s image-os-upgrades image-docker-next e2e-qemu-k8s kernel-bump local-node help tools payload build test test-integration e2e e2e-qemu bench lint fuzz generate check-generate check demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -59,6 +59,21 @@ payload: ## build the Kubernetes payload from source into _out/payload (versions
 
 payload-prev: ## build the previous Kubernetes minor release's kube binary (payload/prev.mod) into _out/payload-prev, for the upgrade-k8s test
 	$(MAKE) -C payload prev GO=$(GO) PREV_BIN=$(CURDIR)/$(OUT)/payload-prev/bin
+
+conformance-bins: ## build the Kubernetes conformance test binaries (payload/conformance.mod) into _out/conformance: e2e.test, ginkgo, agnhost, nnp, sample-apiserver
+	$(MAKE) -C payload conformance GO=$(GO) CONFORMANCE_BIN=$(CURDIR)/$(OUT)/conformance
+
+conformance-images: conformance-bins payload ## build the images the conformance tests run (_out/conformance/images.tar) and e2e.test's registry map
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(OUT)/imager ./hack/imager
+	$(OUT)/imager conformance-images -bin $(OUT)/conformance -payload $(OUT)/payload/bin \
+	  -kubernetes-src $$(cd payload && $(GO) list -m -f '{{.Dir}}' k8s.io/kubernetes) \
+	  -out $(OUT)/conformance/images.tar -repo-list $(OUT)/conformance/repo-list.yaml
+
+# FOCUS, SERIAL_FOCUS and PROCS narrow or widen the run (hack/conformance.sh).
+conformance: image-docker conformance-images ## run the Kubernetes conformance suite offline on an isolated 1+2 Docker cluster; summary in _out/conformance/report/summary.txt (an hour or more)
+	$(GO) build -o $(OUT)/conformancesummary ./hack/conformancesummary
+	NODE_IMAGE=$(NODE_IMAGE) K8S_VERSION=$(call payload_version,k8s.io/kubernetes) PLINTHCTL=$(OUT)/plinthctl \
+	  KUBECTL=$(OUT)/payload/bin/kubectl SUMMARY=$(OUT)/conformancesummary OUT=$(OUT)/conformance hack/conformance.sh
 
 lint: tools ## gofmt, go vet, staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \

@@ -331,7 +331,9 @@ func (k *Keeper) replace(ctx context.Context, during Role, suffix string, stoppe
 		return putBack(fmt.Errorf("etcd did not stop: %w", err))
 	}
 	aside := ""
-	if _, err := os.Stat(k.dataDir); err == nil {
+	// An empty data directory (a node that lost its data makes a new one at boot) is
+	// removed; one with content is moved aside.
+	if err := os.Remove(k.dataDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		stamp := k.now().UTC().Format("20060102T150405Z")
 		aside = fmt.Sprintf("%s.%s-%s", k.dataDir, suffix, stamp)
 		for i := 2; ; i++ { // an earlier one in the same second

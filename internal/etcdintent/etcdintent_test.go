@@ -412,6 +412,10 @@ func TestRejoin(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, "etcd")); err != nil {
 		t.Fatal(err)
 	}
+	// The node made a new, empty data directory at boot.
+	if err := os.Mkdir(filepath.Join(dir, "etcd"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if got := k.Current(); got.Role != RoleLost {
 		t.Fatalf("joined node, data lost: %+v", got)
 	}

@@ -11,7 +11,7 @@ TOOLS := $(OUT)/tools
 # BenchmarkIdleRSS idles, so that it measures once. -v shows the figures next to their aims.
 BENCHTIME ?= 3s
 
-.PHONY: setup cluster images images-lock images-repro image-docker image-docker-k8s-prev e2e-k8s-upgrade payload-prev conformance-bins conformance-images conformance image-os image-os-k8s image-os-upgrades image-docker-next e2e-qemu-k8s kernel-bump local-node help tools payload build test test-integration e2e e2e-qemu bench lint fuzz generate check-generate check demo clean
+.PHONY: setup cluster images images-lock images-repro image-docker image-docker-k8s-prev e2e-k8s-upgrade payload-prev conformance-bins conformance-images conformance conformance-ci conformance-run image-os image-os-k8s image-os-upgrades image-docker-next e2e-qemu-k8s kernel-bump local-node help tools payload build test test-integration e2e e2e-qemu bench lint fuzz generate check-generate check demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -70,7 +70,16 @@ conformance-images: conformance-bins payload ## build the images the conformance
 	  -out $(OUT)/conformance/images.tar -repo-list $(OUT)/conformance/repo-list.yaml
 
 # FOCUS, SERIAL_FOCUS and PROCS narrow or widen the run (hack/conformance.sh).
-conformance: image-docker conformance-images ## run the Kubernetes conformance suite offline on an isolated 1+2 Docker cluster; summary in _out/conformance/report/summary.txt (an hour or more)
+conformance: image-docker conformance-images ## run the Kubernetes conformance suite offline on an isolated 1+2 Docker cluster; summary in _out/conformance/report-conformance/summary.txt (an hour or more)
+	$(MAKE) conformance-run
+
+# The part of the suite CI runs (make check): one or two tests of each area, a few minutes.
+CONFORMANCE_CI_FOCUS := (\[sig-network\] DNS should provide DNS for (the cluster|services) |\[sig-network\] Services should serve a basic endpoint from pods |\[sig-network\] Networking Granular Checks: Pods should function for intra-pod communication: http |\[sig-node\] Pods should be submitted and removed |AllowPrivilegeEscalation should not allow privilege escalation when false |\[sig-node\] PreStop should call prestop when killing a pod |Sample API Server using the current Aggregator |AdmissionWebhook \[Privileged:ClusterAdmin\] should be able to deny pod and configmap creation |\[sig-apps\] Deployment RollingUpdateDeployment should delete old pods and create new ones |\[sig-cli\] Kubectl client Kubectl version should check is all data is printed ).*\[Conformance\]
+
+conformance-ci: image-docker conformance-images ## the part of the conformance suite CI runs: 11 tests across networking, nodes, apps, API machinery and kubectl
+	$(MAKE) conformance-run FOCUS='$(CONFORMANCE_CI_FOCUS)' SERIAL_FOCUS= PROCS=4 CLUSTER_NAME=conformance-ci CIDR=10.5.61.0/24
+
+conformance-run:
 	$(GO) build -o $(OUT)/conformancesummary ./hack/conformancesummary
 	NODE_IMAGE=$(NODE_IMAGE) K8S_VERSION=$(call payload_version,k8s.io/kubernetes) PLINTHCTL=$(OUT)/plinthctl \
 	  KUBECTL=$(OUT)/payload/bin/kubectl SUMMARY=$(OUT)/conformancesummary OUT=$(OUT)/conformance hack/conformance.sh
@@ -108,7 +117,7 @@ check-generate: generate ## fail when generated files are out of date
 	@git diff --exit-code -- pkg/api pkg/config/zz_docs.go docs/reference/config.md docs/cli.md || \
 	  { echo "generated files are out of date: run make generate and commit"; exit 1; }
 
-check: setup lint check-generate test test-integration fuzz e2e e2e-k8s-upgrade e2e-qemu ## everything CI runs
+check: setup lint check-generate test test-integration fuzz e2e e2e-k8s-upgrade e2e-qemu conformance-ci ## everything CI runs
 
 demo: build ## generate and validate a demo cluster's configuration in _out/demo (no cluster is started)
 	@mkdir -p $(OUT)/demo

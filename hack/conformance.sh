@@ -13,6 +13,7 @@
 #   PROCS          parallel ginkgo processes (default 4)
 #   KEEP_CLUSTER=1 leave the cluster running afterwards
 #   K8S_VERSION    the Kubernetes version, for the summary
+#   CLUSTER_NAME, CIDR  the cluster (default conformance, 10.5.60.0/24)
 set -euo pipefail
 
 : "${NODE_IMAGE:?set NODE_IMAGE to the node image (make conformance does)}"
@@ -29,9 +30,9 @@ SUMMARY=${SUMMARY:-_out/conformancesummary}
 OUT=$(realpath "$OUT")
 PLINTHCTL=$(realpath "$PLINTHCTL")
 KUBECTL=$(realpath "$KUBECTL")
-REPORT=$OUT/report
-# The cluster's client config and kubeconfig stay in $OUT/home, out of the user's own.
-export HOME=$OUT/home
+REPORT=$OUT/report-$NAME
+# The cluster's client config and kubeconfig stay in $OUT/home-$NAME, out of the user's own.
+export HOME=$OUT/home-$NAME
 export KUBECONFIG=$HOME/.kube/config
 export KUBE_TEST_REPO_LIST=$OUT/repo-list.yaml
 mkdir -p "$HOME" "$REPORT"

@@ -27,9 +27,11 @@ PLINTHCTL=${PLINTHCTL:-_out/plinthctl}
 KUBECTL=${KUBECTL:-_out/payload/bin/kubectl}
 SUMMARY=${SUMMARY:-_out/conformancesummary}
 
-OUT=$(realpath "$OUT")
-PLINTHCTL=$(realpath "$PLINTHCTL")
-KUBECTL=$(realpath "$KUBECTL")
+# Absolute paths, keeping symbolic links: kubectl is the multicall binary kube under the
+# name kubectl, which it must be run by.
+OUT=$(realpath -s "$OUT")
+PLINTHCTL=$(realpath -s "$PLINTHCTL")
+KUBECTL=$(realpath -s "$KUBECTL")
 REPORT=$OUT/report-$NAME
 # The cluster's client config and kubeconfig stay in $OUT/home-$NAME, out of the user's own.
 export HOME=$OUT/home-$NAME

@@ -65,7 +65,7 @@ const busybox = "/usr/bin/busybox"
 // names e2e.test asks for once its registries are mapped by ConformanceRepoList. What each
 // holds is what the tests use of it, built here from source or Debian packages:
 //   - agnhost (2.66.1, and 2.55 for the tests that want the previous one): the agnhost
-//     program, busybox's applets, dig, nc, curl, ip, ss, getent and bash;
+//     program, dash as sh, busybox's other applets, dig, nc, curl, ip, ss, getent and bash;
 //   - kitten and nautilus: agnhost's root with their page, serving it;
 //   - glibc-dns-testing: the same root (its dig and getent use glibc);
 //   - busybox 1.37.0-2: busybox's applets (Debian's busybox is 1.35);
@@ -180,6 +180,12 @@ func fillAgnhost(ctx context.Context, r *Rootfs, src ConformanceSources) error {
 		if err := r.CopyProgram(ctx, host, image); err != nil {
 			return fmt.Errorf("%w (install the Debian packages of hack/setup.sh)", err)
 		}
+	}
+	// Debian's busybox runs its own applets in preference to the programs in PATH (it is
+	// built with FEATURE_SH_STANDALONE), so its sh would run busybox's nc, which lacks the
+	// options the tests pass (-v; -u with -w). dash is the shell here, as on Debian.
+	if err := r.CopyProgram(ctx, "/usr/bin/dash", "/bin/sh"); err != nil {
+		return err
 	}
 	if err := r.WriteFile("/etc/passwd", []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nuser:x:1000:1000::/home/user:/bin/sh\n"), 0o644); err != nil {
 		return err

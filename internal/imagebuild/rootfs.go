@@ -141,6 +141,12 @@ func (r *Rootfs) CopyFile(hostPath, imagePath string) error {
 	if err := mkdirAll(filepath.Dir(p)); err != nil {
 		return err
 	}
+	// A link already at imagePath is replaced, not written through.
+	if st, err := os.Lstat(p); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+	}
 	dst, err := os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
 	if err != nil {
 		return err

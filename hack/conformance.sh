@@ -60,6 +60,10 @@ say "creating the isolated cluster $NAME (1 control plane, 2 workers) from $NODE
 say "importing the test images into every node"
 "$PLINTHCTL" image import "$OUT/images.tar"
 
+say "starting the node-local registry (localhost:5000 on every node) for the tests that pull always"
+"$KUBECTL" apply -f test/conformance/registry.yaml
+"$KUBECTL" -n conformance-registry rollout status daemonset/registry --timeout=5m
+
 skip=$("$SUMMARY" -skips test/conformance/skips.tsv -skip-regexp)
 parallel_skip='\[Serial\]'
 serial_skip=()

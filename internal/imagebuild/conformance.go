@@ -1,8 +1,10 @@
 package imagebuild
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,10 +25,19 @@ type ConformanceSources struct {
 	Kubernetes string
 }
 
-// ConformanceRegistry is where the conformance images are named, in the registries e2e.test
-// is told to use (KUBE_TEST_REPO_LIST): the names and tags are upstream's, so that e2e.test
-// finds them without pulling.
-const ConformanceRegistry = Repository + "/e2e-test-images"
+// ConformanceRegistry is where the conformance test images are named, the registry e2e.test
+// is told to use for them (KUBE_TEST_REPO_LIST): the names and tags are upstream's, so that
+// e2e.test finds them on the nodes without pulling. Two tests pull even an image that is
+// there (pull policy Always): the registry that ConformanceRegistryImage runs on every node
+// serves those images at this address.
+const ConformanceRegistry = "localhost:5000"
+
+// ConformanceRegistryImage is the node-local registry's image: agnhost's
+// fake-registry-server with the images the tests pull always (kitten, agnhost).
+const ConformanceRegistryImage = Repository + "/conformance-registry:1"
+
+// registryDir is where fake-registry-server reads what it serves.
+const registryDir = "/var/registry"
 
 // ConformanceRepoList is the KUBE_TEST_REPO_LIST file that maps e2e.test's registries to
 // where ConformanceImages names its images. The invalid and private registries keep their
@@ -74,7 +85,8 @@ const busybox = "/usr/bin/busybox"
 //   - nonewprivs: nnp, setuid root;
 //   - sample-apiserver: the aggregated API server the aggregator test deploys;
 //   - etcd 3.7.0-0: the payload's multicall binary at /usr/local/bin/etcd;
-//   - pause 3.10.2: the payload's pause.
+//   - pause 3.10.2: the payload's pause;
+//   - the node-local registry (ConformanceRegistryImage).
 func ConformanceImages(ctx context.Context, src ConformanceSources, work string) (map[string]v1.Image, error) {
 	images := map[string]v1.Image{}
 	build := func(dir string, spec ImageSpec, fill ...func(*Rootfs) error) error {
@@ -155,7 +167,88 @@ func ConformanceImages(ctx context.Context, src ConformanceSources, work string)
 			return nil, err
 		}
 	}
+	// The registry serves the images the tests pull even though the nodes have them: the
+	// ImageVolume test's kitten and the PodCertificate mTLS test's agnhost.
+	served := map[string]v1.Image{"kitten:1.8": images[e2e("kitten", "1.8")], "agnhost:2.66.1": images[e2e("agnhost", "2.66.1")]}
+	err := build("registry", ImageSpec{Tags: []string{ConformanceRegistryImage}, Entrypoint: entry, Cmd: []string{"fake-registry-server", "--port", "5000"}},
+		agnhost, func(r *Rootfs) error { return writeRegistry(r, served) })
+	if err != nil {
+		return nil, err
+	}
 	return images, nil
+}
+
+// writeRegistry lays images (by NAME:TAG) out under registryDir as fake-registry-server
+// reads them: NAME/manifests/TAG holds the manifest's digest, and the manifest, the
+// configuration and the (compressed) layers are NAME/{manifests,blobs}/sha256/XX/HASH/data.
+func writeRegistry(r *Rootfs, images map[string]v1.Image) error {
+	for ref, img := range images {
+		name, tag, ok := strings.Cut(ref, ":")
+		if !ok || img == nil {
+			return fmt.Errorf("registry: no image %s", ref)
+		}
+		dir := registryDir + "/" + name
+		blob := func(kind string, d v1.Hash, data io.Reader) error {
+			p := r.host(fmt.Sprintf("%s/%s/%s/%s/%s/data", dir, kind, d.Algorithm, d.Hex[:2], d.Hex))
+			if err := mkdirAll(filepath.Dir(p)); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(f, data); err != nil {
+				f.Close()
+				return err
+			}
+			return f.Close()
+		}
+		manifest, err := img.RawManifest()
+		if err != nil {
+			return err
+		}
+		digest, err := img.Digest()
+		if err != nil {
+			return err
+		}
+		if err := blob("manifests", digest, bytes.NewReader(manifest)); err != nil {
+			return err
+		}
+		if err := r.WriteFile(dir+"/manifests/"+tag, []byte(digest.String()), 0o644); err != nil {
+			return err
+		}
+		config, err := img.RawConfigFile()
+		if err != nil {
+			return err
+		}
+		configName, err := img.ConfigName()
+		if err != nil {
+			return err
+		}
+		if err := blob("blobs", configName, bytes.NewReader(config)); err != nil {
+			return err
+		}
+		layers, err := img.Layers()
+		if err != nil {
+			return err
+		}
+		for _, l := range layers {
+			d, err := l.Digest()
+			if err != nil {
+				return err
+			}
+			rc, err := l.Compressed()
+			if err != nil {
+				return err
+			}
+			err = blob("blobs", d, rc)
+			rc.Close()
+			if err != nil {
+				return fmt.Errorf("registry: %s: layer %s: %w", ref, d, err)
+			}
+		}
+	}
+	return nil
 }
 
 // fillAgnhost fills agnhost's root: the program, the TLS pair its porter serves, the

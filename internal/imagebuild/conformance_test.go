@@ -128,4 +128,23 @@ func TestConformanceImages(t *testing.T) {
 	})
 	check(ConformanceRegistry+"/kitten:1.8", map[string]func(*tar.Header) error{"kitten.jpg": mode(0o644), "data.json": mode(0o644)})
 	check(Repository+"/etcd:3.7.0-0", map[string]func(*tar.Header) error{"usr/local/bin/etcd": link("/usr/bin/kube")})
+
+	// The registry serves kitten and agnhost as they are on the nodes.
+	kitten, err := images[ConformanceRegistry+"/kitten:1.8"].Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := func(n int64) func(*tar.Header) error {
+		return func(h *tar.Header) error {
+			if h.Size != n {
+				return errors.New("wrong size")
+			}
+			return nil
+		}
+	}
+	check(ConformanceRegistryImage, map[string]func(*tar.Header) error{
+		"var/registry/kitten/manifests/1.8":                                                   size(int64(len(kitten.String()))),
+		"var/registry/kitten/manifests/sha256/" + kitten.Hex[:2] + "/" + kitten.Hex + "/data": mode(0o644),
+		"var/registry/agnhost/manifests/2.66.1":                                               mode(0o644),
+	})
 }

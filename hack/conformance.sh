@@ -10,7 +10,8 @@
 #   FOCUS          ginkgo --focus of the parallel pass (default: every [Conformance] test)
 #   SERIAL_FOCUS   ginkgo --focus of the serial pass (default: the [Serial] [Conformance]
 #                  tests; empty: no serial pass)
-#   PROCS          parallel ginkgo processes (default 4)
+#   PROCS          parallel ginkgo processes (default 8: the tests mostly wait, and 8 kept
+#                  2 cores busy without a failure)
 #   KEEP_CLUSTER=1 leave the cluster running afterwards
 #   K8S_VERSION    the Kubernetes version, for the summary
 #   CLUSTER_NAME, CIDR  the cluster (default conformance, 10.5.60.0/24)
@@ -20,7 +21,7 @@ set -euo pipefail
 OUT=${OUT:-_out/conformance}
 NAME=${CLUSTER_NAME:-conformance}
 CIDR=${CIDR:-10.5.60.0/24}
-PROCS=${PROCS:-4}
+PROCS=${PROCS:-8}
 FOCUS=${FOCUS:-'\[Conformance\]'}
 SERIAL_FOCUS=${SERIAL_FOCUS-'\[Serial\].*\[Conformance\]|\[Conformance\].*\[Serial\]'}
 PLINTHCTL=${PLINTHCTL:-_out/plinthctl}

@@ -217,35 +217,16 @@ func writeRegistry(r *Rootfs, images map[string]v1.Image) error {
 		if err := r.WriteFile(dir+"/manifests/"+tag, []byte(digest.String()), 0o644); err != nil {
 			return err
 		}
-		config, err := img.RawConfigFile()
-		if err != nil {
-			return err
-		}
-		configName, err := img.ConfigName()
-		if err != nil {
-			return err
-		}
-		if err := blob("blobs", configName, bytes.NewReader(config)); err != nil {
-			return err
-		}
-		layers, err := img.Layers()
-		if err != nil {
-			return err
-		}
-		for _, l := range layers {
-			d, err := l.Digest()
+		err = eachBlob(img, func(d v1.Hash, _ int64, _ bool, open func() (io.ReadCloser, error)) error {
+			rc, err := open()
 			if err != nil {
 				return err
 			}
-			rc, err := l.Compressed()
-			if err != nil {
-				return err
-			}
-			err = blob("blobs", d, rc)
-			rc.Close()
-			if err != nil {
-				return fmt.Errorf("registry: %s: layer %s: %w", ref, d, err)
-			}
+			defer rc.Close()
+			return blob("blobs", d, rc)
+		})
+		if err != nil {
+			return fmt.Errorf("registry: %s: %w", ref, err)
 		}
 	}
 	return nil

@@ -141,50 +141,31 @@ func writeArchive(w io.Writer, saved []Saved, imgOf map[string]v1.Image) error {
 	written := map[string]bool{}
 	var manifest []archiveEntry
 	for _, s := range saved {
-		img := imgOf[s.Digest]
-		cfgName, err := img.ConfigName()
-		if err != nil {
-			return err
-		}
-		cfg, err := img.RawConfigFile()
-		if err != nil {
-			return err
-		}
-		entry := archiveEntry{Config: cfgName.String(), RepoTags: s.Tags}
-		if !written[entry.Config] {
-			if err := put(entry.Config, int64(len(cfg)), bytes.NewReader(cfg)); err != nil {
-				return err
+		entry := archiveEntry{RepoTags: s.Tags}
+		err := eachBlob(imgOf[s.Digest], func(d v1.Hash, size int64, layer bool, open func() (io.ReadCloser, error)) error {
+			file := d.String()
+			if layer {
+				file = d.Hex + ".tar.gz"
+				entry.Layers = append(entry.Layers, file)
+			} else {
+				entry.Config = file
 			}
-			written[entry.Config] = true
-		}
-		layers, err := img.Layers()
-		if err != nil {
-			return err
-		}
-		for _, l := range layers {
-			d, err := l.Digest()
-			if err != nil {
-				return err
-			}
-			size, err := l.Size()
-			if err != nil {
-				return err
-			}
-			file := d.Hex + ".tar.gz"
-			entry.Layers = append(entry.Layers, file)
 			if written[file] {
-				continue
+				return nil
 			}
-			rc, err := l.Compressed()
+			rc, err := open()
 			if err != nil {
 				return err
 			}
-			err = put(file, size, rc)
-			rc.Close()
-			if err != nil {
-				return fmt.Errorf("layer %s: %w", d, err)
+			defer rc.Close()
+			if err := put(file, size, rc); err != nil {
+				return fmt.Errorf("%s: %w", file, err)
 			}
 			written[file] = true
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		manifest = append(manifest, entry)
 	}
@@ -196,4 +177,39 @@ func writeArchive(w io.Writer, saved []Saved, imgOf map[string]v1.Image) error {
 		return err
 	}
 	return tw.Close()
+}
+
+// eachBlob calls put for an image's configuration, then for each of its layers
+// (compressed), in order: the blob's digest and size, whether it is a layer, and how to read
+// it.
+func eachBlob(img v1.Image, put func(d v1.Hash, size int64, layer bool, open func() (io.ReadCloser, error)) error) error {
+	cfgName, err := img.ConfigName()
+	if err != nil {
+		return err
+	}
+	cfg, err := img.RawConfigFile()
+	if err != nil {
+		return err
+	}
+	if err := put(cfgName, int64(len(cfg)), false, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(cfg)), nil }); err != nil {
+		return err
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	for _, l := range layers {
+		d, err := l.Digest()
+		if err != nil {
+			return err
+		}
+		size, err := l.Size()
+		if err != nil {
+			return err
+		}
+		if err := put(d, size, true, l.Compressed); err != nil {
+			return fmt.Errorf("layer %s: %w", d, err)
+		}
+	}
+	return nil
 }

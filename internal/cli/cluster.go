@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/plinthos/plinth/internal/bringup"
 	"github.com/plinthos/plinth/internal/localcluster"
 	"github.com/plinthos/plinth/internal/provision"
 	"github.com/plinthos/plinth/internal/provision/docker"
@@ -113,6 +114,7 @@ type clusterCreateFlags struct {
 	wait              bool
 	waitTimeout       time.Duration
 	retain            bool
+	timings           bool
 }
 
 func newClusterCreateCommand(g *globalFlags) *cobra.Command {
@@ -165,12 +167,20 @@ every node are printed first; then the containers, volumes and network go, with 
 directory's files, the context merged into the client config (the context current before
 is current again) and the one merged into the kubeconfig (the entries it replaced come
 back). With --retain, a cluster whose wait, bootstrap or health wait failed is kept to be
-inspected; remove it with 'plinthctl cluster destroy'.`,
+inspected; remove it with 'plinthctl cluster destroy'.
+
+With --timings, once the cluster is healthy, it prints when each phase of every node's
+bring-up began and ended, in seconds from the start of the command: machined up, containerd
+ready, the image bundle imported, kubelet registered, etcd, the API server and the static
+pods ready, the CNI's and kube-proxy's pods ready, the node Ready. The first phases come
+from the node's events, the others from the Kubernetes API, which keeps its times to the
+second.`,
 		Example: `  plinthctl cluster create
   plinthctl cluster create --name demo --workers 2 --cpus 2 --memory 4096
   plinthctl cluster create --controlplanes 3 --workers 0 --cidr 10.6.0.0/24 --wait=false
   plinthctl cluster create --retain --wait-timeout 5m
   plinthctl cluster create --isolated --name offline --cidr 10.7.0.0/24
+  plinthctl cluster create --timings
   sudo plinthctl cluster create --provisioner qemu --os-image _out/os --name vms --cidr 10.6.0.0/24
   plinthctl cluster create --config-patch-worker '{"machine": {"kubelet": {"nodeLabels": {"pool": "blue"}}}}'`,
 		Args: cobra.NoArgs,
@@ -192,6 +202,7 @@ inspected; remove it with 'plinthctl cluster destroy'.`,
 	fl.BoolVar(&f.isolated, "isolated", false, "a network with no route off this machine (Docker internal network; the host reaches the nodes at their addresses)")
 	fl.BoolVar(&f.wait, "wait", true, "wait for the first control plane's node API, then bootstrap the cluster")
 	fl.DurationVar(&f.waitTimeout, "wait-timeout", 10*time.Minute, "how long --wait waits")
+	fl.BoolVar(&f.timings, "timings", false, "once the cluster is healthy, print when each phase of every node's bring-up began and ended")
 	fl.BoolVar(&f.retain, "retain", false, "keep the cluster when the wait, the bootstrap or the health wait fails, to inspect it; remove it with cluster destroy")
 	return cmd
 }
@@ -204,6 +215,9 @@ func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags)
 	defer stop()
 	if f.cpus < 0 || f.memoryMB < 0 {
 		return errors.New("--cpus and --memory cannot be negative")
+	}
+	if f.timings && !f.wait {
+		return errors.New("--timings needs --wait: the phases are read once the cluster is healthy")
 	}
 	stateDir, err := f.resolveStateDir()
 	if err != nil {
@@ -255,6 +269,14 @@ func runClusterCreate(cmd *cobra.Command, g *globalFlags, f *clusterCreateFlags)
 		return nil
 	}
 	printClusterUsage(out, f.name, res.Context, res.ClientConfigPath, res.Cluster)
+	if f.timings {
+		nodes, err := localcluster.Timings(ctx, res)
+		if err != nil {
+			return fmt.Errorf("the cluster is up, but its timings could not be read: %w", err)
+		}
+		fmt.Fprintln(out, "\ntimings, in seconds from the start of cluster create:")
+		return bringup.Write(out, res.Started, nodes)
+	}
 	return nil
 }
 

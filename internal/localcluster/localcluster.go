@@ -124,6 +124,11 @@ type Result struct {
 	// NodesUp is set instead when Create waited for a cluster without Kubernetes
 	// (provision.Cluster.NoKubernetes) and every node's API answered.
 	NodesUp bool
+	// Started is when Create began.
+	Started time.Time
+
+	// client is the cluster's client context, for Timings.
+	client *clientconfig.Context
 }
 
 // CreateError is the error of a Create that failed after the nodes started: the failed
@@ -261,7 +266,7 @@ func finish(ctx context.Context, opts CreateOptions, cfgs *configs, now time.Tim
 		return nil, err
 	}
 	fmt.Fprintln(out)
-	res := &Result{Cluster: cluster, Context: contextName, ClientConfigPath: opts.ClientConfigPath}
+	res := &Result{Cluster: cluster, Context: contextName, ClientConfigPath: opts.ClientConfigPath, Started: now, client: cc.Contexts[opts.Name]}
 	if !opts.Wait {
 		return res, nil
 	}

@@ -31,6 +31,8 @@ type (
 		Namespace   string            `yaml:"namespace,omitempty" json:"namespace,omitempty"`
 		Labels      map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
 		Annotations map[string]string `yaml:"annotations,omitempty" json:"annotations,omitempty"`
+		// CreationTimestamp is set by the API (RFC 3339); never rendered into a manifest.
+		CreationTimestamp string `yaml:"-" json:"creationTimestamp,omitempty"`
 	}
 
 	PolicyRule struct {
@@ -221,8 +223,9 @@ type (
 		Address string `json:"address"`
 	}
 	NodeCondition struct {
-		Type   string `json:"type"`   // Ready...
-		Status string `json:"status"` // True, False, Unknown
+		Type               string `json:"type"`   // Ready...
+		Status             string `json:"status"` // True, False, Unknown
+		LastTransitionTime string `json:"lastTransitionTime,omitempty"`
 	}
 
 	CertificateSigningRequest struct {

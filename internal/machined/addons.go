@@ -68,14 +68,22 @@ func adminClient() (*kubeclient.Client, error) {
 // serving certificate requests of real nodes.
 func (n *node) runAddons(ctx context.Context, logs io.Writer) error {
 	applied := ""
+	// A failure (mostly: the API server not ready yet, at bootstrap) is retried after a
+	// second, then less and less often, up to the period of the rounds.
+	const period = 10 * time.Second
+	retry := time.Second
 	for {
+		wait := period
 		if err := n.addonsOnce(ctx, logs, &applied); err != nil {
-			fmt.Fprintf(logs, "%v; retrying\n", err)
+			fmt.Fprintf(logs, "%v; retrying in %s\n", err, retry)
+			wait, retry = retry, min(2*retry, period)
+		} else {
+			retry = time.Second
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(10 * time.Second):
+		case <-time.After(wait):
 		}
 	}
 }

@@ -53,7 +53,7 @@ func (n *node) addKubernetesServices() error {
 			ID:        "containerd",
 			Condition: func(ctx context.Context) error { return waitFiles(ctx, paths.ContainerdConfig) },
 			Runner:    service.GoroutineRunner{Name: "containerd, run again when its configuration changes", Func: n.runContainerd},
-			Health:    &service.HealthCheck{InitialDelay: time.Second, Period: 5 * time.Second, Timeout: 2 * time.Second, Check: unixCheck(containerdSocket)},
+			Health:    &service.HealthCheck{InitialDelay: 100 * time.Millisecond, StartPeriod: 200 * time.Millisecond, Period: 5 * time.Second, Timeout: 2 * time.Second, Check: unixCheck(containerdSocket)},
 			Restart:   service.RestartForever,
 		},
 		{
@@ -68,7 +68,7 @@ func (n *node) addKubernetesServices() error {
 			Condition: n.staticPodsSettled,
 			Runner:    service.GoroutineRunner{Name: "kubelet", Func: n.runKubelet},
 			Restart:   service.RestartForever,
-			Health: &service.HealthCheck{InitialDelay: 5 * time.Second, Period: 5 * time.Second, Timeout: 2 * time.Second,
+			Health: &service.HealthCheck{InitialDelay: 500 * time.Millisecond, StartPeriod: 500 * time.Millisecond, Period: 5 * time.Second, Timeout: 2 * time.Second,
 				Check: tcpCheck(ports.HostPort("127.0.0.1", ports.KubeletHealthz))},
 		},
 		{

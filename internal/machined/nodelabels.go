@@ -164,8 +164,9 @@ type nodeLabeler struct {
 	nodeName func() string
 	// client returns a client of the API with the kubeconfig at a path.
 	client func(kubeconfig string) (nodeAPI, error)
-	// retry is how long to wait after a failure (the node not registered yet, the API
-	// down) or, when the resource cannot be watched, between two passes.
+	// retry is how long to wait after failures in a row (the node not registered yet, the
+	// API down; the first waits a tenth of it, each next one twice as long as the one
+	// before) or, when the resource cannot be watched, between two passes.
 	retry time.Duration
 	// resync is how long to wait, after a pass that left the Node as configured, for
 	// another pass without a configuration change (to repair what someone else changed).
@@ -206,7 +207,9 @@ func (l nodeLabeler) Run(ctx context.Context, logs io.Writer) error {
 	// first pass.
 	dirty := events == nil
 	lastErr, lastNote := "", ""
+	failWait := l.retry / 10
 	for {
+		wait := l.resync
 		if dirty {
 			did, note, err := l.once(ctx)
 			if ctx.Err() != nil {
@@ -214,10 +217,12 @@ func (l nodeLabeler) Run(ctx context.Context, logs io.Writer) error {
 			}
 			if err != nil {
 				if msg := err.Error(); msg != lastErr {
-					fmt.Fprintf(logs, "%s; retrying every %s\n", msg, l.retry)
+					fmt.Fprintf(logs, "%s; retrying, up to every %s\n", msg, l.retry)
 					lastErr = msg
 				}
+				wait, failWait = failWait, min(2*failWait, l.retry)
 			} else {
+				failWait = l.retry / 10
 				lastErr, dirty = "", false
 				if did != "" {
 					fmt.Fprintln(logs, did)
@@ -228,8 +233,7 @@ func (l nodeLabeler) Run(ctx context.Context, logs io.Writer) error {
 				lastNote = note
 			}
 		}
-		wait := l.resync
-		if dirty || events == nil {
+		if !dirty && events == nil {
 			wait = l.retry
 		}
 		timer := time.NewTimer(wait)

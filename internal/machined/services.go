@@ -43,7 +43,7 @@ func (n *node) addServices(cfg *config.MachineConfig) error {
 			Credential:  credential(apidUser()),
 			GracePeriod: 5 * time.Second,
 		},
-		Health:    &service.HealthCheck{InitialDelay: time.Second, Period: 5 * time.Second, Timeout: 2 * time.Second, Check: tcpCheck(apiAddr)},
+		Health:    &service.HealthCheck{InitialDelay: 100 * time.Millisecond, StartPeriod: 200 * time.Millisecond, Period: 5 * time.Second, Timeout: 2 * time.Second, Check: tcpCheck(apiAddr)},
 		Restart:   service.RestartForever,
 		Protected: true,
 	}

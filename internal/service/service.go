@@ -136,6 +136,11 @@ type HealthCheck struct {
 	InitialDelay time.Duration
 	// Period is the wait between the end of a check and the next one (default 5s).
 	Period time.Duration
+	// StartPeriod, when set, replaces Period until a check first passes, so that a service
+	// that comes up quickly is seen healthy (and its dependents start) soon after. Failures
+	// in that time are recorded only from InitialDelay + Period on, when the first check
+	// would have run without it.
+	StartPeriod time.Duration
 	// Timeout bounds each check (default Period); a check that times out fails.
 	Timeout time.Duration
 	// Check returns nil when the service is healthy. It must return when ctx is

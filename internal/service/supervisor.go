@@ -777,6 +777,10 @@ func (s *Supervisor) runHealth(ctx context.Context, inst *instance, gen uint64, 
 		timeout = period
 	}
 	delay := hc.InitialDelay
+	// Until a check passes, StartPeriod paces them, and failures before quiet ends are
+	// not recorded.
+	starting := hc.StartPeriod > 0
+	quiet := s.clk.Now().Add(hc.InitialDelay + period)
 	for {
 		t := s.clk.NewTimer(delay)
 		select {
@@ -789,8 +793,17 @@ func (s *Supervisor) runHealth(ctx context.Context, inst *instance, gen uint64, 
 		if ctx.Err() != nil {
 			return
 		}
-		s.setHealth(inst, gen, err)
+		if err == nil {
+			starting = false
+		}
 		delay = period
+		if starting {
+			delay = hc.StartPeriod
+			if s.clk.Now().Before(quiet) {
+				continue
+			}
+		}
+		s.setHealth(inst, gen, err)
 	}
 }
 

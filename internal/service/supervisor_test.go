@@ -462,6 +462,91 @@ func TestHealthCheckTransitions(t *testing.T) {
 	}
 }
 
+// TestHealthStartPeriod: until a check passes, StartPeriod paces the checks and the
+// failures before InitialDelay + Period are not recorded; after, Period paces them.
+func TestHealthStartPeriod(t *testing.T) {
+	h := newHarness(t)
+	var mu sync.Mutex
+	result := errors.New("connection refused")
+	checks := 0
+	h.add(Service{ID: "api", Runner: untilStopped("api"), Health: &HealthCheck{
+		InitialDelay: 100 * time.Millisecond, StartPeriod: 200 * time.Millisecond, Period: 5 * time.Second,
+		Check: func(context.Context) error {
+			mu.Lock()
+			defer mu.Unlock()
+			checks++
+			return result
+		},
+	}})
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return checks
+	}
+	h.start("api")
+	h.waitState("api", Running, "")
+	// Checks at 0.1 s, then every 0.2 s: failing, but not recorded yet.
+	for i := 1; i <= 3; i++ {
+		h.waitPending(1)
+		if i == 1 {
+			h.clk.Advance(100 * time.Millisecond)
+		} else {
+			h.clk.Advance(200 * time.Millisecond)
+		}
+		waitFor(t, fmt.Sprintf("check %d", i), func() bool { return count() == i })
+	}
+	if st := h.status("api"); st.Healthy != nil {
+		t.Fatalf("a failure in the start period was recorded: %+v", st.Health)
+	}
+	mu.Lock()
+	result = nil
+	mu.Unlock()
+	h.waitPending(1)
+	h.clk.Advance(200 * time.Millisecond)
+	st := h.status("api")
+	waitFor(t, "healthy", func() bool { st = h.status("api"); return st.Healthy != nil && *st.Healthy })
+	if !st.Health.LastChange.Equal(epoch.Add(700 * time.Millisecond)) {
+		t.Fatalf("healthy at %v, want 0.7 s after the start", st.Health.LastChange.Sub(epoch))
+	}
+	// Once passed, Period paces the checks, and a failure is recorded at once.
+	mu.Lock()
+	result = errors.New("gone")
+	mu.Unlock()
+	h.waitPending(1)
+	h.clk.Advance(200 * time.Millisecond)
+	if n := count(); n != 4 {
+		t.Fatalf("%d checks 0.2 s after passing, want 4 (Period paces them now)", n)
+	}
+	h.clk.Advance(4800 * time.Millisecond)
+	waitFor(t, "unhealthy", func() bool { st = h.status("api"); return st.Healthy != nil && !*st.Healthy })
+}
+
+// TestHealthStartPeriodRecordsLastingFailure: a service that never passes is reported
+// unhealthy once InitialDelay + Period have gone by, as without a StartPeriod.
+func TestHealthStartPeriodRecordsLastingFailure(t *testing.T) {
+	h := newHarness(t)
+	h.add(Service{ID: "api", Runner: untilStopped("api"), Health: &HealthCheck{
+		InitialDelay: time.Second, StartPeriod: time.Second, Period: 2 * time.Second,
+		Check: func(context.Context) error { return errors.New("connection refused") },
+	}})
+	h.start("api")
+	h.waitState("api", Running, "")
+	for range 2 {
+		h.waitPending(1)
+		h.clk.Advance(time.Second)
+	}
+	if st := h.status("api"); st.Healthy != nil {
+		t.Fatalf("a failure in the start period was recorded: %+v", st.Health)
+	}
+	h.waitPending(1)
+	h.clk.Advance(time.Second)
+	var st Status
+	waitFor(t, "unhealthy", func() bool { st = h.status("api"); return st.Healthy != nil && !*st.Healthy })
+	if !st.Health.LastChange.Equal(epoch.Add(3 * time.Second)) {
+		t.Fatalf("unhealthy at %v, want 3 s", st.Health.LastChange.Sub(epoch))
+	}
+}
+
 // exitRunner returns a runner that exits with whatever is sent on exits (or stops).
 func exitRunner(exits <-chan error) Runner {
 	return GoroutineRunner{Name: "exits", Func: func(ctx context.Context, _ io.Writer) error {

@@ -22,6 +22,7 @@ import (
 	"github.com/plinthos/plinth/internal/k8s/kubeletbin"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
+	"github.com/plinthos/plinth/internal/k8s/tlsboot"
 	"github.com/plinthos/plinth/internal/machineapi"
 	"github.com/plinthos/plinth/internal/ports"
 	"github.com/plinthos/plinth/internal/reaper"
@@ -182,6 +183,9 @@ func (n *node) runKubelet(ctx context.Context, logs io.Writer) error {
 		watch: n.watchKubeletSpec,
 		key:   func(s resources.KubeletSpecSpec) string { return s.Generation },
 		run: func(ctx context.Context, s resources.KubeletSpecSpec) error {
+			if err := bootstrapKubelet(ctx, s.Args, n.nodeName(), logs); err != nil {
+				return err
+			}
 			prog, err := kubeletFinder.Path(ctx, s.Image, logs)
 			if err != nil {
 				return err
@@ -189,6 +193,49 @@ func (n *node) runKubelet(ctx context.Context, logs io.Writer) error {
 			return service.ProcessRunner{Path: prog, Args: s.Args, Env: n.serviceEnv(), GracePeriod: 10 * time.Second}.Run(ctx, logs)
 		},
 	}.Run(ctx, logs)
+}
+
+// bootstrapKubelet does the TLS bootstrap of a kubelet started with a bootstrap kubeconfig
+// (a worker's) before it starts, unless its kubeconfig holds a valid certificate already;
+// it retries, a second apart at first, until it succeeds or ctx ends (then kubelet is not
+// started, and nil is returned, as a kubelet stopped by ctx returns).
+func bootstrapKubelet(ctx context.Context, args []string, nodeName string, logs io.Writer) error {
+	bootstrap, kubeconfig := flagValue(args, "bootstrap-kubeconfig"), flagValue(args, "kubeconfig")
+	if bootstrap == "" || kubeconfig == "" {
+		return nil
+	}
+	retry, last := time.Second, ""
+	for {
+		// Bounded, so that a request that was lost (say, the API restarted) is made again.
+		attempt, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err := tlsboot.Bootstrap(attempt, bootstrap, kubeconfig, nodeName, time.Now, 500*time.Millisecond, logs)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		if msg := err.Error(); msg != last {
+			fmt.Fprintf(logs, "kubelet's TLS bootstrap: %v; retrying\n", err)
+			last = msg
+		}
+		t := time.NewTimer(retry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		retry = min(2*retry, 10*time.Second)
+	}
+}
+
+// flagValue is the value of --name=VALUE in args, "" if absent.
+func flagValue(args []string, name string) string {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // kubeletFinder finds the kubelet program of machine.kubelet.image: the node's own for the

@@ -3,6 +3,7 @@ package kubeclient
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -87,6 +88,34 @@ func (c *Client) ListCSRs(ctx context.Context) ([]objects.CertificateSigningRequ
 		return nil, err
 	}
 	return l.Items, nil
+}
+
+// CreateCSR creates a certificate signing request for the PEM request csrPEM, to be signed
+// by signer with usages, named with the prefix generateName; it returns the name given.
+func (c *Client) CreateCSR(ctx context.Context, generateName string, csrPEM []byte, signer string, usages []string) (string, error) {
+	body, err := json.Marshal(map[string]any{
+		"apiVersion": "certificates.k8s.io/v1",
+		"kind":       "CertificateSigningRequest",
+		"metadata":   map[string]any{"generateName": generateName},
+		"spec":       map[string]any{"request": base64.StdEncoding.EncodeToString(csrPEM), "signerName": signer, "usages": usages},
+	})
+	if err != nil {
+		return "", err
+	}
+	var created objects.CertificateSigningRequest
+	if err := c.do(ctx, http.MethodPost, csrPath, "application/json", body, &created); err != nil {
+		return "", err
+	}
+	return created.Metadata.Name, nil
+}
+
+// GetCSR reads the certificate signing request name.
+func (c *Client) GetCSR(ctx context.Context, name string) (*objects.CertificateSigningRequest, error) {
+	var csr objects.CertificateSigningRequest
+	if err := c.Get(ctx, csrPath+"/"+url.PathEscape(name), &csr); err != nil {
+		return nil, err
+	}
+	return &csr, nil
 }
 
 // ApproveCSR approves the certificate signing request name, saying why in message.

@@ -244,6 +244,8 @@ type (
 	}
 	CertificateSigningRequestStatus struct {
 		Conditions []CertificateSigningRequestCondition `json:"conditions,omitempty"`
+		// Certificate is the issued PEM certificate in base64, once signed.
+		Certificate string `json:"certificate,omitempty"`
 	}
 	CertificateSigningRequestCondition struct {
 		Type    string `json:"type"` // Approved, Denied, Failed

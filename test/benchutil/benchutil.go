@@ -3,6 +3,8 @@
 package benchutil
 
 import (
+	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,4 +71,47 @@ func Median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// Summary is the median of ds with its spread, such as "29.3 s (28.1-31.0 s over 3
+// runs)".
+func Summary(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "no runs"
+	}
+	lo, hi := slices.Min(ds), slices.Max(ds)
+	return fmt.Sprintf("%.1f s (%.1f-%.1f s over %d runs)", Median(ds).Seconds(), lo.Seconds(), hi.Seconds(), len(ds))
+}
+
+// Aim prints a figure beside its aim: "what: figure; aim: aim (met|NOT met)".
+func Aim(what, figure, aim string, met bool) string {
+	verdict := "met"
+	if !met {
+		verdict = "NOT met"
+	}
+	return fmt.Sprintf("%-58s %-36s aim: %s (%s)", what+":", figure, aim, verdict)
+}
+
+// ContainerCPU is the CPU time a Docker container's processes used so far, from its
+// cgroup on this host: cgroup v1 (cpuacct) or v2 (cpu.stat), cgroupfs or systemd driver.
+func ContainerCPU(id string) (time.Duration, error) {
+	for _, p := range []string{"/sys/fs/cgroup/cpuacct/docker/" + id + "/cpuacct.usage", "/sys/fs/cgroup/cpu,cpuacct/docker/" + id + "/cpuacct.usage"} {
+		if data, err := os.ReadFile(p); err == nil {
+			ns, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+			return time.Duration(ns), err
+		}
+	}
+	for _, p := range []string{"/sys/fs/cgroup/docker/" + id + "/cpu.stat", "/sys/fs/cgroup/system.slice/docker-" + id + ".scope/cpu.stat"} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+				us, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				return time.Duration(us) * time.Microsecond, err
+			}
+		}
+	}
+	return 0, fmt.Errorf("no CPU accounting found for container %s under /sys/fs/cgroup", id)
 }

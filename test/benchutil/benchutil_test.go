@@ -1,6 +1,7 @@
 package benchutil
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,5 +34,15 @@ func TestMedian(t *testing.T) {
 	}
 	if m := Median(nil); m != 0 {
 		t.Errorf("median of none = %v", m)
+	}
+}
+
+func TestSummaryAndAim(t *testing.T) {
+	got := Summary([]time.Duration{31 * time.Second, 28100 * time.Millisecond, 29300 * time.Millisecond})
+	if got != "29.3 s (28.1-31.0 s over 3 runs)" {
+		t.Errorf("Summary %q", got)
+	}
+	if a := Aim("x", "1", "under 2", false); !strings.HasSuffix(a, "aim: under 2 (NOT met)") {
+		t.Errorf("Aim %q", a)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/etcdgw"
 	"github.com/plinthos/plinth/internal/k8s/kubeletbin"
+	"github.com/plinthos/plinth/internal/k8s/bundle"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
 	"github.com/plinthos/plinth/internal/k8s/tlsboot"
@@ -60,7 +61,7 @@ func (n *node) addKubernetesServices() error {
 		{
 			ID:        "images",
 			DependsOn: []string{"containerd"},
-			Runner:    service.GoroutineRunner{Name: "import the image bundle", Func: importBundle},
+			Runner:    service.GoroutineRunner{Name: "import the image bundle", Func: n.importBundle},
 			Restart:   service.RestartUntilSuccess,
 		},
 		{
@@ -153,11 +154,26 @@ func (n *node) staticPodsSettled(ctx context.Context) error {
 }
 
 // importBundle loads the image archives shipped in the node image into containerd's
-// Kubernetes namespace, so that no registry is needed.
-func importBundle(ctx context.Context, logs io.Writer) error {
+// Kubernetes namespace, so that no registry is needed: once per volume. It records what it
+// imported, and on a later boot imports nothing when that record names the same archives
+// and containerd still lists every one of their images.
+func (n *node) importBundle(ctx context.Context, logs io.Writer) error {
 	archives, err := filepath.Glob(filepath.Join(paths.ImageBundleDir, "*.tar"))
 	if err != nil {
 		return err
+	}
+	b, err := bundle.Identify(archives)
+	if err != nil {
+		return err
+	}
+	record := n.path(bundleRecord)
+	if out, err := ctr(ctx, "k8s.io", "images", "ls", "-q"); err != nil {
+		fmt.Fprintf(logs, "list containerd's images: %v; importing the bundle\n", err)
+	} else if done, err := bundle.Imported(record, b, strings.Fields(string(out))); err != nil {
+		fmt.Fprintf(logs, "read the record of the last import: %v; importing the bundle\n", err)
+	} else if done {
+		fmt.Fprintf(logs, "the %d images of the bundle are in containerd's store already (%s); not imported again\n", len(b.Tags), b.Key)
+		return nil
 	}
 	for _, a := range archives {
 		cmd := reaper.Command(ctx, "/usr/bin/ctr", "--address", containerdSocket, "--namespace", "k8s.io", "images", "import", "--no-unpack=false", a) // environment: reaper.MinimalEnv
@@ -166,9 +182,15 @@ func importBundle(ctx context.Context, logs io.Writer) error {
 			return fmt.Errorf("import %s: %w", a, err)
 		}
 	}
-	fmt.Fprintf(logs, "imported %d image archives\n", len(archives))
+	if err := bundle.Record(record, b); err != nil {
+		return fmt.Errorf("record the import: %w", err)
+	}
+	fmt.Fprintf(logs, "imported %d image archives (%d images, %s)\n", len(archives), len(b.Tags), b.Key)
 	return nil
 }
+
+// bundleRecord is the file, in the state directory, naming the image bundle last imported.
+const bundleRecord = "images-imported"
 
 // watchKubeletSpec watches the node's KubeletSpec.
 func (n *node) watchKubeletSpec(ctx context.Context) (<-chan resource.Event, error) {

@@ -176,5 +176,9 @@ func checkRebootApply(e *env, firstCP, worker, container string) {
 		}
 		return nil
 	})
-	t.Logf("apply of a new machine type: refused in no-reboot mode; in auto mode the node rebooted and joined etcd as a voter")
+	// The image bundle was imported once, at the first boot, not again at the reboot.
+	if logs := e.must(time.Minute, e.plinthctl, "-n", worker, "logs", "images"); !strings.Contains(logs, "not imported again") {
+		t.Errorf("the reboot imported the image bundle again; the images service's log:\n%s", logs)
+	}
+	t.Logf("apply of a new machine type: refused in no-reboot mode; in auto mode the node rebooted (without importing the image bundle again) and joined etcd as a voter")
 }

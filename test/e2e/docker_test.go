@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -160,8 +161,15 @@ spec:
 func TestDockerCluster(t *testing.T) {
 	e := setup(t, "e2e", "10.5.77.0/24")
 	start := time.Now()
-	out := e.must(12*time.Minute, e.plinthctl, "cluster", "create", "--isolated", "--name", e.name, "--image", e.image, "--workers", "1", "--cidr", e.cidr, "--wait-timeout", "10m")
+	out := e.must(12*time.Minute, e.plinthctl, "cluster", "create", "--isolated", "--name", e.name, "--image", e.image, "--workers", "1", "--cidr", e.cidr, "--wait-timeout", "10m", "--timings")
 	t.Logf("cluster create took %s:\n%s", time.Since(start).Round(time.Second), out)
+	// --timings printed every node's phases, each with a time.
+	for _, row := range []string{"controlplane-1 +machined up", "controlplane-1 +images imported", "controlplane-1 +static pods Ready",
+		"worker-1 +kubelet registered", "worker-1 +CNI pod Ready", "worker-1 +node Ready"} {
+		if !regexp.MustCompile(e.name + "-" + row + ` +[0-9.]+ +[0-9.]+ +[0-9.]+\n`).MatchString(out) {
+			t.Errorf("cluster create --timings printed no row %q", row)
+		}
+	}
 
 	if err := e.checkNodesReady(nil, e.name+"-controlplane-1", e.name+"-worker-1"); err != nil {
 		t.Fatalf("%v\n%s", err, e.kube("get", "nodes", "-o", "wide"))

@@ -173,32 +173,44 @@ func (n *node) nodeName() string {
 }
 
 // runCNIConfig writes the node's CNI configuration from flannel's subnet file, as soon as
-// flanneld has written it and whenever it changes.
+// flanneld has written it and whenever it changes. It looks every quarter of a second until
+// the first configuration is written (the node turns Ready only then), every 2 s after.
 func (n *node) runCNIConfig(ctx context.Context, logs io.Writer) error {
-	last := ""
+	last, lastErr := "", ""
 	for {
+		wait := 2 * time.Second
+		if last == "" {
+			wait = 250 * time.Millisecond
+		}
 		data, err := os.ReadFile("/run/flannel/subnet.env")
 		if err == nil && string(data) != last {
 			cfg, _ := n.cfg.Current()
 			conf, err := addons.CNIConfig(string(data), cfg)
+			// A failure is logged once while it repeats.
+			report := func(msg string) {
+				if msg != lastErr {
+					fmt.Fprintln(logs, msg)
+					lastErr = msg
+				}
+			}
 			if err != nil {
-				fmt.Fprintf(logs, "CNI configuration: %v\n", err)
+				report(fmt.Sprintf("CNI configuration: %v", err))
 			} else {
 				p := filepath.Join(paths.CNIConfDir, "10-flannel.conflist")
-				if err := os.MkdirAll(paths.CNIConfDir, 0o755); err == nil {
-					if err := atomicfile.Write(p, conf, 0o644); err != nil {
-						fmt.Fprintf(logs, "write %s: %v\n", p, err)
-					} else {
-						fmt.Fprintf(logs, "wrote %s\n", p)
-						last = string(data)
-					}
+				if err := os.MkdirAll(paths.CNIConfDir, 0o755); err != nil {
+					report(fmt.Sprintf("create %s: %v", paths.CNIConfDir, err))
+				} else if err := atomicfile.Write(p, conf, 0o644); err != nil {
+					report(fmt.Sprintf("write %s: %v", p, err))
+				} else {
+					fmt.Fprintf(logs, "wrote %s\n", p)
+					last, lastErr = string(data), ""
 				}
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(2 * time.Second):
+		case <-time.After(wait):
 		}
 	}
 }

@@ -19,7 +19,8 @@ import (
 	"github.com/plinthos/plinth/internal/resources"
 )
 
-// joinRetry is how long the join waits between attempts.
+// joinRetry is the longest wait between attempts of the join (and of the promotion, and
+// of the other waits of a role); the first waits a second, each next one twice as long.
 const joinRetry = 5 * time.Second
 
 // memberCheckPeriod is how often a voting member checks that its etcd serves.
@@ -49,6 +50,8 @@ func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 		voter     bool      // this node was a voting member when last asked
 		downSince time.Time // since when the node's etcd has not served
 		said      string    // the key of the last message, said once
+		lastRole  etcdintent.Role
+		retry     = time.Second // the next wait while not a voter: doubles up to joinRetry
 	)
 	// say writes msg unless the last message had the same key (a wait that goes on, whose
 	// cause may read differently each time, is said once).
@@ -65,8 +68,13 @@ func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 			msg := "etcd wrote its data on this node: from now on, if the data is lost, etcd stays down until this node joins again"
 			say(msg, msg)
 		}
-		wait := joinRetry
-		switch role := n.etcd.Current().Role; role {
+		role := n.etcd.Current().Role
+		if role != lastRole {
+			lastRole, retry = role, time.Second
+		}
+		wait := retry
+		retry = min(2*retry, joinRetry)
+		switch role {
 		case etcdintent.RoleNone:
 			voter, downSince = false, time.Time{}
 			joined, err := n.joinOnce(ctx, self, logs)
@@ -74,7 +82,7 @@ func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 				return err
 			}
 			if joined {
-				said = ""
+				said, retry = "", time.Second
 				continue
 			}
 		case etcdintent.RoleRecovering, etcdintent.RoleRejoining:
@@ -102,7 +110,7 @@ func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 					}
 					fallthrough
 				case err != nil && !errors.Is(err, etcdjoin.ErrNotMember):
-					say("not promoted", fmt.Sprintf("not promoted yet: %v; retrying every %s", err, joinRetry))
+					say("not promoted", fmt.Sprintf("not promoted yet: %v; retrying, up to every %s", err, joinRetry))
 				}
 			}
 			if voter || role == etcdintent.RoleBootstrap {

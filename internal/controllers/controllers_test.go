@@ -284,20 +284,23 @@ func TestStaticPodsGoWhenEtcdDataIsLost(t *testing.T) {
 	if _, err := keeper.Refresh(); err != nil {
 		t.Fatal(err)
 	}
+	// The controller removes the four manifests one after the other, etcd's first.
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, err := os.Stat(etcdManifest)
-		if os.IsNotExist(err) {
-			break
+	for _, m := range []string{render.EtcdManifest, render.APIServerManifest, render.ControllerManagerManifest, render.SchedulerManifest} {
+		for {
+			_, err := os.Stat(filepath.Join(host, paths.ManifestsDir, m))
+			if os.IsNotExist(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s stays after etcd's data was lost: %v", m, err)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("etcd's manifest stays after its data was lost: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	for _, m := range []string{render.APIServerManifest, render.ControllerManagerManifest, render.SchedulerManifest} {
+	for _, m := range []string{render.EtcdManifest, render.APIServerManifest, render.ControllerManagerManifest, render.SchedulerManifest} {
 		if _, err := os.Stat(filepath.Join(host, paths.ManifestsDir, m)); !os.IsNotExist(err) {
-			t.Errorf("%s stays after etcd's data was lost: %v", m, err)
+			t.Errorf("%s came back after etcd's data was lost: %v", m, err)
 		}
 	}
 }

@@ -201,7 +201,7 @@ func (n *node) joinOnce(ctx context.Context, self etcdjoin.Self, logs io.Writer)
 	// before the keeper is asked.
 	peers, err := n.etcdPeers(ctx, self)
 	if err != nil {
-		fmt.Fprintf(logs, "%v; retrying in %s\n", err, joinRetry)
+		fmt.Fprintf(logs, "%v; retrying, up to every %s\n", err, joinRetry)
 		return false, nil
 	}
 	var addErr error
@@ -216,7 +216,7 @@ func (n *node) joinOnce(ctx context.Context, self etcdjoin.Self, logs io.Writer)
 	})
 	switch {
 	case addErr != nil:
-		fmt.Fprintf(logs, "%v; retrying in %s\n", addErr, joinRetry)
+		fmt.Fprintf(logs, "%v; retrying, up to every %s\n", addErr, joinRetry)
 		return false, nil
 	case err != nil:
 		return false, err

@@ -111,7 +111,7 @@ func TestPanicIsRecoveredAndRestarted(t *testing.T) {
 }
 
 func TestBackoffPolicy(t *testing.T) {
-	var b backoff
+	var b restartBackoff
 	var got []time.Duration
 	for range 12 {
 		got = append(got, b.delay(0))

@@ -12,7 +12,7 @@ import (
 func (e *Engine) supervise(ctx context.Context, en *entry) {
 	name := en.ctrl.Name()
 	log := e.log.With("controller", name)
-	var bo backoff
+	var bo restartBackoff
 	for {
 		en.rt.signal() // reconcile once at every start
 		en.status.update(func(s *ControllerStatus) { s.Running = true; s.Runs++ })

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/plinthos/plinth/internal/atomicfile"
+	"github.com/plinthos/plinth/internal/backoff"
 	"github.com/plinthos/plinth/internal/k8s/addons"
 	"github.com/plinthos/plinth/internal/k8s/csrapprove"
 	"github.com/plinthos/plinth/internal/k8s/kubeclient"
@@ -71,14 +72,14 @@ func (n *node) runAddons(ctx context.Context, logs io.Writer) error {
 	// A failure (mostly: the API server not ready yet, at bootstrap) is retried after a
 	// second, then less and less often, up to the period of the rounds.
 	const period = 10 * time.Second
-	retry := time.Second
+	retry := backoff.New(time.Second, period)
 	for {
 		wait := period
 		if err := n.addonsOnce(ctx, logs, &applied); err != nil {
-			fmt.Fprintf(logs, "%v; retrying in %s\n", err, retry)
-			wait, retry = retry, min(2*retry, period)
+			wait = retry.Next()
+			fmt.Fprintf(logs, "%v; retrying in %s\n", err, wait)
 		} else {
-			retry = time.Second
+			retry.Reset()
 		}
 		select {
 		case <-ctx.Done():

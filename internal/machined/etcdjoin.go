@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/plinthos/plinth/internal/backoff"
 	"github.com/plinthos/plinth/internal/etcdgw"
 	"github.com/plinthos/plinth/internal/etcdintent"
 	"github.com/plinthos/plinth/internal/etcdjoin"
@@ -51,7 +52,7 @@ func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 		downSince time.Time // since when the node's etcd has not served
 		said      string    // the key of the last message, said once
 		lastRole  etcdintent.Role
-		retry     = time.Second // the next wait while not a voter: doubles up to joinRetry
+		retry     = backoff.New(time.Second, joinRetry) // the waits while not a voter
 	)
 	// say writes msg unless the last message had the same key (a wait that goes on, whose
 	// cause may read differently each time, is said once).
@@ -70,10 +71,10 @@ func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 		}
 		role := n.etcd.Current().Role
 		if role != lastRole {
-			lastRole, retry = role, time.Second
+			lastRole = role
+			retry.Reset()
 		}
-		wait := retry
-		retry = min(2*retry, joinRetry)
+		wait := retry.Next()
 		switch role {
 		case etcdintent.RoleNone:
 			voter, downSince = false, time.Time{}
@@ -82,7 +83,8 @@ func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 				return err
 			}
 			if joined {
-				said, retry = "", time.Second
+				said = ""
+				retry.Reset()
 				continue
 			}
 		case etcdintent.RoleRecovering, etcdintent.RoleRejoining:

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/plinthos/plinth/internal/backoff"
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/etcdgw"
@@ -226,7 +227,7 @@ func bootstrapKubelet(ctx context.Context, args []string, nodeName string, logs 
 	if bootstrap == "" || kubeconfig == "" {
 		return nil
 	}
-	retry, last := time.Second, ""
+	retry, last := backoff.New(time.Second, 10*time.Second), ""
 	for {
 		// Bounded, so that a request that was lost (say, the API restarted) is made again.
 		attempt, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -239,14 +240,13 @@ func bootstrapKubelet(ctx context.Context, args []string, nodeName string, logs 
 			fmt.Fprintf(logs, "kubelet's TLS bootstrap: %v; retrying\n", err)
 			last = msg
 		}
-		t := time.NewTimer(retry)
+		t := time.NewTimer(retry.Next())
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
 		case <-t.C:
 		}
-		retry = min(2*retry, 10*time.Second)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plinthos/plinth/internal/backoff"
 	"github.com/plinthos/plinth/internal/k8s/kubeclient"
 	"github.com/plinthos/plinth/internal/k8s/objects"
 	"github.com/plinthos/plinth/internal/k8s/paths"
@@ -207,7 +208,7 @@ func (l nodeLabeler) Run(ctx context.Context, logs io.Writer) error {
 	// first pass.
 	dirty := events == nil
 	lastErr, lastNote := "", ""
-	failWait := l.retry / 10
+	failWait := backoff.New(l.retry/10, l.retry)
 	for {
 		wait := l.resync
 		if dirty {
@@ -220,9 +221,9 @@ func (l nodeLabeler) Run(ctx context.Context, logs io.Writer) error {
 					fmt.Fprintf(logs, "%s; retrying, up to every %s\n", msg, l.retry)
 					lastErr = msg
 				}
-				wait, failWait = failWait, min(2*failWait, l.retry)
+				wait = failWait.Next()
 			} else {
-				failWait = l.retry / 10
+				failWait.Reset()
 				lastErr, dirty = "", false
 				if did != "" {
 					fmt.Fprintln(logs, did)

@@ -27,7 +27,6 @@ test-integration: build ## integration tests: the built plinthctl binary, driven
 	PLINTH_REQUIRE_DOCKER=1 PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl MACHINED=$(CURDIR)/$(OUT)/machined $(GO) test -race -count=1 -tags integration ./test/integration/... ./internal/provision/docker/
 
 e2e: image-docker image-docker-next ## end-to-end tests: real clusters of node containers in Docker (needs a running Docker engine)
-	ln -sf kube $(OUT)/payload/bin/kubectl
 	PLINTH_REQUIRE_DOCKER=1 PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl NODE_IMAGE=$(NODE_IMAGE) NEXT_NODE_IMAGE=$(NODE_IMAGE)-next \
 	  $(GO) test -tags e2e -count=1 -timeout 45m -v ./test/e2e/
 
@@ -35,7 +34,6 @@ bench: build ## benchmarks: unit, the node runtime over mTLS, Docker cluster cre
 	$(GO) test -run=NONE -bench=. -benchmem ./...
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl MACHINED=$(CURDIR)/$(OUT)/machined $(GO) test -v -tags integration -run=NONE -bench=. -benchtime=$(BENCHTIME) ./test/integration/
 	$(MAKE) image-docker VERSION=$(VERSION)
-	ln -sf kube $(OUT)/payload/bin/kubectl
 	PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl NODE_IMAGE=$(NODE_IMAGE) \
 	  $(GO) test -v -tags e2e -run=NONE -bench=ClusterCreate -benchtime=1x -timeout 40m ./test/e2e/
 	$(MAKE) image-docker-k8s-prev VERSION=$(VERSION)
@@ -176,7 +174,6 @@ image-docker-k8s-prev: image-docker payload-prev ## the node image that also hol
 	printf 'FROM $(NODE_IMAGE)\nCOPY kubernetes-$(PREV_K8S).tar /usr/share/plinth/images/\n' | DOCKER_BUILDKIT=0 docker build -q -t $(NODE_IMAGE)-k8s-prev -f - $(OUT)/k8s-prev
 
 e2e-k8s-upgrade: image-docker-k8s-prev ## end-to-end: a Docker cluster of the previous Kubernetes minor release upgraded with plinthctl upgrade-k8s
-	ln -sf kube $(OUT)/payload/bin/kubectl
 	PLINTH_REQUIRE_DOCKER=1 PLINTHCTL=$(CURDIR)/$(OUT)/plinthctl KUBECTL=$(CURDIR)/$(OUT)/payload/bin/kubectl NODE_IMAGE=$(NODE_IMAGE) \
 	  PREV_NODE_IMAGE=$(NODE_IMAGE)-k8s-prev PREV_K8S=$(PREV_K8S) K8S=$(call payload_version,k8s.io/kubernetes) \
 	  $(GO) test -tags e2e -count=1 -timeout 30m -v -run 'TestUpgradeKubernetes' ./test/e2e/
@@ -225,7 +222,6 @@ setup: ## install what building and testing need (Debian packages, the Docker en
 	hack/setup.sh
 
 cluster: setup image-docker ## the main command: build what is missing and bring up a local cluster (1 control plane, 1 worker) in Docker
-	ln -sf kube $(OUT)/payload/bin/kubectl
 	$(OUT)/plinthctl cluster create --image $(NODE_IMAGE) $(CLUSTER_ARGS)
 	@echo
 	@echo "kubectl (built from source) is $(OUT)/payload/bin/kubectl: try  $(OUT)/payload/bin/kubectl get nodes"

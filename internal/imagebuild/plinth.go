@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -76,8 +77,9 @@ func addBase(r *Rootfs) error {
 }
 
 // BundleImages builds the images every cluster runs, from the payload binaries in bin and
-// the programs in tools (pause, testbin): the Kubernetes components and etcd share one
-// image (the multicall binary), CoreDNS, flannel, pause and the e2e test image. It also
+// the programs in tools (pause, testbin): the Kubernetes control plane, kubelet and etcd
+// share one image (the multicall binary); kube-proxy, CoreDNS, flannel, pause and the e2e
+// test image have their own. It also
 // returns the host files the images took from the build machine (Rootfs.HostFiles).
 func BundleImages(ctx context.Context, bin, work string, v Versions) (map[string]v1.Image, []string, error) {
 	images := map[string]v1.Image{}
@@ -104,8 +106,25 @@ func BundleImages(ctx context.Context, bin, work string, v Versions) (map[string
 		return nil
 	}
 	tag := func(n, ver string) string { return Repository + "/" + n + ":" + ver }
-	err := build("kube", ImageSpec{Tags: append(kubeTags(v.Kubernetes), tag("etcd", v.Etcd)), Entrypoint: []string{"/usr/bin/kube"}},
-		func(r *Rootfs) error { return fillKube(ctx, r, bin, true) })
+	// kube-proxy has an image of its own, with the binary built alone (it runs on every node,
+	// and alone it takes less memory than as the multicall); the multicall image keeps the
+	// other tags, kubelet's too (kubeletbin takes kubelet out of it on a node of another
+	// version).
+	kube := slices.DeleteFunc(kubeTags(v.Kubernetes), func(t string) bool { return t == tag("kube-proxy", v.Kubernetes) })
+	err := build("kube", ImageSpec{Tags: append(kube, tag("etcd", v.Etcd)), Entrypoint: []string{"/usr/bin/kube"}},
+		func(r *Rootfs) error { return fillKube(ctx, r, bin, true, false) })
+	if err != nil {
+		return nil, nil, err
+	}
+	err = build("kube-proxy", ImageSpec{Tags: []string{tag("kube-proxy", v.Kubernetes)}, Entrypoint: []string{"/usr/bin/kube-proxy"}}, func(r *Rootfs) error {
+		if err := addBase(r); err != nil {
+			return err
+		}
+		if err := r.CopyFile(filepath.Join(bin, "kube-proxy"), "/usr/bin/kube-proxy"); err != nil {
+			return err
+		}
+		return addIptables(ctx, r)
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -157,8 +176,9 @@ func kubeTags(version string) []string {
 }
 
 // fillKube fills the root of the Kubernetes image: the multicall binary kube with a link per
-// component, iptables for kube-proxy, and with etcd, etcdutl and etcd's data directory.
-func fillKube(ctx context.Context, r *Rootfs, bin string, etcd bool) error {
+// component, with etcd (etcdutl and etcd's data directory), and with iptables when the image
+// is kube-proxy's too.
+func fillKube(ctx context.Context, r *Rootfs, bin string, etcd, proxy bool) error {
 	if err := addBase(r); err != nil {
 		return err
 	}
@@ -182,18 +202,21 @@ func fillKube(ctx context.Context, r *Rootfs, bin string, etcd bool) error {
 			return err
 		}
 	}
+	if !proxy {
+		return nil
+	}
 	return addIptables(ctx, r)
 }
 
 // KubeImages builds the Kubernetes images alone (no etcd), of version, from bin/kube: the
 // bundle of another Kubernetes version than the node's, which plinthctl upgrade-k8s moves
-// a cluster from or to.
+// a cluster from or to. kube-proxy runs from the multicall there.
 func KubeImages(ctx context.Context, bin, work, version string) (map[string]v1.Image, error) {
 	r, err := NewRootfs(filepath.Join(work, "kube"))
 	if err != nil {
 		return nil, err
 	}
-	if err := fillKube(ctx, r, bin, false); err != nil {
+	if err := fillKube(ctx, r, bin, false, true); err != nil {
 		return nil, fmt.Errorf("image kube: %w", err)
 	}
 	tags := kubeTags(version)
@@ -208,26 +231,22 @@ func KubeImages(ctx context.Context, bin, work, version string) (map[string]v1.I
 	return images, nil
 }
 
-// NodeRootfs fills the node image's root: machined, containerd and runc, the kubelet (the
-// multicall binary), the CNI plugins, iptables and mount, and the image bundle.
+// NodeRootfs fills the node image's root: machined, containerd and runc, kubelet and kubectl
+// (each built alone), the CNI plugins, iptables and mount, and the image bundle.
 func NodeRootfs(ctx context.Context, r *Rootfs, bin, machined, bundle string) error {
 	if err := addBase(r); err != nil {
 		return err
 	}
 	for _, f := range []struct{ src, dst string }{
 		{machined, "/usr/bin/machined"},
-		{filepath.Join(bin, "kube"), "/usr/bin/kube"},
+		{filepath.Join(bin, "kubelet"), "/usr/bin/kubelet"},
+		{filepath.Join(bin, "kubectl"), "/usr/bin/kubectl"},
 		{filepath.Join(bin, "containerd"), "/usr/bin/containerd"},
 		{filepath.Join(bin, "containerd-shim-runc-v2"), "/usr/bin/containerd-shim-runc-v2"},
 		{filepath.Join(bin, "ctr"), "/usr/bin/ctr"},
 		{bundle, paths.ImageBundleDir + "/bundle.tar"},
 	} {
 		if err := r.CopyFile(f.src, f.dst); err != nil {
-			return err
-		}
-	}
-	for _, l := range []string{"kubelet", "kubectl"} {
-		if err := r.Symlink("kube", "/usr/bin/"+l); err != nil {
 			return err
 		}
 	}

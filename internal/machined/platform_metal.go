@@ -420,15 +420,15 @@ func (p metalPlatform) Controllers() []controller.Controller {
 }
 
 // Kubernetes implements Platform: an OS image of the Kubernetes profile has the payload
-// (kubelet, containerd, etcd in the kube multicall binary).
+// (kubelet, containerd, the image bundle).
 func (metalPlatform) Kubernetes() bool {
 	_, err := os.Stat(KubernetesPayload)
 	return err == nil
 }
 
-// KubernetesPayload is the payload's multicall binary: the OS image has it only in the
+// KubernetesPayload is the payload's kubelet: the OS image has it only in the
 // Kubernetes profile.
-const KubernetesPayload = "/usr/bin/kube"
+const KubernetesPayload = "/usr/bin/kubelet"
 
 // Watch implements Platform: a press of the ACPI power button (or QEMU's system_powerdown)
 // shuts the node down; and the watchdog stage 0 armed is fed until ctx ends.

@@ -427,7 +427,7 @@ func TestKubeProxy(t *testing.T) {
 		t.Errorf("tolerations %v", got)
 	}
 	ctr := podContainer(t, ds)
-	want := []string{"/usr/bin/kube", "kube-proxy", "--config=/var/lib/kube-proxy/config.conf", "--hostname-override=$(NODE_NAME)", "--v=2"}
+	want := []string{"/usr/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf", "--hostname-override=$(NODE_NAME)", "--v=2"}
 	if got := strs(ctr["command"]); !slices.Equal(got, want) {
 		t.Errorf("command %v, want %v", got, want)
 	}

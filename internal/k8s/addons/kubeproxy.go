@@ -13,8 +13,12 @@ import (
 const (
 	kubeProxyName = "kube-proxy"
 	// kubeProxyDir is where the kube-proxy ConfigMap is mounted.
-	kubeProxyDir        = "/var/lib/kube-proxy"
-	kubeProxyConfigKey  = "config.conf"
+	kubeProxyDir       = "/var/lib/kube-proxy"
+	kubeProxyConfigKey = "config.conf"
+	// ProxyBinary is kube-proxy in its image: the binary built alone in the bundled image,
+	// a link to the multicall binary in the Kubernetes images of another version
+	// (imagebuild.KubeImages), which picks the component from the name it runs under.
+	ProxyBinary         = "/usr/bin/kube-proxy"
 	kubeProxyKubeconfig = "kubeconfig.conf"
 	// XtablesLock is the lock iptables takes, shared with the node (kubelet, flanneld).
 	XtablesLock = "/run/xtables.lock"
@@ -88,7 +92,7 @@ func kubeProxy(cl config.ClusterSpec) ([]object, error) {
 	for k, v := range cl.Proxy.ExtraArgs {
 		args[strings.TrimLeft(k, "-")] = v
 	}
-	command := []string{render.KubeBinary, "kube-proxy"}
+	command := []string{ProxyBinary}
 	for _, k := range slices.Sorted(maps.Keys(args)) {
 		command = append(command, "--"+k+"="+args[k])
 	}

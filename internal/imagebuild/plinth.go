@@ -231,8 +231,9 @@ func KubeImages(ctx context.Context, bin, work, version string) (map[string]v1.I
 	return images, nil
 }
 
-// NodeRootfs fills the node image's root: machined, containerd and runc, kubelet and kubectl
-// (each built alone), the CNI plugins, iptables and mount, and the image bundle.
+// NodeRootfs fills the node image's root: machined, containerd and runc, kubelet (built
+// alone), the CNI plugins, iptables and mount, and the image bundle. No kubectl: machined
+// applies manifests itself (package apply).
 func NodeRootfs(ctx context.Context, r *Rootfs, bin, machined, bundle string) error {
 	if err := addBase(r); err != nil {
 		return err
@@ -240,7 +241,6 @@ func NodeRootfs(ctx context.Context, r *Rootfs, bin, machined, bundle string) er
 	for _, f := range []struct{ src, dst string }{
 		{machined, "/usr/bin/machined"},
 		{filepath.Join(bin, "kubelet"), "/usr/bin/kubelet"},
-		{filepath.Join(bin, "kubectl"), "/usr/bin/kubectl"},
 		{filepath.Join(bin, "containerd"), "/usr/bin/containerd"},
 		{filepath.Join(bin, "containerd-shim-runc-v2"), "/usr/bin/containerd-shim-runc-v2"},
 		{filepath.Join(bin, "ctr"), "/usr/bin/ctr"},

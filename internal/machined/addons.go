@@ -1,7 +1,6 @@
 package machined
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,44 +12,20 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/plinthos/plinth/internal/atomicfile"
 	"github.com/plinthos/plinth/internal/backoff"
 	"github.com/plinthos/plinth/internal/k8s/addons"
+	"github.com/plinthos/plinth/internal/k8s/apply"
 	"github.com/plinthos/plinth/internal/k8s/csrapprove"
 	"github.com/plinthos/plinth/internal/k8s/kubeclient"
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
-	"github.com/plinthos/plinth/internal/reaper"
 	"github.com/plinthos/plinth/internal/resource"
 	"github.com/plinthos/plinth/internal/resources"
 	"github.com/plinthos/plinth/pkg/config"
 )
-
-// kubectl runs the node's kubectl with the admin kubeconfig and, when stdin is set, that
-// input, and returns its output.
-func kubectl(ctx context.Context, stdin []byte, args ...string) ([]byte, error) {
-	kubeconfig := paths.PKIFile(paths.AdminKubeconfig)
-	if _, err := os.Stat(kubeconfig); err != nil {
-		return nil, fmt.Errorf("no kubeconfig yet: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	cmd := reaper.Command(ctx, "/usr/bin/kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...) // environment: reaper.MinimalEnv
-	// A grandchild that keeps the output open does not hold Wait once the context ends.
-	cmd.WaitDelay = 10 * time.Second
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	if err := cmd.Run(); err != nil {
-		return out.Bytes(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
-	}
-	return out.Bytes(), nil
-}
 
 // adminClient returns a client of the API with the admin kubeconfig, read now: the node
 // writes it once the cluster's certificates are there.
@@ -119,14 +94,21 @@ func (n *node) addonsOnce(ctx context.Context, logs io.Writer, applied *string) 
 		if *applied != "" {
 			fmt.Fprintln(logs, "the configuration changed the cluster's manifests: applying them again")
 		}
+		// Server-side apply, taking over fields from other managers, as
+		// `kubectl apply --server-side --force-conflicts` would.
+		applier := apply.New(kube, "plinth")
 		for _, name := range names {
-			if _, err := kubectl(ctx, manifests[name], "apply", "--server-side", "--force-conflicts", "--field-manager", "plinth", "-f", "-"); err != nil {
+			if err := applier.Apply(ctx, manifests[name]); err != nil {
 				return fmt.Errorf("apply %s: %w", name, err)
 			}
 			fmt.Fprintf(logs, "applied %s\n", name)
 		}
 		for _, u := range urls {
-			if _, err := kubectl(ctx, nil, "apply", "--server-side", "--force-conflicts", "--field-manager", "plinth", "-f", u); err != nil {
+			manifest, err := apply.Fetch(ctx, u)
+			if err == nil {
+				err = applier.Apply(ctx, manifest)
+			}
+			if err != nil {
 				return fmt.Errorf("apply %s: %w", u, err)
 			}
 			fmt.Fprintf(logs, "applied %s\n", u)

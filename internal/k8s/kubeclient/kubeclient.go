@@ -1,7 +1,7 @@
 // Package kubeclient is a small typed client of the Kubernetes API: the few reads and
 // writes Plinth makes itself (Nodes, CertificateSigningRequests, EndpointSlices, the
-// readiness endpoints), over HTTPS with a kubeconfig's credentials. Everything else, such
-// as applying manifests, stays with kubectl.
+// readiness endpoints), over HTTPS with a kubeconfig's credentials; Patch and Get serve
+// the package apply, which applies manifests of any kind.
 package kubeclient
 
 import (
@@ -123,6 +123,12 @@ func IsNotFound(err error) bool {
 // the status matters.
 func (c *Client) Get(ctx context.Context, path string, v any) error {
 	return c.do(ctx, http.MethodGet, path, "", nil, v)
+}
+
+// Patch sends a PATCH of path (with its query) with body of contentType (a merge patch,
+// an apply configuration, ...) and decodes the JSON answer into v (v nil: discarded).
+func (c *Client) Patch(ctx context.Context, path, contentType string, body []byte, v any) error {
+	return c.do(ctx, http.MethodPatch, path, contentType, body, v)
 }
 
 // do sends a request and decodes a successful JSON answer into v (v nil: discarded).

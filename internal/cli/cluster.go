@@ -172,7 +172,7 @@ inspected; remove it with 'plinthctl cluster destroy'.
 With --timings, once the cluster is healthy, it prints when each phase of every node's
 bring-up began and ended, in seconds from the start of the command: machined up, containerd
 ready, the image bundle imported, kubelet registered, etcd, the API server and the static
-pods ready, the CNI's and kube-proxy's pods ready, the node Ready. The first phases come
+pods ready, kube-proxy's pod (and flannel's, with that CNI) ready, the node Ready. The first phases come
 from the node's events, the others from the Kubernetes API, which keeps its times to the
 second.`,
 		Example: `  plinthctl cluster create

@@ -123,3 +123,33 @@ func TestEtcdMembersCheck(t *testing.T) {
 		t.Errorf("nodes query = %q", query)
 	}
 }
+
+// TestCNICheck: flannel's DaemonSet is checked when the cluster has it; without it (the
+// built-in pod network, or a CNI of the user's) there is nothing more to wait for.
+func TestCNICheck(t *testing.T) {
+	var flannel atomic.Value // the DaemonSet's JSON, "" for none
+	flannel.Store("")
+	c := fakeCluster(t, func(w http.ResponseWriter, r *http.Request) {
+		if ds := flannel.Load().(string); r.URL.Path == "/apis/apps/v1/namespaces/kube-system/daemonsets/kube-flannel" && ds != "" {
+			_, _ = w.Write([]byte(ds))
+			return
+		}
+		http.NotFound(w, r)
+	})
+	var check Check
+	for _, ch := range c.Checks(Expect{}) {
+		if ch.Name == "the CNI is ready" {
+			check = ch
+		}
+	}
+	if check.Run == nil {
+		t.Fatal("no CNI check")
+	}
+	if err := check.Run(t.Context()); err != nil {
+		t.Errorf("without flannel: %v", err)
+	}
+	flannel.Store(`{"status":{"desiredNumberScheduled":2,"numberReady":1}}`)
+	if err := check.Run(t.Context()); err == nil || err.Error() != "flannel: 1 of 2 ready" {
+		t.Errorf("flannel not ready: %v", err)
+	}
+}

@@ -57,7 +57,7 @@ func generateConfigs(opts CreateOptions, plan *provision.Plan, mode config.Mode,
 		// has pod addresses, not the nodes'); vxlan carries it between the nodes' addresses.
 		// A patch may still say otherwise. QEMU networks pass it as it is.
 		for _, c := range []*config.MachineConfig{generated.ControlPlane, generated.Worker} {
-			c.Cluster.Network.CNI.FlannelBackend = config.FlannelVXLAN
+			c.Cluster.Network.CNI.Backend = config.FlannelVXLAN
 		}
 	}
 	out := &configs{bundle: bundle, endpoint: endpoint}

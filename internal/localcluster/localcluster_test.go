@@ -211,7 +211,7 @@ func TestCreateIsolated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b := doc.Config.Cluster.Network.CNI.FlannelBackend; b != config.FlannelVXLAN {
+		if b := doc.Config.Cluster.Network.CNI.Backend; b != config.FlannelVXLAN {
 			t.Errorf("%s: flannel backend %q, want vxlan", f, b)
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -178,16 +177,11 @@ func (n *node) runCNIConfig(ctx context.Context, logs io.Writer) error {
 			}
 			if err != nil {
 				report(fmt.Sprintf("CNI configuration: %v", err))
+			} else if err := writeCNIConfig(conf); err != nil {
+				report(err.Error())
 			} else {
-				p := filepath.Join(paths.CNIConfDir, "10-flannel.conflist")
-				if err := os.MkdirAll(paths.CNIConfDir, 0o755); err != nil {
-					report(fmt.Sprintf("create %s: %v", paths.CNIConfDir, err))
-				} else if err := atomicfile.Write(p, conf, 0o644); err != nil {
-					report(fmt.Sprintf("write %s: %v", p, err))
-				} else {
-					fmt.Fprintf(logs, "wrote %s\n", p)
-					last, lastErr = string(data), ""
-				}
+				fmt.Fprintf(logs, "wrote %s\n", addons.CNIConfigFile)
+				last, lastErr = string(data), ""
 			}
 		}
 		select {
@@ -196,6 +190,21 @@ func (n *node) runCNIConfig(ctx context.Context, logs io.Writer) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// writeCNIConfig writes the node's CNI configuration, and removes the file an older
+// version wrote it to.
+func writeCNIConfig(conf []byte) error {
+	if err := os.MkdirAll(paths.CNIConfDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", paths.CNIConfDir, err)
+	}
+	if err := atomicfile.Write(addons.CNIConfigFile, conf, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", addons.CNIConfigFile, err)
+	}
+	if err := os.Remove(addons.OldCNIConfigFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", addons.OldCNIConfigFile, err)
+	}
+	return nil
 }
 
 // runsEtcd reports whether this node runs etcd (so it applies the cluster's manifests).

@@ -20,6 +20,7 @@ import (
 	"github.com/plinthos/plinth/internal/controller"
 	"github.com/plinthos/plinth/internal/controllers"
 	"github.com/plinthos/plinth/internal/etcdgw"
+	"github.com/plinthos/plinth/internal/k8s/addons"
 	"github.com/plinthos/plinth/internal/k8s/bundle"
 	"github.com/plinthos/plinth/internal/k8s/kubeletbin"
 	"github.com/plinthos/plinth/internal/k8s/paths"
@@ -81,12 +82,21 @@ func (n *node) addKubernetesServices() error {
 			Restart:   service.RestartForever,
 		},
 	}
-	svcs = append(svcs, service.Service{
-		ID:      "cni",
-		Runner:  service.GoroutineRunner{Name: "write the CNI configuration from flannel's subnet", Func: n.runCNIConfig},
-		Restart: service.RestartForever,
-	})
 	cfg, _ := n.cfg.Current()
+	switch cfg.Cluster.Network.CNI.Name {
+	case addons.CNIFlannel, "":
+		svcs = append(svcs, service.Service{
+			ID:      "cni",
+			Runner:  service.GoroutineRunner{Name: "write the CNI configuration from flannel's subnet", Func: n.runCNIConfig},
+			Restart: service.RestartForever,
+		})
+	case addons.CNIPlinth:
+		svcs = append(svcs, service.Service{
+			ID:      "cni",
+			Runner:  service.GoroutineRunner{Name: "the built-in pod network: routes to the other nodes' pod subnets, masquerading, the CNI configuration", Func: n.runPodNetwork},
+			Restart: service.RestartForever,
+		})
+	}
 	if cfg.Machine.Type == config.TypeControlPlane {
 		svcs = append(svcs, service.Service{
 			ID: "etcd-join",

@@ -15,11 +15,11 @@ const (
 	DefaultDNSDomain     = "cluster.local"
 	DefaultPodSubnet     = "10.244.0.0/16"
 	DefaultServiceSubnet = "10.96.0.0/12"
-	DefaultCNI           = "flannel"
+	DefaultCNI           = "plinth"
 	// DefaultEtcdSnapshotsKeep is cluster.etcd.snapshots.keep when it is 0.
 	DefaultEtcdSnapshotsKeep = 24
-	// FlannelHostGW and FlannelVXLAN are the values of cluster.network.cni.flannelBackend;
-	// empty means FlannelHostGW.
+	// FlannelHostGW and FlannelVXLAN are the values of cluster.network.cni.backend (and of
+	// its older name flannelBackend); empty means FlannelHostGW.
 	FlannelHostGW    = "host-gw"
 	FlannelVXLAN     = "vxlan"
 	DefaultProxyMode = "iptables"

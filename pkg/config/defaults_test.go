@@ -44,7 +44,7 @@ func TestApplyDefaultsFillsEmptyFields(t *testing.T) {
 		{"cluster.network.dnsDomain", cl.Network.DNSDomain, "cluster.local"},
 		{"cluster.network.podSubnets", cl.Network.PodSubnets, []string{"10.244.0.0/16"}},
 		{"cluster.network.serviceSubnets", cl.Network.ServiceSubnets, []string{"10.96.0.0/12"}},
-		{"cluster.network.cni.name", cl.Network.CNI.Name, "flannel"},
+		{"cluster.network.cni.name", cl.Network.CNI.Name, "plinth"},
 		{"cluster.apiServer.image", cl.APIServer.Image, images.APIServer},
 		{"cluster.controllerManager.image", cl.ControllerManager.Image, images.ControllerManager},
 		{"cluster.scheduler.image", cl.Scheduler.Image, images.Scheduler},

@@ -392,17 +392,32 @@ type ClusterNetworkSpec struct {
 
 // CNISpec selects the pod network plugin.
 type CNISpec struct {
-	// Name is `flannel` (the default, bundled), `custom` (the manifests in URLs) or
-	// `none` (install one yourself after bootstrap).
+	// Name is `plinth` (the default: built into machined, no pod of its own on the nodes),
+	// `flannel` (bundled), `custom` (the manifests in URLs) or `none` (install one
+	// yourself after bootstrap).
 	Name string `yaml:"name,omitempty" plinth:"public"`
 	// URLs are the manifests of a `custom` CNI.
 	URLs []string `yaml:"urls,omitempty" plinth:"url"`
-	// FlannelBackend is how the bundled flannel carries pod traffic between nodes:
+	// Backend is how the `plinth` or `flannel` CNI carries pod traffic between nodes:
 	// `host-gw` (the default: routes through each node's address, no encapsulation; the
 	// nodes share one L2 network) or `vxlan` (encapsulated in UDP between the nodes'
 	// addresses, for networks that pass only traffic between those, such as the Docker
 	// internal network of `cluster create --isolated`; needs the host's vxlan module).
+	Backend string `yaml:"backend,omitempty" plinth:"public"`
+	// FlannelBackend is the older name of Backend; set one of them.
 	FlannelBackend string `yaml:"flannelBackend,omitempty" plinth:"public"`
+}
+
+// EffectiveBackend is the back end of the `plinth` or `flannel` CNI: Backend, else
+// FlannelBackend, else host-gw.
+func (c CNISpec) EffectiveBackend() string {
+	switch {
+	case c.Backend != "":
+		return c.Backend
+	case c.FlannelBackend != "":
+		return c.FlannelBackend
+	}
+	return FlannelHostGW
 }
 
 // ServiceAccountSpec holds the service account signing key.

@@ -474,7 +474,7 @@ func (v *validator) clusterNetwork(n *ClusterNetworkSpec) {
 		v.add("cluster.network.serviceSubnets", "pod and service subnets must cover the same IP families in the same order")
 	}
 	switch n.CNI.Name {
-	case "", "flannel", "none":
+	case "", "flannel", "plinth", "none":
 		if len(n.CNI.URLs) > 0 {
 			v.add("cluster.network.cni.urls", "applies only to name: custom; remove the URLs or set name to custom")
 		}
@@ -486,12 +486,23 @@ func (v *validator) clusterNetwork(n *ClusterNetworkSpec) {
 			v.url(fmt.Sprintf("cluster.network.cni.urls[%d]", i), u, "http", "https")
 		}
 	default:
-		v.add("cluster.network.cni.name", "%q must be flannel, custom or none", n.CNI.Name)
+		v.add("cluster.network.cni.name", "%q must be flannel, plinth, custom or none", n.CNI.Name)
+	}
+	switch n.CNI.Backend {
+	case "", FlannelHostGW, FlannelVXLAN:
+		if n.CNI.Backend != "" && n.CNI.Name != "" && n.CNI.Name != "flannel" && n.CNI.Name != "plinth" {
+			v.add("cluster.network.cni.backend", "applies only to name: plinth or flannel; remove it")
+		}
+		if n.CNI.Backend != "" && n.CNI.FlannelBackend != "" && n.CNI.Backend != n.CNI.FlannelBackend {
+			v.add("cluster.network.cni.flannelBackend", "%q differs from backend %q; it is backend's older name: remove it", n.CNI.FlannelBackend, n.CNI.Backend)
+		}
+	default:
+		v.add("cluster.network.cni.backend", "%q must be host-gw or vxlan", n.CNI.Backend)
 	}
 	switch n.CNI.FlannelBackend {
 	case "", FlannelHostGW, FlannelVXLAN:
-		if n.CNI.FlannelBackend != "" && n.CNI.Name != "" && n.CNI.Name != "flannel" {
-			v.add("cluster.network.cni.flannelBackend", "applies only to name: flannel; remove it")
+		if n.CNI.FlannelBackend != "" && n.CNI.Name != "" && n.CNI.Name != "flannel" && n.CNI.Name != "plinth" {
+			v.add("cluster.network.cni.flannelBackend", "applies only to name: plinth or flannel; remove it")
 		}
 	default:
 		v.add("cluster.network.cni.flannelBackend", "%q must be host-gw or vxlan", n.CNI.FlannelBackend)

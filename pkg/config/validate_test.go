@@ -688,8 +688,19 @@ func TestValidateCluster(t *testing.T) {
 		{name: "family count mismatch", mutate: func(c *config.MachineConfig) {
 			c.Cluster.Network.PodSubnets = []string{"10.244.0.0/16", "fd00:10:244::/56"}
 		}, want: one("cluster.network.serviceSubnets", "same IP families")},
+		{name: "CNI plinth over vxlan", mutate: func(c *config.MachineConfig) {
+			c.Cluster.Network.CNI = config.CNISpec{Name: "plinth", Backend: "vxlan"}
+		}},
+		{name: "CNI backend unknown", mutate: func(c *config.MachineConfig) { c.Cluster.Network.CNI.Backend = "udp" },
+			want: one("cluster.network.cni.backend", `"udp" must be host-gw or vxlan`)},
+		{name: "CNI backend for custom", mutate: func(c *config.MachineConfig) {
+			c.Cluster.Network.CNI = config.CNISpec{Name: "custom", URLs: []string{"https://example.com/cilium.yaml"}, Backend: "vxlan"}
+		}, want: one("cluster.network.cni.backend", "applies only to name: plinth or flannel")},
+		{name: "CNI backend and flannelBackend differ", mutate: func(c *config.MachineConfig) {
+			c.Cluster.Network.CNI = config.CNISpec{Name: "flannel", Backend: "vxlan", FlannelBackend: "host-gw"}
+		}, want: one("cluster.network.cni.flannelBackend", `"host-gw" differs from backend "vxlan"`)},
 		{name: "CNI name unknown", mutate: func(c *config.MachineConfig) { c.Cluster.Network.CNI.Name = "calico" },
-			want: one("cluster.network.cni.name", `"calico" must be flannel, custom or none`)},
+			want: one("cluster.network.cni.name", `"calico" must be flannel, plinth, custom or none`)},
 		{name: "CNI none", mutate: func(c *config.MachineConfig) { c.Cluster.Network.CNI.Name = "none" }},
 		{name: "CNI custom", mutate: func(c *config.MachineConfig) {
 			c.Cluster.Network.CNI = config.CNISpec{Name: "custom", URLs: []string{"https://example.com/cilium.yaml"}}
@@ -714,12 +725,15 @@ func TestValidateCluster(t *testing.T) {
 			want: one("cluster.etcd.snapshots.interval", `"daily" must be a duration`)},
 		{name: "etcd snapshots keep negative", mutate: func(c *config.MachineConfig) { c.Cluster.Etcd.Snapshots.Keep = -1 },
 			want: one("cluster.etcd.snapshots.keep", "must not be negative")},
-		{name: "flannel over vxlan", mutate: func(c *config.MachineConfig) { c.Cluster.Network.CNI.FlannelBackend = "vxlan" }},
+		{name: "flannel over vxlan", mutate: func(c *config.MachineConfig) {
+			c.Cluster.Network.CNI = config.CNISpec{Name: "flannel", FlannelBackend: "vxlan"}
+		}},
+		{name: "flannelBackend, the older name of backend, with the default CNI", mutate: func(c *config.MachineConfig) { c.Cluster.Network.CNI.FlannelBackend = "vxlan" }},
 		{name: "flannel backend unknown", mutate: func(c *config.MachineConfig) { c.Cluster.Network.CNI.FlannelBackend = "udp" },
 			want: one("cluster.network.cni.flannelBackend", `"udp" must be host-gw or vxlan`)},
 		{name: "flannel backend without flannel", mutate: func(c *config.MachineConfig) {
 			c.Cluster.Network.CNI = config.CNISpec{Name: "none", FlannelBackend: "vxlan"}
-		}, want: one("cluster.network.cni.flannelBackend", "applies only to name: flannel")},
+		}, want: one("cluster.network.cni.flannelBackend", "applies only to name: plinth or flannel")},
 
 		// Bootstrap token.
 		{name: "bootstrap token missing", mutate: func(c *config.MachineConfig) { c.Cluster.Token = "" },

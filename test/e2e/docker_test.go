@@ -165,7 +165,7 @@ func TestDockerCluster(t *testing.T) {
 	t.Logf("cluster create took %s:\n%s", time.Since(start).Round(time.Second), out)
 	// --timings printed every node's phases, each with a time.
 	for _, row := range []string{"controlplane-1 +machined up", "controlplane-1 +images imported", "controlplane-1 +static pods Ready",
-		"worker-1 +kubelet registered", "worker-1 +CNI pod Ready", "worker-1 +node Ready"} {
+		"worker-1 +kubelet registered", "worker-1 +kube-proxy pod Ready", "worker-1 +node Ready"} {
 		if !regexp.MustCompile(e.name + "-" + row + ` +[0-9.]+ +[0-9.]+ +[0-9.]+\n`).MatchString(out) {
 			t.Errorf("cluster create --timings printed no row %q", row)
 		}

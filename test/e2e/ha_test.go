@@ -22,9 +22,13 @@ func TestThreeControlPlanes(t *testing.T) {
 	// The gateway is .1, the load balancer .2, the control planes .3 to .5, the worker .6.
 	cp1, cp2 := "10.5.79.3", "10.5.79.4"
 	start := time.Now()
+	// flannel, not the built-in pod network that the other tests use: the CNI the
+	// health check then waits for is flannel's DaemonSet, over vxlan.
 	out := e.must(20*time.Minute, e.plinthctl, "cluster", "create", "--isolated", "--name", e.name, "--image", e.image,
-		"--controlplanes", "3", "--workers", "1", "--cidr", e.cidr, "--wait-timeout", "15m")
+		"--controlplanes", "3", "--workers", "1", "--cidr", e.cidr, "--wait-timeout", "15m",
+		"--config-patch", `{"cluster": {"network": {"cni": {"name": "flannel"}}}}`)
 	t.Logf("cluster create took %s:\n%s", time.Since(start).Round(time.Second), out)
+	e.kube("-n", "kube-system", "rollout", "status", "daemonset/kube-flannel", "--timeout", "2m")
 
 	// Three voting etcd members, the three control planes.
 	members := etcdMembers(e, cp1)

@@ -30,6 +30,7 @@ const (
 	BootstrapTokenFile = "10-bootstrap-token.yaml"
 	KubeProxyFile      = "20-kube-proxy.yaml"
 	FlannelFile        = "30-flannel.yaml"
+	PodNetworkFile     = "30-pod-network.yaml"
 	CoreDNSFile        = "40-coredns.yaml"
 	InlinePrefix       = "90-"
 )
@@ -37,6 +38,7 @@ const (
 // The CNI names of cluster.network.cni.name.
 const (
 	CNIFlannel = "flannel"
+	CNIPlinth  = "plinth"
 	CNICustom  = "custom"
 	CNINone    = "none"
 )
@@ -47,7 +49,8 @@ const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 // Manifests returns the add-on manifests by file name, each holding one or more YAML
 // documents: RBACFile and BootstrapTokenFile always; KubeProxyFile unless
-// cluster.proxy.disabled; FlannelFile when cluster.network.cni.name is flannel (or empty);
+// cluster.proxy.disabled; FlannelFile when cluster.network.cni.name is flannel (or empty),
+// PodNetworkFile when it is plinth;
 // CoreDNSFile unless cluster.coreDNS.disabled; and one InlinePrefix+NAME+".yaml" per
 // inline manifest, its contents as given. Apply them in the order of their names.
 //
@@ -74,9 +77,11 @@ func Manifests(cfg *config.MachineConfig) (map[string][]byte, error) {
 		if docs[FlannelFile], err = flannel(cl); err != nil {
 			return nil, fmt.Errorf("flannel: %w", err)
 		}
+	case CNIPlinth: // machined on each node (package podnet)
+		docs[PodNetworkFile] = podNetworkRBAC()
 	case CNICustom, CNINone:
 	default:
-		return nil, fmt.Errorf("cluster.network.cni.name %q must be flannel, custom or none", cl.Network.CNI.Name)
+		return nil, fmt.Errorf("cluster.network.cni.name %q must be flannel, plinth, custom or none", cl.Network.CNI.Name)
 	}
 	if !cl.CoreDNS.Disabled {
 		if docs[CoreDNSFile], err = coreDNS(cfg, cl); err != nil {

@@ -503,6 +503,24 @@ func checkHostPaths(t *testing.T, d doc, want map[string]string) {
 	}
 }
 
+func TestPodNetwork(t *testing.T) {
+	cfg := testConfig()
+	cfg.Cluster.Network.CNI.Name = CNIPlinth
+	docs := manifests(t, cfg)
+	if _, ok := docs[FlannelFile]; ok {
+		t.Error("the built-in pod network has flannel's manifests")
+	}
+	role := find(t, docs, PodNetworkFile, "ClusterRole", "plinth:pod-network")
+	want := []any{doc{"apiGroups": []any{""}, "resources": []any{"nodes"}, "verbs": []any{"get", "list", "watch"}}}
+	if !reflect.DeepEqual(role["rules"], want) {
+		t.Errorf("rules %v", role["rules"])
+	}
+	b := find(t, docs, PodNetworkFile, "ClusterRoleBinding", "plinth:pod-network")
+	if get(b, "roleRef", "name") != "plinth:pod-network" || get(b, "subjects", 0, "kind") != "Group" || get(b, "subjects", 0, "name") != "system:nodes" {
+		t.Errorf("binding %v", b)
+	}
+}
+
 func TestFlannel(t *testing.T) {
 	docs := manifests(t, testConfig())
 	cm := find(t, docs, FlannelFile, "ConfigMap", "kube-flannel-cfg")

@@ -40,6 +40,18 @@ func bootstrapRBAC() []object {
 	}
 }
 
+// podNetworkRBAC lets the nodes read every Node, which the built-in pod network (machined
+// on each node, with kubelet's credentials on a worker) watches for the other nodes' pod
+// subnets and addresses. The Node authorizer lets a node read only its own Node; what the
+// others hold (addresses, pod subnets, labels, conditions) is what any CNI's daemon reads.
+func podNetworkRBAC() []object {
+	return []object{
+		clusterRole("plinth:pod-network",
+			policyRule{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}}),
+		clusterRoleBinding("plinth:pod-network", "plinth:pod-network", group(NodesGroup)),
+	}
+}
+
 // SplitToken splits a bootstrap token "ID.SECRET" (six and sixteen characters of [a-z0-9]).
 func SplitToken(token string) (id, secret string, err error) {
 	if !config.TokenPattern.MatchString(token) {

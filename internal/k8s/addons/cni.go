@@ -12,9 +12,14 @@ import (
 	"github.com/plinthos/plinth/pkg/config"
 )
 
-// CNIConfigFile is where machined writes CNIConfig's output on each node. containerd
-// reports the pod network ready, and kubelet the node Ready, once it exists.
-const CNIConfigFile = paths.CNIConfDir + "/10-flannel.conflist"
+// CNIConfigFile is where machined writes CNIConfig's output on each node, for flannel and
+// for the built-in pod network. containerd reports the pod network ready, and kubelet the
+// node Ready, once it exists.
+const CNIConfigFile = paths.CNIConfDir + "/10-plinth.conflist"
+
+// OldCNIConfigFile is where it was written before: machined removes it, so that containerd
+// (which takes the first file by name) reads CNIConfigFile.
+const OldCNIConfigFile = paths.CNIConfDir + "/10-flannel.conflist"
 
 // CNINetworkName is the name of the pod network in the CNI configuration.
 const CNINetworkName = "plinth"
@@ -173,11 +178,17 @@ func CNIConfig(subnetEnv string, cfg *config.MachineConfig) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return CNIConfigFor(env, cfg)
+}
+
+// CNIConfigFor is CNIConfig of a lease that did not come from flanneld: the built-in pod
+// network's, out of the node's pod subnets.
+func CNIConfigFor(env SubnetEnv, cfg *config.MachineConfig) ([]byte, error) {
 	if cfg != nil {
 		podSubnets := effective(cfg).Network.PodSubnets
 		for _, sn := range []netip.Prefix{env.Subnet, env.IPv6Subnet} {
 			if sn.IsValid() && !inAny(podSubnets, sn) {
-				return nil, fmt.Errorf("flannel's subnet %s is not in the pod subnets %s of the configuration", sn, strings.Join(podSubnets, ", "))
+				return nil, fmt.Errorf("the node's pod subnet %s is not in the pod subnets %s of the configuration", sn, strings.Join(podSubnets, ", "))
 			}
 		}
 	}

@@ -97,7 +97,7 @@ func flannel(cl config.ClusterSpec) ([]object, error) {
 	if err != nil {
 		return nil, err
 	}
-	nc, err := netConf(cl.Network.PodSubnets, cl.Network.CNI.FlannelBackend)
+	nc, err := netConf(cl.Network.PodSubnets, cl.Network.CNI.EffectiveBackend())
 	if err != nil {
 		return nil, err
 	}

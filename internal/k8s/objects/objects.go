@@ -208,7 +208,13 @@ type (
 type (
 	Node struct {
 		Metadata ObjectMeta `json:"metadata"`
+		Spec     NodeSpec   `json:"spec"`
 		Status   NodeStatus `json:"status"`
+	}
+	NodeSpec struct {
+		// PodCIDRs are the node's pod subnets, one per IP family, as
+		// kube-controller-manager allocates them.
+		PodCIDRs []string `json:"podCIDRs,omitempty"`
 	}
 	NodeStatus struct {
 		Addresses  []NodeAddress   `json:"addresses,omitempty"`

@@ -1,0 +1,116 @@
+package kubeclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/plinthos/plinth/internal/k8s/objects"
+)
+
+// ErrWatchEnded is WatchNodes' error when the API server ended the watch, as it does
+// after a while: watch again.
+var ErrWatchEnded = errors.New("the API server ended the watch of the nodes")
+
+// watchTimeout is how long the API server keeps one watch open (it ends it after that;
+// WatchNodes then returns, and its caller watches again).
+const watchTimeout = 5 * 60
+
+// WatchNodes lists the Nodes and calls fn with them, then again with all of them after
+// every change the API reports, until ctx ends (nil), fn fails (its error), or the watch
+// ends or fails (an error; the caller lists and watches again).
+func (c *Client) WatchNodes(ctx context.Context, fn func([]objects.Node) error) error {
+	var l struct {
+		Metadata struct {
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+		Items []objects.Node `json:"items"`
+	}
+	if err := c.Get(ctx, "/api/v1/nodes", &l); err != nil {
+		return err
+	}
+	nodes := map[string]objects.Node{}
+	for _, n := range l.Items {
+		nodes[n.Metadata.Name] = n
+	}
+	report := func() error {
+		all := make([]objects.Node, 0, len(nodes))
+		for _, n := range nodes {
+			all = append(all, n)
+		}
+		slices.SortFunc(all, func(a, b objects.Node) int { return strings.Compare(a.Metadata.Name, b.Metadata.Name) })
+		return fn(all)
+	}
+	if err := report(); err != nil {
+		return err
+	}
+
+	path := "/api/v1/nodes?" + url.Values{"watch": {"1"}, "resourceVersion": {l.Metadata.ResourceVersion},
+		"timeoutSeconds": {fmt.Sprint(watchTimeout)}}.Encode()
+	// The client's timeout bounds whole requests; a watch lasts as long as the server
+	// keeps it, so it goes through a copy without one (ctx still ends it).
+	hc := *c.http
+	hc.Timeout = 0
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.server+path, nil)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "plinth")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxMessage))
+		return apiError(http.MethodGet, path, resp.StatusCode, data)
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var ev struct {
+			Type   string          `json:"type"`
+			Object json.RawMessage `json:"object"`
+		}
+		if err := dec.Decode(&ev); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, io.EOF) {
+				return ErrWatchEnded
+			}
+			return fmt.Errorf("watch the nodes: %w", err)
+		}
+		var n objects.Node
+		switch ev.Type {
+		case "ADDED", "MODIFIED", "DELETED":
+			if err := json.Unmarshal(ev.Object, &n); err != nil {
+				return fmt.Errorf("watch the nodes: decode a %s event: %w", ev.Type, err)
+			}
+		case "BOOKMARK":
+			continue
+		default: // ERROR: the resource version is too old, say
+			return fmt.Errorf("watch the nodes: %s: %s", ev.Type, apiError(http.MethodGet, path, http.StatusOK, ev.Object).Message)
+		}
+		if ev.Type == "DELETED" {
+			delete(nodes, n.Metadata.Name)
+		} else {
+			nodes[n.Metadata.Name] = n
+		}
+		if err := report(); err != nil {
+			return err
+		}
+	}
+}

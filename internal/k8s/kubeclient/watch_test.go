@@ -1,0 +1,77 @@
+package kubeclient
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/plinthos/plinth/internal/k8s/objects"
+)
+
+func TestWatchNodes(t *testing.T) {
+	events := []string{
+		`{"type":"ADDED","object":{"metadata":{"name":"w-1"},"spec":{"podCIDRs":["10.244.1.0/24"]}}}`,
+		`{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"44"}}}`,
+		`{"type":"MODIFIED","object":{"metadata":{"name":"cp-1"},"spec":{"podCIDRs":["10.244.0.0/24"]}}}`,
+		`{"type":"DELETED","object":{"metadata":{"name":"w-1"}}}`,
+	}
+	f := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("watch") == "" {
+			serveJSON(nodesJSON)(w, r)
+			return
+		}
+		for _, e := range events {
+			_, _ = io.WriteString(w, e+"\n")
+			w.(http.Flusher).Flush()
+		}
+	})
+	var seen []string
+	err := f.client(t).WatchNodes(t.Context(), func(nodes []objects.Node) error {
+		var s []string
+		for _, n := range nodes {
+			s = append(s, n.Metadata.Name+fmt.Sprint(n.Spec.PodCIDRs))
+		}
+		seen = append(seen, strings.Join(s, " "))
+		return nil
+	})
+	if !errors.Is(err, ErrWatchEnded) {
+		t.Fatalf("WatchNodes = %v, want ErrWatchEnded once the server ends the watch", err)
+	}
+	want := []string{"cp-1[]", "cp-1[] w-1[10.244.1.0/24]", "cp-1[10.244.0.0/24] w-1[10.244.1.0/24]", "cp-1[10.244.0.0/24]"}
+	if !slices.Equal(seen, want) {
+		t.Errorf("saw\n%s\nwant\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
+	}
+	reqs := f.requests()
+	if len(reqs) != 2 || !strings.Contains(reqs[1].Query, "resourceVersion=42") || !strings.Contains(reqs[1].Query, "watch=1") {
+		t.Errorf("requests %+v: want a list, then a watch from its resource version", reqs)
+	}
+}
+
+func TestWatchNodesError(t *testing.T) {
+	f := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("watch") == "" {
+			serveJSON(nodesJSON)(w, r)
+			return
+		}
+		_, _ = io.WriteString(w, `{"type":"ERROR","object":{"kind":"Status","reason":"Expired","message":"too old resource version: 42"}}`+"\n")
+	})
+	err := f.client(t).WatchNodes(t.Context(), func([]objects.Node) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "too old resource version") {
+		t.Fatalf("WatchNodes = %v, want the API's error", err)
+	}
+}
+
+func TestWatchNodesStopsWhenFnFails(t *testing.T) {
+	f := newFakeAPI(t, serveJSON(nodesJSON))
+	boom := errors.New("boom")
+	if err := f.client(t).WatchNodes(t.Context(), func([]objects.Node) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("WatchNodes = %v, want fn's error", err)
+	}
+	if n := len(f.requests()); n != 1 {
+		t.Errorf("%d requests, want the list only", n)
+	}
+}

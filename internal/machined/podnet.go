@@ -188,11 +188,32 @@ func (s *podNetwork) sync(ctx context.Context, cfg *config.MachineConfig, nodes 
 			env.IPv6Subnet = c
 		}
 	}
-	if key := fmt.Sprint(networks); key != s.masq {
-		if err := (podnet.Iptables{}).Masquerade(ctx, networks); err != nil {
+	// Service traffic kube-proxy did not translate is refused on the node, unless
+	// kube-proxy is off or does not translate through connection tracking (ipvs).
+	var services []netip.Prefix
+	if !cfg.Cluster.Proxy.Disabled && cfg.Cluster.Proxy.Mode != "ipvs" {
+		serviceSubnets := cfg.Cluster.Network.ServiceSubnets
+		if len(serviceSubnets) == 0 {
+			serviceSubnets = []string{config.DefaultServiceSubnet}
+		}
+		for _, c := range serviceSubnets {
+			p, err := netip.ParsePrefix(c)
+			if err != nil {
+				return fmt.Errorf("cluster.network.serviceSubnets: %q: %w", c, err)
+			}
+			services = append(services, p.Masked())
+		}
+	}
+	if key := fmt.Sprint(networks, services); key != s.masq {
+		ipt := podnet.Iptables{}
+		if err := ipt.Masquerade(ctx, networks); err != nil {
 			return err
 		}
-		fmt.Fprintf(s.logs, "masquerading what leaves the pod network %s\n", strings.Join(podSubnets, ", "))
+		if err := ipt.RejectUntranslated(ctx, networks, services); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.logs, "masquerading what leaves the pod network %s; refusing Service traffic kube-proxy did not translate (%s)\n",
+			strings.Join(podSubnets, ", "), joinPrefixes(services))
 		s.masq = key
 	}
 	conf, err := addons.CNIConfigFor(env, cfg)

@@ -231,4 +231,36 @@ func TestMasquerade(t *testing.T) {
 	if v4 := rules("iptables"); strings.Contains(v4, "10.244.0.0/16") || !strings.Contains(v4, "! -s 10.42.0.0/16 -j RETURN") {
 		t.Errorf("after a change:\n%s", v4)
 	}
+
+	filter := func(cmd string) string {
+		out, err := exec.Command("ip", "netns", "exec", name, cmd, "-t", "filter", "-S").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s -S: %v: %s", cmd, err, out)
+		}
+		return string(out)
+	}
+	pods := pfx("10.244.0.0/16", "fd00:10:244::/56")
+	for range 2 {
+		if err := ipt.RejectUntranslated(t.Context(), pods, pfx("10.96.0.0/12", "fd00:10:96::/112")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v4 = filter("iptables")
+	if !strings.Contains(v4, "-A PLINTH-SERVICES -d 10.96.0.0/12 -m conntrack ! --ctstate DNAT -j REJECT") ||
+		strings.Count(v4, "-j PLINTH-SERVICES") != 2 || !strings.Contains(v4, "-A FORWARD -m comment") || !strings.Contains(v4, "-A OUTPUT -m comment") {
+		t.Errorf("iptables filter:\n%s", v4)
+	}
+	if v6 := filter("ip6tables"); !strings.Contains(v6, "-A PLINTH-SERVICES -d fd00:10:96::/112 -m conntrack ! --ctstate DNAT -j REJECT") {
+		t.Errorf("ip6tables filter:\n%s", v6)
+	}
+	// No Service networks (kube-proxy off, or ipvs): the chains are emptied.
+	if err := ipt.RejectUntranslated(t.Context(), pods, nil); err != nil {
+		t.Fatal(err)
+	}
+	if v4 := filter("iptables"); strings.Contains(v4, "REJECT") {
+		t.Errorf("iptables filter without Service networks:\n%s", v4)
+	}
+	if v6 := filter("ip6tables"); strings.Contains(v6, "REJECT") {
+		t.Errorf("ip6tables filter without Service networks:\n%s", v6)
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
 	"github.com/plinthos/plinth/internal/podnet"
+	"github.com/plinthos/plinth/internal/reaper"
 	"github.com/plinthos/plinth/pkg/config"
 )
 
@@ -66,7 +67,7 @@ func (n *node) runPodNetwork(ctx context.Context, logs io.Writer) error {
 			return nil
 		}
 		if errors.Is(err, kubeclient.ErrWatchEnded) {
-			continue
+			continue // list and watch again
 		}
 		wait := retry.Next()
 		if msg := err.Error(); msg != lastErr {
@@ -205,7 +206,10 @@ func (s *podNetwork) sync(ctx context.Context, cfg *config.MachineConfig, nodes 
 		}
 	}
 	if key := fmt.Sprint(networks, services); key != s.masq {
-		ipt := podnet.Iptables{}
+		ipt := podnet.Iptables{Run: func(ctx context.Context, argv []string) ([]byte, error) {
+			// machined reaps every child (PID 1): os/exec's wait would lose the race.
+			return reaper.Command(ctx, "/usr/sbin/"+argv[0], argv[1:]...).CombinedOutput() // environment: reaper.MinimalEnv
+		}}
 		if err := ipt.Masquerade(ctx, networks); err != nil {
 			return err
 		}

@@ -24,13 +24,22 @@ type Iptables struct {
 	// Prefix, when set, is run with the iptables command as its arguments (a test runs the
 	// commands in its own network namespace with `ip netns exec NAME`).
 	Prefix []string
+	// Run, when set, runs a command line and returns its combined output: machined, which
+	// reaps every child as PID 1, runs them through its reaper. Unset: os/exec.
+	Run func(ctx context.Context, argv []string) ([]byte, error)
 }
 
 // run runs one iptables command (waiting for the xtables lock) and returns its error
 // output with its error.
 func (t Iptables) run(ctx context.Context, cmd string, args ...string) error {
 	argv := append(append(append([]string{}, t.Prefix...), cmd, "-w", "5"), args...)
-	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	run := t.Run
+	if run == nil {
+		run = func(ctx context.Context, argv []string) ([]byte, error) {
+			return exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+		}
+	}
+	out, err := run(ctx, argv)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w: %s", cmd, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}

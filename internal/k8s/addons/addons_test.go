@@ -154,10 +154,7 @@ func TestManifestsDefault(t *testing.T) {
 		KubeProxyFile: {
 			"ServiceAccount/kube-proxy", "ClusterRoleBinding/plinth:kube-proxy", "ConfigMap/kube-proxy", "DaemonSet/kube-proxy",
 		},
-		FlannelFile: {
-			"ServiceAccount/flannel", "ClusterRole/plinth:flannel", "ClusterRoleBinding/plinth:flannel",
-			"ConfigMap/kube-flannel-cfg", "DaemonSet/kube-flannel",
-		},
+		PodNetworkFile: {"ClusterRole/plinth:pod-network", "ClusterRoleBinding/plinth:pod-network"},
 		CoreDNSFile: {
 			"ServiceAccount/coredns", "ClusterRole/plinth:coredns", "ClusterRoleBinding/plinth:coredns",
 			"ConfigMap/coredns", "Deployment/coredns", "Service/kube-dns",
@@ -347,6 +344,7 @@ func TestImagesAndPullPolicies(t *testing.T) {
 	defaults := config.ImagesFor(config.DefaultKubernetesVersion)
 	check := func(cfg *config.MachineConfig, proxy, coredns, policy string) {
 		t.Helper()
+		cfg.Cluster.Network.CNI.Name = CNIFlannel // the only CNI with an image
 		docs := manifests(t, cfg)
 		for _, c := range []struct {
 			file, kind, name, image, policy string
@@ -522,7 +520,9 @@ func TestPodNetwork(t *testing.T) {
 }
 
 func TestFlannel(t *testing.T) {
-	docs := manifests(t, testConfig())
+	cfg := testConfig()
+	cfg.Cluster.Network.CNI.Name = CNIFlannel
+	docs := manifests(t, cfg)
 	cm := find(t, docs, FlannelFile, "ConfigMap", "kube-flannel-cfg")
 	var nc any
 	if err := json.Unmarshal([]byte(get(cm, "data", "net-conf.json").(string)), &nc); err != nil {

@@ -96,6 +96,10 @@ func Bootstrap(ctx context.Context, bootstrapPath, kubeconfigPath, nodeName stri
 func waitSigned(ctx context.Context, kube *kubeclient.Client, name string, poll time.Duration) ([]byte, error) {
 	for {
 		csr, err := kube.GetCSR(ctx, name)
+		if err != nil && ctx.Err() != nil {
+			// The wait ended during a read: say so, as when it ends between two reads.
+			return nil, fmt.Errorf("wait for certificate signing request %s to be signed: %w", name, ctx.Err())
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read certificate signing request %s: %w", name, err)
 		}

@@ -115,7 +115,7 @@ func bundle(args []string) error {
 	}
 	tmp := *out + ".tmp"
 	defer os.Remove(tmp)
-	if got.Images, err = imagebuild.Save(tmp, images); err != nil {
+	if got.Images, err = imagebuild.SaveOCI(tmp, images); err != nil {
 		return err
 	}
 	if *update {

@@ -9,11 +9,13 @@ import (
 	"os"
 	"sort"
 
+	"github.com/google/go-containerregistry/pkg/compression"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // ImageSpec describes a single-layer image built from a root file system.
@@ -27,7 +29,17 @@ type ImageSpec struct {
 	WorkingDir           string
 	// Volumes are declared volume paths.
 	Volumes []string
+	// Zstd compresses the layer with zstd rather than gzip, and makes the image an OCI one
+	// (its manifest names the layer's media type). containerd reads it, about twice as fast
+	// as gzip, and it is about a quarter smaller than gzip at the speed used for the other
+	// images; Docker 20.10's docker load does not read it: for images saved with SaveOCI.
+	Zstd bool
 }
+
+// zstdLevel is the zstd level of Zstd layers: klauspost/compress's "better compression"
+// (zstd levels 6-9). Its "best" saves another 6 % of the Kubernetes image for four times
+// the build time (15 s against 4 s on the development machine).
+const zstdLevel = 9
 
 // Image builds the image of spec: one reproducible layer, linux/amd64, fixed creation time.
 func Image(spec ImageSpec) (v1.Image, error) {
@@ -36,11 +48,19 @@ func Image(spec ImageSpec) (v1.Image, error) {
 		return nil, err
 	}
 	data := layerTar.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	base := empty.Image
+	var opts []tarball.LayerOption
+	if spec.Zstd {
+		// Cached: the layer is compressed once for its digest, not again when written.
+		opts = append(opts, tarball.WithCompression(compression.ZStd), tarball.WithCompressionLevel(zstdLevel),
+			tarball.WithMediaType(types.OCILayerZStd), tarball.WithCompressedCaching)
+		base = mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("layer: %w", err)
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
+	img, err := mutate.AppendLayers(base, layer)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +96,28 @@ type Saved struct {
 // each one's config then its layers (a layer shared with an earlier image is not written
 // again), then manifest.json; every entry owned by root, mode 0644, time Epoch.
 func Save(path string, images map[string]v1.Image) ([]Saved, error) {
+	for tag, img := range images {
+		if mt, err := img.MediaType(); err != nil {
+			return nil, err
+		} else if mt == types.OCIManifestSchema1 {
+			return nil, fmt.Errorf("image %s: a docker-save archive cannot carry an OCI image (its layers' media types would be lost): save it with SaveOCI", tag)
+		}
+	}
+	return save(path, images, writeArchive)
+}
+
+// SaveOCI writes images to path as one OCI image layout archive, which containerd's image
+// import reads (not Docker 20.10's docker load): the layout's marker, each image's config,
+// layers and manifest under blobs/ (a blob shared with an earlier image is not written
+// again), then index.json, with an entry per tag that names the image (containerd's
+// io.containerd.image.name annotation). The same images give the same bytes, as with Save.
+// The images of a bundle use it: unlike a docker-save archive, it keeps each layer's media
+// type, and so zstd layers (ImageSpec.Zstd).
+func SaveOCI(path string, images map[string]v1.Image) ([]Saved, error) {
+	return save(path, images, writeOCIArchive)
+}
+
+func save(path string, images map[string]v1.Image, write func(io.Writer, []Saved, map[string]v1.Image) error) ([]Saved, error) {
 	byDigest := map[string]*Saved{}
 	imgOf := map[string]v1.Image{}
 	for tag, img := range images {
@@ -105,7 +147,7 @@ func Save(path string, images map[string]v1.Image) ([]Saved, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeArchive(f, out, imgOf); err != nil {
+	if err := write(f, out, imgOf); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
@@ -113,6 +155,94 @@ func Save(path string, images map[string]v1.Image) ([]Saved, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// putFile writes one regular file into an archive: owned by root, mode 0644, time Epoch.
+func putFile(tw *tar.Writer, name string, size int64, r io.Reader) error {
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644, ModTime: Epoch, Format: tar.FormatPAX}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	n, err := io.Copy(tw, r)
+	if err != nil {
+		return err
+	}
+	if n != size {
+		return fmt.Errorf("%s: wrote %d bytes of %d", name, n, size)
+	}
+	return nil
+}
+
+// AnnotationImageName is the index annotation containerd's import names an image by.
+const AnnotationImageName = "io.containerd.image.name"
+
+func writeOCIArchive(w io.Writer, saved []Saved, imgOf map[string]v1.Image) error {
+	tw := tar.NewWriter(w)
+	layout := []byte(`{"imageLayoutVersion":"1.0.0"}`)
+	if err := putFile(tw, "oci-layout", int64(len(layout)), bytes.NewReader(layout)); err != nil {
+		return err
+	}
+	written := map[string]bool{}
+	blob := func(d v1.Hash, size int64, open func() (io.ReadCloser, error)) error {
+		file := "blobs/" + d.Algorithm + "/" + d.Hex
+		if written[file] {
+			return nil
+		}
+		rc, err := open()
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		if err := putFile(tw, file, size, rc); err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		written[file] = true
+		return nil
+	}
+	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
+	for _, s := range saved {
+		img := imgOf[s.Digest]
+		err := eachBlob(img, func(d v1.Hash, size int64, _ bool, open func() (io.ReadCloser, error)) error {
+			return blob(d, size, open)
+		})
+		if err != nil {
+			return err
+		}
+		manifest, err := img.RawManifest()
+		if err != nil {
+			return err
+		}
+		mt, err := img.MediaType()
+		if err != nil {
+			return err
+		}
+		d, err := img.Digest()
+		if err != nil {
+			return err
+		}
+		err = blob(d, int64(len(manifest)), func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(manifest)), nil })
+		if err != nil {
+			return err
+		}
+		for _, t := range s.Tags {
+			ref, err := name.NewTag(t, name.WithDefaultRegistry(""))
+			if err != nil {
+				return err
+			}
+			index.Manifests = append(index.Manifests, v1.Descriptor{
+				MediaType: mt, Size: int64(len(manifest)), Digest: d,
+				Annotations: map[string]string{AnnotationImageName: t, "org.opencontainers.image.ref.name": ref.TagStr()},
+			})
+		}
+	}
+	idx, err := json.Marshal(index)
+	if err != nil {
+		return err
+	}
+	if err := putFile(tw, "index.json", int64(len(idx)), bytes.NewReader(idx)); err != nil {
+		return err
+	}
+	return tw.Close()
 }
 
 // archiveEntry is one image of a docker-save archive's manifest.json.
@@ -124,20 +254,7 @@ type archiveEntry struct {
 
 func writeArchive(w io.Writer, saved []Saved, imgOf map[string]v1.Image) error {
 	tw := tar.NewWriter(w)
-	put := func(name string, size int64, r io.Reader) error {
-		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644, ModTime: Epoch, Format: tar.FormatPAX}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		n, err := io.Copy(tw, r)
-		if err != nil {
-			return err
-		}
-		if n != size {
-			return fmt.Errorf("%s: wrote %d bytes of %d", name, n, size)
-		}
-		return nil
-	}
+	put := func(name string, size int64, r io.Reader) error { return putFile(tw, name, size, r) }
 	written := map[string]bool{}
 	var manifest []archiveEntry
 	for _, s := range saved {

@@ -79,8 +79,9 @@ func addBase(r *Rootfs) error {
 // BundleImages builds the images every cluster runs, from the payload binaries in bin and
 // the programs in tools (pause, testbin): the Kubernetes control plane, kubelet and etcd
 // share one image (the multicall binary); kube-proxy, CoreDNS, flannel, pause and the e2e
-// test image have their own. It also
-// returns the host files the images took from the build machine (Rootfs.HostFiles).
+// test image have their own. Their layers are zstd (ImageSpec.Zstd: save them with
+// SaveOCI). It also returns the host files the images took from the build machine
+// (Rootfs.HostFiles).
 func BundleImages(ctx context.Context, bin, work string, v Versions) (map[string]v1.Image, []string, error) {
 	images := map[string]v1.Image{}
 	hostFiles := map[string]bool{}
@@ -95,7 +96,7 @@ func BundleImages(ctx context.Context, bin, work string, v Versions) (map[string
 		for _, f := range r.HostFiles() {
 			hostFiles[f] = true
 		}
-		spec.Rootfs = r.Dir
+		spec.Rootfs, spec.Zstd = r.Dir, true
 		img, err := Image(spec)
 		if err != nil {
 			return err

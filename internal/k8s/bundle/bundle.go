@@ -1,7 +1,8 @@
-// Package bundle tells whether the image archives shipped in the node image (docker-save
-// archives under /usr/share/plinth/images) are already in containerd's store, so that a
-// node imports them once per volume rather than at every boot: an archive is known by its
-// manifest.json, which names each image's configuration by digest (and so its layers).
+// Package bundle tells whether the image archives shipped in the node image (OCI image
+// layout or docker-save archives under /usr/share/plinth/images) are already in
+// containerd's store, so that a node imports them once per volume rather than at every
+// boot: an archive is known by its index.json (which names each image's manifest by digest,
+// and so its layers) or its manifest.json (which names each image's configuration).
 package bundle
 
 import (
@@ -33,17 +34,15 @@ func Identify(archives []string) (Bundle, error) {
 	h := sha256.New()
 	var tags []string
 	for _, a := range archives {
-		manifest, err := readManifest(a)
+		file, manifest, err := readManifest(a)
 		if err != nil {
 			return Bundle{}, err
 		}
-		var entries []struct{ RepoTags []string }
-		if err := json.Unmarshal(manifest, &entries); err != nil {
-			return Bundle{}, fmt.Errorf("%s: manifest.json: %w", a, err)
+		names, err := imageNames(file, manifest)
+		if err != nil {
+			return Bundle{}, fmt.Errorf("%s: %s: %w", a, file, err)
 		}
-		for _, e := range entries {
-			tags = append(tags, e.RepoTags...)
-		}
+		tags = append(tags, names...)
 		fmt.Fprintf(h, "%s\n%d\n", filepath.Base(a), len(manifest))
 		h.Write(manifest)
 	}
@@ -51,29 +50,61 @@ func Identify(archives []string) (Bundle, error) {
 	return Bundle{Key: "sha256:" + hex.EncodeToString(h.Sum(nil)), Tags: slices.Compact(tags)}, nil
 }
 
-// readManifest returns the manifest.json of a docker-save archive; the layers are skipped
-// over, not read.
-func readManifest(path string) ([]byte, error) {
+// annotationImageName is the index annotation containerd's import names an image by.
+const annotationImageName = "io.containerd.image.name"
+
+// imageNames returns the names of the images in an archive's index.json or manifest.json.
+func imageNames(file string, data []byte) ([]string, error) {
+	var names []string
+	if file == "index.json" {
+		var index struct {
+			Manifests []struct{ Annotations map[string]string }
+		}
+		if err := json.Unmarshal(data, &index); err != nil {
+			return nil, err
+		}
+		for _, m := range index.Manifests {
+			n := m.Annotations[annotationImageName]
+			if n == "" {
+				return nil, fmt.Errorf("an image without the %s annotation: name every image of the bundle", annotationImageName)
+			}
+			names = append(names, n)
+		}
+		return names, nil
+	}
+	var entries []struct{ RepoTags []string }
+	if err := json.Unmarshal(data, &entries); err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		names = append(names, e.RepoTags...)
+	}
+	return names, nil
+}
+
+// readManifest returns the index.json of an OCI image layout archive, or the manifest.json
+// of a docker-save archive, with its name; the blobs are skipped over, not read.
+func readManifest(path string) (string, []byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	defer f.Close()
 	tr := tar.NewReader(f)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: no manifest.json: not a docker-save archive", path)
+			return "", nil, fmt.Errorf("%s: neither index.json nor manifest.json: not an OCI image layout or docker-save archive", path)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return "", nil, fmt.Errorf("%s: %w", path, err)
 		}
-		if hdr.Name == "manifest.json" || hdr.Name == "./manifest.json" {
+		if name := strings.TrimPrefix(hdr.Name, "./"); name == "index.json" || name == "manifest.json" {
 			data, err := io.ReadAll(io.LimitReader(tr, 1<<20))
 			if err != nil {
-				return nil, fmt.Errorf("%s: manifest.json: %w", path, err)
+				return "", nil, fmt.Errorf("%s: %s: %w", path, name, err)
 			}
-			return data, nil
+			return name, data, nil
 		}
 	}
 }

@@ -11,13 +11,19 @@ import (
 // writeArchive writes a docker-save-like archive: a layer, then manifest.json.
 func writeArchive(t *testing.T, path, manifest string) {
 	t.Helper()
+	writeArchiveAs(t, path, "manifest.json", manifest)
+}
+
+// writeArchiveAs writes an archive of a layer, then manifest (named file).
+func writeArchiveAs(t *testing.T, path, file, manifest string) {
+	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	tw := tar.NewWriter(f)
-	for _, e := range []struct{ name, body string }{{"abc.tar.gz", strings.Repeat("x", 4096)}, {"manifest.json", manifest}} {
+	for _, e := range []struct{ name, body string }{{"abc.tar.gz", strings.Repeat("x", 4096)}, {file, manifest}} {
 		if err := tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.body))}); err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +89,39 @@ func TestIdentifyRefusesAnArchiveWithoutManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if _, err := Identify([]string{path}); err == nil || !strings.Contains(err.Error(), "no manifest.json") {
+	if _, err := Identify([]string{path}); err == nil || !strings.Contains(err.Error(), "neither index.json nor manifest.json") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// An OCI image layout archive (the node's bundle) is known by its index.json, and its
+// images by their io.containerd.image.name annotations.
+func TestIdentifyReadsAnOCIIndex(t *testing.T) {
+	dir := t.TempDir()
+	oci := filepath.Join(dir, "bundle.tar")
+	index := `{"schemaVersion":2,"manifests":[
+ {"digest":"sha256:aa","annotations":{"io.containerd.image.name":"plinth.local/kube-apiserver:v1","org.opencontainers.image.ref.name":"v1"}},
+ {"digest":"sha256:aa","annotations":{"io.containerd.image.name":"plinth.local/etcd:v3"}},
+ {"digest":"sha256:bb","annotations":{"io.containerd.image.name":"plinth.local/pause:3.10"}}]}`
+	writeArchiveAs(t, oci, "./index.json", index)
+	b, err := Identify([]string{oci})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(b.Tags, " ") != "plinth.local/etcd:v3 plinth.local/kube-apiserver:v1 plinth.local/pause:3.10" {
+		t.Fatalf("tags %v", b.Tags)
+	}
+	docker := filepath.Join(dir, "docker.tar")
+	writeArchive(t, docker, manifestA)
+	d, err := Identify([]string{docker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Key == b.Key {
+		t.Fatal("two archives of the same images in other formats share a key")
+	}
+	writeArchiveAs(t, oci, "index.json", strings.Replace(index, `"annotations":{"io.containerd.image.name":"plinth.local/etcd:v3"}`, `"annotations":{}`, 1))
+	if _, err := Identify([]string{oci}); err == nil || !strings.Contains(err.Error(), "without the io.containerd.image.name annotation") {
+		t.Fatalf("an unnamed image: err %v", err)
 	}
 }

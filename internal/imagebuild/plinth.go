@@ -77,8 +77,8 @@ func addBase(r *Rootfs) error {
 }
 
 // BundleImages builds the images every cluster runs, from the payload binaries in bin and
-// the programs in tools (pause, testbin): the Kubernetes control plane, kubelet and etcd
-// share one image (the multicall binary); kube-proxy, CoreDNS, flannel, pause and the e2e
+// the programs in tools (pause, testbin): the Kubernetes control plane and etcd share one
+// image (the multicall binary); kubelet, kube-proxy, CoreDNS, flannel, pause and the e2e
 // test image have their own. Their layers are zstd (ImageSpec.Zstd: save them with
 // SaveOCI). It also returns the host files the images took from the build machine
 // (Rootfs.HostFiles).
@@ -107,13 +107,16 @@ func BundleImages(ctx context.Context, bin, work string, v Versions) (map[string
 		return nil
 	}
 	tag := func(n, ver string) string { return Repository + "/" + n + ":" + ver }
-	// kube-proxy has an image of its own, with the binary built alone (it runs on every node,
-	// and alone it takes less memory than as the multicall); the multicall image keeps the
-	// other tags, kubelet's too (kubeletbin takes kubelet out of it on a node of another
-	// version).
-	kube := slices.DeleteFunc(kubeTags(v.Kubernetes), func(t string) bool { return t == tag("kube-proxy", v.Kubernetes) })
+	// kubelet and kube-proxy have images of their own, with the binaries built alone (they
+	// run on every node, and alone they take less memory than as the multicall). The node
+	// runs its own /usr/bin/kubelet; kubelet's image is what machine.kubelet.image names, as
+	// another version's is (kubeletbin copies kubelet out of that one). The multicall image
+	// keeps the other tags. (Another version's images, KubeImages, are the multicall under
+	// every tag.)
+	own := []string{tag("kube-proxy", v.Kubernetes), tag("kubelet", v.Kubernetes)}
+	kube := slices.DeleteFunc(kubeTags(v.Kubernetes), func(t string) bool { return slices.Contains(own, t) })
 	err := build("kube", ImageSpec{Tags: append(kube, tag("etcd", v.Etcd)), Entrypoint: []string{"/usr/bin/kube"}},
-		func(r *Rootfs) error { return fillKube(ctx, r, bin, true, false) })
+		func(r *Rootfs) error { return fillKube(ctx, r, bin, true) })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -125,6 +128,12 @@ func BundleImages(ctx context.Context, bin, work string, v Versions) (map[string
 			return err
 		}
 		return addIptables(ctx, r)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	err = build("kubelet", ImageSpec{Tags: []string{tag("kubelet", v.Kubernetes)}, Entrypoint: []string{"/usr/bin/kubelet"}}, func(r *Rootfs) error {
+		return r.CopyFile(filepath.Join(bin, "kubelet"), "/usr/bin/kubelet")
 	})
 	if err != nil {
 		return nil, nil, err
@@ -177,9 +186,10 @@ func kubeTags(version string) []string {
 }
 
 // fillKube fills the root of the Kubernetes image: the multicall binary kube with a link per
-// component, with etcd (etcdutl and etcd's data directory), and with iptables when the image
-// is kube-proxy's too.
-func fillKube(ctx context.Context, r *Rootfs, bin string, etcd, proxy bool) error {
+// component. The bundle's (bundle) has the control plane and etcd (etcdutl and etcd's data
+// directory; payload/cmd/kube built with the tag plinth_controlplane); another version's has
+// every Kubernetes component, and iptables, as it is kube-proxy's image too.
+func fillKube(ctx context.Context, r *Rootfs, bin string, bundle bool) error {
 	if err := addBase(r); err != nil {
 		return err
 	}
@@ -187,26 +197,21 @@ func fillKube(ctx context.Context, r *Rootfs, bin string, etcd, proxy bool) erro
 		return err
 	}
 	links := []string{"kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kubectl"}
-	if etcd {
-		links = append(links, "etcd")
+	if bundle {
+		links = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"}
 	}
 	for _, l := range links {
 		if err := r.Symlink("kube", "/usr/bin/"+l); err != nil {
 			return err
 		}
 	}
-	if etcd {
-		if err := r.CopyFile(filepath.Join(bin, "etcdutl"), "/usr/bin/etcdutl"); err != nil {
-			return err
-		}
-		if err := r.Mkdir("/var/lib/etcd", 0o700); err != nil {
-			return err
-		}
+	if !bundle {
+		return addIptables(ctx, r)
 	}
-	if !proxy {
-		return nil
+	if err := r.CopyFile(filepath.Join(bin, "etcdutl"), "/usr/bin/etcdutl"); err != nil {
+		return err
 	}
-	return addIptables(ctx, r)
+	return r.Mkdir("/var/lib/etcd", 0o700)
 }
 
 // KubeImages builds the Kubernetes images alone (no etcd), of version, from bin/kube: the
@@ -217,7 +222,7 @@ func KubeImages(ctx context.Context, bin, work, version string) (map[string]v1.I
 	if err != nil {
 		return nil, err
 	}
-	if err := fillKube(ctx, r, bin, false, true); err != nil {
+	if err := fillKube(ctx, r, bin, false); err != nil {
 		return nil, fmt.Errorf("image kube: %w", err)
 	}
 	tags := kubeTags(version)
@@ -232,9 +237,11 @@ func KubeImages(ctx context.Context, bin, work, version string) (map[string]v1.I
 	return images, nil
 }
 
-// NodeRootfs fills the node image's root: machined, containerd and runc, kubelet (built
-// alone), the CNI plugins, iptables and mount, and the image bundle. No kubectl: machined
-// applies manifests itself (package apply).
+// NodeRootfs fills the node image's root: machined, containerd (ctr a link to it) and runc,
+// kubelet (built alone), the CNI plugins, iptables and mount, and the image bundle. No
+// kubectl: machined applies manifests itself (package apply). kubelet is here, not only in
+// the bundle's kubelet image: the node containers of a local cluster then share its pages
+// (docs/performance.md).
 func NodeRootfs(ctx context.Context, r *Rootfs, bin, machined, bundle string) error {
 	if err := addBase(r); err != nil {
 		return err
@@ -244,12 +251,15 @@ func NodeRootfs(ctx context.Context, r *Rootfs, bin, machined, bundle string) er
 		{filepath.Join(bin, "kubelet"), "/usr/bin/kubelet"},
 		{filepath.Join(bin, "containerd"), "/usr/bin/containerd"},
 		{filepath.Join(bin, "containerd-shim-runc-v2"), "/usr/bin/containerd-shim-runc-v2"},
-		{filepath.Join(bin, "ctr"), "/usr/bin/ctr"},
 		{bundle, paths.ImageBundleDir + "/bundle.tar"},
 	} {
 		if err := r.CopyFile(f.src, f.dst); err != nil {
 			return err
 		}
+	}
+	// ctr is containerd's multicall (payload/cmd/containerd).
+	if err := r.Symlink("containerd", "/usr/bin/ctr"); err != nil {
+		return err
 	}
 	for _, p := range []string{"bridge", "host-local", "loopback", "portmap"} {
 		if err := r.CopyFile(filepath.Join(bin, p), paths.CNIBinDir+"/"+p); err != nil {

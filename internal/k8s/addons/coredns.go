@@ -114,8 +114,10 @@ func coreDNS(cfg *config.MachineConfig, cl config.ClusterSpec) ([]object, error)
 							ReadOnlyRootFilesystem:   true,
 							Capabilities:             &capabilities{Add: []string{"NET_BIND_SERVICE"}, Drop: []string{"ALL"}},
 						},
-						LivenessProbe:  &probe{HTTPGet: get("/health", coreDNSHealthPort), InitialDelaySeconds: 60, PeriodSeconds: 10, TimeoutSeconds: 5, SuccessThreshold: 1, FailureThreshold: 5},
-						ReadinessProbe: &probe{HTTPGet: get("/ready", coreDNSReadyPort), PeriodSeconds: 5, TimeoutSeconds: 2, SuccessThreshold: 1, FailureThreshold: 3},
+						LivenessProbe: &probe{HTTPGet: get("/health", coreDNSHealthPort), InitialDelaySeconds: 60, PeriodSeconds: 10, TimeoutSeconds: 5, SuccessThreshold: 1, FailureThreshold: 5},
+						// Every 2 s (unready after 10 s of failures): kubelet waits a random part of
+						// the period before the first probe, and a new cluster waits for CoreDNS.
+						ReadinessProbe: &probe{HTTPGet: get("/ready", coreDNSReadyPort), PeriodSeconds: 2, TimeoutSeconds: 2, SuccessThreshold: 1, FailureThreshold: 5},
 						VolumeMounts:   []volumeMount{{Name: "config", MountPath: coreDNSConfDir, ReadOnly: true}},
 					}},
 					Volumes: []volume{{Name: "config", ConfigMap: &configMapSource{

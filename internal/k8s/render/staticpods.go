@@ -119,8 +119,16 @@ func staticPod(name, image string, command []string, cpu string, mounts []hostMo
 // probes returns a startup probe that gives a slow first start (a 2-core VM under TCG)
 // about four minutes, and a liveness probe that restarts a wedged component after about
 // 40 s.
+//
+// The startup probe begins 10 s after the start, as kubeadm's, and then runs every 2 s (not
+// kubeadm's 10): kubelet waits a random part of the period before a probe's first run, so
+// with 10 s a component that serves was seen started only 10-20 s after its start, and a
+// local cluster's create waited for the last of them (docs/performance.md). The 10 s delay
+// stays: kubelet creates a static pod's mirror pod in the API when it syncs the pod, and
+// the probe's success is what makes it sync once the node is registered; with no delay, etcd
+// was started before that and its mirror pod came only at kubelet's one-minute resync.
 func probes(get httpGet) (startup, liveness *probe) {
-	return &probe{HTTPGet: get, InitialDelaySeconds: 10, PeriodSeconds: 10, TimeoutSeconds: 15, FailureThreshold: 24},
+	return &probe{HTTPGet: get, InitialDelaySeconds: 10, PeriodSeconds: 2, TimeoutSeconds: 15, FailureThreshold: 120},
 		&probe{HTTPGet: get, PeriodSeconds: 10, TimeoutSeconds: 15, FailureThreshold: 4}
 }
 

@@ -31,9 +31,9 @@ type ImageSpec struct {
 	// Volumes are declared volume paths.
 	Volumes []string
 	// Zstd compresses the layer with zstd rather than gzip, and makes the image an OCI one
-	// (its manifest names the layer's media type). containerd reads it, about twice as fast
-	// as gzip, and it is about a quarter smaller than gzip at the speed used for the other
-	// images; Docker 20.10's docker load does not read it: for images saved with SaveOCI.
+	// (its manifest names the layer's media type). It is about a quarter smaller than gzip
+	// at the speed used for the other images. containerd reads it; Docker 20.10's docker
+	// load does not: for images saved with SaveOCI.
 	Zstd bool
 }
 

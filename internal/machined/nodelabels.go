@@ -13,7 +13,6 @@ import (
 	"github.com/plinthos/plinth/internal/backoff"
 	"github.com/plinthos/plinth/internal/k8s/kubeclient"
 	"github.com/plinthos/plinth/internal/k8s/objects"
-	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
 	"github.com/plinthos/plinth/internal/resource"
 	"github.com/plinthos/plinth/internal/resources"
@@ -276,9 +275,9 @@ func (l nodeLabeler) once(ctx context.Context) (did, note string, err error) {
 	// A control plane has the admin kubeconfig and may set any label; a worker has only
 	// kubelet's credentials (written after its TLS bootstrap), with which NodeRestriction
 	// lets it change only some labels of its own Node.
-	kubeconfig, settable := paths.PKIFile(paths.AdminKubeconfig), func(string) bool { return true }
+	kubeconfig, settable := nodeKubeconfig(cfg), func(string) bool { return true }
 	if cfg.Machine.Type != config.TypeControlPlane {
-		kubeconfig, settable = render.WorkerKubeconfig, selfSettableLabel
+		settable = selfSettableLabel
 	}
 	var refused []string
 	for _, k := range slices.Sorted(maps.Keys(wanted)) {

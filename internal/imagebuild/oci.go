@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/plinthos/plinth/internal/k8s/bundle"
 )
 
 // ImageSpec describes a single-layer image built from a root file system.
@@ -198,8 +200,23 @@ func putFile(tw *tar.Writer, name string, size int64, r io.Reader) error {
 	return nil
 }
 
-// AnnotationImageName is the index annotation containerd's import names an image by.
-const AnnotationImageName = "io.containerd.image.name"
+// putOnce writes a blob into an archive as file, unless written says it is there already,
+// and notes it there.
+func putOnce(tw *tar.Writer, written map[string]bool, file string, size int64, open func() (io.ReadCloser, error)) error {
+	if written[file] {
+		return nil
+	}
+	rc, err := open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := putFile(tw, file, size, rc); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	written[file] = true
+	return nil
+}
 
 func writeOCIArchive(w io.Writer, saved []Saved, imgOf map[string]v1.Image) error {
 	tw := tar.NewWriter(w)
@@ -209,20 +226,7 @@ func writeOCIArchive(w io.Writer, saved []Saved, imgOf map[string]v1.Image) erro
 	}
 	written := map[string]bool{}
 	blob := func(d v1.Hash, size int64, open func() (io.ReadCloser, error)) error {
-		file := "blobs/" + d.Algorithm + "/" + d.Hex
-		if written[file] {
-			return nil
-		}
-		rc, err := open()
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		if err := putFile(tw, file, size, rc); err != nil {
-			return fmt.Errorf("%s: %w", file, err)
-		}
-		written[file] = true
-		return nil
+		return putOnce(tw, written, "blobs/"+d.Algorithm+"/"+d.Hex, size, open)
 	}
 	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
 	for _, s := range saved {
@@ -256,7 +260,7 @@ func writeOCIArchive(w io.Writer, saved []Saved, imgOf map[string]v1.Image) erro
 			}
 			index.Manifests = append(index.Manifests, v1.Descriptor{
 				MediaType: mt, Size: int64(len(manifest)), Digest: d,
-				Annotations: map[string]string{AnnotationImageName: t, "org.opencontainers.image.ref.name": ref.TagStr()},
+				Annotations: map[string]string{bundle.AnnotationImageName: t, "org.opencontainers.image.ref.name": ref.TagStr()},
 			})
 		}
 	}
@@ -279,7 +283,6 @@ type archiveEntry struct {
 
 func writeArchive(w io.Writer, saved []Saved, imgOf map[string]v1.Image) error {
 	tw := tar.NewWriter(w)
-	put := func(name string, size int64, r io.Reader) error { return putFile(tw, name, size, r) }
 	written := map[string]bool{}
 	var manifest []archiveEntry
 	for _, s := range saved {
@@ -292,19 +295,7 @@ func writeArchive(w io.Writer, saved []Saved, imgOf map[string]v1.Image) error {
 			} else {
 				entry.Config = file
 			}
-			if written[file] {
-				return nil
-			}
-			rc, err := open()
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			if err := put(file, size, rc); err != nil {
-				return fmt.Errorf("%s: %w", file, err)
-			}
-			written[file] = true
-			return nil
+			return putOnce(tw, written, file, size, open)
 		})
 		if err != nil {
 			return err
@@ -315,7 +306,7 @@ func writeArchive(w io.Writer, saved []Saved, imgOf map[string]v1.Image) error {
 	if err != nil {
 		return err
 	}
-	if err := put("manifest.json", int64(len(m)), bytes.NewReader(m)); err != nil {
+	if err := putFile(tw, "manifest.json", int64(len(m)), bytes.NewReader(m)); err != nil {
 		return err
 	}
 	return tw.Close()

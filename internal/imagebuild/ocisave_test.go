@@ -13,6 +13,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/plinthos/plinth/internal/k8s/bundle"
 )
 
 // untar unpacks the archive at path into dir.
@@ -108,13 +110,13 @@ func TestSaveOCIWritesZstdImagesReproducibly(t *testing.T) {
 	}
 	var names []string
 	for _, d := range m.Manifests {
-		names = append(names, d.Annotations[AnnotationImageName])
+		names = append(names, d.Annotations[bundle.AnnotationImageName])
 		img, err := idx.Image(d.Digest)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := one
-		if d.Annotations[AnnotationImageName] == "plinth.local/z:2" {
+		if d.Annotations[bundle.AnnotationImageName] == "plinth.local/z:2" {
 			want = two
 		}
 		wantDigest, err := want.Digest()
@@ -122,7 +124,7 @@ func TestSaveOCIWritesZstdImagesReproducibly(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got, _ := img.Digest(); got != wantDigest {
-			t.Fatalf("%s: read back %s", d.Annotations[AnnotationImageName], got)
+			t.Fatalf("%s: read back %s", d.Annotations[bundle.AnnotationImageName], got)
 		}
 		layers, err := img.Layers()
 		if err != nil || len(layers) != 1 {

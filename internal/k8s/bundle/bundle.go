@@ -50,8 +50,8 @@ func Identify(archives []string) (Bundle, error) {
 	return Bundle{Key: "sha256:" + hex.EncodeToString(h.Sum(nil)), Tags: slices.Compact(tags)}, nil
 }
 
-// annotationImageName is the index annotation containerd's import names an image by.
-const annotationImageName = "io.containerd.image.name"
+// AnnotationImageName is the index annotation containerd's import names an image by.
+const AnnotationImageName = "io.containerd.image.name"
 
 // imageNames returns the names of the images in an archive's index.json or manifest.json.
 func imageNames(file string, data []byte) ([]string, error) {
@@ -64,9 +64,9 @@ func imageNames(file string, data []byte) ([]string, error) {
 			return nil, err
 		}
 		for _, m := range index.Manifests {
-			n := m.Annotations[annotationImageName]
+			n := m.Annotations[AnnotationImageName]
 			if n == "" {
-				return nil, fmt.Errorf("an image without the %s annotation: name every image of the bundle", annotationImageName)
+				return nil, fmt.Errorf("an image without the %s annotation: name every image of the bundle", AnnotationImageName)
 			}
 			names = append(names, n)
 		}

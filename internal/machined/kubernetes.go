@@ -230,14 +230,18 @@ func (n *node) runKubelet(ctx context.Context, logs io.Writer) error {
 
 // bootstrapKubelet does the TLS bootstrap of a kubelet started with a bootstrap kubeconfig
 // (a worker's) before it starts, unless its kubeconfig holds a valid certificate already;
-// it retries, a second apart at first, until it succeeds or ctx ends (then kubelet is not
-// started, and nil is returned, as a kubelet stopped by ctx returns).
+// it retries, half a second apart at first and 2 s apart at most, until it succeeds or ctx
+// ends (then kubelet is not started, and nil is returned, as a kubelet stopped by ctx
+// returns).
 func bootstrapKubelet(ctx context.Context, args []string, nodeName string, logs io.Writer) error {
 	bootstrap, kubeconfig := flagValue(args, "bootstrap-kubeconfig"), flagValue(args, "kubeconfig")
 	if bootstrap == "" || kubeconfig == "" {
 		return nil
 	}
-	retry, last := backoff.New(time.Second, 10*time.Second), ""
+	// Often at first: a worker starts before the control plane has applied the bootstrap
+	// token, and the token is what lets it in; with waits doubling to 10 s it was let in
+	// up to 4 s after the token existed (docs/performance.md).
+	retry, last := backoff.New(500*time.Millisecond, 2*time.Second), ""
 	for {
 		// Bounded, so that a request that was lost (say, the API restarted) is made again.
 		attempt, cancel := context.WithTimeout(ctx, 2*time.Minute)

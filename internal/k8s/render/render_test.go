@@ -204,6 +204,8 @@ func TestStaticPods(t *testing.T) {
 				"root-ca-file":                     pki("ca.crt"),
 				"service-account-private-key-file": pki("sa.key"),
 				"use-service-account-credentials":  "true",
+				"kube-api-qps":                     "50",
+				"kube-api-burst":                   "200",
 				"allocate-node-cidrs":              "true",
 				"cluster-cidr":                     "10.244.0.0/16",
 				"service-cluster-ip-range":         "10.96.0.0/12",

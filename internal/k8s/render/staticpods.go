@@ -120,15 +120,16 @@ func staticPod(name, image string, command []string, cpu string, mounts []hostMo
 // about four minutes, and a liveness probe that restarts a wedged component after about
 // 40 s.
 //
-// The startup probe begins 10 s after the start, as kubeadm's, and then runs every 2 s (not
-// kubeadm's 10): kubelet waits a random part of the period before a probe's first run, so
-// with 10 s a component that serves was seen started only 10-20 s after its start, and a
-// local cluster's create waited for the last of them (docs/performance.md). The 10 s delay
-// stays: kubelet creates a static pod's mirror pod in the API when it syncs the pod, and
-// the probe's success is what makes it sync once the node is registered; with no delay, etcd
-// was started before that and its mirror pod came only at kubelet's one-minute resync.
+// The startup probe begins 8 s after the start and then runs every second (kubeadm: 10 s
+// and 10 s; kubelet waits a random part of the period before a probe's first run, so with
+// 10 s a component that serves was seen started only 10-20 s after its start). The delay
+// is for the mirror pods: kubelet creates a static pod's mirror pod in the API when it
+// syncs the pod, and the API refuses it until the API server has created the
+// system-node-critical PriorityClass, about 4 s after etcd's start here (a post-start hook,
+// a second after it serves). A probe's success makes kubelet sync the pod; a success
+// before that left the mirror pod to kubelet's one-minute resync (docs/performance.md).
 func probes(get httpGet) (startup, liveness *probe) {
-	return &probe{HTTPGet: get, InitialDelaySeconds: 10, PeriodSeconds: 2, TimeoutSeconds: 15, FailureThreshold: 120},
+	return &probe{HTTPGet: get, InitialDelaySeconds: 8, PeriodSeconds: 1, TimeoutSeconds: 15, FailureThreshold: 240},
 		&probe{HTTPGet: get, PeriodSeconds: 10, TimeoutSeconds: 15, FailureThreshold: 4}
 }
 
@@ -248,6 +249,11 @@ func apiServerPod(cl config.ClusterSpec, ip netip.Addr) pod {
 		[]hostMount{pkiMount, caMount}, startup, liveness, readiness)
 }
 
+// controllerManagerPod is kube-controller-manager's static pod. Its client may send 50
+// requests a second in bursts of 200 (upstream: 20 and 30): at start it gets each
+// controller's service account and token from the API one after the other, and with
+// upstream's limits that took 5.5 s before any controller ran, 0.5 s with these
+// (docs/performance.md). The API server's priority and fairness still applies.
 func controllerManagerPod(cl config.ClusterSpec) pod {
 	kubeconfig := pkiFile(paths.ControllerManagerKubec)
 	f := flags{
@@ -264,6 +270,8 @@ func controllerManagerPod(cl config.ClusterSpec) pod {
 		"root-ca-file":                     pkiFile(paths.CACert),
 		"service-account-private-key-file": pkiFile(paths.ServiceAccountKey),
 		"use-service-account-credentials":  "true",
+		"kube-api-qps":                     "50",
+		"kube-api-burst":                   "200",
 		"allocate-node-cidrs":              "true",
 		"cluster-cidr":                     strings.Join(cl.Network.PodSubnets, ","),
 		"service-cluster-ip-range":         strings.Join(cl.Network.ServiceSubnets, ","),

@@ -197,6 +197,10 @@ func (n *node) importBundle(ctx context.Context, logs io.Writer) error {
 		return fmt.Errorf("record the import: %w", err)
 	}
 	fmt.Fprintf(logs, "imported %d image archives (%d images, %s)\n", len(archives), len(b.Tags), b.Key)
+	if err := collectContainerdGarbage(ctx, render.ContainerdDebugSocket); err != nil {
+		// Only memory held longer: the images are in.
+		fmt.Fprintf(logs, "%v\n", err)
+	}
 	return nil
 }
 

@@ -34,6 +34,10 @@ const (
 	PauseImage = config.DefaultImageRepository + "/pause:3.10"
 	// ContainerdSocket is containerd's gRPC socket.
 	ContainerdSocket = paths.ContainerdRunDir + "/containerd.sock"
+	// ContainerdDebugSocket is containerd's debug server (Go's pprof and expvar), on
+	// the node only: machined asks it for a garbage collection after the bundle's
+	// import, and `ctr pprof` reads it.
+	ContainerdDebugSocket = paths.ContainerdRunDir + "/debug.sock"
 	// ContainerRuntimeEndpoint is the CRI endpoint kubelet uses.
 	ContainerRuntimeEndpoint = "unix://" + ContainerdSocket
 	// KubeletConfigFile is where KubeletConfig's output is written.

@@ -271,11 +271,17 @@ func (n *node) etcdPeers(ctx context.Context, self etcdjoin.Self) ([]*etcdgw.Cli
 	return clients, nil
 }
 
+// peerCallTimeout bounds one call to an etcd member. A membership change that etcd's raft
+// drops (it takes one at a time, and ignores a change proposed before the last is applied,
+// as a learner's add right after another's promotion) never answers: with 30 s, a third
+// control plane waited 30 s before it tried again (docs/performance.md).
+const peerCallTimeout = 10 * time.Second
+
 // callPeers runs fn against the etcd members in turn until one answers.
 func callPeers(ctx context.Context, peers []*etcdgw.Client, fn func(context.Context, etcdjoin.Cluster) error) error {
 	var errs []error
 	for _, p := range peers {
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, peerCallTimeout)
 		err := fn(cctx, p)
 		cancel()
 		if err == nil {

@@ -21,8 +21,12 @@ import (
 )
 
 // joinRetry is the longest wait between attempts of the join (and of the promotion, and
-// of the other waits of a role); the first waits a second, each next one twice as long.
-const joinRetry = 5 * time.Second
+// of the other waits of a role); the first waits half a second, each next one twice as
+// long. A learner is promoted once its etcd has caught up, a second or two after it
+// starts, and the next control plane may join only then (etcd allows one learner): with
+// waits of up to 5 s, each of a 3-control-plane create's joins lost a few seconds there
+// (docs/performance.md).
+const joinRetry = 2 * time.Second
 
 // memberCheckPeriod is how often a voting member checks that its etcd serves.
 const memberCheckPeriod = 10 * time.Second
@@ -52,7 +56,7 @@ func (n *node) runEtcdJoin(ctx context.Context, logs io.Writer) error {
 		downSince time.Time // since when the node's etcd has not served
 		said      string    // the key of the last message, said once
 		lastRole  etcdintent.Role
-		retry     = backoff.New(time.Second, joinRetry) // the waits while not a voter
+		retry     = backoff.New(500*time.Millisecond, joinRetry) // the waits while not a voter
 	)
 	// say writes msg unless the last message had the same key (a wait that goes on, whose
 	// cause may read differently each time, is said once).
@@ -272,9 +276,9 @@ func (n *node) etcdPeers(ctx context.Context, self etcdjoin.Self) ([]*etcdgw.Cli
 }
 
 // peerCallTimeout bounds one call to an etcd member. A membership change that etcd's raft
-// drops (it takes one at a time, and ignores a change proposed before the last is applied,
-// as a learner's add right after another's promotion) never answers: with 30 s, a third
-// control plane waited 30 s before it tried again (docs/performance.md).
+// drops never answers: raft takes one change at a time and ignores one proposed before
+// the last is applied, as when two control planes ask to be added at the same moment. With
+// 30 s, the one that lost waited 30 s before it tried again (docs/performance.md).
 const peerCallTimeout = 10 * time.Second
 
 // callPeers runs fn against the etcd members in turn until one answers.

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 GO=${GO:-go}
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-echo "bench-build: cold payload build into $scratch (log: $scratch/log), about 10 minutes on 2 cores"
+echo "bench-build: cold payload build into $scratch (log: $scratch/log), about 8 minutes on 2 cores"
 start=$(date +%s)
 if ! GOCACHE="$scratch/cache" make -C payload GO="$GO" BIN="$scratch/bin" >"$scratch/log" 2>&1; then
   tail -30 "$scratch/log" >&2

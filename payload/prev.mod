@@ -3,7 +3,7 @@ module github.com/plinthos/plinth/payload
 go 1.26.8
 
 // prev.mod pins the previous Kubernetes minor release, which only the upgrade-k8s test needs
-// (make payload-prev builds its kube binary: go build -modfile=prev.mod -tags plinth_noetcd
+// (make payload-prev builds its kube binary: go build -modfile=prev.mod -tags plinth_noetcd,plinth_node
 // ./cmd/kube). The sources are those of this module; etcd is left out (the cluster keeps the
 // bundled etcd), and nothing else of the payload is built from here.
 //   - k8s.io/kubernetes v1.36.3; its staging modules are replaced with their releases, as in

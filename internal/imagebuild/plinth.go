@@ -187,7 +187,7 @@ func kubeTags(version string) []string {
 
 // fillKube fills the root of the Kubernetes image: the multicall binary kube with a link per
 // component. The bundle's (bundle) has the control plane and etcd (etcdutl and etcd's data
-// directory; payload/cmd/kube built with the tag plinth_controlplane); another version's has
+// directory; payload/cmd/kube built without tags); another version's has
 // every Kubernetes component, and iptables, as it is kube-proxy's image too.
 func fillKube(ctx context.Context, r *Rootfs, bin string, bundle bool) error {
 	if err := addBase(r); err != nil {

@@ -1,11 +1,11 @@
-// Command kube is the multicall binary of Plinth's Kubernetes payload: kubelet,
-// kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, kubectl and etcd,
-// built from the upstream Go modules pinned in payload/go.mod. Built with the tag
-// plinth_noetcd it leaves etcd out: the previous Kubernetes version's build (prev.mod, for
-// the upgrade-k8s test) carries only Kubernetes, and the cluster's etcd stays the bundled one.
-// Built with the tag plinth_controlplane it leaves out kubelet, kube-proxy and kubectl: the
-// node's own version builds those alone (payload/Makefile), and its multicall carries only
-// the control plane and etcd.
+// Command kube is the multicall binary of Plinth's Kubernetes payload: kube-apiserver,
+// kube-controller-manager, kube-scheduler and etcd, built from the upstream Go modules
+// pinned in payload/go.mod. The node's own version builds kubelet, kube-proxy and kubectl
+// alone (payload/Makefile). Built with the tag plinth_node it also carries those three, and
+// with the tag plinth_noetcd it leaves etcd out: the previous Kubernetes version's build
+// (prev.mod, for the upgrade-k8s test) is so, and the cluster's etcd stays the bundled one.
+// The node's own version needs no tag, so one `go build` makes it and the programs built
+// alone (a tag applies to every program of a build).
 //
 // It picks the component from the base name it was started under (a symlink such as
 // /usr/bin/kubelet -> kube), or else from its first argument (`kube kubelet --version`).

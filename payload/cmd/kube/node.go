@@ -1,4 +1,4 @@
-//go:build !plinth_controlplane
+//go:build plinth_node
 
 package main
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/plinthos/plinth/internal/etcdgw"
 )
@@ -62,11 +63,71 @@ func AddSelf(ctx context.Context, c Cluster, self Self) (string, error) {
 			return "", fmt.Errorf("remove this node's old etcd member %x (it holds no data any more): %w", m.ID, err)
 		}
 	}
-	_, ms, err = c.AddLearner(ctx, []string{self.PeerURL})
+	ms, err = addLearner(ctx, c, self, ms)
 	if err != nil {
 		return "", fmt.Errorf("add this node to etcd as a learner: %w", err)
 	}
 	return InitialCluster(ms, self), nil
+}
+
+// ErrAddDropped is returned by AddSelf when another node's learner was added while etcd
+// had not answered this node's request: etcd's raft takes one membership change at a time
+// and drops one proposed while another is pending, and the dropped request is never
+// answered. The node may try again once that learner was promoted.
+var ErrAddDropped = errors.New("another node was added to etcd at the same moment, and etcd dropped this node's request")
+
+// dropCheck is how often addLearner looks at the member list while etcd has not answered.
+var dropCheck = 250 * time.Millisecond
+
+// addLearner adds self as a learner and returns the members after it. While etcd has not
+// answered, it watches the member list: a learner that is neither self nor one of before
+// means this request was dropped (ErrAddDropped), and waiting longer would not change that.
+func addLearner(ctx context.Context, c Cluster, self Self, before []etcdgw.Member) ([]etcdgw.Member, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		ms  []etcdgw.Member
+		err error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		_, ms, err := c.AddLearner(ctx, []string{self.PeerURL})
+		answered <- answer{ms, err}
+	}()
+	tick := time.NewTicker(dropCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case a := <-answered:
+			return a.ms, a.err
+		case <-tick.C:
+		}
+		_, ms, err := c.MemberList(ctx)
+		if err != nil {
+			continue // the add's own answer, or the context, ends the wait
+		}
+		other, ok := otherLearner(ms, before, self)
+		if !ok {
+			continue
+		}
+		cancel()
+		if a := <-answered; a.err == nil {
+			return a.ms, nil // it went through after all
+		}
+		return nil, fmt.Errorf("%w (learner %x)", ErrAddDropped, other.ID)
+	}
+}
+
+// otherLearner returns a learner of ms that is neither self nor one of before.
+func otherLearner(ms, before []etcdgw.Member, self Self) (etcdgw.Member, bool) {
+	for _, m := range ms {
+		if !m.IsLearner || slices.Contains(m.PeerURLs, self.PeerURL) ||
+			slices.ContainsFunc(before, func(b etcdgw.Member) bool { return b.ID == m.ID }) {
+			continue
+		}
+		return m, true
+	}
+	return etcdgw.Member{}, false
 }
 
 // InitialCluster formats etcd's --initial-cluster from the members: NAME=PEER_URL,... in

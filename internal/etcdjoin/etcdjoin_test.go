@@ -4,27 +4,45 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/plinthos/plinth/internal/etcdgw"
 )
 
 // fakeCluster keeps members the way etcd does: an added learner has no name until it
 // starts; promotion fails while the learner is not in sync.
+// With racer set, an add goes the way of one that loses a race in etcd's raft: racer's
+// learner is added instead, and the add is never answered (until its context ends).
 type fakeCluster struct {
+	mu      sync.Mutex
 	members []etcdgw.Member
 	nextID  uint64
 	inSync  bool
 	calls   []string
+	racer   string
 }
 
 func (f *fakeCluster) MemberList(context.Context) (etcdgw.Header, []etcdgw.Member, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls = append(f.calls, "list")
 	return etcdgw.Header{}, slices.Clone(f.members), nil
 }
 
-func (f *fakeCluster) AddLearner(_ context.Context, urls []string) (etcdgw.Member, []etcdgw.Member, error) {
+func (f *fakeCluster) AddLearner(ctx context.Context, urls []string) (etcdgw.Member, []etcdgw.Member, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls = append(f.calls, "add")
+	if f.racer != "" {
+		f.nextID++
+		f.members = append(f.members, etcdgw.Member{ID: f.nextID, PeerURLs: []string{f.racer}, IsLearner: true})
+		f.mu.Unlock()
+		<-ctx.Done()
+		f.mu.Lock()
+		return etcdgw.Member{}, nil, ctx.Err()
+	}
 	for _, m := range f.members {
 		if m.IsLearner {
 			return etcdgw.Member{}, nil, &etcdgw.Error{Code: 9, Message: "etcdserver: too many learner members in cluster"}
@@ -37,12 +55,16 @@ func (f *fakeCluster) AddLearner(_ context.Context, urls []string) (etcdgw.Membe
 }
 
 func (f *fakeCluster) RemoveMember(_ context.Context, id uint64) ([]etcdgw.Member, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls = append(f.calls, "remove")
 	f.members = slices.DeleteFunc(f.members, func(m etcdgw.Member) bool { return m.ID == id })
 	return slices.Clone(f.members), nil
 }
 
 func (f *fakeCluster) PromoteMember(_ context.Context, id uint64) ([]etcdgw.Member, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.calls = append(f.calls, "promote")
 	if !f.inSync {
 		return nil, &etcdgw.Error{Code: 9, Message: "etcdserver: can only promote a learner member which is in sync with leader"}
@@ -110,6 +132,23 @@ func TestAddSelfPassesEtcdsRefusal(t *testing.T) {
 	var e *etcdgw.Error
 	if !errors.As(err, &e) || e.Code != 9 {
 		t.Errorf("AddSelf with another learner joining = %v, want etcd's refusal", err)
+	}
+}
+
+// Two nodes that ask to be added at the same moment: etcd takes the other's and never
+// answers this one's. AddSelf must see the other learner and say so, not wait out its
+// context (it did: the node waited 10 s, the bound of one call, before it tried again).
+func TestAddSelfSeesItsAddDropped(t *testing.T) {
+	f := oneMember()
+	f.racer = "https://10.5.0.5:2380"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := AddSelf(ctx, f, self)
+	if !errors.Is(err, ErrAddDropped) {
+		t.Fatalf("AddSelf that lost the race = %v, want ErrAddDropped", err)
+	}
+	if ctx.Err() != nil {
+		t.Error("AddSelf waited out its context")
 	}
 }
 

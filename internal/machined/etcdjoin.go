@@ -277,8 +277,9 @@ func (n *node) etcdPeers(ctx context.Context, self etcdjoin.Self) ([]*etcdgw.Cli
 
 // peerCallTimeout bounds one call to an etcd member. A membership change that etcd's raft
 // drops never answers: raft takes one change at a time and ignores one proposed before
-// the last is applied, as when two control planes ask to be added at the same moment. With
-// 30 s, the one that lost waited 30 s before it tried again (docs/performance.md).
+// the last is applied, as when two control planes ask to be added at the same moment
+// (etcdjoin.AddSelf sees that from the member list and gives up at once; this bound is
+// for the calls that have no such sign).
 const peerCallTimeout = 10 * time.Second
 
 // callPeers runs fn against the etcd members in turn until one answers.
@@ -293,7 +294,7 @@ func callPeers(ctx context.Context, peers []*etcdgw.Client, fn func(context.Cont
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", p.Endpoint, err))
 		var notStarted *etcdjoin.NotStartedError
-		if errors.Is(err, etcdjoin.ErrNotMember) || errors.As(err, &notStarted) {
+		if errors.Is(err, etcdjoin.ErrNotMember) || errors.Is(err, etcdjoin.ErrAddDropped) || errors.As(err, &notStarted) {
 			// The cluster's membership answered: another member would say the same.
 			break
 		}

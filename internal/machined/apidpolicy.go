@@ -15,7 +15,9 @@ import (
 
 	"github.com/plinthos/plinth/internal/apid"
 	"github.com/plinthos/plinth/internal/atomicfile"
+	"github.com/plinthos/plinth/internal/backoff"
 	"github.com/plinthos/plinth/internal/k8s/csrapprove"
+	"github.com/plinthos/plinth/internal/k8s/kubeclient"
 	"github.com/plinthos/plinth/internal/k8s/objects"
 )
 
@@ -154,44 +156,47 @@ func (p *apidPolicy) writeLocked() error {
 	return nil
 }
 
-// runMembers keeps the members learnt from Kubernetes current on a control plane: every
-// 10 s, once the API server answers, the addresses of the Node objects.
+// runMembers keeps the members learnt from Kubernetes current on a control plane: once the
+// API server answers, it watches the Node objects and takes their addresses after every
+// change. (It listed them every 10 s: a control plane that joined was unknown to the others
+// for up to 10 s after its Node appeared, and a request forwarded to it in that time, such
+// as create's --timings right after a 3-control-plane create, was refused.)
 func (n *node) runMembers(ctx context.Context, logs io.Writer) error {
 	last := ""
+	retry := backoff.New(time.Second, 10*time.Second)
 	for {
-		members, err := kubernetesMembers(ctx)
+		kube, err := adminClient()
 		if err == nil {
-			if err = n.policy.SetKubernetes(members); err == nil {
+			err = kube.WatchNodes(ctx, func(nodes []objects.Node) error {
+				retry.Reset()
+				members := nodeMembers(nodes)
+				if err := n.policy.SetKubernetes(members); err != nil {
+					return err
+				}
 				if s := fmt.Sprint(members); s != last {
 					fmt.Fprintf(logs, "cluster members from Kubernetes: %v\n", members)
 					last = s
 				}
-			}
+				return nil
+			})
+			kube.Close()
 		}
-		if err != nil && last != "error" {
-			fmt.Fprintf(logs, "cluster members from Kubernetes: %v (retrying every 10 s)\n", err)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, kubeclient.ErrWatchEnded) {
+			continue // list and watch again
+		}
+		if last != "error" {
+			fmt.Fprintf(logs, "cluster members from Kubernetes: %v (retrying, up to every %s)\n", err, retry.Max())
 			last = "error"
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(10 * time.Second):
+		case <-time.After(retry.Next()):
 		}
 	}
-}
-
-// kubernetesMembers lists the Nodes with the admin kubeconfig and returns their members.
-func kubernetesMembers(ctx context.Context) ([]string, error) {
-	kube, err := adminClient()
-	if err != nil {
-		return nil, err
-	}
-	defer kube.Close()
-	nodes, err := kube.ListNodes(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	return nodeMembers(nodes), nil
 }
 
 // nodeMembers returns the InternalIP and ExternalIP addresses of nodes, sorted, each once.

@@ -23,9 +23,11 @@ func TestThreeControlPlanes(t *testing.T) {
 	cp1, cp2 := "10.5.79.3", "10.5.79.4"
 	start := time.Now()
 	// flannel, not the built-in pod network that the other tests use: the CNI the
-	// health check then waits for is flannel's DaemonSet, over vxlan.
+	// health check then waits for is flannel's DaemonSet, over vxlan. --timings reads every
+	// node's events through the first control plane right after the create: it must know
+	// the control planes that joined (they were unknown to it for up to 10 s).
 	out := e.must(20*time.Minute, e.plinthctl, "cluster", "create", "--isolated", "--name", e.name, "--image", e.image,
-		"--controlplanes", "3", "--workers", "1", "--cidr", e.cidr, "--wait-timeout", "15m",
+		"--controlplanes", "3", "--workers", "1", "--cidr", e.cidr, "--wait-timeout", "15m", "--timings",
 		"--config-patch", `{"cluster": {"network": {"cni": {"name": "flannel"}}}}`)
 	t.Logf("cluster create took %s:\n%s", time.Since(start).Round(time.Second), out)
 	e.kube("-n", "kube-system", "rollout", "status", "daemonset/kube-flannel", "--timeout", "2m")

@@ -264,6 +264,10 @@ func (n *node) etcdPeers(ctx context.Context, self etcdjoin.Self) ([]*etcdgw.Cli
 	if h, _, err := net.SplitHostPort(self.PeerURL[len("https://"):]); err == nil {
 		selfHost = h
 	}
+	if len(addrs) == 0 {
+		// The first API server writes its address a moment after it serves.
+		return nil, fmt.Errorf("the Kubernetes API at %s lists no API server yet", endpoint)
+	}
 	addrs = slices.DeleteFunc(addrs, func(a string) bool { return a == selfHost })
 	if len(addrs) == 0 {
 		return nil, fmt.Errorf("the Kubernetes API at %s lists no API server but this node's", endpoint)

@@ -164,39 +164,23 @@ func (p *apidPolicy) writeLocked() error {
 func (n *node) runMembers(ctx context.Context, logs io.Writer) error {
 	last := ""
 	retry := backoff.New(time.Second, 10*time.Second)
-	for {
-		kube, err := adminClient()
-		if err == nil {
-			err = kube.WatchNodes(ctx, func(nodes []objects.Node) error {
-				retry.Reset()
-				members := nodeMembers(nodes)
-				if err := n.policy.SetKubernetes(members); err != nil {
-					return err
-				}
-				if s := fmt.Sprint(members); s != last {
-					fmt.Fprintf(logs, "cluster members from Kubernetes: %v\n", members)
-					last = s
-				}
-				return nil
-			})
-			kube.Close()
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, kubeclient.ErrWatchEnded) {
-			continue // list and watch again
-		}
-		if last != "error" {
+	kubeclient.KeepWatchingNodes(ctx, adminClient, retry,
+		func(err error) {
 			fmt.Fprintf(logs, "cluster members from Kubernetes: %v (retrying, up to every %s)\n", err, retry.Max())
-			last = "error"
-		}
-		select {
-		case <-ctx.Done():
+			last = "" // say the members again once they are known again
+		},
+		func(nodes []objects.Node) error {
+			members := nodeMembers(nodes)
+			if err := n.policy.SetKubernetes(members); err != nil {
+				return err
+			}
+			if s := fmt.Sprint(members); s != last {
+				fmt.Fprintf(logs, "cluster members from Kubernetes: %v\n", members)
+				last = s
+			}
 			return nil
-		case <-time.After(retry.Next()):
-		}
-	}
+		})
+	return nil
 }
 
 // nodeMembers returns the InternalIP and ExternalIP addresses of nodes, sorted, each once.

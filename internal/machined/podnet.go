@@ -2,7 +2,6 @@ package machined
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -49,37 +48,20 @@ func (n *node) runPodNetwork(ctx context.Context, logs io.Writer) error {
 	// Retries are cheap (a failed connection, at bootstrap) and the node is not Ready
 	// until the first pass: they wait little.
 	retry := backoff.New(500*time.Millisecond, 5*time.Second)
-	lastErr := ""
-	for {
-		cfg, _ := n.cfg.Current()
+	var cfg *config.MachineConfig
+	open := func() (*kubeclient.Client, error) {
+		cfg, _ = n.cfg.Current()
 		// A worker's kubeconfig is written by its TLS bootstrap, a control plane's with
 		// the cluster's certificates.
 		if err := waitFiles(ctx, nodeKubeconfig(cfg)); err != nil {
-			return nil
+			return nil, err
 		}
-		var kube *kubeclient.Client
-		kube, err = kubeclient.NewFromFile(nodeKubeconfig(cfg), "")
-		if err == nil {
-			err = kube.WatchNodes(ctx, func(nodes []objects.Node) error { return s.sync(ctx, cfg, nodes) })
-			kube.Close()
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, kubeclient.ErrWatchEnded) {
-			continue // list and watch again
-		}
-		wait := retry.Next()
-		if msg := err.Error(); msg != lastErr {
-			fmt.Fprintf(logs, "%v; retrying, up to every %s\n", err, retry.Max())
-			lastErr = msg
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
+		return kubeclient.NewFromFile(nodeKubeconfig(cfg), "")
 	}
+	kubeclient.KeepWatchingNodes(ctx, open, retry,
+		func(err error) { fmt.Fprintf(logs, "%v; retrying, up to every %s\n", err, retry.Max()) },
+		func(nodes []objects.Node) error { return s.sync(ctx, cfg, nodes) })
+	return nil
 }
 
 // podNetwork is the state of runPodNetwork between two passes.

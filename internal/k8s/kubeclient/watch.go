@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/plinthos/plinth/internal/backoff"
 	"github.com/plinthos/plinth/internal/k8s/objects"
 )
 
@@ -111,6 +113,49 @@ func (c *Client) WatchNodes(ctx context.Context, fn func([]objects.Node) error) 
 		}
 		if err := report(); err != nil {
 			return err
+		}
+	}
+}
+
+// KeepWatchingNodes calls fn with the Nodes, as WatchNodes does, until ctx ends. It opens
+// a client with open and watches; when the API server ends the watch it lists and watches
+// again at once. After any other failure (open's, the watch's or fn's) it calls failed
+// with the error, once while the same message repeats, and tries again after retry's next
+// wait. A call of fn that succeeds resets retry and forgets the last failure, so that the
+// next one is said again.
+func KeepWatchingNodes(ctx context.Context, open func() (*Client, error), retry *backoff.Doubling,
+	failed func(error), fn func([]objects.Node) error) {
+	lastErr := ""
+	for {
+		c, err := open()
+		if err == nil {
+			err = c.WatchNodes(ctx, func(nodes []objects.Node) error {
+				if err := fn(nodes); err != nil {
+					return err
+				}
+				retry.Reset()
+				lastErr = ""
+				return nil
+			})
+			c.Close()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, ErrWatchEnded) {
+			continue
+		}
+		if err == nil { // WatchNodes returns nil only when ctx ended; be safe all the same
+			err = errors.New("the watch of the nodes ended without an error")
+		}
+		if msg := err.Error(); msg != lastErr {
+			failed(err)
+			lastErr = msg
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry.Next()):
 		}
 	}
 }

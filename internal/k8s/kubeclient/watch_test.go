@@ -1,14 +1,18 @@
 package kubeclient
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/plinthos/plinth/internal/backoff"
 	"github.com/plinthos/plinth/internal/k8s/objects"
 )
 
@@ -73,5 +77,65 @@ func TestWatchNodesStopsWhenFnFails(t *testing.T) {
 	}
 	if n := len(f.requests()); n != 1 {
 		t.Errorf("%d requests, want the list only", n)
+	}
+}
+
+func TestKeepWatchingNodes(t *testing.T) {
+	// The API server fails the first two lists, serves the third and ends its watch after
+	// one event, fails the fourth list, and serves the fifth with a watch that lasts.
+	var lists atomic.Int32
+	f := newFakeAPI(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("watch") == "" {
+			if n := lists.Add(1); n == 1 || n == 2 || n == 4 {
+				http.Error(w, `{"kind":"Status","message":"etcd is not ready"}`, http.StatusInternalServerError)
+				return
+			}
+			serveJSON(nodesJSON)(w, r)
+			return
+		}
+		if lists.Load() == 3 {
+			_, _ = io.WriteString(w, `{"type":"ADDED","object":{"metadata":{"name":"w-1"}}}`+"\n")
+			return
+		}
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	opens := 0
+	open := func() (*Client, error) {
+		if opens++; opens == 1 {
+			return nil, errors.New("no kubeconfig yet")
+		}
+		return New(f.kubeconfig, "")
+	}
+	retry := backoff.New(time.Millisecond, 4*time.Millisecond)
+	var failures, seen []string
+	KeepWatchingNodes(ctx, open, retry, func(err error) { failures = append(failures, err.Error()) },
+		func(nodes []objects.Node) error {
+			var s []string
+			for _, n := range nodes {
+				s = append(s, n.Metadata.Name)
+			}
+			seen = append(seen, strings.Join(s, " "))
+			if len(seen) == 3 {
+				cancel()
+			}
+			return nil
+		})
+	if want := []string{"cp-1", "cp-1 w-1", "cp-1"}; !slices.Equal(seen, want) {
+		t.Errorf("fn saw %q, want %q", seen, want)
+	}
+	// The second failed list repeats the first and is not said; the fourth follows a
+	// success and is said again.
+	if len(failures) != 3 || failures[0] != "no kubeconfig yet" || !strings.Contains(failures[1], "etcd is not ready") ||
+		failures[2] != failures[1] {
+		t.Errorf("failures said:\n%s\nwant the open's, then the list's twice", strings.Join(failures, "\n"))
+	}
+	if lists.Load() != 5 {
+		t.Errorf("%d lists, want 5", lists.Load())
+	}
+	if w := retry.Next(); w != time.Millisecond {
+		t.Errorf("next wait %s: want the first again, after the success", w)
 	}
 }

@@ -18,6 +18,13 @@ const (
 	criRuntimePlugin = "io.containerd.cri.v1.runtime"
 )
 
+// StatsCollectPeriod is how often containerd's CRI plugin samples every container's and pod
+// sandbox's CPU use, for the CRI stats' usageNanoCores: kubelet's cAdvisor housekeeping
+// interval. containerd's default, a second, asked every shim for its cgroup's statistics
+// every second: 1.6 % of one core on an idle control plane (its containerd and 7 shims),
+// 0.2 % on a worker.
+const StatsCollectPeriod = "10s"
+
 // CRIConfDir is where machine.files may put containerd drop-in configuration files, which
 // the configuration imports.
 const CRIConfDir = "/etc/cri/conf.d"
@@ -75,6 +82,7 @@ func ContainerdConfig(cfg *config.MachineConfig, restrictOOMScoreAdj bool) (map[
 	w(0, "")
 	w(1, "[%s]", runtime)
 	w(2, "restrict_oom_score_adj = %t", restrictOOMScoreAdj)
+	w(2, "stats_collect_period = %s", tomlString(StatsCollectPeriod))
 	w(2, "[%s.containerd]", runtime)
 	w(3, "default_runtime_name = %s", tomlString("runc"))
 	w(3, "[%s]", runc)

@@ -545,6 +545,7 @@ func TestContainerdConfig(t *testing.T) {
 			`config_path = "/etc/containerd/certs.d"`,
 			`[plugins."io.containerd.cri.v1.runtime"]`,
 			"restrict_oom_score_adj = " + strconv.FormatBool(restrict) + "\n",
+			`stats_collect_period = "10s"`,
 			`default_runtime_name = "runc"`,
 			`[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]`,
 			`runtime_type = "io.containerd.runc.v2"`,

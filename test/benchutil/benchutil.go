@@ -27,25 +27,62 @@ var components = []struct{ key, name string }{
 // process it does not know is counted as "other". Kernel threads (no RSS) are left out.
 func MemByComponent(out string) map[string]Mem {
 	sums := map[string]Mem{}
-	for _, line := range strings.Split(out, "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) < 8 || ParseSize(f[5]) == 0 {
+	for _, p := range parseProcesses(out) {
+		if p.rss == 0 {
 			continue
 		}
-		cmd := strings.Join(f[7:], " ")
-		name := "other"
+		m := sums[p.component]
+		m.RSS += p.rss
+		m.PSS += p.pss
+		sums[p.component] = m
+	}
+	return sums
+}
+
+// CPUByComponent is the CPU each component used between two `plinthctl processes` tables
+// of one node taken window apart, in percent of one core; a process that started in
+// between counts from zero, one that ended is not counted.
+func CPUByComponent(before, after string, window time.Duration) map[string]float64 {
+	was := map[string]float64{}
+	for _, p := range parseProcesses(before) {
+		was[p.pid+" "+p.cmd] = p.cpu
+	}
+	sums := map[string]float64{}
+	for _, p := range parseProcesses(after) {
+		if used := p.cpu - was[p.pid+" "+p.cmd]; used > 0 {
+			sums[p.component] += 100 * used / window.Seconds()
+		}
+	}
+	return sums
+}
+
+// process is a row of `plinthctl processes`.
+type process struct {
+	pid, cmd, component string
+	cpu                 float64 // seconds
+	rss, pss            float64 // MiB
+}
+
+// parseProcesses reads the rows of `plinthctl processes` (PID PPID STATE THREADS CPU-TIME
+// RSS PSS COMMAND) and names each process's component.
+func parseProcesses(out string) []process {
+	var ps []process
+	for _, line := range strings.Split(out, "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			continue
+		}
+		p := process{pid: f[0], cmd: strings.Join(f[7:], " "), component: "other", rss: ParseSize(f[5]), pss: ParseSize(f[6])}
+		p.cpu, _ = strconv.ParseFloat(strings.TrimSuffix(f[4], "s"), 64)
 		for _, c := range components {
-			if strings.Contains(cmd, c.key) {
-				name = c.name
+			if strings.Contains(p.cmd, c.key) {
+				p.component = c.name
 				break
 			}
 		}
-		m := sums[name]
-		m.RSS += ParseSize(f[5])
-		m.PSS += ParseSize(f[6])
-		sums[name] = m
+		ps = append(ps, p)
 	}
-	return sums
+	return ps
 }
 
 // ParseSize reads plinthctl's human sizes (12.3Mi, 512.0Ki, 1.1Gi, 800B) in MiB; anything
@@ -81,6 +118,17 @@ func Summary(ds []time.Duration) string {
 	}
 	lo, hi := slices.Min(ds), slices.Max(ds)
 	return fmt.Sprintf("%.1f s (%.1f-%.1f s over %d runs)", Median(ds).Seconds(), lo.Seconds(), hi.Seconds(), len(ds))
+}
+
+// SummaryFloat is the median of vs with its spread, such as "8.1 % (7.8-8.3 % over 4
+// windows)"; unit and what follow each number and the count.
+func SummaryFloat(vs []float64, unit, what string) string {
+	if len(vs) == 0 {
+		return "no " + what
+	}
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	return fmt.Sprintf("%.1f%s (%.1f-%.1f%s over %d %s)", s[len(s)/2], unit, s[0], s[len(s)-1], unit, len(s), what)
 }
 
 // Aim prints a figure beside its aim: "what: figure; aim: aim (met|NOT met)".

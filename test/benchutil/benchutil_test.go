@@ -46,3 +46,37 @@ func TestSummaryAndAim(t *testing.T) {
 		t.Errorf("Aim %q", a)
 	}
 }
+
+func TestCPUByComponent(t *testing.T) {
+	before := `PID  PPID  STATE  THREADS  CPU-TIME  RSS      PSS      COMMAND
+1    0     S      9        1.20s     30.0Mi   20.5Mi   /usr/bin/machined
+58   1     S      12       10.00s    90.0Mi   58.0Mi   /usr/bin/kubelet --config=/var/lib/kubelet/config.yaml
+70   60    S      8        5.00s     9.0Mi    4.0Mi    /usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id a
+90   60    S      8        3.00s     9.0Mi    4.0Mi    /usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id gone
+`
+	after := `PID  PPID  STATE  THREADS  CPU-TIME  RSS      PSS      COMMAND
+1    0     S      9        1.50s     30.0Mi   20.5Mi   /usr/bin/machined
+58   1     S      12       10.60s    90.0Mi   58.0Mi   /usr/bin/kubelet --config=/var/lib/kubelet/config.yaml
+70   60    S      8        5.30s     9.0Mi    4.0Mi    /usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id a
+80   60    S      8        0.30s     9.0Mi    4.0Mi    /usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id b
+`
+	got := CPUByComponent(before, after, 30*time.Second)
+	want := map[string]float64{"machined": 1, "kubelet": 2, "containerd shims": 2}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if d := got[k] - v; d > 1e-9 || d < -1e-9 {
+			t.Errorf("%s: %.3f %%, want %.3f", k, got[k], v)
+		}
+	}
+}
+
+func TestSummaryFloat(t *testing.T) {
+	if s := SummaryFloat([]float64{8.3, 7.8, 8.1, 8.0}, " %", "windows"); s != "8.1 % (7.8-8.3 % over 4 windows)" {
+		t.Errorf("SummaryFloat = %q", s)
+	}
+	if s := SummaryFloat(nil, " %", "windows"); s != "no windows" {
+		t.Errorf("SummaryFloat of none = %q", s)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/plinthos/plinth/internal/cgroupmetrics"
+	"github.com/plinthos/plinth/internal/k8s/render"
 	"github.com/plinthos/plinth/internal/reaper"
 	"github.com/plinthos/plinth/pkg/api/machine"
 )
@@ -20,7 +21,7 @@ type ctrLister struct{}
 
 // ctr runs ctr against the node's containerd in namespace ns.
 func ctr(ctx context.Context, ns string, args ...string) ([]byte, error) {
-	cmd := reaper.Command(ctx, "/usr/bin/ctr", append([]string{"--address", containerdSocket, "--namespace", ns}, args...)...) // environment: reaper.MinimalEnv
+	cmd := reaper.Command(ctx, "/usr/bin/ctr", append([]string{"--address", render.ContainerdSocket, "--namespace", ns}, args...)...) // environment: reaper.MinimalEnv
 	// A grandchild that keeps the output open does not hold Wait once the context ends.
 	cmd.WaitDelay = 10 * time.Second
 	var out, errOut bytes.Buffer

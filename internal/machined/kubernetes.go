@@ -35,9 +35,6 @@ import (
 	"github.com/plinthos/plinth/pkg/config"
 )
 
-// containerdSocket is where containerd serves its API.
-const containerdSocket = paths.ContainerdRunDir + "/containerd.sock"
-
 // kubernetesControllers are the controllers of a Kubernetes node (machine.sysctls are the
 // platform's: the metal one adds hardening defaults).
 func (n *node) kubernetesControllers() []controller.Controller {
@@ -57,7 +54,7 @@ func (n *node) addKubernetesServices() error {
 			ID:        "containerd",
 			Condition: func(ctx context.Context) error { return waitFiles(ctx, paths.ContainerdConfig) },
 			Runner:    service.GoroutineRunner{Name: "containerd, run again when its configuration changes", Func: n.runContainerd},
-			Health:    &service.HealthCheck{InitialDelay: 100 * time.Millisecond, StartPeriod: 200 * time.Millisecond, Period: 5 * time.Second, Timeout: 2 * time.Second, Check: unixCheck(containerdSocket)},
+			Health:    &service.HealthCheck{InitialDelay: 100 * time.Millisecond, StartPeriod: 200 * time.Millisecond, Period: 5 * time.Second, Timeout: 2 * time.Second, Check: unixCheck(render.ContainerdSocket)},
 			Restart:   service.RestartForever,
 		},
 		{
@@ -187,7 +184,7 @@ func (n *node) importBundle(ctx context.Context, logs io.Writer) error {
 		return nil
 	}
 	for _, a := range archives {
-		cmd := reaper.Command(ctx, "/usr/bin/ctr", "--address", containerdSocket, "--namespace", "k8s.io", "images", "import", "--no-unpack=false", a) // environment: reaper.MinimalEnv
+		cmd := reaper.Command(ctx, "/usr/bin/ctr", "--address", render.ContainerdSocket, "--namespace", "k8s.io", "images", "import", "--no-unpack=false", a) // environment: reaper.MinimalEnv
 		cmd.Stdout, cmd.Stderr = logs, logs
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("import %s: %w", a, err)

@@ -120,15 +120,21 @@ func Summary(ds []time.Duration) string {
 	return fmt.Sprintf("%.1f s (%.1f-%.1f s over %d runs)", Median(ds).Seconds(), lo.Seconds(), hi.Seconds(), len(ds))
 }
 
+// MedianFloat is the middle of vs (the upper one of an even count); 0 for none.
+func MedianFloat(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	return slices.Sorted(slices.Values(vs))[len(vs)/2]
+}
+
 // SummaryFloat is the median of vs with its spread, such as "8.1 % (7.8-8.3 % over 4
 // windows)"; unit and what follow each number and the count.
 func SummaryFloat(vs []float64, unit, what string) string {
 	if len(vs) == 0 {
 		return "no " + what
 	}
-	s := slices.Clone(vs)
-	slices.Sort(s)
-	return fmt.Sprintf("%.1f%s (%.1f-%.1f%s over %d %s)", s[len(s)/2], unit, s[0], s[len(s)-1], unit, len(s), what)
+	return fmt.Sprintf("%.1f%s (%.1f-%.1f%s over %d %s)", MedianFloat(vs), unit, slices.Min(vs), slices.Max(vs), unit, len(vs), what)
 }
 
 // Aim prints a figure beside its aim: "what: figure; aim: aim (met|NOT met)".

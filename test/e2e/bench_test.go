@@ -22,19 +22,23 @@ import (
 var okLine = regexp.MustCompile(`OK: (.+) \(([0-9.hms]+)\)`)
 
 // BenchmarkClusterCreate creates a 1+1 cluster three times and reports the median time, with
-// its spread, from `cluster create` to every node Ready and CoreDNS ready; then, on the
-// last cluster, idle, each node's CPU use over four windows of 30 s (with its components'
-// shares) and the memory of all its processes (PSS and RSS, by component), and the sizes
-// of what was built. Each figure is printed beside the aim of issue 12. It asserts nothing.
+// its spread, from `cluster create` to every node Ready and CoreDNS ready; after each
+// create, idle, each node's CPU use in four windows of 30 s (with its components' shares)
+// and the memory of all its processes (PSS and RSS, by component); and the sizes of what
+// was built. Each figure is printed beside the aim of issue 12, with its spread. It asserts
+// nothing.
 func BenchmarkClusterCreate(b *testing.B) {
 	var api, ready []time.Duration
 	const runs = 3
 	var last *env
-	var created time.Time
+	nodes := []idleNode{
+		{role: "controlplane-1", ip: "10.5.78.2", aimCPU: 10, aimMem: 500},
+		{role: "worker-1", ip: "10.5.78.3", aimCPU: 2, aimMem: 200},
+	}
 	for i := range runs {
 		e := setup(b, "bench", "10.5.78.0/24")
 		out := e.must(12*time.Minute, e.plinthctl, "cluster", "create", "--isolated", "--name", e.name, "--image", e.image, "--workers", "1", "--cidr", e.cidr, "--timings")
-		created = time.Now()
+		created := time.Now()
 		times := okTimes(out)
 		up := max(times["all nodes are Ready"], times["CoreDNS is ready"])
 		api = append(api, times["the API server is ready"])
@@ -43,6 +47,7 @@ func BenchmarkClusterCreate(b *testing.B) {
 		if _, table, ok := strings.Cut(out, "timings, in seconds"); ok {
 			b.Logf("run %d timings, in seconds%s", i+1, table)
 		}
+		measureIdle(b, e, created, nodes, i+1)
 		if i < runs-1 {
 			e.must(3*time.Minute, e.plinthctl, "cluster", "destroy", "--name", e.name)
 		} else {
@@ -53,80 +58,13 @@ func BenchmarkClusterCreate(b *testing.B) {
 	b.ReportMetric(benchutil.Median(ready).Seconds(), "ready-s")
 	b.Log(benchutil.Aim("1+1 create to every node Ready and CoreDNS ready", benchutil.Summary(ready), "under 20 s (kind: API healthy at 12-17 s)", benchutil.Median(ready) < 20*time.Second))
 	b.Log(benchutil.Aim("1+1 create to the API server ready", benchutil.Summary(api), "-", true))
-
-	// Idle: from 90 s after the create, CPU over four windows of 30 s (one window moved by
-	// 1-2 points between runs), with each component's share over all four; memory after
-	// the first window.
-	time.Sleep(time.Until(created.Add(90 * time.Second)))
-	nodes := []struct{ name, ip, aimCPU, aimMem string }{
-		{last.name + "-controlplane-1", "10.5.78.2", "10", "500"},
-		{last.name + "-worker-1", "10.5.78.3", "2", "200"},
-	}
-	const window, windows = 30 * time.Second, 4
-	ids := make([]string, len(nodes))
-	cpu := make([][]time.Duration, len(nodes)) // each node's cgroup CPU at each window's bounds
-	procs := make([][]string, len(nodes))      // each node's processes table at the bounds of all
-	mem := make([]string, len(nodes))          // and after the first window
-	sample := func(i int) {
-		used, err := benchutil.ContainerCPU(ids[i])
-		if err != nil {
-			b.Fatal(err)
-		}
-		cpu[i] = append(cpu[i], used)
-	}
-	for i, n := range nodes {
-		id, err := exec.Command("docker", "inspect", "-f", "{{.Id}}", n.name).Output()
-		if err != nil {
-			b.Fatalf("docker inspect %s: %v", n.name, err)
-		}
-		ids[i] = strings.TrimSpace(string(id))
-		procs[i] = append(procs[i], last.must(time.Minute, last.plinthctl, "-n", n.ip, "processes"))
-		sample(i)
-	}
-	start := time.Now()
-	for w := 1; w <= windows; w++ {
-		time.Sleep(time.Until(start.Add(time.Duration(w) * window)))
-		for i := range nodes {
-			sample(i)
-		}
-		if w == 1 {
-			for i, n := range nodes {
-				mem[i] = last.must(time.Minute, last.plinthctl, "-n", n.ip, "processes")
-			}
-		}
-	}
-	for i, n := range nodes {
-		procs[i] = append(procs[i], last.must(time.Minute, last.plinthctl, "-n", n.ip, "processes"))
-		var pcts []float64
-		for w := 1; w < len(cpu[i]); w++ {
-			pcts = append(pcts, 100*float64(cpu[i][w]-cpu[i][w-1])/float64(window))
-		}
-		aim, _ := strconv.ParseFloat(n.aimCPU, 64)
-		median := slices.Sorted(slices.Values(pcts))[len(pcts)/2]
-		b.ReportMetric(median, strings.TrimPrefix(n.name, last.name+"-")+"-idle-cpu-%")
-		b.Log(benchutil.Aim(n.name+" idle CPU (cgroup, 30 s windows from 90 s after create)", benchutil.SummaryFloat(pcts, " %", "windows"), "under "+n.aimCPU+" % of one core", median < aim))
-		byComponent := benchutil.CPUByComponent(procs[i][0], procs[i][1], time.Since(start))
-		names := slices.SortedFunc(maps.Keys(byComponent), func(x, y string) int { return cmp.Compare(byComponent[y], byComponent[x]) })
-		var parts []string
-		for _, k := range names {
-			parts = append(parts, fmt.Sprintf("%s %.2f", k, byComponent[k]))
-		}
-		b.Logf("%s idle CPU by component over the %d windows, %% of one core: %s", n.name, windows, strings.Join(parts, ", "))
-	}
-	for i, n := range nodes {
-		byComponent := benchutil.MemByComponent(mem[i])
-		var names []string
-		var total benchutil.Mem
-		for k, v := range byComponent {
-			names = append(names, fmt.Sprintf("%s %.1f/%.1f", k, v.RSS, v.PSS))
-			total.RSS += v.RSS
-			total.PSS += v.PSS
-		}
-		sort.Strings(names)
-		aim, _ := strconv.ParseFloat(n.aimMem, 64)
-		b.Logf("%s idle memory by component, RSS/PSS MiB: %s", n.name, strings.Join(names, ", "))
-		b.ReportMetric(total.PSS, strings.TrimPrefix(n.name, last.name+"-")+"-pss-MiB")
-		b.Log(benchutil.Aim(n.name+" idle memory, every process", fmt.Sprintf("%.0f MiB PSS (%.0f MiB RSS)", total.PSS, total.RSS), "under "+n.aimMem+" MiB PSS", total.PSS < aim))
+	for _, n := range nodes {
+		cpu := benchutil.MedianFloat(n.cpu)
+		b.ReportMetric(cpu, n.role+"-idle-cpu-%")
+		b.Log(benchutil.Aim(n.role+" idle CPU (cgroup, 30 s windows from 90 s after create)", benchutil.SummaryFloat(n.cpu, " %", "windows"), fmt.Sprintf("under %g %% of one core", n.aimCPU), cpu < n.aimCPU))
+		pss := benchutil.MedianFloat(n.pss)
+		b.ReportMetric(pss, n.role+"-pss-MiB")
+		b.Log(benchutil.Aim(n.role+" idle memory, every process", benchutil.SummaryFloat(n.pss, " MiB PSS", "runs")+fmt.Sprintf(", %.0f MiB RSS", benchutil.MedianFloat(n.rss)), fmt.Sprintf("under %g MiB PSS", n.aimMem), pss < n.aimMem))
 	}
 	for _, s := range []struct{ what, path string }{{"payload binaries", "../../_out/payload/bin"}, {"image bundle", "../../_out/images/bundle.tar"}} {
 		if out, err := exec.Command("du", "-sh", "-L", s.path).Output(); err == nil {
@@ -202,4 +140,82 @@ func BenchmarkKubernetesUpgrade(b *testing.B) {
 	b.Logf("upgrade-k8s %s -> %s of 1 control plane + 1 worker: control plane %s (kube-apiserver %s, kube-controller-manager %s, kube-scheduler %s), kube-proxy %s, kubelets %s; the whole command %s",
 		prev, cur, cp, byComponent["kube-apiserver"], byComponent["kube-controller-manager"], byComponent["kube-scheduler"],
 		byComponent["kube-proxy"], byComponent["kubelet"], total.Round(time.Second))
+}
+
+// idleNode is a node of the create benchmark's cluster, its aims, and what the runs measured.
+type idleNode struct {
+	role, ip       string
+	aimCPU, aimMem float64
+	cpu            []float64 // % of one core, one per 30 s window of every run
+	pss, rss       []float64 // MiB, one per run
+}
+
+// measureIdle measures the nodes of a cluster created at created, idle: from 90 s after
+// the create, each node's cgroup CPU over four windows of 30 s (one window moved by 1-2
+// points between runs of the same tree), with each component's share over all four; the
+// memory of every process after the first window, 2 minutes after the create.
+func measureIdle(b *testing.B, e *env, created time.Time, nodes []idleNode, run int) {
+	b.Helper()
+	time.Sleep(time.Until(created.Add(90 * time.Second)))
+	const window, windows = 30 * time.Second, 4
+	ids := make([]string, len(nodes))
+	cpu := make([][]time.Duration, len(nodes)) // each node's cgroup CPU at each window's bounds
+	procs := make([][]string, len(nodes))      // each node's processes table at the bounds of all
+	sample := func(i int) {
+		used, err := benchutil.ContainerCPU(ids[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		cpu[i] = append(cpu[i], used)
+	}
+	for i, n := range nodes {
+		id, err := exec.Command("docker", "inspect", "-f", "{{.Id}}", e.name+"-"+n.role).Output()
+		if err != nil {
+			b.Fatalf("docker inspect %s-%s: %v", e.name, n.role, err)
+		}
+		ids[i] = strings.TrimSpace(string(id))
+		procs[i] = append(procs[i], e.must(time.Minute, e.plinthctl, "-n", n.ip, "processes"))
+		sample(i)
+	}
+	start := time.Now()
+	for w := 1; w <= windows; w++ {
+		time.Sleep(time.Until(start.Add(time.Duration(w) * window)))
+		for i := range nodes {
+			sample(i)
+		}
+		if w > 1 {
+			continue
+		}
+		for i := range nodes {
+			n := &nodes[i]
+			byComponent := benchutil.MemByComponent(e.must(time.Minute, e.plinthctl, "-n", n.ip, "processes"))
+			var names []string
+			var total benchutil.Mem
+			for k, v := range byComponent {
+				names = append(names, fmt.Sprintf("%s %.1f/%.1f", k, v.RSS, v.PSS))
+				total.RSS += v.RSS
+				total.PSS += v.PSS
+			}
+			sort.Strings(names)
+			n.pss, n.rss = append(n.pss, total.PSS), append(n.rss, total.RSS)
+			b.Logf("run %d: %s idle memory %.0f MiB PSS (%.0f RSS); by component, RSS/PSS MiB: %s", run, n.role, total.PSS, total.RSS, strings.Join(names, ", "))
+		}
+	}
+	for i := range nodes {
+		n := &nodes[i]
+		procs[i] = append(procs[i], e.must(time.Minute, e.plinthctl, "-n", n.ip, "processes"))
+		var pcts []string
+		for w := 1; w < len(cpu[i]); w++ {
+			pct := 100 * float64(cpu[i][w]-cpu[i][w-1]) / float64(window)
+			n.cpu = append(n.cpu, pct)
+			pcts = append(pcts, fmt.Sprintf("%.1f", pct))
+		}
+		byComponent := benchutil.CPUByComponent(procs[i][0], procs[i][1], time.Since(start))
+		names := slices.SortedFunc(maps.Keys(byComponent), func(x, y string) int { return cmp.Compare(byComponent[y], byComponent[x]) })
+		var parts []string
+		for _, k := range names {
+			parts = append(parts, fmt.Sprintf("%s %.2f", k, byComponent[k]))
+		}
+		b.Logf("run %d: %s idle CPU %s %% in the %d windows; by component over them, %% of one core: %s", run, n.role, strings.Join(pcts, ", "), windows, strings.Join(parts, ", "))
+	}
 }

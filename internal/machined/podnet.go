@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/plinthos/plinth/internal/backoff"
 	"github.com/plinthos/plinth/internal/k8s/addons"
@@ -39,7 +40,7 @@ func nodeKubeconfig(cfg *config.MachineConfig) string {
 // leaves the pod network, and writes the CNI configuration once the node has its pod
 // subnet. Failures are logged once while they repeat and retried.
 func (n *node) runPodNetwork(ctx context.Context, logs io.Writer) error {
-	h, err := netlink.NewHandle()
+	h, err := podNetHandle()
 	if err != nil {
 		return fmt.Errorf("netlink: %w", err)
 	}
@@ -62,6 +63,14 @@ func (n *node) runPodNetwork(ctx context.Context, logs io.Writer) error {
 		func(err error) { fmt.Fprintf(logs, "%v; retrying, up to every %s\n", err, retry.Max()) },
 		func(nodes []objects.Node) error { return s.sync(ctx, cfg, nodes) })
 	return nil
+}
+
+// podNetHandle opens the netlink handle of the pod network: routing only (routes, links,
+// addresses, neighbours), the one family it uses. netlink.NewHandle() with no family opens
+// XFRM and netfilter sockets too, and fails ("protocol not supported") on the OS kernel,
+// which has no XFRM: a VM's node stayed NotReady.
+func podNetHandle() (*netlink.Handle, error) {
+	return netlink.NewHandle(unix.NETLINK_ROUTE)
 }
 
 // podNetwork is the state of runPodNetwork between two passes.

@@ -3,6 +3,7 @@
 package benchutil
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"slices"
@@ -100,14 +101,13 @@ func ParseSize(s string) float64 {
 	return 0
 }
 
-// Median is the middle of ds (the upper one of an even count); 0 for none.
-func Median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
+// Median is the middle of vs (the upper one of an even count); 0 for none.
+func Median[T cmp.Ordered](vs []T) T {
+	var zero T
+	if len(vs) == 0 {
+		return zero
 	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
+	return slices.Sorted(slices.Values(vs))[len(vs)/2]
 }
 
 // Summary is the median of ds with its spread, such as "29.3 s (28.1-31.0 s over 3
@@ -120,21 +120,13 @@ func Summary(ds []time.Duration) string {
 	return fmt.Sprintf("%.1f s (%.1f-%.1f s over %d runs)", Median(ds).Seconds(), lo.Seconds(), hi.Seconds(), len(ds))
 }
 
-// MedianFloat is the middle of vs (the upper one of an even count); 0 for none.
-func MedianFloat(vs []float64) float64 {
-	if len(vs) == 0 {
-		return 0
-	}
-	return slices.Sorted(slices.Values(vs))[len(vs)/2]
-}
-
 // SummaryFloat is the median of vs with its spread, such as "8.1 % (7.8-8.3 % over 4
 // windows)"; unit and what follow each number and the count.
 func SummaryFloat(vs []float64, unit, what string) string {
 	if len(vs) == 0 {
 		return "no " + what
 	}
-	return fmt.Sprintf("%.1f%s (%.1f-%.1f%s over %d %s)", MedianFloat(vs), unit, slices.Min(vs), slices.Max(vs), unit, len(vs), what)
+	return fmt.Sprintf("%.1f%s (%.1f-%.1f%s over %d %s)", Median(vs), unit, slices.Min(vs), slices.Max(vs), unit, len(vs), what)
 }
 
 // Aim prints a figure beside its aim: "what: figure; aim: aim (met|NOT met)".

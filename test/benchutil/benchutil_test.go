@@ -32,7 +32,7 @@ func TestMedian(t *testing.T) {
 	if m := Median([]time.Duration{3, 1, 2}); m != 2 {
 		t.Errorf("median of 3,1,2 = %v", m)
 	}
-	if m := Median(nil); m != 0 {
+	if m := Median[time.Duration](nil); m != 0 {
 		t.Errorf("median of none = %v", m)
 	}
 }

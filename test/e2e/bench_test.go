@@ -59,12 +59,12 @@ func BenchmarkClusterCreate(b *testing.B) {
 	b.Log(benchutil.Aim("1+1 create to every node Ready and CoreDNS ready", benchutil.Summary(ready), "under 20 s (kind: API healthy at 12-17 s)", benchutil.Median(ready) < 20*time.Second))
 	b.Log(benchutil.Aim("1+1 create to the API server ready", benchutil.Summary(api), "-", true))
 	for _, n := range nodes {
-		cpu := benchutil.MedianFloat(n.cpu)
+		cpu := benchutil.Median(n.cpu)
 		b.ReportMetric(cpu, n.role+"-idle-cpu-%")
 		b.Log(benchutil.Aim(n.role+" idle CPU (cgroup, 30 s windows from 90 s after create)", benchutil.SummaryFloat(n.cpu, " %", "windows"), fmt.Sprintf("under %g %% of one core", n.aimCPU), cpu < n.aimCPU))
-		pss := benchutil.MedianFloat(n.pss)
+		pss := benchutil.Median(n.pss)
 		b.ReportMetric(pss, n.role+"-pss-MiB")
-		b.Log(benchutil.Aim(n.role+" idle memory, every process", benchutil.SummaryFloat(n.pss, " MiB PSS", "runs")+fmt.Sprintf(", %.0f MiB RSS", benchutil.MedianFloat(n.rss)), fmt.Sprintf("under %g MiB PSS", n.aimMem), pss < n.aimMem))
+		b.Log(benchutil.Aim(n.role+" idle memory, every process", benchutil.SummaryFloat(n.pss, " MiB PSS", "runs")+fmt.Sprintf(", %.0f MiB RSS", benchutil.Median(n.rss)), fmt.Sprintf("under %g MiB PSS", n.aimMem), pss < n.aimMem))
 	}
 	for _, s := range []struct{ what, path string }{{"payload binaries", "../../_out/payload/bin"}, {"image bundle", "../../_out/images/bundle.tar"}} {
 		if out, err := exec.Command("du", "-sh", "-L", s.path).Output(); err == nil {

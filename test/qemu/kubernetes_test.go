@@ -18,7 +18,7 @@ import (
 
 // TestKubernetesControlPlane boots the Kubernetes profile's disk (OS_K8S_IMAGE, make
 // image-os-k8s) as one control plane, bootstraps it, and waits until its Node is Ready and
-// CoreDNS runs. It is opt-in (make e2e-qemu-k8s): under TCG it takes minutes.
+// CoreDNS runs: make e2e-qemu-k8s, part of make check; under TCG it takes a few minutes.
 func TestKubernetesControlPlane(t *testing.T) {
 	k := bootKubernetes(t)
 	t.Logf("node API %s, Node Ready %s, CoreDNS running %s after power-on", k.api, k.ready, k.dns)

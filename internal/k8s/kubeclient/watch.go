@@ -117,24 +117,38 @@ func (c *Client) WatchNodes(ctx context.Context, fn func([]objects.Node) error) 
 	}
 }
 
+// minWatch is how long a watch of the nodes that brought no event must have lasted for its
+// end to be the API server's routine end of a watch, not a failure.
+const minWatch = time.Second
+
 // KeepWatchingNodes calls fn with the Nodes, as WatchNodes does, until ctx ends. It opens
-// a client with open and watches; when the API server ends the watch it lists and watches
-// again at once. After any other failure (open's, the watch's or fn's) it calls failed
-// with the error, once while the same message repeats, and tries again after retry's next
-// wait. A call of fn that succeeds resets retry and forgets the last failure, so that the
-// next one is said again.
+// a client with open, lists and watches; when the API server ends a watch that worked (it
+// brought an event, or lasted minWatch) it lists and watches again at once. After any
+// other failure (open's, the list's, the watch's, fn's, or a watch that ended at once) it
+// calls failed with the error, once while the same message repeats, and tries again after
+// retry's next wait. Only a watch that works resets retry and forgets the last failure (so
+// that the next one is said again): a list that succeeds while every watch fails does not.
 func KeepWatchingNodes(ctx context.Context, open func() (*Client, error), retry *backoff.Doubling,
 	failed func(error), fn func([]objects.Node) error) {
 	lastErr := ""
+	working := func() {
+		retry.Reset()
+		lastErr = ""
+	}
 	for {
+		var watchStart time.Time // when the list was reported and the watch began
+		calls := 0
 		c, err := open()
 		if err == nil {
 			err = c.WatchNodes(ctx, func(nodes []objects.Node) error {
 				if err := fn(nodes); err != nil {
 					return err
 				}
-				retry.Reset()
-				lastErr = ""
+				if calls++; calls == 1 {
+					watchStart = time.Now()
+				} else { // the first call is the list's; this one a watch event's
+					working()
+				}
 				return nil
 			})
 			c.Close()
@@ -142,7 +156,8 @@ func KeepWatchingNodes(ctx context.Context, open func() (*Client, error), retry 
 		if ctx.Err() != nil {
 			return
 		}
-		if errors.Is(err, ErrWatchEnded) {
+		if errors.Is(err, ErrWatchEnded) && (calls > 1 || time.Since(watchStart) >= minWatch) {
+			working()
 			continue
 		}
 		if err == nil { // WatchNodes returns nil only when ctx ended; be safe all the same

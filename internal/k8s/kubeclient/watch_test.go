@@ -135,7 +135,69 @@ func TestKeepWatchingNodes(t *testing.T) {
 	if lists.Load() != 5 {
 		t.Errorf("%d lists, want 5", lists.Load())
 	}
-	if w := retry.Next(); w != time.Millisecond {
-		t.Errorf("next wait %s: want the first again, after the success", w)
+	// The watch that brought an event reset retry; the fourth list's failure took its
+	// first wait, and the fifth list's success alone (its watch brought nothing yet) did
+	// not reset it.
+	if w := retry.Next(); w != 2*time.Millisecond {
+		t.Errorf("next wait %s: want the second, 2ms", w)
+	}
+}
+
+// keepWatching runs KeepWatchingNodes against handler until fn has been called calls
+// times, and returns the failures it said and the retry it used.
+func keepWatching(t *testing.T, handler http.HandlerFunc, calls int) ([]string, *backoff.Doubling) {
+	t.Helper()
+	f := newFakeAPI(t, handler)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	retry := backoff.New(time.Millisecond, time.Hour)
+	var failures []string
+	n := 0
+	KeepWatchingNodes(ctx, func() (*Client, error) { return New(f.kubeconfig, "") }, retry,
+		func(err error) { failures = append(failures, err.Error()) },
+		func([]objects.Node) error {
+			if n++; n == calls {
+				cancel()
+			}
+			return nil
+		})
+	return failures, retry
+}
+
+func TestKeepWatchingNodesListsButWatchFails(t *testing.T) {
+	// Every list succeeds and every watch is refused: the lists' successes must not reset
+	// retry, or the loop would list as fast as its first wait forever, saying the same
+	// failure each time.
+	failures, retry := keepWatching(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("watch") == "" {
+			serveJSON(nodesJSON)(w, r)
+			return
+		}
+		http.Error(w, `{"kind":"Status","message":"watch is forbidden"}`, http.StatusForbidden)
+	}, 4)
+	if len(failures) != 1 || !strings.Contains(failures[0], "watch is forbidden") {
+		t.Errorf("failures said:\n%s\nwant the watch's once", strings.Join(failures, "\n"))
+	}
+	// Three failed watches took waits of 1, 2 and 4ms.
+	if w := retry.Next(); w != 8*time.Millisecond {
+		t.Errorf("next wait %s: want 8ms, the back-off never reset", w)
+	}
+}
+
+func TestKeepWatchingNodesWatchEndsAtOnce(t *testing.T) {
+	// The API server ends every watch at once with no event (a server shutting down, a
+	// proxy that cuts streams): a failure, said once and waited on, not a tight loop.
+	failures, retry := keepWatching(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("watch") == "" {
+			serveJSON(nodesJSON)(w, r)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}, 3)
+	if len(failures) != 1 || !strings.Contains(failures[0], ErrWatchEnded.Error()) {
+		t.Errorf("failures said:\n%s\nwant that the watch ended, once", strings.Join(failures, "\n"))
+	}
+	if w := retry.Next(); w != 4*time.Millisecond {
+		t.Errorf("next wait %s: want 4ms, after two waits", w)
 	}
 }

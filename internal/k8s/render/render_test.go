@@ -559,6 +559,19 @@ func TestContainerdConfig(t *testing.T) {
 				t.Errorf("restrict=%v: config lacks %s\n%s", restrict, want, s)
 			}
 		}
+		// The images plugin has a stats_collect_period of its own, an integer: the CRI
+		// runtime's, a duration, must be in the runtime's table, before the next one.
+		var table []string
+		_, after, _ := strings.Cut(s, `[plugins."io.containerd.cri.v1.runtime"]`+"\n")
+		for _, line := range strings.Split(after, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "[") {
+				break
+			}
+			table = append(table, strings.TrimSpace(line))
+		}
+		if !slices.Contains(table, `stats_collect_period = "10s"`) {
+			t.Errorf("restrict=%v: stats_collect_period is not in the CRI runtime's own table: %q", restrict, table)
+		}
 		if strings.Count(s, "restrict_oom_score_adj") != 1 {
 			t.Errorf("restrict_oom_score_adj set more than once:\n%s", s)
 		}

@@ -151,22 +151,30 @@ type idleNode struct {
 }
 
 // measureIdle measures the nodes of a cluster created at created, idle: from 90 s after
-// the create, each node's cgroup CPU over four windows of 30 s (one window moved by 1-2
-// points between runs of the same tree), with each component's share over all four; the
-// memory of every process after the first window, 2 minutes after the create.
+// the create, each node's cgroup CPU over four windows of about 30 s (one window moved by
+// 1-2 points between runs of the same tree), each divided by the time between its own
+// samples, with each component's share over all four; then the memory of every process,
+// from the processes table taken after the last window (no table is taken within a
+// window: machined's reading of every process's memory would count in it).
 func measureIdle(b *testing.B, e *env, created time.Time, nodes []idleNode, run int) {
 	b.Helper()
 	time.Sleep(time.Until(created.Add(90 * time.Second)))
 	const window, windows = 30 * time.Second, 4
 	ids := make([]string, len(nodes))
 	cpu := make([][]time.Duration, len(nodes)) // each node's cgroup CPU at each window's bounds
+	at := make([][]time.Time, len(nodes))      // when each was read
 	procs := make([][]string, len(nodes))      // each node's processes table at the bounds of all
+	procsAt := make([][]time.Time, len(nodes))
 	sample := func(i int) {
 		used, err := benchutil.ContainerCPU(ids[i])
 		if err != nil {
 			b.Fatal(err)
 		}
-		cpu[i] = append(cpu[i], used)
+		cpu[i], at[i] = append(cpu[i], used), append(at[i], time.Now())
+	}
+	table := func(i int) {
+		procs[i] = append(procs[i], e.must(time.Minute, e.plinthctl, "-n", nodes[i].ip, "processes"))
+		procsAt[i] = append(procsAt[i], time.Now())
 	}
 	for i, n := range nodes {
 		id, err := exec.Command("docker", "inspect", "-f", "{{.Id}}", e.name+"-"+n.role).Output()
@@ -174,7 +182,7 @@ func measureIdle(b *testing.B, e *env, created time.Time, nodes []idleNode, run 
 			b.Fatalf("docker inspect %s-%s: %v", e.name, n.role, err)
 		}
 		ids[i] = strings.TrimSpace(string(id))
-		procs[i] = append(procs[i], e.must(time.Minute, e.plinthctl, "-n", n.ip, "processes"))
+		table(i)
 		sample(i)
 	}
 	start := time.Now()
@@ -183,38 +191,33 @@ func measureIdle(b *testing.B, e *env, created time.Time, nodes []idleNode, run 
 		for i := range nodes {
 			sample(i)
 		}
-		if w > 1 {
-			continue
-		}
-		for i := range nodes {
-			n := &nodes[i]
-			byComponent := benchutil.MemByComponent(e.must(time.Minute, e.plinthctl, "-n", n.ip, "processes"))
-			var names []string
-			var total benchutil.Mem
-			for k, v := range byComponent {
-				names = append(names, fmt.Sprintf("%s %.1f/%.1f", k, v.RSS, v.PSS))
-				total.RSS += v.RSS
-				total.PSS += v.PSS
-			}
-			sort.Strings(names)
-			n.pss, n.rss = append(n.pss, total.PSS), append(n.rss, total.RSS)
-			b.Logf("run %d: %s idle memory %.0f MiB PSS (%.0f RSS); by component, RSS/PSS MiB: %s", run, n.role, total.PSS, total.RSS, strings.Join(names, ", "))
-		}
 	}
 	for i := range nodes {
 		n := &nodes[i]
-		procs[i] = append(procs[i], e.must(time.Minute, e.plinthctl, "-n", n.ip, "processes"))
+		table(i)
+		mem := benchutil.MemByComponent(procs[i][1])
+		var names []string
+		var total benchutil.Mem
+		for k, v := range mem {
+			names = append(names, fmt.Sprintf("%s %.1f/%.1f", k, v.RSS, v.PSS))
+			total.RSS += v.RSS
+			total.PSS += v.PSS
+		}
+		sort.Strings(names)
+		n.pss, n.rss = append(n.pss, total.PSS), append(n.rss, total.RSS)
+		b.Logf("run %d: %s idle memory %.0f MiB PSS (%.0f RSS); by component, RSS/PSS MiB: %s", run, n.role, total.PSS, total.RSS, strings.Join(names, ", "))
+
 		var pcts []string
 		for w := 1; w < len(cpu[i]); w++ {
-			pct := 100 * float64(cpu[i][w]-cpu[i][w-1]) / float64(window)
+			pct := 100 * float64(cpu[i][w]-cpu[i][w-1]) / float64(at[i][w].Sub(at[i][w-1]))
 			n.cpu = append(n.cpu, pct)
 			pcts = append(pcts, fmt.Sprintf("%.1f", pct))
 		}
-		byComponent := benchutil.CPUByComponent(procs[i][0], procs[i][1], time.Since(start))
-		names := slices.SortedFunc(maps.Keys(byComponent), func(x, y string) int { return cmp.Compare(byComponent[y], byComponent[x]) })
+		cpuBy := benchutil.CPUByComponent(procs[i][0], procs[i][1], procsAt[i][1].Sub(procsAt[i][0]))
+		names = slices.SortedFunc(maps.Keys(cpuBy), func(x, y string) int { return cmp.Compare(cpuBy[y], cpuBy[x]) })
 		var parts []string
 		for _, k := range names {
-			parts = append(parts, fmt.Sprintf("%s %.2f", k, byComponent[k]))
+			parts = append(parts, fmt.Sprintf("%s %.2f", k, cpuBy[k]))
 		}
 		b.Logf("run %d: %s idle CPU %s %% in the %d windows; by component over them, %% of one core: %s", run, n.role, strings.Join(pcts, ", "), windows, strings.Join(parts, ", "))
 	}

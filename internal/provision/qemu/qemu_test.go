@@ -1,9 +1,11 @@
 package qemu
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -361,6 +363,7 @@ func TestPreflightRefusals(t *testing.T) {
 func TestMain(m *testing.M) {
 	if os.Getenv("FAKE_QEMU_IGNORE_TERM") == "1" {
 		signal.Ignore(syscall.SIGTERM)
+		fmt.Println("ready") // SIGTERM is ignored from now on
 		time.Sleep(time.Minute)
 		os.Exit(0)
 	}
@@ -381,17 +384,38 @@ func TestStopEmulator(t *testing.T) {
 		cmd  *exec.Cmd
 		min  time.Duration
 	}{
-		{"ends on SIGTERM", exec.Command("sh", "-c", "while :; do sleep 0.1; done", "fake-qemu", marker), 0},
+		{"ends on SIGTERM", exec.Command("sh", "-c", "echo ready; while :; do sleep 0.1; done", "fake-qemu", marker), 0},
 		{"ignores SIGTERM", exec.Command(self, "-test.run=NONE", marker), stopGrace},
 	} {
 		if tc.cmd.Path == self {
 			tc.cmd.Env = append(os.Environ(), "FAKE_QEMU_IGNORE_TERM=1")
 		}
+		stdout, err := tc.cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := tc.cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		pid := tc.cmd.Process.Pid
-		time.Sleep(100 * time.Millisecond) // the stand-in is set up
+		// The stand-in says when it is set up (it ignores SIGTERM): a fixed wait was too
+		// short for the test binary's start on a busy machine.
+		ready := make(chan error, 1)
+		go func() {
+			line, err := bufio.NewReader(stdout).ReadString('\n')
+			if err == nil && line != "ready\n" {
+				err = fmt.Errorf("the stand-in said %q", line)
+			}
+			ready <- err
+		}()
+		select {
+		case err := <-ready:
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%s: the stand-in did not say it was ready within a minute", tc.name)
+		}
 		if !isEmulator(pid, marker) || isEmulator(pid, "/other/disk.qcow2") || isEmulator(0, marker) {
 			t.Fatal("isEmulator does not tell the emulator by its disk")
 		}

@@ -153,7 +153,9 @@ func newImageListCommand(g *globalFlags) *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List the images in the nodes' Kubernetes image store",
 		Long: `List the images that the nodes' containerd holds for Kubernetes: the bundle the node
-image carries (imported at boot) and any pulled since, by name, with their digest and size.`,
+image carries (imported at boot) and any pulled since, by name, with their digest and size.
+The kubelet image of the node's own Kubernetes version is marked "built in": the node runs
+its own kubelet program, that image's, and does not hold the image in containerd's store.`,
 		Example: `  plinthctl image list
   plinthctl -n 10.5.0.2,10.5.0.3 image list`,
 		Args: cobra.NoArgs,
@@ -166,7 +168,11 @@ image carries (imported at boot) and any pulled since, by name, with their diges
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "IMAGE\tDIGEST\tSIZE")
 				for _, im := range resp.Images {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", im.Name, im.Digest, bytesHuman(im.SizeBytes))
+					fmt.Fprintf(tw, "%s\t%s\t%s", im.Name, im.Digest, bytesHuman(im.SizeBytes))
+					if im.BuiltIn {
+						fmt.Fprint(tw, "\tbuilt in")
+					}
+					fmt.Fprintln(tw)
 				}
 				return tw.Flush()
 			})

@@ -238,9 +238,11 @@ func KubeImages(ctx context.Context, bin, work, version string) (map[string]v1.I
 }
 
 // NodeRootfs fills the node image's root: machined, containerd (ctr a link to it) and runc,
-// kubelet (built alone), the CNI plugins, iptables and mount, and the image bundle. No
-// kubectl: machined applies manifests itself (package apply). kubelet is here, not only in
-// the bundle's kubelet image: the node containers of a local cluster then share its pages
+// kubelet (built alone), the CNI plugins, iptables and mount, and the image bundle without
+// its kubelet image, which paths.BuiltinImagesFile names instead (the node's kubelet is
+// that image's program; the bundle keeps the image for nodes of another version). No
+// kubectl: machined applies manifests itself (package apply). kubelet is on the node, not
+// only in an image: the node containers of a local cluster then share its pages
 // (docs/performance.md).
 func NodeRootfs(ctx context.Context, r *Rootfs, bin, machined, bundle string) error {
 	if err := addBase(r); err != nil {
@@ -251,11 +253,13 @@ func NodeRootfs(ctx context.Context, r *Rootfs, bin, machined, bundle string) er
 		{filepath.Join(bin, "kubelet"), "/usr/bin/kubelet"},
 		{filepath.Join(bin, "containerd"), "/usr/bin/containerd"},
 		{filepath.Join(bin, "containerd-shim-runc-v2"), "/usr/bin/containerd-shim-runc-v2"},
-		{bundle, paths.ImageBundleDir + "/bundle.tar"},
 	} {
 		if err := r.CopyFile(f.src, f.dst); err != nil {
 			return err
 		}
+	}
+	if err := writeNodeBundle(r, bundle, paths.ImageBundleDir+"/bundle.tar", paths.BuiltinImagesFile, "/usr/bin/kubelet"); err != nil {
+		return err
 	}
 	// ctr is containerd's multicall (payload/cmd/containerd).
 	if err := r.Symlink("containerd", "/usr/bin/ctr"); err != nil {

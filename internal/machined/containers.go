@@ -6,18 +6,36 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/plinthos/plinth/internal/cgroupmetrics"
+	"github.com/plinthos/plinth/internal/k8s/bundle"
+	"github.com/plinthos/plinth/internal/k8s/paths"
 	"github.com/plinthos/plinth/internal/k8s/render"
 	"github.com/plinthos/plinth/internal/reaper"
 	"github.com/plinthos/plinth/pkg/api/machine"
 )
 
 // ctrLister lists containerd's containers and reads their metrics with the node's ctr.
-type ctrLister struct{}
+type ctrLister struct {
+	// builtin are the images whose program the node carries itself (paths.BuiltinImagesFile).
+	builtin []bundle.Builtin
+}
+
+// newCtrLister reads the node's built-in images; a list that cannot be read is said and
+// left out.
+func newCtrLister(log *slog.Logger) ctrLister {
+	builtin, err := bundle.ReadBuiltin(paths.BuiltinImagesFile)
+	if err != nil {
+		log.Warn("the node's built-in images are left out of its image list", "err", err)
+	}
+	return ctrLister{builtin: builtin}
+}
 
 // ctr runs ctr against the node's containerd in namespace ns.
 func ctr(ctx context.Context, ns string, args ...string) ([]byte, error) {
@@ -126,13 +144,32 @@ func (l ctrLister) Containers(ctx context.Context, kubernetes bool) ([]*machine.
 	return list, nil
 }
 
-// Images lists the images of the Kubernetes containers' store.
-func (ctrLister) Images(ctx context.Context) ([]*machine.Image, error) {
+// Images lists the images of the Kubernetes containers' store, and the node's built-in
+// ones.
+func (l ctrLister) Images(ctx context.Context) ([]*machine.Image, error) {
 	out, err := ctr(ctx, "k8s.io", "images", "ls")
 	if err != nil {
 		return nil, err
 	}
-	return parseImages(out), nil
+	return withBuiltin(parseImages(out), l.builtin), nil
+}
+
+// withBuiltin adds to images the built-in ones the store does not hold under their name
+// (another version's node may import them), with the size of the node's program, sorted
+// by name as ctr lists them.
+func withBuiltin(images []*machine.Image, builtin []bundle.Builtin) []*machine.Image {
+	for _, b := range builtin {
+		if slices.ContainsFunc(images, func(im *machine.Image) bool { return im.Name == b.Name }) {
+			continue
+		}
+		var size uint64
+		if st, err := os.Stat(b.Program); err == nil {
+			size = uint64(st.Size())
+		}
+		images = append(images, &machine.Image{Name: b.Name, Digest: b.Digest, SizeBytes: size, BuiltIn: true})
+	}
+	slices.SortStableFunc(images, func(a, b *machine.Image) int { return strings.Compare(a.Name, b.Name) })
+	return images
 }
 
 // parseImages reads the table of ctr images ls (REF TYPE DIGEST SIZE UNIT PLATFORMS

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/plinthos/plinth/internal/k8s/bundle"
 	"github.com/plinthos/plinth/pkg/api/machine"
 )
 
@@ -53,8 +54,9 @@ func normalizeImage(name string) (string, error) {
 
 // planRemove decides what removing names takes: the references to delete (the names, and
 // the aliases of an image left with no name) and the images removed. It refuses a name the
-// store lacks and an image that a container (running or not) was made from.
-func planRemove(refs []imageRef, containers []ctrContainer, names []string) ([]string, []*machine.Image, error) {
+// store lacks (a built-in image with a message of its own) and an image that a container
+// (running or not) was made from.
+func planRemove(refs []imageRef, containers []ctrContainer, builtin []bundle.Builtin, names []string) ([]string, []*machine.Image, error) {
 	if len(names) == 0 {
 		return nil, nil, status.Error(codes.InvalidArgument, "name the images to remove (plinthctl image list shows them)")
 	}
@@ -71,6 +73,9 @@ func planRemove(refs []imageRef, containers []ctrContainer, names []string) ([]s
 			return nil, nil, err
 		}
 		r, ok := byName[full]
+		if i := slices.IndexFunc(builtin, func(b bundle.Builtin) bool { return b.Name == full }); i >= 0 && !ok {
+			return nil, nil, status.Errorf(codes.FailedPrecondition, "%s is built into the node: it runs its own %s, not an image of the store, and it cannot be removed", full, builtin[i].Program)
+		}
 		if !ok || r.alias() {
 			return nil, nil, status.Errorf(codes.NotFound, "the node holds no image %s (plinthctl image list shows what it holds)", full)
 		}
@@ -115,7 +120,7 @@ func (l ctrLister) Remove(ctx context.Context, names []string) ([]*machine.Image
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	del, removed, err := planRemove(parseRefs(out), containers, names)
+	del, removed, err := planRemove(parseRefs(out), containers, l.builtin, names)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/plinthos/plinth/internal/k8s/bundle"
 )
 
 func TestPlanRemove(t *testing.T) {
@@ -24,9 +26,10 @@ func TestPlanRemove(t *testing.T) {
 	sandbox := ctrContainer{id: "abcdef0123456789", image: "sha256:2222",
 		labels: map[string]string{"io.cri-containerd.kind": "sandbox", "io.kubernetes.pod.name": "web", "io.kubernetes.pod.namespace": "default"}}
 	containers := []ctrContainer{sandbox}
+	builtin := []bundle.Builtin{{Name: "plinth.local/kubelet:v1.37.2", Digest: "sha256:dddd", Program: "/usr/bin/kubelet"}}
 
 	// A short name is the store's full reference; the image's aliases go with its only name.
-	del, removed, err := planRemove(refs, containers, []string{"myapp:v1"})
+	del, removed, err := planRemove(refs, containers, nil, []string{"myapp:v1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,11 +41,11 @@ func TestPlanRemove(t *testing.T) {
 	}
 
 	// An image with another name keeps its alias; both names take it.
-	del, _, err = planRemove(refs, containers, []string{"e2e.local/tool:1"})
+	del, _, err = planRemove(refs, containers, nil, []string{"e2e.local/tool:1"})
 	if err != nil || !slices.Equal(del, []string{"e2e.local/tool:1"}) {
 		t.Errorf("one of two names: deletes %v (%v)", del, err)
 	}
-	del, removed, err = planRemove(refs, containers, []string{"e2e.local/tool:1", "e2e.local/tool", "e2e.local/tool:1"})
+	del, removed, err = planRemove(refs, containers, nil, []string{"e2e.local/tool:1", "e2e.local/tool", "e2e.local/tool:1"})
 	if err != nil || !slices.Equal(del, []string{"e2e.local/tool:1", "e2e.local/tool:latest", "sha256:3333"}) || len(removed) != 2 {
 		t.Errorf("both names: deletes %v, removed %v (%v)", del, removed, err)
 	}
@@ -56,10 +59,12 @@ func TestPlanRemove(t *testing.T) {
 		{[]string{"myapp:v2"}, codes.NotFound, "holds no image docker.io/library/myapp:v2"},
 		{[]string{"sha256:1111"}, codes.NotFound, "holds no image docker.io/library/sha256:1111"}, // an alias is not a name
 		{[]string{"UPPER:case"}, codes.InvalidArgument, "not an image reference"},
+		// The node's own kubelet is listed as an image but is not one of the store.
+		{[]string{"myapp:v1", "plinth.local/kubelet:v1.37.2"}, codes.FailedPrecondition, "plinth.local/kubelet:v1.37.2 is built into the node: it runs its own /usr/bin/kubelet"},
 		// The sandbox names its image by ID; the name points at the same manifest.
 		{[]string{"myapp:v1", "plinth.local/pause:3.10"}, codes.FailedPrecondition, "plinth.local/pause:3.10 is the image of container pause (abcdef012345) of pod default/web"},
 	} {
-		_, _, err := planRemove(refs, containers, c.names)
+		_, _, err := planRemove(refs, containers, builtin, c.names)
 		st, _ := status.FromError(err)
 		if err == nil || st.Code() != c.code || !strings.Contains(st.Message(), c.msg) {
 			t.Errorf("%v: got %v, want %s %q", c.names, err, c.code, c.msg)

@@ -282,7 +282,7 @@ func Run(ctx context.Context, opts Options, stderr io.Writer) error {
 	var etcd machineapi.EtcdClient
 	var ctrd machineapi.Containerd
 	if platform.Kubernetes() {
-		etcd, ctrd = etcdClient(), ctrLister{}
+		etcd, ctrd = etcdClient(), newCtrLister(n.log)
 	}
 	ms := &machineapi.MachineServer{
 		Supervisor: n.sup, LogStore: logs, EventStream: n.events, Config: n.cfg, Lifecycle: n, Platform: platform.Name(),

@@ -57,6 +57,19 @@ func checkImageImport(e *env, worker, workerName string) {
 	}
 
 	before := e.must(time.Minute, e.plinthctl, "-n", worker, "image", "list")
+	// The node's own kubelet is its kubelet image's program: listed, built in, and not
+	// removable.
+	var kubelet []string
+	for _, line := range strings.Split(before, "\n") {
+		if f := strings.Fields(line); len(f) >= 4 && strings.Contains(f[0], "/kubelet:") && strings.HasSuffix(line, "built in") {
+			kubelet = f
+		}
+	}
+	if len(kubelet) == 0 || !strings.HasPrefix(kubelet[1], "sha256:") {
+		e.t.Errorf("image list shows no built-in kubelet image:\n%s", before)
+	} else if out, err := e.run(time.Minute, e.plinthctl, "-n", worker, "image", "remove", kubelet[0]); err == nil || !strings.Contains(out, "is built into the node") {
+		e.t.Errorf("image remove of the built-in kubelet image: %v\n%s", err, out)
+	}
 	// Not an archive: refused, nothing changes.
 	bogus := filepath.Join(dir, "bogus.tar")
 	if err := os.WriteFile(bogus, []byte(strings.Repeat("not a tar ", 300)), 0o600); err != nil {

@@ -134,3 +134,38 @@ func Imported(recordPath string, b Bundle, present []string) (bool, error) {
 func Record(recordPath string, b Bundle) error {
 	return atomicfile.Write(recordPath, []byte(b.Key+"\n"), 0o644)
 }
+
+// Builtin is an image of the bundle that the node image leaves out of the bundle it
+// imports, because the node carries the image's program itself: kubelet, which runs on the
+// node and not in a container. The node reports it among its images, so that a check for
+// the images a Kubernetes version needs finds it, and refuses to remove it.
+type Builtin struct {
+	// Name is the image's reference, such as plinth.local/kubelet:v1.37.2.
+	Name string `json:"name"`
+	// Digest is the digest of its manifest, as in the bundle's index.
+	Digest string `json:"digest"`
+	// Program is the node's own copy of the image's program, such as /usr/bin/kubelet.
+	Program string `json:"program"`
+}
+
+// ReadBuiltin reads the node's list of built-in images (paths.BuiltinImagesFile); a node
+// image without the file has none.
+func ReadBuiltin(path string) ([]Builtin, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var list []Builtin
+	if err := json.Unmarshal(data, &list); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, b := range list {
+		if b.Name == "" || !strings.HasPrefix(b.Digest, "sha256:") || b.Program == "" {
+			return nil, fmt.Errorf("%s: an entry without a name, a sha256 digest or a program: %+v", path, b)
+		}
+	}
+	return list, nil
+}

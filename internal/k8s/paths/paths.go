@@ -39,6 +39,9 @@ const (
 	PodResolvConf = "/system/resolv.conf"
 	// ImageBundleDir holds the image tarballs imported into containerd at boot.
 	ImageBundleDir = "/usr/share/plinth/images"
+	// BuiltinImagesFile lists the bundle's images that the node image carries as its own
+	// programs instead (kubelet's), left out of the bundle it imports (package bundle).
+	BuiltinImagesFile = "/usr/share/plinth/builtin-images.json"
 )
 
 // Host returns where an image path lives under the layout's root.

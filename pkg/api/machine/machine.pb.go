@@ -2989,8 +2989,13 @@ type Image struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Digest is the digest of its manifest (or index).
 	Digest string `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
-	// SizeBytes is its size in the store, as containerd reports it (rounded).
-	SizeBytes     uint64 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// SizeBytes is its size in the store, as containerd reports it (rounded); for a
+	// built-in image, the size of the node's own program.
+	SizeBytes uint64 `protobuf:"varint,3,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// BuiltIn says the node carries the image's program itself (kubelet, which runs on the
+	// node, not in a container) rather than the image in containerd's store: it cannot be
+	// removed.
+	BuiltIn       bool `protobuf:"varint,4,opt,name=built_in,json=builtIn,proto3" json:"built_in,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3044,6 +3049,13 @@ func (x *Image) GetSizeBytes() uint64 {
 		return x.SizeBytes
 	}
 	return 0
+}
+
+func (x *Image) GetBuiltIn() bool {
+	if x != nil {
+		return x.BuiltIn
+	}
+	return false
 }
 
 type ImageListResponse struct {
@@ -4638,12 +4650,13 @@ const file_plinth_machine_v1alpha1_machine_proto_rawDesc = "" +
 	"\n" +
 	"kubernetes\x18\x01 \x01(\bR\n" +
 	"kubernetes\"\x12\n" +
-	"\x10ImageListRequest\"R\n" +
+	"\x10ImageListRequest\"m\n" +
 	"\x05Image\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x1d\n" +
 	"\n" +
-	"size_bytes\x18\x03 \x01(\x04R\tsizeBytes\"K\n" +
+	"size_bytes\x18\x03 \x01(\x04R\tsizeBytes\x12\x19\n" +
+	"\bbuilt_in\x18\x04 \x01(\bR\abuiltIn\"K\n" +
 	"\x11ImageListResponse\x126\n" +
 	"\x06images\x18\x01 \x03(\v2\x1e.plinth.machine.v1alpha1.ImageR\x06images\"*\n" +
 	"\x12ImageImportRequest\x12\x14\n" +

@@ -359,16 +359,18 @@ func (s *netSubscriber) onError(kind string) func(error) {
 	}
 }
 
-// start subscribes to link, address and route changes.
+// start subscribes to link, address and route changes. The first subscriptions are made
+// before it returns, so that a change after it (say, between the controller's start and
+// its first read) is signalled, not left to the periodic resync.
 func (s *netSubscriber) start() {
 	s.wg.Add(3)
-	go keepSubscribed(s, "link", func(ch chan netlink.LinkUpdate) error {
+	keepSubscribed(s, "link", func(ch chan netlink.LinkUpdate) error {
 		return netlink.LinkSubscribeWithOptions(ch, s.done, netlink.LinkSubscribeOptions{Namespace: s.ns, ErrorCallback: s.onError("link")})
 	})
-	go keepSubscribed(s, "address", func(ch chan netlink.AddrUpdate) error {
+	keepSubscribed(s, "address", func(ch chan netlink.AddrUpdate) error {
 		return netlink.AddrSubscribeWithOptions(ch, s.done, netlink.AddrSubscribeOptions{Namespace: s.ns, ErrorCallback: s.onError("address")})
 	})
-	go keepSubscribed(s, "route", func(ch chan netlink.RouteUpdate) error {
+	keepSubscribed(s, "route", func(ch chan netlink.RouteUpdate) error {
 		return netlink.RouteSubscribeWithOptions(ch, s.done, netlink.RouteSubscribeOptions{Namespace: s.ns, ErrorCallback: s.onError("route")})
 	})
 }
@@ -379,28 +381,40 @@ func (s *netSubscriber) stop() {
 	s.wg.Wait()
 }
 
-// keepSubscribed subscribes with subscribe and signals on every update until the subscriber
-// stops; the subscription is renewed whenever it ends.
+// keepSubscribed subscribes with subscribe, then, in a goroutine, signals on every update
+// until the subscriber stops; the subscription is renewed whenever it ends.
 func keepSubscribed[U any](s *netSubscriber, kind string, subscribe func(chan U) error) {
-	defer s.wg.Done()
-	for {
-		ch := make(chan U, 64)
-		if err := subscribe(ch); err != nil {
-			s.log.Warn("netlink subscription failed; relying on the periodic resync", "kind", kind, "error", err)
-		} else {
-			// The channel closes once the subscription ends: when done closes, or on an error.
-			for range ch {
-				s.signal()
+	ch := subscribeOnce(s, kind, subscribe)
+	go func() {
+		defer s.wg.Done()
+		for {
+			// The channel closes once the subscription ends: when done closes, or on an
+			// error. A nil channel (the subscription failed) is skipped.
+			if ch != nil {
+				for range ch {
+					s.signal()
+				}
 			}
+			if s.stopping() {
+				return
+			}
+			s.signal()
+			select {
+			case <-s.done:
+				return
+			case <-time.After(netResubscribeDelay):
+			}
+			ch = subscribeOnce(s, kind, subscribe)
 		}
-		if s.stopping() {
-			return
-		}
-		s.signal()
-		select {
-		case <-s.done:
-			return
-		case <-time.After(netResubscribeDelay):
-		}
+	}()
+}
+
+// subscribeOnce makes one subscription and returns its channel, or nil when it failed.
+func subscribeOnce[U any](s *netSubscriber, kind string, subscribe func(chan U) error) chan U {
+	ch := make(chan U, 64)
+	if err := subscribe(ch); err != nil {
+		s.log.Warn("netlink subscription failed; relying on the periodic resync", "kind", kind, "error", err)
+		return nil
 	}
+	return ch
 }

@@ -1,7 +1,9 @@
 package controllers
 
 import (
+	"log/slog"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -178,5 +180,28 @@ func TestNetworkSpecsFromNetlink(t *testing.T) {
 	}
 	if r := routes["ipv6/main/default/fd00::1/eth0/1024"]; r.Destination != "default" || r.Family != "ipv6" {
 		t.Errorf("ipv6 default route %+v (all %v)", r, routes)
+	}
+}
+
+func TestNetSubscriberSeesAChangeRightAfterStart(t *testing.T) {
+	// The subscriptions exist once start returns: a link added at once is signalled. They
+	// were made in goroutines, and a change before those ran was left to the resync.
+	// One P: the goroutines that subscribed in the old code did not run before the link
+	// was added, as on a busy machine, where CI saw TestNetworkStatusMirrorsKernel miss it.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for i := range 20 {
+		ns, nh := netnstest.New(t)
+		changed := make(chan struct{}, 1)
+		sub := newNetSubscriber(&ns, changed, slog.New(slog.DiscardHandler))
+		sub.start()
+		if err := nh.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "peer0"}); err != nil {
+			t.Fatalf("create a veth link: %v", err)
+		}
+		select {
+		case <-changed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: no signal for a link added right after start", i)
+		}
+		sub.stop()
 	}
 }

@@ -226,7 +226,7 @@ func writeOCIArchive(w io.Writer, saved []Saved, imgOf map[string]v1.Image) erro
 	}
 	written := map[string]bool{}
 	blob := func(d v1.Hash, size int64, open func() (io.ReadCloser, error)) error {
-		return putOnce(tw, written, "blobs/"+d.Algorithm+"/"+d.Hex, size, open)
+		return putOnce(tw, written, blobPath(d), size, open)
 	}
 	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
 	for _, s := range saved {
